@@ -1,0 +1,67 @@
+#include "core/device.h"
+
+#include "core/error.h"
+
+#if FOVEA_HAVE_CUDA
+#include <cuda_runtime.h>
+#endif
+
+namespace fovea {
+
+std::string Device::str() const {
+  switch (type) {
+    case DeviceType::cpu: return "cpu";
+    case DeviceType::emu: return "emu";
+    case DeviceType::cuda: return cat("cuda:", index);
+  }
+  return "?";
+}
+
+Device parse_device(std::string_view text) {
+  if (text == "cpu") return kCPU;
+  if (text == "emu") return kEmu;
+  if (text == "cuda") return kCUDA;
+  if (text.substr(0, 5) == "cuda:" && text.size() > 5) {
+    int idx = 0;
+    for (char c : text.substr(5)) {
+      FOVEA_CHECK(c >= '0' && c <= '9', "device: '", text, "' is not a device (expected cpu, emu, cuda or cuda:N)");
+      idx = idx * 10 + (c - '0');
+    }
+    return Device(DeviceType::cuda, idx);
+  }
+  FOVEA_FAIL("device: '", text, "' is not a device (expected cpu, emu, cuda or cuda:N)");
+}
+
+std::string cuda_unavailable_reason() {
+#if FOVEA_HAVE_CUDA
+  int count = 0;
+  cudaError_t err = cudaGetDeviceCount(&count);
+  if (err != cudaSuccess) {
+    cudaGetLastError();  // clear the sticky error so later calls are not confused
+    return cat("no usable GPU: cudaGetDeviceCount failed with ", cudaGetErrorName(err), " (",
+               cudaGetErrorString(err), ")");
+  }
+  if (count == 0) return "no GPU: the CUDA runtime sees 0 devices";
+  return "";
+#else
+  return "this build of fovea has no CUDA support (the CUDA toolkit was not found or FOVEA_WITH_CUDA=OFF)";
+#endif
+}
+
+bool cuda_available() {
+  static const bool available = cuda_unavailable_reason().empty();
+  return available;
+}
+
+void require_device(Device d) {
+  if (d.type != DeviceType::cuda) return;
+  FOVEA_CHECK(cuda_available(), "device 'cuda' requested but ", cuda_unavailable_reason());
+#if FOVEA_HAVE_CUDA
+  int count = 0;
+  cudaGetDeviceCount(&count);
+  FOVEA_CHECK(d.index >= 0 && d.index < count, "device '", d.str(), "' requested but only ", count,
+              " GPU(s) are visible");
+#endif
+}
+
+}  // namespace fovea

@@ -1,0 +1,196 @@
+#include "core/memory.h"
+
+#include <cstdlib>
+#include <cstring>
+
+#include "core/error.h"
+
+#if FOVEA_HAVE_CUDA
+#include "core/cuda_check.h"
+#endif
+
+namespace fovea {
+
+static void* host_raw_alloc(size_t bytes) {
+  void* p = nullptr;
+  return posix_memalign(&p, 64, bytes) == 0 ? p : nullptr;
+}
+
+// Host memory is cached too: a training step frees and allocates the same large activations every
+// step, and giving them back to the OS means page faults on every step (measured: a large slowdown).
+CachingAllocator& host_allocator() {
+  static CachingAllocator* allocator = new CachingAllocator(host_raw_alloc, std::free);
+  return *allocator;
+}
+
+void* device_alloc(size_t bytes, Device d) {
+  if (bytes == 0) return nullptr;
+  if (d.is_host_memory()) {
+#if FOVEA_EMU_SANITIZE
+    void* p = host_raw_alloc(bytes);  // exact size, so AddressSanitizer sees every overflow
+    FOVEA_CHECK(p, "out of host memory allocating ", bytes, " bytes on ", d.str());
+    return p;
+#else
+    return host_allocator().allocate(bytes);
+#endif
+  }
+  require_device(d);
+  return cuda_allocator().allocate(bytes);
+}
+
+void device_free(void* p, Device d) {
+  if (!p) return;
+  if (d.is_host_memory()) {
+#if FOVEA_EMU_SANITIZE
+    std::free(p);
+#else
+    host_allocator().deallocate(p);
+#endif
+    return;
+  }
+  cuda_allocator().deallocate(p);
+}
+
+void copy_bytes(void* dst, Device dst_device, const void* src, Device src_device, size_t bytes,
+                StreamHandle stream) {
+  if (bytes == 0) return;
+  if (dst_device.is_host_memory() && src_device.is_host_memory()) {
+    std::memcpy(dst, src, bytes);
+    return;
+  }
+#if FOVEA_HAVE_CUDA
+  const cudaMemcpyKind kind = dst_device.is_host_memory()   ? cudaMemcpyDeviceToHost
+                              : src_device.is_host_memory() ? cudaMemcpyHostToDevice
+                                                            : cudaMemcpyDeviceToDevice;
+  auto s = static_cast<cudaStream_t>(stream);
+  FOVEA_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, kind, s));
+  FOVEA_CUDA_CHECK(cudaStreamSynchronize(s));
+#else
+  (void)stream;
+  FOVEA_FAIL("copy between ", src_device.str(), " and ", dst_device.str(), ": this build has no CUDA support");
+#endif
+}
+
+void fill_bytes(void* dst, Device d, int value, size_t bytes, StreamHandle stream) {
+  if (bytes == 0) return;
+  if (d.is_host_memory()) {
+    std::memset(dst, value, bytes);
+    return;
+  }
+#if FOVEA_HAVE_CUDA
+  FOVEA_CUDA_CHECK(cudaMemsetAsync(dst, value, bytes, static_cast<cudaStream_t>(stream)));
+#else
+  (void)stream;
+  FOVEA_FAIL("fill on ", d.str(), ": this build has no CUDA support");
+#endif
+}
+
+void synchronize(Device d) {
+  if (d.is_host_memory()) return;
+#if FOVEA_HAVE_CUDA
+  FOVEA_CUDA_CHECK(cudaDeviceSynchronize());
+#endif
+}
+
+Buffer::Buffer(size_t bytes, Device d) : data_(device_alloc(bytes, d)), bytes_(bytes), device_(d) {}
+
+void Buffer::reset() {
+  device_free(data_, device_);
+  data_ = nullptr;
+  bytes_ = 0;
+}
+
+void Buffer::swap(Buffer& o) noexcept {
+  std::swap(data_, o.data_);
+  std::swap(bytes_, o.bytes_);
+  std::swap(device_, o.device_);
+}
+
+size_t CachingAllocator::round_size(size_t bytes) { return bytes < 512 ? 512 : (bytes + 511) / 512 * 512; }
+
+void* CachingAllocator::allocate(size_t bytes) {
+  const size_t size = round_size(bytes);
+  std::lock_guard<std::mutex> lock(mu_);
+  void* p = nullptr;
+  // Best fit, but never hand out a block more than twice the request: that would waste memory.
+  auto it = free_blocks_.lower_bound(size);
+  if (it != free_blocks_.end() && it->first <= 2 * size) {
+    p = it->second;
+    live_[p] = it->first;
+    stats_.bytes_cached -= it->first;
+    stats_.bytes_in_use += it->first;
+    free_blocks_.erase(it);
+    ++stats_.reuses;
+  } else {
+    p = raw_alloc_(size);
+    if (!p && !free_blocks_.empty()) {  // out of memory: give the cache back and try once more
+      for (auto& [sz, blk] : free_blocks_) raw_free_(blk);
+      free_blocks_.clear();
+      stats_.bytes_cached = 0;
+      p = raw_alloc_(size);
+    }
+    FOVEA_CHECK(p, "out of device memory allocating ", bytes, " bytes (", stats_.bytes_in_use, " bytes in use)");
+    live_[p] = size;
+    stats_.bytes_in_use += size;
+    ++stats_.raw_allocations;
+  }
+  if (stats_.bytes_in_use > stats_.peak_bytes_in_use) stats_.peak_bytes_in_use = stats_.bytes_in_use;
+  return p;
+}
+
+void CachingAllocator::deallocate(void* p) {
+  if (!p) return;
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = live_.find(p);
+  FOVEA_CHECK(it != live_.end(), "caching allocator: free of a pointer it did not allocate");
+  stats_.bytes_in_use -= it->second;
+  stats_.bytes_cached += it->second;
+  free_blocks_.emplace(it->second, p);
+  live_.erase(it);
+}
+
+void CachingAllocator::release_cached() {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (auto& [size, p] : free_blocks_) raw_free_(p);
+  free_blocks_.clear();
+  stats_.bytes_cached = 0;
+}
+
+CachingAllocator::Stats CachingAllocator::stats() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return stats_;
+}
+
+#if FOVEA_HAVE_CUDA
+static void* cuda_raw_alloc(size_t bytes) {
+  void* p = nullptr;
+  cudaError_t err = cudaMalloc(&p, bytes);
+  if (err == cudaErrorMemoryAllocation) {
+    cudaGetLastError();
+    return nullptr;
+  }
+  FOVEA_CUDA_CHECK(err);
+  return p;
+}
+static void cuda_raw_free(void* p) { cudaFree(p); }  // no check: runs at exit, after the driver may be gone
+#endif
+
+CachingAllocator& cuda_allocator() {
+#if FOVEA_HAVE_CUDA
+  // Leaked on purpose: freeing at static destruction time races the CUDA runtime's own teardown.
+  static CachingAllocator* allocator = new CachingAllocator(cuda_raw_alloc, cuda_raw_free);
+  return *allocator;
+#else
+  FOVEA_FAIL("device 'cuda': this build of fovea has no CUDA support");
+#endif
+}
+
+void* Workspace::get(size_t bytes) {
+  if (bytes <= buffer_.bytes()) return buffer_.data();
+  FOVEA_CHECK(bytes <= limit_, "workspace on ", device_.str(), ": ", bytes, " bytes requested, limit is ", limit_);
+  buffer_.reset();
+  buffer_ = Buffer(bytes, device_);
+  return buffer_.data();
+}
+
+}  // namespace fovea

@@ -1,0 +1,111 @@
+// Device memory: RAII move-only buffers, explicit copies between devices, a caching allocator for
+// 'cuda' (cudaMalloc is slow and synchronising; freed blocks are kept and reused).
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <mutex>
+
+#include "core/device.h"
+
+namespace fovea {
+
+using StreamHandle = void*;  // a cudaStream_t for 'cuda'; ignored on host devices
+
+// Raw allocation on a device, 64-byte aligned on the host, through the caching allocators below.
+// Prefer Buffer.
+void* device_alloc(size_t bytes, Device d);
+void device_free(void* p, Device d);
+
+// The one way bytes move between devices. Host<->host is memcpy; anything touching cuda is a
+// cudaMemcpyAsync on `stream` followed by a synchronisation of that stream, so the call is
+// synchronous everywhere.
+void copy_bytes(void* dst, Device dst_device, const void* src, Device src_device, size_t bytes,
+                StreamHandle stream = nullptr);
+// Sets `bytes` bytes to the byte value `value` (0 for zeros, 0xFF for NaN poison).
+void fill_bytes(void* dst, Device d, int value, size_t bytes, StreamHandle stream = nullptr);
+// Waits for all work on the device (no-op for host devices).
+void synchronize(Device d);
+
+class Buffer {
+ public:
+  Buffer() = default;
+  Buffer(size_t bytes, Device d);
+  ~Buffer() { reset(); }
+  Buffer(Buffer&& o) noexcept { swap(o); }
+  Buffer& operator=(Buffer&& o) noexcept {
+    Buffer tmp(std::move(o));
+    swap(tmp);
+    return *this;
+  }
+  Buffer(const Buffer&) = delete;
+  Buffer& operator=(const Buffer&) = delete;
+
+  void* data() const { return data_; }
+  template <typename T>
+  T* as() const {
+    return static_cast<T*>(data_);
+  }
+  size_t bytes() const { return bytes_; }
+  Device device() const { return device_; }
+  void reset();
+
+ private:
+  void swap(Buffer& o) noexcept;
+  void* data_ = nullptr;
+  size_t bytes_ = 0;
+  Device device_{};
+};
+
+// Keeps freed blocks by size and hands them out again; statistics for users and tests.
+// Generic over the raw allocator so that it is testable without a GPU. Single stream ordering:
+// a block freed after work queued on the compute stream is reused by later work on that stream.
+class CachingAllocator {
+ public:
+  using RawAlloc = void* (*)(size_t);
+  using RawFree = void (*)(void*);
+  CachingAllocator(RawAlloc alloc, RawFree free) : raw_alloc_(alloc), raw_free_(free) {}
+  ~CachingAllocator() { release_cached(); }
+
+  void* allocate(size_t bytes);
+  void deallocate(void* p);
+  void release_cached();  // returns every cached block to the raw allocator
+
+  struct Stats {
+    size_t bytes_in_use = 0, peak_bytes_in_use = 0, bytes_cached = 0;
+    size_t raw_allocations = 0, reuses = 0;
+  };
+  Stats stats() const;
+  static size_t round_size(size_t bytes);  // 512-byte granularity; at least 512
+
+ private:
+  RawAlloc raw_alloc_;
+  RawFree raw_free_;
+  mutable std::mutex mu_;
+  std::multimap<size_t, void*> free_blocks_;  // size -> block
+  std::map<void*, size_t> live_;              // block -> size
+  Stats stats_;
+};
+
+// The allocators behind device_alloc: 'cuda' (throws if this build has no CUDA), and 'cpu'/'emu'
+// (bypassed in sanitizer builds so that AddressSanitizer sees exact allocation sizes).
+CachingAllocator& cuda_allocator();
+CachingAllocator& host_allocator();
+
+// Scratch space for kernels (im2col columns, split-K partials, cuDNN workspaces). get() returns at
+// least `bytes`, valid until the next get() on the same arena; growing frees the old block.
+class Workspace {
+ public:
+  explicit Workspace(Device d, size_t limit_bytes = size_t(1) << 32) : device_(d), limit_(limit_bytes) {}
+  void* get(size_t bytes);
+  size_t capacity() const { return buffer_.bytes(); }
+  size_t limit() const { return limit_; }
+  Device device() const { return device_; }
+
+ private:
+  Device device_;
+  size_t limit_;
+  Buffer buffer_;
+};
+
+}  // namespace fovea

@@ -1,0 +1,201 @@
+// core/: tensors, memory, devices, npy files, Philox.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+
+#include "core/device.h"
+#include "core/io.h"
+#include "core/memory.h"
+#include "core/npy.h"
+#include "core/philox.h"
+#include "core/tensor.h"
+
+namespace fovea {
+namespace {
+
+std::string temp_path(const std::string& name) {
+  return (std::filesystem::temp_directory_path() / ("fovea_core_test_" + std::to_string(::getpid()) + "_" + name))
+      .string();
+}
+
+template <typename F>
+std::string error_of(F&& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "(no error)";
+}
+
+TEST(Shape, StridesAreRowMajor) {
+  Shape s{2, 3, 4, 5};
+  EXPECT_EQ(s.numel(), 120);
+  EXPECT_EQ(s.stride(0), 60);
+  EXPECT_EQ(s.stride(1), 20);
+  EXPECT_EQ(s.stride(3), 1);
+  EXPECT_EQ(s.str(), "[2, 3, 4, 5]");
+  EXPECT_THROW(Shape({1, 2, 3, 4, 5, 6}), Error);
+}
+
+TEST(Tensor, ReshapeAndNarrowAreViews) {
+  std::vector<float> v(24);
+  for (int i = 0; i < 24; ++i) v[i] = float(i) + 0.5f;
+  Tensor t = Tensor::from_vector(v, {2, 3, 4}, kEmu);
+  Tensor r = t.reshape({6, -1});
+  EXPECT_EQ(r.shape(), Shape({6, 4}));
+  EXPECT_EQ(r.raw_data(), t.raw_data());
+  Tensor n = t.narrow(1, 1);
+  EXPECT_EQ(n.shape(), Shape({1, 3, 4}));
+  EXPECT_EQ(n.data<float>()[0], 12.5f);
+  n.data<float>()[0] = -1.0f;  // writes through to t
+  EXPECT_EQ(t.data<float>()[12], -1.0f);
+  EXPECT_THROW(t.reshape({5, 5}), Error);
+  EXPECT_THROW(t.reshape({-1, -1}), Error);
+  EXPECT_THROW(t.narrow(1, 2), Error);
+  EXPECT_THROW(t.data<int32_t>(), Error);
+}
+
+TEST(Tensor, ToCopiesBetweenDevices) {
+  Tensor a = Tensor::from_vector(std::vector<int64_t>{1, -2, 3}, {3}, kCPU);
+  Tensor b = a.to(kEmu);
+  EXPECT_EQ(b.device(), kEmu);
+  EXPECT_NE(b.raw_data(), a.raw_data());
+  EXPECT_EQ(b.to_vector<int64_t>(), (std::vector<int64_t>{1, -2, 3}));
+  Tensor z = Tensor::zeros({4}, DType::float32, kEmu);
+  EXPECT_EQ(z.to_vector<float>(), std::vector<float>(4, 0.0f));
+  EXPECT_THROW(b.copy_from(Tensor::zeros({4}, DType::int64)), Error);
+}
+
+TEST(Device, Parse) {
+  EXPECT_EQ(parse_device("cpu"), kCPU);
+  EXPECT_EQ(parse_device("emu"), kEmu);
+  EXPECT_EQ(parse_device("cuda:1"), Device(DeviceType::cuda, 1));
+  EXPECT_NE(error_of([] { parse_device("tpu"); }).find("'tpu' is not a device"), std::string::npos);
+}
+
+TEST(Device, CudaUnavailableHasAReason) {
+  if (cuda_available()) GTEST_SKIP() << "a GPU is present; this test is about machines without one";
+  EXPECT_FALSE(cuda_unavailable_reason().empty());
+  EXPECT_NE(error_of([] { Buffer b(16, kCUDA); }).find("device 'cuda' requested"), std::string::npos);
+}
+
+TEST(CachingAllocator, ReusesFreedBlocksAndCountsPeak) {
+  static int raw_allocs = 0, raw_frees = 0;
+  CachingAllocator a([](size_t n) { ++raw_allocs; return std::malloc(n); }, [](void* p) { ++raw_frees; std::free(p); });
+  void* p = a.allocate(1000);
+  EXPECT_EQ(a.stats().bytes_in_use, 1024u);
+  a.deallocate(p);
+  EXPECT_EQ(a.stats().bytes_in_use, 0u);
+  EXPECT_EQ(a.stats().bytes_cached, 1024u);
+  void* q = a.allocate(900);  // same rounded size: reused
+  EXPECT_EQ(q, p);
+  EXPECT_EQ(raw_allocs, 1);
+  void* r = a.allocate(5000);  // much bigger: a new block
+  EXPECT_EQ(raw_allocs, 2);
+  EXPECT_EQ(a.stats().peak_bytes_in_use, 1024u + 5120u);
+  a.deallocate(q);
+  a.deallocate(r);
+  void* s = a.allocate(100000);  // the cached blocks are too small
+  EXPECT_EQ(raw_allocs, 3);
+  a.deallocate(s);
+  a.release_cached();
+  EXPECT_EQ(raw_frees, 3);
+  EXPECT_EQ(a.stats().bytes_cached, 0u);
+  EXPECT_THROW(a.deallocate(reinterpret_cast<void*>(0x1234)), Error);
+}
+
+TEST(Workspace, GrowsAndRespectsLimit) {
+  Workspace ws(kEmu, 4096);
+  void* p = ws.get(100);
+  EXPECT_NE(p, nullptr);
+  EXPECT_EQ(ws.get(50), p);
+  EXPECT_GE(ws.capacity(), 100u);
+  EXPECT_NO_THROW(ws.get(4096));
+  EXPECT_THROW(ws.get(4097), Error);
+}
+
+TEST(Npy, RoundTripEveryDtype) {
+  const std::string path = temp_path("rt.npy");
+  Tensor f = Tensor::from_vector(std::vector<float>{1.5f, -2.25f, 3e-8f, 1e30f, 0.f, 7.f}, {2, 3});
+  write_npy(path, f);
+  Tensor g = read_npy(path);
+  EXPECT_EQ(g.shape(), f.shape());
+  EXPECT_EQ(g.to_vector<float>(), f.to_vector<float>());
+  write_npy(path, Tensor::from_vector(std::vector<int32_t>{-1, 2}, {2}));
+  EXPECT_EQ(read_npy(path).to_vector<int32_t>(), (std::vector<int32_t>{-1, 2}));
+  write_npy(path, Tensor::from_vector(std::vector<int64_t>{1LL << 40, 3}, {1, 2}));
+  EXPECT_EQ(read_npy(path).to_vector<int64_t>(), (std::vector<int64_t>{1LL << 40, 3}));
+  write_npy(path, Tensor::from_vector(std::vector<uint8_t>{0, 255, 7}, {3, 1, 1}));
+  Tensor u = read_npy(path);
+  EXPECT_EQ(u.shape(), Shape({3, 1, 1}));
+  EXPECT_EQ(u.to_vector<uint8_t>(), (std::vector<uint8_t>{0, 255, 7}));
+  std::remove(path.c_str());
+}
+
+TEST(Npy, MalformedFilesNameTheFileAndTheProblem) {
+  Tensor t = Tensor::from_vector(std::vector<float>{1, 2, 3, 4}, {4});
+  const std::string good = serialize_npy(t);
+  EXPECT_NE(error_of([&] { parse_npy(good.substr(0, good.size() - 3), "x.npy"); }).find("x.npy': truncated"),
+            std::string::npos);
+  EXPECT_NE(error_of([&] { parse_npy(good.substr(0, 20), "x.npy"); }).find("truncated"), std::string::npos);
+  EXPECT_NE(error_of([&] { parse_npy("PK\x03\x04 not numpy at all", "y.npy"); }).find("y.npy': not a .npy file"),
+            std::string::npos);
+  std::string bad_dtype = good;
+  bad_dtype.replace(bad_dtype.find("<f4"), 3, ">f8");
+  EXPECT_NE(error_of([&] { parse_npy(bad_dtype, "z.npy"); }).find("dtype '>f8'"), std::string::npos);
+  std::string fortran = good;
+  fortran.replace(fortran.find("False"), 5, "True ");
+  EXPECT_NE(error_of([&] { parse_npy(fortran, "f.npy"); }).find("Fortran"), std::string::npos);
+  EXPECT_NE(error_of([&] { parse_npy(good + "xx", "g.npy"); }).find("trailing"), std::string::npos);
+  EXPECT_NE(error_of([] { read_npy("/nonexistent/dir/a.npy"); }).find("/nonexistent/dir/a.npy"), std::string::npos);
+}
+
+TEST(Io, AtomicWriteReplacesWholeFile) {
+  const std::string path = temp_path("atomic.txt");
+  write_file_atomic(path, "first version, long");
+  write_file_atomic(path, "second");
+  EXPECT_EQ(read_file(path), "second");
+  std::remove(path.c_str());
+  EXPECT_THROW(write_file_atomic("/nonexistent/dir/file", "x"), Error);
+}
+
+TEST(Philox, MatchesRandom123KnownAnswers) {
+  // Known-answer vectors of Philox4x32-10 from the Random123 distribution (kat_vectors).
+  Philox4 a = philox4x32(Philox4{{0, 0, 0, 0}}, 0, 0);
+  EXPECT_EQ(a.v[0], 0x6627e8d5u);
+  EXPECT_EQ(a.v[1], 0xe169c58du);
+  EXPECT_EQ(a.v[2], 0xbc57ac4cu);
+  EXPECT_EQ(a.v[3], 0x9b00dbd8u);
+  Philox4 b = philox4x32(Philox4{{0xffffffffu, 0xffffffffu, 0xffffffffu, 0xffffffffu}}, 0xffffffffu, 0xffffffffu);
+  EXPECT_EQ(b.v[0], 0x408f276du);
+  EXPECT_EQ(b.v[3], 0x6d5451fdu);
+}
+
+TEST(Philox, UniformAndNormalAreSane) {
+  double sum = 0, sum2 = 0, nsum = 0, nsum2 = 0;
+  const int n = 200000;
+  for (int i = 0; i < n; ++i) {
+    const float u = philox_uniform(7, 3, i);
+    ASSERT_GE(u, 0.0f);
+    ASSERT_LT(u, 1.0f);
+    sum += u;
+    sum2 += u * u;
+    const float z = philox_normal(7, 3, i);
+    ASSERT_TRUE(std::isfinite(z));
+    nsum += z;
+    nsum2 += double(z) * z;
+  }
+  EXPECT_NEAR(sum / n, 0.5, 0.005);
+  EXPECT_NEAR(sum2 / n - (sum / n) * (sum / n), 1.0 / 12, 0.002);
+  EXPECT_NEAR(nsum / n, 0.0, 0.01);
+  EXPECT_NEAR(nsum2 / n, 1.0, 0.02);
+  EXPECT_NE(philox_u32(7, 3, 0), philox_u32(8, 3, 0));
+  EXPECT_NE(philox_u32(7, 3, 0), philox_u32(7, 4, 0));
+}
+
+}  // namespace
+}  // namespace fovea
