@@ -1,8 +1,7 @@
 // Host-side declarations of kernel launchers, for both builds of every kernel file.
 //
 //   // kernels/relu.h
-//   #define FOVEA_RELU_KERNELS \
-//     void relu_forward(const float* x, float* y, int64_t n, StreamHandle stream);
+//   #define FOVEA_RELU_KERNELS void relu_forward(const float* x, float* y, int64_t n, StreamHandle stream);
 //   FOVEA_DECLARE_KERNELS(FOVEA_RELU_KERNELS)
 //
 // declares fovea::emu_kernels::relu_forward (always built) and fovea::cuda_kernels::relu_forward
