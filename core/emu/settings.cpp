@@ -1,0 +1,162 @@
+// The emulator's settings: environment variables read once, overridable at run time.
+#include <unistd.h>
+
+#include <atomic>
+#include <charconv>
+#include <cstdlib>
+#include <mutex>
+#include <thread>
+
+#include "core/emu/emu.h"
+#include "core/emu/settings.h"
+#include "core/error.h"
+
+namespace fovea::emu {
+namespace {
+
+#if defined(FOVEA_EMU_SANITIZE)
+constexpr bool kSanitize = true;
+constexpr size_t kDefaultStack = 256 * 1024;  // AddressSanitizer's red zones make frames bigger
+#else
+constexpr bool kSanitize = false;
+constexpr size_t kDefaultStack = 64 * 1024;
+#endif
+constexpr size_t kMinStack = 16 * 1024;
+constexpr size_t kMaxStack = size_t(1) << 30;
+constexpr int kMaxWorkers = 256;
+
+bool parse_u64(std::string_view text, uint64_t& out) {
+  const char* end = text.data() + text.size();
+  auto [p, ec] = std::from_chars(text.data(), end, out);
+  return ec == std::errc() && p == end && !text.empty();
+}
+
+size_t checked_stack(uint64_t bytes, const char* what) {
+  FOVEA_CHECK(bytes >= kMinStack && bytes <= kMaxStack, what, ": fiber stack size must be ", kMinStack / 1024,
+              " KiB .. 1 GiB, got ", bytes, " bytes");
+  const size_t page = size_t(sysconf(_SC_PAGESIZE));
+  return (bytes + page - 1) / page * page;
+}
+
+struct Settings {
+  std::mutex mu;  // guards schedule (two words)
+  Schedule schedule;
+  std::atomic<int> workers{0};  // 0: default_workers
+  int default_workers = 1;
+  std::atomic<bool> lenient{false};
+  std::atomic<bool> poison{kSanitize};
+  std::atomic<size_t> stack{kDefaultStack};
+
+  Settings() {
+    const unsigned hw = std::thread::hardware_concurrency();
+    default_workers = hw == 0 ? 1 : int(std::min<unsigned>(hw, kMaxWorkers));
+    if (const char* s = std::getenv("FOVEA_EMU_SCHEDULE"); s && *s) {
+      try {
+        schedule = Schedule::parse(s);
+      } catch (const Error& e) {
+        FOVEA_FAIL("environment variable FOVEA_EMU_SCHEDULE: ", e.what());
+      }
+    }
+    if (const char* s = std::getenv("FOVEA_EMU_WORKERS"); s && *s) {
+      uint64_t n = 0;
+      FOVEA_CHECK(parse_u64(s, n) && n >= 1 && n <= kMaxWorkers,
+                  "environment variable FOVEA_EMU_WORKERS must be an integer in 1..", kMaxWorkers, ", got '", s, "'");
+      default_workers = int(n);
+    }
+    if (const char* s = std::getenv("FOVEA_EMU_LENIENT"); s && *s) lenient = std::string_view(s) != "0";
+    if (const char* s = std::getenv("FOVEA_EMU_POISON"); s && *s) poison = kSanitize || std::string_view(s) != "0";
+    if (const char* s = std::getenv("FOVEA_EMU_STACK_KB"); s && *s) {
+      uint64_t kb = 0;
+      FOVEA_CHECK(parse_u64(s, kb) && kb <= kMaxStack / 1024,
+                  "environment variable FOVEA_EMU_STACK_KB must be an integer number of KiB, got '", s, "'");
+      stack = checked_stack(kb * 1024, "environment variable FOVEA_EMU_STACK_KB");
+    }
+  }
+};
+
+Settings& settings() {
+  static Settings s;
+  return s;
+}
+
+}  // namespace
+
+Schedule Schedule::parse(std::string_view text) {
+  if (text == "forward") return {Order::forward, 0};
+  if (text == "reverse") return {Order::reverse, 0};
+  if (text == "shuffle") return {Order::shuffle, 1};
+  uint64_t seed = 0;
+  if (text.starts_with("shuffle:") && parse_u64(text.substr(8), seed)) return {Order::shuffle, seed};
+  FOVEA_FAIL("emu schedule: expected forward, reverse or shuffle:SEED (SEED a decimal integer), got '", text, "'");
+}
+
+std::string Schedule::str() const {
+  switch (order) {
+    case Order::forward: return "forward";
+    case Order::reverse: return "reverse";
+    case Order::shuffle: return cat("shuffle:", seed);
+  }
+  return "?";
+}
+
+Schedule schedule() {
+  Settings& s = settings();
+  std::lock_guard lock(s.mu);
+  return s.schedule;
+}
+void set_schedule(Schedule sch) {
+  Settings& s = settings();
+  std::lock_guard lock(s.mu);
+  s.schedule = sch;
+}
+
+int workers() {
+  if (kSanitize) return 1;
+  Settings& s = settings();
+  const int n = s.workers.load();
+  return n > 0 ? n : s.default_workers;
+}
+void set_workers(int n) {
+  FOVEA_CHECK(n >= 0 && n <= kMaxWorkers, "emu set_workers: argument 'n' must be 0 (default) .. ", kMaxWorkers,
+              ", got ", n);
+  settings().workers = n;
+}
+
+bool lenient() {
+  return settings().lenient.load();
+}
+void set_lenient(bool on) {
+  settings().lenient = on;
+}
+
+bool poison() {
+  return settings().poison.load();
+}
+void set_poison(bool on) {
+  settings().poison = kSanitize || on;
+}
+
+size_t stack_size() {
+  return settings().stack.load();
+}
+void set_stack_size(size_t bytes) {
+  settings().stack = checked_stack(bytes, "emu set_stack_size");
+}
+
+namespace detail {
+LaunchSettings launch_settings() {
+  Settings& s = settings();
+  LaunchSettings out;
+  {
+    std::lock_guard lock(s.mu);
+    out.schedule = s.schedule;
+  }
+  out.workers = workers();
+  out.lenient = s.lenient.load(std::memory_order_relaxed);
+  out.poison = s.poison.load(std::memory_order_relaxed);
+  out.stack_bytes = s.stack.load(std::memory_order_relaxed);
+  return out;
+}
+}  // namespace detail
+
+}  // namespace fovea::emu
