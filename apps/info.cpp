@@ -1,0 +1,47 @@
+// fovea info: which devices this build can use and what they are.
+#include <fmt/core.h>
+
+#include <thread>
+
+#include "apps/command.h"
+#include "core/build_info.h"
+#include "core/device.h"
+#include "core/emu/emu.h"
+
+namespace fovea::app {
+namespace {
+
+int run_info() {
+  const BuildInfo& b = build_info();
+  fmt::print("fovea {} (git {}), {} build, {}\n", b.version, b.git_revision, b.build_type, b.compiler);
+  fmt::print("devices this build can use:\n");
+  fmt::print("  cpu   the C++ reference (OpenBLAS + OpenMP), {} hardware threads\n", std::thread::hardware_concurrency());
+  fmt::print("  emu   our CUDA kernels on the CPU emulator, {} worker thread(s){}\n", emu::workers(),
+             b.sanitize ? " (sanitizer build)" : "");
+  if (!b.cuda) {
+    fmt::print("  cuda  not built: {}\n", cuda_unavailable_reason());
+  } else {
+    fmt::print("  cuda  built for sm {}; CUDA runtime {}, driver {}\n", b.cuda_architectures, cuda_runtime_version(),
+               cuda_driver_version());
+    if (!cuda_available()) {
+      fmt::print("        No GPU is available on this machine ({}), so kernels run on 'emu' and training on 'cpu'.\n",
+                 cuda_unavailable_reason());
+    }
+    for (const GpuInfo& g : gpu_infos()) {
+      fmt::print("        cuda:{}  {}  compute capability {}.{}, {} SMs, {:.1f} GiB, {} MHz, ~{:.0f} GB/s memory\n",
+                 g.index, g.name, g.cc_major, g.cc_minor, g.sm_count, g.total_memory / double(1 << 30), g.clock_mhz,
+                 g.memory_bandwidth_gbs);
+    }
+  }
+  if (b.cudnn)
+    fmt::print("  cudnn built against cuDNN {}, runtime library {}\n", b.cudnn_version, cudnn_runtime_version());
+  else
+    fmt::print("  cudnn {}\n", cudnn_runtime_version());
+  return 0;
+}
+
+Command info_command("info", "Show the devices this build can use (CPU, emulator, GPUs) and library versions",
+                     [](CLI::App&) -> Action { return run_info; });
+
+}  // namespace
+}  // namespace fovea::app

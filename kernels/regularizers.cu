@@ -1,0 +1,60 @@
+// Penalties and constraints: memory-bound elementwise passes (8-12 bytes per weight, ~4 FLOPs), run
+// once per step over the parameters; designed against HBM bandwidth, small next to the convolutions.
+#include "kernels/reduce.cuh"
+#include "kernels/regularizers.h"
+
+namespace fovea::FOVEA_KERNEL_NS {
+
+constexpr int kPenaltyBlocks = 256, kPenaltyThreads = 256;
+
+// Pass 1: each block adds its grid-stride share in double, in a fixed order; writes one partial.
+__global__ void elastic_net_partials_kernel(int64_t n, const float* w, float l1, float l2, float* grad,
+                                            float* partials) {
+  __shared__ double smem[32];
+  double acc = 0;
+  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) {
+    const float v = w[i];
+    acc += double(l1) * fabs(double(v)) + 0.5 * double(l2) * double(v) * double(v);
+    if (grad) grad[i] += l1 * float((v > 0.f) - (v < 0.f)) + l2 * v;
+  }
+  acc = block_sum(acc, smem);
+  if (threadIdx.x == 0) partials[blockIdx.x] = float(acc);
+}
+
+// Pass 2: one block adds the partials in index order.
+__global__ void sum_partials_kernel(const float* partials, int count, float* out) {
+  __shared__ double smem[32];
+  double acc = 0;
+  for (int i = threadIdx.x; i < count; i += blockDim.x) acc += partials[i];
+  acc = block_sum(acc, smem);
+  if (threadIdx.x == 0) out[0] = float(acc);
+}
+
+void elastic_net_penalty(int64_t n, const float* w, float l1, float l2, float* grad, float* partials, float* penalty,
+                         StreamHandle stream) {
+  FOVEA_CHECK(n >= 0 && w && partials && penalty, "elastic_net_penalty: null argument or negative n=", n);
+  FOVEA_LAUNCH(elastic_net_partials_kernel, kPenaltyBlocks, kPenaltyThreads, 0, stream, n, w, l1, l2, grad, partials);
+  FOVEA_LAUNCH(sum_partials_kernel, 1, kPenaltyThreads, 0, stream, (const float*)partials, kPenaltyBlocks, penalty);
+}
+
+// One block per row: the row's squared norm in a fixed order, then every thread rescales its share.
+__global__ void max_norm_rows_kernel(int64_t cols, float* w, float max_norm) {
+  __shared__ double smem[32];
+  float* row = w + int64_t(blockIdx.x) * cols;
+  double acc = 0;
+  for (int64_t j = threadIdx.x; j < cols; j += blockDim.x) acc += double(row[j]) * row[j];
+  const double norm = sqrt(block_sum(acc, smem));
+  if (norm <= max_norm) return;  // uniform across the block: no thread waits at a later barrier
+  const float scale = float(max_norm / (norm + 1e-7));
+  for (int64_t j = threadIdx.x; j < cols; j += blockDim.x) row[j] *= scale;
+}
+
+void max_norm_rows(int64_t rows, int64_t cols, float* w, float max_norm, StreamHandle stream) {
+  FOVEA_CHECK(rows >= 0 && cols >= 0 && max_norm > 0, "max_norm: rows=", rows, " cols=", cols,
+              " max_norm=", max_norm, " (max_norm must be > 0)");
+  if (rows == 0 || cols == 0) return;
+  FOVEA_CHECK(rows <= 2147483647, "max_norm: ", rows, " rows exceed the grid limit");
+  FOVEA_LAUNCH(max_norm_rows_kernel, unsigned(rows), 128, 0, stream, cols, w, max_norm);
+}
+
+}  // namespace fovea::FOVEA_KERNEL_NS

@@ -1,0 +1,109 @@
+// `fovea op` end to end: outputs written as .npy; bad input exits with code 2 and a message naming it.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <cstdio>
+#include <filesystem>
+
+#include "core/npy.h"
+#include "core/philox.h"
+#include "cpu_reference/conv2d.h"
+#include "tests/test_util.h"
+
+namespace fovea::test {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct Result {
+  int code;
+  std::string output;
+};
+
+Result run(const std::string& args) {
+  const std::string cmd = std::string(FOVEA_BINARY) + " " + args + " 2>&1";
+  FILE* p = popen(cmd.c_str(), "r");
+  std::string out;
+  char buf[4096];
+  while (size_t n = fread(buf, 1, sizeof buf, p)) out.append(buf, n);
+  const int status = pclose(p);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+}
+
+class OpCli : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / ("fovea_op_cli_" + std::to_string(::getpid()));
+    fs::create_directories(dir_);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+  std::string save(const std::string& name, const std::vector<float>& v, const Shape& s) {
+    const std::string path = (dir_ / (name + ".npy")).string();
+    write_npy(path, Tensor::from_vector(v, s));
+    return path;
+  }
+  fs::path dir_;
+};
+
+TEST_F(OpCli, Conv2dForwardAndBackwardOnCpuMatchTheReference) {
+  Conv2dParams p;
+  p.N = 2, p.C = 4, p.H = 7, p.W = 6, p.K = 6, p.R = 3, p.S = 3, p.stride_h = 2, p.pad_h = p.pad_w = 1, p.groups = 2;
+  const auto x = random_vector(size_t(p.x_size()), 1), w = random_vector(size_t(p.w_size()), 2),
+             b = random_vector(size_t(p.K), 3), dy = random_vector(size_t(p.y_size()), 4);
+  const std::string out = (dir_ / "out").string();
+  const Result r = run("op conv2d --device cpu --attr stride=2,1 --attr pad=1 --attr groups=2 --in x=" +
+                       save("x", x, {p.N, p.C, p.H, p.W}) + " --in w=" + save("w", w, {p.K, p.C / 2, p.R, p.S}) +
+                       " --in b=" + save("b", b, {p.K}) + " --in dy=" + save("dy", dy, {p.N, p.K, p.P(), p.Q()}) +
+                       " --out " + out);
+  ASSERT_EQ(r.code, 0) << r.output;
+  std::vector<float> y(size_t(p.y_size())), dx(size_t(p.x_size())), dw(size_t(p.w_size())), db(size_t(p.K));
+  ref::conv2d_forward(p, x.data(), w.data(), b.data(), y.data());
+  ref::conv2d_backward_data(p, dy.data(), w.data(), dx.data());
+  ref::conv2d_backward_filter(p, x.data(), dy.data(), dw.data());
+  ref::conv2d_backward_bias(p, dy.data(), db.data());
+  EXPECT_EQ(read_npy(out + "/y.npy").to_vector<float>(), y);
+  EXPECT_EQ(read_npy(out + "/dx.npy").to_vector<float>(), dx);
+  EXPECT_EQ(read_npy(out + "/dw.npy").to_vector<float>(), dw);
+  EXPECT_EQ(read_npy(out + "/db.npy").to_vector<float>(), db);
+}
+
+TEST_F(OpCli, BadInputExitsWith2AndNamesIt) {
+  const std::string x = save("x", random_vector(16, 5), {1, 1, 4, 4});
+  const std::string out = (dir_ / "out").string();
+  struct Case {
+    std::string args, expect;
+  } cases[] = {
+      {"op frobnicate --in x=" + x + " --out " + out, "unknown op 'frobnicate'"},
+      {"op conv2d --in x=" + x + " --out " + out, "missing input 'w'"},
+      {"op maxpool2d --in x=" + x + " --attr stride=0 --out " + out, "'stride_h' must be > 0, got 0"},
+      {"op maxpool2d --in x=" + x + " --attr kernel=abc --out " + out, "attribute 'kernel' must be an integer"},
+      {"op maxpool2d --in x=" + x + " --attr color=red --out " + out, "unknown attribute 'color'"},
+      {"op maxpool2d --in x=" + x + " --in y=" + x + " --out " + out, "unknown input 'y'"},
+      {"op maxpool2d --in x=" + x + " --attr kernel=9 --out " + out, "larger than the padded input"},
+      {"op relu --in x=/nonexistent.npy --out " + out, "/nonexistent.npy"},
+      {"op relu --in x=" + x + " --device tpu --out " + out, "'tpu' is not a device"},
+      {"op relu --in x=" + x + " --device cpu --backend cudnn --out " + out, "cudnn"},
+      {"op linear --in x=" + x + " --in w=" + x + " --out " + out, "input 'x' must have 2 dimensions"},
+  };
+  for (const Case& c : cases) {
+    const Result r = run(c.args);
+    EXPECT_EQ(r.code, 2) << c.args << "\n" << r.output;
+    EXPECT_NE(r.output.find(c.expect), std::string::npos) << c.args << "\nexpected: " << c.expect << "\ngot: " << r.output;
+  }
+}
+
+TEST_F(OpCli, CrossEntropyRejectsLabelsOutOfRange) {
+  const std::string logits = save("logits", random_vector(6, 7), {2, 3});
+  const std::string labels = (dir_ / "labels.npy").string();
+  write_npy(labels, Tensor::from_vector(std::vector<int64_t>{0, 3}, {2}));
+  for (const char* device : {"cpu", "emu"}) {
+    const Result r = run(std::string("op cross_entropy --device ") + device + " --in logits=" + logits +
+                         " --in labels=" + labels + " --out " + (dir_ / "o").string());
+    EXPECT_EQ(r.code, 2) << device << ": " << r.output;
+    EXPECT_NE(r.output.find("label"), std::string::npos) << device << ": " << r.output;
+    EXPECT_NE(r.output.find("3"), std::string::npos) << device << ": " << r.output;
+  }
+}
+
+}  // namespace
+}  // namespace fovea::test
