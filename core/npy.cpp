@@ -103,6 +103,11 @@ Tensor parse_npy(const std::string& bytes, const std::string& name) {
   FOVEA_CHECK(int(h.shape.size()) <= Shape::kMaxDims, ".npy file '", name, "': ", h.shape.size(),
               " dimensions, fovea supports at most ", Shape::kMaxDims);
   const DType dtype = dtype_from_descr(h.descr, name);
+  // The product of the sizes must not overflow (found by fuzz/fuzz_npy: Shape::numel would wrap).
+  uint64_t elements = 1;
+  for (int64_t d : h.shape)
+    FOVEA_CHECK(!__builtin_mul_overflow(elements, uint64_t(d), &elements) && elements <= (uint64_t(1) << 40),
+                ".npy file '", name, "': the shape in the header describes more than 2^40 elements");
   const Shape shape(h.shape);
   const size_t data_bytes = size_t(shape.numel()) * dtype_size(dtype);
   const size_t have = bytes.size() - header_start - header_len;
