@@ -1,0 +1,54 @@
+#include "cpu_reference/linear.h"
+
+#include <algorithm>
+
+#include "cpu_reference/common.h"
+
+namespace fovea::ref {
+
+using detail::check_ptr;
+
+void linear_forward(const LinearParams& p, const float* x, const float* w, const float* b, float* y) {
+  const char* op = "linear_forward";
+  p.validate(op);
+  check_ptr(op, "x", x), check_ptr(op, "w", w), check_ptr(op, "y", y);
+  const int64_t N = p.N, I = p.in_features, O = p.out_features;
+  if (b) {
+    for (int64_t n = 0; n < N; ++n) std::copy(b, b + O, y + n * O);
+  }
+  // y [N, O] = x [N, I] * W^T [I, O] (+ y holding the bias)
+  detail::parallel_sgemm(false, true, N, O, I, 1.0f, x, I, w, I, b ? 1.0f : 0.0f, y, O);
+}
+
+void linear_backward_data(const LinearParams& p, const float* dy, const float* w, float* dx) {
+  const char* op = "linear_backward_data";
+  p.validate(op);
+  check_ptr(op, "dy", dy), check_ptr(op, "w", w), check_ptr(op, "dx", dx);
+  const int64_t N = p.N, I = p.in_features, O = p.out_features;
+  detail::parallel_sgemm(false, false, N, I, O, 1.0f, dy, O, w, I, 0.0f, dx, I);
+}
+
+void linear_backward_weight(const LinearParams& p, const float* x, const float* dy, float* dw) {
+  const char* op = "linear_backward_weight";
+  p.validate(op);
+  check_ptr(op, "x", x), check_ptr(op, "dy", dy), check_ptr(op, "dw", dw);
+  const int64_t N = p.N, I = p.in_features, O = p.out_features;
+  detail::parallel_sgemm(true, false, O, I, N, 1.0f, dy, O, x, I, 0.0f, dw, I);
+}
+
+void linear_backward_bias(const LinearParams& p, const float* dy, float* db) {
+  const char* op = "linear_backward_bias";
+  p.validate(op);
+  check_ptr(op, "dy", dy), check_ptr(op, "db", db);
+  const int64_t N = p.N, O = p.out_features;
+  // Column sums in double, rows in order; accumulate a row at a time for contiguous access.
+  double* acc = reinterpret_cast<double*>(detail::scratch(2, size_t(2 * O)));
+  std::fill(acc, acc + O, 0.0);
+  for (int64_t n = 0; n < N; ++n) {
+    const float* row = dy + n * O;
+    for (int64_t o = 0; o < O; ++o) acc[o] += double(row[o]);
+  }
+  for (int64_t o = 0; o < O; ++o) db[o] = float(acc[o]);
+}
+
+}  // namespace fovea::ref

@@ -1,0 +1,57 @@
+#include "cpu_reference/optimizers.h"
+
+#include <cmath>
+
+#include "cpu_reference/common.h"
+
+namespace fovea::ref {
+
+using detail::check_ptr;
+
+// Scalars are rounded to float once, as PyTorch does for a float tensor op with a Python number.
+void sgd_step(const SgdParams& p, int64_t n, float* w, const float* grad, float* buf, int64_t step) {
+  const char* op = "sgd_step";
+  p.validate(op);
+  detail::check_count(op, "n", n);
+  check_ptr(op, "w", w), check_ptr(op, "grad", grad);
+  FOVEA_CHECK(step >= 1, op, ": argument 'step' must be >= 1, got ", step);
+  FOVEA_CHECK(p.momentum == 0.0 || buf, op, ": argument 'momentum_buf' is null with momentum ", p.momentum);
+  const float wd = float(p.weight_decay), mom = float(p.momentum), damp = float(1.0 - p.dampening),
+              neg_lr = float(-p.lr);
+  const bool use_wd = p.weight_decay != 0.0, use_mom = p.momentum != 0.0, first = step == 1;
+#pragma omp parallel for schedule(dynamic, detail::kChunk) if (n >= detail::kParallelGrain)
+  for (int64_t i = 0; i < n; ++i) {
+    float d = grad[i];
+    if (use_wd) d = d + wd * w[i];
+    if (use_mom) {
+      const float b = first ? d : buf[i] * mom + damp * d;
+      buf[i] = b;
+      d = p.nesterov ? d + mom * b : b;
+    }
+    w[i] = w[i] + neg_lr * d;
+  }
+}
+
+void adamw_step(const AdamWParams& p, int64_t n, float* w, const float* grad, float* m, float* v, int64_t step) {
+  const char* op = "adamw_step";
+  p.validate(op);
+  detail::check_count(op, "n", n);
+  check_ptr(op, "w", w), check_ptr(op, "grad", grad), check_ptr(op, "m", m), check_ptr(op, "v", v);
+  FOVEA_CHECK(step >= 1, op, ": argument 'step' must be >= 1, got ", step);
+  const double bc1 = 1.0 - std::pow(p.beta1, double(step)), bc2 = 1.0 - std::pow(p.beta2, double(step));
+  const float decay = float(1.0 - p.lr * p.weight_decay), b1 = float(p.beta1), b2 = float(p.beta2),
+              one_b1 = float(1.0 - p.beta1), one_b2 = float(1.0 - p.beta2), bc2_sqrt = float(std::sqrt(bc2)),
+              eps = float(p.eps), neg_step = float(-(p.lr / bc1));
+#pragma omp parallel for schedule(dynamic, detail::kChunk) if (n >= detail::kParallelGrain)
+  for (int64_t i = 0; i < n; ++i) {
+    const float g = grad[i];
+    const float wi = w[i] * decay;
+    const float mi = m[i] * b1 + one_b1 * g;
+    const float vi = v[i] * b2 + one_b2 * (g * g);
+    m[i] = mi, v[i] = vi;
+    const float denom = std::sqrt(vi) / bc2_sqrt + eps;
+    w[i] = wi + neg_step * (mi / denom);
+  }
+}
+
+}  // namespace fovea::ref
