@@ -1,0 +1,738 @@
+#include "bench/bench_suites.h"
+
+#include <fmt/core.h>
+#include <fmt/ranges.h>
+
+#include <array>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <memory>
+#include <random>
+#include <set>
+#include <sstream>
+
+#include "core/error.h"
+#include "core/memory.h"
+#include "kernels/conv2d.h"
+#include "kernels/sgemm.h"
+#include "layers/cudnn_backend.h"
+#include "layers/layers.h"
+#include "layers/models.h"
+#include "layers/ops.h"
+#include "layers/optimizer.h"
+#include "tests/conv_shapes.h"
+
+namespace fovea::bench {
+
+std::string conv_shape_name(const Conv2dParams& p) {
+  std::string s = fmt::format("N{} C{} {}x{} K{} {}x{}", p.N, p.C, p.H, p.W, p.K, p.R, p.S);
+  if (p.stride_h != 1 || p.stride_w != 1) s += fmt::format(" s{}", p.stride_h);
+  if (p.pad_h || p.pad_w) s += fmt::format(" p{}", p.pad_h);
+  if (p.dil_h != 1) s += fmt::format(" d{}", p.dil_h);
+  if (p.groups != 1) s += fmt::format(" g{}", p.groups);
+  return s;
+}
+
+namespace {
+
+// ---------------------------------------------------------------- shape sets
+
+std::vector<int64_t> parse_ints(const std::string& text, const char* what) {
+  std::vector<int64_t> v;
+  std::stringstream ss(text);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    size_t pos = 0;
+    int64_t x = 0;
+    try {
+      x = std::stoll(item, &pos);
+    } catch (...) {
+      pos = std::string::npos;
+    }
+    FOVEA_CHECK(pos == item.size() && x > 0, "fovea bench: ", what, " '", text,
+                "' must be positive integers separated by commas, got '", item, "'");
+    v.push_back(x);
+  }
+  return v;
+}
+
+std::string key_of(const Conv2dParams& p) { return conv_shape_name(p); }
+
+// Walks a layer tree with the input shape, collecting conv, linear and batch-norm shapes.
+void collect(const nn::Layer& layer, const Shape& in, ShapeSet& out) {
+  const std::string kind = layer.kind();
+  if (kind == "conv2d") {
+    const auto& o = static_cast<const nn::Conv2d&>(layer).options();
+    Conv2dParams p;
+    p.N = in[0], p.C = in[1], p.H = in[2], p.W = in[3];
+    p.K = o.out_channels, p.R = o.kernel_h, p.S = o.kernel_w;
+    p.stride_h = o.attrs.stride_h, p.stride_w = o.attrs.stride_w, p.pad_h = o.attrs.pad_h, p.pad_w = o.attrs.pad_w;
+    p.dil_h = o.attrs.dil_h, p.dil_w = o.attrs.dil_w, p.groups = o.attrs.groups;
+    out.convs.push_back(p);
+  } else if (kind == "linear") {
+    const Shape y = layer.output_shape(in);
+    out.gemms.push_back({in[0], y[1], in[1]});
+  } else if (kind == "batchnorm2d" && in.ndim() == 4) {
+    out.batchnorms.push_back(in);
+  }
+  const auto children = layer.children();
+  if (kind == "sequential") {
+    Shape s = in;
+    for (const auto& [name, child] : children) {
+      collect(*child, s, out);
+      s = child->output_shape(s);
+    }
+  } else {
+    for (const auto& [name, child] : children) collect(*child, in, out);  // residual: body and shortcut see x
+  }
+}
+
+template <typename T, typename Key>
+void dedupe(std::vector<T>& v, Key key) {
+  std::set<std::string> seen;
+  std::vector<T> kept;
+  for (const T& x : v)
+    if (seen.insert(key(x)).second) kept.push_back(x);
+  v = std::move(kept);
+}
+
+}  // namespace
+
+ShapeSet make_shape_set(const std::string& name, const std::vector<int64_t>& batches,
+                        const std::vector<std::string>& conv_specs, const std::vector<std::string>& gemm_specs) {
+  using test::conv_params;
+  ShapeSet s;
+  if (name == "tiny") {
+    s.convs = {conv_params(2, 3, 8, 8, 4, 3, 3, 1, 1), conv_params(2, 4, 9, 9, 6, 3, 3, 2, 1)};
+    s.gemms = {{8, 10, 32}};
+    s.pools = {test::pool_params(2, 3, 8, 8, 2, 2, 2, 2)};
+    s.batchnorms = {Shape{2, 4, 6, 6}};
+    s.softmaxes = {{8, 10}};
+    s.sgd_sizes = {1000};
+    s.notes = "tiny: fixed small shapes";
+  } else if (name == "cifar") {
+    const std::vector<std::string> models = {"small_cnn", "cifar_quick", "cifar_full", "resnet20", "resnet18", "resnet9"};
+    for (int64_t b : batches) {
+      for (const std::string& m : models) {
+        auto model = nn::build_model(m, Shape{3, 32, 32}, 10);
+        collect(model->net(), Shape{b, 3, 32, 32}, s);
+        if (b == batches.front()) s.sgd_sizes.push_back(model->num_parameters());
+      }
+      s.softmaxes.push_back({b, 10});
+      for (const test::PoolShape& ps : test::pool_shapes())
+        if (ps.name.rfind("cifar", 0) == 0) {
+          Pool2dParams p = ps.p;
+          p.N = b;
+          s.pools.push_back(p);
+        }
+    }
+    s.notes = fmt::format("cifar: conv/linear/batchnorm layers of small_cnn, cifar_quick, cifar_full, resnet20, resnet18, "
+                          "resnet9 at batch {}; pooling from tests/conv_shapes.h",
+                          fmt::join(batches, ","));
+  } else if (name == "deepbench") {
+    // A subset of DeepBench's training problems (conv: W,H,C,N,K,R,S,pad,stride; GEMM: M,N,K).
+    s.convs = {conv_params(16, 3, 224, 224, 64, 7, 7, 2, 3),   conv_params(16, 64, 56, 56, 64, 3, 3, 1, 1),
+               conv_params(16, 128, 28, 28, 128, 3, 3, 1, 1), conv_params(16, 256, 14, 14, 256, 3, 3, 1, 1),
+               conv_params(16, 512, 7, 7, 512, 3, 3, 1, 1),   conv_params(16, 256, 56, 56, 64, 1, 1),
+               conv_params(8, 64, 112, 112, 128, 3, 3, 1, 1), conv_params(16, 832, 7, 7, 256, 1, 1),
+               conv_params(16, 512, 14, 14, 48, 5, 5, 1, 2),  conv_params(16, 192, 28, 28, 32, 5, 5, 1, 2)};
+    s.gemms = {{1760, 16, 1760}, {1760, 32, 1760}, {2048, 16, 2048},   {2560, 32, 2560},
+               {4096, 16, 4096}, {7680, 16, 2560}, {5124, 9124, 2560}, {35, 8457, 2560}};
+    s.notes = "deepbench: a subset of the DeepBench training conv and GEMM problems";
+  } else if (name != "none") {
+    FOVEA_FAIL("fovea bench: unknown shape set '", name, "' (expected tiny, cifar, deepbench or none)");
+  }
+  for (const std::string& spec : conv_specs) {
+    const std::vector<int64_t> v = parse_ints(spec, "--conv");
+    FOVEA_CHECK(v.size() >= 7 && v.size() <= 9, "fovea bench: --conv takes N,C,H,W,K,R,S[,stride[,pad]], got '", spec, "'");
+    s.convs.push_back(conv_params(v[0], v[1], v[2], v[3], v[4], v[5], v[6], v.size() > 7 ? v[7] : 1, v.size() > 8 ? v[8] : 0));
+    s.convs.back().validate("fovea bench --conv");
+  }
+  for (const std::string& spec : gemm_specs) {
+    const std::vector<int64_t> v = parse_ints(spec, "--gemm");
+    FOVEA_CHECK(v.size() == 3, "fovea bench: --gemm takes M,N,K, got '", spec, "'");
+    s.gemms.push_back({v[0], v[1], v[2]});
+  }
+  dedupe(s.convs, key_of);
+  dedupe(s.gemms, [](const GemmShape& g) { return fmt::format("{} {} {}", g.M, g.N, g.K); });
+  dedupe(s.pools, [](const Pool2dParams& p) { return p.str(); });
+  dedupe(s.batchnorms, [](const Shape& x) { return x.str(); });
+  dedupe(s.softmaxes, [](const std::pair<int64_t, int64_t>& x) { return fmt::format("{} {}", x.first, x.second); });
+  dedupe(s.sgd_sizes, [](int64_t x) { return std::to_string(x); });
+  return s;
+}
+
+// ---------------------------------------------------------------- cases
+
+namespace {
+
+struct Input {
+  Shape shape;
+  float lo = -1, hi = 1;
+  bool labels = false;  // int64 in [0, classes)
+  int64_t classes = 0;
+};
+
+using Tensors = std::vector<Tensor>;
+using RunFn = std::function<Tensors(ops::Context&, Tensors&)>;  // inputs may be updated in place (sgd)
+
+struct Impl {
+  std::string name;
+  ops::Backend backend = ops::Backend::custom;
+  RunFn run;
+  std::function<void(ops::Context&, Tensors&)> prepare;  // once per buffer set, before timing (optional)
+};
+
+struct Case {
+  std::string op, shape;
+  double flops = 0, bytes = 0;
+  std::vector<Input> inputs;
+  RunFn reference;  // on the CPU
+  std::function<void(ops::Context&, Tensors&)> prepare;
+  std::vector<Impl> impls;  // device implementations (cpu: none; the reference row is added)
+};
+
+Tensors random_inputs(const std::vector<Input>& in, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  Tensors out;
+  for (const Input& i : in) {
+    if (i.labels) {
+      std::vector<int64_t> v(size_t(i.shape.numel()));
+      std::uniform_int_distribution<int64_t> d(0, i.classes - 1);
+      for (auto& x : v) x = d(rng);
+      out.push_back(Tensor::from_vector(v, i.shape));
+    } else {
+      std::vector<float> v(size_t(i.shape.numel()));
+      std::uniform_real_distribution<float> d(i.lo, i.hi);
+      for (auto& x : v) {
+        x = d(rng);
+        if (x == 0.0f) x = i.hi * 0.5f;  // never zeros
+      }
+      out.push_back(Tensor::from_vector(v, i.shape));
+    }
+  }
+  return out;
+}
+
+Tensors to_device(const Tensors& host, Device d) {
+  Tensors out;
+  for (const Tensor& t : host) out.push_back(t.to(d));
+  return out;
+}
+
+// max over the float outputs of ||out - ref|| / ||ref||; NaN if any output is not finite or mis-shaped.
+double max_rel_l2(const Tensors& out, const Tensors& ref) {
+  if (out.size() != ref.size()) return NAN;
+  double worst = 0;
+  for (size_t k = 0; k < out.size(); ++k) {
+    if (ref[k].dtype() != DType::float32) continue;  // indices may be backend-specific (cuDNN's are opaque)
+    if (out[k].shape() != ref[k].shape()) return NAN;
+    const std::vector<float> a = out[k].to(kCPU).to_vector<float>(), b = ref[k].to_vector<float>();
+    double num = 0, den = 0;
+    for (size_t i = 0; i < a.size(); ++i) {
+      if (!std::isfinite(a[i])) return NAN;
+      num += (double(a[i]) - b[i]) * (double(a[i]) - b[i]);
+      den += double(b[i]) * b[i];
+    }
+    worst = std::max(worst, den > 0 ? std::sqrt(num / den) : std::sqrt(num));
+  }
+  return worst;
+}
+
+bool all_finite(const Tensors& out) {
+  for (const Tensor& t : out) {
+    if (t.dtype() != DType::float32) continue;
+    for (float v : t.to(kCPU).to_vector<float>())
+      if (!std::isfinite(v)) return false;
+  }
+  return true;
+}
+
+bool on_cuda(const BenchConfig& c) { return c.device.type == DeviceType::cuda; }
+bool with_vendor(const BenchConfig& c) {
+#if FOVEA_HAVE_CUDNN
+  return on_cuda(c) && c.cudnn;
+#else
+  (void)c;
+  return false;
+#endif
+}
+
+ops::Conv2dAttrs conv_attrs(const Conv2dParams& p) {
+  ops::Conv2dAttrs a;
+  a.stride_h = p.stride_h, a.stride_w = p.stride_w, a.pad_h = p.pad_h, a.pad_w = p.pad_w;
+  a.dil_h = p.dil_h, a.dil_w = p.dil_w, a.groups = p.groups;
+  return a;
+}
+
+Shape x_shape(const Conv2dParams& p) { return Shape{p.N, p.C, p.H, p.W}; }
+Shape w_shape(const Conv2dParams& p) { return Shape{p.K, p.C / p.groups, p.R, p.S}; }
+Shape y_shape(const Conv2dParams& p) { return Shape{p.N, p.K, p.P(), p.Q()}; }
+
+RunFn conv_fn(ConvOp op, const Conv2dParams& p) {
+  const ops::Conv2dAttrs a = conv_attrs(p);
+  switch (op) {
+    case ConvOp::forward:
+      return [a](ops::Context& ctx, Tensors& in) { return Tensors{ops::conv2d_forward(ctx, in[0], in[1], Tensor(), a)}; };
+    case ConvOp::backward_data:
+      return [a, p](ops::Context& ctx, Tensors& in) {
+        return Tensors{ops::conv2d_backward_data(ctx, in[0], in[1], x_shape(p), a)};
+      };
+    case ConvOp::backward_filter:
+      return [a, p](ops::Context& ctx, Tensors& in) {
+        return Tensors{ops::conv2d_backward_filter(ctx, in[0], in[1], w_shape(p), a)};
+      };
+  }
+  return {};
+}
+
+std::vector<Case> conv_cases(const BenchConfig& c, const Conv2dParams& p) {
+  std::vector<Case> cases;
+  const ConvGemmShape g = conv2d_gemm_shape(ConvOp::forward, p);
+  const double flops = 2.0 * double(g.M) * double(g.N) * double(g.Kred) * double(g.batches);
+  for (ConvOp op : {ConvOp::forward, ConvOp::backward_data, ConvOp::backward_filter}) {
+    Case k;
+    k.op = conv_op_name(op);
+    k.shape = conv_shape_name(p);
+    k.flops = flops;  // the same multiply-adds in all three passes
+    k.bytes = 4.0 * double(p.x_size() + p.w_size() + p.y_size());
+    if (op == ConvOp::forward) k.inputs = {{x_shape(p)}, {w_shape(p)}};
+    if (op == ConvOp::backward_data) k.inputs = {{y_shape(p)}, {w_shape(p)}};
+    if (op == ConvOp::backward_filter) k.inputs = {{x_shape(p)}, {y_shape(p)}};
+    k.reference = conv_fn(op, p);
+    if (c.device.type != DeviceType::cpu) {
+      for (ConvAlgo algo : {ConvAlgo::direct, ConvAlgo::implicit_gemm, ConvAlgo::im2col_gemm}) {
+        RunFn f = conv_fn(op, p);
+        k.impls.push_back({fmt::format("ours:{}", conv_algo_name(algo)), ops::Backend::custom,
+                           [f, algo](ops::Context& ctx, Tensors& in) {
+                             ctx.conv_algo = algo;
+                             return f(ctx, in);
+                           },
+                           {}});
+      }
+    }
+#if FOVEA_HAVE_CUDNN
+    if (with_vendor(c)) {
+      // Every algorithm cuDNN lists for this shape (deterministic ones, as ours are), each forced in turn.
+      ops::Context probe(c.device, ops::Backend::cudnn);
+      std::vector<cudnn::ConvAlgoInfo> algos;
+      try {
+        algos = cudnn::conv_algorithms(probe, op, p);
+      } catch (const Error& e) {
+        fmt::print(stderr, "fovea bench: cuDNN lists no algorithm for {} {}: {}\n", k.op, k.shape, e.what());
+      }
+      for (const cudnn::ConvAlgoInfo& info : algos) {
+        RunFn f = conv_fn(op, p);
+        const int algo = info.algo;
+        k.impls.push_back({"cudnn:" + info.name, ops::Backend::cudnn,
+                           [f, algo, op](ops::Context& ctx, Tensors& in) {
+                             cudnn::Settings s = cudnn::settings();
+                             (op == ConvOp::forward         ? s.force_fwd_algo
+                              : op == ConvOp::backward_data ? s.force_bwd_data_algo
+                                                            : s.force_bwd_filter_algo) = algo;
+                             cudnn::ScopedSettings scoped(s);
+                             return f(ctx, in);
+                           },
+                           {}});
+      }
+    }
+#endif
+    cases.push_back(std::move(k));
+  }
+  return cases;
+}
+
+Case gemm_case(const BenchConfig& c, const GemmShape& gs) {
+  Case k;
+  k.op = "gemm";
+  k.shape = fmt::format("M{} N{} K{}", gs.M, gs.N, gs.K);
+  k.flops = 2.0 * double(gs.M) * double(gs.N) * double(gs.K);
+  k.bytes = 4.0 * double(gs.M * gs.K + gs.N * gs.K + gs.M * gs.N);
+  k.inputs = {{Shape{gs.M, gs.K}}, {Shape{gs.N, gs.K}}};
+  k.reference = [](ops::Context& ctx, Tensors& in) { return Tensors{ops::linear_forward(ctx, in[0], in[1], Tensor())}; };
+#if FOVEA_HAVE_CUDA
+  if (on_cuda(c)) {
+    const SgemmParams g = sgemm_params(Trans::N, Trans::T, gs.M, gs.N, gs.K);
+    k.impls.push_back({"ours:sgemm_tiled", ops::Backend::custom,
+                       [g](ops::Context& ctx, Tensors& in) {
+                         Tensor y = Tensor::empty({g.M, g.N}, DType::float32, ctx.device);
+                         cuda_kernels::sgemm_tiled(g, in[0].data<float>(), in[1].data<float>(), y.data<float>(), ctx.stream);
+                         return Tensors{y};
+                       },
+                       {}});
+#if FOVEA_HAVE_CUDNN
+    if (with_vendor(c))
+      k.impls.push_back({"cublas", ops::Backend::cudnn,
+                         [g](ops::Context& ctx, Tensors& in) {
+                           Tensor y = Tensor::empty({g.M, g.N}, DType::float32, ctx.device);
+                           cudnn::cublas_sgemm(g, in[0].data<float>(), in[1].data<float>(), y.data<float>(), ctx.stream,
+                                               ctx.device);
+                           return Tensors{y};
+                         },
+                         {}});
+#endif
+  }
+#else
+  (void)c;
+#endif
+  return k;
+}
+
+ops::Pool2dAttrs pool_attrs(const Pool2dParams& p) {
+  ops::Pool2dAttrs a;
+  a.kernel_h = p.kernel_h, a.kernel_w = p.kernel_w, a.stride_h = p.stride_h, a.stride_w = p.stride_w;
+  a.pad_h = p.pad_h, a.pad_w = p.pad_w, a.count_include_pad = p.count_include_pad;
+  return a;
+}
+
+// Adds the device implementations of an op that goes through ops:: only: backend custom, and cudnn
+// when built and on cuda.
+void add_ops_impls(const BenchConfig& c, Case& k, const RunFn& f, bool vendor_has_it = true) {
+  if (c.device.type == DeviceType::cpu) return;
+  k.impls.push_back({"ours", ops::Backend::custom, f, k.prepare});
+  if (vendor_has_it && with_vendor(c)) k.impls.push_back({"cudnn", ops::Backend::cudnn, f, k.prepare});
+}
+
+std::vector<Case> pool_cases(const BenchConfig& c, const Pool2dParams& p) {
+  const ops::Pool2dAttrs a = pool_attrs(p);
+  const Shape xs{p.N, p.C, p.H, p.W}, ys{p.N, p.C, p.P(), p.Q()};
+  const std::string shape = fmt::format("N{} C{} {}x{} k{} s{} p{}", p.N, p.C, p.H, p.W, p.kernel_h, p.stride_h, p.pad_h);
+  Case f;
+  f.op = "maxpool2d_forward";
+  f.shape = shape;
+  f.flops = double(p.y_size()) * double(p.kernel_h * p.kernel_w);  // comparisons
+  f.bytes = 4.0 * double(p.x_size() + 2 * p.y_size());               // x, y, indices
+  f.inputs = {{xs}};
+  f.reference = [a](ops::Context& ctx, Tensors& in) {
+    ops::MaxPoolOut r = ops::maxpool2d_forward(ctx, in[0], a);
+    return Tensors{r.y};
+  };
+  add_ops_impls(c, f, f.reference);
+  Case b;
+  b.op = "maxpool2d_backward";
+  b.shape = shape;
+  b.flops = double(p.y_size());
+  b.bytes = 4.0 * double(p.x_size() + 2 * p.y_size());
+  b.inputs = {{xs}, {ys}};
+  // The indices come from this backend's forward pass (cuDNN's are its own format), made before timing.
+  b.prepare = [a](ops::Context& ctx, Tensors& in) { in.push_back(ops::maxpool2d_forward(ctx, in[0], a).indices); };
+  b.reference = [a, xs](ops::Context& ctx, Tensors& in) {
+    return Tensors{ops::maxpool2d_backward(ctx, in[1], in[2], xs, a)};
+  };
+  add_ops_impls(c, b, b.reference);
+  return {f, b};
+}
+
+Case cross_entropy_case(const BenchConfig& c, int64_t N, int64_t C) {
+  Case k;
+  k.op = "cross_entropy";
+  k.shape = fmt::format("N{} C{}", N, C);
+  k.flops = 5.0 * double(N * C);
+  k.bytes = 4.0 * double(2 * N * C) + 8.0 * double(N);
+  k.inputs = {{Shape{N, C}, -4, 4}, {Shape{N}, 0, 0, true, C}};
+  k.reference = [](ops::Context& ctx, Tensors& in) {
+    ops::CrossEntropyOut r = ops::cross_entropy(ctx, in[0], in[1]);
+    return Tensors{r.loss, r.dlogits};
+  };
+  add_ops_impls(c, k, k.reference, /*vendor_has_it=*/false);  // cuDNN has softmax, not the fused loss
+  return k;
+}
+
+std::vector<Case> batchnorm_cases(const BenchConfig& c, const Shape& xs) {
+  const int64_t C = xs[1], n = xs.numel();
+  const std::string shape = fmt::format("N{} C{} {}x{}", xs[0], xs[1], xs[2], xs[3]);
+  Case f;
+  f.op = "batchnorm_forward_train";
+  f.shape = shape;
+  f.flops = 8.0 * double(n);
+  f.bytes = 4.0 * double(2 * n);
+  f.inputs = {{xs}, {Shape{C}, 0.5f, 1.5f}, {Shape{C}}, {Shape{C}}, {Shape{C}, 0.5f, 1.5f}};
+  f.reference = [](ops::Context& ctx, Tensors& in) {
+    ops::BatchNormOut r = ops::batchnorm_forward_train(ctx, in[0], in[1], in[2], in[3], in[4], 0.1f, 1e-5f);
+    return Tensors{r.y, r.save_mean, r.save_invstd};
+  };
+  add_ops_impls(c, f, f.reference);
+  Case b;
+  b.op = "batchnorm_backward";
+  b.shape = shape;
+  b.flops = 10.0 * double(n);
+  b.bytes = 4.0 * double(3 * n);
+  b.inputs = {{xs}, {xs}, {Shape{C}, 0.5f, 1.5f}, {Shape{C}, -0.1f, 0.1f}, {Shape{C}, 0.5f, 1.5f}};
+  b.reference = [](ops::Context& ctx, Tensors& in) {
+    ops::BatchNormGrads g = ops::batchnorm_backward(ctx, in[0], in[1], in[2], in[3], in[4]);
+    return Tensors{g.dx, g.dgamma, g.dbeta};
+  };
+  add_ops_impls(c, b, b.reference);
+  return {f, b};
+}
+
+Case sgd_case(const BenchConfig& c, int64_t n) {
+  Case k;
+  k.op = "sgd_update";
+  k.shape = fmt::format("{} params", n);
+  k.flops = 4.0 * double(n);
+  k.bytes = 4.0 * double(5 * n);  // read param, grad, momentum; write param, momentum
+  k.inputs = {{Shape{n}}, {Shape{n}, -0.1f, 0.1f}, {Shape{n}, -0.1f, 0.1f}};
+  k.reference = [](ops::Context& ctx, Tensors& in) {
+    std::vector<ops::ParamSlot> slots{{in[0], in[1], in[2], Tensor()}};
+    SgdParams p;
+    p.lr = 0.01, p.momentum = 0.9;
+    ops::sgd_step(ctx, slots, p, 1);
+    return Tensors{in[0], in[2]};
+  };
+  add_ops_impls(c, k, k.reference, /*vendor_has_it=*/false);
+  return k;
+}
+
+bool wanted(const BenchConfig& c, const std::string& family) {
+  if (c.ops.empty()) return true;
+  for (const std::string& o : c.ops)
+    if (o == family) return true;
+  return false;
+}
+
+void run_case(const BenchConfig& c, const Case& k, const Stream& stream, std::vector<Row>& rows) {
+  // Host inputs: `rotate` independent random sets; the reference output of set 0.
+  std::vector<Tensors> host;
+  for (int i = 0; i < c.timing.rotate; ++i) host.push_back(random_inputs(k.inputs, 1000 + uint64_t(i)));
+  ops::Context cpu(kCPU);
+  Tensors ref_in = host[0];
+  for (Tensor& t : ref_in) t = t.to(kCPU);  // a copy: in-place ops (sgd) must not change host[0]
+  if (k.prepare) k.prepare(cpu, ref_in);
+  const Tensors ref = k.reference(cpu, ref_in);
+
+  auto base_row = [&](const std::string& impl) {
+    Row r;
+    r.suite = "kernels";
+    r.op = k.op;
+    r.shape = k.shape;
+    r.impl = impl;
+    r.flops = k.flops;
+    r.bytes = k.bytes;
+    return r;
+  };
+
+  if (c.device.type == DeviceType::cpu) {
+    Row r = base_row("reference");
+    r.verify = all_finite(ref) ? "oracle" : "FAILED: non-finite output";
+    if (r.verify == "oracle") {
+      std::vector<Tensors> sets = host;
+      for (Tensors& s : sets)
+        if (k.prepare) k.prepare(cpu, s);
+      r.stats = time_runs(stream, c.timing, [&](int i) { (void)k.reference(cpu, sets[size_t(i)]); });
+      r.timed = true;
+    }
+    rows.push_back(r);
+    return;
+  }
+
+  for (const Impl& impl : k.impls) {
+    Row r = base_row(impl.name);
+    try {
+      ops::Context ctx(c.device, impl.backend);
+      ctx.stream = stream.handle();
+      std::vector<Tensors> sets;
+      for (const Tensors& h : host) {
+        sets.push_back(to_device(h, c.device));
+        if (impl.prepare) impl.prepare(ctx, sets.back());
+      }
+      Tensors check_in = to_device(host[0], c.device);
+      if (impl.prepare) impl.prepare(ctx, check_in);
+      const Tensors out = impl.run(ctx, check_in);
+      stream.synchronize();
+      const double err = max_rel_l2(out, ref);
+      if (!(err <= c.tolerance)) {
+        r.verify = std::isnan(err) ? "FAILED: non-finite or mis-shaped output" : fmt::format("FAILED {:.2e}", err);
+        r.note = fmt::format("relative L2 error vs the CPU reference above the tolerance {:.1e}; not timed", c.tolerance);
+      } else {
+        r.verify = fmt::format("ok {:.1e}", err);
+        r.stats = time_runs(stream, c.timing, [&](int i) { (void)impl.run(ctx, sets[size_t(i)]); });
+        r.timed = true;
+      }
+    } catch (const Error& e) {
+      r.verify = "skipped";
+      r.note = e.what();
+    }
+    rows.push_back(r);
+  }
+}
+
+}  // namespace
+
+Roofline measure_roofline(const BenchConfig& c, const Stream& stream) {
+  Roofline roof;
+  TimingOptions t;
+  t.warmup = 2;
+  t.reps = 10;
+  t.rotate = 1;
+  const bool cuda = on_cuda(c);
+  // Copy: large enough to leave every cache behind (256 MiB on the GPU, 64 MiB on the host).
+  const size_t bytes = cuda ? (size_t(256) << 20) : (size_t(64) << 20);
+  Tensor a = Tensor::empty({int64_t(bytes / 4)}, DType::float32, c.device);
+  Tensor b = Tensor::empty({int64_t(bytes / 4)}, DType::float32, c.device);
+  ops::Context ctx(c.device);
+  ctx.stream = stream.handle();
+  ops::fill_value(ctx, a, 1.0f);
+  const Stats cs = time_runs(stream, t, [&](int) {
+    copy_bytes(b.raw_data(), c.device, a.raw_data(), c.device, bytes, stream.handle());
+  });
+  roof.copy_gbs = 2.0 * double(bytes) / (cs.median_ms * 1e-3) * 1e-9;
+  roof.copy_how = fmt::format("{} MiB device-to-device copy, read+write bytes / median time", bytes >> 20);
+  // GEMM: 4096^3 on the GPU, 1024^3 on the host.
+  const int64_t n = cuda ? 4096 : 1024;
+  const SgemmParams g = sgemm_params(Trans::N, Trans::T, n, n, n);
+  Tensor A = Tensor::empty({n, n}, DType::float32, c.device), B = Tensor::empty({n, n}, DType::float32, c.device);
+  ops::fill_uniform(ctx, A, -1, 1, 1, 0);
+  ops::fill_uniform(ctx, B, -1, 1, 2, 0);
+  std::function<void(int)> gemm;
+  if (!cuda) {
+    gemm = [&](int) { (void)ops::linear_forward(ctx, A, B, Tensor()); };
+    roof.sgemm_how = fmt::format("reference GEMM {}^3", n);
+  }
+#if FOVEA_HAVE_CUDA
+  Tensor C = Tensor::empty({n, n}, DType::float32, c.device);
+  if (cuda) {
+#if FOVEA_HAVE_CUDNN
+    gemm = [&](int) { cudnn::cublas_sgemm(g, A.data<float>(), B.data<float>(), C.data<float>(), stream.handle(), c.device); };
+    roof.sgemm_how = fmt::format("cuBLAS SGEMM {}^3, TF32 off", n);
+#else
+    gemm = [&](int) { cuda_kernels::sgemm(g, A.data<float>(), B.data<float>(), C.data<float>(), stream.handle()); };
+    roof.sgemm_how = fmt::format("our sgemm {}^3 (built without cuDNN/cuBLAS)", n);
+#endif
+  }
+#endif
+  (void)g;
+  const Stats gs = time_runs(stream, t, gemm);
+  roof.sgemm_tflops = 2.0 * double(n) * double(n) * double(n) / (gs.median_ms * 1e-3) * 1e-12;
+  return roof;
+}
+
+std::vector<Row> run_kernel_suite(const BenchConfig& c, const ShapeSet& s, const Stream& stream) {
+  std::vector<Row> rows;
+  auto run_all = [&](const std::vector<Case>& cases) {
+    for (const Case& k : cases) run_case(c, k, stream, rows);
+  };
+  if (wanted(c, "conv2d"))
+    for (const Conv2dParams& p : s.convs) run_all(conv_cases(c, p));
+  if (wanted(c, "gemm"))
+    for (const GemmShape& g : s.gemms) run_all({gemm_case(c, g)});
+  if (wanted(c, "maxpool2d"))
+    for (const Pool2dParams& p : s.pools) run_all(pool_cases(c, p));
+  if (wanted(c, "cross_entropy"))
+    for (auto [n, k] : s.softmaxes) run_all({cross_entropy_case(c, n, k)});
+  if (wanted(c, "batchnorm"))
+    for (const Shape& x : s.batchnorms) run_all(batchnorm_cases(c, x));
+  if (wanted(c, "sgd"))
+    for (int64_t n : s.sgd_sizes) run_all({sgd_case(c, n)});
+  return rows;
+}
+
+// ---------------------------------------------------------------- train-step
+
+namespace {
+
+// PyTorch's CPU figure for the same net and batch (bench/train_step_torch.py); 0 when unavailable.
+double torch_images_per_s(const BenchConfig& c, const std::string& model, int64_t batch, std::string& why) {
+  if (!c.torch) {
+    why = "--no-torch";
+    return 0;
+  }
+  if (c.torch_script.empty() || !std::filesystem::exists(c.torch_script)) {
+    why = "torch script not found: " + c.torch_script;
+    return 0;
+  }
+  const std::string cmd = fmt::format("'{}' '{}' --model {} --batch {} --warmup {} --steps {} 2>&1", c.python,
+                                      c.torch_script, model, batch, std::max(1, c.timing.warmup), c.timing.reps);
+  std::FILE* p = popen(cmd.c_str(), "r");
+  if (!p) {
+    why = "could not start " + c.python;
+    return 0;
+  }
+  std::string text;
+  std::array<char, 512> buf{};
+  while (std::fgets(buf.data(), int(buf.size()), p)) text += buf.data();
+  const int rc = pclose(p);
+  const size_t at = text.find("torch images/s: ");
+  if (rc != 0 || at == std::string::npos) {
+    why = "PyTorch run failed or unavailable: " + text.substr(0, 200);
+    while (!why.empty() && (why.back() == '\n')) why.pop_back();
+    return 0;
+  }
+  return std::atof(text.c_str() + at + 16);
+}
+
+}  // namespace
+
+std::vector<Row> run_train_step_suite(const BenchConfig& c, const Stream& stream) {
+  std::vector<Row> rows;
+  std::vector<ops::Backend> backends{ops::Backend::custom};
+  if (with_vendor(c)) backends.push_back(ops::Backend::cudnn);
+  for (const std::string& name : c.train_models) {
+    for (ops::Backend backend : backends) {
+      Row r;
+      r.suite = "train-step";
+      r.op = "train_step:" + name;
+      r.shape = fmt::format("batch {} 3x32x32", c.train_batch);
+      r.impl = c.device.type == DeviceType::cpu ? "reference" : fmt::format("{}", ops::backend_name(backend));
+      try {
+        auto model = nn::build_model(name, Shape{3, 32, 32}, 10);
+        ops::Context ctx(c.device, backend);
+        ctx.stream = stream.handle();
+        model->to(c.device);
+        model->initialize(ctx, 1);
+        model->train(true);
+        nn::OptimizerConfig oc;
+        nn::Optimizer opt(oc, model->parameters());
+        Input xi{Shape{c.train_batch, 3, 32, 32}};
+        Input li{Shape{c.train_batch}, 0, 0, true, model->classes()};
+        const Tensors in = to_device(random_inputs({xi, li}, 7), c.device);
+        float last_loss = NAN;
+        auto step = [&](int) {
+          model->zero_grad();
+          nn::Output out = model->forward(ctx, in[0]);
+          ops::CrossEntropyOut ce = ops::cross_entropy(ctx, out.y, in[1]);
+          model->backward(ctx, ce.dlogits, *out.saved);
+          opt.step(ctx, 0.01);
+          last_loss = ce.loss.to(kCPU).to_vector<float>()[0];
+        };
+        step(0);  // verify: one step gives a finite loss
+        if (!std::isfinite(last_loss)) {
+          r.verify = "FAILED: loss not finite";
+        } else {
+          r.verify = fmt::format("loss {:.3f}", last_loss);
+          // The loss read-back each step is part of a real training step's cost too.
+          r.stats = time_runs(stream, c.timing, step);
+          r.timed = true;
+          r.images_per_s = double(c.train_batch) / (r.stats.median_ms * 1e-3);
+        }
+      } catch (const Error& e) {
+        r.verify = "skipped";
+        r.note = e.what();
+      }
+      rows.push_back(r);
+    }
+    Row t;
+    t.suite = "train-step";
+    t.op = "train_step:" + name;
+    t.shape = fmt::format("batch {} 3x32x32", c.train_batch);
+    t.impl = "pytorch-cpu";
+    std::string why;
+    t.images_per_s = torch_images_per_s(c, name, c.train_batch, why);
+    t.verify = t.images_per_s > 0 ? "n/a (PyTorch)" : "skipped";
+    t.note = t.images_per_s > 0 ? "PyTorch on the host CPU, same net and batch (bench/train_step_torch.py)" : why;
+    if (t.images_per_s > 0) {
+      t.timed = true;
+      t.stats.median_ms = t.stats.p10_ms = t.stats.p90_ms = t.stats.min_ms = t.stats.max_ms =
+          double(c.train_batch) / t.images_per_s * 1e3;  // the script reports a mean; no spread
+      t.stats.reps = c.timing.reps;
+    }
+    rows.push_back(t);
+  }
+  return rows;
+}
+
+}  // namespace fovea::bench

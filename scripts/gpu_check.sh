@@ -1,0 +1,199 @@
+#!/usr/bin/env bash
+# The check to run on a machine with an NVIDIA GPU, in one go:
+#   1. configure and build for the GPU's own architecture (CMAKE_CUDA_ARCHITECTURES=native)
+#   2. every test, label by label (emu, gpu, ref, and the rest)
+#   3. the kernel test binaries under compute-sanitizer memcheck and racecheck
+#   4. fovea bench --device cuda --shapes cifar (ours vs cuDNN / cuBLAS and the roofline)
+#   5. resnet20 on CIFAR-10 for a few epochs with each backend (custom, cudnn)
+# and one report in --out: report.md (what passed and the numbers), report.csv (one line per step),
+# report.png (the bench chart). Exit status 0 only when nothing failed.
+#
+# Without a GPU it runs the parts that can run (a CPU-only build, the tests, fovea bench --device cpu)
+# and marks the rest SKIP with the reason. --dry-run prints the commands without running anything.
+#
+#   bash scripts/gpu_check.sh --data ~/data/cifar10 [--epochs 3] [--out gpu-check] [--build-dir build-gpu]
+#   bash scripts/gpu_check.sh --dry-run
+#   bash scripts/gpu_check.sh --build-dir /work/build-x --targets "fovea bench_test" --ctest-regex bench_test
+set -u -o pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BUILD="$ROOT/build-gpu-check"
+OUT="$ROOT/gpu-check"
+DATA=""
+EPOCHS=3
+JOBS=$(nproc)
+DRY=0
+TARGETS=""       # empty: everything
+CTEST_REGEX=""   # empty: every test
+FORCE_NO_GPU=0
+
+usage() { sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; }
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --dry-run) DRY=1 ;;
+    --no-gpu) FORCE_NO_GPU=1 ;;
+    --data) DATA=$2; shift ;;
+    --epochs) EPOCHS=$2; shift ;;
+    --out) OUT=$2; shift ;;
+    --build-dir) BUILD=$2; shift ;;
+    --jobs) JOBS=$2; shift ;;
+    --targets) TARGETS=$2; shift ;;
+    --ctest-regex) CTEST_REGEX=$2; shift ;;
+    -h|--help) usage; exit 0 ;;
+    *) echo "gpu_check.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
+  esac
+  shift
+done
+
+HAVE_GPU=0
+if [ "$FORCE_NO_GPU" = 0 ] && command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then HAVE_GPU=1; fi
+REAL_GPU=$HAVE_GPU
+[ "$DRY" = 1 ] && HAVE_GPU=1  # a dry run shows the plan for a GPU machine
+mkdir -p "$OUT/logs"
+CSV="$OUT/report.csv"
+echo "step,status,seconds,detail" > "$CSV"
+FAILED=0
+
+# record STEP STATUS SECONDS DETAIL
+record() {
+  local detail=${4//\"/\'}
+  echo "$1,$2,$3,\"$detail\"" >> "$CSV"
+  printf '%-34s %-5s %6ss  %s\n' "$1" "$2" "$3" "$4"
+  [ "$2" = FAIL ] && FAILED=$((FAILED + 1))
+  return 0
+}
+skip() { record "$1" SKIP 0 "$2"; }
+
+# step NAME LOGFILE CMD...: runs CMD (or prints it under --dry-run), records PASS/FAIL and the time.
+step() {
+  local name=$1 log=$2; shift 2
+  if [ "$DRY" = 1 ]; then
+    echo "[dry-run] $name: $*"
+    record "$name" DRY 0 "$*"
+    return 0
+  fi
+  local t0=$(date +%s)
+  if "$@" > "$log" 2>&1; then
+    record "$name" PASS $(( $(date +%s) - t0 )) "$(tail -n 1 "$log" | cut -c1-160)"
+  else
+    record "$name" FAIL $(( $(date +%s) - t0 )) "see $log: $(tail -n 1 "$log" | cut -c1-160)"
+    return 1
+  fi
+}
+
+echo "gpu_check: root $ROOT, build $BUILD, out $OUT, GPU: $([ $REAL_GPU = 1 ] && nvidia-smi -L | head -n 1 || echo none)"
+
+# ---- 1. build
+if [ "$HAVE_GPU" = 1 ]; then
+  CMAKE_ARGS=(-DFOVEA_WITH_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=native)
+else
+  CMAKE_ARGS=(-DFOVEA_WITH_CUDA=OFF)
+fi
+command -v ccache >/dev/null 2>&1 && CMAKE_ARGS+=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
+BUILT=1
+step configure "$OUT/logs/configure.log" cmake -S "$ROOT" -B "$BUILD" -G Ninja "${CMAKE_ARGS[@]}" || BUILT=0
+if [ "$BUILT" = 1 ]; then
+  if [ -n "$TARGETS" ]; then
+    # shellcheck disable=SC2086
+    step build "$OUT/logs/build.log" cmake --build "$BUILD" -j "$JOBS" --target $TARGETS || BUILT=0
+  else
+    step build "$OUT/logs/build.log" cmake --build "$BUILD" -j "$JOBS" || BUILT=0
+  fi
+fi
+FOVEA="$BUILD/fovea"
+
+# ---- 2. tests by label
+# Pull "N tests failed out of M" out of a ctest log.
+ctest_summary() { grep -E "tests passed|No tests were found" "$1" | tail -n 1; }
+if [ "$BUILT" = 1 ] || [ "$DRY" = 1 ]; then
+  for label in emu gpu cudnn ref core data layers; do  # "slow" (real-data runs) is left out
+    args=(--test-dir "$BUILD" -L "^${label}\$" --output-on-failure -j "$JOBS")
+    [ -n "$CTEST_REGEX" ] && args+=(-R "$CTEST_REGEX")
+    log="$OUT/logs/ctest_$label.log"
+    if [ "$DRY" = 1 ]; then step "tests:$label" "$log" ctest "${args[@]}"; continue; fi
+    t0=$(date +%s)
+    ctest "${args[@]}" > "$log" 2>&1
+    rc=$?
+    summary=$(ctest_summary "$log")
+    note=""
+    [ "$label" = gpu ] && [ "$HAVE_GPU" = 0 ] && note=" (no GPU: these tests skip themselves)"
+    if grep -q "No tests were found" "$log"; then record "tests:$label" SKIP $(( $(date +%s) - t0 )) "no tests with this label selected"
+    elif [ $rc = 0 ]; then record "tests:$label" PASS $(( $(date +%s) - t0 )) "$summary$note"
+    else record "tests:$label" FAIL $(( $(date +%s) - t0 )) "$summary; see $log"; fi
+  done
+else
+  skip tests "the build failed"
+fi
+
+# ---- 3. compute-sanitizer on the kernel tests (their cuda cases)
+SAN=""
+command -v compute-sanitizer >/dev/null 2>&1 && SAN=compute-sanitizer
+[ -z "$SAN" ] && [ -x /usr/local/cuda/bin/compute-sanitizer ] && SAN=/usr/local/cuda/bin/compute-sanitizer
+for tool in memcheck racecheck; do
+  if [ "$HAVE_GPU" = 0 ] && [ "$DRY" = 0 ]; then skip "sanitizer:$tool" "no GPU: compute-sanitizer checks CUDA kernels on a device"; continue; fi
+  if [ -z "$SAN" ] && [ "$DRY" = 0 ]; then skip "sanitizer:$tool" "compute-sanitizer not found"; continue; fi
+  for bin in "$BUILD"/tests/*_kernel_test; do
+    [ -x "$bin" ] || { [ "$DRY" = 1 ] || continue; }
+    name=$(basename "$bin")
+    step "sanitizer:$tool:$name" "$OUT/logs/sanitizer_${tool}_$name.log" \
+      "${SAN:-compute-sanitizer}" --tool "$tool" --error-exitcode 1 "$bin" || true
+  done
+done
+
+# ---- 4. fovea bench
+if [ "$HAVE_GPU" = 1 ] || [ "$DRY" = 1 ]; then
+  step bench:cuda "$OUT/logs/bench_cuda.log" "$FOVEA" bench --device cuda --shapes cifar --out "$OUT/bench" || true
+else
+  skip bench:cuda "no GPU"
+  if [ -x "$FOVEA" ]; then
+    step bench:cpu "$OUT/logs/bench_cpu.log" "$FOVEA" bench --device cpu --out "$OUT/bench" || true
+  else
+    skip bench:cpu "no fovea binary in $BUILD"
+  fi
+fi
+[ -f "$OUT/bench/bench.png" ] && cp "$OUT/bench/bench.png" "$OUT/report.png"
+
+# ---- 5. resnet20 on CIFAR-10, each backend
+declare -A ACC
+for backend in custom cudnn; do
+  if [ "$HAVE_GPU" = 0 ] && [ "$DRY" = 0 ]; then skip "train:resnet20:$backend" "no GPU (3 epochs of resnet20 on the CPU take hours)"; continue; fi
+  if [ -z "$DATA" ] && [ "$DRY" = 0 ]; then skip "train:resnet20:$backend" "no --data DIR with CIFAR-10"; continue; fi
+  log="$OUT/logs/train_$backend.log"
+  if step "train:resnet20:$backend" "$log" "$FOVEA" train --model resnet20 --dataset cifar10 --data "${DATA:-DIR}" \
+       --epochs "$EPOCHS" --backend "$backend" --device cuda --out "$OUT/runs/resnet20-$backend" --quiet && [ "$DRY" = 0 ]; then
+    ACC[$backend]=$(grep -o "test accuracy [0-9.]*%" "$log" | tail -n 1)
+  fi
+done
+
+# ---- report
+MD="$OUT/report.md"
+{
+  echo "# fovea GPU check"
+  echo
+  echo "- date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+  echo "- git: $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$ROOT" diff --quiet 2>/dev/null || echo ' (with local changes)')"
+  if [ "$REAL_GPU" = 1 ]; then
+    echo "- GPU: $(nvidia-smi --query-gpu=name,driver_version,clocks.max.sm,clocks.max.mem --format=csv,noheader | head -n 1)"
+  else
+    echo "- GPU: none; only the CPU-possible parts ran, the rest is SKIP"
+  fi
+  [ "$DRY" = 1 ] && echo "- dry run: commands printed, nothing run"
+  echo
+  echo "| step | status | seconds | detail |"
+  echo "|---|---|---|---|"
+  tail -n +2 "$CSV" | while IFS=, read -r s st sec detail; do echo "| $s | $st | $sec | ${detail//\"/} |"; done
+  echo
+  for b in custom cudnn; do [ -n "${ACC[$b]:-}" ] && echo "- resnet20, $EPOCHS epochs, backend $b: ${ACC[$b]}"; done
+  if [ -f "$OUT/bench/bench.txt" ]; then
+    echo
+    echo "## fovea bench"
+    echo
+    echo '```'
+    cat "$OUT/bench/bench.txt"
+    echo '```'
+    echo
+    echo "Chart: report.png; every row: bench/bench.csv, bench/bench.json."
+  fi
+} > "$MD"
+echo "gpu_check: report in $MD, $CSV$([ -f "$OUT/report.png" ] && echo ", $OUT/report.png"); $FAILED step(s) failed"
+[ "$FAILED" = 0 ]

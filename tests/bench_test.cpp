@@ -1,0 +1,202 @@
+// `fovea bench`: the CPU run writes every output format with the environment in each; emu is refused
+// with the sentence; the harness's statistics and roofline arithmetic; and the kernel suite run
+// in-process on the emulator (where verification against the reference is real), including a
+// tolerance that makes every row fail verification and so go untimed.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <sstream>
+
+#include "bench/bench_harness.h"
+#include "bench/bench_suites.h"
+
+namespace fovea::bench {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct Result {
+  int code;
+  std::string output;
+};
+
+Result run(const std::string& args) {
+  const std::string cmd = std::string(FOVEA_BINARY) + " " + args + " 2>&1";
+  FILE* p = popen(cmd.c_str(), "r");
+  std::string out;
+  char buf[4096];
+  while (size_t n = fread(buf, 1, sizeof buf, p)) out.append(buf, n);
+  const int status = pclose(p);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+}
+
+std::string slurp(const fs::path& p) {
+  std::ifstream f(p, std::ios::binary);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+class BenchCli : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / ("fovea_bench_test_" + std::to_string(::getpid()));
+    fs::create_directories(dir_);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+  fs::path dir_;
+};
+
+TEST_F(BenchCli, CpuRunWritesTableCsvJsonPngWithTheEnvironment) {
+  const fs::path out = dir_ / "out";
+  const Result r = run("bench --device cpu --shapes tiny --suites kernels --reps 3 --warmup 1 --out " + out.string());
+  ASSERT_EQ(r.code, 0) << r.output;
+  for (const char* f : {"bench.txt", "bench.csv", "bench.json", "bench.png"}) ASSERT_TRUE(fs::exists(out / f)) << f;
+
+  const nlohmann::json j = nlohmann::json::parse(slurp(out / "bench.json"));
+  EXPECT_EQ(j["environment"]["device"], "cpu");
+  EXPECT_FALSE(j["environment"]["git_revision"].get<std::string>().empty());
+  EXPECT_GT(j["environment"]["roofline"]["copy_gbs"].get<double>(), 0);
+  EXPECT_GT(j["environment"]["roofline"]["sgemm_tflops"].get<double>(), 0);
+  std::set<std::string> ops;
+  for (const auto& row : j["rows"]) {
+    ops.insert(row["op"].get<std::string>());
+    EXPECT_EQ(row["impl"], "reference") << row.dump();
+    EXPECT_EQ(row["verify"], "oracle") << row.dump();
+    ASSERT_TRUE(row["timed"].get<bool>()) << row.dump();
+    EXPECT_EQ(row["reps"], 3);
+    EXPECT_GT(row["median_ms"].get<double>(), 0) << row.dump();
+    EXPECT_LE(row["p10_ms"].get<double>(), row["median_ms"].get<double>());
+    EXPECT_GE(row["p90_ms"].get<double>(), row["median_ms"].get<double>());
+    EXPECT_GT(row["flops"].get<double>(), 0);
+    EXPECT_GT(row["gbs"].get<double>(), 0);
+    EXPECT_GT(row["roofline_fraction"].get<double>(), 0);
+  }
+  for (const char* op : {"conv2d_forward", "conv2d_backward_data", "conv2d_backward_filter", "gemm", "maxpool2d_forward",
+                         "maxpool2d_backward", "cross_entropy", "batchnorm_forward_train", "batchnorm_backward",
+                         "sgd_update"})
+    EXPECT_TRUE(ops.count(op)) << op;
+
+  const std::string csv = slurp(out / "bench.csv");
+  EXPECT_NE(csv.find("# fovea "), std::string::npos);
+  EXPECT_NE(csv.find("suite,op,shape,impl,verify,timed,median_ms"), std::string::npos);
+  size_t data_lines = 0;
+  std::istringstream lines(csv);
+  for (std::string l; std::getline(lines, l);)
+    if (l.rfind("kernels,", 0) == 0) ++data_lines;
+  EXPECT_EQ(data_lines, j["rows"].size());
+
+  const std::string table = slurp(out / "bench.txt");
+  EXPECT_NE(table.find("median ms"), std::string::npos);
+  EXPECT_NE(table.find("roofline (measured)"), std::string::npos);
+  EXPECT_NE(r.output.find("conv2d_backward_filter"), std::string::npos);  // the table goes to the terminal too
+  EXPECT_EQ(slurp(out / "bench.png").substr(0, 4), "\x89PNG");
+}
+
+TEST_F(BenchCli, EmuIsRefusedWithTheReason) {
+  const Result r = run("bench --device emu --out " + (dir_ / "emu").string());
+  EXPECT_EQ(r.code, 2) << r.output;
+  EXPECT_NE(r.output.find("emulator"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("mean nothing"), std::string::npos) << r.output;
+  EXPECT_FALSE(fs::exists(dir_ / "emu" / "bench.csv"));
+}
+
+TEST_F(BenchCli, BadShapeIsAnError) {
+  const Result r = run("bench --device cpu --shapes none --conv 1,2,3 --suites kernels --out " + dir_.string());
+  EXPECT_NE(r.code, 0);
+  EXPECT_NE(r.output.find("--conv"), std::string::npos) << r.output;
+}
+
+TEST(BenchHarness, MedianAndQuantiles) {
+  const Stats s = summarize({5, 1, 3, 2, 4});
+  EXPECT_DOUBLE_EQ(s.median_ms, 3);
+  EXPECT_DOUBLE_EQ(s.min_ms, 1);
+  EXPECT_DOUBLE_EQ(s.max_ms, 5);
+  EXPECT_DOUBLE_EQ(s.p10_ms, 1.4);
+  EXPECT_DOUBLE_EQ(s.p90_ms, 4.6);
+  EXPECT_EQ(s.reps, 5);
+}
+
+TEST(BenchHarness, TimeRunsRotatesBuffers) {
+  Stream stream(kCPU);
+  TimingOptions o;
+  o.warmup = 2, o.reps = 7, o.rotate = 3;
+  std::vector<int> seen;
+  const Stats s = time_runs(stream, o, [&](int i) { seen.push_back(i); });
+  EXPECT_EQ(s.reps, 7);
+  ASSERT_EQ(seen.size(), 9u);
+  for (size_t k = 0; k < seen.size(); ++k) EXPECT_EQ(seen[k], int(k % 3));
+}
+
+TEST(BenchHarness, RooflineAndVendorRatio) {
+  Roofline roof;
+  roof.copy_gbs = 1000;   // 1 TB/s
+  roof.sgemm_tflops = 10;
+  // 1e10 flops at 10 TFLOP/s = 1 ms; 1e8 bytes at 1 TB/s = 0.1 ms: compute bound at 1 ms; ran in 2 ms.
+  EXPECT_DOUBLE_EQ(roof.fraction(1e10, 1e8, 2.0), 0.5);
+  EXPECT_DOUBLE_EQ(roof.fraction(1e6, 1e9, 4.0), 0.25);  // memory bound: 1 ms of traffic
+
+  auto make = [](std::string impl, double ms) {
+    Row r;
+    r.op = "conv2d_forward";
+    r.shape = "s";
+    r.impl = std::move(impl);
+    r.timed = true;
+    r.flops = 1e9;
+    r.bytes = 1e6;
+    r.stats.median_ms = ms;
+    return r;
+  };
+  std::vector<Row> rows{make("ours:implicit_gemm", 2), make("cudnn:A", 1), make("cudnn:B", 4)};
+  finish_rows(rows, roof);
+  EXPECT_DOUBLE_EQ(rows[0].vs_vendor, 0.5);  // half cuDNN's best speed
+  EXPECT_DOUBLE_EQ(rows[1].vs_vendor, 1.0);
+  EXPECT_DOUBLE_EQ(rows[0].tflops, 0.5);
+}
+
+// On the emulator the suite verifies our kernels against the reference for real (the CLI refuses
+// to *time* emu; verification there is meaningful).
+TEST(BenchSuite, EmuKernelsVerifyAgainstTheReferenceBeforeTiming) {
+  BenchConfig c;
+  c.device = kEmu;
+  c.timing.warmup = 0, c.timing.reps = 1, c.timing.rotate = 2;
+  c.ops = {"conv2d", "maxpool2d", "sgd"};
+  const ShapeSet s = make_shape_set("none", {}, {"1,2,5,5,3,3,3,1,1"}, {});
+  Stream stream(kEmu);
+  const std::vector<Row> rows = run_kernel_suite(c, s, stream);
+  ASSERT_EQ(rows.size(), 9u);  // 3 passes x 3 versions; no pooling or sgd shapes in set 'none'
+  for (const Row& r : rows) {
+    EXPECT_EQ(r.verify.rfind("ok ", 0), 0u) << r.op << " " << r.impl << " " << r.verify << " " << r.note;
+    EXPECT_TRUE(r.timed);
+  }
+
+  c.tolerance = -1;  // nothing can pass: every row must fail and stay untimed
+  for (const Row& r : run_kernel_suite(c, s, stream)) {
+    EXPECT_EQ(r.verify.rfind("FAILED", 0), 0u) << r.verify;
+    EXPECT_FALSE(r.timed);
+  }
+}
+
+TEST(BenchSuite, CifarShapesComeFromTheModels) {
+  const ShapeSet s = make_shape_set("cifar", {128}, {}, {});
+  bool stem = false, resnet_stride2 = false, linear10 = false;
+  for (const Conv2dParams& p : s.convs) {
+    stem |= p.N == 128 && p.C == 3 && p.K == 16 && p.H == 32 && p.R == 3;
+    resnet_stride2 |= p.C == 16 && p.K == 32 && p.stride_h == 2 && p.H == 32;
+  }
+  for (const GemmShape& g : s.gemms) linear10 |= g.M == 128 && g.N == 10 && g.K == 64;  // resnet20's head
+  EXPECT_TRUE(stem);
+  EXPECT_TRUE(resnet_stride2);
+  EXPECT_TRUE(linear10);
+  EXPECT_FALSE(s.batchnorms.empty());
+  EXPECT_EQ(s.softmaxes.size(), 1u);
+}
+
+}  // namespace
+}  // namespace fovea::bench
