@@ -1,0 +1,122 @@
+// Elementwise activations and the residual add; declarations in kernels/activations.h.
+//
+// All of them: 1-3 FLOPs (relu, add) to ~20 (sigmoid/tanh: one expf/tanhf) per element; 8 bytes per element
+// forward (read x, write y), 12 backward (read y or x and dy, write dx). Far below the H100's compute
+// roofline, so the limit designed against is HBM: >= 85% of 3.35 TB/s on tensors larger than the 50 MB L2,
+// through the float4 grid-stride maps of kernels/elementwise.cuh (scalar fallback for unaligned pointers).
+#include "kernels/activations.h"
+
+#include <cmath>
+
+#include "kernels/common.cuh"
+#include "kernels/elementwise.cuh"
+
+namespace fovea::FOVEA_KERNEL_NS {
+namespace {
+
+struct ReluOp {
+  FOVEA_HD float operator()(float x) const { return x < 0.0f ? 0.0f : x; }  // NaN propagates
+};
+struct ReluBackwardOp {
+  FOVEA_HD float operator()(float y, float dy) const { return y > 0.0f ? dy : 0.0f; }
+};
+struct LeakyReluOp {
+  float slope;
+  FOVEA_HD float operator()(float x) const { return x > 0.0f ? x : x * slope; }
+};
+struct LeakyReluBackwardOp {
+  float slope;
+  FOVEA_HD float operator()(float x, float dy) const { return x > 0.0f ? dy : dy * slope; }
+};
+struct SigmoidOp {
+  FOVEA_HD float operator()(float x) const { return 1.0f / (1.0f + expf(-x)); }
+};
+struct SigmoidBackwardOp {
+  FOVEA_HD float operator()(float y, float dy) const { return dy * (1.0f - y) * y; }
+};
+struct TanhOp {
+  FOVEA_HD float operator()(float x) const { return tanhf(x); }
+};
+struct TanhBackwardOp {
+  FOVEA_HD float operator()(float y, float dy) const { return dy * (1.0f - y * y); }
+};
+struct AddOp {
+  FOVEA_HD float operator()(float a, float b) const { return a + b; }
+};
+
+void check_slope(const char* op, float slope) {
+  FOVEA_CHECK(std::isfinite(slope), op, ": argument 'slope' must be finite, got ", slope);
+}
+
+// Residual backward: one read of dy, one or two writes. HBM-bound (8-12 bytes per element).
+__global__ void copy2_vec4_kernel(const float* src, float* a, float* b, int64_t n) {
+  const int64_t n4 = n >> 2, stride = int64_t(gridDim.x) * blockDim.x;
+  const int64_t t0 = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  for (int64_t i = t0; i < n4; i += stride) {
+    const float4 v = reinterpret_cast<const float4*>(src)[i];
+    if (a) reinterpret_cast<float4*>(a)[i] = v;
+    if (b) reinterpret_cast<float4*>(b)[i] = v;
+  }
+  const int64_t t = (n4 << 2) + t0;
+  if (t < n) {
+    if (a) a[t] = src[t];
+    if (b) b[t] = src[t];
+  }
+}
+__global__ void copy2_scalar_kernel(const float* src, float* a, float* b, int64_t n) {
+  const int64_t stride = int64_t(gridDim.x) * blockDim.x;
+  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride) {
+    if (a) a[i] = src[i];
+    if (b) b[i] = src[i];
+  }
+}
+
+}  // namespace
+
+void relu_forward(int64_t n, const float* x, float* y, StreamHandle stream) {
+  launch_map1("relu_forward", x, y, n, ReluOp{}, stream);
+}
+void relu_backward(int64_t n, const float* y, const float* dy, float* dx, StreamHandle stream) {
+  launch_map2("relu_backward", y, dy, dx, n, ReluBackwardOp{}, stream);
+}
+void leaky_relu_forward(int64_t n, float slope, const float* x, float* y, StreamHandle stream) {
+  check_slope("leaky_relu_forward", slope);
+  launch_map1("leaky_relu_forward", x, y, n, LeakyReluOp{slope}, stream);
+}
+void leaky_relu_backward(int64_t n, float slope, const float* x, const float* dy, float* dx, StreamHandle stream) {
+  check_slope("leaky_relu_backward", slope);
+  launch_map2("leaky_relu_backward", x, dy, dx, n, LeakyReluBackwardOp{slope}, stream);
+}
+void sigmoid_forward(int64_t n, const float* x, float* y, StreamHandle stream) {
+  launch_map1("sigmoid_forward", x, y, n, SigmoidOp{}, stream);
+}
+void sigmoid_backward(int64_t n, const float* y, const float* dy, float* dx, StreamHandle stream) {
+  launch_map2("sigmoid_backward", y, dy, dx, n, SigmoidBackwardOp{}, stream);
+}
+void tanh_forward(int64_t n, const float* x, float* y, StreamHandle stream) {
+  launch_map1("tanh_forward", x, y, n, TanhOp{}, stream);
+}
+void tanh_backward(int64_t n, const float* y, const float* dy, float* dx, StreamHandle stream) {
+  launch_map2("tanh_backward", y, dy, dx, n, TanhBackwardOp{}, stream);
+}
+void residual_add_forward(int64_t n, const float* a, const float* b, float* y, StreamHandle stream) {
+  launch_map2("residual_add_forward", a, b, y, n, AddOp{}, stream);
+}
+
+void residual_add_backward(int64_t n, const float* dy, float* da, float* db, StreamHandle stream) {
+  const char* op = "residual_add_backward";
+  FOVEA_CHECK(n >= 0, op, ": argument 'n' must be >= 0, got ", n);
+  FOVEA_CHECK(dy != nullptr, op, ": argument 'dy' is null");
+  FOVEA_CHECK(da || db, op, ": arguments 'da' and 'db' are both null");
+  if (da == dy) da = nullptr;  // already holds the gradient
+  if (db == dy) db = nullptr;
+  if (n == 0 || (!da && !db)) return;
+  const bool vec = aligned16(dy) && (!da || aligned16(da)) && (!db || aligned16(db));
+  if (vec)
+    launch(op, copy2_vec4_kernel, dim3(grid_stride_blocks(n / 4 + 1, kMapBlock)), dim3(kMapBlock), 0, stream, dy, da,
+           db, n);
+  else
+    launch(op, copy2_scalar_kernel, dim3(grid_stride_blocks(n, kMapBlock)), dim3(kMapBlock), 0, stream, dy, da, db, n);
+}
+
+}  // namespace fovea::FOVEA_KERNEL_NS

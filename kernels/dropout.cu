@@ -1,0 +1,75 @@
+// Dropout; declarations and semantics in kernels/dropout.h.
+//
+// dropout_kernel: per element 4 bytes read + 4 written, one compare and multiply, plus a quarter of a
+// Philox4x32-10 call (one call yields the words of 4 consecutive elements: ~10 rounds x 2 32-bit
+// mul-hi/lo ~ 60 integer ops per 4 elements). On an H100 that is ~15 integer ops per 8 bytes of HBM
+// traffic, still under the integer roofline, so the design limit is HBM bandwidth (>= 85% of 3.35 TB/s on
+// tensors larger than L2): each thread owns groups of 4 elements, 16-byte loads/stores when aligned.
+#include "kernels/dropout.h"
+
+#include "core/philox.h"
+#include "kernels/common.cuh"
+#include "kernels/elementwise.cuh"
+
+namespace fovea::FOVEA_KERNEL_NS {
+namespace {
+
+struct IdentityOp {
+  FOVEA_HD float operator()(float x) const { return x; }
+};
+
+// The reference's expression: kept iff the 24-bit uniform of philox_uniform() is >= p; dropped elements are
+// +0 (not x * 0, which would be -0 or NaN).
+__device__ inline float drop(float x, uint32_t word, float p, float scale) {
+  return float(word >> 8) * (1.0f / 16777216.0f) >= p ? x * scale : 0.0f;
+}
+
+// Thread-group g covers elements [4g, 4g + 4): one Philox call with counter g (philox_u32's layout).
+template <bool Vec>
+__global__ void dropout_kernel(const float* in, float* out, int64_t n, uint64_t seed, uint64_t offset, float p,
+                               float scale) {
+  const int64_t groups = (n + 3) / 4, stride = int64_t(gridDim.x) * blockDim.x;
+  for (int64_t g = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; g < groups; g += stride) {
+    const Philox4 r = philox4x32(
+        Philox4{{uint32_t(uint64_t(g)), uint32_t(uint64_t(g) >> 32), uint32_t(offset), uint32_t(offset >> 32)}},
+        uint32_t(seed), uint32_t(seed >> 32));
+    const int64_t i = 4 * g;
+    if (Vec && i + 4 <= n) {
+      float4 v = reinterpret_cast<const float4*>(in)[g];
+      v.x = drop(v.x, r.v[0], p, scale), v.y = drop(v.y, r.v[1], p, scale);
+      v.z = drop(v.z, r.v[2], p, scale), v.w = drop(v.w, r.v[3], p, scale);
+      reinterpret_cast<float4*>(out)[g] = v;
+    } else {
+      for (int k = 0; k < 4 && i + k < n; ++k) out[i + k] = drop(in[i + k], r.v[k], p, scale);
+    }
+  }
+}
+
+void apply(const char* op, const DropoutParams& p, int64_t n, const float* in, float* out, StreamHandle stream) {
+  p.validate(op);
+  FOVEA_CHECK(n >= 0, op, ": argument 'n' must be >= 0, got ", n);
+  if (n == 0) return;
+  FOVEA_CHECK(in && out, op, ": null pointer (input ", static_cast<const void*>(in), ", output ",
+              static_cast<void*>(out), ")");
+  if (!p.training) {
+    if (in != out) launch_map1(op, in, out, n, IdentityOp{}, stream);
+    return;
+  }
+  const float pf = float(p.p), scale = float(1.0 / (1.0 - p.p));
+  const dim3 grid(grid_stride_blocks((n + 3) / 4, kMapBlock));
+  if (aligned16(in) && aligned16(out))
+    launch(op, dropout_kernel<true>, grid, dim3(kMapBlock), 0, stream, in, out, n, p.seed, p.offset, pf, scale);
+  else
+    launch(op, dropout_kernel<false>, grid, dim3(kMapBlock), 0, stream, in, out, n, p.seed, p.offset, pf, scale);
+}
+
+}  // namespace
+
+void dropout_forward(const DropoutParams& p, int64_t n, const float* x, float* y, StreamHandle stream) {
+  apply("dropout_forward", p, n, x, y, stream);
+}
+void dropout_backward(const DropoutParams& p, int64_t n, const float* dy, float* dx, StreamHandle stream) {
+  apply("dropout_backward", p, n, dy, dx, stream);
+}
+
+}  // namespace fovea::FOVEA_KERNEL_NS

@@ -1,0 +1,168 @@
+// Fused multi-tensor optimizer steps; declarations and semantics in kernels/optimizer.h.
+//
+// Per element SGD reads w, grad (+ momentum buffer) and writes w (+ buffer): 12-20 bytes, <= 6 FLOPs;
+// AdamW reads w, grad, m, v and writes w, m, v: 28 bytes, ~15 FLOPs with one sqrt and one divide. Both are
+// HBM-bound on an H100: the target is >= 85% of 3.35 TB/s over the whole model (a ResNet-50 step moves
+// ~700 MB: ~0.2 ms), reached with one launch for all tensors (no per-tensor launch latency), 16-byte
+// accesses when a tensor's pointers are aligned (scalar fallback per tensor) and 4096-element chunks, i.e.
+// thousands of blocks for a real model. Each element is updated by exactly one thread: deterministic.
+#include "kernels/optimizer.h"
+
+#include <cmath>
+
+#include "kernels/common.cuh"
+#include "kernels/reduce.cuh"
+
+namespace fovea::FOVEA_KERNEL_NS {
+namespace {
+
+constexpr int kOptBlock = 256;
+
+// The descriptor whose chunks include `chunk`: the last one with first_chunk <= chunk (empty tensors share
+// first_chunk with their successor and are skipped).
+__device__ inline int64_t find_tensor(const OptimizerTensor* t, int64_t count, int64_t chunk) {
+  int64_t lo = 0, hi = count;
+  while (hi - lo > 1) {
+    const int64_t mid = lo + (hi - lo) / 2;
+    if (t[mid].first_chunk <= chunk)
+      lo = mid;
+    else
+      hi = mid;
+  }
+  return lo;
+}
+
+struct SgdConsts {
+  float wd, mom, damp, neg_lr;  // damp = 1 - dampening
+  bool use_wd, use_mom, first, nesterov;
+};
+
+// The reference's expression order (cpu_reference/optimizers.cpp), scalars rounded to float once.
+__device__ inline void sgd_update(float& w, float g, float& b, const SgdConsts& k) {
+  float d = g;
+  if (k.use_wd) d = d + k.wd * w;
+  if (k.use_mom) {
+    b = k.first ? d : b * k.mom + k.damp * d;
+    d = k.nesterov ? d + k.mom * b : b;
+  }
+  w = w + k.neg_lr * d;
+}
+
+struct AdamWConsts {
+  float decay, b1, b2, one_b1, one_b2, bc2_sqrt, eps, neg_step;
+};
+
+__device__ inline void adamw_update(float& w, float g, float& m, float& v, const AdamWConsts& k) {
+  const float wi = w * k.decay;
+  const float mi = m * k.b1 + k.one_b1 * g;
+  const float vi = v * k.b2 + k.one_b2 * (g * g);
+  m = mi, v = vi;
+  const float denom = sqrtf(vi) / k.bc2_sqrt + k.eps;
+  w = wi + k.neg_step * (mi / denom);
+}
+
+// This block's chunk: elements [begin, end) of tensor d.
+struct Chunk {
+  OptimizerTensor d;
+  int64_t begin, end;
+};
+__device__ inline Chunk block_chunk(const OptimizerTensor* tensors, int64_t count) {
+  const int64_t chunk = blockIdx.x;
+  const OptimizerTensor d = tensors[find_tensor(tensors, count, chunk)];
+  const int64_t begin = (chunk - d.first_chunk) * kOptimizerChunk;
+  return {d, begin, begin + kOptimizerChunk < d.n ? begin + kOptimizerChunk : d.n};
+}
+
+__global__ void sgd_multi_kernel(const OptimizerTensor* __restrict__ tensors, int64_t count, SgdConsts k) {
+  const Chunk ch = block_chunk(tensors, count);
+  float *w = ch.d.w, *buf = ch.d.state0;
+  const float* grad = ch.d.grad;
+  const bool vec = aligned16(w) && aligned16(grad) && (!k.use_mom || aligned16(buf));
+  int64_t scalar_begin = ch.begin;
+  if (vec) {
+    const int64_t end4 = ch.begin + (ch.end - ch.begin) / 4 * 4;
+    for (int64_t i = ch.begin / 4 + threadIdx.x; i < end4 / 4; i += blockDim.x) {
+      float4 wv = reinterpret_cast<float4*>(w)[i];
+      const float4 gv = reinterpret_cast<const float4*>(grad)[i];
+      float4 bv = k.use_mom ? reinterpret_cast<float4*>(buf)[i] : float4{0.0f, 0.0f, 0.0f, 0.0f};
+      sgd_update(wv.x, gv.x, bv.x, k), sgd_update(wv.y, gv.y, bv.y, k);
+      sgd_update(wv.z, gv.z, bv.z, k), sgd_update(wv.w, gv.w, bv.w, k);
+      reinterpret_cast<float4*>(w)[i] = wv;
+      if (k.use_mom) reinterpret_cast<float4*>(buf)[i] = bv;
+    }
+    scalar_begin = end4;
+  }
+  for (int64_t i = scalar_begin + threadIdx.x; i < ch.end; i += blockDim.x) {
+    float b = k.use_mom ? buf[i] : 0.0f;
+    sgd_update(w[i], grad[i], b, k);
+    if (k.use_mom) buf[i] = b;
+  }
+}
+
+__global__ void adamw_multi_kernel(const OptimizerTensor* __restrict__ tensors, int64_t count, AdamWConsts k) {
+  const Chunk ch = block_chunk(tensors, count);
+  float *w = ch.d.w, *m = ch.d.state0, *v = ch.d.state1;
+  const float* grad = ch.d.grad;
+  int64_t scalar_begin = ch.begin;
+  if (aligned16(w) && aligned16(grad) && aligned16(m) && aligned16(v)) {
+    const int64_t end4 = ch.begin + (ch.end - ch.begin) / 4 * 4;
+    for (int64_t i = ch.begin / 4 + threadIdx.x; i < end4 / 4; i += blockDim.x) {
+      float4 wv = reinterpret_cast<float4*>(w)[i], mv = reinterpret_cast<float4*>(m)[i];
+      float4 vv = reinterpret_cast<float4*>(v)[i];
+      const float4 gv = reinterpret_cast<const float4*>(grad)[i];
+      adamw_update(wv.x, gv.x, mv.x, vv.x, k), adamw_update(wv.y, gv.y, mv.y, vv.y, k);
+      adamw_update(wv.z, gv.z, mv.z, vv.z, k), adamw_update(wv.w, gv.w, mv.w, vv.w, k);
+      reinterpret_cast<float4*>(w)[i] = wv, reinterpret_cast<float4*>(m)[i] = mv;
+      reinterpret_cast<float4*>(v)[i] = vv;
+    }
+    scalar_begin = end4;
+  }
+  for (int64_t i = scalar_begin + threadIdx.x; i < ch.end; i += blockDim.x) adamw_update(w[i], grad[i], m[i], v[i], k);
+}
+
+void check_launch(const char* op, const OptimizerTensor* tensors, int64_t count, int64_t chunks, int64_t step) {
+  FOVEA_CHECK(step >= 1, op, ": argument 'step' must be >= 1, got ", step);
+  FOVEA_CHECK(count >= 0 && chunks >= 0, op, ": arguments 'count'=", count, " and 'chunks'=", chunks, " must be >= 0");
+  FOVEA_CHECK(chunks == 0 || (count > 0 && tensors), op, ": ", chunks, " chunks but ", count, " tensors at ",
+              static_cast<const void*>(tensors));
+  FOVEA_CHECK(chunks <= int64_t(0x7fffffff), op, ": ", chunks, " chunks exceed one launch");
+}
+
+}  // namespace
+
+void sgd_step_multi(const SgdParams& p, const OptimizerTensor* tensors, int64_t count, int64_t chunks, int64_t step,
+                    StreamHandle stream) {
+  const char* op = "sgd_step_multi";
+  p.validate(op);
+  check_launch(op, tensors, count, chunks, step);
+  if (chunks == 0) return;
+  const SgdConsts k{float(p.weight_decay),
+                    float(p.momentum),
+                    float(1.0 - p.dampening),
+                    float(-p.lr),
+                    p.weight_decay != 0.0,
+                    p.momentum != 0.0,
+                    step == 1,
+                    p.nesterov};
+  launch(op, sgd_multi_kernel, dim3(unsigned(chunks)), dim3(kOptBlock), 0, stream, tensors, count, k);
+}
+
+void adamw_step_multi(const AdamWParams& p, const OptimizerTensor* tensors, int64_t count, int64_t chunks, int64_t step,
+                      StreamHandle stream) {
+  const char* op = "adamw_step_multi";
+  p.validate(op);
+  check_launch(op, tensors, count, chunks, step);
+  if (chunks == 0) return;
+  const double bc1 = 1.0 - std::pow(p.beta1, double(step)), bc2 = 1.0 - std::pow(p.beta2, double(step));
+  const AdamWConsts k{float(1.0 - p.lr * p.weight_decay),
+                      float(p.beta1),
+                      float(p.beta2),
+                      float(1.0 - p.beta1),
+                      float(1.0 - p.beta2),
+                      float(std::sqrt(bc2)),
+                      float(p.eps),
+                      float(-(p.lr / bc1))};
+  launch(op, adamw_multi_kernel, dim3(unsigned(chunks)), dim3(kOptBlock), 0, stream, tensors, count, k);
+}
+
+}  // namespace fovea::FOVEA_KERNEL_NS

@@ -1,0 +1,163 @@
+// kernels/pooling: max pooling (int64 and int32 indices), average pooling (count_include_pad both ways) and
+// global average pooling, forward and backward, against cpu_reference/pooling over the shared pooling shapes
+// (tests/conv_shapes.h); first-maximum ties; determinism of the gather backward across emulator schedules;
+// argument errors.
+#include "kernels/pooling.h"
+
+#include <gtest/gtest.h>
+
+#include "cpu_reference/pooling.h"
+#include "tests/conv_shapes.h"
+#include "tests/ops_kernel_test_util.h"
+
+namespace fovea::test {
+namespace {
+
+struct PoolCase {
+  Device dev;
+  PoolShape shape;
+};
+std::string case_name(const ::testing::TestParamInfo<PoolCase>& info) {
+  return std::string(info.param.dev.type == DeviceType::emu ? "emu_" : "cuda_") + info.param.shape.name;
+}
+std::vector<PoolCase> pool_cases() {
+  std::vector<PoolCase> cases;
+  for (Device d : {kEmu, kCUDA})
+    for (const PoolShape& s : pool_shapes()) cases.push_back({d, s});
+  return cases;
+}
+
+// Shapes above this many input elements get one variant and two determinism runs (emulator time in CI).
+constexpr int64_t kBig = 1 << 20;
+
+class PoolKernels : public ::testing::TestWithParam<PoolCase> {};
+
+template <typename Index>
+void check_maxpool(Device dev, const Pool2dParams& p, const std::vector<float>& x, const std::string& tag) {
+  std::vector<float> want_y(p.y_size()), want_dx(p.x_size());
+  std::vector<Index> want_idx(p.y_size());
+  ref::maxpool2d_forward(p, x.data(), want_y.data(), want_idx.data());
+  const auto dy = random_vector(p.y_size(), 5);
+  ref::maxpool2d_backward(p, dy.data(), want_idx.data(), want_dx.data());
+
+  auto dx_in = DeviceArray<float>::upload(x, dev);
+  DeviceArray<float> y(p.y_size(), dev), dx(p.x_size(), dev);
+  DeviceArray<Index> idx(p.y_size(), dev);
+  y.poison(), idx.poison(), dx.poison();
+  FOVEA_KERNEL_CALL(dev, maxpool2d_forward, p, dx_in.data(), y.data(), idx.data(), nullptr);
+  EXPECT_TRUE(matches_reference(y.download(), want_y, tag + ".maxpool_y"));
+  EXPECT_EQ(idx.download(), want_idx) << tag << ": argmax indices differ";
+
+  // Inference: no indices.
+  y.poison();
+  FOVEA_KERNEL_CALL(dev, maxpool2d_forward, p, dx_in.data(), y.data(), static_cast<Index*>(nullptr), nullptr);
+  EXPECT_TRUE(matches_reference(y.download(), want_y, tag + ".maxpool_y_noidx"));
+
+  auto d_dy = DeviceArray<float>::upload(dy, dev);
+  const auto got_dx = expect_deterministic(
+      dev, tag + ".maxpool_dx",
+      [&] {
+        dx.poison();
+        FOVEA_KERNEL_CALL(dev, maxpool2d_backward, p, d_dy.data(), idx.data(), dx.data(), nullptr);
+        return dx.download();
+      },
+      p.x_size() <= kBig);
+  EXPECT_TRUE(matches_reference(got_dx, want_dx, tag + ".maxpool_dx"));
+  // The gather adds the same terms in the same order as the reference's scatter.
+  EXPECT_TRUE(bitwise_equal(got_dx, want_dx, tag + ".maxpool_dx vs reference"));
+}
+
+TEST_P(PoolKernels, MaxMatchesReference) {
+  const PoolCase& c = GetParam();
+  FOVEA_SKIP_IF_NO_DEVICE(c.dev);
+  const Pool2dParams& p = c.shape.p;
+  check_maxpool<int64_t>(c.dev, p, random_vector(p.x_size(), 1, -2.0f, 2.0f), c.shape.name + ".i64");
+  if (p.x_size() > kBig) return;  // the CIFAR-sized shape: one variant keeps the emulator run short
+  check_maxpool<int32_t>(c.dev, p, random_vector(p.x_size(), 2, -2.0f, 2.0f), c.shape.name + ".i32");
+  // Integer inputs in [-2, 2]: ties in most windows exercise the first-maximum rule.
+  check_maxpool<int64_t>(c.dev, p, random_integers(p.x_size(), 3, -2, 2), c.shape.name + ".ties");
+}
+
+TEST_P(PoolKernels, AvgMatchesReference) {
+  const PoolCase& c = GetParam();
+  FOVEA_SKIP_IF_NO_DEVICE(c.dev);
+  for (bool include_pad : {true, false}) {
+    Pool2dParams p = c.shape.p;
+    if (p.x_size() > kBig && include_pad != p.count_include_pad) continue;
+    p.count_include_pad = include_pad;
+    const std::string tag = c.shape.name + (include_pad ? ".include_pad" : ".exclude_pad");
+    const auto x = random_vector(p.x_size(), 4), dy = random_vector(p.y_size(), 5);
+    std::vector<float> want_y(p.y_size()), want_dx(p.x_size());
+    ref::avgpool2d_forward(p, x.data(), want_y.data());
+    ref::avgpool2d_backward(p, dy.data(), want_dx.data());
+    auto d_x = DeviceArray<float>::upload(x, c.dev), d_dy = DeviceArray<float>::upload(dy, c.dev);
+    DeviceArray<float> y(p.y_size(), c.dev), dx(p.x_size(), c.dev);
+    y.poison();
+    FOVEA_KERNEL_CALL(c.dev, avgpool2d_forward, p, d_x.data(), y.data(), nullptr);
+    EXPECT_TRUE(matches_reference(y.download(), want_y, tag + ".avgpool_y"));
+    const auto got_dx = expect_deterministic(
+        c.dev, tag + ".avgpool_dx",
+        [&] {
+          dx.poison();
+          FOVEA_KERNEL_CALL(c.dev, avgpool2d_backward, p, d_dy.data(), dx.data(), nullptr);
+          return dx.download();
+        },
+        p.x_size() <= kBig);
+    EXPECT_TRUE(matches_reference(got_dx, want_dx, tag + ".avgpool_dx"));
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Shapes, PoolKernels, ::testing::ValuesIn(pool_cases()), case_name);
+
+class GlobalPoolKernels : public ::testing::TestWithParam<Device> {};
+
+TEST_P(GlobalPoolKernels, MatchesReference) {
+  const Device dev = GetParam();
+  FOVEA_SKIP_IF_NO_DEVICE(dev);
+  struct S {
+    int64_t N, C, H, W;
+  };
+  for (const S s : {S{1, 1, 1, 1}, S{1, 1, 7, 7}, S{2, 3, 7, 7}, S{3, 5, 1, 33}, S{2, 64, 4, 4}, S{1, 2, 45, 47}}) {
+    const int64_t planes = s.N * s.C, HW = s.H * s.W;
+    const std::string tag = cat("global_avgpool.", s.N, "x", s.C, "x", s.H, "x", s.W);
+    const auto x = random_vector(planes * HW, 6), dy = random_vector(planes, 7);
+    std::vector<float> want_y(planes), want_dx(planes * HW);
+    ref::global_avgpool_forward(s.N, s.C, s.H, s.W, x.data(), want_y.data());
+    ref::global_avgpool_backward(s.N, s.C, s.H, s.W, dy.data(), want_dx.data());
+    auto d_x = DeviceArray<float>::upload(x, dev), d_dy = DeviceArray<float>::upload(dy, dev);
+    DeviceArray<float> y(planes, dev), dx(planes * HW, dev);
+    const auto got_y = expect_deterministic(dev, tag + ".y", [&] {
+      y.poison();
+      FOVEA_KERNEL_CALL(dev, global_avgpool_forward, s.N, s.C, s.H, s.W, d_x.data(), y.data(), nullptr);
+      return y.download();
+    });
+    EXPECT_TRUE(matches_reference(got_y, want_y, tag + ".y"));
+    dx.poison();
+    FOVEA_KERNEL_CALL(dev, global_avgpool_backward, s.N, s.C, s.H, s.W, d_dy.data(), dx.data(), nullptr);
+    EXPECT_TRUE(matches_reference(dx.download(), want_dx, tag + ".dx"));
+  }
+}
+
+TEST_P(GlobalPoolKernels, BadArguments) {
+  const Device dev = GetParam();
+  FOVEA_SKIP_IF_NO_DEVICE(dev);
+  Pool2dParams p = pool_params(1, 1, 4, 4, 2, 2, 2, 2);
+  DeviceArray<float> x(16, dev), y(16, dev);
+  DeviceArray<int64_t> idx(16, dev);
+  Pool2dParams too_big = p;
+  too_big.kernel_h = 5;  // larger than the input
+  EXPECT_THROW(FOVEA_KERNEL_CALL(dev, maxpool2d_forward, too_big, x.data(), y.data(), idx.data(), nullptr), Error);
+  Pool2dParams zero_stride = p;
+  zero_stride.stride_w = 0;
+  EXPECT_THROW(FOVEA_KERNEL_CALL(dev, avgpool2d_forward, zero_stride, x.data(), y.data(), nullptr), Error);
+  EXPECT_THROW(FOVEA_KERNEL_CALL(dev, avgpool2d_backward, p, nullptr, y.data(), nullptr), Error);
+  EXPECT_THROW(
+      FOVEA_KERNEL_CALL(dev, maxpool2d_backward, p, x.data(), static_cast<const int64_t*>(nullptr), y.data(), nullptr),
+      Error);
+  EXPECT_THROW(FOVEA_KERNEL_CALL(dev, global_avgpool_forward, 1, 0, 4, 4, x.data(), y.data(), nullptr), Error);
+}
+
+INSTANTIATE_TEST_SUITE_P(Devices, GlobalPoolKernels, KernelDevices(), DeviceName);
+
+}  // namespace
+}  // namespace fovea::test
