@@ -29,6 +29,7 @@
 #include "kernels/regularizers.h"
 #include "kernels/pooling.h"
 #include "kernels/softmax.h"
+#include "layers/cudnn_backend.h"  // backend cudnn: FOVEA_CUDNN_DISPATCH
 
 namespace fovea::ops {
 
@@ -65,10 +66,8 @@ void check_same_shape(const char* op, const char* a, const Tensor& x, const char
               y.shape().str());
 }
 
-// Our kernels only, until the cuDNN backend implements the op.
-void custom_only(const Context& ctx, const char* op) {
-  FOVEA_CHECK(ctx.backend == Backend::custom, op, ": backend cudnn does not implement this op; use --backend custom");
-}
+// Ops that cuDNN does not offer (dropout, cross-entropy, MSE, LRN, optimizers, fills) run our kernels
+// under backend cudnn too, as PyTorch's cudnn backend does.
 
 Tensor like(const Context& ctx, const Shape& s, DType t = DType::float32) { return Tensor::empty(s, t, ctx.device); }
 
@@ -101,7 +100,7 @@ Tensor conv2d_forward(Context& ctx, const Tensor& x, const Tensor& w, const Tens
     check_tensor(ctx, "conv2d", "b", b);
     FOVEA_CHECK(b.numel() == p.K, "conv2d: argument 'b' must have ", p.K, " elements, got ", b.shape().str());
   }
-  custom_only(ctx, "conv2d");
+  FOVEA_CUDNN_DISPATCH("conv2d", conv2d_forward(ctx, p, x, w, b));
   Tensor y = like(ctx, {p.N, p.K, p.P(), p.Q()});
   if (on_cpu(ctx)) ref::conv2d_forward(p, f(x), f(w), f(b), f(y));
   else FOVEA_KERNEL_CALL(ctx.device, conv2d_forward, ctx.conv_algo, p, f(x), f(w), f(b), f(y), *ctx.workspace, ctx.stream);
@@ -114,7 +113,7 @@ Tensor conv2d_backward_data(Context& ctx, const Tensor& dy, const Tensor& w, con
   const Conv2dParams p = conv2d_params(x_shape, w.shape(), a);
   FOVEA_CHECK(dy.shape() == Shape({p.N, p.K, p.P(), p.Q()}), "conv2d: argument 'dy' must have shape ",
               Shape({p.N, p.K, p.P(), p.Q()}).str(), ", got ", dy.shape().str());
-  custom_only(ctx, "conv2d_backward_data");
+  FOVEA_CUDNN_DISPATCH("conv2d_backward_data", conv2d_backward_data(ctx, p, dy, w));
   Tensor dx = like(ctx, x_shape);
   if (on_cpu(ctx)) ref::conv2d_backward_data(p, f(dy), f(w), f(dx));
   else FOVEA_KERNEL_CALL(ctx.device, conv2d_backward_data, ctx.conv_algo, p, f(dy), f(w), f(dx), *ctx.workspace, ctx.stream);
@@ -128,7 +127,7 @@ Tensor conv2d_backward_filter(Context& ctx, const Tensor& x, const Tensor& dy, c
   const Conv2dParams p = conv2d_params(x.shape(), w_shape, a);
   FOVEA_CHECK(dy.shape() == Shape({p.N, p.K, p.P(), p.Q()}), "conv2d: argument 'dy' must have shape ",
               Shape({p.N, p.K, p.P(), p.Q()}).str(), ", got ", dy.shape().str());
-  custom_only(ctx, "conv2d_backward_filter");
+  FOVEA_CUDNN_DISPATCH("conv2d_backward_filter", conv2d_backward_filter(ctx, p, x, dy));
   Tensor dw = like(ctx, w_shape);
   if (on_cpu(ctx)) ref::conv2d_backward_filter(p, f(x), f(dy), f(dw));
   else FOVEA_KERNEL_CALL(ctx.device, conv2d_backward_filter, ctx.conv_algo, p, f(x), f(dy), f(dw), *ctx.workspace, ctx.stream);
@@ -138,7 +137,7 @@ Tensor conv2d_backward_filter(Context& ctx, const Tensor& x, const Tensor& dy, c
 Tensor conv2d_backward_bias(Context& ctx, const Tensor& dy) {
   check_tensor(ctx, "conv2d_backward_bias", "dy", dy);
   FOVEA_CHECK(dy.ndim() == 4, "conv2d_backward_bias: argument 'dy' must be [N, K, P, Q], got ", dy.shape().str());
-  custom_only(ctx, "conv2d_backward_bias");
+  FOVEA_CUDNN_DISPATCH("conv2d_backward_bias", conv2d_backward_bias(ctx, dy));
   Conv2dParams p;  // only N, K and the output size matter
   p.N = dy.size(0), p.K = p.C = dy.size(1), p.H = dy.size(2), p.W = dy.size(3);
   Tensor db = like(ctx, {p.K});
@@ -162,7 +161,7 @@ Pool2dParams pool2d_params(const Shape& x, const Pool2dAttrs& a) {
 MaxPoolOut maxpool2d_forward(Context& ctx, const Tensor& x, const Pool2dAttrs& a) {
   check_tensor(ctx, "maxpool2d", "x", x);
   const Pool2dParams p = pool2d_params(x.shape(), a);
-  custom_only(ctx, "maxpool2d");
+  FOVEA_CUDNN_DISPATCH("maxpool2d", maxpool2d_forward(ctx, p, x));
   MaxPoolOut out{like(ctx, {p.N, p.C, p.P(), p.Q()}), like(ctx, {p.N, p.C, p.P(), p.Q()}, DType::int32)};
   int32_t* idx = out.indices.data<int32_t>();
   if (on_cpu(ctx)) ref::maxpool2d_forward(p, f(x), f(out.y), idx);
@@ -178,7 +177,7 @@ Tensor maxpool2d_backward(Context& ctx, const Tensor& dy, const Tensor& indices,
   FOVEA_CHECK(dy.shape() == Shape({p.N, p.C, p.P(), p.Q()}) && indices.shape() == dy.shape(),
               "maxpool2d_backward: 'dy' ", dy.shape().str(), " and 'indices' ", indices.shape().str(), " must be ",
               Shape({p.N, p.C, p.P(), p.Q()}).str());
-  custom_only(ctx, "maxpool2d_backward");
+  FOVEA_CUDNN_DISPATCH("maxpool2d_backward", maxpool2d_backward(ctx, p, dy, indices));
   Tensor dx = like(ctx, x_shape);
   const int32_t* idx = indices.data<int32_t>();
   if (on_cpu(ctx)) ref::maxpool2d_backward(p, f(dy), idx, f(dx));
@@ -189,7 +188,7 @@ Tensor maxpool2d_backward(Context& ctx, const Tensor& dy, const Tensor& indices,
 Tensor avgpool2d_forward(Context& ctx, const Tensor& x, const Pool2dAttrs& a) {
   check_tensor(ctx, "avgpool2d", "x", x);
   const Pool2dParams p = pool2d_params(x.shape(), a);
-  custom_only(ctx, "avgpool2d");
+  FOVEA_CUDNN_DISPATCH("avgpool2d", avgpool2d_forward(ctx, p, x));
   Tensor y = like(ctx, {p.N, p.C, p.P(), p.Q()});
   if (on_cpu(ctx)) ref::avgpool2d_forward(p, f(x), f(y));
   else FOVEA_KERNEL_CALL(ctx.device, avgpool2d_forward, p, f(x), f(y), ctx.stream);
@@ -201,7 +200,7 @@ Tensor avgpool2d_backward(Context& ctx, const Tensor& dy, const Shape& x_shape, 
   const Pool2dParams p = pool2d_params(x_shape, a);
   FOVEA_CHECK(dy.shape() == Shape({p.N, p.C, p.P(), p.Q()}), "avgpool2d_backward: 'dy' ", dy.shape().str(),
               " must be ", Shape({p.N, p.C, p.P(), p.Q()}).str());
-  custom_only(ctx, "avgpool2d_backward");
+  FOVEA_CUDNN_DISPATCH("avgpool2d_backward", avgpool2d_backward(ctx, p, dy));
   Tensor dx = like(ctx, x_shape);
   if (on_cpu(ctx)) ref::avgpool2d_backward(p, f(dy), f(dx));
   else FOVEA_KERNEL_CALL(ctx.device, avgpool2d_backward, p, f(dy), f(dx), ctx.stream);
@@ -211,7 +210,7 @@ Tensor avgpool2d_backward(Context& ctx, const Tensor& dy, const Shape& x_shape, 
 Tensor global_avgpool_forward(Context& ctx, const Tensor& x) {
   check_tensor(ctx, "global_avgpool", "x", x);
   FOVEA_CHECK(x.ndim() == 4, "global_avgpool: argument 'x' must be [N, C, H, W], got ", x.shape().str());
-  custom_only(ctx, "global_avgpool");
+  FOVEA_CUDNN_DISPATCH("global_avgpool", global_avgpool_forward(ctx, x));
   const int64_t N = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3);
   Tensor y = like(ctx, {N, C});
   if (on_cpu(ctx)) ref::global_avgpool_forward(N, C, H, W, f(x), f(y));
@@ -223,7 +222,7 @@ Tensor global_avgpool_backward(Context& ctx, const Tensor& dy, const Shape& x_sh
   check_tensor(ctx, "global_avgpool_backward", "dy", dy);
   FOVEA_CHECK(x_shape.ndim() == 4 && dy.shape() == Shape({x_shape[0], x_shape[1]}), "global_avgpool_backward: 'dy' ",
               dy.shape().str(), " does not match x ", x_shape.str());
-  custom_only(ctx, "global_avgpool_backward");
+  FOVEA_CUDNN_DISPATCH("global_avgpool_backward", global_avgpool_backward(ctx, dy, x_shape));
   Tensor dx = like(ctx, x_shape);
   if (on_cpu(ctx)) ref::global_avgpool_backward(x_shape[0], x_shape[1], x_shape[2], x_shape[3], f(dy), f(dx));
   else FOVEA_KERNEL_CALL(ctx.device, global_avgpool_backward, x_shape[0], x_shape[1], x_shape[2], x_shape[3], f(dy), f(dx), ctx.stream);
@@ -252,7 +251,7 @@ Tensor linear_forward(Context& ctx, const Tensor& x, const Tensor& w, const Tens
     FOVEA_CHECK(b.numel() == p.out_features, "linear: argument 'b' must have ", p.out_features, " elements, got ",
                 b.shape().str());
   }
-  custom_only(ctx, "linear");
+  FOVEA_CUDNN_DISPATCH("linear", linear_forward(ctx, x, w, b));
   Tensor y = like(ctx, {p.N, p.out_features});
   if (on_cpu(ctx)) ref::linear_forward(p, f(x), f(w), f(b), f(y));
   else FOVEA_KERNEL_CALL(ctx.device, linear_forward, p, f(x), f(w), f(b), f(y), ctx.stream);
@@ -264,7 +263,7 @@ Tensor linear_backward_data(Context& ctx, const Tensor& dy, const Tensor& w) {
   check_tensor(ctx, "linear_backward_data", "w", w);
   FOVEA_CHECK(dy.ndim() == 2 && w.ndim() == 2 && dy.size(1) == w.size(0), "linear_backward_data: 'dy' ",
               dy.shape().str(), " does not match 'w' ", w.shape().str());
-  custom_only(ctx, "linear_backward_data");
+  FOVEA_CUDNN_DISPATCH("linear_backward_data", linear_backward_data(ctx, dy, w));
   LinearParams p;
   p.N = dy.size(0), p.in_features = w.size(1), p.out_features = w.size(0);
   Tensor dx = like(ctx, {p.N, p.in_features});
@@ -278,7 +277,7 @@ Tensor linear_backward_weight(Context& ctx, const Tensor& x, const Tensor& dy) {
   check_tensor(ctx, "linear_backward_weight", "dy", dy);
   FOVEA_CHECK(x.ndim() == 2 && dy.ndim() == 2 && x.size(0) == dy.size(0), "linear_backward_weight: 'x' ",
               x.shape().str(), " does not match 'dy' ", dy.shape().str());
-  custom_only(ctx, "linear_backward_weight");
+  FOVEA_CUDNN_DISPATCH("linear_backward_weight", linear_backward_weight(ctx, x, dy));
   LinearParams p;
   p.N = x.size(0), p.in_features = x.size(1), p.out_features = dy.size(1);
   Tensor dw = like(ctx, {p.out_features, p.in_features});
@@ -290,7 +289,7 @@ Tensor linear_backward_weight(Context& ctx, const Tensor& x, const Tensor& dy) {
 Tensor linear_backward_bias(Context& ctx, const Tensor& dy) {
   check_tensor(ctx, "linear_backward_bias", "dy", dy);
   FOVEA_CHECK(dy.ndim() == 2, "linear_backward_bias: 'dy' must be [N, out_features], got ", dy.shape().str());
-  custom_only(ctx, "linear_backward_bias");
+  FOVEA_CUDNN_DISPATCH("linear_backward_bias", linear_backward_bias(ctx, dy));
   LinearParams p;
   p.N = dy.size(0), p.out_features = dy.size(1);
   Tensor db = like(ctx, {p.out_features});
@@ -304,7 +303,7 @@ Tensor linear_backward_bias(Context& ctx, const Tensor& dy) {
 #define FOVEA_UNARY(NAME, OPNAME)                                                   \
   Tensor NAME##_forward(Context& ctx, const Tensor& x) {                            \
     check_tensor(ctx, OPNAME, "x", x);                                              \
-    custom_only(ctx, OPNAME);                                                       \
+    FOVEA_CUDNN_DISPATCH(OPNAME, NAME##_forward(ctx, x));                           \
     Tensor y = like(ctx, x.shape());                                                \
     if (on_cpu(ctx)) ref::NAME##_forward(x.numel(), f(x), f(y));                    \
     else FOVEA_KERNEL_CALL(ctx.device, NAME##_forward, x.numel(), f(x), f(y), ctx.stream); \
@@ -314,7 +313,7 @@ Tensor linear_backward_bias(Context& ctx, const Tensor& dy) {
     check_tensor(ctx, OPNAME "_backward", "dy", dy);                                \
     check_tensor(ctx, OPNAME "_backward", "saved", saved);                          \
     check_same_shape(OPNAME "_backward", "dy", dy, "saved", saved);                 \
-    custom_only(ctx, OPNAME);                                                       \
+    FOVEA_CUDNN_DISPATCH(OPNAME "_backward", NAME##_backward(ctx, dy, saved));      \
     Tensor dx = like(ctx, dy.shape());                                              \
     if (on_cpu(ctx)) ref::NAME##_backward(dy.numel(), f(saved), f(dy), f(dx));      \
     else FOVEA_KERNEL_CALL(ctx.device, NAME##_backward, dy.numel(), f(saved), f(dy), f(dx), ctx.stream); \
@@ -327,7 +326,7 @@ FOVEA_UNARY(tanh, "tanh")
 
 Tensor leaky_relu_forward(Context& ctx, const Tensor& x, float slope) {
   check_tensor(ctx, "leaky_relu", "x", x);
-  custom_only(ctx, "leaky_relu");
+  FOVEA_CUDNN_DISPATCH("leaky_relu", leaky_relu_forward(ctx, x, slope));
   Tensor y = like(ctx, x.shape());
   if (on_cpu(ctx)) ref::leaky_relu_forward(x.numel(), slope, f(x), f(y));
   else FOVEA_KERNEL_CALL(ctx.device, leaky_relu_forward, x.numel(), slope, f(x), f(y), ctx.stream);
@@ -338,7 +337,7 @@ Tensor leaky_relu_backward(Context& ctx, const Tensor& dy, const Tensor& x, floa
   check_tensor(ctx, "leaky_relu_backward", "dy", dy);
   check_tensor(ctx, "leaky_relu_backward", "x", x);
   check_same_shape("leaky_relu_backward", "dy", dy, "x", x);
-  custom_only(ctx, "leaky_relu_backward");
+  FOVEA_CUDNN_DISPATCH("leaky_relu_backward", leaky_relu_backward(ctx, dy, x, slope));
   Tensor dx = like(ctx, x.shape());
   if (on_cpu(ctx)) ref::leaky_relu_backward(x.numel(), slope, f(x), f(dy), f(dx));
   else FOVEA_KERNEL_CALL(ctx.device, leaky_relu_backward, x.numel(), slope, f(x), f(dy), f(dx), ctx.stream);
@@ -349,7 +348,6 @@ Tensor leaky_relu_backward(Context& ctx, const Tensor& dy, const Tensor& x, floa
 
 Tensor dropout_forward(Context& ctx, const Tensor& x, float p, uint64_t seed, uint64_t offset) {
   check_tensor(ctx, "dropout", "x", x);
-  custom_only(ctx, "dropout");
   DropoutParams dp;
   dp.p = p, dp.seed = seed, dp.offset = offset, dp.training = true;
   dp.validate("dropout");
@@ -361,7 +359,6 @@ Tensor dropout_forward(Context& ctx, const Tensor& x, float p, uint64_t seed, ui
 
 Tensor dropout_backward(Context& ctx, const Tensor& dy, float p, uint64_t seed, uint64_t offset) {
   check_tensor(ctx, "dropout_backward", "dy", dy);
-  custom_only(ctx, "dropout_backward");
   DropoutParams dp;
   dp.p = p, dp.seed = seed, dp.offset = offset, dp.training = true;
   dp.validate("dropout");
@@ -375,7 +372,7 @@ Tensor add(Context& ctx, const Tensor& a, const Tensor& b) {
   check_tensor(ctx, "add", "a", a);
   check_tensor(ctx, "add", "b", b);
   check_same_shape("add", "a", a, "b", b);
-  custom_only(ctx, "add");
+  FOVEA_CUDNN_DISPATCH("add", add(ctx, a, b));
   Tensor y = like(ctx, a.shape());
   if (on_cpu(ctx)) ref::residual_add_forward(a.numel(), f(a), f(b), f(y));
   else FOVEA_KERNEL_CALL(ctx.device, residual_add_forward, a.numel(), f(a), f(b), f(y), ctx.stream);
@@ -391,7 +388,7 @@ static void check_rows(const char* op, const Tensor& x) {
 Tensor softmax_forward(Context& ctx, const Tensor& x) {
   check_tensor(ctx, "softmax", "x", x);
   check_rows("softmax", x);
-  custom_only(ctx, "softmax");
+  FOVEA_CUDNN_DISPATCH("softmax", softmax_forward(ctx, x));
   Tensor y = like(ctx, x.shape());
   if (on_cpu(ctx)) ref::softmax_forward(x.size(0), x.size(1), f(x), f(y));
   else FOVEA_KERNEL_CALL(ctx.device, softmax_forward, x.size(0), x.size(1), f(x), f(y), ctx.stream);
@@ -403,7 +400,7 @@ Tensor softmax_backward(Context& ctx, const Tensor& dy, const Tensor& y) {
   check_tensor(ctx, "softmax_backward", "y", y);
   check_rows("softmax_backward", y);
   check_same_shape("softmax_backward", "dy", dy, "y", y);
-  custom_only(ctx, "softmax_backward");
+  FOVEA_CUDNN_DISPATCH("softmax_backward", softmax_backward(ctx, dy, y));
   Tensor dx = like(ctx, y.shape());
   if (on_cpu(ctx)) ref::softmax_backward(y.size(0), y.size(1), f(y), f(dy), f(dx));
   else FOVEA_KERNEL_CALL(ctx.device, softmax_backward, y.size(0), y.size(1), f(y), f(dy), f(dx), ctx.stream);
@@ -413,7 +410,7 @@ Tensor softmax_backward(Context& ctx, const Tensor& dy, const Tensor& y) {
 Tensor log_softmax_forward(Context& ctx, const Tensor& x) {
   check_tensor(ctx, "log_softmax", "x", x);
   check_rows("log_softmax", x);
-  custom_only(ctx, "log_softmax");
+  FOVEA_CUDNN_DISPATCH("log_softmax", log_softmax_forward(ctx, x));
   Tensor y = like(ctx, x.shape());
   if (on_cpu(ctx)) ref::log_softmax_forward(x.size(0), x.size(1), f(x), f(y));
   else FOVEA_KERNEL_CALL(ctx.device, log_softmax_forward, x.size(0), x.size(1), f(x), f(y), ctx.stream);
@@ -425,7 +422,7 @@ Tensor log_softmax_backward(Context& ctx, const Tensor& dy, const Tensor& y) {
   check_tensor(ctx, "log_softmax_backward", "y", y);
   check_rows("log_softmax_backward", y);
   check_same_shape("log_softmax_backward", "dy", dy, "y", y);
-  custom_only(ctx, "log_softmax_backward");
+  FOVEA_CUDNN_DISPATCH("log_softmax_backward", log_softmax_backward(ctx, dy, y));
   Tensor dx = like(ctx, y.shape());
   if (on_cpu(ctx)) ref::log_softmax_backward(y.size(0), y.size(1), f(y), f(dy), f(dx));
   else FOVEA_KERNEL_CALL(ctx.device, log_softmax_backward, y.size(0), y.size(1), f(y), f(dy), f(dx), ctx.stream);
@@ -438,7 +435,6 @@ CrossEntropyOut cross_entropy(Context& ctx, const Tensor& logits, const Tensor& 
   check_rows("cross_entropy", logits);
   FOVEA_CHECK(labels.ndim() == 1 && labels.size(0) == logits.size(0), "cross_entropy: 'labels' ", labels.shape().str(),
               " must be [N] for logits ", logits.shape().str());
-  custom_only(ctx, "cross_entropy");
   CrossEntropyParams p;
   p.N = logits.size(0), p.C = logits.size(1), p.label_smoothing = label_smoothing;
   p.validate("cross_entropy");
@@ -462,7 +458,6 @@ MseOut mse_loss(Context& ctx, const Tensor& pred, const Tensor& target) {
   check_tensor(ctx, "mse_loss", "pred", pred);
   check_tensor(ctx, "mse_loss", "target", target);
   check_same_shape("mse_loss", "pred", pred, "target", target);
-  custom_only(ctx, "mse_loss");
   MseOut out{like(ctx, {1}), like(ctx, pred.shape())};
   const int64_t n = pred.numel();
   if (on_cpu(ctx)) {
@@ -486,7 +481,6 @@ static LrnParams lrn_params(const Tensor& x, const LrnParams& attrs) {
 Tensor lrn_forward(Context& ctx, const Tensor& x, const LrnParams& attrs) {
   check_tensor(ctx, "lrn", "x", x);
   const LrnParams p = lrn_params(x, attrs);
-  custom_only(ctx, "lrn");
   Tensor y = like(ctx, x.shape());
   if (on_cpu(ctx)) ref::lrn_forward(p, f(x), f(y));
   else FOVEA_KERNEL_CALL(ctx.device, lrn_forward, p, f(x), f(y), ctx.stream);
@@ -498,7 +492,6 @@ Tensor lrn_backward(Context& ctx, const Tensor& dy, const Tensor& x, const Tenso
   check_tensor(ctx, "lrn_backward", "x", x);
   check_same_shape("lrn_backward", "dy", dy, "x", x);
   const LrnParams p = lrn_params(x, attrs);
-  custom_only(ctx, "lrn_backward");
   Tensor dx = like(ctx, x.shape());
   if (on_cpu(ctx)) ref::lrn_backward(p, f(x), f(dy), f(dx));
   else FOVEA_KERNEL_CALL(ctx.device, lrn_backward, p, f(x), f(dy), f(dx), *ctx.workspace, ctx.stream);
@@ -534,7 +527,7 @@ BatchNormOut batchnorm_forward_train(Context& ctx, const Tensor& x, const Tensor
     check_tensor(ctx, op, arg, *t);
     check_channels(op, arg, *t, p.C);
   }
-  custom_only(ctx, op);
+  FOVEA_CUDNN_DISPATCH(op, batchnorm_forward_train(ctx, x, gamma, beta, running_mean, running_var, momentum, eps));
   BatchNormOut out{like(ctx, x.shape()), like(ctx, {p.C}), like(ctx, {p.C})};
   if (on_cpu(ctx))
     ref::batchnorm2d_forward(p, f(x), f(gamma), f(beta), f(running_mean), f(running_var), f(out.y), f(out.save_mean),
@@ -555,7 +548,7 @@ Tensor batchnorm_forward_eval(Context& ctx, const Tensor& x, const Tensor& gamma
     check_tensor(ctx, op, arg, *t);
     check_channels(op, arg, *t, p.C);
   }
-  custom_only(ctx, op);
+  FOVEA_CUDNN_DISPATCH(op, batchnorm_forward_eval(ctx, x, gamma, beta, running_mean, running_var, eps));
   Tensor y = like(ctx, x.shape());
   // Eval mode reads the running statistics and never writes them.
   float* rm = const_cast<float*>(f(running_mean));
@@ -579,7 +572,7 @@ BatchNormGrads batchnorm_backward(Context& ctx, const Tensor& dy, const Tensor& 
     check_tensor(ctx, op, arg, *t);
     check_channels(op, arg, *t, p.C);
   }
-  custom_only(ctx, op);
+  FOVEA_CUDNN_DISPATCH(op, batchnorm_backward(ctx, dy, x, gamma, save_mean, save_invstd));
   BatchNormGrads g{like(ctx, x.shape()), like(ctx, {p.C}), like(ctx, {p.C})};
   if (on_cpu(ctx))
     ref::batchnorm2d_backward(p, f(x), f(dy), f(gamma), f(save_mean), f(save_invstd), f(g.dx), f(g.dgamma),

@@ -1,0 +1,113 @@
+// fovea eval: accuracy, per-class accuracy, confusion matrix and the translation test of a checkpoint.
+#include <fmt/core.h>
+
+#include <memory>
+#include <nlohmann/json.hpp>
+
+#include "apps/command.h"
+#include "core/io.h"
+#include "layers/checkpoint.h"
+#include "layers/trainer.h"
+
+namespace fovea::app {
+namespace {
+
+struct EvalOptions {
+  std::string checkpoint, dataset, data_dir, device = "auto", backend = "custom", json;
+  int64_t batch = 256, subset = 0;
+  std::vector<int> shifts{1, 2, 3};
+  bool no_shifts = false;
+};
+
+int run_eval(const EvalOptions& o) {
+  const nn::Checkpoint ckpt = nn::load_checkpoint(o.checkpoint);
+  std::unique_ptr<nn::Model> model = nn::model_from_checkpoint(ckpt, o.checkpoint);
+  const std::string dataset = o.dataset.empty() ? ckpt.meta.dataset : o.dataset;
+  const std::string dir = o.data_dir.empty() ? ckpt.meta.config.value("data", std::string()) : o.data_dir;
+  std::string notice;
+  const Device device = nn::resolve_device(o.device, &notice);
+  if (!notice.empty()) std::fprintf(stderr, "fovea: %s\n", notice.c_str());
+  ops::Context ctx(device, ops::parse_backend(o.backend));
+  model->to(device);
+  data::Dataset test = nn::load_split(dataset, dir, data::Split::test);
+  FOVEA_CHECK(o.subset <= test.size(), "--subset ", o.subset, " is larger than the test set (", test.size(),
+              " examples)");
+  if (o.subset > 0) test = data::subset(test, o.subset);
+  FOVEA_CHECK(test.num_classes() == model->classes(), "eval: dataset '", dataset, "' has ", test.num_classes(),
+              " classes but the checkpoint's model has ", model->classes());
+
+  const nn::EvalResult r = nn::evaluate(*model, ctx, test, ckpt.meta.normalization, o.batch);
+  nlohmann::json j;
+  j["checkpoint"] = o.checkpoint;
+  j["dataset"] = dataset;
+  j["examples"] = r.count;
+  j["accuracy"] = r.accuracy;
+  j["loss"] = r.loss;
+  j["per_class_accuracy"] = r.per_class_accuracy();
+  j["confusion"] = r.confusion;
+
+  fmt::print("{}: model {} ({} parameters), {} epochs, {} steps\n", o.checkpoint, model->name(),
+             model->num_parameters(), ckpt.meta.epoch, ckpt.meta.step);
+  int64_t correct = 0;
+  for (size_t c = 0; c < r.confusion.size(); ++c) correct += r.confusion[c][c];
+  fmt::print("{} test set on {}: accuracy {:.2f}% ({}/{}), loss {:.4f}\n\n", dataset, device.str(), 100 * r.accuracy,
+             correct, r.count, r.loss);
+  const std::vector<double> per_class = r.per_class_accuracy();
+  fmt::print("per-class accuracy:\n");
+  for (size_t c = 0; c < per_class.size(); ++c)
+    fmt::print("  {:>3} {:<14} {:6.2f}%\n", c, c < test.class_names.size() ? test.class_names[c] : "", 100 * per_class[c]);
+  fmt::print("\nconfusion matrix (rows: true class, columns: predicted class):\n     ");
+  for (size_t c = 0; c < r.confusion.size(); ++c) fmt::print("{:>6}", c);
+  fmt::print("\n");
+  for (size_t t = 0; t < r.confusion.size(); ++t) {
+    fmt::print("  {:>3}", t);
+    for (int64_t v : r.confusion[t]) fmt::print("{:>6}", v);
+    fmt::print("\n");
+  }
+
+  if (!o.no_shifts && test.is_image()) {
+    fmt::print("\ntranslation test: accuracy with the test images shifted by k pixels (zeros shifted in):\n");
+    fmt::print("  {:>5} {:>8} {:>8} {:>8} {:>8} {:>8}\n", "k", "right", "left", "down", "up", "mean");
+    nlohmann::json shifts = nlohmann::json::array();
+    for (int k : o.shifts) {
+      const int dirs[4][2] = {{k, 0}, {-k, 0}, {0, k}, {0, -k}};
+      double acc[4], mean = 0;
+      for (int d = 0; d < 4; ++d) {
+        acc[d] = nn::evaluate(*model, ctx, nn::shift_images(test, dirs[d][0], dirs[d][1]), ckpt.meta.normalization,
+                              o.batch)
+                     .accuracy;
+        mean += acc[d] / 4;
+      }
+      fmt::print("  {:>5} {:>7.2f}% {:>7.2f}% {:>7.2f}% {:>7.2f}% {:>7.2f}%\n", k, 100 * acc[0], 100 * acc[1],
+                 100 * acc[2], 100 * acc[3], 100 * mean);
+      shifts.push_back({{"pixels", k}, {"right", acc[0]}, {"left", acc[1]}, {"down", acc[2]}, {"up", acc[3]},
+                        {"mean", mean}});
+    }
+    j["shifted"] = shifts;
+  }
+  if (!o.json.empty()) write_file_atomic(o.json, j.dump(2) + "\n");
+  return 0;
+}
+
+Command eval_command("eval", "Evaluate a checkpoint: accuracy, per-class accuracy, confusion matrix, shifted test images",
+                     [](CLI::App& app) {
+                       auto o = std::make_shared<EvalOptions>();
+                       app.add_option("--checkpoint", o->checkpoint, "a checkpoint written by fovea train")->required();
+                       app.add_option("--dataset", o->dataset, "dataset (default: the checkpoint's)");
+                       app.add_option("--data", o->data_dir, "folder with the dataset's files (default: the checkpoint's)");
+                       app.add_option("--device", o->device, "auto, cpu, emu or cuda[:N]")->capture_default_str();
+                       app.add_option("--backend", o->backend, "custom or cudnn")->capture_default_str()
+                           ->check(CLI::IsMember({"custom", "cudnn"}));
+                       app.add_option("--batch", o->batch, "batch size")->capture_default_str()->check(CLI::PositiveNumber);
+                       app.add_option("--shifts", o->shifts, "pixel shifts of the translation test")
+                           ->delimiter(',')
+                           ->check(CLI::Range(0, 64));
+                       app.add_flag("--no-shifts", o->no_shifts, "skip the translation test");
+                       app.add_option("--subset", o->subset, "evaluate the first N test examples only")
+                           ->check(CLI::NonNegativeNumber);
+                       app.add_option("--json", o->json, "also write the results to this JSON file");
+                       return [o] { return run_eval(*o); };
+                     });
+
+}  // namespace
+}  // namespace fovea::app

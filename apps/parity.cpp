@@ -1,0 +1,83 @@
+// fovea parity: train the same model on two devices in lock-step and compare (layers/parity.h).
+#include <fmt/core.h>
+
+#include <memory>
+
+#include "apps/command.h"
+#include "layers/data_loader.h"
+#include "layers/parity.h"
+#include "layers/trainer.h"
+
+namespace fovea::app {
+namespace {
+
+struct ParityCli {
+  std::string model = "small_cnn", dataset = "synthetic", data_dir, device_a = "cpu", device_b = "emu";
+  std::string backend = "custom";
+  int64_t steps = 20, batch = 16;
+  uint64_t seed = 1;
+  double lr = 0.01, tolerance = 1e-4, layer_tolerance = 1e-4;
+};
+
+int run_parity_cli(const ParityCli& o) {
+  const Device da = nn::resolve_device(o.device_a, nullptr), db = nn::resolve_device(o.device_b, nullptr);
+  ops::Context ca(da), cb(db, ops::parse_backend(o.backend));
+  const data::Dataset train = nn::load_split(o.dataset, o.data_dir, data::Split::train);
+  data::LoaderOptions lo;
+  lo.batch_size = o.batch;
+  lo.seed = o.seed;
+  lo.prefetch = 0;
+  if (train.is_image()) lo.normalization = data::channel_stats(data::subset(train, std::min<int64_t>(train.size(), 2000)));
+  data::BatchLoader loader(train, lo);
+  loader.start_epoch(0);
+  std::vector<std::pair<Tensor, Tensor>> batches;
+  data::Batch b;
+  while (int64_t(batches.size()) < o.steps && loader.next(b)) batches.emplace_back(b.images.to(kCPU), b.labels.to(kCPU));
+
+  std::vector<int64_t> dims = train.images.shape().vec();
+  dims.erase(dims.begin());
+  auto ma = nn::build_model(o.model, Shape(dims), train.num_classes());
+  auto mb = nn::build_model(o.model, Shape(dims), train.num_classes());
+  ma->to(da);
+  mb->to(db);
+  ma->initialize(ca, o.seed);
+  nn::ParityOptions po;
+  po.steps = o.steps;
+  po.tolerance = o.tolerance;
+  po.layer_tolerance = o.layer_tolerance;
+  po.lr = o.lr;
+  po.seed = o.seed;
+  fmt::print("parity: {} ({} parameters) on {} (A) and {} (B, backend {}), {} steps of batch {}, SGD lr {}\n",
+             ma->name(), ma->num_parameters(), da.str(), db.str(), o.backend, o.steps, o.batch, o.lr);
+  const nn::ParityReport r = nn::run_parity(*ma, ca, *mb, cb, batches, po);
+  fmt::print("{}", r.summary());
+  return r.ok ? 0 : 1;
+}
+
+Command parity_command("parity", "Train one model on two devices in lock-step; name the first layer that differs",
+                       [](CLI::App& app) {
+                         auto o = std::make_shared<ParityCli>();
+                         app.add_option("--model", o->model, "zoo name or spec")->capture_default_str();
+                         app.add_option("--dataset", o->dataset, "dataset")->capture_default_str();
+                         app.add_option("--data", o->data_dir, "dataset folder");
+                         app.add_option("--device-a", o->device_a, "reference device")->capture_default_str();
+                         app.add_option("--device-b", o->device_b, "device under test")->capture_default_str();
+                         app.add_option("--backend", o->backend, "backend of device B: custom or cudnn")
+                             ->capture_default_str()
+                             ->check(CLI::IsMember({"custom", "cudnn"}));
+                         app.add_option("--steps", o->steps, "training steps")->capture_default_str()
+                             ->check(CLI::PositiveNumber);
+                         app.add_option("--batch", o->batch, "batch size")->capture_default_str()
+                             ->check(CLI::PositiveNumber);
+                         app.add_option("--seed", o->seed, "seed")->capture_default_str();
+                         app.add_option("--lr", o->lr, "SGD learning rate (momentum 0.9)")->capture_default_str();
+                         app.add_option("--tolerance", o->tolerance, "relative loss tolerance per step")
+                             ->capture_default_str();
+                         app.add_option("--layer-tolerance", o->layer_tolerance,
+                                        "relative L2 tolerance of each layer's output and gradients")
+                             ->capture_default_str();
+                         return [o] { return run_parity_cli(*o); };
+                       });
+
+}  // namespace
+}  // namespace fovea::app
