@@ -66,7 +66,9 @@ struct ConvGemmShape {
 };
 // Taps of one filter axis that a dgrad phase can receive: the solutions r < R of r*dil = a (mod
 // stride) are spaced stride / gcd(dil, stride) apart.
-inline int64_t conv2d_dgrad_tap_step(int64_t stride, int64_t dil) { return stride / std::gcd(stride, dil); }
+inline int64_t conv2d_dgrad_tap_step(int64_t stride, int64_t dil) {
+  return stride / std::gcd(stride, dil);
+}
 inline ConvGemmShape conv2d_gemm_shape(ConvOp op, const Conv2dParams& p) {
   const int64_t Cg = p.C_per_group(), Kg = p.K_per_group(), RS = p.R * p.S;
   switch (op) {
@@ -91,8 +93,8 @@ inline int64_t conv2d_output_size(ConvOp op, const Conv2dParams& p) {
 // slice of the reduction writes its partial tile to the workspace and a second kernel adds the
 // slices in slice order (and the bias): deterministic, no atomics.
 struct ConvGemmPlan {
-  int bm = 0, bn = 0;   // 0: the launcher chooses with conv2d_igemm_plan()
-  int64_t splits = 1;   // requested; normalised by conv2d_igemm_normalize()
+  int bm = 0, bn = 0;  // 0: the launcher chooses with conv2d_igemm_plan()
+  int64_t splits = 1;  // requested; normalised by conv2d_igemm_normalize()
 };
 inline constexpr int kConvGemmBK = 8;  // reduction depth of a shared-memory slab
 // The tile shapes the kernels are instantiated for (kernels/conv2d_implicit_gemm.cu).
@@ -172,56 +174,56 @@ inline size_t conv2d_workspace_bytes(ConvAlgo algo, ConvOp op, const Conv2dParam
 
 // Pointers are device pointers of the device whose build is called; shapes follow Conv2dParams
 // (x [N,C,H,W], w [K,C/groups,R,S], b [K], y [N,K,P,Q]). Outputs are overwritten, never accumulated.
-#define FOVEA_CONV2D_KERNELS                                                                                      \
-  /* ---- dispatch: ConvAlgo picks the version ---- */                                                           \
-  void conv2d_forward(ConvAlgo algo, const Conv2dParams& p, const float* x, const float* w, const float* b,       \
-                      float* y, void* workspace, size_t workspace_bytes, StreamHandle stream);                    \
-  void conv2d_backward_data(ConvAlgo algo, const Conv2dParams& p, const float* dy, const float* w, float* dx,     \
-                            void* workspace, size_t workspace_bytes, StreamHandle stream);                        \
-  void conv2d_backward_filter(ConvAlgo algo, const Conv2dParams& p, const float* x, const float* dy, float* dw,   \
-                              void* workspace, size_t workspace_bytes, StreamHandle stream);                      \
-  inline void conv2d_forward(ConvAlgo algo, const Conv2dParams& p, const float* x, const float* w,                \
-                             const float* b, float* y, Workspace& ws, StreamHandle stream) {                      \
-    const size_t n = conv2d_workspace_bytes(algo, ConvOp::forward, p);                                            \
-    conv2d_forward(algo, p, x, w, b, y, n ? ws.get(n) : nullptr, n, stream);                                      \
-  }                                                                                                               \
-  inline void conv2d_backward_data(ConvAlgo algo, const Conv2dParams& p, const float* dy, const float* w,         \
-                                   float* dx, Workspace& ws, StreamHandle stream) {                               \
-    const size_t n = conv2d_workspace_bytes(algo, ConvOp::backward_data, p);                                      \
-    conv2d_backward_data(algo, p, dy, w, dx, n ? ws.get(n) : nullptr, n, stream);                                 \
-  }                                                                                                               \
-  inline void conv2d_backward_filter(ConvAlgo algo, const Conv2dParams& p, const float* x, const float* dy,       \
-                                     float* dw, Workspace& ws, StreamHandle stream) {                             \
-    const size_t n = conv2d_workspace_bytes(algo, ConvOp::backward_filter, p);                                    \
-    conv2d_backward_filter(algo, p, x, dy, dw, n ? ws.get(n) : nullptr, n, stream);                               \
-  }                                                                                                               \
-  /* ---- direct (kernels/conv2d_direct.cu): no workspace ---- */                                                \
-  void conv2d_forward_direct(const Conv2dParams& p, const float* x, const float* w, const float* b, float* y,     \
-                             StreamHandle stream);                                                                \
-  void conv2d_backward_data_direct(const Conv2dParams& p, const float* dy, const float* w, float* dx,             \
-                                   StreamHandle stream);                                                          \
-  void conv2d_backward_filter_direct(const Conv2dParams& p, const float* x, const float* dy, float* dw,           \
-                                     StreamHandle stream);                                                        \
-  /* ---- implicit GEMM (kernels/conv2d_implicit_gemm.cu): workspace per conv2d_igemm_workspace_bytes; */       \
-  /* plan {} = conv2d_igemm_plan(); tests force other tiles / splits through it. ---- */                         \
-  void conv2d_forward_implicit_gemm(const Conv2dParams& p, const float* x, const float* w, const float* b,        \
-                                    float* y, void* workspace, size_t workspace_bytes, StreamHandle stream,       \
-                                    const ConvGemmPlan& plan = {});                                               \
-  void conv2d_backward_data_implicit_gemm(const Conv2dParams& p, const float* dy, const float* w, float* dx,      \
-                                          void* workspace, size_t workspace_bytes, StreamHandle stream,           \
-                                          const ConvGemmPlan& plan = {});                                         \
-  void conv2d_backward_filter_implicit_gemm(const Conv2dParams& p, const float* x, const float* dy, float* dw,    \
-                                            void* workspace, size_t workspace_bytes, StreamHandle stream,         \
-                                            const ConvGemmPlan& plan = {});                                       \
-  /* ---- im2col + SGEMM (kernels/conv2d_im2col.cu): workspace = one image's columns ---- */                     \
-  /* One image: x [C,H,W] -> col [C*R*S, P*Q] (fovea::ref::im2col's layout); col2im overwrites x. */             \
-  void im2col(const Conv2dParams& p, const float* x, float* col, StreamHandle stream);                            \
-  void col2im(const Conv2dParams& p, const float* col, float* x, StreamHandle stream);                            \
-  void conv2d_forward_im2col(const Conv2dParams& p, const float* x, const float* w, const float* b, float* y,     \
-                             void* workspace, size_t workspace_bytes, StreamHandle stream);                       \
-  void conv2d_backward_data_im2col(const Conv2dParams& p, const float* dy, const float* w, float* dx,             \
-                                   void* workspace, size_t workspace_bytes, StreamHandle stream);                 \
-  void conv2d_backward_filter_im2col(const Conv2dParams& p, const float* x, const float* dy, float* dw,           \
+#define FOVEA_CONV2D_KERNELS                                                                                           \
+  /* ---- dispatch: ConvAlgo picks the version ---- */                                                                 \
+  void conv2d_forward(ConvAlgo algo, const Conv2dParams& p, const float* x, const float* w, const float* b, float* y,  \
+                      void* workspace, size_t workspace_bytes, StreamHandle stream);                                   \
+  void conv2d_backward_data(ConvAlgo algo, const Conv2dParams& p, const float* dy, const float* w, float* dx,          \
+                            void* workspace, size_t workspace_bytes, StreamHandle stream);                             \
+  void conv2d_backward_filter(ConvAlgo algo, const Conv2dParams& p, const float* x, const float* dy, float* dw,        \
+                              void* workspace, size_t workspace_bytes, StreamHandle stream);                           \
+  inline void conv2d_forward(ConvAlgo algo, const Conv2dParams& p, const float* x, const float* w, const float* b,     \
+                             float* y, Workspace& ws, StreamHandle stream) {                                           \
+    const size_t n = conv2d_workspace_bytes(algo, ConvOp::forward, p);                                                 \
+    conv2d_forward(algo, p, x, w, b, y, n ? ws.get(n) : nullptr, n, stream);                                           \
+  }                                                                                                                    \
+  inline void conv2d_backward_data(ConvAlgo algo, const Conv2dParams& p, const float* dy, const float* w, float* dx,   \
+                                   Workspace& ws, StreamHandle stream) {                                               \
+    const size_t n = conv2d_workspace_bytes(algo, ConvOp::backward_data, p);                                           \
+    conv2d_backward_data(algo, p, dy, w, dx, n ? ws.get(n) : nullptr, n, stream);                                      \
+  }                                                                                                                    \
+  inline void conv2d_backward_filter(ConvAlgo algo, const Conv2dParams& p, const float* x, const float* dy, float* dw, \
+                                     Workspace& ws, StreamHandle stream) {                                             \
+    const size_t n = conv2d_workspace_bytes(algo, ConvOp::backward_filter, p);                                         \
+    conv2d_backward_filter(algo, p, x, dy, dw, n ? ws.get(n) : nullptr, n, stream);                                    \
+  }                                                                                                                    \
+  /* ---- direct (kernels/conv2d_direct.cu): no workspace ---- */                                                      \
+  void conv2d_forward_direct(const Conv2dParams& p, const float* x, const float* w, const float* b, float* y,          \
+                             StreamHandle stream);                                                                     \
+  void conv2d_backward_data_direct(const Conv2dParams& p, const float* dy, const float* w, float* dx,                  \
+                                   StreamHandle stream);                                                               \
+  void conv2d_backward_filter_direct(const Conv2dParams& p, const float* x, const float* dy, float* dw,                \
+                                     StreamHandle stream);                                                             \
+  /* ---- implicit GEMM (kernels/conv2d_implicit_gemm.cu): workspace per conv2d_igemm_workspace_bytes; */              \
+  /* plan {} = conv2d_igemm_plan(); tests force other tiles / splits through it. ---- */                               \
+  void conv2d_forward_implicit_gemm(const Conv2dParams& p, const float* x, const float* w, const float* b, float* y,   \
+                                    void* workspace, size_t workspace_bytes, StreamHandle stream,                      \
+                                    const ConvGemmPlan& plan = {});                                                    \
+  void conv2d_backward_data_implicit_gemm(const Conv2dParams& p, const float* dy, const float* w, float* dx,           \
+                                          void* workspace, size_t workspace_bytes, StreamHandle stream,                \
+                                          const ConvGemmPlan& plan = {});                                              \
+  void conv2d_backward_filter_implicit_gemm(const Conv2dParams& p, const float* x, const float* dy, float* dw,         \
+                                            void* workspace, size_t workspace_bytes, StreamHandle stream,              \
+                                            const ConvGemmPlan& plan = {});                                            \
+  /* ---- im2col + SGEMM (kernels/conv2d_im2col.cu): workspace = one image's columns ---- */                           \
+  /* One image: x [C,H,W] -> col [C*R*S, P*Q] (fovea::ref::im2col's layout); col2im overwrites x. */                   \
+  void im2col(const Conv2dParams& p, const float* x, float* col, StreamHandle stream);                                 \
+  void col2im(const Conv2dParams& p, const float* col, float* x, StreamHandle stream);                                 \
+  void conv2d_forward_im2col(const Conv2dParams& p, const float* x, const float* w, const float* b, float* y,          \
+                             void* workspace, size_t workspace_bytes, StreamHandle stream);                            \
+  void conv2d_backward_data_im2col(const Conv2dParams& p, const float* dy, const float* w, float* dx, void* workspace, \
+                                   size_t workspace_bytes, StreamHandle stream);                                       \
+  void conv2d_backward_filter_im2col(const Conv2dParams& p, const float* x, const float* dy, float* dw,                \
                                      void* workspace, size_t workspace_bytes, StreamHandle stream);
 
 FOVEA_DECLARE_KERNELS(FOVEA_CONV2D_KERNELS)

@@ -111,8 +111,8 @@ unsigned direct_grid(const char* op, int64_t n) {
 void conv2d_forward_direct(const Conv2dParams& p, const float* x, const float* w, const float* b, float* y,
                            StreamHandle stream) {
   check_direct("conv2d_forward_direct", p, x, "x", w, "w", y, "y");
-  FOVEA_LAUNCH(conv2d_fprop_direct_kernel, direct_grid("conv2d_forward_direct", p.y_size()), kDirectBlock, 0, stream,
-               p, x, w, b, y);
+  FOVEA_LAUNCH(conv2d_fprop_direct_kernel, direct_grid("conv2d_forward_direct", p.y_size()), kDirectBlock, 0, stream, p,
+               x, w, b, y);
 }
 
 void conv2d_backward_data_direct(const Conv2dParams& p, const float* dy, const float* w, float* dx,

@@ -75,8 +75,7 @@ void im2col(const Conv2dParams& p, const float* x, float* col, StreamHandle stre
 void col2im(const Conv2dParams& p, const float* col, float* x, StreamHandle stream) {
   p.validate("col2im");
   check_ptrs("col2im", col, "col", x, "x", x, "x");
-  FOVEA_LAUNCH(col2im_kernel, grid_stride_blocks(p.C * p.H * p.W, kIm2colBlock), kIm2colBlock, 0, stream, p, col,
-               x);
+  FOVEA_LAUNCH(col2im_kernel, grid_stride_blocks(p.C * p.H * p.W, kIm2colBlock), kIm2colBlock, 0, stream, p, col, x);
 }
 
 // Per image n and group g: y[n]_g [Kg, PQ] = w_g [Kg, CgRS] * col_g [CgRS, PQ] (GEMM NN, batched

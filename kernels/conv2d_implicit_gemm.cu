@@ -164,8 +164,8 @@ struct DgradPhase {
 // One axis of phase a, the pixels with (x + pad) mod stride == a: first pixel x0, count Xp; taps
 // r*dil = a (mod stride): first r0, step, count cnt (0 when the phase receives no tap); dy index of
 // (pixel x0 + stride*i, tap r0 + step*j) = pb + i - j*dp (exact: x0 + pad - r0*dil is a multiple of stride).
-FOVEA_DEVICE_INLINE void dgrad_phase_axis(int a, int pad, int stride, int dil, int R, int X, int& x0, int& Xp,
-                                          int& r0, int& step, int& cnt, int& pb, int& dp) {
+FOVEA_DEVICE_INLINE void dgrad_phase_axis(int a, int pad, int stride, int dil, int R, int X, int& x0, int& Xp, int& r0,
+                                          int& step, int& cnt, int& pb, int& dp) {
   x0 = ((a - pad) % stride + stride) % stride;
   Xp = x0 < X ? (X - x0 + stride - 1) / stride : 0;
   int gcd = stride, t = dil;
@@ -407,8 +407,8 @@ FOVEA_DEVICE_INLINE void store_tile(const float (&acc)[Cfg::TM][Cfg::TN], float*
       for (int i = 0; i < Cfg::TM; ++i) {
         const int m = gemm::tile_row<Cfg>(tm, i);
         if (m < rows)
-          *reinterpret_cast<float4*>(o + int64_t(m) * chan_stride) = make_float4(
-              acc[i][j4] + bv[i], acc[i][j4 + 1] + bv[i], acc[i][j4 + 2] + bv[i], acc[i][j4 + 3] + bv[i]);
+          *reinterpret_cast<float4*>(o + int64_t(m) * chan_stride) =
+              make_float4(acc[i][j4] + bv[i], acc[i][j4 + 1] + bv[i], acc[i][j4 + 2] + bv[i], acc[i][j4 + 3] + bv[i]);
       }
     } else {
 #pragma unroll
@@ -463,8 +463,8 @@ __global__ void FOVEA_LAUNCH_BOUNDS(Cfg::kThreads)
       },
       tm, tn, acc);
   // y[n][k][pq] for column n*PQ + pq.
-  store_tile<Cfg>(acc, out + slice * g.out_size, bias, grp * g.Kg + m0, g.M - m0, n0, g.Ngemm, g.PQ, g.vec_out, tm,
-                  tn, [&](int col) {
+  store_tile<Cfg>(acc, out + slice * g.out_size, bias, grp * g.Kg + m0, g.M - m0, n0, g.Ngemm, g.PQ, g.vec_out, tm, tn,
+                  [&](int col) {
                     const int n = col / g.PQ;
                     return int64_t(n) * g.K * g.PQ + (col - n * g.PQ);
                   });
@@ -496,8 +496,10 @@ __global__ void FOVEA_LAUNCH_BOUNDS(Cfg::kThreads)
     DgradWeightLoader<Cfg> la;
     std::conditional_t<kVecDy, PlaneVecLoader<Cfg, true>, DgradGatherLoader<Cfg>> lb;
     la.init(g, ph, k_begin, tid);
-    if constexpr (kVecDy) lb.init(g, n0, k_begin, tid);
-    else lb.init(g, ph, n0, k_begin, tid);
+    if constexpr (kVecDy)
+      lb.init(g, n0, k_begin, tid);
+    else
+      lb.init(g, ph, n0, k_begin, tid);
     gemm::mainloop<Cfg>(
         sm, k_begin, k_end,
         [&] {
@@ -514,8 +516,8 @@ __global__ void FOVEA_LAUNCH_BOUNDS(Cfg::kThreads)
   // again rather than kept in registers through the main loop.
   const DgradPhase pe = dgrad_phase(g, phase);
   const int plane = pe.Hp * pe.Wp;
-  store_tile<Cfg>(acc, out + slice * g.out_size, nullptr, grp * g.Cg + m0, g.M - m0, n0, pe.Ngemm, g.HW, g.vec_out,
-                  tm, tn, [&](int col) {
+  store_tile<Cfg>(acc, out + slice * g.out_size, nullptr, grp * g.Cg + m0, g.M - m0, n0, pe.Ngemm, g.HW, g.vec_out, tm,
+                  tn, [&](int col) {
                     const int n = col / plane, rem = col - n * plane, i = rem / pe.Wp;
                     return int64_t(n) * g.C * g.HW + (pe.h0 + g.sh * i) * g.W + pe.w0 + g.sw * (rem - i * pe.Wp);
                   });
@@ -561,9 +563,8 @@ __global__ void FOVEA_LAUNCH_BOUNDS(Cfg::kThreads)
 // out[i] = sum over slices s = 0, 1, ... of ws[s * n + i], plus bias[(i / plane) % channels].
 // Per output 4 * splits bytes read (L2-resident while the partials fit in 50 MB) and 4 written:
 // memory-bound, a few microseconds next to the GEMM it completes.
-__global__ void splitk_reduce_vec4_kernel(const float* __restrict__ ws, int splits, int64_t n4,
-                                          float* __restrict__ out, const float* __restrict__ bias, int64_t plane,
-                                          int64_t channels) {
+__global__ void splitk_reduce_vec4_kernel(const float* __restrict__ ws, int splits, int64_t n4, float* __restrict__ out,
+                                          const float* __restrict__ bias, int64_t plane, int64_t channels) {
   const int64_t stride = int64_t(gridDim.x) * blockDim.x;
   for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n4; i += stride) {
     float4 s = reinterpret_cast<const float4*>(ws)[i];
@@ -612,8 +613,8 @@ void with_tile(const ConvGemmPlan& plan, F&& f) {
 
 ConvGemmPlan resolve_plan(const char* op, ConvOp which, const Conv2dParams& p, const ConvGemmPlan& requested) {
   if (requested.bm == 0 && requested.bn == 0) return conv2d_igemm_plan(which, p);
-  FOVEA_CHECK(conv2d_igemm_tile_supported(requested.bm, requested.bn), op, ": tile ", requested.bm, "x",
-              requested.bn, " is not one of the tiles in kConvGemmTiles");
+  FOVEA_CHECK(conv2d_igemm_tile_supported(requested.bm, requested.bn), op, ": tile ", requested.bm, "x", requested.bn,
+              " is not one of the tiles in kConvGemmTiles");
   return conv2d_igemm_normalize(which, p, requested);
 }
 
@@ -624,8 +625,8 @@ ConvGeom make_geom(const char* op, ConvOp which, const Conv2dParams& p, const Co
   };
   check32("x", p.x_size()), check32("y", p.y_size()), check32("w", p.w_size());
   const ConvGemmShape s = conv2d_gemm_shape(which, p);
-  FOVEA_CHECK(s.batches <= 65535, op, ": ", p.groups, " groups", (which == ConvOp::backward_data ? " x stride phases" : ""),
-              " exceed the grid limit of 65535");
+  FOVEA_CHECK(s.batches <= 65535, op, ": ", p.groups, " groups",
+              (which == ConvOp::backward_data ? " x stride phases" : ""), " exceed the grid limit of 65535");
   ConvGeom g;
   g.N = int(p.N), g.C = int(p.C), g.H = int(p.H), g.W = int(p.W), g.K = int(p.K), g.R = int(p.R), g.S = int(p.S);
   g.P = int(p.P()), g.Q = int(p.Q());
@@ -652,13 +653,13 @@ float* gemm_target(const char* op, ConvOp which, const Conv2dParams& p, const Co
   return static_cast<float*>(workspace);
 }
 
-void splitk_reduce(const ConvGeom& g, const float* ws, float* out, const float* bias, int64_t plane,
-                   int64_t channels, StreamHandle stream) {
+void splitk_reduce(const ConvGeom& g, const float* ws, float* out, const float* bias, int64_t plane, int64_t channels,
+                   StreamHandle stream) {
   constexpr int kBlock = 256;
   const int64_t n = g.out_size;
   if (n % 4 == 0 && plane % 4 == 0 && aligned16(ws) && aligned16(out)) {
-    FOVEA_LAUNCH(splitk_reduce_vec4_kernel, grid_stride_blocks(n / 4, kBlock), kBlock, 0, stream, ws, g.splits,
-                 n / 4, out, bias, plane, channels);
+    FOVEA_LAUNCH(splitk_reduce_vec4_kernel, grid_stride_blocks(n / 4, kBlock), kBlock, 0, stream, ws, g.splits, n / 4,
+                 out, bias, plane, channels);
   } else {
     FOVEA_LAUNCH(splitk_reduce_kernel, grid_stride_blocks(n, kBlock), kBlock, 0, stream, ws, g.splits, n, out, bias,
                  plane, channels);
@@ -702,11 +703,11 @@ void conv2d_forward_implicit_gemm(const Conv2dParams& p, const float* x, const f
       FOVEA_LAUNCH((conv2d_fprop_igemm_kernel<Cfg, true, true>), grid, Cfg::kThreads, 0, stream, g, x, w, fused_bias,
                    out);
     else if (vec_w)
-      FOVEA_LAUNCH((conv2d_fprop_igemm_kernel<Cfg, true, false>), grid, Cfg::kThreads, 0, stream, g, x, w,
-                   fused_bias, out);
+      FOVEA_LAUNCH((conv2d_fprop_igemm_kernel<Cfg, true, false>), grid, Cfg::kThreads, 0, stream, g, x, w, fused_bias,
+                   out);
     else
-      FOVEA_LAUNCH((conv2d_fprop_igemm_kernel<Cfg, false, false>), grid, Cfg::kThreads, 0, stream, g, x, w,
-                   fused_bias, out);
+      FOVEA_LAUNCH((conv2d_fprop_igemm_kernel<Cfg, false, false>), grid, Cfg::kThreads, 0, stream, g, x, w, fused_bias,
+                   out);
   });
   if (plan.splits > 1) splitk_reduce(g, out, y, b, g.PQ, g.K, stream);
 }
@@ -722,8 +723,7 @@ void conv2d_backward_data_implicit_gemm(const Conv2dParams& p, const float* dy, 
   float* out = gemm_target(op, ConvOp::backward_data, p, plan, dx, workspace, workspace_bytes);
   const bool unit_stride = g.sh == 1 && g.sw == 1;  // one phase: its columns are the plain pixels
   g.vec_out = unit_stride && g.HW % 4 == 0 && aligned16(out);
-  const bool vec_dy = unit_stride && g.R == 1 && g.S == 1 && g.ph == 0 && g.pw == 0 && g.PQ % 4 == 0 &&
-                      aligned16(dy);
+  const bool vec_dy = unit_stride && g.R == 1 && g.S == 1 && g.ph == 0 && g.pw == 0 && g.PQ % 4 == 0 && aligned16(dy);
   with_tile(plan, [&](auto cfg) {
     using Cfg = decltype(cfg);
     const dim3 grid = gemm_grid<Cfg>(op, g, p.groups * p.stride_h * p.stride_w);
@@ -776,8 +776,7 @@ void conv2d_backward_data(ConvAlgo algo, const Conv2dParams& p, const float* dy,
     case ConvAlgo::direct: return conv2d_backward_data_direct(p, dy, w, dx, stream);
     case ConvAlgo::implicit_gemm:
       return conv2d_backward_data_implicit_gemm(p, dy, w, dx, workspace, workspace_bytes, stream);
-    case ConvAlgo::im2col_gemm:
-      return conv2d_backward_data_im2col(p, dy, w, dx, workspace, workspace_bytes, stream);
+    case ConvAlgo::im2col_gemm: return conv2d_backward_data_im2col(p, dy, w, dx, workspace, workspace_bytes, stream);
   }
   FOVEA_FAIL("conv2d_backward_data: unknown algorithm ", int(algo));
 }
@@ -788,8 +787,7 @@ void conv2d_backward_filter(ConvAlgo algo, const Conv2dParams& p, const float* x
     case ConvAlgo::direct: return conv2d_backward_filter_direct(p, x, dy, dw, stream);
     case ConvAlgo::implicit_gemm:
       return conv2d_backward_filter_implicit_gemm(p, x, dy, dw, workspace, workspace_bytes, stream);
-    case ConvAlgo::im2col_gemm:
-      return conv2d_backward_filter_im2col(p, x, dy, dw, workspace, workspace_bytes, stream);
+    case ConvAlgo::im2col_gemm: return conv2d_backward_filter_im2col(p, x, dy, dw, workspace, workspace_bytes, stream);
   }
   FOVEA_FAIL("conv2d_backward_filter: unknown algorithm ", int(algo));
 }

@@ -80,8 +80,8 @@ FOVEA_DEVICE_INLINE void load_float4(const float* p, float* out) {
 // acc += As * Bs over one slab. Each accumulator sums its products in k order, so the result does
 // not depend on thread scheduling.
 template <class Cfg>
-FOVEA_DEVICE_INLINE void mma_slab(const float (&As)[Cfg::BK][Cfg::kLdA], const float (&Bs)[Cfg::BK][Cfg::kLdB],
-                                  int tm, int tn, float (&acc)[Cfg::TM][Cfg::TN]) {
+FOVEA_DEVICE_INLINE void mma_slab(const float (&As)[Cfg::BK][Cfg::kLdA], const float (&Bs)[Cfg::BK][Cfg::kLdB], int tm,
+                                  int tn, float (&acc)[Cfg::TM][Cfg::TN]) {
 #pragma unroll
   for (int k = 0; k < Cfg::BK; ++k) {
     float a[Cfg::TM], b[Cfg::TN];
@@ -99,8 +99,8 @@ FOVEA_DEVICE_INLINE void mma_slab(const float (&As)[Cfg::BK][Cfg::kLdA], const f
 // Runs the slabs [k_begin, k_end) through shared memory, double buffered (see the top of this file).
 // load() fills the loaders' registers with the next slab, store(buf) moves them to buffer buf.
 template <class Cfg, class Load, class Store>
-FOVEA_DEVICE_INLINE void mainloop(SharedTiles<Cfg>& sm, int k_begin, int k_end, Load&& load, Store&& store,
-                                  int tm, int tn, float (&acc)[Cfg::TM][Cfg::TN]) {
+FOVEA_DEVICE_INLINE void mainloop(SharedTiles<Cfg>& sm, int k_begin, int k_end, Load&& load, Store&& store, int tm,
+                                  int tn, float (&acc)[Cfg::TM][Cfg::TN]) {
   const int slabs = k_end > k_begin ? (k_end - k_begin + Cfg::BK - 1) / Cfg::BK : 0;
   if (slabs > 0) {
     load();
@@ -190,7 +190,7 @@ struct Radix3Walker {
   }
   FOVEA_DEVICE_INLINE void advance(int MID, int LO) {
     lo += dlo, mid += dmid, hi += dhi;
-    if (lo >= LO) lo -= LO, ++mid;  // lo + dlo < 2 LO: one carry at most
+    if (lo >= LO) lo -= LO, ++mid;     // lo + dlo < 2 LO: one carry at most
     if (mid >= MID) mid -= MID, ++hi;  // mid + dmid + 1 < 2 MID
   }
 };

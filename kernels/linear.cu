@@ -26,7 +26,8 @@ __global__ void bias_add_vec4_kernel(float* __restrict__ y, const float* __restr
 __global__ void bias_add_kernel(float* __restrict__ y, const float* __restrict__ b, int64_t n, int64_t channels,
                                 int64_t inner) {
   const int64_t stride = int64_t(gridDim.x) * blockDim.x;
-  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride) y[i] += b[(i / inner) % channels];
+  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride)
+    y[i] += b[(i / inner) % channels];
 }
 
 // db[c] = sum over (o, i) of dy[o][c][i], one block per channel: each thread sums the elements
@@ -72,8 +73,7 @@ void bias_add(float* y, const float* b, int64_t outer, int64_t channels, int64_t
     FOVEA_LAUNCH(bias_add_vec4_kernel, grid_stride_blocks(n / 4, kBiasBlock), kBiasBlock, 0, stream, y, b, n / 4,
                  channels, inner / 4);
   } else {
-    FOVEA_LAUNCH(bias_add_kernel, grid_stride_blocks(n, kBiasBlock), kBiasBlock, 0, stream, y, b, n, channels,
-                 inner);
+    FOVEA_LAUNCH(bias_add_kernel, grid_stride_blocks(n, kBiasBlock), kBiasBlock, 0, stream, y, b, n, channels, inner);
   }
 }
 

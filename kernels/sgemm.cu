@@ -52,8 +52,8 @@ __global__ void sgemm_simple_kernel(GemmArgs g, const float* __restrict__ A, con
 // 4K (1/BM + 1/BN) bytes: 64 B per 1000 FLOPs at 128x128, so large products are FMA-bound (design
 // target: ~75% of the 66.9 TFLOP/s FP32 peak of an H100); the 64x64 tile trades arithmetic
 // intensity (still well above the 20 FLOP/byte HBM balance point) for enough blocks on small ones.
-using BigTile = gemm::TileConfig<128, 128, 8, 8, 8>;   // 256 threads, 8x8 outputs each
-using SmallTile = gemm::TileConfig<64, 64, 8, 4, 4>;   // 256 threads, 4x4 outputs each
+using BigTile = gemm::TileConfig<128, 128, 8, 8, 8>;  // 256 threads, 8x8 outputs each
+using SmallTile = gemm::TileConfig<64, 64, 8, 4, 4>;  // 256 threads, 4x4 outputs each
 
 template <class Cfg, bool kATrans, bool kBTrans, bool kVec>
 __global__ void FOVEA_LAUNCH_BOUNDS(Cfg::kThreads)
@@ -118,13 +118,13 @@ __global__ void FOVEA_LAUNCH_BOUNDS(Cfg::kThreads)
 GemmArgs checked_args(const char* op, const SgemmParams& p, const float* A, const float* B, const float* C) {
   p.validate(op);
   FOVEA_CHECK(C != nullptr, op, ": argument 'C' is null");
-  FOVEA_CHECK(p.K == 0 || (A != nullptr && B != nullptr), op, ": arguments 'A' and 'B' must not be null when K=",
-              p.K, " > 0");
+  FOVEA_CHECK(p.K == 0 || (A != nullptr && B != nullptr), op, ": arguments 'A' and 'B' must not be null when K=", p.K,
+              " > 0");
   auto fits = [](int64_t v) { return v >= 0 && v < INT_MAX; };
-  FOVEA_CHECK(fits(p.M) && fits(p.N) && fits(p.K) && fits(p.a_rows() * p.lda) && fits(p.b_rows() * p.ldb) &&
-                  fits(p.M * p.ldc),
-              op, ": each matrix must span fewer than 2^31 elements (M=", p.M, " N=", p.N, " K=", p.K,
-              " lda=", p.lda, " ldb=", p.ldb, " ldc=", p.ldc, ")");
+  FOVEA_CHECK(
+      fits(p.M) && fits(p.N) && fits(p.K) && fits(p.a_rows() * p.lda) && fits(p.b_rows() * p.ldb) && fits(p.M * p.ldc),
+      op, ": each matrix must span fewer than 2^31 elements (M=", p.M, " N=", p.N, " K=", p.K, " lda=", p.lda,
+      " ldb=", p.ldb, " ldc=", p.ldc, ")");
   FOVEA_CHECK(p.batch <= 65535, op, ": argument 'batch'=", p.batch, " exceeds the grid limit 65535");
   GemmArgs g;
   g.M = int(p.M), g.N = int(p.N), g.K = int(p.K);
@@ -164,8 +164,8 @@ void sgemm_tiled(const SgemmParams& p, const float* A, const float* B, float* C,
   if (g.M == 0 || g.N == 0) return;
   // 16-byte loads and stores need every row (and batch entry) of every operand to start 16-byte
   // aligned and the contiguous extents to be whole float4s; otherwise the scalar instantiation runs.
-  const bool vec = aligned16(A) && aligned16(B) && aligned16(C) && g.lda % 4 == 0 && g.ldb % 4 == 0 &&
-                   g.ldc % 4 == 0 && p.stride_a % 4 == 0 && p.stride_b % 4 == 0 && p.stride_c % 4 == 0 &&
+  const bool vec = aligned16(A) && aligned16(B) && aligned16(C) && g.lda % 4 == 0 && g.ldb % 4 == 0 && g.ldc % 4 == 0 &&
+                   p.stride_a % 4 == 0 && p.stride_b % 4 == 0 && p.stride_c % 4 == 0 &&
                    (g.a_trans ? g.M : g.K) % 4 == 0 && (g.b_trans ? g.K : g.N) % 4 == 0 && g.N % 4 == 0;
   // The big tile once it fills the machine (132 SMs on an H100); the shape alone decides, so every
   // device runs the same tiles.

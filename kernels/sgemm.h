@@ -18,8 +18,8 @@ struct SgemmParams {
   Trans trans_a = Trans::N, trans_b = Trans::N;
   int64_t M = 0, N = 0, K = 0;  // op(A) is M x K, op(B) is K x N, C is M x N
   float alpha = 1.0f, beta = 0.0f;
-  int64_t lda = 0, ldb = 0, ldc = 0;  // row strides of A, B, C as stored
-  int64_t batch = 1;                  // C_i = alpha op(A_i) op(B_i) + beta C_i for i < batch
+  int64_t lda = 0, ldb = 0, ldc = 0;                 // row strides of A, B, C as stored
+  int64_t batch = 1;                                 // C_i = alpha op(A_i) op(B_i) + beta C_i for i < batch
   int64_t stride_a = 0, stride_b = 0, stride_c = 0;  // element offsets between batch entries
 
   // Rows x columns of A and B as stored.
@@ -38,8 +38,8 @@ struct SgemmParams {
                 " columns of B as stored");
     FOVEA_CHECK(ldc >= (N > 0 ? N : 1), op, ": argument 'ldc'=", ldc, " is less than N=", N);
     FOVEA_CHECK(stride_a >= 0 && stride_b >= 0 && stride_c >= 0, op, ": batch strides must be >= 0");
-    FOVEA_CHECK(batch == 1 || M == 0 || N == 0 || stride_c >= (M - 1) * ldc + N, op, ": argument 'stride_c'=",
-                stride_c, " makes batch entries of C overlap (need >= ", (M - 1) * ldc + N, ")");
+    FOVEA_CHECK(batch == 1 || M == 0 || N == 0 || stride_c >= (M - 1) * ldc + N, op, ": argument 'stride_c'=", stride_c,
+                " makes batch entries of C overlap (need >= ", (M - 1) * ldc + N, ")");
   }
   // Elements spanned by each operand over all batches (for bounds checks by callers and tests).
   int64_t a_extent() const { return (batch - 1) * stride_a + (a_rows() - 1) * lda + a_cols(); }
@@ -63,10 +63,10 @@ inline SgemmParams sgemm_params(Trans ta, Trans tb, int64_t M, int64_t N, int64_
 
 #define FOVEA_SGEMM_KERNELS                                                                                  \
   /* One thread per C element. */                                                                            \
-  void sgemm_simple(const SgemmParams& g, const float* A, const float* B, float* C, StreamHandle stream);     \
+  void sgemm_simple(const SgemmParams& g, const float* A, const float* B, float* C, StreamHandle stream);    \
   /* Shared-memory + register tiled, double buffered; vectorised when A, B, C are 16-byte aligned and     */ \
   /* their leading dimensions, batch strides and contiguous extents are multiples of 4.                   */ \
-  void sgemm_tiled(const SgemmParams& g, const float* A, const float* B, float* C, StreamHandle stream);      \
+  void sgemm_tiled(const SgemmParams& g, const float* A, const float* B, float* C, StreamHandle stream);     \
   /* The library's GEMM (sgemm_tiled). */                                                                    \
   void sgemm(const SgemmParams& g, const float* A, const float* B, float* C, StreamHandle stream);
 

@@ -55,10 +55,11 @@ std::vector<ConvShape> test_shapes() {
   }
   return v;
 }
+// A shape of test_shapes() by name; CIFAR names without their "_as_n2" suffix.
 const ConvShape& shape_named(const std::string& name) {
   static const std::vector<ConvShape> shapes = test_shapes();
   for (const ConvShape& s : shapes)
-    if (s.name == name) return s;
+    if (s.name == name || s.name == name + "_as_n2") return s;
   throw Error("no conv test shape named " + name);
 }
 
@@ -129,8 +130,7 @@ std::vector<float> run_op(Device dev, ConvOp op, const ConvData& d, const Launch
       FOVEA_KERNEL_CALL(dev, conv2d_forward_implicit_gemm, p, x.data(), w.data(), b.data(), y.data(), wsp, ws_bytes,
                         nullptr, l.plan);
     else
-      FOVEA_KERNEL_CALL(dev, conv2d_forward, l.algo, p, x.data(), w.data(), b.data(), y.data(), wsp, ws_bytes,
-                        nullptr);
+      FOVEA_KERNEL_CALL(dev, conv2d_forward, l.algo, p, x.data(), w.data(), b.data(), y.data(), wsp, ws_bytes, nullptr);
     return y.download();
   }
   if (op == ConvOp::backward_data) {
@@ -191,9 +191,12 @@ std::vector<ConvCase> all_cases() {
   return v;
 }
 std::string case_label(const ConvCase& c) {
-  return std::string(c.dev.type == DeviceType::emu ? "emu" : "cuda") + "_" + conv_algo_name(c.algo) + "_" + c.shape.name;
+  return std::string(c.dev.type == DeviceType::emu ? "emu" : "cuda") + "_" + conv_algo_name(c.algo) + "_" +
+         c.shape.name;
 }
-void PrintTo(const ConvCase& c, std::ostream* os) { *os << case_label(c) << " " << c.shape.p.str(); }
+void PrintTo(const ConvCase& c, std::ostream* os) {
+  *os << case_label(c) << " " << c.shape.p.str();
+}
 
 class ConvKernel : public ::testing::TestWithParam<ConvCase> {};
 
@@ -229,8 +232,7 @@ TEST_P(ConvDevice, ImplicitGemmEveryTileAndSplit) {
   const Device dev = GetParam();
   FOVEA_SKIP_IF_NO_DEVICE(dev);
   for (const char* name : {"channels_33_k_65", "n3_channels_17", "groups4_stride2", "mixed_anisotropic_groups2",
-                           "pointwise_1x1", "dilation2_stride2", "cifar_32to64_16x16_s2_n64_as_n2"}) {
-    if (full_tests() && std::string(name).find("_as_n2") != std::string::npos) continue;
+                           "pointwise_1x1", "dilation2_stride2", "cifar_32to64_16x16_s2_n64"}) {
     const ConvData d(shape_named(name).p, 7);
     for (ConvOp op : kOps) {
       for (int64_t splits : {1, 3}) {
@@ -246,8 +248,8 @@ TEST_P(ConvDevice, ImplicitGemmEveryTileAndSplit) {
           if (first.empty()) {
             first = got;
           } else {
-            EXPECT_TRUE(same_bits(first, got)) << what << " differs in bits from tile " << kConvGemmTiles[0][0] << "x"
-                                               << kConvGemmTiles[0][1];
+            EXPECT_TRUE(same_bits(first, got))
+                << what << " differs in bits from tile " << kConvGemmTiles[0][0] << "x" << kConvGemmTiles[0][1];
           }
         }
       }
@@ -321,7 +323,7 @@ TEST_P(ConvDevice, Im2colAndCol2imMatchReference) {
 TEST_P(ConvDevice, WorkspaceOverloads) {
   const Device dev = GetParam();
   FOVEA_SKIP_IF_NO_DEVICE(dev);
-  const ConvData d(shape_named("cifar_16to32_32x32_n64_as_n2").p, 5);
+  const ConvData d(shape_named("cifar_16to32_32x32_n64").p, 5);
   Workspace ws(dev);
   for (ConvAlgo algo : kAlgos) {
     DeviceCopy x(d.x, dev), w(d.w, dev), b(d.b, dev), dy(d.dy, dev);
@@ -351,11 +353,11 @@ TEST_P(ConvDevice, BadLaunchesFailClearly) {
   FOVEA_SKIP_IF_NO_DEVICE(dev);
   const Conv2dParams p = test::conv_params(2, 4, 8, 8, 6, 3, 3, 1, 1);
   const ConvData d(p, 3);
-  DeviceCopy x(d.x, dev), w(d.w, dev), dy(d.dy, dev), y(d.y.size(), dev), dx(d.dx.size(), dev),
-      dw(d.dw.size(), dev);
+  DeviceCopy x(d.x, dev), w(d.w, dev), dy(d.dy, dev), y(d.y.size(), dev), dx(d.dx.size(), dev), dw(d.dw.size(), dev);
   auto has = [](const std::string& msg, const char* part) {
-    return msg.find(part) != std::string::npos ? ::testing::AssertionSuccess()
-                                               : ::testing::AssertionFailure() << "'" << msg << "' lacks '" << part << "'";
+    return msg.find(part) != std::string::npos
+               ? ::testing::AssertionSuccess()
+               : ::testing::AssertionFailure() << "'" << msg << "' lacks '" << part << "'";
   };
 
   // Geometry the op cannot take: every version validates before launching.
@@ -363,44 +365,53 @@ TEST_P(ConvDevice, BadLaunchesFailClearly) {
   bad.groups = 4, bad.K = 6;  // 6 output channels in 4 groups
   for (ConvAlgo algo : kAlgos) {
     EXPECT_TRUE(has(error_of([&] {
-      FOVEA_KERNEL_CALL(dev, conv2d_forward, algo, bad, x.data(), w.data(), nullptr, y.data(), nullptr, 0, nullptr);
-    }), "groups"));
+                      FOVEA_KERNEL_CALL(dev, conv2d_forward, algo, bad, x.data(), w.data(), nullptr, y.data(), nullptr,
+                                        0, nullptr);
+                    }),
+                    "groups"));
     EXPECT_TRUE(has(error_of([&] {
-      FOVEA_KERNEL_CALL(dev, conv2d_backward_data, algo, p, nullptr, w.data(), dx.data(), nullptr, 0, nullptr);
-    }), "'dy' is null"));
+                      FOVEA_KERNEL_CALL(dev, conv2d_backward_data, algo, p, nullptr, w.data(), dx.data(), nullptr, 0,
+                                        nullptr);
+                    }),
+                    "'dy' is null"));
   }
   // A tile that has no kernel.
   ConvGemmPlan odd;
   odd.bm = 48, odd.bn = 48;
   EXPECT_TRUE(has(error_of([&] {
-    FOVEA_KERNEL_CALL(dev, conv2d_forward_implicit_gemm, p, x.data(), w.data(), nullptr, y.data(), nullptr, 0, nullptr,
-                      odd);
-  }), "not one of the tiles"));
+                    FOVEA_KERNEL_CALL(dev, conv2d_forward_implicit_gemm, p, x.data(), w.data(), nullptr, y.data(),
+                                      nullptr, 0, nullptr, odd);
+                  }),
+                  "not one of the tiles"));
   // Split-K without (enough) workspace.
   ConvGemmPlan split;
   split.bm = 32, split.bn = 64, split.splits = 4;
   const size_t need = conv2d_igemm_workspace_bytes(ConvOp::backward_filter, p, split);
   ASSERT_GT(need, 0u);
   EXPECT_TRUE(has(error_of([&] {
-    FOVEA_KERNEL_CALL(dev, conv2d_backward_filter_implicit_gemm, p, x.data(), dy.data(), dw.data(), nullptr, 0,
-                      nullptr, split);
-  }), "workspace"));
+                    FOVEA_KERNEL_CALL(dev, conv2d_backward_filter_implicit_gemm, p, x.data(), dy.data(), dw.data(),
+                                      nullptr, 0, nullptr, split);
+                  }),
+                  "workspace"));
   DeviceCopy small(need / sizeof(float) / 2, dev);
   EXPECT_TRUE(has(error_of([&] {
-    FOVEA_KERNEL_CALL(dev, conv2d_backward_filter_implicit_gemm, p, x.data(), dy.data(), dw.data(), small.data(),
-                      need / 2, nullptr, split);
-  }), "workspace"));
+                    FOVEA_KERNEL_CALL(dev, conv2d_backward_filter_implicit_gemm, p, x.data(), dy.data(), dw.data(),
+                                      small.data(), need / 2, nullptr, split);
+                  }),
+                  "workspace"));
   // im2col's column buffer.
   EXPECT_TRUE(has(error_of([&] {
-    FOVEA_KERNEL_CALL(dev, conv2d_forward, ConvAlgo::im2col_gemm, p, x.data(), w.data(), nullptr, y.data(),
-                      small.data(), 16, nullptr);
-  }), "workspace"));
+                    FOVEA_KERNEL_CALL(dev, conv2d_forward, ConvAlgo::im2col_gemm, p, x.data(), w.data(), nullptr,
+                                      y.data(), small.data(), 16, nullptr);
+                  }),
+                  "workspace"));
   // Tensors past 32-bit indexing are refused before anything is read.
   Conv2dParams huge = test::conv_params(1 << 12, 64, 128, 128, 64, 3, 3, 1, 1);
   EXPECT_TRUE(has(error_of([&] {
-    FOVEA_KERNEL_CALL(dev, conv2d_forward_implicit_gemm, huge, x.data(), w.data(), nullptr, y.data(), nullptr, 0,
-                      nullptr);
-  }), "32 bits"));
+                    FOVEA_KERNEL_CALL(dev, conv2d_forward_implicit_gemm, huge, x.data(), w.data(), nullptr, y.data(),
+                                      nullptr, 0, nullptr);
+                  }),
+                  "32 bits"));
   // The outputs were never touched by the failed calls.
   EXPECT_FALSE(test::all_written(y.download(), "y"));
 }
@@ -423,8 +434,7 @@ INSTANTIATE_TEST_SUITE_P(Devices, ConvDevice, test::KernelDevices(), test::Devic
 // A missing barrier shows up as different bits under another order of the fibers. CI runs the whole
 // suite under each FOVEA_EMU_SCHEDULE as well; this checks it within one run.
 TEST(ConvKernelEmu, SameBitsUnderEveryScheduleOrder) {
-  for (const char* name : {"odd_3x3_pad1", "groups4_stride2", "pointwise_1x1", "cifar_16to32_32x32_n64_as_n2"}) {
-    if (full_tests() && std::string(name).find("_as_n2") != std::string::npos) continue;
+  for (const char* name : {"odd_3x3_pad1", "groups4_stride2", "pointwise_1x1", "cifar_16to32_32x32_n64"}) {
     const ConvData d(shape_named(name).p, 9);
     for (ConvAlgo algo : kAlgos)
       for (ConvOp op : kOps) {

@@ -46,7 +46,9 @@ std::vector<LinearCase> cases() {
 std::string case_label(const LinearCase& c) {
   return std::string(c.dev.type == DeviceType::emu ? "emu_" : "cuda_") + c.name;
 }
-void PrintTo(const LinearCase& c, std::ostream* os) { *os << case_label(c) << " " << c.p.str(); }
+void PrintTo(const LinearCase& c, std::ostream* os) {
+  *os << case_label(c) << " " << c.p.str();
+}
 
 bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
   return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
@@ -59,7 +61,8 @@ TEST_P(LinearKernel, MatchesReference) {
   const Device dev = c.dev;
   FOVEA_SKIP_IF_NO_DEVICE(dev);
   const LinearParams& p = c.p;
-  const auto x = test::random_vector(p.N * p.in_features, 1), w = test::random_vector(p.out_features * p.in_features, 2);
+  const auto x = test::random_vector(p.N * p.in_features, 1),
+             w = test::random_vector(p.out_features * p.in_features, 2);
   const auto b = test::random_vector(p.out_features, 3), dy = test::random_vector(p.N * p.out_features, 4);
   std::vector<float> y(p.N * p.out_features), y_nobias(y.size()), dx(x.size()), dw(w.size()), db(b.size());
   ref::linear_forward(p, x.data(), w.data(), b.data(), y.data());
@@ -87,9 +90,8 @@ TEST_P(LinearKernel, MatchesReference) {
   check("y", out_y, y, [&] {
     FOVEA_KERNEL_CALL(dev, linear_forward, p, dx_in.data(), dw_in.data(), db_in.data(), out_y.data(), nullptr);
   });
-  check("y without bias", out_y, y_nobias, [&] {
-    FOVEA_KERNEL_CALL(dev, linear_forward, p, dx_in.data(), dw_in.data(), nullptr, out_y.data(), nullptr);
-  });
+  check("y without bias", out_y, y_nobias,
+        [&] { FOVEA_KERNEL_CALL(dev, linear_forward, p, dx_in.data(), dw_in.data(), nullptr, out_y.data(), nullptr); });
   check("dx", out_dx, dx,
         [&] { FOVEA_KERNEL_CALL(dev, linear_backward_data, p, ddy.data(), dw_in.data(), out_dx.data(), nullptr); });
   check("dw", out_dw, dw,
@@ -106,8 +108,8 @@ class LinearDevice : public ::testing::TestWithParam<Device> {};
 TEST_P(LinearDevice, BiasKernelsMatchLoops) {
   const Device dev = GetParam();
   FOVEA_SKIP_IF_NO_DEVICE(dev);
-  for (const auto& [outer, channels, inner] : {std::tuple<int64_t, int64_t, int64_t>{3, 5, 7}, {2, 4, 16},
-                                               {1, 300, 1}, {5, 3, 257}, {2, 2, 1024}}) {
+  for (const auto& [outer, channels, inner] :
+       {std::tuple<int64_t, int64_t, int64_t>{3, 5, 7}, {2, 4, 16}, {1, 300, 1}, {5, 3, 257}, {2, 2, 1024}}) {
     const auto y = test::random_vector(outer * channels * inner, 5), b = test::random_vector(channels, 6);
     std::vector<float> want_y = y, want_db(channels);
     for (int64_t c = 0; c < channels; ++c) {
@@ -143,8 +145,9 @@ TEST_P(LinearDevice, BadArgumentsFailClearly) {
     }
     return "(no error)";
   };
-  const std::string m1 = error_of(
-      [&] { FOVEA_KERNEL_CALL(dev, linear_forward, lp(2, 0, 3), buf.data(), buf.data(), nullptr, buf.data(), nullptr); });
+  const std::string m1 = error_of([&] {
+    FOVEA_KERNEL_CALL(dev, linear_forward, lp(2, 0, 3), buf.data(), buf.data(), nullptr, buf.data(), nullptr);
+  });
   EXPECT_NE(m1.find("in_features"), std::string::npos) << m1;
   const std::string m2 = error_of(
       [&] { FOVEA_KERNEL_CALL(dev, linear_backward_data, lp(2, 2, 2), buf.data(), buf.data(), nullptr, nullptr); });

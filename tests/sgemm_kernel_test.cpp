@@ -60,8 +60,12 @@ std::vector<GemmCase> cases() {
     }
   return v;
 }
-std::string case_label(const GemmCase& c) { return std::string(c.dev.type == DeviceType::emu ? "emu_" : "cuda_") + c.name; }
-void PrintTo(const GemmCase& c, std::ostream* os) { *os << case_label(c); }
+std::string case_label(const GemmCase& c) {
+  return std::string(c.dev.type == DeviceType::emu ? "emu_" : "cuda_") + c.name;
+}
+void PrintTo(const GemmCase& c, std::ostream* os) {
+  *os << case_label(c);
+}
 
 SgemmParams params_for(const GemmCase& c, Trans ta, Trans tb) {
   SgemmParams g = sgemm_params(ta, tb, c.M, c.N, c.K, c.alpha, c.beta);
@@ -133,7 +137,8 @@ std::vector<float> run(Device dev, bool tiled, const SgemmParams& g, const Opera
   std::vector<float> in_got, in_want;
   for (size_t i = 0; i < got.size(); ++i) {
     const bool inside = want[i] != kPadding;
-    if (inside) in_got.push_back(got[i]), in_want.push_back(want[i]);
+    if (inside)
+      in_got.push_back(got[i]), in_want.push_back(want[i]);
     else if (got[i] != kPadding)
       return ::testing::AssertionFailure() << what << ": element " << i << " outside the product was written";
   }
@@ -144,7 +149,9 @@ std::vector<float> run(Device dev, bool tiled, const SgemmParams& g, const Opera
   return test::close_l2(in_got, in_want, 1e-5, what);
 }
 
-const char* tname(Trans t) { return t == Trans::N ? "N" : "T"; }
+const char* tname(Trans t) {
+  return t == Trans::N ? "N" : "T";
+}
 
 class SgemmKernel : public ::testing::TestWithParam<GemmCase> {};
 
