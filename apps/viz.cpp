@@ -43,13 +43,15 @@ GridOptions grid_options(const VizOptions& o, int64_t K, int64_t H, int64_t W, T
   // Small tiles (3x3 filters, 7x7 maps) are magnified to about 48 pixels so that they can be seen.
   g.scale = o.scale > 0 ? o.scale : int(std::max<int64_t>(1, (48 + std::max(H, W) - 1) / std::max(H, W)));
   g.columns = o.columns > 0 ? o.columns : default_columns(K);
-  g.border = g.scale > 1 ? 2 : 1;
+  g.border = g.scale >= 8 ? 4 : g.scale > 1 ? 2 : 1;  // white borders must stand out from white pixels
   g.norm = o.norm.empty() ? default_norm : parse_norm(o.norm);
   return g;
 }
 
 // The hint that ends every error about --layer.
-std::string layer_hint(const VizOptions& o) { return cat("; `fovea viz ", o.checkpoint, "` lists the layers"); }
+std::string layer_hint(const VizOptions& o) {
+  return cat("; `fovea viz ", o.checkpoint, "` lists the layers");
+}
 
 // The first conv2d layer, depth first (the stem of a ResNet is inside no block, but be general).
 const nn::Layer* first_conv(const nn::Layer& l) {
@@ -116,9 +118,12 @@ Tensor model_input(const VizOptions& o, const nn::Checkpoint& ckpt, const nn::Mo
   for (int64_t c = 0; c < C0; ++c)
     for (int64_t i = 0; i < H * W; ++i) {
       float v;
-      if (C == C0) v = p[c * H * W + i];
-      else if (C == 1) v = p[i];  // grey to RGB: the same value in each channel
-      else v = 0.299f * p[i] + 0.587f * p[H * W + i] + 0.114f * p[2 * H * W + i];  // RGB to grey (Rec. 601 luma)
+      if (C == C0)
+        v = p[c * H * W + i];
+      else if (C == 1)
+        v = p[i];  // grey to RGB: the same value in each channel
+      else
+        v = 0.299f * p[i] + 0.587f * p[H * W + i] + 0.114f * p[2 * H * W + i];  // RGB to grey (Rec. 601 luma)
       const data::Normalization& n = ckpt.meta.normalization;
       if (!n.empty()) v = (v - n.mean[size_t(c)]) / n.stddev[size_t(c)];
       x[size_t(c * H * W + i)] = v;
@@ -144,7 +149,8 @@ int show_activations(const VizOptions& o, const nn::Checkpoint& ckpt, nn::Model&
   for (size_t i = 0; i <= size_t(o.layer); ++i) x = net.at(i).forward(ctx, x).y;
   const Tensor y = x.to(kCPU);
   FOVEA_CHECK(y.ndim() == 4, "viz: layer ", o.layer, " (", net.at(size_t(o.layer)).describe(), ") outputs ",
-              nn::sample_shape_str(y.shape()), ", not feature maps [C,H,W]; choose a layer before the flatten", layer_hint(o));
+              nn::sample_shape_str(y.shape()), ", not feature maps [C,H,W]; choose a layer before the flatten",
+              layer_hint(o));
   const int64_t K = y.size(1), H = y.size(2), W = y.size(3);
   const GridOptions g = grid_options(o, K, H, W, TileNorm::per_tile);
   write_png(o.out, image_grid(y.reshape({K, H, W}), g), o.bits);
@@ -158,15 +164,17 @@ int run_viz(const VizOptions& o) {
   const nn::Checkpoint ckpt = nn::load_checkpoint(o.checkpoint);
   std::unique_ptr<nn::Model> model = nn::model_from_checkpoint(ckpt, o.checkpoint);
   if (!o.filters.empty()) {
-    FOVEA_CHECK(o.out.empty(), "viz: --filters takes the output file itself (--filters OUT.png); unexpected '", o.out, "'");
+    FOVEA_CHECK(o.out.empty(), "viz: --filters takes the output file itself (--filters OUT.png); unexpected '", o.out,
+                "'");
     return show_filters(o, *model);
   }
   if (!o.activations.empty()) return show_activations(o, ckpt, *model);
   FOVEA_CHECK(o.out.empty() && o.layer < 0, "viz: give --filters OUT.png or --activations IMAGE --layer N OUT.png");
   fmt::print("{}: model {}, input {}, {} classes\n{}\n", o.checkpoint, model->name(), model->sample_shape().str(),
              model->classes(), model->summary());
-  fmt::print("\n--layer takes the index in the first column; --filters shows a conv layer's weights, "
-             "--activations any layer with [C,H,W] output.\n");
+  fmt::print(
+      "\n--layer takes the index in the first column; --filters shows a conv layer's weights, "
+      "--activations any layer with [C,H,W] output.\n");
   return 0;
 }
 
@@ -176,7 +184,8 @@ Command viz_command(
       auto o = std::make_shared<VizOptions>();
       app.add_option("checkpoint", o->checkpoint, "a checkpoint written by fovea train")->required();
       app.add_option("output", o->out, "output PNG of --activations");
-      app.add_option("--filters", o->filters, "write the filters of the first conv layer (or of --layer N) to this PNG");
+      app.add_option("--filters", o->filters,
+                     "write the filters of the first conv layer (or of --layer N) to this PNG");
       app.add_option("--activations", o->activations, "an input image (PNG, the model's input size)");
       app.add_option("--layer", o->layer, "top-level layer index (fovea viz CKPT lists them)")
           ->check(CLI::NonNegativeNumber);

@@ -25,8 +25,12 @@ struct Entry {
   const char* description;
 };
 const Entry kEntries[] = {
-    {"sobel-x", "horizontal gradient (vertical edges), [1 0 -1; 2 0 -2; 1 0 -1]: positive where the image gets brighter to the right"},
-    {"sobel-y", "vertical gradient (horizontal edges), [1 2 1; 0 0 0; -1 -2 -1]: positive where the image gets brighter downwards"},
+    {"sobel-x",
+     "horizontal gradient (vertical edges), [1 0 -1; 2 0 -2; 1 0 -1]: positive where the image gets brighter to the "
+     "right"},
+    {"sobel-y",
+     "vertical gradient (horizontal edges), [1 2 1; 0 0 0; -1 -2 -1]: positive where the image gets brighter "
+     "downwards"},
     {"sobel-magnitude", "edge strength sqrt(sobel-x^2 + sobel-y^2)"},
     {"laplacian", "second derivative, [0 1 0; 1 -4 1; 0 1 0]: zero on flat areas and linear ramps"},
     {"outline", "edges of every direction, [-1 -1 -1; -1 8 -1; -1 -1 -1]"},
@@ -109,8 +113,7 @@ Filter named_filter(std::string_view name) {
   if (k.rows == 0) {
     std::string known;
     for (const NamedFilterInfo& f : named_filters()) known += (known.empty() ? "" : ", ") + f.name;
-    FOVEA_FAIL("filter: unknown kernel '", name, "'; the named kernels are ", known,
-               " (or give --kernel-file FILE)");
+    FOVEA_FAIL("filter: unknown kernel '", name, "'; the named kernels are ", known, " (or give --kernel-file FILE)");
   }
   return Filter{std::string(name), {std::move(k)}, false};
 }
@@ -160,7 +163,9 @@ Kernel parse_kernel(const std::string& text, const std::string& source) {
     std::vector<float> row;
     for (const std::string& tok : t) {
       double v = 0;
-      FOVEA_CHECK(to_number(tok, &v), where, "'", tok, "' is not a number (kernel rows hold numbers separated by spaces or commas)");
+      FOVEA_CHECK(to_number(tok, &v), where, "'", tok,
+                  "' is not a number (kernel rows hold numbers separated by spaces or commas)");
+      FOVEA_CHECK(std::isfinite(float(v)), where, "'", tok, "' is too large for a float");
       row.push_back(float(v));
     }
     FOVEA_CHECK(rows.empty() || row.size() == rows[0].size(), where, "this row has ", row.size(),
@@ -183,7 +188,9 @@ Kernel parse_kernel(const std::string& text, const std::string& source) {
   return Kernel{R, S, std::move(values)};
 }
 
-Kernel read_kernel_file(const std::string& path) { return parse_kernel(read_file(path), path); }
+Kernel read_kernel_file(const std::string& path) {
+  return parse_kernel(read_file(path), path);
+}
 
 ValueMode parse_value_mode(std::string_view text) {
   if (text == "clamp") return ValueMode::clamp;
@@ -193,14 +200,14 @@ ValueMode parse_value_mode(std::string_view text) {
 }
 
 Tensor convolve_planes(ops::Context& ctx, const Tensor& planes, const Kernel& k) {
-  FOVEA_CHECK(planes.defined() && planes.ndim() == 3 && planes.dtype() == DType::float32 &&
-                  planes.device().is_host_memory(),
-              "convolve_planes: planes must be a host float32 [N,H,W] tensor, got ",
-              planes.defined() ? planes.str() : std::string("an undefined tensor"));
-  FOVEA_CHECK(k.rows > 0 && k.cols > 0 && k.rows % 2 == 1 && k.cols % 2 == 1 &&
-                  int64_t(k.values.size()) == k.rows * k.cols,
-              "convolve_planes: the kernel must be odd-sized with rows*cols values, got ", k.rows, "x", k.cols, " with ",
-              k.values.size(), " values");
+  FOVEA_CHECK(
+      planes.defined() && planes.ndim() == 3 && planes.dtype() == DType::float32 && planes.device().is_host_memory(),
+      "convolve_planes: planes must be a host float32 [N,H,W] tensor, got ",
+      planes.defined() ? planes.str() : std::string("an undefined tensor"));
+  FOVEA_CHECK(
+      k.rows > 0 && k.cols > 0 && k.rows % 2 == 1 && k.cols % 2 == 1 && int64_t(k.values.size()) == k.rows * k.cols,
+      "convolve_planes: the kernel must be odd-sized with rows*cols values, got ", k.rows, "x", k.cols, " with ",
+      k.values.size(), " values");
   const int64_t N = planes.size(0), H = planes.size(1), W = planes.size(2);
   if (ctx.device.type == DeviceType::cpu) {
     Tensor x = planes.device() == kCPU ? planes : planes.to(kCPU);
