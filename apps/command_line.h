@@ -11,8 +11,9 @@ inline std::string quoted_command_line() {
   const std::string raw((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   std::string out, arg;
   auto flush = [&] {
-    const bool plain = !arg.empty() && arg.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-                                                             "0123456789-_./:=,+@%") == std::string::npos;
+    const bool plain = !arg.empty() && arg.find_first_not_of(
+                                           "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                           "0123456789-_./:=,+@%") == std::string::npos;
     std::string q = plain ? arg : "'";
     if (!plain) {
       for (char c : arg) q += c == '\'' ? std::string("'\\''") : std::string(1, c);

@@ -55,7 +55,8 @@ int run_eval(const EvalOptions& o) {
   const std::vector<double> per_class = r.per_class_accuracy();
   fmt::print("per-class accuracy:\n");
   for (size_t c = 0; c < per_class.size(); ++c)
-    fmt::print("  {:>3} {:<14} {:6.2f}%\n", c, c < test.class_names.size() ? test.class_names[c] : "", 100 * per_class[c]);
+    fmt::print("  {:>3} {:<14} {:6.2f}%\n", c, c < test.class_names.size() ? test.class_names[c] : "",
+               100 * per_class[c]);
   fmt::print("\nconfusion matrix (rows: true class, columns: predicted class):\n     ");
   for (size_t c = 0; c < r.confusion.size(); ++c) fmt::print("{:>6}", c);
   fmt::print("\n");
@@ -73,15 +74,15 @@ int run_eval(const EvalOptions& o) {
       const int dirs[4][2] = {{k, 0}, {-k, 0}, {0, k}, {0, -k}};
       double acc[4], mean = 0;
       for (int d = 0; d < 4; ++d) {
-        acc[d] = nn::evaluate(*model, ctx, nn::shift_images(test, dirs[d][0], dirs[d][1]), ckpt.meta.normalization,
-                              o.batch)
-                     .accuracy;
+        acc[d] =
+            nn::evaluate(*model, ctx, nn::shift_images(test, dirs[d][0], dirs[d][1]), ckpt.meta.normalization, o.batch)
+                .accuracy;
         mean += acc[d] / 4;
       }
       fmt::print("  {:>5} {:>7.2f}% {:>7.2f}% {:>7.2f}% {:>7.2f}% {:>7.2f}%\n", k, 100 * acc[0], 100 * acc[1],
                  100 * acc[2], 100 * acc[3], 100 * mean);
-      shifts.push_back({{"pixels", k}, {"right", acc[0]}, {"left", acc[1]}, {"down", acc[2]}, {"up", acc[3]},
-                        {"mean", mean}});
+      shifts.push_back(
+          {{"pixels", k}, {"right", acc[0]}, {"left", acc[1]}, {"down", acc[2]}, {"up", acc[3]}, {"mean", mean}});
     }
     j["shifted"] = shifts;
   }
@@ -89,25 +90,26 @@ int run_eval(const EvalOptions& o) {
   return 0;
 }
 
-Command eval_command("eval", "Evaluate a checkpoint: accuracy, per-class accuracy, confusion matrix, shifted test images",
-                     [](CLI::App& app) {
-                       auto o = std::make_shared<EvalOptions>();
-                       app.add_option("--checkpoint", o->checkpoint, "a checkpoint written by fovea train")->required();
-                       app.add_option("--dataset", o->dataset, "dataset (default: the checkpoint's)");
-                       app.add_option("--data", o->data_dir, "folder with the dataset's files (default: the checkpoint's)");
-                       app.add_option("--device", o->device, "auto, cpu, emu or cuda[:N]")->capture_default_str();
-                       app.add_option("--backend", o->backend, "custom or cudnn")->capture_default_str()
-                           ->check(CLI::IsMember({"custom", "cudnn"}));
-                       app.add_option("--batch", o->batch, "batch size")->capture_default_str()->check(CLI::PositiveNumber);
-                       app.add_option("--shifts", o->shifts, "pixel shifts of the translation test")
-                           ->delimiter(',')
-                           ->check(CLI::Range(0, 64));
-                       app.add_flag("--no-shifts", o->no_shifts, "skip the translation test");
-                       app.add_option("--subset", o->subset, "evaluate the first N test examples only")
-                           ->check(CLI::NonNegativeNumber);
-                       app.add_option("--json", o->json, "also write the results to this JSON file");
-                       return [o] { return run_eval(*o); };
-                     });
+Command eval_command(
+    "eval", "Evaluate a checkpoint: accuracy, per-class accuracy, confusion matrix, shifted test images",
+    [](CLI::App& app) {
+      auto o = std::make_shared<EvalOptions>();
+      app.add_option("--checkpoint", o->checkpoint, "a checkpoint written by fovea train")->required();
+      app.add_option("--dataset", o->dataset, "dataset (default: the checkpoint's)");
+      app.add_option("--data", o->data_dir, "folder with the dataset's files (default: the checkpoint's)");
+      app.add_option("--device", o->device, "auto, cpu, emu or cuda[:N]")->capture_default_str();
+      app.add_option("--backend", o->backend, "custom or cudnn")
+          ->capture_default_str()
+          ->check(CLI::IsMember({"custom", "cudnn"}));
+      app.add_option("--batch", o->batch, "batch size")->capture_default_str()->check(CLI::PositiveNumber);
+      app.add_option("--shifts", o->shifts, "pixel shifts of the translation test")
+          ->delimiter(',')
+          ->check(CLI::Range(0, 64));
+      app.add_flag("--no-shifts", o->no_shifts, "skip the translation test");
+      app.add_option("--subset", o->subset, "evaluate the first N test examples only")->check(CLI::NonNegativeNumber);
+      app.add_option("--json", o->json, "also write the results to this JSON file");
+      return [o] { return run_eval(*o); };
+    });
 
 }  // namespace
 }  // namespace fovea::app

@@ -27,12 +27,14 @@ int run_parity_cli(const ParityCli& o) {
   lo.batch_size = o.batch;
   lo.seed = o.seed;
   lo.prefetch = 0;
-  if (train.is_image()) lo.normalization = data::channel_stats(data::subset(train, std::min<int64_t>(train.size(), 2000)));
+  if (train.is_image())
+    lo.normalization = data::channel_stats(data::subset(train, std::min<int64_t>(train.size(), 2000)));
   data::BatchLoader loader(train, lo);
   loader.start_epoch(0);
   std::vector<std::pair<Tensor, Tensor>> batches;
   data::Batch b;
-  while (int64_t(batches.size()) < o.steps && loader.next(b)) batches.emplace_back(b.images.to(kCPU), b.labels.to(kCPU));
+  while (int64_t(batches.size()) < o.steps && loader.next(b))
+    batches.emplace_back(b.images.to(kCPU), b.labels.to(kCPU));
 
   std::vector<int64_t> dims = train.images.shape().vec();
   dims.erase(dims.begin());
@@ -54,30 +56,27 @@ int run_parity_cli(const ParityCli& o) {
   return r.ok ? 0 : 1;
 }
 
-Command parity_command("parity", "Train one model on two devices in lock-step; name the first layer that differs",
-                       [](CLI::App& app) {
-                         auto o = std::make_shared<ParityCli>();
-                         app.add_option("--model", o->model, "zoo name or spec")->capture_default_str();
-                         app.add_option("--dataset", o->dataset, "dataset")->capture_default_str();
-                         app.add_option("--data", o->data_dir, "dataset folder");
-                         app.add_option("--device-a", o->device_a, "reference device")->capture_default_str();
-                         app.add_option("--device-b", o->device_b, "device under test")->capture_default_str();
-                         app.add_option("--backend", o->backend, "backend of device B: custom or cudnn")
-                             ->capture_default_str()
-                             ->check(CLI::IsMember({"custom", "cudnn"}));
-                         app.add_option("--steps", o->steps, "training steps")->capture_default_str()
-                             ->check(CLI::PositiveNumber);
-                         app.add_option("--batch", o->batch, "batch size")->capture_default_str()
-                             ->check(CLI::PositiveNumber);
-                         app.add_option("--seed", o->seed, "seed")->capture_default_str();
-                         app.add_option("--lr", o->lr, "SGD learning rate (momentum 0.9)")->capture_default_str();
-                         app.add_option("--tolerance", o->tolerance, "relative loss tolerance per step")
-                             ->capture_default_str();
-                         app.add_option("--layer-tolerance", o->layer_tolerance,
-                                        "relative L2 tolerance of each layer's output and gradients")
-                             ->capture_default_str();
-                         return [o] { return run_parity_cli(*o); };
-                       });
+Command parity_command(
+    "parity", "Train one model on two devices in lock-step; name the first layer that differs", [](CLI::App& app) {
+      auto o = std::make_shared<ParityCli>();
+      app.add_option("--model", o->model, "zoo name or spec")->capture_default_str();
+      app.add_option("--dataset", o->dataset, "dataset")->capture_default_str();
+      app.add_option("--data", o->data_dir, "dataset folder");
+      app.add_option("--device-a", o->device_a, "reference device")->capture_default_str();
+      app.add_option("--device-b", o->device_b, "device under test")->capture_default_str();
+      app.add_option("--backend", o->backend, "backend of device B: custom or cudnn")
+          ->capture_default_str()
+          ->check(CLI::IsMember({"custom", "cudnn"}));
+      app.add_option("--steps", o->steps, "training steps")->capture_default_str()->check(CLI::PositiveNumber);
+      app.add_option("--batch", o->batch, "batch size")->capture_default_str()->check(CLI::PositiveNumber);
+      app.add_option("--seed", o->seed, "seed")->capture_default_str();
+      app.add_option("--lr", o->lr, "SGD learning rate (momentum 0.9)")->capture_default_str();
+      app.add_option("--tolerance", o->tolerance, "relative loss tolerance per step")->capture_default_str();
+      app.add_option("--layer-tolerance", o->layer_tolerance,
+                     "relative L2 tolerance of each layer's output and gradients")
+          ->capture_default_str();
+      return [o] { return run_parity_cli(*o); };
+    });
 
 }  // namespace
 }  // namespace fovea::app

@@ -42,7 +42,9 @@ Tensor ReLU::backward_impl(ops::Context& ctx, const Tensor& dy, Saved& saved, bo
   return ops::relu_backward(c, dy, dynamic_cast<TensorSaved&>(saved).t);
 }
 
-std::string LeakyReLU::describe() const { return fmt::format("leaky_relu {}", slope_); }
+std::string LeakyReLU::describe() const {
+  return fmt::format("leaky_relu {}", slope_);
+}
 Output LeakyReLU::forward_impl(ops::Context& ctx, const Tensor& x) {
   ops::Context c = local_context(ctx);
   return saving(training_, ops::leaky_relu_forward(c, x, slope_), x);
@@ -78,7 +80,9 @@ Tensor Tanh::backward_impl(ops::Context& ctx, const Tensor& dy, Saved& saved, bo
 Dropout::Dropout(float p) : p_(p) {
   FOVEA_CHECK(p >= 0.0f && p < 1.0f, "dropout: probability must be in [0, 1), got ", p);
 }
-std::string Dropout::describe() const { return fmt::format("dropout {}", p_); }
+std::string Dropout::describe() const {
+  return fmt::format("dropout {}", p_);
+}
 void Dropout::set_rng(uint64_t seed, uint64_t step) {
   seed_ = mix(seed ^ mix(salt_));
   step_ = step;

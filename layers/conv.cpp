@@ -14,7 +14,8 @@ struct ConvSaved : Saved {
 std::string attrs_str(const ops::Conv2dAttrs& a) {
   std::string s;
   if (a.stride_h != 1 || a.stride_w != 1)
-    s += a.stride_h == a.stride_w ? fmt::format(" stride {}", a.stride_h) : fmt::format(" stride {}x{}", a.stride_h, a.stride_w);
+    s += a.stride_h == a.stride_w ? fmt::format(" stride {}", a.stride_h)
+                                  : fmt::format(" stride {}x{}", a.stride_h, a.stride_w);
   if (a.pad_h != 0 || a.pad_w != 0)
     s += a.pad_h == a.pad_w ? fmt::format(" pad {}", a.pad_h) : fmt::format(" pad {}x{}", a.pad_h, a.pad_w);
   if (a.dil_h != 1 || a.dil_w != 1) s += fmt::format(" dilation {}x{}", a.dil_h, a.dil_w);
@@ -74,8 +75,8 @@ Tensor Conv2d::backward_impl(ops::Context& ctx, const Tensor& dy, Saved& saved, 
 
 ZeroPadShortcut::ZeroPadShortcut(int64_t in_channels, int64_t out_channels, int64_t stride)
     : in_(in_channels), out_(out_channels), stride_(stride) {
-  FOVEA_CHECK(in_channels > 0 && out_channels >= in_channels, "zero_pad_shortcut: needs 0 < in_channels <= out_channels, got ",
-              in_channels, " -> ", out_channels);
+  FOVEA_CHECK(in_channels > 0 && out_channels >= in_channels,
+              "zero_pad_shortcut: needs 0 < in_channels <= out_channels, got ", in_channels, " -> ", out_channels);
   FOVEA_CHECK(stride > 0, "zero_pad_shortcut: stride must be > 0, got ", stride);
   std::vector<float> w(size_t(out_channels * in_channels), 0.0f);
   const int64_t lo = (out_channels - in_channels) / 2;

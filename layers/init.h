@@ -22,8 +22,8 @@ enum class InitScheme : uint8_t { pytorch, kaiming_normal, kaiming_uniform, xavi
 
 struct InitSpec {
   InitScheme scheme = InitScheme::pytorch;
-  double std = 0.01;     // normal only
-  bool fan_out = false;  // kaiming: use fan_out (torchvision's ResNets) instead of fan_in
+  double std = 0.01;                 // normal only
+  bool fan_out = false;              // kaiming: use fan_out (torchvision's ResNets) instead of fan_in
   double gain = 1.4142135623730951;  // kaiming: sqrt(2), for ReLU
 };
 

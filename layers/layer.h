@@ -22,10 +22,10 @@ namespace fovea::nn {
 
 // A learnable tensor and its gradient.
 struct Param {
-  std::string name;        // local name, PyTorch's: "weight", "bias"
-  Tensor value;            // on the layer's device
-  Tensor grad;             // undefined until a backward pass writes it
-  bool trainable = true;   // false: frozen (no gradient, optimizers skip it)
+  std::string name;       // local name, PyTorch's: "weight", "bias"
+  Tensor value;           // on the layer's device
+  Tensor grad;            // undefined until a backward pass writes it
+  bool trainable = true;  // false: frozen (no gradient, optimizers skip it)
 };
 
 // Model state that is not learned (BatchNorm's running statistics); saved in checkpoints.
@@ -64,8 +64,8 @@ class Layer {
   Layer(const Layer&) = delete;
   Layer& operator=(const Layer&) = delete;
 
-  virtual const char* kind() const = 0;          // "conv2d"
-  virtual std::string describe() const = 0;      // "conv2d 3->32 3x3 pad 1"
+  virtual const char* kind() const = 0;      // "conv2d"
+  virtual std::string describe() const = 0;  // "conv2d 3->32 3x3 pad 1"
   // Output shape (batch dimension included) for input shape `in`; throws naming the layer when `in`
   // does not fit.
   virtual Shape output_shape(const Shape& in) const = 0;
@@ -99,8 +99,8 @@ class Layer {
   // All parameters / states of this layer and its children, depth first, named by path.
   void collect_params(const std::string& prefix, std::vector<ParamRef>& out);
   void collect_states(const std::string& prefix, std::vector<StateRef>& out);
-  int64_t num_params() const;            // elements, recursive
-  bool any_trainable() const;            // recursive
+  int64_t num_params() const;  // elements, recursive
+  bool any_trainable() const;  // recursive
 
  protected:
   virtual Output forward_impl(ops::Context& ctx, const Tensor& x) = 0;
@@ -108,7 +108,9 @@ class Layer {
   virtual Tensor backward_impl(ops::Context& ctx, const Tensor& dy, Saved& saved, bool propagate_down) = 0;
   // Adds g to p.grad (or sets it) when p is trainable.
   static void accumulate_grad(ops::Context& ctx, Param& p, const Tensor& g);
-  void add_param(std::string name, Tensor value) { params_.push_back({std::move(name), std::move(value), Tensor(), true}); }
+  void add_param(std::string name, Tensor value) {
+    params_.push_back({std::move(name), std::move(value), Tensor(), true});
+  }
   // The context to compute with: ctx, or a copy with this layer's backend.
   ops::Context local_context(const ops::Context& ctx) const;
 

@@ -25,8 +25,7 @@ void Model::to(Device d) {
 }
 
 void Model::initialize(ops::Context& ctx, uint64_t seed) {
-  FOVEA_CHECK(ctx.device == device_, "model: initialize on ", ctx.device.str(), " but the model is on ",
-              device_.str());
+  FOVEA_CHECK(ctx.device == device_, "model: initialize on ", ctx.device.str(), " but the model is on ", device_.str());
   uint64_t counter = 0;
   net_->reset_parameters(ctx, seed, counter);
   zero_grad();
@@ -189,9 +188,9 @@ std::vector<std::string> Model::freeze(std::string_view which) {
 namespace {
 
 struct Builder {
-  Shape shape;            // current activation shape, batch 1
+  Shape shape;  // current activation shape, batch 1
   int64_t classes;
-  InitSpec init;          // default for conv/linear
+  InitSpec init;  // default for conv/linear
   uint64_t dropout_salt = 0;
 
   // Splits at commas outside parentheses.
@@ -241,13 +240,12 @@ struct Builder {
       return v == "1" || v == "true";
     }
     void positional(size_t lo, size_t hi, const char* usage) {
-      FOVEA_CHECK(pos.size() >= lo && pos.size() <= hi, "'", name, "' takes ", lo == hi ? std::to_string(lo) :
-                  std::to_string(lo) + " to " + std::to_string(hi), " positional argument(s), got ", pos.size(),
-                  " (usage: ", usage, ")");
+      FOVEA_CHECK(pos.size() >= lo && pos.size() <= hi, "'", name, "' takes ",
+                  lo == hi ? std::to_string(lo) : std::to_string(lo) + " to " + std::to_string(hi),
+                  " positional argument(s), got ", pos.size(), " (usage: ", usage, ")");
     }
     void finish() {
-      for (const auto& [k, v] : keys)
-        FOVEA_CHECK(used.count(k), "'", name, "' has no argument '", k, "'");
+      for (const auto& [k, v] : keys) FOVEA_CHECK(used.count(k), "'", name, "' has no argument '", k, "'");
     }
   };
 
@@ -317,8 +315,10 @@ struct Builder {
       const Shape out = shape;
       LayerPtr shortcut;
       if (!(out == in)) {
-        FOVEA_CHECK(in.ndim() == 4 && out.ndim() == 4, "a residual body that changes the shape needs 4-D input and "
-                    "output, got ", sample_shape_str(in), " -> ", sample_shape_str(out));
+        FOVEA_CHECK(in.ndim() == 4 && out.ndim() == 4,
+                    "a residual body that changes the shape needs 4-D input and "
+                    "output, got ",
+                    sample_shape_str(in), " -> ", sample_shape_str(out));
         const int64_t stride = (in[2] + out[2] - 1) / out[2];
         FOVEA_CHECK(stride >= 1 && (in[2] - 1) / stride + 1 == out[2] && (in[3] - 1) / stride + 1 == out[3],
                     "the residual body maps ", sample_shape_str(in), " to ", sample_shape_str(out),
@@ -362,7 +362,8 @@ struct Builder {
       FOVEA_CHECK(o.out_channels > 0, "argument 'OUT' (output channels) must be > 0, got ", o.out_channels);
       const size_t x = a.pos[1].find('x');
       o.kernel_h = parse_int(a.pos[1].substr(0, x), "argument 'K' (kernel size)");
-      o.kernel_w = x == std::string_view::npos ? o.kernel_h : parse_int(a.pos[1].substr(x + 1), "argument 'K' (kernel size)");
+      o.kernel_w =
+          x == std::string_view::npos ? o.kernel_h : parse_int(a.pos[1].substr(x + 1), "argument 'K' (kernel size)");
       FOVEA_CHECK(o.kernel_h > 0 && o.kernel_w > 0, "argument 'K' (kernel size) must be > 0, got '", a.pos[1], "'");
       o.attrs.stride_h = o.attrs.stride_w = a.key_int("stride", 1);
       o.attrs.dil_h = o.attrs.dil_w = a.key_int("dilation", 1);
@@ -389,7 +390,8 @@ struct Builder {
       if (shape.ndim() != 2) add(seq, std::make_unique<Flatten>());
       add(seq, std::make_unique<Linear>(shape[1], out, bias, s));
     } else if (n == "maxpool" || n == "avgpool") {
-      a.positional(1, 1, n == "maxpool" ? "maxpool:K[:stride=S][:pad=P]" : "avgpool:K[:stride=S][:pad=P][:include_pad=0]");
+      a.positional(1, 1,
+                   n == "maxpool" ? "maxpool:K[:stride=S][:pad=P]" : "avgpool:K[:stride=S][:pad=P][:include_pad=0]");
       ops::Pool2dAttrs p;
       p.kernel_h = p.kernel_w = parse_int(a.pos[0], "argument 'K' (window size)");
       FOVEA_CHECK(p.kernel_h > 0, "argument 'K' (window size) must be > 0, got ", p.kernel_h);
@@ -439,7 +441,8 @@ struct Builder {
       a.finish();
       add(seq, std::make_unique<LocalResponseNorm>(size, alpha, beta, k));
     } else {
-      FOVEA_FAIL("unknown layer '", n, "' (expected conv, linear, maxpool, avgpool, gap, relu, leakyrelu, sigmoid, "
+      FOVEA_FAIL("unknown layer '", n,
+                 "' (expected conv, linear, maxpool, avgpool, gap, relu, leakyrelu, sigmoid, "
                  "tanh, dropout, bn, flatten, lrn, res(...), resa(...) or init=SCHEME)");
     }
   }
@@ -502,7 +505,8 @@ const std::vector<ZooEntry>& model_zoo() {
       {"resnet20", "He et al. 2016 CIFAR ResNet-20 (option A shortcuts, 0.27 M parameters)", resnet_cifar(3, true)},
       {"resnet18", "ResNet-18, CIFAR variant (3x3 stem, no max-pool, projection shortcuts)", resnet18_cifar()},
       {"resnet9", "DAWNBench-style ResNet-9 for speed runs", resnet9()},
-      {"mlp", "two hidden layers of 64 (for the 2-D rings and other flat data)", "linear:64,relu,linear:64,relu,linear"},
+      {"mlp", "two hidden layers of 64 (for the 2-D rings and other flat data)",
+       "linear:64,relu,linear:64,relu,linear"},
   };
   return zoo;
 }
@@ -514,10 +518,11 @@ std::string expand_model_name(std::string_view name_or_spec) {
 }
 
 std::unique_ptr<Model> build_model(std::string_view name_or_spec, const Shape& sample, int64_t classes) {
-  FOVEA_CHECK(!name_or_spec.empty(), "model spec: empty (give a zoo name such as mnist_cnn or a spec such as "
+  FOVEA_CHECK(!name_or_spec.empty(),
+              "model spec: empty (give a zoo name such as mnist_cnn or a spec such as "
               "conv:32:3:pad=1,relu,maxpool:2,linear)");
-  FOVEA_CHECK(sample.ndim() >= 1 && sample.ndim() <= 3 && sample.numel() > 0, "model: sample shape must be [C, H, W] or [F], got ",
-              sample.str());
+  FOVEA_CHECK(sample.ndim() >= 1 && sample.ndim() <= 3 && sample.numel() > 0,
+              "model: sample shape must be [C, H, W] or [F], got ", sample.str());
   FOVEA_CHECK(classes > 0, "model: classes must be > 0, got ", classes);
   std::string name = "custom";
   for (const ZooEntry& e : model_zoo())
@@ -525,8 +530,8 @@ std::unique_ptr<Model> build_model(std::string_view name_or_spec, const Shape& s
   const std::string spec = expand_model_name(name_or_spec);
   // A single word that is neither a zoo model nor a layer is most likely a mistyped model name.
   if (name == "custom" && spec.find_first_of(",:(") == std::string::npos) {
-    static const std::set<std::string> single{"relu", "sigmoid", "tanh", "flatten", "gap", "bn", "batchnorm",
-                                              "linear", "dropout", "leakyrelu", "lrn"};
+    static const std::set<std::string> single{"relu",      "sigmoid", "tanh",    "flatten",   "gap", "bn",
+                                              "batchnorm", "linear",  "dropout", "leakyrelu", "lrn"};
     if (!single.count(spec)) {
       std::string names;
       for (const ZooEntry& e : model_zoo()) names += (names.empty() ? "" : ", ") + e.name;

@@ -26,11 +26,13 @@ BatchNorm2d::BatchNorm2d(int64_t channels, float eps, float momentum) : c_(chann
   states_.push_back({"running_var", Tensor::zeros({channels})});
 }
 
-std::string BatchNorm2d::describe() const { return fmt::format("batchnorm2d {}", c_); }
+std::string BatchNorm2d::describe() const {
+  return fmt::format("batchnorm2d {}", c_);
+}
 
 Shape BatchNorm2d::output_shape(const Shape& in) const {
-  FOVEA_CHECK((in.ndim() == 4 || in.ndim() == 2) && in[1] == c_, "batchnorm2d: expects [N, ", c_,
-              ", H, W] or [N, ", c_, "], got ", in.str());
+  FOVEA_CHECK((in.ndim() == 4 || in.ndim() == 2) && in[1] == c_, "batchnorm2d: expects [N, ", c_, ", H, W] or [N, ", c_,
+              "], got ", in.str());
   return in;
 }
 
@@ -48,8 +50,8 @@ Output BatchNorm2d::forward_impl(ops::Context& ctx, const Tensor& x) {
     FOVEA_CHECK(s.value.device() == ctx.device, "batchnorm2d: state '", s.name, "' is on ", s.value.device().str(),
                 ", context on ", ctx.device.str());
   if (!training_) {
-    Tensor y = ops::batchnorm_forward_eval(c, x, params_[0].value, params_[1].value, states_[0].value,
-                                           states_[1].value, eps_);
+    Tensor y =
+        ops::batchnorm_forward_eval(c, x, params_[0].value, params_[1].value, states_[0].value, states_[1].value, eps_);
     return {y, nullptr};
   }
   ops::BatchNormOut o = ops::batchnorm_forward_train(c, x, params_[0].value, params_[1].value, states_[0].value,

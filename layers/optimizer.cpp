@@ -16,8 +16,7 @@ OptimizerKind parse_optimizer(std::string_view text) {
 }
 
 Optimizer::Optimizer(const OptimizerConfig& config, const std::vector<ParamRef>& params) : config_(config) {
-  FOVEA_CHECK(config.l1 >= 0 && config.l2 >= 0, "optimizer: l1 and l2 must be >= 0, got ", config.l1, ", ",
-              config.l2);
+  FOVEA_CHECK(config.l1 >= 0 && config.l2 >= 0, "optimizer: l1 and l2 must be >= 0, got ", config.l1, ", ", config.l2);
   FOVEA_CHECK(config.max_norm >= 0, "optimizer: max_norm must be >= 0, got ", config.max_norm);
   if (config.kind == OptimizerKind::sgd) {
     SgdParams p;
@@ -160,8 +159,8 @@ ScheduleConfig parse_schedule(std::string_view text) {
   const std::vector<std::string_view> f = split(text, ':');
   const std::string_view name = f[0];
   auto arity = [&](size_t lo, size_t hi) {
-    FOVEA_CHECK(f.size() >= lo + 1 && f.size() <= hi + 1, "schedule '", text, "': '", name, "' takes ", lo, " to ",
-                hi, " arguments, got ", f.size() - 1);
+    FOVEA_CHECK(f.size() >= lo + 1 && f.size() <= hi + 1, "schedule '", text, "': '", name, "' takes ", lo, " to ", hi,
+                " arguments, got ", f.size() - 1);
   };
   if (name == "constant") {
     arity(0, 0);
@@ -212,7 +211,9 @@ std::string schedule_name(const ScheduleConfig& c) {
       break;
     }
     case ScheduleKind::cosine: s = c.min_lr > 0 ? fmt::format("cosine:{}", c.min_lr) : "cosine"; break;
-    case ScheduleKind::onecycle: s = fmt::format("{}:{}", c.linear ? "onecycle-linear" : "onecycle", c.pct_start); break;
+    case ScheduleKind::onecycle:
+      s = fmt::format("{}:{}", c.linear ? "onecycle-linear" : "onecycle", c.pct_start);
+      break;
   }
   return s;
 }

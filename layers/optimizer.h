@@ -17,9 +17,9 @@ OptimizerKind parse_optimizer(std::string_view text);  // "sgd" | "adamw"
 
 struct OptimizerConfig {
   OptimizerKind kind = OptimizerKind::sgd;
-  double momentum = 0.9, dampening = 0.0;  // sgd
-  bool nesterov = false;                   // sgd
-  double weight_decay = 0.0;               // sgd: coupled (added to the gradient); adamw: decoupled
+  double momentum = 0.9, dampening = 0.0;         // sgd
+  bool nesterov = false;                          // sgd
+  double weight_decay = 0.0;                      // sgd: coupled (added to the gradient); adamw: decoupled
   double beta1 = 0.9, beta2 = 0.999, eps = 1e-8;  // adamw
   // Penalties on the weights (parameters of rank >= 2: conv and linear weights, not biases or
   // BatchNorm), added to the loss: l1 * sum|w| + l2 / 2 * sum w^2 (both: elastic net).
@@ -67,8 +67,8 @@ struct ScheduleConfig {
   double gamma = 0.1;                  // step, multistep
   double min_lr = 0.0;                 // cosine: eta_min
   double pct_start = 0.3, div_factor = 25.0, final_div_factor = 1e4;  // onecycle (PyTorch defaults)
-  bool linear = false;                 // onecycle: linear instead of cosine annealing
-  double warmup_epochs = 0.0;          // linear warm-up before the schedule (not onecycle)
+  bool linear = false;                                                // onecycle: linear instead of cosine annealing
+  double warmup_epochs = 0.0;  // linear warm-up before the schedule (not onecycle)
 };
 
 // "constant", "step:EPOCHS[:GAMMA]", "multistep:E1,E2,...[:GAMMA]", "cosine[:MIN_LR]",

@@ -31,9 +31,9 @@ std::string ParityReport::summary() const {
     s += fmt::format("{:>5} {:>14.8f} {:>14.8f} {:>10.2e}{}\n", p.step, p.loss_a, p.loss_b, p.rel,
                      p.step == first_bad_step ? "  <-- first step out of tolerance" : "");
   if (!checks.empty()) {
-    s += fmt::format("\nlayer by layer at step {} (model B's layer on model A's inputs and gradients):\n", checked_step);
-    for (const LayerCheck& c : checks)
-      s += fmt::format("  {:<40} {:<36} {:>10.2e}\n", c.layer, c.what, c.rel);
+    s +=
+        fmt::format("\nlayer by layer at step {} (model B's layer on model A's inputs and gradients):\n", checked_step);
+    for (const LayerCheck& c : checks) s += fmt::format("  {:<40} {:<36} {:>10.2e}\n", c.layer, c.what, c.rel);
   }
   if (has_divergent)
     s += fmt::format("\nfirst divergent layer: {} ({} differs by {:.2e})\n", first_divergent.layer,
@@ -49,8 +49,8 @@ ParityReport run_parity(Model& a, ops::Context& ctx_a, Model& b, ops::Context& c
                         const std::vector<std::pair<Tensor, Tensor>>& batches, const ParityOptions& options) {
   FOVEA_CHECK(!batches.empty(), "parity: no batches");
   FOVEA_CHECK(options.steps > 0, "parity: steps must be > 0, got ", options.steps);
-  FOVEA_CHECK(a.net().size() == b.net().size(), "parity: the models differ (", a.net().size(), " vs ",
-              b.net().size(), " layers)");
+  FOVEA_CHECK(a.net().size() == b.net().size(), "parity: the models differ (", a.net().size(), " vs ", b.net().size(),
+              " layers)");
   FOVEA_CHECK(a.device() == ctx_a.device && b.device() == ctx_b.device, "parity: models and contexts disagree");
   b.load_state_dict(a.state_dict(), /*strict=*/true);
   a.train(true);

@@ -20,8 +20,8 @@ struct ParityOptions {
   double tolerance = 1e-4;        // |loss_b - loss_a| / |loss_a| at every step
   double layer_tolerance = 1e-4;  // relative L2 error of each layer's output and gradients
   double lr = 0.01;
-  OptimizerConfig optimizer;      // SGD with momentum 0.9 by default
-  uint64_t seed = 1;              // dropout streams
+  OptimizerConfig optimizer;  // SGD with momentum 0.9 by default
+  uint64_t seed = 1;          // dropout streams
 };
 
 struct ParityStep {
@@ -32,19 +32,20 @@ struct ParityStep {
 struct LayerCheck {
   size_t index = 0;
   std::string layer;  // "3 relu"
-  std::string what;   // "output", "input gradient", "gradient of 3.weight" (relative to max(its norm, the output gradient's))
+  std::string
+      what;  // "output", "input gradient", "gradient of 3.weight" (relative to max(its norm, the output gradient's))
   double rel = 0;
 };
 
 struct ParityReport {
   std::vector<ParityStep> steps;
   bool ok = true;
-  int64_t first_bad_step = -1;    // -1: every step agreed
-  int64_t checked_step = -1;      // the step whose layers were compared
-  std::vector<LayerCheck> checks; // every comparison of that step, forward order then backward order
+  int64_t first_bad_step = -1;     // -1: every step agreed
+  int64_t checked_step = -1;       // the step whose layers were compared
+  std::vector<LayerCheck> checks;  // every comparison of that step, forward order then backward order
   bool has_divergent = false;
-  LayerCheck first_divergent;     // the first check above layer_tolerance (when has_divergent)
-  std::string summary() const;    // a readable table
+  LayerCheck first_divergent;   // the first check above layer_tolerance (when has_divergent)
+  std::string summary() const;  // a readable table
 };
 
 // Models a and b must have the same structure; b gets a's weights and states first. `batches` are

@@ -26,8 +26,12 @@ Shape pool_shape(const char* name, const Shape& in, const ops::Pool2dAttrs& a) {
 
 }  // namespace
 
-std::string MaxPool2d::describe() const { return pool_str("maxpool2d", a_); }
-Shape MaxPool2d::output_shape(const Shape& in) const { return pool_shape("maxpool2d", in, a_); }
+std::string MaxPool2d::describe() const {
+  return pool_str("maxpool2d", a_);
+}
+Shape MaxPool2d::output_shape(const Shape& in) const {
+  return pool_shape("maxpool2d", in, a_);
+}
 
 Output MaxPool2d::forward_impl(ops::Context& ctx, const Tensor& x) {
   ops::Context c = local_context(ctx);
@@ -48,7 +52,9 @@ Tensor MaxPool2d::backward_impl(ops::Context& ctx, const Tensor& dy, Saved& save
 std::string AvgPool2d::describe() const {
   return pool_str("avgpool2d", a_) + ((a_.pad_h || a_.pad_w) && !a_.count_include_pad ? " exclude-pad" : "");
 }
-Shape AvgPool2d::output_shape(const Shape& in) const { return pool_shape("avgpool2d", in, a_); }
+Shape AvgPool2d::output_shape(const Shape& in) const {
+  return pool_shape("avgpool2d", in, a_);
+}
 
 Output AvgPool2d::forward_impl(ops::Context& ctx, const Tensor& x) {
   ops::Context c = local_context(ctx);

@@ -3,9 +3,9 @@
 #include <fmt/core.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <chrono>
 #include <cmath>
-#include <cctype>
 #include <cstdio>
 #include <cstring>
 #include <ctime>
@@ -17,8 +17,8 @@
 #include "core/build_info.h"
 #include "core/io.h"
 #include "core/plot.h"
-#include "cpu_reference/threading.h"
 #include "core/png_io.h"
+#include "cpu_reference/threading.h"
 #include "layers/checkpoint.h"
 #include "layers/data_loader.h"
 #include "layers/loss.h"
@@ -28,12 +28,15 @@ namespace fovea::nn {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+double seconds_since(Clock::time_point t0) {
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
 
 std::string hms(double s) {
   if (!std::isfinite(s) || s < 0) return "--:--";
   const int64_t t = int64_t(s + 0.5);
-  return t >= 3600 ? fmt::format("{}:{:02}:{:02}", t / 3600, t / 60 % 60, t % 60) : fmt::format("{}:{:02}", t / 60, t % 60);
+  return t >= 3600 ? fmt::format("{}:{:02}:{:02}", t / 3600, t / 60 % 60, t % 60)
+                   : fmt::format("{}:{:02}", t / 60, t % 60);
 }
 
 // A progress bar on a terminal (redrawn in place, at most 10 times a second), plain lines at every
@@ -211,7 +214,9 @@ nlohmann::json config_json(const TrainConfig& c) {
   return j;
 }
 
-bool finite(float v) { return std::isfinite(v); }
+bool finite(float v) {
+  return std::isfinite(v);
+}
 
 }  // namespace
 
@@ -429,8 +434,8 @@ TrainResult train(const TrainConfig& cfg) {
   if (cfg.subset > 0) train_ds = data::random_subset(train_ds, cfg.subset, cfg.seed);
   data::Dataset val_ds;
   if (cfg.val_split > 0) {
-    const int64_t n_val = cfg.val_split < 1 ? int64_t(std::llround(cfg.val_split * double(train_ds.size())))
-                                            : int64_t(cfg.val_split);
+    const int64_t n_val =
+        cfg.val_split < 1 ? int64_t(std::llround(cfg.val_split * double(train_ds.size()))) : int64_t(cfg.val_split);
     FOVEA_CHECK(n_val > 0 && n_val < train_ds.size(), "--val-split ", cfg.val_split, " leaves ", n_val,
                 " validation examples of ", train_ds.size());
     data::TrainVal tv = data::split_validation(train_ds, n_val, cfg.seed);
@@ -540,7 +545,7 @@ TrainResult train(const TrainConfig& cfg) {
   // ---- run directory
   TrainResult result;
   result.device = device.str();
-  result.run_dir = !cfg.out.empty() ? cfg.out
+  result.run_dir = !cfg.out.empty()      ? cfg.out
                    : !cfg.resume.empty() ? std::filesystem::path(cfg.resume).parent_path().string()
                                          : default_run_dir(cfg);
   if (result.run_dir.empty()) result.run_dir = ".";
@@ -585,9 +590,8 @@ TrainResult train(const TrainConfig& cfg) {
   if (cfg.progress) {
     fmt::print("model {} ({} parameters{}), {} on {} ({} training, {} test{} examples), {} {} lr {:g} {}\n",
                model->name(), model->num_parameters(),
-               model->num_trainable() != model->num_parameters()
-                   ? fmt::format(", {} trainable", model->num_trainable())
-                   : std::string(),
+               model->num_trainable() != model->num_parameters() ? fmt::format(", {} trainable", model->num_trainable())
+                                                                 : std::string(),
                cfg.dataset, device.str(), train_ds.size(), test_ds.size(),
                val_ds.size() ? fmt::format(", {} validation", val_ds.size()) : std::string(), cfg.optimizer,
                schedule_name(sched), lr, step ? fmt::format("(resuming at step {})", step) : std::string());
@@ -625,8 +629,8 @@ TrainResult train(const TrainConfig& cfg) {
       if (!finite(loss)) {
         progress.finish();
         throw TrainingDiverged(fmt::format(
-            "training diverged: the loss is {} at step {} (epoch {}, batch {} of {}); {}. Try a lower --lr.",
-            loss, step + 1, epoch + 1, b + 1, steps_per_epoch,
+            "training diverged: the loss is {} at step {} (epoch {}, batch {} of {}); {}. Try a lower --lr.", loss,
+            step + 1, epoch + 1, b + 1, steps_per_epoch,
             last_good.empty() ? std::string("no checkpoint was written yet")
                               : "the last good checkpoint is " + last_good));
       }
@@ -685,12 +689,12 @@ TrainResult train(const TrainConfig& cfg) {
     write_metrics(result.run_dir, result.history);
 
     if (cfg.progress) {
-      fmt::print("epoch {}/{}{}: train loss {:.4f} acc {:.2f}% | {}test loss {:.4f} acc {:.2f}% | lr {:.3g} | "
-                 "{:.0f} img/s | {:.1f} s (loader wait {:.1f}%)\n",
-                 epoch + 1, cfg.epochs, partial ? " (partial)" : "", m.train_loss, 100 * m.train_acc,
-                 val_ds.size() ? fmt::format("val loss {:.4f} acc {:.2f}% | ", m.val_loss, 100 * m.val_acc)
-                               : std::string(),
-                 m.test_loss, 100 * m.test_acc, m.lr, m.images_per_s, m.seconds, 100 * m.loader_wait_share);
+      fmt::print(
+          "epoch {}/{}{}: train loss {:.4f} acc {:.2f}% | {}test loss {:.4f} acc {:.2f}% | lr {:.3g} | "
+          "{:.0f} img/s | {:.1f} s (loader wait {:.1f}%)\n",
+          epoch + 1, cfg.epochs, partial ? " (partial)" : "", m.train_loss, 100 * m.train_acc,
+          val_ds.size() ? fmt::format("val loss {:.4f} acc {:.2f}% | ", m.val_loss, 100 * m.val_acc) : std::string(),
+          m.test_loss, 100 * m.test_acc, m.lr, m.images_per_s, m.seconds, 100 * m.loader_wait_share);
       std::fflush(stdout);
     }
     if (cfg.early_stop > 0 && epochs_without_improvement >= cfg.early_stop) {

@@ -22,7 +22,9 @@
 namespace fovea::nn {
 namespace {
 
-Tensor host(const std::vector<float>& v, const Shape& s) { return Tensor::from_vector(v, s); }
+Tensor host(const std::vector<float>& v, const Shape& s) {
+  return Tensor::from_vector(v, s);
+}
 
 Tensor randn(const Shape& s, uint64_t seed, float scale = 1.0f) {
   std::vector<float> v(size_t(s.numel()));
@@ -65,7 +67,8 @@ void check_gradients(Layer& layer, Tensor x, uint64_t seed, double h = 1e-2, dou
       const double numeric = (lp - lm) / (2 * h), a = analytic[size_t(i)];
       const double scale = std::max({1.0, std::abs(numeric), std::abs(a)});
       if (!(std::abs(numeric - a) <= threshold * scale) && ++failures <= 5)
-        ADD_FAILURE() << layer.describe() << ": d/d" << what << "[" << i << "] numeric " << numeric << " analytic " << a;
+        ADD_FAILURE() << layer.describe() << ": d/d" << what << "[" << i << "] numeric " << numeric << " analytic "
+                      << a;
     }
   };
   check(x, dx.to_vector<float>(), "x");
@@ -392,19 +395,20 @@ TEST(ModelZoo, ParameterNamesFollowTorchSequential) {
 }
 
 TEST(ModelSpec, GoodSpecs) {
-  std::unique_ptr<Model> m =
-      build_model("conv:32:3:pad=1,relu,maxpool:2,conv:16:3x5:stride=2:pad=same:bias=0,bn,leakyrelu:0.2,"
-                  "avgpool:2:stride=1,dropout:0.1,linear:20,sigmoid,linear:5:init=xavier,tanh,linear",
-                  {3, 32, 32}, 7);
+  std::unique_ptr<Model> m = build_model(
+      "conv:32:3:pad=1,relu,maxpool:2,conv:16:3x5:stride=2:pad=same:bias=0,bn,leakyrelu:0.2,"
+      "avgpool:2:stride=1,dropout:0.1,linear:20,sigmoid,linear:5:init=xavier,tanh,linear",
+      {3, 32, 32}, 7);
   EXPECT_EQ(m->name(), "custom");
   EXPECT_EQ(m->net().at(0).kind(), std::string("conv2d"));
   EXPECT_EQ(m->net().at(3).describe(), "conv2d 32->16 3x5 stride 2 pad 1x2 no-bias");
   // linear on a 4-D input inserts a flatten.
   EXPECT_EQ(m->net().at(8).kind(), std::string("flatten"));
   EXPECT_EQ(m->net().at(m->net().size() - 1).describe(), "linear 5->7");
-  std::unique_ptr<Model> r = build_model("conv:8:3:pad=1,res(conv:8:3:pad=1,bn,relu,conv:8:3:pad=1,bn),relu,"
-                                         "res(conv:16:3:stride=2:pad=1),resa(conv:32:3:stride=2:pad=1),gap,linear",
-                                         {3, 16, 16}, 10);
+  std::unique_ptr<Model> r = build_model(
+      "conv:8:3:pad=1,res(conv:8:3:pad=1,bn,relu,conv:8:3:pad=1,bn),relu,"
+      "res(conv:16:3:stride=2:pad=1),resa(conv:32:3:stride=2:pad=1),gap,linear",
+      {3, 16, 16}, 10);
   EXPECT_EQ(r->net().at(1).kind(), std::string("residual"));
   EXPECT_EQ(r->net().at(3).children().size(), 2u);  // projection shortcut
   EXPECT_EQ(r->net().at(3).children()[1].second->num_params(), 8 * 16 + 2 * 16);
@@ -610,29 +614,28 @@ void expect_lrs(const std::vector<double>& got, const std::vector<double>& want)
 TEST(Schedule, MatchesPyTorchSchedulers) {
   // torch.optim.lr_scheduler, lr 0.1, stepped once per update (PyTorch 1.13).
   expect_lrs(lrs("cosine", 10, 5), {0.1, 0.09755282581475769, 0.09045084971874738, 0.07938926261462367,
-                                    0.06545084971874739, 0.05000000000000001, 0.03454915028125264,
-                                    0.020610737385376353, 0.009549150281252635, 0.002447174185242324});
+                                    0.06545084971874739, 0.05000000000000001, 0.03454915028125264, 0.020610737385376353,
+                                    0.009549150281252635, 0.002447174185242324});
   expect_lrs(lrs("cosine:0.01", 10, 5), {0.1, 0.09779754323328192, 0.09140576474687263, 0.08145033635316129,
                                          0.06890576474687264, 0.05500000000000001, 0.04109423525312737,
                                          0.028549663646838717, 0.01859423525312737, 0.012202456766718092});
-  expect_lrs(lrs("onecycle", 10, 5), {0.0040000000000000036, 0.052000000000000005, 0.1, 0.09504846320134738,
-                                      0.0811745653949763, 0.06112620219362893, 0.03887419780637107,
-                                      0.0188258346050237, 0.004951936798652629, 4e-07});
+  expect_lrs(lrs("onecycle", 10, 5),
+             {0.0040000000000000036, 0.052000000000000005, 0.1, 0.09504846320134738, 0.0811745653949763,
+              0.06112620219362893, 0.03887419780637107, 0.0188258346050237, 0.004951936798652629, 4e-07});
   expect_lrs(lrs("onecycle-linear:0.25", 10, 5), {0.004, 0.068, 0.09333336, 0.08000008, 0.0666668, 0.05333352,
                                                   0.04000024, 0.02666696, 0.01333368, 3.999999999976245e-07});
   // LinearLR(1/4, total_iters 3) then CosineAnnealingLR(T_max 6) in a SequentialLR at milestone 4.
   expect_lrs(lrs("cosine", 10, 2, 2.0), {0.025, 0.05, 0.075, 0.1, 0.1, 0.09330127018922195, 0.075, 0.05,
                                          0.025000000000000012, 0.006698729810778065});
   // StepLR(step_size 2 epochs, gamma 0.5) stepped per epoch, 2 updates per epoch.
-  expect_lrs(lrs("step:2:0.5", 12, 2),
-             {0.1, 0.1, 0.1, 0.1, 0.05, 0.05, 0.05, 0.05, 0.025, 0.025, 0.025, 0.025});
+  expect_lrs(lrs("step:2:0.5", 12, 2), {0.1, 0.1, 0.1, 0.1, 0.05, 0.05, 0.05, 0.05, 0.025, 0.025, 0.025, 0.025});
   expect_lrs(lrs("multistep:1,3:0.1", 8, 2), {0.1, 0.1, 0.01, 0.01, 0.01, 0.01, 0.001, 0.001});
   expect_lrs(lrs("constant", 3, 1), {0.1, 0.1, 0.1});
 }
 
 TEST(Schedule, BadSpecs) {
-  for (const char* bad : {"cosin", "step", "step:x", "step:0", "onecycle:1.5", "multistep:3,2", "cosine:-1",
-                          "constant:1", "step:2:0"})
+  for (const char* bad :
+       {"cosin", "step", "step:x", "step:0", "onecycle:1.5", "multistep:3,2", "cosine:-1", "constant:1", "step:2:0"})
     EXPECT_THROW(parse_schedule(bad), Error) << bad;
 }
 

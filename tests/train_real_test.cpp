@@ -47,7 +47,8 @@ TEST(TrainReal, MnistCnnOnMnistReaches99Percent) {
 
 TEST(TrainReal, MnistCnnOnFashionMnistReaches92Point5Percent) {
   const std::string dir = data_dir("FASHION_DIR", "/usr/share/datasets/fashion-mnist");
-  if (!fs::exists(dir)) GTEST_SKIP() << "no Fashion-MNIST files in " << dir << " (apt-get install dataset-fashion-mnist)";
+  if (!fs::exists(dir))
+    GTEST_SKIP() << "no Fashion-MNIST files in " << dir << " (apt-get install dataset-fashion-mnist)";
   EXPECT_GE(run_recipe("fashion", "mnist_cnn-fashion")["accuracy"].get<double>(), 0.925);
 }
 

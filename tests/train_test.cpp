@@ -46,8 +46,8 @@ Result fovea(const std::string& args) {
 class TempDir {
  public:
   TempDir() {
-    path_ = fs::temp_directory_path() /
-            ("fovea_train_test_" + std::to_string(getpid()) + "_" + std::to_string(counter_++));
+    path_ =
+        fs::temp_directory_path() / ("fovea_train_test_" + std::to_string(getpid()) + "_" + std::to_string(counter_++));
     fs::remove_all(path_);
     fs::create_directories(path_);
   }
@@ -88,8 +88,8 @@ TEST(Train, WritesTheRunDirectory) {
   int lines = 0;
   while (std::getline(jl, line)) {
     const nlohmann::json j = nlohmann::json::parse(line);
-    for (const char* k : {"epoch", "train_loss", "train_acc", "test_loss", "test_acc", "images_per_s", "seconds",
-                          "loader_wait_share"})
+    for (const char* k :
+         {"epoch", "train_loss", "train_acc", "test_loss", "test_acc", "images_per_s", "seconds", "loader_wait_share"})
       EXPECT_TRUE(j.contains(k)) << k << " missing in " << line;
     EXPECT_EQ(j["epoch"], ++lines);
   }
@@ -112,7 +112,7 @@ TEST(Train, ResumeIsBitExact) {
   ASSERT_EQ(fovea("train " + kSmall + "--schedule constant --lr 0.02 --epochs 2 --out " + (d / "a")).rc, 0);
   ASSERT_EQ(fovea("train " + kSmall + "--schedule constant --lr 0.02 --epochs 1 --out " + (d / "b")).rc, 0);
   const Result r = fovea("train " + kSmall + "--schedule constant --lr 0.02 --epochs 2 --resume " +
-                      (d / "b/checkpoint.safetensors") + " --out " + (d / "c"));
+                         (d / "b/checkpoint.safetensors") + " --out " + (d / "c"));
   ASSERT_EQ(r.rc, 0) << r.out;
   EXPECT_NE(r.out.find("resuming at step 8"), std::string::npos) << r.out;
   expect_same_checkpoints(d / "a/checkpoint.safetensors", d / "c/checkpoint.safetensors");
@@ -149,12 +149,13 @@ TEST(Train, TransferLearningKeepsFrozenLayers) {
   TempDir d;
   ASSERT_EQ(fovea("train " + kSmall + "--epochs 1 --out " + (d / "a")).rc, 0);
   const Result r = fovea("train " + kSmall + "--epochs 1 --lr 0.1 --init-from " + (d / "a/checkpoint.safetensors") +
-                      " --freeze all-but-last --out " + (d / "b"));
+                         " --freeze all-but-last --out " + (d / "b"));
   ASSERT_EQ(r.rc, 0) << r.out;
   const Safetensors a = read_safetensors(d / "a/checkpoint.safetensors"),
                     b = read_safetensors(d / "b/checkpoint.safetensors");
   for (const char* frozen : {"0.weight", "0.bias", "1.weight", "1.bias"})
-    EXPECT_EQ(std::memcmp(a.tensors.at(frozen).raw_data(), b.tensors.at(frozen).raw_data(), a.tensors.at(frozen).nbytes()), 0)
+    EXPECT_EQ(
+        std::memcmp(a.tensors.at(frozen).raw_data(), b.tensors.at(frozen).raw_data(), a.tensors.at(frozen).nbytes()), 0)
         << frozen;
   EXPECT_NE(std::memcmp(a.tensors.at("6.weight").raw_data(), b.tensors.at("6.weight").raw_data(),
                         a.tensors.at("6.weight").nbytes()),
@@ -164,8 +165,10 @@ TEST(Train, TransferLearningKeepsFrozenLayers) {
 TEST(Train, EarlyStoppingOnTheValidationSplit) {
   TempDir d;
   // A learning rate far below float resolution: the validation loss never improves after epoch 1.
-  const Result r = fovea("train --device cpu --subset 256 --batch 32 --model conv:4:3,relu,linear --schedule constant "
-                      "--lr 1e-30 --epochs 6 --val-split 0.25 --early-stop 1 --out " + (d / "a"));
+  const Result r = fovea(
+      "train --device cpu --subset 256 --batch 32 --model conv:4:3,relu,linear --schedule constant "
+      "--lr 1e-30 --epochs 6 --val-split 0.25 --early-stop 1 --out " +
+      (d / "a"));
   ASSERT_EQ(r.rc, 0) << r.out;
   EXPECT_NE(r.out.find("early stop"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("val loss"), std::string::npos) << r.out;
@@ -178,8 +181,8 @@ TEST(Train, DivergenceNamesTheStepAndTheLastGoodCheckpoint) {
   TempDir d;
   ASSERT_EQ(fovea("train " + kSmall + "--epochs 1 --out " + (d / "a")).rc, 0);
   const std::string ckpt = d / "a/checkpoint.safetensors";
-  const Result r = fovea("train " + kSmall + "--epochs 3 --lr 1e30 --schedule constant --resume " + ckpt + " --out " +
-                      (d / "b"));
+  const Result r =
+      fovea("train " + kSmall + "--epochs 3 --lr 1e30 --schedule constant --resume " + ckpt + " --out " + (d / "b"));
   EXPECT_EQ(r.rc, 3) << r.out;
   EXPECT_NE(r.out.find("diverged"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("at step"), std::string::npos) << r.out;
@@ -248,15 +251,19 @@ std::string idx_images(uint32_t n, int fill = 7) {
 std::string idx_labels(uint32_t n, uint8_t label = 3) {
   return std::string("\0\0\x08\x01", 4) + be32(n) + std::string(size_t(n), char(label));
 }
-void write(const std::string& path, const std::string& bytes) { write_file_atomic(path, bytes); }
+void write(const std::string& path, const std::string& bytes) {
+  write_file_atomic(path, bytes);
+}
 
 TEST(Train, BadDataFilesExitWithUsageErrorNamingTheFile) {
   struct Case {
     std::string what, file, bytes, expect;
   };
-  const std::string labels_bad = std::string("\0\0\x08\x01", 4) + be32(32) + std::string(31, char(3)) + std::string(1, char(12));
+  const std::string labels_bad =
+      std::string("\0\0\x08\x01", 4) + be32(32) + std::string(31, char(3)) + std::string(1, char(12));
   for (const Case& c : {
-           Case{"wrong magic", "train-images-idx3-ubyte", std::string("\0\0\x09\x03", 4) + idx_images(32).substr(4), ""},
+           Case{"wrong magic", "train-images-idx3-ubyte", std::string("\0\0\x09\x03", 4) + idx_images(32).substr(4),
+                ""},
            Case{"truncated images", "train-images-idx3-ubyte", idx_images(32).substr(0, 16 + 784 * 10), "offset"},
            Case{"oversized images", "train-images-idx3-ubyte", idx_images(32) + "xyz", ""},
            Case{"label out of range", "train-labels-idx1-ubyte", labels_bad, "12"},
@@ -278,10 +285,13 @@ TEST(Train, BadDataFilesExitWithUsageErrorNamingTheFile) {
     else
       write(d / file, c.bytes);
     const Result r = fovea("train --device cpu --dataset mnist --epochs 1 --model mnist_cnn --data " + d.str() +
-                        " --out " + (d / "run"));
+                           " --out " + (d / "run"));
     EXPECT_EQ(r.rc, 2) << c.what << "\n" << r.out;
-    EXPECT_NE(r.out.find(c.file), std::string::npos) << c.what << ": the message does not name " << c.file << ":\n" << r.out;
-    if (!c.expect.empty()) EXPECT_NE(r.out.find(c.expect), std::string::npos) << c.what << ":\n" << r.out;
+    EXPECT_NE(r.out.find(c.file), std::string::npos) << c.what << ": the message does not name " << c.file << ":\n"
+                                                     << r.out;
+    if (!c.expect.empty()) {
+      EXPECT_NE(r.out.find(c.expect), std::string::npos) << c.what << ":\n" << r.out;
+    }
   }
   // A truncated CIFAR batch.
   TempDir d;
