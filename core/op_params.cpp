@@ -102,6 +102,16 @@ void DropoutParams::validate(const char* op) const {
   FOVEA_CHECK(p >= 0.0 && p < 1.0, op, ": argument 'p' must be in [0, 1), got ", p);
 }
 
+void AugmentParams::validate(const char* op) const {
+  FOVEA_CHECK(N >= 0 && H >= 0 && W >= 0, op, ": sizes must be >= 0, got N=", N, " H=", H, " W=", W);
+  FOVEA_CHECK(C >= 1 && C <= kMaxChannels, op, ": argument 'C' must be in [1, ", kMaxChannels, "], got ", C);
+  FOVEA_CHECK(std::isfinite(scale) && scale > 0, op, ": argument 'scale' must be finite and > 0, got ", scale);
+  if (normalize)
+    for (int64_t c = 0; c < C; ++c)
+      FOVEA_CHECK(std::isfinite(mean[c]) && std::isfinite(stddev[c]) && stddev[c] > 0, op, ": channel ", c,
+                  " has mean ", mean[c], " and stddev ", stddev[c], " (the stddev must be finite and > 0)");
+}
+
 void CrossEntropyParams::validate(const char* op) const {
   FOVEA_CHECK(N > 0, op, ": argument 'N' must be > 0, got ", N);
   FOVEA_CHECK(C > 0, op, ": argument 'C' must be > 0, got ", C);

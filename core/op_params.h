@@ -92,6 +92,20 @@ struct DropoutParams {
   void validate(const char* op = "dropout") const;
 };
 
+// Augmentation and normalisation of an image batch x [N,C,H,W] (uint8 or float) into float y of the same
+// shape: y = (warp(x) * scale - mean[c]) / stddev[c] with one Affine per image (core/augment.h); the
+// identity without `warp`, no normalisation without `normalize`. The channel statistics travel by value
+// (at most kMaxChannels), so the op needs no device buffer besides the images and warps.
+struct AugmentParams {
+  static constexpr int kMaxChannels = 8;
+  int64_t N = 1, C = 1, H = 1, W = 1;
+  float scale = 1.0f;  // 1/255 for uint8 pixels
+  bool warp = false, normalize = false;
+  float mean[kMaxChannels] = {}, stddev[kMaxChannels] = {};
+  FOVEA_HD int64_t size() const { return N * C * H * W; }
+  void validate(const char* op = "augment") const;
+};
+
 // torch.nn.functional.cross_entropy(logits [N, C], labels int64 [N], reduction='mean', label_smoothing).
 struct CrossEntropyParams {
   int64_t N = 1, C = 1;

@@ -10,7 +10,9 @@
 #include <string>
 #include <vector>
 
+#include "core/augment.h"
 #include "core/hostdevice.h"
+#include "core/op_params.h"
 #include "core/tensor.h"
 
 namespace fovea::data {
@@ -125,30 +127,10 @@ struct Augment {
   bool any() const { return pad_crop > 0 || hflip || translate > 0 || rotate_deg > 0 || zoom > 0 || shear_deg > 0; }
 };
 
-// Output pixel (x, y) reads the source at (a00 x + a01 y + a02, a10 x + a11 y + a12).
-struct Affine {
-  float a00 = 1, a01 = 0, a02 = 0, a10 = 0, a11 = 1, a12 = 0;
-};
 // The warp of sample `index` in `epoch`: a function of (seed, epoch, index) only. Pure flips and
 // integer shifts give integer source coordinates, so they copy pixels exactly.
 Affine augment_affine(const Augment& aug, int64_t height, int64_t width, uint64_t seed, uint64_t epoch, int64_t index);
 
-// Bilinear sample of one H x W plane at (sx, sy), 0 outside; `scale` converts the stored value.
-// Pure arithmetic on indices, so the same code can run in a kernel.
-template <typename T>
-FOVEA_HD_INLINE float sample_bilinear(const T* plane, int64_t H, int64_t W, float sx, float sy, float scale) {
-  const float fx = floorf(sx), fy = floorf(sy);
-  const float tx = sx - fx, ty = sy - fy;
-  const int64_t x0 = int64_t(fx), y0 = int64_t(fy);
-  float v = 0.0f;
-  for (int dy = 0; dy < 2; ++dy)
-    for (int dx = 0; dx < 2; ++dx) {
-      const float w = (dx ? tx : 1.0f - tx) * (dy ? ty : 1.0f - ty);
-      const int64_t x = x0 + dx, y = y0 + dy;
-      if (w != 0.0f && x >= 0 && x < W && y >= 0 && y < H) v += w * (float(plane[y * W + x]) * scale);
-    }
-  return v;
-}
 
 // Augments a float [B,C,H,W] host batch into `out` (same shape, may not alias `in`); sample b uses
 // the warp of (seed, epoch, sample_ids[b]) so its result does not depend on its batch position.
@@ -160,5 +142,13 @@ void augment_batch(const Tensor& in, Tensor& out, const Augment& aug, uint64_t s
 // labels into int64 `labels` [B]. Both outputs are host tensors of the right size.
 void prepare_batch(const Dataset& ds, const int64_t* indices, int64_t count, const Augment& aug,
                    const Normalization& norm, uint64_t seed, uint64_t epoch, float* images, int64_t* labels);
+
+// Augmentation on the training device (the loader's LoaderOptions::device_augment): gathers samples
+// `indices` of image dataset `ds` as stored (uint8 or float) into `raw` [count, C, H, W] of the dataset's
+// dtype, each sample's warp into `warps` (identity when !aug.any()) and the labels; ops::augment_forward
+// with augment_params(...) then gives what prepare_batch gives.
+void gather_batch(const Dataset& ds, const int64_t* indices, int64_t count, const Augment& aug, uint64_t seed,
+                  uint64_t epoch, void* raw, Affine* warps, int64_t* labels);
+AugmentParams augment_params(const Dataset& ds, int64_t count, const Augment& aug, const Normalization& norm);
 
 }  // namespace fovea::data

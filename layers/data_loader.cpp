@@ -29,18 +29,25 @@ BatchLoader::BatchLoader(const Dataset& ds, const LoaderOptions& options) : ds_(
               "' has ", ds_.images.size(1));
   FOVEA_CHECK(!opt_.augment.any() || ds_.is_image(), "BatchLoader: augmentation needs images [N,C,H,W]; dataset '",
               ds_.name, "' has ", ds_.images.str());
+  FOVEA_CHECK(!opt_.device_augment || ds_.is_image(), "BatchLoader: device_augment needs images [N,C,H,W]; dataset '",
+              ds_.name, "' has ", ds_.images.str());
   Shape s = ds_.images.shape();
   s[0] = opt_.batch_size;
   slots_.resize(size_t(opt_.prefetch) + 1);
   for (Slot& slot : slots_) {
-    slot.images = Tensor::empty(s, DType::float32, kCPU);
+    slot.images = Tensor::empty(s, opt_.device_augment ? ds_.images.dtype() : DType::float32, kCPU);
     slot.labels = Tensor::empty({opt_.batch_size}, DType::int64, kCPU);
+    if (opt_.device_augment) {
+      static_assert(sizeof(Affine) == 6 * sizeof(float));
+      slot.warps = Tensor::empty({opt_.batch_size, 6}, DType::float32, kCPU);
+    }
   }
 #if FOVEA_HAVE_CUDA
   // Page-locked buffers make the trainer's host-to-GPU copies faster; failure only costs speed.
   if (opt_.pin_memory && cuda_available())
     for (Slot& slot : slots_)
-      for (Tensor* t : {&slot.images, &slot.labels}) {
+      for (Tensor* t : {&slot.images, &slot.labels, &slot.warps}) {
+        if (!t->defined()) continue;
         if (cudaHostRegister(t->raw_data(), t->nbytes(), cudaHostRegisterDefault) == cudaSuccess)
           pinned_.push_back(t->raw_data());
         else
@@ -72,6 +79,12 @@ int64_t BatchLoader::batch_rows(int64_t b) const {
 }
 
 void BatchLoader::fill(Slot& slot, int64_t epoch, int64_t b, const std::vector<int64_t>& order) {
+  if (opt_.device_augment) {
+    gather_batch(ds_, order.data() + b * opt_.batch_size, batch_rows(b), opt_.augment, opt_.seed, uint64_t(epoch),
+                 slot.images.raw_data(), reinterpret_cast<Affine*>(slot.warps.data<float>()),
+                 slot.labels.data<int64_t>());
+    return;
+  }
   prepare_batch(ds_, order.data() + b * opt_.batch_size, batch_rows(b), opt_.augment, opt_.normalization, opt_.seed,
                 uint64_t(epoch), slot.images.data<float>(), slot.labels.data<int64_t>());
 }
@@ -121,6 +134,7 @@ bool BatchLoader::next(Batch& out) {
   const int64_t rows = batch_rows(b);
   out.images = s.images.narrow(0, rows);
   out.labels = s.labels.narrow(0, rows);
+  out.warps = s.warps.defined() ? s.warps.narrow(0, rows) : Tensor();
   out.epoch = epoch_;
   out.index = b;
   ++consume_next_;

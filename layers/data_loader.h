@@ -23,11 +23,16 @@ struct LoaderOptions {
   uint64_t seed = 0;
   int prefetch = 2;         // batches prepared ahead (the queue bound); 0: prepared in next()
   bool pin_memory = false;  // page-lock the buffers (cudaHostRegister) when a GPU is usable
+  // Leave warping and normalisation to the training device: batches hold the raw pixels (the dataset's
+  // dtype) and one warp per image (Batch::warps) for ops::augment_forward. Image datasets only.
+  bool device_augment = false;
 };
 
 struct Batch {
   Tensor images;                 // float32 [B, ...] on the CPU; valid until the next next() or start_epoch()
+                                 // (device_augment: the raw pixels, uint8 or float32 [B, C, H, W])
   Tensor labels;                 // int64 [B]
+  Tensor warps;                  // device_augment: float32 [B, 6], one Affine per image; else undefined
   int64_t epoch = 0, index = 0;  // batch `index` of `epoch`
 };
 
@@ -55,7 +60,7 @@ class BatchLoader {
 
  private:
   struct Slot {
-    Tensor images, labels;
+    Tensor images, labels, warps;
     int64_t batch = -1;
     uint64_t generation = 0;
     bool ready = false;

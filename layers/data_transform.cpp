@@ -195,29 +195,14 @@ void prepare_images(const T* data, const Dataset& ds, const int64_t* indices, in
   for (int64_t b = 0; b < count; ++b) {
     const int64_t idx = indices[b];
     const Affine A = aug.any() ? augment_affine(aug, H, W, seed, epoch, idx) : Affine{};
-    // Flips and whole-pixel shifts (the usual crop + flip recipe) read pixels directly: the same
-    // values sample_bilinear gives at integer coordinates, without its four taps.
-    const bool integral = A.a01 == 0 && A.a10 == 0 && (A.a00 == 1 || A.a00 == -1) && A.a11 == 1 &&
-                          A.a02 == std::floor(A.a02) && A.a12 == std::floor(A.a12);
+    const bool integral = aug.any() && affine_is_integral(A);
     for (int64_t c = 0; c < C; ++c) {
       const T* plane = data + (idx * C + c) * P;
       float* o = out + (b * C + c) * P;
       const float mean = norm.empty() ? 0.0f : norm.mean[c], sd = norm.empty() ? 1.0f : norm.stddev[c];
       for (int64_t y = 0; y < H; ++y)
-        for (int64_t x = 0; x < W; ++x) {
-          float v;
-          if (integral) {
-            const int64_t sx = int64_t(A.a00) * x + int64_t(A.a02), sy = y + int64_t(A.a12);
-            v = sx >= 0 && sx < W && sy >= 0 && sy < H ? float(plane[sy * W + sx]) * scale : 0.0f;
-          } else if (aug.any()) {
-            const float sx = A.a00 * float(x) + A.a01 * float(y) + A.a02;
-            const float sy = A.a10 * float(x) + A.a11 * float(y) + A.a12;
-            v = sample_bilinear(plane, H, W, sx, sy, scale);
-          } else {
-            v = float(plane[y * W + x]) * scale;
-          }
-          o[y * W + x] = norm.empty() ? v : (v - mean) / sd;
-        }
+        for (int64_t x = 0; x < W; ++x)
+          o[y * W + x] = augmented_pixel(plane, H, W, A, aug.any(), integral, x, y, scale, !norm.empty(), mean, sd);
     }
   }
 }
@@ -243,6 +228,37 @@ void prepare_batch(const Dataset& ds, const int64_t* indices, int64_t count, con
     prepare_images(ds.images.data<uint8_t>(), ds, indices, count, aug, norm, seed, epoch, 1.0f / 255.0f, images);
   else
     prepare_images(ds.images.data<float>(), ds, indices, count, aug, norm, seed, epoch, 1.0f, images);
+}
+
+void gather_batch(const Dataset& ds, const int64_t* indices, int64_t count, const Augment& aug, uint64_t seed,
+                  uint64_t epoch, void* raw, Affine* warps, int64_t* labels) {
+  FOVEA_CHECK(ds.is_image() && (ds.images.dtype() == DType::uint8 || ds.images.dtype() == DType::float32),
+              "gather_batch: dataset '", ds.name, "' must hold uint8 or float32 images [N,C,H,W], got ",
+              ds.images.defined() ? ds.images.str() : "undefined");
+  const int64_t H = ds.height(), W = ds.width(), sample_bytes = ds.images.nbytes() / ds.size();
+  const auto* src = static_cast<const unsigned char*>(ds.images.raw_data());
+  auto* dst = static_cast<unsigned char*>(raw);
+  for (int64_t b = 0; b < count; ++b) {
+    const int64_t idx = indices[b];
+    FOVEA_CHECK(idx >= 0 && idx < ds.size(), "gather_batch: index ", idx, " is out of range for dataset '", ds.name,
+                "' of ", ds.size(), " samples");
+    labels[b] = ds.labels.data<int64_t>()[idx];
+    std::memcpy(dst + b * sample_bytes, src + idx * sample_bytes, size_t(sample_bytes));
+    warps[b] = aug.any() ? augment_affine(aug, H, W, seed, epoch, idx) : Affine{};
+  }
+}
+
+AugmentParams augment_params(const Dataset& ds, int64_t count, const Augment& aug, const Normalization& norm) {
+  FOVEA_CHECK(ds.is_image(), "augment_params: dataset '", ds.name, "' has no images [N,C,H,W]");
+  AugmentParams p;
+  p.N = count, p.C = ds.channels(), p.H = ds.height(), p.W = ds.width();
+  p.scale = ds.images.dtype() == DType::uint8 ? 1.0f / 255.0f : 1.0f;
+  p.warp = aug.any();
+  p.normalize = !norm.empty();
+  FOVEA_CHECK(p.C <= AugmentParams::kMaxChannels, "augment_params: dataset '", ds.name, "' has ", p.C,
+              " channels; augmentation on the device handles at most ", AugmentParams::kMaxChannels);
+  for (int64_t c = 0; p.normalize && c < p.C; ++c) p.mean[c] = norm.mean[c], p.stddev[c] = norm.stddev[c];
+  return p;
 }
 
 }  // namespace fovea::data

@@ -8,6 +8,7 @@
 #include "cpu_reference/activations.h"
 #include "cpu_reference/batchnorm.h"
 #include "cpu_reference/conv2d.h"
+#include "cpu_reference/augment.h"
 #include "cpu_reference/dropout.h"
 #include "cpu_reference/linear.h"
 #include "cpu_reference/lrn.h"
@@ -19,6 +20,7 @@
 #include "kernels/activations.h"
 #include "kernels/batchnorm.h"
 #include "kernels/conv2d.h"
+#include "kernels/augment.h"
 #include "kernels/dropout.h"
 #include "kernels/fill.h"
 #include "kernels/linear.h"
@@ -366,6 +368,43 @@ Tensor dropout_backward(Context& ctx, const Tensor& dy, float p, uint64_t seed, 
   if (on_cpu(ctx)) ref::dropout_backward(dp, dy.numel(), f(dy), f(dx));
   else FOVEA_KERNEL_CALL(ctx.device, dropout_backward, dp, dy.numel(), f(dy), f(dx), ctx.stream);
   return dx;
+}
+
+// ---------------------------------------------------------------- augmentation
+
+Tensor augment_forward(Context& ctx, const Tensor& x, const Tensor& warps, const std::vector<float>& mean,
+                       const std::vector<float>& stddev) {
+  const char* op = "augment";
+  FOVEA_CHECK(x.defined() && (x.dtype() == DType::uint8 || x.dtype() == DType::float32), op,
+              ": argument 'x' must be uint8 or float32, got ", x.defined() ? x.str() : "undefined");
+  check_tensor(ctx, op, "x", x, x.dtype());
+  FOVEA_CHECK(x.ndim() == 4, op, ": argument 'x' must be [N, C, H, W], got ", x.shape().str());
+  AugmentParams p;
+  p.N = x.size(0), p.C = x.size(1), p.H = x.size(2), p.W = x.size(3);
+  p.scale = x.dtype() == DType::uint8 ? 1.0f / 255.0f : 1.0f;
+  p.warp = warps.defined();
+  if (p.warp) {
+    check_tensor(ctx, op, "warps", warps);
+    FOVEA_CHECK(warps.shape() == Shape({p.N, 6}), op, ": argument 'warps' must be [", p.N, ", 6], got ",
+                warps.shape().str());
+  }
+  FOVEA_CHECK(mean.size() == stddev.size() && (mean.empty() || int64_t(mean.size()) == p.C), op, ": ", mean.size(),
+              " means and ", stddev.size(), " deviations for ", p.C, " channels (give one of each per channel, or none)");
+  p.normalize = !mean.empty();
+  FOVEA_CHECK(p.C <= AugmentParams::kMaxChannels, op, ": argument 'x' has ", p.C, " channels, at most ",
+              AugmentParams::kMaxChannels, " are supported");
+  for (size_t c = 0; c < mean.size(); ++c) p.mean[c] = mean[c], p.stddev[c] = stddev[c];
+  p.validate(op);
+  Tensor y = like(ctx, x.shape());
+  const auto* w = p.warp ? reinterpret_cast<const Affine*>(warps.data<float>()) : nullptr;
+  if (x.dtype() == DType::uint8) {
+    if (on_cpu(ctx)) ref::augment_forward(p, x.data<uint8_t>(), w, f(y));
+    else FOVEA_KERNEL_CALL(ctx.device, augment_forward, p, x.data<uint8_t>(), w, f(y), ctx.stream);
+  } else {
+    if (on_cpu(ctx)) ref::augment_forward(p, f(x), w, f(y));
+    else FOVEA_KERNEL_CALL(ctx.device, augment_forward, p, f(x), w, f(y), ctx.stream);
+  }
+  return y;
 }
 
 Tensor add(Context& ctx, const Tensor& a, const Tensor& b) {

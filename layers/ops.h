@@ -88,6 +88,12 @@ Tensor dropout_backward(Context& ctx, const Tensor& dy, float p, uint64_t seed, 
 // ---- elementwise
 Tensor add(Context& ctx, const Tensor& a, const Tensor& b);  // residual connections
 
+// ---- augmentation on the training device: x uint8 (scaled by 1/255) or float [N,C,H,W], warps float [N,6]
+// (one Affine per image, core/augment.h) or undefined (no warp), mean/stddev per channel or empty (no
+// normalisation). y = (warp(x) * scale - mean[c]) / stddev[c], float [N,C,H,W].
+Tensor augment_forward(Context& ctx, const Tensor& x, const Tensor& warps, const std::vector<float>& mean,
+                       const std::vector<float>& stddev);
+
 // ---- softmax family over dim 1 of [N,C]
 Tensor softmax_forward(Context& ctx, const Tensor& x);
 Tensor softmax_backward(Context& ctx, const Tensor& dy, const Tensor& y);

@@ -52,3 +52,8 @@ inline std::string DeviceName(const ::testing::TestParamInfo<Device>& info) {
   } while (0)
 
 }  // namespace fovea::test
+
+namespace fovea {
+// gtest prints a Device parameter as its name ("emu"), not as bytes (found by argument-dependent lookup).
+inline void PrintTo(const Device& d, std::ostream* os) { *os << d.str(); }
+}  // namespace fovea
