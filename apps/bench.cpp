@@ -63,16 +63,19 @@ int run_bench(BenchOptions o) {
                    : cuda                  ? std::vector<std::string>{"resnet20", "small_cnn"}
                                            : std::vector<std::string>{"small_cnn"};
   const std::string shapes = !o.shapes.empty() ? o.shapes : (cuda ? "cifar" : "tiny");
-  const std::vector<int64_t> batches = !o.batches.empty() ? o.batches : (cuda ? std::vector<int64_t>{128, 512}
-                                                                              : std::vector<int64_t>{8});
+  const std::vector<int64_t> batches =
+      !o.batches.empty() ? o.batches : (cuda ? std::vector<int64_t>{128, 512} : std::vector<int64_t>{8});
 
   bool kernels = false, train = false;
   for (size_t start = 0; start <= o.suites.size();) {
     const size_t comma = std::min(o.suites.find(',', start), o.suites.size());
     const std::string s = o.suites.substr(start, comma - start);
-    if (s == "kernels") kernels = true;
-    else if (s == "train-step") train = true;
-    else FOVEA_FAIL("fovea bench: unknown suite '", s, "' in --suites (expected kernels, train-step)");
+    if (s == "kernels")
+      kernels = true;
+    else if (s == "train-step")
+      train = true;
+    else
+      FOVEA_FAIL("fovea bench: unknown suite '", s, "' in --suites (expected kernels, train-step)");
     start = comma + 1;
   }
 
@@ -113,34 +116,33 @@ int run_bench(BenchOptions o) {
   return failed ? 1 : 0;
 }
 
-Command bench_command("bench", "Kernel microbenchmarks: ours vs cuDNN/cuBLAS and the roofline; train-step images/s",
-                      [](CLI::App& app) {
-                        auto o = std::make_shared<BenchOptions>();
-                        app.add_option("--device", o->device, "cpu (the reference) or cuda; emu is refused")
-                            ->capture_default_str();
-                        app.add_option("--shapes", o->shapes, "tiny, cifar, deepbench or none (default: cifar on cuda, tiny on cpu)");
-                        app.add_option("--batch", o->batches, "batch sizes of the cifar set (default 128 512 on cuda, 8 on cpu)")
-                            ->delimiter(',');
-                        app.add_option("--conv", o->convs, "extra conv shape N,C,H,W,K,R,S[,stride[,pad]] (repeatable)");
-                        app.add_option("--gemm", o->gemms, "extra GEMM shape M,N,K: C[M,N] = A[M,K] B[N,K]^T (repeatable)");
-                        app.add_option("--ops", o->ops, "only these: conv2d, gemm, maxpool2d, cross_entropy, batchnorm, sgd")
-                            ->delimiter(',');
-                        app.add_option("--suites", o->suites, "kernels, train-step (comma-separated)")->capture_default_str();
-                        app.add_option("--out", o->out, "output folder")->capture_default_str();
-                        app.add_option("--warmup", o->warmup, "untimed runs first (default 10 on cuda, 1 on cpu)");
-                        app.add_option("--reps", o->reps, "timed runs; the median is reported (default 50 on cuda, 5 on cpu)");
-                        app.add_option("--rotate", o->rotate, "input buffer sets cycled through")->capture_default_str()
-                            ->check(CLI::PositiveNumber);
-                        app.add_option("--tolerance", o->tolerance, "relative L2 error allowed vs the reference")
-                            ->capture_default_str();
-                        app.add_option("--train-model", o->train_models, "zoo models of the train-step suite (repeatable)");
-                        app.add_option("--train-batch", o->train_batch, "train-step batch (default 128 on cuda, 32 on cpu)");
-                        app.add_flag("--no-cudnn", o->no_cudnn, "leave out the cuDNN / cuBLAS rows");
-                        app.add_flag("--no-torch", o->no_torch, "leave out PyTorch's CPU train-step figure");
-                        app.add_option("--python", o->python, "python with torch")->capture_default_str();
-                        app.add_option("--torch-script", o->torch_script, "PyTorch train-step script")->capture_default_str();
-                        return [o] { return run_bench(*o); };
-                      });
+Command bench_command(
+    "bench", "Kernel microbenchmarks: ours vs cuDNN/cuBLAS and the roofline; train-step images/s", [](CLI::App& app) {
+      auto o = std::make_shared<BenchOptions>();
+      app.add_option("--device", o->device, "cpu (the reference) or cuda; emu is refused")->capture_default_str();
+      app.add_option("--shapes", o->shapes, "tiny, cifar, deepbench or none (default: cifar on cuda, tiny on cpu)");
+      app.add_option("--batch", o->batches, "batch sizes of the cifar set (default 128 512 on cuda, 8 on cpu)")
+          ->delimiter(',');
+      app.add_option("--conv", o->convs, "extra conv shape N,C,H,W,K,R,S[,stride[,pad]] (repeatable)");
+      app.add_option("--gemm", o->gemms, "extra GEMM shape M,N,K: C[M,N] = A[M,K] B[N,K]^T (repeatable)");
+      app.add_option("--ops", o->ops, "only these: conv2d, gemm, maxpool2d, cross_entropy, batchnorm, sgd")
+          ->delimiter(',');
+      app.add_option("--suites", o->suites, "kernels, train-step (comma-separated)")->capture_default_str();
+      app.add_option("--out", o->out, "output folder")->capture_default_str();
+      app.add_option("--warmup", o->warmup, "untimed runs first (default 10 on cuda, 1 on cpu)");
+      app.add_option("--reps", o->reps, "timed runs; the median is reported (default 50 on cuda, 5 on cpu)");
+      app.add_option("--rotate", o->rotate, "input buffer sets cycled through")
+          ->capture_default_str()
+          ->check(CLI::PositiveNumber);
+      app.add_option("--tolerance", o->tolerance, "relative L2 error allowed vs the reference")->capture_default_str();
+      app.add_option("--train-model", o->train_models, "zoo models of the train-step suite (repeatable)");
+      app.add_option("--train-batch", o->train_batch, "train-step batch (default 128 on cuda, 32 on cpu)");
+      app.add_flag("--no-cudnn", o->no_cudnn, "leave out the cuDNN / cuBLAS rows");
+      app.add_flag("--no-torch", o->no_torch, "leave out PyTorch's CPU train-step figure");
+      app.add_option("--python", o->python, "python with torch")->capture_default_str();
+      app.add_option("--torch-script", o->torch_script, "PyTorch train-step script")->capture_default_str();
+      return [o] { return run_bench(*o); };
+    });
 
 }  // namespace
 }  // namespace fovea::app

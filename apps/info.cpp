@@ -15,7 +15,8 @@ int run_info() {
   const BuildInfo& b = build_info();
   fmt::print("fovea {} (git {}), {} build, {}\n", b.version, b.git_revision, b.build_type, b.compiler);
   fmt::print("devices this build can use:\n");
-  fmt::print("  cpu   the C++ reference (OpenBLAS + OpenMP), {} hardware threads\n", std::thread::hardware_concurrency());
+  fmt::print("  cpu   the C++ reference (OpenBLAS + OpenMP), {} hardware threads\n",
+             std::thread::hardware_concurrency());
   fmt::print("  emu   our CUDA kernels on the CPU emulator, {} worker thread(s){}\n", emu::workers(),
              b.sanitize ? " (sanitizer build)" : "");
   if (!b.cuda) {

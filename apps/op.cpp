@@ -51,7 +51,8 @@ class Args {
       } catch (...) {
         pos = std::string::npos;
       }
-      FOVEA_CHECK(pos == s.size(), "op ", op_, ": attribute '", key, "' must be an integer or a pair 'A,B', got '", v, "'");
+      FOVEA_CHECK(pos == s.size(), "op ", op_, ": attribute '", key, "' must be an integer or a pair 'A,B', got '", v,
+                  "'");
       return x;
     };
     const size_t comma = v.find(',');
@@ -74,15 +75,14 @@ class Args {
     } catch (...) {
       pos = std::string::npos;
     }
-    FOVEA_CHECK(pos == it->second.size(), "op ", op_, ": attribute '", key, "' must be a number, got '", it->second, "'");
+    FOVEA_CHECK(pos == it->second.size(), "op ", op_, ": attribute '", key, "' must be a number, got '", it->second,
+                "'");
     return x;
   }
   // Anything given but not read by the op is a mistake worth an error (a typo in a flag).
   void check_all_used() const {
-    for (auto& [k, v] : attrs_)
-      FOVEA_CHECK(used_attrs_.count(k), "op ", op_, ": unknown attribute '", k, "'");
-    for (auto& [k, v] : in_)
-      FOVEA_CHECK(used_inputs_.count(k), "op ", op_, ": unknown input '", k, "'");
+    for (auto& [k, v] : attrs_) FOVEA_CHECK(used_attrs_.count(k), "op ", op_, ": unknown attribute '", k, "'");
+    for (auto& [k, v] : in_) FOVEA_CHECK(used_inputs_.count(k), "op ", op_, ": unknown input '", k, "'");
   }
 
  private:
@@ -297,18 +297,20 @@ int run_op(const OpOptions& o) {
   return 0;
 }
 
-Command op_command("op", "Run one op (PyTorch semantics) on .npy inputs; write each output as float32 .npy", [](CLI::App& app) {
-  auto o = std::make_shared<OpOptions>();
-  app.add_option("name", o->name, "conv2d, maxpool2d, avgpool2d, relu, linear, softmax, log_softmax, cross_entropy, batchnorm2d")
-      ->required();
-  app.add_option("--device", o->device, "cpu (reference), emu (our kernels on the emulator) or cuda")
-      ->default_val("cpu");
-  app.add_option("--backend", o->backend, "custom (our code) or cudnn")->default_val("custom");
-  app.add_option("--attr", o->attrs, "KEY=VALUE; a number for both dimensions or a pair 2,1");
-  app.add_option("--in", o->inputs, "NAME=FILE.npy; dy=FILE.npy also computes the input gradients");
-  app.add_option("--out", o->out, "output folder")->required();
-  return [o] { return run_op(*o); };
-});
+Command op_command(
+    "op", "Run one op (PyTorch semantics) on .npy inputs; write each output as float32 .npy", [](CLI::App& app) {
+      auto o = std::make_shared<OpOptions>();
+      app.add_option("name", o->name,
+                     "conv2d, maxpool2d, avgpool2d, relu, linear, softmax, log_softmax, cross_entropy, batchnorm2d")
+          ->required();
+      app.add_option("--device", o->device, "cpu (reference), emu (our kernels on the emulator) or cuda")
+          ->default_val("cpu");
+      app.add_option("--backend", o->backend, "custom (our code) or cudnn")->default_val("custom");
+      app.add_option("--attr", o->attrs, "KEY=VALUE; a number for both dimensions or a pair 2,1");
+      app.add_option("--in", o->inputs, "NAME=FILE.npy; dy=FILE.npy also computes the input gradients");
+      app.add_option("--out", o->out, "output folder")->required();
+      return [o] { return run_op(*o); };
+    });
 
 }  // namespace
 }  // namespace fovea::app

@@ -67,8 +67,7 @@ Command train_command(
       app.add_flag("--list-models", *list, "print the model zoo and exit");
       app.add_option("--epochs", c->epochs, "epochs")->capture_default_str()->check(kPositive);
       app.add_option("--batch", c->batch, "batch size")->capture_default_str()->check(kPositive);
-      app.add_option("--lr", c->lr, "peak learning rate (default 0.01 for sgd, 0.001 for adamw)")
-          ->check(kNonNegative);
+      app.add_option("--lr", c->lr, "peak learning rate (default 0.01 for sgd, 0.001 for adamw)")->check(kNonNegative);
       app.add_option("--optimizer", c->optimizer, "sgd or adamw")
           ->capture_default_str()
           ->check(CLI::IsMember({"sgd", "adamw"}));
@@ -78,16 +77,14 @@ Command train_command(
                      "constant, step:EPOCHS[:GAMMA], multistep:E1,E2[:GAMMA], cosine[:MIN_LR], onecycle[:PCT], "
                      "onecycle-linear[:PCT]")
           ->capture_default_str();
-      app.add_option("--warmup", c->warmup_epochs, "linear learning-rate warm-up, in epochs")
-          ->check(kNonNegative);
+      app.add_option("--warmup", c->warmup_epochs, "linear learning-rate warm-up, in epochs")->check(kNonNegative);
       app.add_option("--weight-decay", c->weight_decay, "weight decay (sgd: L2 in the gradient; adamw: decoupled)")
           ->capture_default_str()
           ->check(kNonNegative);
       app.add_option("--l1", c->l1, "L1 penalty on the weights")->check(kNonNegative);
       app.add_option("--l2", c->l2, "L2 penalty on the weights (l2/2 * sum w^2); with --l1: elastic net")
           ->check(kNonNegative);
-      app.add_option("--max-norm", c->max_norm, "max-norm constraint on each unit's weights")
-          ->check(kNonNegative);
+      app.add_option("--max-norm", c->max_norm, "max-norm constraint on each unit's weights")->check(kNonNegative);
       app.add_option("--device", c->device, "auto, cpu, emu or cuda[:N]")->capture_default_str();
       app.add_option("--backend", c->backend, "custom (our kernels) or cudnn")
           ->capture_default_str()
@@ -95,8 +92,7 @@ Command train_command(
       app.add_option("--seed", c->seed, "seed of the initialisation, data order, augmentation and dropout")
           ->capture_default_str();
       app.add_flag("--deterministic", c->deterministic, "deterministic algorithms only (cudnn; ours always are)");
-      app.add_option("--max-steps", c->max_steps, "stop after this many updates in total")
-          ->check(kNonNegative);
+      app.add_option("--max-steps", c->max_steps, "stop after this many updates in total")->check(kNonNegative);
       app.add_option("--out", c->out, "run directory (default runs/MODEL-DATASET-TIME)");
       app.add_option("--resume", c->resume, "continue from this checkpoint (same config)");
       app.add_option("--init-from", c->init_from,
@@ -116,8 +112,7 @@ Command train_command(
       app.add_option("--eval-batch", c->eval_batch, "batch size for evaluation")
           ->capture_default_str()
           ->check(kPositive);
-      app.add_option("--threads", c->threads, "CPU threads for device cpu (default: all cores)")
-          ->check(kNonNegative);
+      app.add_option("--threads", c->threads, "CPU threads for device cpu (default: all cores)")->check(kNonNegative);
       app.add_flag("--quiet", *quiet, "no progress output");
       return [c, list, quiet] {
         c->progress = !*quiet;

@@ -83,7 +83,9 @@ std::string utc_now() {
   return buf;
 }
 
-bool is_vendor(const std::string& impl) { return impl.rfind("cudnn", 0) == 0 || impl.rfind("cublas", 0) == 0; }
+bool is_vendor(const std::string& impl) {
+  return impl.rfind("cudnn", 0) == 0 || impl.rfind("cublas", 0) == 0;
+}
 
 std::string fmt_num(double v, int prec = 3) {
   if (v == 0) return "-";
@@ -110,7 +112,8 @@ Environment describe_environment(Device d) {
       const GpuInfo& g = gpus[size_t(d.index)];
       e.device_name = fmt::format("{} (sm_{}{})", g.name, g.cc_major, g.cc_minor);
       e.sm_count = g.sm_count;
-      e.clocks = fmt::format("SM {} MHz; memory bandwidth from clocks {:.0f} GB/s", g.clock_mhz, g.memory_bandwidth_gbs);
+      e.clocks =
+          fmt::format("SM {} MHz; memory bandwidth from clocks {:.0f} GB/s", g.clock_mhz, g.memory_bandwidth_gbs);
     }
   } else {
     e.device_name = cpu_model_name();
@@ -169,8 +172,8 @@ std::string format_table(const std::vector<Row>& rows, const Environment& env) {
   std::string out;
   for (const std::string& l : header_lines(env)) out += l + "\n";
   std::vector<std::vector<std::string>> cells;
-  cells.push_back({"op", "shape", "impl", "verify", "median ms", "spread", "TFLOP/s", "GB/s", "roofline", "x vendor",
-                   "img/s"});
+  cells.push_back(
+      {"op", "shape", "impl", "verify", "median ms", "spread", "TFLOP/s", "GB/s", "roofline", "x vendor", "img/s"});
   for (const Row& r : rows) {
     const bool t = r.timed;
     cells.push_back({r.op, r.shape, r.impl, r.verify, t ? fmt::format("{:.4g}", r.stats.median_ms) : "-",
@@ -204,40 +207,42 @@ std::string format_table(const std::vector<Row>& rows, const Environment& env) {
 std::string format_csv(const std::vector<Row>& rows, const Environment& env) {
   std::string out;
   for (const std::string& l : header_lines(env)) out += "# " + l + "\n";
-  out += "suite,op,shape,impl,verify,timed,median_ms,p10_ms,p90_ms,min_ms,max_ms,reps,flops,bytes,tflops,gbs,"
-         "roofline_fraction,vs_vendor,images_per_s,device,device_name,driver,git_revision,note\n";
+  out +=
+      "suite,op,shape,impl,verify,timed,median_ms,p10_ms,p90_ms,min_ms,max_ms,reps,flops,bytes,tflops,gbs,"
+      "roofline_fraction,vs_vendor,images_per_s,device,device_name,driver,git_revision,note\n";
   for (const Row& r : rows)
-    out += fmt::format("{},{},{},{},{},{},{:.6g},{:.6g},{:.6g},{:.6g},{:.6g},{},{:.6g},{:.6g},{:.6g},{:.6g},{:.4g},{:.4g},"
-                       "{:.6g},{},{},{},{},{}\n",
-                       csv_field(r.suite), csv_field(r.op), csv_field(r.shape), csv_field(r.impl), csv_field(r.verify),
-                       r.timed ? 1 : 0, r.stats.median_ms, r.stats.p10_ms, r.stats.p90_ms, r.stats.min_ms,
-                       r.stats.max_ms, r.stats.reps, r.flops, r.bytes, r.tflops, r.gbs, r.roofline, r.vs_vendor,
-                       r.images_per_s, csv_field(env.device), csv_field(env.device_name), csv_field(env.driver),
-                       csv_field(env.git_revision), csv_field(r.note));
+    out += fmt::format(
+        "{},{},{},{},{},{},{:.6g},{:.6g},{:.6g},{:.6g},{:.6g},{},{:.6g},{:.6g},{:.6g},{:.6g},{:.4g},{:.4g},"
+        "{:.6g},{},{},{},{},{}\n",
+        csv_field(r.suite), csv_field(r.op), csv_field(r.shape), csv_field(r.impl), csv_field(r.verify),
+        r.timed ? 1 : 0, r.stats.median_ms, r.stats.p10_ms, r.stats.p90_ms, r.stats.min_ms, r.stats.max_ms,
+        r.stats.reps, r.flops, r.bytes, r.tflops, r.gbs, r.roofline, r.vs_vendor, r.images_per_s, csv_field(env.device),
+        csv_field(env.device_name), csv_field(env.driver), csv_field(env.git_revision), csv_field(r.note));
   return out;
 }
 
 std::string format_json(const std::vector<Row>& rows, const Environment& env) {
   nlohmann::json j;
-  j["environment"] = {{"device", env.device},
-                      {"device_name", env.device_name},
-                      {"sm_count", env.sm_count},
-                      {"host_threads", env.host_threads},
-                      {"driver", env.driver},
-                      {"runtime", env.runtime},
-                      {"cudnn", env.cudnn},
-                      {"clocks", env.clocks},
-                      {"git_revision", env.git_revision},
-                      {"build_type", env.build_type},
-                      {"fovea_version", env.fovea_version},
-                      {"date_utc", env.date_utc},
-                      {"command_line", env.command_line},
-                      {"timing", {{"warmup", env.timing.warmup}, {"reps", env.timing.reps}, {"rotate", env.timing.rotate}}},
-                      {"roofline",
-                       {{"copy_gbs", env.roofline.copy_gbs},
-                        {"copy_how", env.roofline.copy_how},
-                        {"sgemm_tflops", env.roofline.sgemm_tflops},
-                        {"sgemm_how", env.roofline.sgemm_how}}}};
+  j["environment"] = {
+      {"device", env.device},
+      {"device_name", env.device_name},
+      {"sm_count", env.sm_count},
+      {"host_threads", env.host_threads},
+      {"driver", env.driver},
+      {"runtime", env.runtime},
+      {"cudnn", env.cudnn},
+      {"clocks", env.clocks},
+      {"git_revision", env.git_revision},
+      {"build_type", env.build_type},
+      {"fovea_version", env.fovea_version},
+      {"date_utc", env.date_utc},
+      {"command_line", env.command_line},
+      {"timing", {{"warmup", env.timing.warmup}, {"reps", env.timing.reps}, {"rotate", env.timing.rotate}}},
+      {"roofline",
+       {{"copy_gbs", env.roofline.copy_gbs},
+        {"copy_how", env.roofline.copy_how},
+        {"sgemm_tflops", env.roofline.sgemm_tflops},
+        {"sgemm_how", env.roofline.sgemm_how}}}};
   nlohmann::json arr = nlohmann::json::array();
   for (const Row& r : rows)
     arr.push_back({{"suite", r.suite},

@@ -46,17 +46,17 @@ struct Roofline {
 
 // One measured (or failed) implementation of one op on one shape.
 struct Row {
-  std::string suite;  // "kernels" or "train-step"
-  std::string op;     // "conv2d_forward", "gemm", "maxpool2d_forward", ...
-  std::string shape;  // "N128 C16 32x32 K16 3x3 s1 p1" or "M128 N10 K64"
-  std::string impl;   // "ours:implicit_gemm", "cudnn:IMPLICIT_PRECOMP_GEMM", "cublas", "reference"
-  std::string verify; // "ok 3.2e-07", "oracle" (the reference itself), "FAILED ...", "skipped: why"
+  std::string suite;   // "kernels" or "train-step"
+  std::string op;      // "conv2d_forward", "gemm", "maxpool2d_forward", ...
+  std::string shape;   // "N128 C16 32x32 K16 3x3 s1 p1" or "M128 N10 K64"
+  std::string impl;    // "ours:implicit_gemm", "cudnn:IMPLICIT_PRECOMP_GEMM", "cublas", "reference"
+  std::string verify;  // "ok 3.2e-07", "oracle" (the reference itself), "FAILED ...", "skipped: why"
   bool timed = false;
   Stats stats;
-  double flops = 0, bytes = 0;     // per run (minimal traffic: each input read once, each output written once)
+  double flops = 0, bytes = 0;  // per run (minimal traffic: each input read once, each output written once)
   double tflops = 0, gbs = 0, roofline = 0;
-  double vs_vendor = 0;            // best vendor (cuDNN / cuBLAS) time / this time; 0: no vendor row
-  double images_per_s = 0;         // train-step only
+  double vs_vendor = 0;     // best vendor (cuDNN / cuBLAS) time / this time; 0: no vendor row
+  double images_per_s = 0;  // train-step only
   std::string note;
 };
 

@@ -60,7 +60,9 @@ std::vector<int64_t> parse_ints(const std::string& text, const char* what) {
   return v;
 }
 
-std::string key_of(const Conv2dParams& p) { return conv_shape_name(p); }
+std::string key_of(const Conv2dParams& p) {
+  return conv_shape_name(p);
+}
 
 // Walks a layer tree with the input shape, collecting conv, linear and batch-norm shapes.
 void collect(const nn::Layer& layer, const Shape& in, ShapeSet& out) {
@@ -115,7 +117,8 @@ ShapeSet make_shape_set(const std::string& name, const std::vector<int64_t>& bat
     s.sgd_sizes = {1000};
     s.notes = "tiny: fixed small shapes";
   } else if (name == "cifar") {
-    const std::vector<std::string> models = {"small_cnn", "cifar_quick", "cifar_full", "resnet20", "resnet18", "resnet9"};
+    const std::vector<std::string> models = {"small_cnn", "cifar_quick", "cifar_full",
+                                             "resnet20",  "resnet18",    "resnet9"};
     for (int64_t b : batches) {
       for (const std::string& m : models) {
         auto model = nn::build_model(m, Shape{3, 32, 32}, 10);
@@ -130,12 +133,13 @@ ShapeSet make_shape_set(const std::string& name, const std::vector<int64_t>& bat
           s.pools.push_back(p);
         }
     }
-    s.notes = fmt::format("cifar: conv/linear/batchnorm layers of small_cnn, cifar_quick, cifar_full, resnet20, resnet18, "
-                          "resnet9 at batch {}; pooling from tests/conv_shapes.h",
-                          fmt::join(batches, ","));
+    s.notes = fmt::format(
+        "cifar: conv/linear/batchnorm layers of small_cnn, cifar_quick, cifar_full, resnet20, resnet18, "
+        "resnet9 at batch {}; pooling from tests/conv_shapes.h",
+        fmt::join(batches, ","));
   } else if (name == "deepbench") {
     // A subset of DeepBench's training problems (conv: W,H,C,N,K,R,S,pad,stride; GEMM: M,N,K).
-    s.convs = {conv_params(16, 3, 224, 224, 64, 7, 7, 2, 3),   conv_params(16, 64, 56, 56, 64, 3, 3, 1, 1),
+    s.convs = {conv_params(16, 3, 224, 224, 64, 7, 7, 2, 3),  conv_params(16, 64, 56, 56, 64, 3, 3, 1, 1),
                conv_params(16, 128, 28, 28, 128, 3, 3, 1, 1), conv_params(16, 256, 14, 14, 256, 3, 3, 1, 1),
                conv_params(16, 512, 7, 7, 512, 3, 3, 1, 1),   conv_params(16, 256, 56, 56, 64, 1, 1),
                conv_params(8, 64, 112, 112, 128, 3, 3, 1, 1), conv_params(16, 832, 7, 7, 256, 1, 1),
@@ -148,8 +152,10 @@ ShapeSet make_shape_set(const std::string& name, const std::vector<int64_t>& bat
   }
   for (const std::string& spec : conv_specs) {
     const std::vector<int64_t> v = parse_ints(spec, "--conv");
-    FOVEA_CHECK(v.size() >= 7 && v.size() <= 9, "fovea bench: --conv takes N,C,H,W,K,R,S[,stride[,pad]], got '", spec, "'");
-    s.convs.push_back(conv_params(v[0], v[1], v[2], v[3], v[4], v[5], v[6], v.size() > 7 ? v[7] : 1, v.size() > 8 ? v[8] : 0));
+    FOVEA_CHECK(v.size() >= 7 && v.size() <= 9, "fovea bench: --conv takes N,C,H,W,K,R,S[,stride[,pad]], got '", spec,
+                "'");
+    s.convs.push_back(
+        conv_params(v[0], v[1], v[2], v[3], v[4], v[5], v[6], v.size() > 7 ? v[7] : 1, v.size() > 8 ? v[8] : 0));
     s.convs.back().validate("fovea bench --conv");
   }
   for (const std::string& spec : gemm_specs) {
@@ -252,7 +258,9 @@ bool all_finite(const Tensors& out) {
   return true;
 }
 
-bool on_cuda(const BenchConfig& c) { return c.device.type == DeviceType::cuda; }
+bool on_cuda(const BenchConfig& c) {
+  return c.device.type == DeviceType::cuda;
+}
 bool with_vendor(const BenchConfig& c) {
 #if FOVEA_HAVE_CUDNN
   return on_cuda(c) && c.cudnn;
@@ -269,15 +277,22 @@ ops::Conv2dAttrs conv_attrs(const Conv2dParams& p) {
   return a;
 }
 
-Shape x_shape(const Conv2dParams& p) { return Shape{p.N, p.C, p.H, p.W}; }
-Shape w_shape(const Conv2dParams& p) { return Shape{p.K, p.C / p.groups, p.R, p.S}; }
-Shape y_shape(const Conv2dParams& p) { return Shape{p.N, p.K, p.P(), p.Q()}; }
+Shape x_shape(const Conv2dParams& p) {
+  return Shape{p.N, p.C, p.H, p.W};
+}
+Shape w_shape(const Conv2dParams& p) {
+  return Shape{p.K, p.C / p.groups, p.R, p.S};
+}
+Shape y_shape(const Conv2dParams& p) {
+  return Shape{p.N, p.K, p.P(), p.Q()};
+}
 
 RunFn conv_fn(ConvOp op, const Conv2dParams& p) {
   const ops::Conv2dAttrs a = conv_attrs(p);
   switch (op) {
     case ConvOp::forward:
-      return [a](ops::Context& ctx, Tensors& in) { return Tensors{ops::conv2d_forward(ctx, in[0], in[1], Tensor(), a)}; };
+      return
+          [a](ops::Context& ctx, Tensors& in) { return Tensors{ops::conv2d_forward(ctx, in[0], in[1], Tensor(), a)}; };
     case ConvOp::backward_data:
       return [a, p](ops::Context& ctx, Tensors& in) {
         return Tensors{ops::conv2d_backward_data(ctx, in[0], in[1], x_shape(p), a)};
@@ -307,7 +322,8 @@ std::vector<Case> conv_cases(const BenchConfig& c, const Conv2dParams& p) {
     if (c.device.type != DeviceType::cpu) {
       for (ConvAlgo algo : {ConvAlgo::direct, ConvAlgo::implicit_gemm, ConvAlgo::im2col_gemm}) {
         RunFn f = conv_fn(op, p);
-        k.impls.push_back({fmt::format("ours:{}", conv_algo_name(algo)), ops::Backend::custom,
+        k.impls.push_back({fmt::format("ours:{}", conv_algo_name(algo)),
+                           ops::Backend::custom,
                            [f, algo](ops::Context& ctx, Tensors& in) {
                              ctx.conv_algo = algo;
                              return f(ctx, in);
@@ -328,7 +344,8 @@ std::vector<Case> conv_cases(const BenchConfig& c, const Conv2dParams& p) {
       for (const cudnn::ConvAlgoInfo& info : algos) {
         RunFn f = conv_fn(op, p);
         const int algo = info.algo;
-        k.impls.push_back({"cudnn:" + info.name, ops::Backend::cudnn,
+        k.impls.push_back({"cudnn:" + info.name,
+                           ops::Backend::cudnn,
                            [f, algo, op](ops::Context& ctx, Tensors& in) {
                              cudnn::Settings s = cudnn::settings();
                              (op == ConvOp::forward         ? s.force_fwd_algo
@@ -353,20 +370,25 @@ Case gemm_case(const BenchConfig& c, const GemmShape& gs) {
   k.flops = 2.0 * double(gs.M) * double(gs.N) * double(gs.K);
   k.bytes = 4.0 * double(gs.M * gs.K + gs.N * gs.K + gs.M * gs.N);
   k.inputs = {{Shape{gs.M, gs.K}}, {Shape{gs.N, gs.K}}};
-  k.reference = [](ops::Context& ctx, Tensors& in) { return Tensors{ops::linear_forward(ctx, in[0], in[1], Tensor())}; };
+  k.reference = [](ops::Context& ctx, Tensors& in) {
+    return Tensors{ops::linear_forward(ctx, in[0], in[1], Tensor())};
+  };
 #if FOVEA_HAVE_CUDA
   if (on_cuda(c)) {
     const SgemmParams g = sgemm_params(Trans::N, Trans::T, gs.M, gs.N, gs.K);
-    k.impls.push_back({"ours:sgemm_tiled", ops::Backend::custom,
+    k.impls.push_back({"ours:sgemm_tiled",
+                       ops::Backend::custom,
                        [g](ops::Context& ctx, Tensors& in) {
                          Tensor y = Tensor::empty({g.M, g.N}, DType::float32, ctx.device);
-                         cuda_kernels::sgemm_tiled(g, in[0].data<float>(), in[1].data<float>(), y.data<float>(), ctx.stream);
+                         cuda_kernels::sgemm_tiled(g, in[0].data<float>(), in[1].data<float>(), y.data<float>(),
+                                                   ctx.stream);
                          return Tensors{y};
                        },
                        {}});
 #if FOVEA_HAVE_CUDNN
     if (with_vendor(c))
-      k.impls.push_back({"cublas", ops::Backend::cudnn,
+      k.impls.push_back({"cublas",
+                         ops::Backend::cudnn,
                          [g](ops::Context& ctx, Tensors& in) {
                            Tensor y = Tensor::empty({g.M, g.N}, DType::float32, ctx.device);
                            cudnn::cublas_sgemm(g, in[0].data<float>(), in[1].data<float>(), y.data<float>(), ctx.stream,
@@ -400,12 +422,13 @@ void add_ops_impls(const BenchConfig& c, Case& k, const RunFn& f, bool vendor_ha
 std::vector<Case> pool_cases(const BenchConfig& c, const Pool2dParams& p) {
   const ops::Pool2dAttrs a = pool_attrs(p);
   const Shape xs{p.N, p.C, p.H, p.W}, ys{p.N, p.C, p.P(), p.Q()};
-  const std::string shape = fmt::format("N{} C{} {}x{} k{} s{} p{}", p.N, p.C, p.H, p.W, p.kernel_h, p.stride_h, p.pad_h);
+  const std::string shape =
+      fmt::format("N{} C{} {}x{} k{} s{} p{}", p.N, p.C, p.H, p.W, p.kernel_h, p.stride_h, p.pad_h);
   Case f;
   f.op = "maxpool2d_forward";
   f.shape = shape;
   f.flops = double(p.y_size()) * double(p.kernel_h * p.kernel_w);  // comparisons
-  f.bytes = 4.0 * double(p.x_size() + 2 * p.y_size());               // x, y, indices
+  f.bytes = 4.0 * double(p.x_size() + 2 * p.y_size());             // x, y, indices
   f.inputs = {{xs}};
   f.reference = [a](ops::Context& ctx, Tensors& in) {
     ops::MaxPoolOut r = ops::maxpool2d_forward(ctx, in[0], a);
@@ -547,7 +570,8 @@ void run_case(const BenchConfig& c, const Case& k, const Stream& stream, std::ve
       const double err = max_rel_l2(out, ref);
       if (!(err <= c.tolerance)) {
         r.verify = std::isnan(err) ? "FAILED: non-finite or mis-shaped output" : fmt::format("FAILED {:.2e}", err);
-        r.note = fmt::format("relative L2 error vs the CPU reference above the tolerance {:.1e}; not timed", c.tolerance);
+        r.note =
+            fmt::format("relative L2 error vs the CPU reference above the tolerance {:.1e}; not timed", c.tolerance);
       } else {
         r.verify = fmt::format("ok {:.1e}", err);
         r.stats = time_runs(stream, c.timing, [&](int i) { (void)impl.run(ctx, sets[size_t(i)]); });
@@ -577,9 +601,8 @@ Roofline measure_roofline(const BenchConfig& c, const Stream& stream) {
   ops::Context ctx(c.device);
   ctx.stream = stream.handle();
   ops::fill_value(ctx, a, 1.0f);
-  const Stats cs = time_runs(stream, t, [&](int) {
-    copy_bytes(b.raw_data(), c.device, a.raw_data(), c.device, bytes, stream.handle());
-  });
+  const Stats cs = time_runs(
+      stream, t, [&](int) { copy_bytes(b.raw_data(), c.device, a.raw_data(), c.device, bytes, stream.handle()); });
   roof.copy_gbs = 2.0 * double(bytes) / (cs.median_ms * 1e-3) * 1e-9;
   roof.copy_how = fmt::format("{} MiB device-to-device copy, read+write bytes / median time", bytes >> 20);
   // GEMM: 4096^3 on the GPU, 1024^3 on the host.
@@ -597,7 +620,9 @@ Roofline measure_roofline(const BenchConfig& c, const Stream& stream) {
   Tensor C = Tensor::empty({n, n}, DType::float32, c.device);
   if (cuda) {
 #if FOVEA_HAVE_CUDNN
-    gemm = [&](int) { cudnn::cublas_sgemm(g, A.data<float>(), B.data<float>(), C.data<float>(), stream.handle(), c.device); };
+    gemm = [&](int) {
+      cudnn::cublas_sgemm(g, A.data<float>(), B.data<float>(), C.data<float>(), stream.handle(), c.device);
+    };
     roof.sgemm_how = fmt::format("cuBLAS SGEMM {}^3, TF32 off", n);
 #else
     gemm = [&](int) { cuda_kernels::sgemm(g, A.data<float>(), B.data<float>(), C.data<float>(), stream.handle()); };

@@ -44,7 +44,7 @@ ShapeSet make_shape_set(const std::string& name, const std::vector<int64_t>& bat
 struct BenchConfig {
   Device device = kCPU;
   TimingOptions timing;
-  double tolerance = 1e-4;  // relative L2 error allowed before a row is timed
+  double tolerance = 1e-4;       // relative L2 error allowed before a row is timed
   std::vector<std::string> ops;  // empty: all; else any of conv2d, gemm, maxpool2d, cross_entropy, batchnorm, sgd
   bool cudnn = true;             // include cuDNN / cuBLAS rows when built and on cuda
   // train-step

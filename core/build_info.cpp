@@ -36,7 +36,9 @@ const BuildInfo& build_info() {
   return info;
 }
 
-[[maybe_unused]] static std::string version_string(int v) { return cat(v / 1000, ".", (v % 1000) / 10); }
+[[maybe_unused]] static std::string version_string(int v) {
+  return cat(v / 1000, ".", (v % 1000) / 10);
+}
 
 std::vector<GpuInfo> gpu_infos() {
   std::vector<GpuInfo> out;

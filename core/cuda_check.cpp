@@ -26,8 +26,8 @@ void check_cuda_launch(const char* kernel, cudaStream_t stream, const char* file
   cudaError_t err = cudaGetLastError();
   if (err == cudaSuccess && sync_launches()) err = cudaStreamSynchronize(stream);
   if (err != cudaSuccess)
-    throw Error(cat("CUDA error at ", file, ":", line, ": launch of ", kernel, " failed: ", cudaGetErrorName(err),
-                    ": ", cudaGetErrorString(err)));
+    throw Error(cat("CUDA error at ", file, ":", line, ": launch of ", kernel, " failed: ", cudaGetErrorName(err), ": ",
+                    cudaGetErrorString(err)));
 }
 
 }  // namespace fovea

@@ -15,8 +15,8 @@ void check_cuda_launch(const char* kernel, cudaStream_t stream, const char* file
 
 }  // namespace fovea
 
-#define FOVEA_CUDA_CHECK(call)                                                   \
-  do {                                                                           \
-    cudaError_t fovea_err_ = (call);                                             \
+#define FOVEA_CUDA_CHECK(call)                                                                \
+  do {                                                                                        \
+    cudaError_t fovea_err_ = (call);                                                          \
     if (fovea_err_ != cudaSuccess) ::fovea::fail_cuda(fovea_err_, #call, __FILE__, __LINE__); \
   } while (0)

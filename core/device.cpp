@@ -38,8 +38,8 @@ std::string cuda_unavailable_reason() {
   cudaError_t err = cudaGetDeviceCount(&count);
   if (err != cudaSuccess) {
     cudaGetLastError();  // clear the sticky error so later calls are not confused
-    return cat("no usable GPU: cudaGetDeviceCount failed with ", cudaGetErrorName(err), " (",
-               cudaGetErrorString(err), ")");
+    return cat("no usable GPU: cudaGetDeviceCount failed with ", cudaGetErrorName(err), " (", cudaGetErrorString(err),
+               ")");
   }
   if (count == 0) return "no GPU: the CUDA runtime sees 0 devices";
   return "";

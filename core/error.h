@@ -25,7 +25,7 @@ std::string cat(const Args&... args) {
 
 // FOVEA_FAIL("conv2d: argument 'stride' must be > 0, got ", s);
 #define FOVEA_FAIL(...) ::fovea::fail_at(__FILE__, __LINE__, ::fovea::cat(__VA_ARGS__))
-#define FOVEA_CHECK(cond, ...)      \
-  do {                              \
+#define FOVEA_CHECK(cond, ...)            \
+  do {                                    \
     if (!(cond)) FOVEA_FAIL(__VA_ARGS__); \
   } while (0)

@@ -51,8 +51,7 @@ void device_free(void* p, Device d) {
   cuda_allocator().deallocate(p);
 }
 
-void copy_bytes(void* dst, Device dst_device, const void* src, Device src_device, size_t bytes,
-                StreamHandle stream) {
+void copy_bytes(void* dst, Device dst_device, const void* src, Device src_device, size_t bytes, StreamHandle stream) {
   if (bytes == 0) return;
   if (dst_device.is_host_memory() && src_device.is_host_memory()) {
     std::memcpy(dst, src, bytes);
@@ -106,7 +105,9 @@ void Buffer::swap(Buffer& o) noexcept {
   std::swap(device_, o.device_);
 }
 
-size_t CachingAllocator::round_size(size_t bytes) { return bytes < 512 ? 512 : (bytes + 511) / 512 * 512; }
+size_t CachingAllocator::round_size(size_t bytes) {
+  return bytes < 512 ? 512 : (bytes + 511) / 512 * 512;
+}
 
 void* CachingAllocator::allocate(size_t bytes) {
   const size_t size = round_size(bytes);
@@ -172,7 +173,9 @@ static void* cuda_raw_alloc(size_t bytes) {
   FOVEA_CUDA_CHECK(err);
   return p;
 }
-static void cuda_raw_free(void* p) { cudaFree(p); }  // no check: runs at exit, after the driver may be gone
+static void cuda_raw_free(void* p) {
+  cudaFree(p);
+}  // no check: runs at exit, after the driver may be gone
 #endif
 
 CachingAllocator& cuda_allocator() {

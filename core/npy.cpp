@@ -37,8 +37,10 @@ Header parse_header(const std::string& h, const std::string& name) {
   if (q == std::string::npos) fail("unterminated 'descr'");
   out.descr = h.substr(p + 1, q - p - 1);
   p = value_of("fortran_order");
-  if (h.compare(p, 4, "True") == 0) out.fortran = true;
-  else if (h.compare(p, 5, "False") != 0) fail("'fortran_order' is neither True nor False");
+  if (h.compare(p, 4, "True") == 0)
+    out.fortran = true;
+  else if (h.compare(p, 5, "False") != 0)
+    fail("'fortran_order' is neither True nor False");
   p = value_of("shape");
   if (p >= h.size() || h[p] != '(') fail("'shape' is not a tuple");
   const size_t e = h.find(')', p);
@@ -96,8 +98,8 @@ Tensor parse_npy(const std::string& bytes, const std::string& name) {
   } else {
     FOVEA_FAIL(".npy file '", name, "': format version ", major, " is not supported (1, 2 or 3)");
   }
-  FOVEA_CHECK(header_start + header_len <= bytes.size(), ".npy file '", name, "': truncated: header says ",
-              header_len, " bytes, file has ", bytes.size() - header_start);
+  FOVEA_CHECK(header_start + header_len <= bytes.size(), ".npy file '", name, "': truncated: header says ", header_len,
+              " bytes, file has ", bytes.size() - header_start);
   const Header h = parse_header(bytes.substr(header_start, header_len), name);
   FOVEA_CHECK(!h.fortran, ".npy file '", name, "': Fortran order is not supported; save a C-contiguous array");
   FOVEA_CHECK(int(h.shape.size()) <= Shape::kMaxDims, ".npy file '", name, "': ", h.shape.size(),
@@ -113,13 +115,16 @@ Tensor parse_npy(const std::string& bytes, const std::string& name) {
   const size_t have = bytes.size() - header_start - header_len;
   FOVEA_CHECK(have >= data_bytes, ".npy file '", name, "': truncated: shape ", shape.str(), " needs ", data_bytes,
               " data bytes, file has ", have);
-  FOVEA_CHECK(have == data_bytes, ".npy file '", name, "': ", have - data_bytes, " bytes of trailing garbage after the data");
+  FOVEA_CHECK(have == data_bytes, ".npy file '", name, "': ", have - data_bytes,
+              " bytes of trailing garbage after the data");
   Tensor t = Tensor::empty(shape, dtype, kCPU);
   if (data_bytes) std::memcpy(t.raw_data(), bytes.data() + header_start + header_len, data_bytes);
   return t;
 }
 
-Tensor read_npy(const std::string& path) { return parse_npy(read_file(path), path); }
+Tensor read_npy(const std::string& path) {
+  return parse_npy(read_file(path), path);
+}
 
 std::string serialize_npy(const Tensor& t) {
   FOVEA_CHECK(t.device().is_host_memory(), "write_npy: tensor ", t.str(), " is on a GPU; copy it with .to(kCPU) first");
@@ -141,6 +146,8 @@ std::string serialize_npy(const Tensor& t) {
   return out;
 }
 
-void write_npy(const std::string& path, const Tensor& t) { write_file_atomic(path, serialize_npy(t)); }
+void write_npy(const std::string& path, const Tensor& t) {
+  write_file_atomic(path, serialize_npy(t));
+}
 
 }  // namespace fovea

@@ -24,9 +24,8 @@ void Conv2dParams::validate(const char* op) const {
 }
 
 std::string Conv2dParams::str() const {
-  return cat("x[", N, ",", C, ",", H, ",", W, "] w[", K, ",", C / (groups ? groups : 1), ",", R, ",", S,
-             "] stride ", stride_h, ",", stride_w, " pad ", pad_h, ",", pad_w, " dilation ", dil_h, ",",
-             dil_w, " groups ", groups);
+  return cat("x[", N, ",", C, ",", H, ",", W, "] w[", K, ",", C / (groups ? groups : 1), ",", R, ",", S, "] stride ",
+             stride_h, ",", stride_w, " pad ", pad_h, ",", pad_w, " dilation ", dil_h, ",", dil_w, " groups ", groups);
 }
 
 void Pool2dParams::validate(const char* op) const {
@@ -40,13 +39,13 @@ void Pool2dParams::validate(const char* op) const {
   // PyTorch: "pad should be at most half of effective kernel size".
   FOVEA_CHECK(2 * pad_h <= kernel_h && 2 * pad_w <= kernel_w, op, ": argument 'pad'=", pad_h, ",", pad_w,
               " must be at most half the kernel ", kernel_h, ",", kernel_w);
-  FOVEA_CHECK(H + 2 * pad_h >= kernel_h && W + 2 * pad_w >= kernel_w, op, ": kernel ", kernel_h, "x",
-              kernel_w, " is larger than the padded input ", H + 2 * pad_h, "x", W + 2 * pad_w);
+  FOVEA_CHECK(H + 2 * pad_h >= kernel_h && W + 2 * pad_w >= kernel_w, op, ": kernel ", kernel_h, "x", kernel_w,
+              " is larger than the padded input ", H + 2 * pad_h, "x", W + 2 * pad_w);
 }
 
 std::string Pool2dParams::str() const {
-  return cat("x[", N, ",", C, ",", H, ",", W, "] kernel ", kernel_h, ",", kernel_w, " stride ", stride_h, ",",
-             stride_w, " pad ", pad_h, ",", pad_w);
+  return cat("x[", N, ",", C, ",", H, ",", W, "] kernel ", kernel_h, ",", kernel_w, " stride ", stride_h, ",", stride_w,
+             " pad ", pad_h, ",", pad_w);
 }
 
 // ---- appended by the CPU reference.
@@ -76,13 +75,12 @@ void BatchNormParams::validate(const char* op) const {
   FOVEA_CHECK(std::isfinite(eps) && eps > 0.0, op, ": argument 'eps' must be finite and > 0, got ", eps);
   FOVEA_CHECK(momentum >= 0.0 && momentum <= 1.0, op, ": argument 'momentum' must be in [0, 1], got ", momentum);
   // PyTorch: "Expected more than 1 value per channel when training".
-  FOVEA_CHECK(!training || N * H * W > 1, op, ": training needs more than 1 value per channel, got N*H*W=",
-              N * H * W, " (", str(), ")");
+  FOVEA_CHECK(!training || N * H * W > 1, op, ": training needs more than 1 value per channel, got N*H*W=", N * H * W,
+              " (", str(), ")");
 }
 
 std::string BatchNormParams::str() const {
-  return cat("x[", N, ",", C, ",", H, ",", W, "] eps ", eps, " momentum ", momentum,
-             training ? " training" : " eval");
+  return cat("x[", N, ",", C, ",", H, ",", W, "] eps ", eps, " momentum ", momentum, training ? " training" : " eval");
 }
 
 void LrnParams::validate(const char* op) const {
@@ -126,8 +124,8 @@ void SgdParams::validate(const char* op) const {
   check_finite_nonneg(op, "weight_decay", weight_decay);
   // PyTorch: "Nesterov momentum requires a momentum and zero dampening".
   FOVEA_CHECK(!nesterov || (momentum > 0.0 && dampening == 0.0), op,
-              ": argument 'nesterov' requires momentum > 0 and dampening 0, got momentum ", momentum,
-              " dampening ", dampening);
+              ": argument 'nesterov' requires momentum > 0 and dampening 0, got momentum ", momentum, " dampening ",
+              dampening);
 }
 
 void AdamWParams::validate(const char* op) const {

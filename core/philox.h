@@ -36,8 +36,9 @@ FOVEA_HD_INLINE Philox4 philox4x32(Philox4 c, uint32_t k0, uint32_t k1) {
 // The i-th 32-bit word of stream (seed, offset). Four consecutive indices share one Philox call.
 FOVEA_HD_INLINE uint32_t philox_u32(uint64_t seed, uint64_t offset, uint64_t i) {
   const uint64_t block = i >> 2;
-  const Philox4 r = philox4x32(Philox4{{uint32_t(block), uint32_t(block >> 32), uint32_t(offset), uint32_t(offset >> 32)}},
-                               uint32_t(seed), uint32_t(seed >> 32));
+  const Philox4 r =
+      philox4x32(Philox4{{uint32_t(block), uint32_t(block >> 32), uint32_t(offset), uint32_t(offset >> 32)}},
+                 uint32_t(seed), uint32_t(seed >> 32));
   return r.v[i & 3];
 }
 

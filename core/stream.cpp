@@ -64,11 +64,11 @@ void Event::synchronize() const {
 }
 
 float Event::elapsed_ms_since(const Event& start) const {
-  if (device_.is_host_memory())
-    return std::chrono::duration<float, std::milli>(host_time_ - start.host_time_).count();
+  if (device_.is_host_memory()) return std::chrono::duration<float, std::milli>(host_time_ - start.host_time_).count();
   float ms = 0;
 #if FOVEA_HAVE_CUDA
-  FOVEA_CUDA_CHECK(cudaEventElapsedTime(&ms, static_cast<cudaEvent_t>(start.handle_), static_cast<cudaEvent_t>(handle_)));
+  FOVEA_CUDA_CHECK(
+      cudaEventElapsedTime(&ms, static_cast<cudaEvent_t>(start.handle_), static_cast<cudaEvent_t>(handle_)));
 #endif
   return ms;
 }

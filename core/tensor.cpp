@@ -85,7 +85,9 @@ int64_t Tensor::size(int i) const {
   return shape_[d];
 }
 
-std::string Tensor::str() const { return cat(dtype_name(dtype_), shape_.str(), " on ", device_.str()); }
+std::string Tensor::str() const {
+  return cat(dtype_name(dtype_), shape_.str(), " on ", device_.str());
+}
 
 void* Tensor::raw_data() const {
   if (!storage_ || !storage_->data()) return nullptr;
@@ -116,8 +118,8 @@ Tensor Tensor::reshape(const Shape& shape) const {
 }
 
 Tensor Tensor::narrow(int64_t start, int64_t length) const {
-  FOVEA_CHECK(ndim() >= 1 && start >= 0 && length >= 0 && start + length <= shape_[0], "narrow(", start, ", ",
-              length, ") of ", str());
+  FOVEA_CHECK(ndim() >= 1 && start >= 0 && length >= 0 && start + length <= shape_[0], "narrow(", start, ", ", length,
+              ") of ", str());
   Tensor t = *this;
   t.shape_[0] = length;
   t.offset_ = offset_ + size_t(start * shape_.stride(0)) * dtype_size(dtype_);
@@ -131,11 +133,12 @@ Tensor Tensor::to(Device device) const {
 }
 
 void Tensor::copy_from(const Tensor& src) {
-  FOVEA_CHECK(src.shape_ == shape_ && src.dtype_ == dtype_, "copy_from: destination ", str(), " vs source ",
-              src.str());
+  FOVEA_CHECK(src.shape_ == shape_ && src.dtype_ == dtype_, "copy_from: destination ", str(), " vs source ", src.str());
   copy_bytes(raw_data(), device_, src.raw_data(), src.device_, nbytes());
 }
 
-void Tensor::fill_zero() { fill_bytes(raw_data(), device_, 0, nbytes()); }
+void Tensor::fill_zero() {
+  fill_bytes(raw_data(), device_, 0, nbytes());
+}
 
 }  // namespace fovea

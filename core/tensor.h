@@ -22,10 +22,22 @@ const char* dtype_name(DType t);
 
 template <typename T>
 constexpr DType dtype_of();
-template <> constexpr DType dtype_of<float>() { return DType::float32; }
-template <> constexpr DType dtype_of<int32_t>() { return DType::int32; }
-template <> constexpr DType dtype_of<int64_t>() { return DType::int64; }
-template <> constexpr DType dtype_of<uint8_t>() { return DType::uint8; }
+template <>
+constexpr DType dtype_of<float>() {
+  return DType::float32;
+}
+template <>
+constexpr DType dtype_of<int32_t>() {
+  return DType::int32;
+}
+template <>
+constexpr DType dtype_of<int64_t>() {
+  return DType::int64;
+}
+template <>
+constexpr DType dtype_of<uint8_t>() {
+  return DType::uint8;
+}
 
 class Shape {
  public:
@@ -57,8 +69,8 @@ class Tensor {
   // Copies host values into a new tensor on `device`.
   template <typename T>
   static Tensor from_vector(const std::vector<T>& values, const Shape& shape, Device device = kCPU) {
-    FOVEA_CHECK(int64_t(values.size()) == shape.numel(), "Tensor::from_vector: ", values.size(),
-                " values for shape ", shape.str());
+    FOVEA_CHECK(int64_t(values.size()) == shape.numel(), "Tensor::from_vector: ", values.size(), " values for shape ",
+                shape.str());
     Tensor t = empty(shape, dtype_of<T>(), device);
     copy_bytes(t.raw_data(), device, values.data(), kCPU, values.size() * sizeof(T));
     return t;
@@ -86,15 +98,15 @@ class Tensor {
   Tensor narrow(int64_t start, int64_t length) const;  // rows [start, start+length) of dim 0
 
   // Explicit copies.
-  Tensor to(Device device) const;         // a new tensor on `device` (a copy, even on the same device)
-  void copy_from(const Tensor& src);      // same shape and dtype, any devices
+  Tensor to(Device device) const;     // a new tensor on `device` (a copy, even on the same device)
+  void copy_from(const Tensor& src);  // same shape and dtype, any devices
   template <typename T>
-  std::vector<T> to_vector() const {      // device -> host copy
+  std::vector<T> to_vector() const {  // device -> host copy
     std::vector<T> out(static_cast<size_t>(numel()));
     copy_bytes(out.data(), kCPU, data<T>(), device_, nbytes());
     return out;
   }
-  void fill_zero();                        // byte fill, any device
+  void fill_zero();  // byte fill, any device
   // Tensors on the same buffer and byte range (views of one another or the same object).
   bool same_memory(const Tensor& o) const { return storage_ == o.storage_ && offset_ == o.offset_; }
 

@@ -16,12 +16,12 @@ namespace fovea {
 using StreamHandle = void*;
 }
 
-#define FOVEA_DECLARE_KERNELS(...)  \
-  namespace fovea::emu_kernels {    \
-  __VA_ARGS__                       \
-  }                                 \
-  namespace fovea::cuda_kernels {   \
-  __VA_ARGS__                       \
+#define FOVEA_DECLARE_KERNELS(...) \
+  namespace fovea::emu_kernels {   \
+  __VA_ARGS__                      \
+  }                                \
+  namespace fovea::cuda_kernels {  \
+  __VA_ARGS__                      \
   }
 
 // Calls the build of a launcher that matches the device: FOVEA_KERNEL_CALL(dev, relu_forward, x, y, n, stream).
@@ -29,20 +29,25 @@ using StreamHandle = void*;
 #include "core/device.h"
 #include "core/error.h"
 #if FOVEA_HAVE_CUDA
-#define FOVEA_KERNEL_CALL(device, fn, ...)                                                               \
-  do {                                                                                                   \
-    const ::fovea::Device fovea_dev_ = (device);                                                         \
-    if (fovea_dev_.type == ::fovea::DeviceType::cuda) ::fovea::cuda_kernels::fn(__VA_ARGS__);            \
-    else if (fovea_dev_.type == ::fovea::DeviceType::emu) ::fovea::emu_kernels::fn(__VA_ARGS__);         \
-    else FOVEA_FAIL(#fn ": our kernels run on devices emu and cuda, not ", fovea_dev_.str());             \
+#define FOVEA_KERNEL_CALL(device, fn, ...)                                                 \
+  do {                                                                                     \
+    const ::fovea::Device fovea_dev_ = (device);                                           \
+    if (fovea_dev_.type == ::fovea::DeviceType::cuda)                                      \
+      ::fovea::cuda_kernels::fn(__VA_ARGS__);                                              \
+    else if (fovea_dev_.type == ::fovea::DeviceType::emu)                                  \
+      ::fovea::emu_kernels::fn(__VA_ARGS__);                                               \
+    else                                                                                   \
+      FOVEA_FAIL(#fn ": our kernels run on devices emu and cuda, not ", fovea_dev_.str()); \
   } while (0)
 #else
-#define FOVEA_KERNEL_CALL(device, fn, ...)                                                               \
-  do {                                                                                                   \
-    const ::fovea::Device fovea_dev_ = (device);                                                         \
-    if (fovea_dev_.type == ::fovea::DeviceType::emu) ::fovea::emu_kernels::fn(__VA_ARGS__);              \
-    else if (fovea_dev_.type == ::fovea::DeviceType::cuda)                                               \
-      FOVEA_FAIL(#fn ": device cuda requested but this build of fovea has no CUDA support");             \
-    else FOVEA_FAIL(#fn ": our kernels run on devices emu and cuda, not ", fovea_dev_.str());             \
+#define FOVEA_KERNEL_CALL(device, fn, ...)                                                   \
+  do {                                                                                       \
+    const ::fovea::Device fovea_dev_ = (device);                                             \
+    if (fovea_dev_.type == ::fovea::DeviceType::emu)                                         \
+      ::fovea::emu_kernels::fn(__VA_ARGS__);                                                 \
+    else if (fovea_dev_.type == ::fovea::DeviceType::cuda)                                   \
+      FOVEA_FAIL(#fn ": device cuda requested but this build of fovea has no CUDA support"); \
+    else                                                                                     \
+      FOVEA_FAIL(#fn ": our kernels run on devices emu and cuda, not ", fovea_dev_.str());   \
   } while (0)
 #endif

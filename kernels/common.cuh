@@ -37,7 +37,9 @@
 
 namespace fovea {
 
-inline unsigned grid_1d(int64_t n, int block) { return unsigned((n + block - 1) / block); }
+inline unsigned grid_1d(int64_t n, int block) {
+  return unsigned((n + block - 1) / block);
+}
 
 // The one launch function of the project.
 template <typename... KernelArgs, typename... Args>
@@ -63,7 +65,7 @@ void launch(const char* name, void (*kernel)(KernelArgs...), dim3 grid, dim3 blo
 
 // Dynamic shared memory: FOVEA_DYNAMIC_SHARED(float, tile); declares `float* tile`, 16-byte aligned.
 #if defined(__CUDACC__)
-#define FOVEA_DYNAMIC_SHARED(type, name)                           \
+#define FOVEA_DYNAMIC_SHARED(type, name)                              \
   extern __shared__ __align__(16) unsigned char fovea_dynamic_smem[]; \
   type* name = reinterpret_cast<type*>(fovea_dynamic_smem)
 #else

@@ -50,8 +50,8 @@ __global__ void max_norm_rows_kernel(int64_t cols, float* w, float max_norm) {
 }
 
 void max_norm_rows(int64_t rows, int64_t cols, float* w, float max_norm, StreamHandle stream) {
-  FOVEA_CHECK(rows >= 0 && cols >= 0 && max_norm > 0, "max_norm: rows=", rows, " cols=", cols,
-              " max_norm=", max_norm, " (max_norm must be > 0)");
+  FOVEA_CHECK(rows >= 0 && cols >= 0 && max_norm > 0, "max_norm: rows=", rows, " cols=", cols, " max_norm=", max_norm,
+              " (max_norm must be > 0)");
   if (rows == 0 || cols == 0) return;
   FOVEA_CHECK(rows <= 2147483647, "max_norm: ", rows, " rows exceed the grid limit");
   FOVEA_LAUNCH(max_norm_rows_kernel, unsigned(rows), 128, 0, stream, cols, w, max_norm);

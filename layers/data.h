@@ -131,7 +131,6 @@ struct Augment {
 // integer shifts give integer source coordinates, so they copy pixels exactly.
 Affine augment_affine(const Augment& aug, int64_t height, int64_t width, uint64_t seed, uint64_t epoch, int64_t index);
 
-
 // Augments a float [B,C,H,W] host batch into `out` (same shape, may not alias `in`); sample b uses
 // the warp of (seed, epoch, sample_ids[b]) so its result does not depend on its batch position.
 void augment_batch(const Tensor& in, Tensor& out, const Augment& aug, uint64_t seed, uint64_t epoch,

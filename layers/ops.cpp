@@ -6,9 +6,9 @@
 
 #include "core/philox.h"
 #include "cpu_reference/activations.h"
+#include "cpu_reference/augment.h"
 #include "cpu_reference/batchnorm.h"
 #include "cpu_reference/conv2d.h"
-#include "cpu_reference/augment.h"
 #include "cpu_reference/dropout.h"
 #include "cpu_reference/linear.h"
 #include "cpu_reference/lrn.h"
@@ -18,9 +18,9 @@
 #include "cpu_reference/regularizers.h"
 #include "cpu_reference/softmax.h"
 #include "kernels/activations.h"
+#include "kernels/augment.h"
 #include "kernels/batchnorm.h"
 #include "kernels/conv2d.h"
-#include "kernels/augment.h"
 #include "kernels/dropout.h"
 #include "kernels/fill.h"
 #include "kernels/linear.h"
@@ -28,8 +28,8 @@
 #include "kernels/metrics.h"
 #include "kernels/mse.h"
 #include "kernels/optimizer.h"
-#include "kernels/regularizers.h"
 #include "kernels/pooling.h"
+#include "kernels/regularizers.h"
 #include "kernels/softmax.h"
 #include "layers/cudnn_backend.h"  // backend cudnn: FOVEA_CUDNN_DISPATCH
 
@@ -41,20 +41,25 @@ Backend parse_backend(std::string_view text) {
   FOVEA_FAIL("backend: '", text, "' is not a backend (expected custom or cudnn)");
 }
 
-const char* backend_name(Backend b) { return b == Backend::custom ? "custom" : "cudnn"; }
+const char* backend_name(Backend b) {
+  return b == Backend::custom ? "custom" : "cudnn";
+}
 
 Context::Context(Device d, Backend b) : device(d), backend(b), workspace(std::make_shared<Workspace>(d)) {
   FOVEA_CHECK(b == Backend::custom || d.type == DeviceType::cuda, "backend cudnn runs on device cuda only, not ",
               d.str());
 #if !FOVEA_HAVE_CUDNN
-  FOVEA_CHECK(b == Backend::custom,
-              "backend cudnn requested but this build of fovea has no cuDNN (not found at build time or FOVEA_WITH_CUDNN=OFF)");
+  FOVEA_CHECK(
+      b == Backend::custom,
+      "backend cudnn requested but this build of fovea has no cuDNN (not found at build time or FOVEA_WITH_CUDNN=OFF)");
 #endif
 }
 
 namespace {
 
-bool on_cpu(const Context& ctx) { return ctx.device.type == DeviceType::cpu; }
+bool on_cpu(const Context& ctx) {
+  return ctx.device.type == DeviceType::cpu;
+}
 
 void check_tensor(const Context& ctx, const char* op, const char* arg, const Tensor& t, DType dtype = DType::float32) {
   FOVEA_CHECK(t.defined(), op, ": argument '", arg, "' is missing");
@@ -71,10 +76,16 @@ void check_same_shape(const char* op, const char* a, const Tensor& x, const char
 // Ops that cuDNN does not offer (dropout, cross-entropy, MSE, LRN, optimizers, fills) run our kernels
 // under backend cudnn too, as PyTorch's cudnn backend does.
 
-Tensor like(const Context& ctx, const Shape& s, DType t = DType::float32) { return Tensor::empty(s, t, ctx.device); }
+Tensor like(const Context& ctx, const Shape& s, DType t = DType::float32) {
+  return Tensor::empty(s, t, ctx.device);
+}
 
-const float* f(const Tensor& t) { return t.defined() ? t.data<float>() : nullptr; }
-float* f(Tensor& t) { return t.defined() ? t.data<float>() : nullptr; }
+const float* f(const Tensor& t) {
+  return t.defined() ? t.data<float>() : nullptr;
+}
+float* f(Tensor& t) {
+  return t.defined() ? t.data<float>() : nullptr;
+}
 
 }  // namespace
 
@@ -104,12 +115,15 @@ Tensor conv2d_forward(Context& ctx, const Tensor& x, const Tensor& w, const Tens
   }
   FOVEA_CUDNN_DISPATCH("conv2d", conv2d_forward(ctx, p, x, w, b));
   Tensor y = like(ctx, {p.N, p.K, p.P(), p.Q()});
-  if (on_cpu(ctx)) ref::conv2d_forward(p, f(x), f(w), f(b), f(y));
-  else FOVEA_KERNEL_CALL(ctx.device, conv2d_forward, ctx.conv_algo, p, f(x), f(w), f(b), f(y), *ctx.workspace, ctx.stream);
+  if (on_cpu(ctx))
+    ref::conv2d_forward(p, f(x), f(w), f(b), f(y));
+  else
+    FOVEA_KERNEL_CALL(ctx.device, conv2d_forward, ctx.conv_algo, p, f(x), f(w), f(b), f(y), *ctx.workspace, ctx.stream);
   return y;
 }
 
-Tensor conv2d_backward_data(Context& ctx, const Tensor& dy, const Tensor& w, const Shape& x_shape, const Conv2dAttrs& a) {
+Tensor conv2d_backward_data(Context& ctx, const Tensor& dy, const Tensor& w, const Shape& x_shape,
+                            const Conv2dAttrs& a) {
   check_tensor(ctx, "conv2d_backward_data", "dy", dy);
   check_tensor(ctx, "conv2d_backward_data", "w", w);
   const Conv2dParams p = conv2d_params(x_shape, w.shape(), a);
@@ -117,8 +131,11 @@ Tensor conv2d_backward_data(Context& ctx, const Tensor& dy, const Tensor& w, con
               Shape({p.N, p.K, p.P(), p.Q()}).str(), ", got ", dy.shape().str());
   FOVEA_CUDNN_DISPATCH("conv2d_backward_data", conv2d_backward_data(ctx, p, dy, w));
   Tensor dx = like(ctx, x_shape);
-  if (on_cpu(ctx)) ref::conv2d_backward_data(p, f(dy), f(w), f(dx));
-  else FOVEA_KERNEL_CALL(ctx.device, conv2d_backward_data, ctx.conv_algo, p, f(dy), f(w), f(dx), *ctx.workspace, ctx.stream);
+  if (on_cpu(ctx))
+    ref::conv2d_backward_data(p, f(dy), f(w), f(dx));
+  else
+    FOVEA_KERNEL_CALL(ctx.device, conv2d_backward_data, ctx.conv_algo, p, f(dy), f(w), f(dx), *ctx.workspace,
+                      ctx.stream);
   return dx;
 }
 
@@ -131,8 +148,11 @@ Tensor conv2d_backward_filter(Context& ctx, const Tensor& x, const Tensor& dy, c
               Shape({p.N, p.K, p.P(), p.Q()}).str(), ", got ", dy.shape().str());
   FOVEA_CUDNN_DISPATCH("conv2d_backward_filter", conv2d_backward_filter(ctx, p, x, dy));
   Tensor dw = like(ctx, w_shape);
-  if (on_cpu(ctx)) ref::conv2d_backward_filter(p, f(x), f(dy), f(dw));
-  else FOVEA_KERNEL_CALL(ctx.device, conv2d_backward_filter, ctx.conv_algo, p, f(x), f(dy), f(dw), *ctx.workspace, ctx.stream);
+  if (on_cpu(ctx))
+    ref::conv2d_backward_filter(p, f(x), f(dy), f(dw));
+  else
+    FOVEA_KERNEL_CALL(ctx.device, conv2d_backward_filter, ctx.conv_algo, p, f(x), f(dy), f(dw), *ctx.workspace,
+                      ctx.stream);
   return dw;
 }
 
@@ -143,8 +163,10 @@ Tensor conv2d_backward_bias(Context& ctx, const Tensor& dy) {
   Conv2dParams p;  // only N, K and the output size matter
   p.N = dy.size(0), p.K = p.C = dy.size(1), p.H = dy.size(2), p.W = dy.size(3);
   Tensor db = like(ctx, {p.K});
-  if (on_cpu(ctx)) ref::conv2d_backward_bias(p, f(dy), f(db));
-  else FOVEA_KERNEL_CALL(ctx.device, conv2d_backward_bias, p, f(dy), f(db), ctx.stream);
+  if (on_cpu(ctx))
+    ref::conv2d_backward_bias(p, f(dy), f(db));
+  else
+    FOVEA_KERNEL_CALL(ctx.device, conv2d_backward_bias, p, f(dy), f(db), ctx.stream);
   return db;
 }
 
@@ -166,8 +188,10 @@ MaxPoolOut maxpool2d_forward(Context& ctx, const Tensor& x, const Pool2dAttrs& a
   FOVEA_CUDNN_DISPATCH("maxpool2d", maxpool2d_forward(ctx, p, x));
   MaxPoolOut out{like(ctx, {p.N, p.C, p.P(), p.Q()}), like(ctx, {p.N, p.C, p.P(), p.Q()}, DType::int32)};
   int32_t* idx = out.indices.data<int32_t>();
-  if (on_cpu(ctx)) ref::maxpool2d_forward(p, f(x), f(out.y), idx);
-  else FOVEA_KERNEL_CALL(ctx.device, maxpool2d_forward, p, f(x), f(out.y), idx, ctx.stream);
+  if (on_cpu(ctx))
+    ref::maxpool2d_forward(p, f(x), f(out.y), idx);
+  else
+    FOVEA_KERNEL_CALL(ctx.device, maxpool2d_forward, p, f(x), f(out.y), idx, ctx.stream);
   return out;
 }
 
@@ -182,8 +206,10 @@ Tensor maxpool2d_backward(Context& ctx, const Tensor& dy, const Tensor& indices,
   FOVEA_CUDNN_DISPATCH("maxpool2d_backward", maxpool2d_backward(ctx, p, dy, indices));
   Tensor dx = like(ctx, x_shape);
   const int32_t* idx = indices.data<int32_t>();
-  if (on_cpu(ctx)) ref::maxpool2d_backward(p, f(dy), idx, f(dx));
-  else FOVEA_KERNEL_CALL(ctx.device, maxpool2d_backward, p, f(dy), idx, f(dx), ctx.stream);
+  if (on_cpu(ctx))
+    ref::maxpool2d_backward(p, f(dy), idx, f(dx));
+  else
+    FOVEA_KERNEL_CALL(ctx.device, maxpool2d_backward, p, f(dy), idx, f(dx), ctx.stream);
   return dx;
 }
 
@@ -192,20 +218,24 @@ Tensor avgpool2d_forward(Context& ctx, const Tensor& x, const Pool2dAttrs& a) {
   const Pool2dParams p = pool2d_params(x.shape(), a);
   FOVEA_CUDNN_DISPATCH("avgpool2d", avgpool2d_forward(ctx, p, x));
   Tensor y = like(ctx, {p.N, p.C, p.P(), p.Q()});
-  if (on_cpu(ctx)) ref::avgpool2d_forward(p, f(x), f(y));
-  else FOVEA_KERNEL_CALL(ctx.device, avgpool2d_forward, p, f(x), f(y), ctx.stream);
+  if (on_cpu(ctx))
+    ref::avgpool2d_forward(p, f(x), f(y));
+  else
+    FOVEA_KERNEL_CALL(ctx.device, avgpool2d_forward, p, f(x), f(y), ctx.stream);
   return y;
 }
 
 Tensor avgpool2d_backward(Context& ctx, const Tensor& dy, const Shape& x_shape, const Pool2dAttrs& a) {
   check_tensor(ctx, "avgpool2d_backward", "dy", dy);
   const Pool2dParams p = pool2d_params(x_shape, a);
-  FOVEA_CHECK(dy.shape() == Shape({p.N, p.C, p.P(), p.Q()}), "avgpool2d_backward: 'dy' ", dy.shape().str(),
-              " must be ", Shape({p.N, p.C, p.P(), p.Q()}).str());
+  FOVEA_CHECK(dy.shape() == Shape({p.N, p.C, p.P(), p.Q()}), "avgpool2d_backward: 'dy' ", dy.shape().str(), " must be ",
+              Shape({p.N, p.C, p.P(), p.Q()}).str());
   FOVEA_CUDNN_DISPATCH("avgpool2d_backward", avgpool2d_backward(ctx, p, dy));
   Tensor dx = like(ctx, x_shape);
-  if (on_cpu(ctx)) ref::avgpool2d_backward(p, f(dy), f(dx));
-  else FOVEA_KERNEL_CALL(ctx.device, avgpool2d_backward, p, f(dy), f(dx), ctx.stream);
+  if (on_cpu(ctx))
+    ref::avgpool2d_backward(p, f(dy), f(dx));
+  else
+    FOVEA_KERNEL_CALL(ctx.device, avgpool2d_backward, p, f(dy), f(dx), ctx.stream);
   return dx;
 }
 
@@ -215,8 +245,10 @@ Tensor global_avgpool_forward(Context& ctx, const Tensor& x) {
   FOVEA_CUDNN_DISPATCH("global_avgpool", global_avgpool_forward(ctx, x));
   const int64_t N = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3);
   Tensor y = like(ctx, {N, C});
-  if (on_cpu(ctx)) ref::global_avgpool_forward(N, C, H, W, f(x), f(y));
-  else FOVEA_KERNEL_CALL(ctx.device, global_avgpool_forward, N, C, H, W, f(x), f(y), ctx.stream);
+  if (on_cpu(ctx))
+    ref::global_avgpool_forward(N, C, H, W, f(x), f(y));
+  else
+    FOVEA_KERNEL_CALL(ctx.device, global_avgpool_forward, N, C, H, W, f(x), f(y), ctx.stream);
   return y;
 }
 
@@ -226,8 +258,11 @@ Tensor global_avgpool_backward(Context& ctx, const Tensor& dy, const Shape& x_sh
               dy.shape().str(), " does not match x ", x_shape.str());
   FOVEA_CUDNN_DISPATCH("global_avgpool_backward", global_avgpool_backward(ctx, dy, x_shape));
   Tensor dx = like(ctx, x_shape);
-  if (on_cpu(ctx)) ref::global_avgpool_backward(x_shape[0], x_shape[1], x_shape[2], x_shape[3], f(dy), f(dx));
-  else FOVEA_KERNEL_CALL(ctx.device, global_avgpool_backward, x_shape[0], x_shape[1], x_shape[2], x_shape[3], f(dy), f(dx), ctx.stream);
+  if (on_cpu(ctx))
+    ref::global_avgpool_backward(x_shape[0], x_shape[1], x_shape[2], x_shape[3], f(dy), f(dx));
+  else
+    FOVEA_KERNEL_CALL(ctx.device, global_avgpool_backward, x_shape[0], x_shape[1], x_shape[2], x_shape[3], f(dy), f(dx),
+                      ctx.stream);
   return dx;
 }
 
@@ -255,8 +290,10 @@ Tensor linear_forward(Context& ctx, const Tensor& x, const Tensor& w, const Tens
   }
   FOVEA_CUDNN_DISPATCH("linear", linear_forward(ctx, x, w, b));
   Tensor y = like(ctx, {p.N, p.out_features});
-  if (on_cpu(ctx)) ref::linear_forward(p, f(x), f(w), f(b), f(y));
-  else FOVEA_KERNEL_CALL(ctx.device, linear_forward, p, f(x), f(w), f(b), f(y), ctx.stream);
+  if (on_cpu(ctx))
+    ref::linear_forward(p, f(x), f(w), f(b), f(y));
+  else
+    FOVEA_KERNEL_CALL(ctx.device, linear_forward, p, f(x), f(w), f(b), f(y), ctx.stream);
   return y;
 }
 
@@ -269,8 +306,10 @@ Tensor linear_backward_data(Context& ctx, const Tensor& dy, const Tensor& w) {
   LinearParams p;
   p.N = dy.size(0), p.in_features = w.size(1), p.out_features = w.size(0);
   Tensor dx = like(ctx, {p.N, p.in_features});
-  if (on_cpu(ctx)) ref::linear_backward_data(p, f(dy), f(w), f(dx));
-  else FOVEA_KERNEL_CALL(ctx.device, linear_backward_data, p, f(dy), f(w), f(dx), ctx.stream);
+  if (on_cpu(ctx))
+    ref::linear_backward_data(p, f(dy), f(w), f(dx));
+  else
+    FOVEA_KERNEL_CALL(ctx.device, linear_backward_data, p, f(dy), f(w), f(dx), ctx.stream);
   return dx;
 }
 
@@ -283,8 +322,10 @@ Tensor linear_backward_weight(Context& ctx, const Tensor& x, const Tensor& dy) {
   LinearParams p;
   p.N = x.size(0), p.in_features = x.size(1), p.out_features = dy.size(1);
   Tensor dw = like(ctx, {p.out_features, p.in_features});
-  if (on_cpu(ctx)) ref::linear_backward_weight(p, f(x), f(dy), f(dw));
-  else FOVEA_KERNEL_CALL(ctx.device, linear_backward_weight, p, f(x), f(dy), f(dw), ctx.stream);
+  if (on_cpu(ctx))
+    ref::linear_backward_weight(p, f(x), f(dy), f(dw));
+  else
+    FOVEA_KERNEL_CALL(ctx.device, linear_backward_weight, p, f(x), f(dy), f(dw), ctx.stream);
   return dw;
 }
 
@@ -295,31 +336,37 @@ Tensor linear_backward_bias(Context& ctx, const Tensor& dy) {
   LinearParams p;
   p.N = dy.size(0), p.out_features = dy.size(1);
   Tensor db = like(ctx, {p.out_features});
-  if (on_cpu(ctx)) ref::linear_backward_bias(p, f(dy), f(db));
-  else FOVEA_KERNEL_CALL(ctx.device, linear_backward_bias, p, f(dy), f(db), ctx.stream);
+  if (on_cpu(ctx))
+    ref::linear_backward_bias(p, f(dy), f(db));
+  else
+    FOVEA_KERNEL_CALL(ctx.device, linear_backward_bias, p, f(dy), f(db), ctx.stream);
   return db;
 }
 
 // ---------------------------------------------------------------- activations
 
-#define FOVEA_UNARY(NAME, OPNAME)                                                   \
-  Tensor NAME##_forward(Context& ctx, const Tensor& x) {                            \
-    check_tensor(ctx, OPNAME, "x", x);                                              \
-    FOVEA_CUDNN_DISPATCH(OPNAME, NAME##_forward(ctx, x));                           \
-    Tensor y = like(ctx, x.shape());                                                \
-    if (on_cpu(ctx)) ref::NAME##_forward(x.numel(), f(x), f(y));                    \
-    else FOVEA_KERNEL_CALL(ctx.device, NAME##_forward, x.numel(), f(x), f(y), ctx.stream); \
-    return y;                                                                       \
-  }                                                                                 \
-  Tensor NAME##_backward(Context& ctx, const Tensor& dy, const Tensor& saved) {     \
-    check_tensor(ctx, OPNAME "_backward", "dy", dy);                                \
-    check_tensor(ctx, OPNAME "_backward", "saved", saved);                          \
-    check_same_shape(OPNAME "_backward", "dy", dy, "saved", saved);                 \
-    FOVEA_CUDNN_DISPATCH(OPNAME "_backward", NAME##_backward(ctx, dy, saved));      \
-    Tensor dx = like(ctx, dy.shape());                                              \
-    if (on_cpu(ctx)) ref::NAME##_backward(dy.numel(), f(saved), f(dy), f(dx));      \
-    else FOVEA_KERNEL_CALL(ctx.device, NAME##_backward, dy.numel(), f(saved), f(dy), f(dx), ctx.stream); \
-    return dx;                                                                      \
+#define FOVEA_UNARY(NAME, OPNAME)                                                                     \
+  Tensor NAME##_forward(Context& ctx, const Tensor& x) {                                              \
+    check_tensor(ctx, OPNAME, "x", x);                                                                \
+    FOVEA_CUDNN_DISPATCH(OPNAME, NAME##_forward(ctx, x));                                             \
+    Tensor y = like(ctx, x.shape());                                                                  \
+    if (on_cpu(ctx))                                                                                  \
+      ref::NAME##_forward(x.numel(), f(x), f(y));                                                     \
+    else                                                                                              \
+      FOVEA_KERNEL_CALL(ctx.device, NAME##_forward, x.numel(), f(x), f(y), ctx.stream);               \
+    return y;                                                                                         \
+  }                                                                                                   \
+  Tensor NAME##_backward(Context& ctx, const Tensor& dy, const Tensor& saved) {                       \
+    check_tensor(ctx, OPNAME "_backward", "dy", dy);                                                  \
+    check_tensor(ctx, OPNAME "_backward", "saved", saved);                                            \
+    check_same_shape(OPNAME "_backward", "dy", dy, "saved", saved);                                   \
+    FOVEA_CUDNN_DISPATCH(OPNAME "_backward", NAME##_backward(ctx, dy, saved));                        \
+    Tensor dx = like(ctx, dy.shape());                                                                \
+    if (on_cpu(ctx))                                                                                  \
+      ref::NAME##_backward(dy.numel(), f(saved), f(dy), f(dx));                                       \
+    else                                                                                              \
+      FOVEA_KERNEL_CALL(ctx.device, NAME##_backward, dy.numel(), f(saved), f(dy), f(dx), ctx.stream); \
+    return dx;                                                                                        \
   }
 FOVEA_UNARY(relu, "relu")
 FOVEA_UNARY(sigmoid, "sigmoid")
@@ -330,8 +377,10 @@ Tensor leaky_relu_forward(Context& ctx, const Tensor& x, float slope) {
   check_tensor(ctx, "leaky_relu", "x", x);
   FOVEA_CUDNN_DISPATCH("leaky_relu", leaky_relu_forward(ctx, x, slope));
   Tensor y = like(ctx, x.shape());
-  if (on_cpu(ctx)) ref::leaky_relu_forward(x.numel(), slope, f(x), f(y));
-  else FOVEA_KERNEL_CALL(ctx.device, leaky_relu_forward, x.numel(), slope, f(x), f(y), ctx.stream);
+  if (on_cpu(ctx))
+    ref::leaky_relu_forward(x.numel(), slope, f(x), f(y));
+  else
+    FOVEA_KERNEL_CALL(ctx.device, leaky_relu_forward, x.numel(), slope, f(x), f(y), ctx.stream);
   return y;
 }
 
@@ -341,8 +390,10 @@ Tensor leaky_relu_backward(Context& ctx, const Tensor& dy, const Tensor& x, floa
   check_same_shape("leaky_relu_backward", "dy", dy, "x", x);
   FOVEA_CUDNN_DISPATCH("leaky_relu_backward", leaky_relu_backward(ctx, dy, x, slope));
   Tensor dx = like(ctx, x.shape());
-  if (on_cpu(ctx)) ref::leaky_relu_backward(x.numel(), slope, f(x), f(dy), f(dx));
-  else FOVEA_KERNEL_CALL(ctx.device, leaky_relu_backward, x.numel(), slope, f(x), f(dy), f(dx), ctx.stream);
+  if (on_cpu(ctx))
+    ref::leaky_relu_backward(x.numel(), slope, f(x), f(dy), f(dx));
+  else
+    FOVEA_KERNEL_CALL(ctx.device, leaky_relu_backward, x.numel(), slope, f(x), f(dy), f(dx), ctx.stream);
   return dx;
 }
 
@@ -354,8 +405,10 @@ Tensor dropout_forward(Context& ctx, const Tensor& x, float p, uint64_t seed, ui
   dp.p = p, dp.seed = seed, dp.offset = offset, dp.training = true;
   dp.validate("dropout");
   Tensor y = like(ctx, x.shape());
-  if (on_cpu(ctx)) ref::dropout_forward(dp, x.numel(), f(x), f(y));
-  else FOVEA_KERNEL_CALL(ctx.device, dropout_forward, dp, x.numel(), f(x), f(y), ctx.stream);
+  if (on_cpu(ctx))
+    ref::dropout_forward(dp, x.numel(), f(x), f(y));
+  else
+    FOVEA_KERNEL_CALL(ctx.device, dropout_forward, dp, x.numel(), f(x), f(y), ctx.stream);
   return y;
 }
 
@@ -365,8 +418,10 @@ Tensor dropout_backward(Context& ctx, const Tensor& dy, float p, uint64_t seed, 
   dp.p = p, dp.seed = seed, dp.offset = offset, dp.training = true;
   dp.validate("dropout");
   Tensor dx = like(ctx, dy.shape());
-  if (on_cpu(ctx)) ref::dropout_backward(dp, dy.numel(), f(dy), f(dx));
-  else FOVEA_KERNEL_CALL(ctx.device, dropout_backward, dp, dy.numel(), f(dy), f(dx), ctx.stream);
+  if (on_cpu(ctx))
+    ref::dropout_backward(dp, dy.numel(), f(dy), f(dx));
+  else
+    FOVEA_KERNEL_CALL(ctx.device, dropout_backward, dp, dy.numel(), f(dy), f(dx), ctx.stream);
   return dx;
 }
 
@@ -389,7 +444,8 @@ Tensor augment_forward(Context& ctx, const Tensor& x, const Tensor& warps, const
                 warps.shape().str());
   }
   FOVEA_CHECK(mean.size() == stddev.size() && (mean.empty() || int64_t(mean.size()) == p.C), op, ": ", mean.size(),
-              " means and ", stddev.size(), " deviations for ", p.C, " channels (give one of each per channel, or none)");
+              " means and ", stddev.size(), " deviations for ", p.C,
+              " channels (give one of each per channel, or none)");
   p.normalize = !mean.empty();
   FOVEA_CHECK(p.C <= AugmentParams::kMaxChannels, op, ": argument 'x' has ", p.C, " channels, at most ",
               AugmentParams::kMaxChannels, " are supported");
@@ -398,11 +454,15 @@ Tensor augment_forward(Context& ctx, const Tensor& x, const Tensor& warps, const
   Tensor y = like(ctx, x.shape());
   const auto* w = p.warp ? reinterpret_cast<const Affine*>(warps.data<float>()) : nullptr;
   if (x.dtype() == DType::uint8) {
-    if (on_cpu(ctx)) ref::augment_forward(p, x.data<uint8_t>(), w, f(y));
-    else FOVEA_KERNEL_CALL(ctx.device, augment_forward, p, x.data<uint8_t>(), w, f(y), ctx.stream);
+    if (on_cpu(ctx))
+      ref::augment_forward(p, x.data<uint8_t>(), w, f(y));
+    else
+      FOVEA_KERNEL_CALL(ctx.device, augment_forward, p, x.data<uint8_t>(), w, f(y), ctx.stream);
   } else {
-    if (on_cpu(ctx)) ref::augment_forward(p, f(x), w, f(y));
-    else FOVEA_KERNEL_CALL(ctx.device, augment_forward, p, f(x), w, f(y), ctx.stream);
+    if (on_cpu(ctx))
+      ref::augment_forward(p, f(x), w, f(y));
+    else
+      FOVEA_KERNEL_CALL(ctx.device, augment_forward, p, f(x), w, f(y), ctx.stream);
   }
   return y;
 }
@@ -413,8 +473,10 @@ Tensor add(Context& ctx, const Tensor& a, const Tensor& b) {
   check_same_shape("add", "a", a, "b", b);
   FOVEA_CUDNN_DISPATCH("add", add(ctx, a, b));
   Tensor y = like(ctx, a.shape());
-  if (on_cpu(ctx)) ref::residual_add_forward(a.numel(), f(a), f(b), f(y));
-  else FOVEA_KERNEL_CALL(ctx.device, residual_add_forward, a.numel(), f(a), f(b), f(y), ctx.stream);
+  if (on_cpu(ctx))
+    ref::residual_add_forward(a.numel(), f(a), f(b), f(y));
+  else
+    FOVEA_KERNEL_CALL(ctx.device, residual_add_forward, a.numel(), f(a), f(b), f(y), ctx.stream);
   return y;
 }
 
@@ -429,8 +491,10 @@ Tensor softmax_forward(Context& ctx, const Tensor& x) {
   check_rows("softmax", x);
   FOVEA_CUDNN_DISPATCH("softmax", softmax_forward(ctx, x));
   Tensor y = like(ctx, x.shape());
-  if (on_cpu(ctx)) ref::softmax_forward(x.size(0), x.size(1), f(x), f(y));
-  else FOVEA_KERNEL_CALL(ctx.device, softmax_forward, x.size(0), x.size(1), f(x), f(y), ctx.stream);
+  if (on_cpu(ctx))
+    ref::softmax_forward(x.size(0), x.size(1), f(x), f(y));
+  else
+    FOVEA_KERNEL_CALL(ctx.device, softmax_forward, x.size(0), x.size(1), f(x), f(y), ctx.stream);
   return y;
 }
 
@@ -441,8 +505,10 @@ Tensor softmax_backward(Context& ctx, const Tensor& dy, const Tensor& y) {
   check_same_shape("softmax_backward", "dy", dy, "y", y);
   FOVEA_CUDNN_DISPATCH("softmax_backward", softmax_backward(ctx, dy, y));
   Tensor dx = like(ctx, y.shape());
-  if (on_cpu(ctx)) ref::softmax_backward(y.size(0), y.size(1), f(y), f(dy), f(dx));
-  else FOVEA_KERNEL_CALL(ctx.device, softmax_backward, y.size(0), y.size(1), f(y), f(dy), f(dx), ctx.stream);
+  if (on_cpu(ctx))
+    ref::softmax_backward(y.size(0), y.size(1), f(y), f(dy), f(dx));
+  else
+    FOVEA_KERNEL_CALL(ctx.device, softmax_backward, y.size(0), y.size(1), f(y), f(dy), f(dx), ctx.stream);
   return dx;
 }
 
@@ -451,8 +517,10 @@ Tensor log_softmax_forward(Context& ctx, const Tensor& x) {
   check_rows("log_softmax", x);
   FOVEA_CUDNN_DISPATCH("log_softmax", log_softmax_forward(ctx, x));
   Tensor y = like(ctx, x.shape());
-  if (on_cpu(ctx)) ref::log_softmax_forward(x.size(0), x.size(1), f(x), f(y));
-  else FOVEA_KERNEL_CALL(ctx.device, log_softmax_forward, x.size(0), x.size(1), f(x), f(y), ctx.stream);
+  if (on_cpu(ctx))
+    ref::log_softmax_forward(x.size(0), x.size(1), f(x), f(y));
+  else
+    FOVEA_KERNEL_CALL(ctx.device, log_softmax_forward, x.size(0), x.size(1), f(x), f(y), ctx.stream);
   return y;
 }
 
@@ -463,8 +531,10 @@ Tensor log_softmax_backward(Context& ctx, const Tensor& dy, const Tensor& y) {
   check_same_shape("log_softmax_backward", "dy", dy, "y", y);
   FOVEA_CUDNN_DISPATCH("log_softmax_backward", log_softmax_backward(ctx, dy, y));
   Tensor dx = like(ctx, y.shape());
-  if (on_cpu(ctx)) ref::log_softmax_backward(y.size(0), y.size(1), f(y), f(dy), f(dx));
-  else FOVEA_KERNEL_CALL(ctx.device, log_softmax_backward, y.size(0), y.size(1), f(y), f(dy), f(dx), ctx.stream);
+  if (on_cpu(ctx))
+    ref::log_softmax_backward(y.size(0), y.size(1), f(y), f(dy), f(dx));
+  else
+    FOVEA_KERNEL_CALL(ctx.device, log_softmax_backward, y.size(0), y.size(1), f(y), f(dy), f(dx), ctx.stream);
   return dx;
 }
 
@@ -521,8 +591,10 @@ Tensor lrn_forward(Context& ctx, const Tensor& x, const LrnParams& attrs) {
   check_tensor(ctx, "lrn", "x", x);
   const LrnParams p = lrn_params(x, attrs);
   Tensor y = like(ctx, x.shape());
-  if (on_cpu(ctx)) ref::lrn_forward(p, f(x), f(y));
-  else FOVEA_KERNEL_CALL(ctx.device, lrn_forward, p, f(x), f(y), ctx.stream);
+  if (on_cpu(ctx))
+    ref::lrn_forward(p, f(x), f(y));
+  else
+    FOVEA_KERNEL_CALL(ctx.device, lrn_forward, p, f(x), f(y), ctx.stream);
   return y;
 }
 
@@ -532,8 +604,10 @@ Tensor lrn_backward(Context& ctx, const Tensor& dy, const Tensor& x, const Tenso
   check_same_shape("lrn_backward", "dy", dy, "x", x);
   const LrnParams p = lrn_params(x, attrs);
   Tensor dx = like(ctx, x.shape());
-  if (on_cpu(ctx)) ref::lrn_backward(p, f(x), f(dy), f(dx));
-  else FOVEA_KERNEL_CALL(ctx.device, lrn_backward, p, f(x), f(dy), f(dx), *ctx.workspace, ctx.stream);
+  if (on_cpu(ctx))
+    ref::lrn_backward(p, f(x), f(dy), f(dx));
+  else
+    FOVEA_KERNEL_CALL(ctx.device, lrn_backward, p, f(x), f(dy), f(dx), *ctx.workspace, ctx.stream);
   return dx;
 }
 
@@ -561,8 +635,10 @@ BatchNormOut batchnorm_forward_train(Context& ctx, const Tensor& x, const Tensor
   const char* op = "batchnorm2d";
   check_tensor(ctx, op, "x", x);
   const BatchNormParams p = bn_params(op, x, true, momentum, eps);
-  for (auto [arg, t] : {std::pair<const char*, const Tensor*>{"gamma", &gamma}, {"beta", &beta},
-                        {"running_mean", &running_mean}, {"running_var", &running_var}}) {
+  for (auto [arg, t] : {std::pair<const char*, const Tensor*>{"gamma", &gamma},
+                        {"beta", &beta},
+                        {"running_mean", &running_mean},
+                        {"running_var", &running_var}}) {
     check_tensor(ctx, op, arg, *t);
     check_channels(op, arg, *t, p.C);
   }
@@ -582,8 +658,10 @@ Tensor batchnorm_forward_eval(Context& ctx, const Tensor& x, const Tensor& gamma
   const char* op = "batchnorm2d";
   check_tensor(ctx, op, "x", x);
   const BatchNormParams p = bn_params(op, x, false, 0.1f, eps);
-  for (auto [arg, t] : {std::pair<const char*, const Tensor*>{"gamma", &gamma}, {"beta", &beta},
-                        {"running_mean", &running_mean}, {"running_var", &running_var}}) {
+  for (auto [arg, t] : {std::pair<const char*, const Tensor*>{"gamma", &gamma},
+                        {"beta", &beta},
+                        {"running_mean", &running_mean},
+                        {"running_var", &running_var}}) {
     check_tensor(ctx, op, arg, *t);
     check_channels(op, arg, *t, p.C);
   }
@@ -592,7 +670,8 @@ Tensor batchnorm_forward_eval(Context& ctx, const Tensor& x, const Tensor& gamma
   // Eval mode reads the running statistics and never writes them.
   float* rm = const_cast<float*>(f(running_mean));
   float* rv = const_cast<float*>(f(running_var));
-  if (on_cpu(ctx)) ref::batchnorm2d_forward(p, f(x), f(gamma), f(beta), rm, rv, f(y), nullptr, nullptr);
+  if (on_cpu(ctx))
+    ref::batchnorm2d_forward(p, f(x), f(gamma), f(beta), rm, rv, f(y), nullptr, nullptr);
   else
     FOVEA_KERNEL_CALL(ctx.device, batchnorm2d_forward, p, f(x), f(gamma), f(beta), rm, rv, f(y), nullptr, nullptr,
                       *ctx.workspace, ctx.stream);
@@ -606,7 +685,8 @@ BatchNormGrads batchnorm_backward(Context& ctx, const Tensor& dy, const Tensor& 
   check_tensor(ctx, op, "x", x);
   check_same_shape(op, "dy", dy, "x", x);
   const BatchNormParams p = bn_params(op, x, true, 0.1f, 1e-5f);
-  for (auto [arg, t] : {std::pair<const char*, const Tensor*>{"gamma", &gamma}, {"save_mean", &save_mean},
+  for (auto [arg, t] : {std::pair<const char*, const Tensor*>{"gamma", &gamma},
+                        {"save_mean", &save_mean},
                         {"save_invstd", &save_invstd}}) {
     check_tensor(ctx, op, arg, *t);
     check_channels(op, arg, *t, p.C);
@@ -614,11 +694,10 @@ BatchNormGrads batchnorm_backward(Context& ctx, const Tensor& dy, const Tensor& 
   FOVEA_CUDNN_DISPATCH(op, batchnorm_backward(ctx, dy, x, gamma, save_mean, save_invstd));
   BatchNormGrads g{like(ctx, x.shape()), like(ctx, {p.C}), like(ctx, {p.C})};
   if (on_cpu(ctx))
-    ref::batchnorm2d_backward(p, f(x), f(dy), f(gamma), f(save_mean), f(save_invstd), f(g.dx), f(g.dgamma),
-                              f(g.dbeta));
+    ref::batchnorm2d_backward(p, f(x), f(dy), f(gamma), f(save_mean), f(save_invstd), f(g.dx), f(g.dgamma), f(g.dbeta));
   else
-    FOVEA_KERNEL_CALL(ctx.device, batchnorm2d_backward, p, f(x), f(dy), f(gamma), f(save_mean), f(save_invstd),
-                      f(g.dx), f(g.dgamma), f(g.dbeta), *ctx.workspace, ctx.stream);
+    FOVEA_KERNEL_CALL(ctx.device, batchnorm2d_backward, p, f(x), f(dy), f(gamma), f(save_mean), f(save_invstd), f(g.dx),
+                      f(g.dgamma), f(g.dbeta), *ctx.workspace, ctx.stream);
   return g;
 }
 
@@ -628,14 +707,15 @@ int64_t count_correct(Context& ctx, const Tensor& logits, const Tensor& labels) 
   check_tensor(ctx, "count_correct", "logits", logits);
   check_tensor(ctx, "count_correct", "labels", labels, DType::int64);
   check_rows("count_correct", logits);
-  FOVEA_CHECK(labels.ndim() == 1 && labels.size(0) == logits.size(0), "count_correct: 'labels' ",
-              labels.shape().str(), " must be [N] for logits ", logits.shape().str());
+  FOVEA_CHECK(labels.ndim() == 1 && labels.size(0) == logits.size(0), "count_correct: 'labels' ", labels.shape().str(),
+              " must be [N] for logits ", logits.shape().str());
   const int64_t N = logits.size(0), C = logits.size(1);
   if (!on_cpu(ctx)) {
     int64_t correct = 0;
     auto call = [&](auto fn) { correct = fn(f(logits), labels.data<int64_t>(), N, C, *ctx.workspace, ctx.stream); };
 #if FOVEA_HAVE_CUDA
-    if (ctx.device.type == DeviceType::cuda) call(cuda_kernels::count_correct);
+    if (ctx.device.type == DeviceType::cuda)
+      call(cuda_kernels::count_correct);
     else
 #endif
       call(emu_kernels::count_correct);
@@ -686,22 +766,23 @@ static const Context::OptimizerList& optimizer_list(Context& ctx, std::vector<Pa
                                                     bool state1, bool state2) {
   std::vector<OptimizerTensor> host;
   for (ParamSlot& s : params)
-    host.push_back({f(s.param), f(s.grad), state1 ? f(s.state1) : nullptr, state2 ? f(s.state2) : nullptr,
-                    s.param.numel(), 0});
+    host.push_back(
+        {f(s.param), f(s.grad), state1 ? f(s.state1) : nullptr, state2 ? f(s.state2) : nullptr, s.param.numel(), 0});
   const int64_t chunks = plan_optimizer_chunks(host.data(), int64_t(host.size()), op, state1, state2);
   auto& cache = ctx.optimizer_list;
-  const bool same = cache && cache->host.size() == host.size() &&
-                    std::equal(host.begin(), host.end(), cache->host.begin(), [](auto& a, auto& b) {
-                      return a.w == b.w && a.grad == b.grad && a.state0 == b.state0 && a.state1 == b.state1 &&
-                             a.n == b.n;
-                    });
+  const bool same =
+      cache && cache->host.size() == host.size() &&
+      std::equal(host.begin(), host.end(), cache->host.begin(), [](auto& a, auto& b) {
+        return a.w == b.w && a.grad == b.grad && a.state0 == b.state0 && a.state1 == b.state1 && a.n == b.n;
+      });
   if (!same) {
     cache = std::make_shared<Context::OptimizerList>();
     cache->host = host;
     cache->chunks = chunks;
     if (!host.empty()) {
       cache->device = Buffer(host.size() * sizeof(OptimizerTensor), ctx.device);
-      copy_bytes(cache->device.data(), ctx.device, host.data(), kCPU, host.size() * sizeof(OptimizerTensor), ctx.stream);
+      copy_bytes(cache->device.data(), ctx.device, host.data(), kCPU, host.size() * sizeof(OptimizerTensor),
+                 ctx.stream);
     }
   }
   return *cache;
@@ -764,8 +845,10 @@ void max_norm(Context& ctx, Tensor& w, float max_norm_value) {
   FOVEA_CHECK(w.ndim() >= 2, "max_norm: 'w' must have at least 2 dimensions (rows = output units), got ",
               w.shape().str());
   const int64_t rows = w.size(0), cols = w.numel() / rows;
-  if (on_cpu(ctx)) ref::max_norm_constraint(rows, cols, f(w), max_norm_value);
-  else FOVEA_KERNEL_CALL(ctx.device, max_norm_rows, rows, cols, f(w), max_norm_value, ctx.stream);
+  if (on_cpu(ctx))
+    ref::max_norm_constraint(rows, cols, f(w), max_norm_value);
+  else
+    FOVEA_KERNEL_CALL(ctx.device, max_norm_rows, rows, cols, f(w), max_norm_value, ctx.stream);
 }
 
 // ---------------------------------------------------------------- fills

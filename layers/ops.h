@@ -26,7 +26,7 @@ struct Context {
   Device device = kCPU;
   Backend backend = Backend::custom;
   ConvAlgo conv_algo = ConvAlgo::implicit_gemm;  // our kernels' convolution version (all tested)
-  bool deterministic = true;  // only deterministic algorithms (the default everywhere)
+  bool deterministic = true;                     // only deterministic algorithms (the default everywhere)
   StreamHandle stream = nullptr;
   std::shared_ptr<Workspace> workspace;
   // The device copy of the optimizer's tensor list, uploaded again only when the list changes.
@@ -62,14 +62,14 @@ Tensor maxpool2d_backward(Context& ctx, const Tensor& dy, const Tensor& indices,
                           const Pool2dAttrs& a);
 Tensor avgpool2d_forward(Context& ctx, const Tensor& x, const Pool2dAttrs& a);
 Tensor avgpool2d_backward(Context& ctx, const Tensor& dy, const Shape& x_shape, const Pool2dAttrs& a);
-Tensor global_avgpool_forward(Context& ctx, const Tensor& x);                     // [N,C,H,W] -> [N,C]
+Tensor global_avgpool_forward(Context& ctx, const Tensor& x);  // [N,C,H,W] -> [N,C]
 Tensor global_avgpool_backward(Context& ctx, const Tensor& dy, const Shape& x_shape);
 
 // ---- linear: x [N,I], w [O,I], b [O] or undefined, y [N,O]
 Tensor linear_forward(Context& ctx, const Tensor& x, const Tensor& w, const Tensor& b);
-Tensor linear_backward_data(Context& ctx, const Tensor& dy, const Tensor& w);   // dx [N,I]
-Tensor linear_backward_weight(Context& ctx, const Tensor& x, const Tensor& dy); // dw [O,I]
-Tensor linear_backward_bias(Context& ctx, const Tensor& dy);                    // db [O]
+Tensor linear_backward_data(Context& ctx, const Tensor& dy, const Tensor& w);    // dx [N,I]
+Tensor linear_backward_weight(Context& ctx, const Tensor& x, const Tensor& dy);  // dw [O,I]
+Tensor linear_backward_bias(Context& ctx, const Tensor& dy);                     // db [O]
 
 // ---- activations (any shape); backward takes the forward input x (relu, leaky) or output y (sigmoid, tanh)
 Tensor relu_forward(Context& ctx, const Tensor& x);

@@ -520,8 +520,8 @@ TrainResult train(const TrainConfig& cfg) {
   lo.prefetch = 2;
   lo.pin_memory = device.type == DeviceType::cuda;
   // On emu and cuda the device warps and normalises (ops::augment_forward); the loader only gathers raw pixels.
-  lo.device_augment = device.type != DeviceType::cpu && train_ds.is_image() &&
-                      train_ds.channels() <= AugmentParams::kMaxChannels;
+  lo.device_augment =
+      device.type != DeviceType::cpu && train_ds.is_image() && train_ds.channels() <= AugmentParams::kMaxChannels;
   data::BatchLoader loader(train_ds, lo);
   const int64_t steps_per_epoch = loader.batches_per_epoch();
   const LrSchedule schedule(sched, lr, cfg.epochs * steps_per_epoch, steps_per_epoch);
@@ -622,7 +622,7 @@ TrainResult train(const TrainConfig& cfg) {
     bool partial = false;
     double last_lr = schedule.lr(step);
     while (loader.next(batch)) {
-      const Tensor x = device == kCPU     ? batch.images
+      const Tensor x = device == kCPU      ? batch.images
                        : lo.device_augment ? ops::augment_forward(ctx, batch.images.to(device),
                                                                   augment.any() ? batch.warps.to(device) : Tensor(),
                                                                   norm.mean, norm.stddev)

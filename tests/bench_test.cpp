@@ -78,9 +78,9 @@ TEST_F(BenchCli, CpuRunWritesTableCsvJsonPngWithTheEnvironment) {
     EXPECT_GT(row["gbs"].get<double>(), 0);
     EXPECT_GT(row["roofline_fraction"].get<double>(), 0);
   }
-  for (const char* op : {"conv2d_forward", "conv2d_backward_data", "conv2d_backward_filter", "gemm", "maxpool2d_forward",
-                         "maxpool2d_backward", "cross_entropy", "batchnorm_forward_train", "batchnorm_backward",
-                         "sgd_update"})
+  for (const char* op :
+       {"conv2d_forward", "conv2d_backward_data", "conv2d_backward_filter", "gemm", "maxpool2d_forward",
+        "maxpool2d_backward", "cross_entropy", "batchnorm_forward_train", "batchnorm_backward", "sgd_update"})
     EXPECT_TRUE(ops.count(op)) << op;
 
   const std::string csv = slurp(out / "bench.csv");
@@ -136,7 +136,7 @@ TEST(BenchHarness, TimeRunsRotatesBuffers) {
 
 TEST(BenchHarness, RooflineAndVendorRatio) {
   Roofline roof;
-  roof.copy_gbs = 1000;   // 1 TB/s
+  roof.copy_gbs = 1000;  // 1 TB/s
   roof.sgemm_tflops = 10;
   // 1e10 flops at 10 TFLOP/s = 1 ms; 1e8 bytes at 1 TB/s = 0.1 ms: compute bound at 1 ms; ran in 2 ms.
   EXPECT_DOUBLE_EQ(roof.fraction(1e10, 1e8, 2.0), 0.5);

@@ -85,7 +85,15 @@ TEST(Device, CudaUnavailableHasAReason) {
 
 TEST(CachingAllocator, ReusesFreedBlocksAndCountsPeak) {
   static int raw_allocs = 0, raw_frees = 0;
-  CachingAllocator a([](size_t n) { ++raw_allocs; return std::malloc(n); }, [](void* p) { ++raw_frees; std::free(p); });
+  CachingAllocator a(
+      [](size_t n) {
+        ++raw_allocs;
+        return std::malloc(n);
+      },
+      [](void* p) {
+        ++raw_frees;
+        std::free(p);
+      });
   void* p = a.allocate(1000);
   EXPECT_EQ(a.stats().bytes_in_use, 1024u);
   a.deallocate(p);

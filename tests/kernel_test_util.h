@@ -40,20 +40,24 @@ class DeviceArray {
 };
 
 // gtest parameter list for kernel tests: INSTANTIATE_TEST_SUITE_P(Devices, MyTest, KernelDevices(), DeviceName).
-inline auto KernelDevices() { return ::testing::Values(kEmu, kCUDA); }
+inline auto KernelDevices() {
+  return ::testing::Values(kEmu, kCUDA);
+}
 inline std::string DeviceName(const ::testing::TestParamInfo<Device>& info) {
   return info.param.type == DeviceType::emu ? "emu" : "cuda";
 }
 // First line of every parameterised kernel test.
-#define FOVEA_SKIP_IF_NO_DEVICE(dev)                                                       \
-  do {                                                                                     \
-    if ((dev).type == ::fovea::DeviceType::cuda && !::fovea::cuda_available())             \
-      GTEST_SKIP() << "device cuda: " << ::fovea::cuda_unavailable_reason();               \
+#define FOVEA_SKIP_IF_NO_DEVICE(dev)                                           \
+  do {                                                                         \
+    if ((dev).type == ::fovea::DeviceType::cuda && !::fovea::cuda_available()) \
+      GTEST_SKIP() << "device cuda: " << ::fovea::cuda_unavailable_reason();   \
   } while (0)
 
 }  // namespace fovea::test
 
 namespace fovea {
 // gtest prints a Device parameter as its name ("emu"), not as bytes (found by argument-dependent lookup).
-inline void PrintTo(const Device& d, std::ostream* os) { *os << d.str(); }
+inline void PrintTo(const Device& d, std::ostream* os) {
+  *os << d.str();
+}
 }  // namespace fovea

@@ -51,10 +51,10 @@ TEST_F(OpCli, Conv2dForwardAndBackwardOnCpuMatchTheReference) {
   const auto x = random_vector(size_t(p.x_size()), 1), w = random_vector(size_t(p.w_size()), 2),
              b = random_vector(size_t(p.K), 3), dy = random_vector(size_t(p.y_size()), 4);
   const std::string out = (dir_ / "out").string();
-  const Result r = run("op conv2d --device cpu --attr stride=2,1 --attr pad=1 --attr groups=2 --in x=" +
-                       save("x", x, {p.N, p.C, p.H, p.W}) + " --in w=" + save("w", w, {p.K, p.C / 2, p.R, p.S}) +
-                       " --in b=" + save("b", b, {p.K}) + " --in dy=" + save("dy", dy, {p.N, p.K, p.P(), p.Q()}) +
-                       " --out " + out);
+  const Result r =
+      run("op conv2d --device cpu --attr stride=2,1 --attr pad=1 --attr groups=2 --in x=" +
+          save("x", x, {p.N, p.C, p.H, p.W}) + " --in w=" + save("w", w, {p.K, p.C / 2, p.R, p.S}) +
+          " --in b=" + save("b", b, {p.K}) + " --in dy=" + save("dy", dy, {p.N, p.K, p.P(), p.Q()}) + " --out " + out);
   ASSERT_EQ(r.code, 0) << r.output;
   std::vector<float> y(size_t(p.y_size())), dx(size_t(p.x_size())), dw(size_t(p.w_size())), db(size_t(p.K));
   ref::conv2d_forward(p, x.data(), w.data(), b.data(), y.data());
@@ -88,7 +88,8 @@ TEST_F(OpCli, BadInputExitsWith2AndNamesIt) {
   for (const Case& c : cases) {
     const Result r = run(c.args);
     EXPECT_EQ(r.code, 2) << c.args << "\n" << r.output;
-    EXPECT_NE(r.output.find(c.expect), std::string::npos) << c.args << "\nexpected: " << c.expect << "\ngot: " << r.output;
+    EXPECT_NE(r.output.find(c.expect), std::string::npos)
+        << c.args << "\nexpected: " << c.expect << "\ngot: " << r.output;
   }
 }
 
