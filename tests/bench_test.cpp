@@ -15,26 +15,15 @@
 
 #include "bench/bench_harness.h"
 #include "bench/bench_suites.h"
+#include "tests/cli_test_util.h"
 
 namespace fovea::bench {
 namespace {
 
 namespace fs = std::filesystem;
 
-struct Result {
-  int code;
-  std::string output;
-};
-
-Result run(const std::string& args) {
-  const std::string cmd = std::string(FOVEA_BINARY) + " " + args + " 2>&1";
-  FILE* p = popen(cmd.c_str(), "r");
-  std::string out;
-  char buf[4096];
-  while (size_t n = fread(buf, 1, sizeof buf, p)) out.append(buf, n);
-  const int status = pclose(p);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
-}
+using Result = test::CliResult;
+constexpr auto run = &test::run_fovea;
 
 std::string slurp(const fs::path& p) {
   std::ifstream f(p, std::ios::binary);

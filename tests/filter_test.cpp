@@ -13,6 +13,7 @@
 #include "core/philox.h"
 #include "core/png_io.h"
 #include "layers/image_filters.h"
+#include "tests/cli_test_util.h"
 #include "tests/test_util.h"
 
 namespace fovea::filters {
@@ -272,20 +273,8 @@ TEST(FilterKernelFile, BadKernelsGiveErrorsNamingTheFileAndLine) {
 
 // ---------------------------------------------------------------- `fovea filter` end to end
 
-struct Result {
-  int code;
-  std::string output;
-};
-
-Result run(const std::string& args) {
-  const std::string cmd = std::string(FOVEA_BINARY) + " " + args + " 2>&1";
-  FILE* p = popen(cmd.c_str(), "r");
-  std::string out;
-  char buf[4096];
-  while (size_t n = fread(buf, 1, sizeof buf, p)) out.append(buf, n);
-  const int status = pclose(p);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
-}
+using Result = test::CliResult;
+constexpr auto run = &test::run_fovea;
 
 class FilterCli : public ::testing::Test {
  protected:

@@ -8,6 +8,7 @@
 #include "core/npy.h"
 #include "core/philox.h"
 #include "cpu_reference/conv2d.h"
+#include "tests/cli_test_util.h"
 #include "tests/test_util.h"
 
 namespace fovea::test {
@@ -15,20 +16,8 @@ namespace {
 
 namespace fs = std::filesystem;
 
-struct Result {
-  int code;
-  std::string output;
-};
-
-Result run(const std::string& args) {
-  const std::string cmd = std::string(FOVEA_BINARY) + " " + args + " 2>&1";
-  FILE* p = popen(cmd.c_str(), "r");
-  std::string out;
-  char buf[4096];
-  while (size_t n = fread(buf, 1, sizeof buf, p)) out.append(buf, n);
-  const int status = pclose(p);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
-}
+using Result = test::CliResult;
+constexpr auto run = &test::run_fovea;
 
 class OpCli : public ::testing::Test {
  protected:

@@ -15,26 +15,15 @@
 #include "core/png_io.h"
 #include "cpu_reference/conv2d.h"
 #include "layers/checkpoint.h"
+#include "tests/cli_test_util.h"
 
 namespace fovea::nn {
 namespace {
 
 namespace fs = std::filesystem;
 
-struct Result {
-  int code;
-  std::string output;
-};
-
-Result run(const std::string& args) {
-  const std::string cmd = std::string(FOVEA_BINARY) + " " + args + " 2>&1";
-  FILE* p = popen(cmd.c_str(), "r");
-  std::string out;
-  char buf[4096];
-  while (size_t n = fread(buf, 1, sizeof buf, p)) out.append(buf, n);
-  const int status = pclose(p);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
-}
+using Result = test::CliResult;
+constexpr auto run = &test::run_fovea;
 
 // Where tile k's pixels are in a grid written with `scale`, `cols` (the border is 2 when scaled, else 1).
 struct Layout {
