@@ -27,10 +27,8 @@ BatchLoader::BatchLoader(const Dataset& ds, const LoaderOptions& options) : ds_(
                                              opt_.normalization.stddev.size() == opt_.normalization.mean.size()),
               "BatchLoader: normalisation has ", opt_.normalization.mean.size(), " channels, dataset '", ds_.name,
               "' has ", ds_.images.size(1));
-  FOVEA_CHECK(!opt_.augment.any() || ds_.is_image(), "BatchLoader: augmentation needs images [N,C,H,W]; dataset '",
-              ds_.name, "' has ", ds_.images.str());
-  FOVEA_CHECK(!opt_.device_augment || ds_.is_image(), "BatchLoader: device_augment needs images [N,C,H,W]; dataset '",
-              ds_.name, "' has ", ds_.images.str());
+  FOVEA_CHECK((!opt_.augment.any() && !opt_.device_augment) || ds_.is_image(),
+              "BatchLoader: augmentation needs images [N,C,H,W]; dataset '", ds_.name, "' has ", ds_.images.str());
   Shape s = ds_.images.shape();
   s[0] = opt_.batch_size;
   slots_.resize(size_t(opt_.prefetch) + 1);
