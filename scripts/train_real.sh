@@ -18,11 +18,18 @@ THREADS="${THREADS:-0}"  # 0: all cores; 1 is faster on a machine busy with othe
 mkdir -p "$runs"
 
 run() {  # name, then the arguments of fovea train
-  local name="$1"
+  local name="$1" data_dir="" prev=""
   shift
+  for a in "$@"; do [[ "$prev" == --data ]] && data_dir="$a"; prev="$a"; done
   echo "== $name: $FOVEA train $* --device cpu --threads $THREADS --out $runs/$name"
   "$FOVEA" train "$@" --device cpu --threads "$THREADS" --out "$runs/$name"
   "$FOVEA" eval --device cpu --checkpoint "$runs/$name/checkpoint.safetensors" --json "$runs/$name/eval.json"
+  # The same checkpoint in PyTorch, when Debian's python3-torch is installed: same test accuracy.
+  if /usr/bin/python3 -c 'import torch' 2>/dev/null; then
+    /usr/bin/python3 "$here/scripts/check_checkpoint_torch.py" "$runs/$name/checkpoint.safetensors" --data "$data_dir" \
+      --expect-accuracy "$(/usr/bin/python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["accuracy"])' \
+        "$runs/$name/eval.json")"
+  fi
 }
 
 if [[ "$which" == mnist || "$which" == all ]]; then
