@@ -1,6 +1,7 @@
 // THE shared conv and pooling shape lists (CUTLASS-style): edge cases every conv implementation
 // (reference, kernels, cuDNN backend, benchmarks) is checked on, and CIFAR-sized shapes for speed.
 #pragma once
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -17,6 +18,14 @@ struct PoolShape {
   std::string name;
   Pool2dParams p;
 };
+
+// gtest prints parameters with these (by name and geometry, not as bytes).
+inline void PrintTo(const ConvShape& s, std::ostream* os) {
+  *os << s.name << " " << s.p.str();
+}
+inline void PrintTo(const PoolShape& s, std::ostream* os) {
+  *os << s.name << " " << s.p.str();
+}
 
 // Conv2dParams from the usual argument order; square stride/pad/dilation unless given per axis.
 inline Conv2dParams conv_params(int64_t N, int64_t C, int64_t H, int64_t W, int64_t K, int64_t R, int64_t S,

@@ -17,6 +17,9 @@ struct PoolCase {
   Device dev;
   PoolShape shape;
 };
+void PrintTo(const PoolCase& c, std::ostream* os) {
+  *os << c.dev.str() << " " << c.shape.name << " " << c.shape.p.str();
+}
 std::string case_name(const ::testing::TestParamInfo<PoolCase>& info) {
   return std::string(info.param.dev.type == DeviceType::emu ? "emu_" : "cuda_") + info.param.shape.name;
 }
