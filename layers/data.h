@@ -12,7 +12,6 @@
 
 #include "core/augment.h"
 #include "core/hostdevice.h"
-#include "core/op_params.h"
 #include "core/tensor.h"
 
 namespace fovea::data {
@@ -145,9 +144,8 @@ void prepare_batch(const Dataset& ds, const int64_t* indices, int64_t count, con
 // Augmentation on the training device (the loader's LoaderOptions::device_augment): gathers samples
 // `indices` of image dataset `ds` as stored (uint8 or float) into `raw` [count, C, H, W] of the dataset's
 // dtype, each sample's warp into `warps` (identity when !aug.any()) and the labels; ops::augment_forward
-// with augment_params(...) then gives what prepare_batch gives.
+// then gives what prepare_batch gives.
 void gather_batch(const Dataset& ds, const int64_t* indices, int64_t count, const Augment& aug, uint64_t seed,
                   uint64_t epoch, void* raw, Affine* warps, int64_t* labels);
-AugmentParams augment_params(const Dataset& ds, int64_t count, const Augment& aug, const Normalization& norm);
 
 }  // namespace fovea::data

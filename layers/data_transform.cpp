@@ -248,17 +248,4 @@ void gather_batch(const Dataset& ds, const int64_t* indices, int64_t count, cons
   }
 }
 
-AugmentParams augment_params(const Dataset& ds, int64_t count, const Augment& aug, const Normalization& norm) {
-  FOVEA_CHECK(ds.is_image(), "augment_params: dataset '", ds.name, "' has no images [N,C,H,W]");
-  AugmentParams p;
-  p.N = count, p.C = ds.channels(), p.H = ds.height(), p.W = ds.width();
-  p.scale = ds.images.dtype() == DType::uint8 ? 1.0f / 255.0f : 1.0f;
-  p.warp = aug.any();
-  p.normalize = !norm.empty();
-  FOVEA_CHECK(p.C <= AugmentParams::kMaxChannels, "augment_params: dataset '", ds.name, "' has ", p.C,
-              " channels; augmentation on the device handles at most ", AugmentParams::kMaxChannels);
-  for (int64_t c = 0; p.normalize && c < p.C; ++c) p.mean[c] = norm.mean[c], p.stddev[c] = norm.stddev[c];
-  return p;
-}
-
 }  // namespace fovea::data

@@ -427,22 +427,16 @@ Tensor dropout_backward(Context& ctx, const Tensor& dy, float p, uint64_t seed, 
 
 // ---------------------------------------------------------------- augmentation
 
-Tensor augment_forward(Context& ctx, const Tensor& x, const Tensor& warps, const std::vector<float>& mean,
-                       const std::vector<float>& stddev) {
+AugmentParams augment_params(const Shape& x, DType dtype, bool warp, const std::vector<float>& mean,
+                             const std::vector<float>& stddev) {
   const char* op = "augment";
-  FOVEA_CHECK(x.defined() && (x.dtype() == DType::uint8 || x.dtype() == DType::float32), op,
-              ": argument 'x' must be uint8 or float32, got ", x.defined() ? x.str() : "undefined");
-  check_tensor(ctx, op, "x", x, x.dtype());
-  FOVEA_CHECK(x.ndim() == 4, op, ": argument 'x' must be [N, C, H, W], got ", x.shape().str());
+  FOVEA_CHECK(dtype == DType::uint8 || dtype == DType::float32, op, ": argument 'x' must be uint8 or float32, got ",
+              dtype_name(dtype));
+  FOVEA_CHECK(x.ndim() == 4, op, ": argument 'x' must be [N, C, H, W], got ", x.str());
   AugmentParams p;
-  p.N = x.size(0), p.C = x.size(1), p.H = x.size(2), p.W = x.size(3);
-  p.scale = x.dtype() == DType::uint8 ? 1.0f / 255.0f : 1.0f;
-  p.warp = warps.defined();
-  if (p.warp) {
-    check_tensor(ctx, op, "warps", warps);
-    FOVEA_CHECK(warps.shape() == Shape({p.N, 6}), op, ": argument 'warps' must be [", p.N, ", 6], got ",
-                warps.shape().str());
-  }
+  p.N = x[0], p.C = x[1], p.H = x[2], p.W = x[3];
+  p.scale = dtype == DType::uint8 ? 1.0f / 255.0f : 1.0f;
+  p.warp = warp;
   FOVEA_CHECK(mean.size() == stddev.size() && (mean.empty() || int64_t(mean.size()) == p.C), op, ": ", mean.size(),
               " means and ", stddev.size(), " deviations for ", p.C,
               " channels (give one of each per channel, or none)");
@@ -451,6 +445,20 @@ Tensor augment_forward(Context& ctx, const Tensor& x, const Tensor& warps, const
               AugmentParams::kMaxChannels, " are supported");
   for (size_t c = 0; c < mean.size(); ++c) p.mean[c] = mean[c], p.stddev[c] = stddev[c];
   p.validate(op);
+  return p;
+}
+
+Tensor augment_forward(Context& ctx, const Tensor& x, const Tensor& warps, const std::vector<float>& mean,
+                       const std::vector<float>& stddev) {
+  const char* op = "augment";
+  FOVEA_CHECK(x.defined(), op, ": argument 'x' is missing");
+  check_tensor(ctx, op, "x", x, x.dtype());
+  const AugmentParams p = augment_params(x.shape(), x.dtype(), warps.defined(), mean, stddev);
+  if (p.warp) {
+    check_tensor(ctx, op, "warps", warps);
+    FOVEA_CHECK(warps.shape() == Shape({p.N, 6}), op, ": argument 'warps' must be [", p.N, ", 6], got ",
+                warps.shape().str());
+  }
   Tensor y = like(ctx, x.shape());
   const auto* w = p.warp ? reinterpret_cast<const Affine*>(warps.data<float>()) : nullptr;
   if (x.dtype() == DType::uint8) {

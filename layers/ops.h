@@ -93,6 +93,9 @@ Tensor add(Context& ctx, const Tensor& a, const Tensor& b);  // residual connect
 // normalisation). y = (warp(x) * scale - mean[c]) / stddev[c], float [N,C,H,W].
 Tensor augment_forward(Context& ctx, const Tensor& x, const Tensor& warps, const std::vector<float>& mean,
                        const std::vector<float>& stddev);
+// Its kernel parameters (validated) for x of this shape and dtype.
+AugmentParams augment_params(const Shape& x, DType dtype, bool warp, const std::vector<float>& mean,
+                             const std::vector<float>& stddev);
 
 // ---- softmax family over dim 1 of [N,C]
 Tensor softmax_forward(Context& ctx, const Tensor& x);
