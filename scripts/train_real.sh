@@ -54,6 +54,6 @@ if [[ "$which" == cifar || "$which" == all ]]; then
     done
     cp -f "$CIFAR_DIR/batches.meta.txt" "$data/" 2>/dev/null || true
   fi
-  run cifar_quick-cifar10 --dataset cifar10 --data "$data" --model cifar_quick --epochs ${CIFAR_EPOCHS:-20} --batch 100 \
+  run cifar_quick-cifar10 --dataset cifar10 --data "$data" --model cifar_quick --epochs ${CIFAR_EPOCHS:-30} --batch 100 \
     --optimizer sgd --lr 0.01 --momentum 0.9 --weight-decay 0.004 --schedule cosine --augment standard --seed 1
 fi

@@ -1,4 +1,4 @@
-// Real-data training runs (label slow, not in CI; 12-13 minutes each on 2 idle CPU cores): the recipes of
+// Real-data training runs (label slow, not in CI; 12-20 minutes each on 2 idle CPU cores): the recipes of
 // scripts/train_real.sh must reach the README's accuracies. Skipped, saying why, when the data is absent.
 #include <gtest/gtest.h>
 
