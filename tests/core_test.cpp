@@ -12,6 +12,7 @@
 #include "core/npy.h"
 #include "core/philox.h"
 #include "core/tensor.h"
+#include "tests/test_util.h"
 
 namespace fovea {
 namespace {
@@ -21,15 +22,7 @@ std::string temp_path(const std::string& name) {
       .string();
 }
 
-template <typename F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
+using test::error_of;
 
 TEST(Shape, StridesAreRowMajor) {
   Shape s{2, 3, 4, 5};

@@ -18,21 +18,14 @@
 #include "core/philox.h"
 #include "layers/data.h"
 #include "layers/data_loader.h"
+#include "tests/test_util.h"
 
 namespace fovea::data {
 namespace {
 
 namespace fs = std::filesystem;
 
-template <typename F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
+using test::error_of;
 
 #define EXPECT_ERROR_HAS(stmt, ...)                                                                      \
   do {                                                                                                   \

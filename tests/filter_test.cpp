@@ -22,15 +22,7 @@ namespace {
 namespace fs = std::filesystem;
 using Grid = std::vector<std::vector<float>>;
 
-template <typename F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
+using test::error_of;
 
 Tensor planes_of(const Grid& g) {
   std::vector<float> v;

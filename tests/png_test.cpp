@@ -12,19 +12,12 @@
 #include "core/philox.h"
 #include "core/plot.h"
 #include "core/png_io.h"
+#include "tests/test_util.h"
 
 namespace fovea {
 namespace {
 
-template <typename F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
+using test::error_of;
 
 std::string temp_path(const std::string& name) {
   return (std::filesystem::temp_directory_path() / ("fovea_png_test_" + std::to_string(::getpid()) + "_" + name))

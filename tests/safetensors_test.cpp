@@ -9,19 +9,12 @@
 
 #include "core/io.h"
 #include "core/safetensors.h"
+#include "tests/test_util.h"
 
 namespace fovea {
 namespace {
 
-template <typename F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
+using test::error_of;
 
 template <typename T>
 Tensor ramp(const Shape& s, T start) {

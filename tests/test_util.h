@@ -211,6 +211,17 @@ inline ::testing::AssertionResult check_gradient(std::vector<float>& x, const st
 
 // ---------------------------------------------------------------- errors
 
+// The message of the fovea::Error f() throws, or "(no error)".
+template <typename F>
+std::string error_of(F&& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "(no error)";
+}
+
 // Success iff f() throws fovea::Error whose message contains every one of `parts` (the op, the
 // argument, the value...).
 inline ::testing::AssertionResult throws_error(const std::function<void()>& f, const std::vector<std::string>& parts) {
