@@ -3,6 +3,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "core/emu/check.h"
 #include "core/error.h"
 
 #if FOVEA_HAVE_CUDA
@@ -11,9 +12,10 @@
 
 namespace fovea {
 
+// 256-byte aligned, as cudaMalloc: the emulator's memory metrics (sectors, 128-byte lines) depend on it.
 static void* host_raw_alloc(size_t bytes) {
   void* p = nullptr;
-  return posix_memalign(&p, 64, bytes) == 0 ? p : nullptr;
+  return posix_memalign(&p, 256, bytes) == 0 ? p : nullptr;
 }
 
 // Host memory is cached too: a training step frees and allocates the same large activations every
@@ -29,10 +31,12 @@ void* device_alloc(size_t bytes, Device d) {
 #if FOVEA_EMU_SANITIZE
     void* p = host_raw_alloc(bytes);  // exact size, so AddressSanitizer sees every overflow
     FOVEA_CHECK(p, "out of host memory allocating ", bytes, " bytes on ", d.str());
-    return p;
 #else
-    return host_allocator().allocate(bytes);
+    void* p = host_allocator().allocate(bytes);
 #endif
+    // The emulator's memcheck knows every emu allocation's exact size (the caching allocator rounds it up).
+    if (d.type == DeviceType::emu) emu::register_allocation(p, bytes);
+    return p;
   }
   require_device(d);
   return cuda_allocator().allocate(bytes);
@@ -41,6 +45,7 @@ void* device_alloc(size_t bytes, Device d) {
 void device_free(void* p, Device d) {
   if (!p) return;
   if (d.is_host_memory()) {
+    if (d.type == DeviceType::emu) emu::unregister_allocation(p);
 #if FOVEA_EMU_SANITIZE
     std::free(p);
 #else
@@ -55,6 +60,7 @@ void copy_bytes(void* dst, Device dst_device, const void* src, Device src_device
   if (bytes == 0) return;
   if (dst_device.is_host_memory() && src_device.is_host_memory()) {
     std::memcpy(dst, src, bytes);
+    if (dst_device.type == DeviceType::emu) emu::note_host_write(dst, bytes);  // initcheck: written
     return;
   }
 #if FOVEA_HAVE_CUDA
@@ -74,6 +80,7 @@ void fill_bytes(void* dst, Device d, int value, size_t bytes, StreamHandle strea
   if (bytes == 0) return;
   if (d.is_host_memory()) {
     std::memset(dst, value, bytes);
+    if (d.type == DeviceType::emu) emu::note_host_write(dst, bytes);  // initcheck: written
     return;
   }
 #if FOVEA_HAVE_CUDA

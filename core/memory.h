@@ -12,7 +12,7 @@ namespace fovea {
 
 using StreamHandle = void*;  // a cudaStream_t for 'cuda'; ignored on host devices
 
-// Raw allocation on a device, 64-byte aligned on the host, through the caching allocators below.
+// Raw allocation on a device, 256-byte aligned on the host (as cudaMalloc), through the caching allocators below.
 // Prefer Buffer.
 void* device_alloc(size_t bytes, Device d);
 void device_free(void* p, Device d);

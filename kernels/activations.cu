@@ -113,10 +113,10 @@ void residual_add_backward(int64_t n, const float* dy, float* da, float* db, Str
   if (n == 0 || (!da && !db)) return;
   const bool vec = aligned16(dy) && (!da || aligned16(da)) && (!db || aligned16(db));
   if (vec)
-    launch(op, copy2_vec4_kernel, dim3(grid_stride_blocks(n / 4 + 1, kMapBlock)), dim3(kMapBlock), 0, stream, dy, da,
-           db, n);
+    launch<copy2_vec4_kernel>(op, dim3(grid_stride_blocks(n / 4 + 1, kMapBlock)), dim3(kMapBlock), 0, stream, dy, da,
+                              db, n);
   else
-    launch(op, copy2_scalar_kernel, dim3(grid_stride_blocks(n, kMapBlock)), dim3(kMapBlock), 0, stream, dy, da, db, n);
+    launch<copy2_scalar_kernel>(op, dim3(grid_stride_blocks(n, kMapBlock)), dim3(kMapBlock), 0, stream, dy, da, db, n);
 }
 
 }  // namespace fovea::FOVEA_KERNEL_NS

@@ -16,13 +16,22 @@ namespace fovea {
 using StreamHandle = void*;
 }
 
+#if defined(FOVEA_EMU_CHECKED)  // the checked emulator build of a kernel file (cmake/FoveaKernels.cmake)
+#define FOVEA_DECLARE_CHECKED_KERNELS(...) \
+  namespace fovea::emu_kernels_checked {   \
+  __VA_ARGS__                              \
+  }
+#else
+#define FOVEA_DECLARE_CHECKED_KERNELS(...)
+#endif
 #define FOVEA_DECLARE_KERNELS(...) \
   namespace fovea::emu_kernels {   \
   __VA_ARGS__                      \
   }                                \
   namespace fovea::cuda_kernels {  \
   __VA_ARGS__                      \
-  }
+  }                                \
+  FOVEA_DECLARE_CHECKED_KERNELS(__VA_ARGS__)
 
 // Calls the build of a launcher that matches the device: FOVEA_KERNEL_CALL(dev, relu_forward, x, y, n, stream).
 // 'cpu' is not a kernel device (use cpu_reference); 'cuda' in a build without CUDA is a clear error.

@@ -36,8 +36,8 @@ void run(const AugmentParams& p, const T* x, const Affine* warps, float* y, Stre
               static_cast<void*>(y), ")");
   FOVEA_CHECK(!p.warp || warps, op, ": argument 'warps' must not be null when p.warp is set");
   FOVEA_CHECK(static_cast<const void*>(x) != static_cast<const void*>(y), op, ": 'y' must not alias 'x'");
-  launch(op, augment_kernel<T>, dim3(grid_stride_blocks(p.size(), kAugmentBlock)), dim3(kAugmentBlock), 0, stream, p, x,
-         warps, y);
+  launch<augment_kernel<T>>(op, dim3(grid_stride_blocks(p.size(), kAugmentBlock)), dim3(kAugmentBlock), 0, stream, p, x,
+                            warps, y);
 }
 
 }  // namespace

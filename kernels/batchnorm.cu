@@ -201,13 +201,13 @@ void launch_grad_apply(const char* op, bool training, bool vec, const float* x, 
                        float* dx, I total, I HW, I C, StreamHandle stream) {
   const dim3 grid(grid_stride_blocks(vec ? total / 4 : total, kBnBlock, 4096)), block(kBnBlock);
   if (training && vec)
-    launch(op, bn_grad_apply_kernel<I, true, true>, grid, block, 0, stream, x, dy, coef, dx, total, HW, C);
+    launch<bn_grad_apply_kernel<I, true, true>>(op, grid, block, 0, stream, x, dy, coef, dx, total, HW, C);
   else if (training)
-    launch(op, bn_grad_apply_kernel<I, true, false>, grid, block, 0, stream, x, dy, coef, dx, total, HW, C);
+    launch<bn_grad_apply_kernel<I, true, false>>(op, grid, block, 0, stream, x, dy, coef, dx, total, HW, C);
   else if (vec)
-    launch(op, bn_grad_apply_kernel<I, false, true>, grid, block, 0, stream, x, dy, coef, dx, total, HW, C);
+    launch<bn_grad_apply_kernel<I, false, true>>(op, grid, block, 0, stream, x, dy, coef, dx, total, HW, C);
   else
-    launch(op, bn_grad_apply_kernel<I, false, false>, grid, block, 0, stream, x, dy, coef, dx, total, HW, C);
+    launch<bn_grad_apply_kernel<I, false, false>>(op, grid, block, 0, stream, x, dy, coef, dx, total, HW, C);
 }
 
 unsigned channel_grid(int64_t C) {
@@ -234,23 +234,23 @@ void batchnorm2d_forward(const BatchNormParams& p, const float* x, const float* 
   double* partial = scratch;
   float* coef = reinterpret_cast<float*>(scratch + partial_doubles);
   if (p.training)
-    launch("batchnorm2d_forward(stats)", bn_stats_kernel, dim3(unsigned(g.C * g.chunks)), dim3(kBnBlock), 0, stream, x,
-           g, partial);
-  launch("batchnorm2d_forward(finalize)", bn_finalize_forward_kernel, dim3(channel_grid(g.C)), dim3(kBnBlock), 0,
-         stream, partial, g, gamma, beta, running_mean, running_var, save_mean, save_invstd, coef, p.eps, p.momentum,
-         p.training);
+    launch<bn_stats_kernel>("batchnorm2d_forward(stats)", dim3(unsigned(g.C * g.chunks)), dim3(kBnBlock), 0, stream, x,
+                            g, partial);
+  launch<bn_finalize_forward_kernel>("batchnorm2d_forward(finalize)", dim3(channel_grid(g.C)), dim3(kBnBlock), 0,
+                                     stream, partial, g, gamma, beta, running_mean, running_var, save_mean, save_invstd,
+                                     coef, p.eps, p.momentum, p.training);
   const int64_t total = p.x_size();
   const bool vec = g.HW % 4 == 0 && aligned16(x) && aligned16(y), small = total < kIndex32Limit;
   const dim3 grid(apply_grid(vec ? total / 4 : total)), block(kBnBlock);
   const int32_t t32 = int32_t(small ? total : 0), hw32 = int32_t(small ? g.HW : 0), c32 = int32_t(small ? g.C : 0);
   if (small && vec)
-    launch(op, bn_apply_kernel<int32_t, true>, grid, block, 0, stream, x, coef, y, t32, hw32, c32);
+    launch<bn_apply_kernel<int32_t, true>>(op, grid, block, 0, stream, x, coef, y, t32, hw32, c32);
   else if (small)
-    launch(op, bn_apply_kernel<int32_t, false>, grid, block, 0, stream, x, coef, y, t32, hw32, c32);
+    launch<bn_apply_kernel<int32_t, false>>(op, grid, block, 0, stream, x, coef, y, t32, hw32, c32);
   else if (vec)
-    launch(op, bn_apply_kernel<int64_t, true>, grid, block, 0, stream, x, coef, y, total, g.HW, g.C);
+    launch<bn_apply_kernel<int64_t, true>>(op, grid, block, 0, stream, x, coef, y, total, g.HW, g.C);
   else
-    launch(op, bn_apply_kernel<int64_t, false>, grid, block, 0, stream, x, coef, y, total, g.HW, g.C);
+    launch<bn_apply_kernel<int64_t, false>>(op, grid, block, 0, stream, x, coef, y, total, g.HW, g.C);
 }
 
 void batchnorm2d_backward(const BatchNormParams& p, const float* x, const float* dy, const float* gamma,
@@ -269,10 +269,11 @@ void batchnorm2d_backward(const BatchNormParams& p, const float* x, const float*
   double* partial = scratch;
   float* coef = dx ? reinterpret_cast<float*>(scratch + partial_doubles) : nullptr;
   if (need_sums)
-    launch("batchnorm2d_backward(sums)", bn_grad_sums_kernel, dim3(unsigned(g.C * g.chunks)), dim3(kBnBlock), 0, stream,
-           x, dy, save_mean, save_invstd, g, partial);
-  launch("batchnorm2d_backward(finalize)", bn_finalize_backward_kernel, dim3(channel_grid(g.C)), dim3(kBnBlock), 0,
-         stream, partial, g, need_sums, gamma, save_mean, save_invstd, dgamma, dbeta, coef, p.training);
+    launch<bn_grad_sums_kernel>("batchnorm2d_backward(sums)", dim3(unsigned(g.C * g.chunks)), dim3(kBnBlock), 0, stream,
+                                x, dy, save_mean, save_invstd, g, partial);
+  launch<bn_finalize_backward_kernel>("batchnorm2d_backward(finalize)", dim3(channel_grid(g.C)), dim3(kBnBlock), 0,
+                                      stream, partial, g, need_sums, gamma, save_mean, save_invstd, dgamma, dbeta, coef,
+                                      p.training);
   if (!dx) return;
   const int64_t total = p.x_size();
   const bool vec = g.HW % 4 == 0 && aligned16(x) && aligned16(dy) && aligned16(dx);

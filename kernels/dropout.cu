@@ -58,9 +58,9 @@ void apply(const char* op, const DropoutParams& p, int64_t n, const float* in, f
   const float pf = float(p.p), scale = float(1.0 / (1.0 - p.p));
   const dim3 grid(grid_stride_blocks((n + 3) / 4, kMapBlock));
   if (aligned16(in) && aligned16(out))
-    launch(op, dropout_kernel<true>, grid, dim3(kMapBlock), 0, stream, in, out, n, p.seed, p.offset, pf, scale);
+    launch<dropout_kernel<true>>(op, grid, dim3(kMapBlock), 0, stream, in, out, n, p.seed, p.offset, pf, scale);
   else
-    launch(op, dropout_kernel<false>, grid, dim3(kMapBlock), 0, stream, in, out, n, p.seed, p.offset, pf, scale);
+    launch<dropout_kernel<false>>(op, grid, dim3(kMapBlock), 0, stream, in, out, n, p.seed, p.offset, pf, scale);
 }
 
 }  // namespace

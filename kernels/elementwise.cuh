@@ -63,10 +63,10 @@ void launch_map1(const char* op, const float* a, float* y, int64_t n, F f, Strea
   if (n == 0) return;
   FOVEA_CHECK(a && y, op, ": null pointer (x=", static_cast<const void*>(a), ", y=", static_cast<void*>(y), ")");
   if (aligned16(a) && aligned16(y))
-    launch(op, map1_vec4_kernel<F>, dim3(grid_stride_blocks(n / 4 + 1, kMapBlock)), dim3(kMapBlock), 0, stream, a, y, n,
-           f);
+    launch<map1_vec4_kernel<F>>(op, dim3(grid_stride_blocks(n / 4 + 1, kMapBlock)), dim3(kMapBlock), 0, stream, a, y, n,
+                                f);
   else
-    launch(op, map1_scalar_kernel<F>, dim3(grid_stride_blocks(n, kMapBlock)), dim3(kMapBlock), 0, stream, a, y, n, f);
+    launch<map1_scalar_kernel<F>>(op, dim3(grid_stride_blocks(n, kMapBlock)), dim3(kMapBlock), 0, stream, a, y, n, f);
 }
 
 template <class F>
@@ -76,11 +76,11 @@ void launch_map2(const char* op, const float* a, const float* b, float* y, int64
   FOVEA_CHECK(a && b && y, op, ": null pointer (inputs ", static_cast<const void*>(a), ", ",
               static_cast<const void*>(b), ", output ", static_cast<void*>(y), ")");
   if (aligned16(a) && aligned16(b) && aligned16(y))
-    launch(op, map2_vec4_kernel<F>, dim3(grid_stride_blocks(n / 4 + 1, kMapBlock)), dim3(kMapBlock), 0, stream, a, b, y,
-           n, f);
+    launch<map2_vec4_kernel<F>>(op, dim3(grid_stride_blocks(n / 4 + 1, kMapBlock)), dim3(kMapBlock), 0, stream, a, b, y,
+                                n, f);
   else
-    launch(op, map2_scalar_kernel<F>, dim3(grid_stride_blocks(n, kMapBlock)), dim3(kMapBlock), 0, stream, a, b, y, n,
-           f);
+    launch<map2_scalar_kernel<F>>(op, dim3(grid_stride_blocks(n, kMapBlock)), dim3(kMapBlock), 0, stream, a, b, y, n,
+                                  f);
 }
 
 }  // namespace fovea::FOVEA_KERNEL_NS

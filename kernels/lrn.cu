@@ -102,10 +102,10 @@ void lrn_forward(const LrnParams& p, const float* x, float* y, StreamHandle stre
   const int64_t total = p.x_size();
   const dim3 grid(grid_stride_blocks(total, kLrnBlock, 4096));
   if (total < kIndex32Limit)
-    launch(op, lrn_forward_kernel<int32_t>, grid, dim3(kLrnBlock), 0, stream, x, y, int32_t(total),
-           lrn_consts<int32_t>(p));
+    launch<lrn_forward_kernel<int32_t>>(op, grid, dim3(kLrnBlock), 0, stream, x, y, int32_t(total),
+                                        lrn_consts<int32_t>(p));
   else
-    launch(op, lrn_forward_kernel<int64_t>, grid, dim3(kLrnBlock), 0, stream, x, y, total, lrn_consts<int64_t>(p));
+    launch<lrn_forward_kernel<int64_t>>(op, grid, dim3(kLrnBlock), 0, stream, x, y, total, lrn_consts<int64_t>(p));
 }
 
 void lrn_backward(const LrnParams& p, const float* x, const float* dy, float* dx, Workspace& ws, StreamHandle stream) {
@@ -118,12 +118,12 @@ void lrn_backward(const LrnParams& p, const float* x, const float* dy, float* dx
   const dim3 grid(grid_stride_blocks(total, kLrnBlock, 4096));
   if (total < kIndex32Limit) {
     const LrnConsts<int32_t> k = lrn_consts<int32_t>(p);
-    launch(op, lrn_backward_t_kernel<int32_t>, grid, dim3(kLrnBlock), 0, stream, x, dy, t, int32_t(total), k);
-    launch(op, lrn_backward_dx_kernel<int32_t>, grid, dim3(kLrnBlock), 0, stream, x, dy, t, dx, int32_t(total), k);
+    launch<lrn_backward_t_kernel<int32_t>>(op, grid, dim3(kLrnBlock), 0, stream, x, dy, t, int32_t(total), k);
+    launch<lrn_backward_dx_kernel<int32_t>>(op, grid, dim3(kLrnBlock), 0, stream, x, dy, t, dx, int32_t(total), k);
   } else {
     const LrnConsts<int64_t> k = lrn_consts<int64_t>(p);
-    launch(op, lrn_backward_t_kernel<int64_t>, grid, dim3(kLrnBlock), 0, stream, x, dy, t, total, k);
-    launch(op, lrn_backward_dx_kernel<int64_t>, grid, dim3(kLrnBlock), 0, stream, x, dy, t, dx, total, k);
+    launch<lrn_backward_t_kernel<int64_t>>(op, grid, dim3(kLrnBlock), 0, stream, x, dy, t, total, k);
+    launch<lrn_backward_dx_kernel<int64_t>>(op, grid, dim3(kLrnBlock), 0, stream, x, dy, t, dx, total, k);
   }
 }
 

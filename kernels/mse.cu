@@ -62,10 +62,10 @@ void mse_forward(int64_t n, const float* x, const float* target, float* loss, Wo
   const unsigned blocks = grid_stride_blocks(vec ? n / 4 + 1 : n, kMseBlock, kMaxPartials);
   float* partials = workspace_array<float>(ws, blocks, op);
   if (vec)
-    launch(op, mse_partial_kernel<true>, dim3(blocks), dim3(kMseBlock), 0, stream, x, target, partials, n);
+    launch<mse_partial_kernel<true>>(op, dim3(blocks), dim3(kMseBlock), 0, stream, x, target, partials, n);
   else
-    launch(op, mse_partial_kernel<false>, dim3(blocks), dim3(kMseBlock), 0, stream, x, target, partials, n);
-  launch(op, mse_finish_kernel, dim3(1), dim3(kMseBlock), 0, stream, partials, int64_t(blocks), n, loss);
+    launch<mse_partial_kernel<false>>(op, dim3(blocks), dim3(kMseBlock), 0, stream, x, target, partials, n);
+  launch<mse_finish_kernel>(op, dim3(1), dim3(kMseBlock), 0, stream, partials, int64_t(blocks), n, loss);
 }
 
 // dx = (x - t) * (2 dloss / n): 8 bytes read + 4 written per element, HBM-bound (elementwise.cuh).

@@ -144,7 +144,7 @@ void sgd_step_multi(const SgdParams& p, const OptimizerTensor* tensors, int64_t 
                     p.momentum != 0.0,
                     step == 1,
                     p.nesterov};
-  launch(op, sgd_multi_kernel, dim3(unsigned(chunks)), dim3(kOptBlock), 0, stream, tensors, count, k);
+  launch<sgd_multi_kernel>(op, dim3(unsigned(chunks)), dim3(kOptBlock), 0, stream, tensors, count, k);
 }
 
 void adamw_step_multi(const AdamWParams& p, const OptimizerTensor* tensors, int64_t count, int64_t chunks, int64_t step,
@@ -162,7 +162,7 @@ void adamw_step_multi(const AdamWParams& p, const OptimizerTensor* tensors, int6
                       float(std::sqrt(bc2)),
                       float(p.eps),
                       float(-(p.lr / bc1))};
-  launch(op, adamw_multi_kernel, dim3(unsigned(chunks)), dim3(kOptBlock), 0, stream, tensors, count, k);
+  launch<adamw_multi_kernel>(op, dim3(unsigned(chunks)), dim3(kOptBlock), 0, stream, tensors, count, k);
 }
 
 }  // namespace fovea::FOVEA_KERNEL_NS

@@ -198,11 +198,11 @@ void maxpool_forward(const Pool2dParams& p, const float* x, float* y, Index* idx
   check_ptrs(op, x, "x", y, "y");
   const int64_t total = p.y_size();
   if (use_index32(p))
-    launch(op, maxpool2d_forward_kernel<int32_t, Index>, pool_grid(total), dim3(kPoolBlock), 0, stream,
-           pool_geom<int32_t>(p), x, y, idx, int32_t(total));
+    launch<maxpool2d_forward_kernel<int32_t, Index>>(op, pool_grid(total), dim3(kPoolBlock), 0, stream,
+                                                     pool_geom<int32_t>(p), x, y, idx, int32_t(total));
   else
-    launch(op, maxpool2d_forward_kernel<int64_t, Index>, pool_grid(total), dim3(kPoolBlock), 0, stream,
-           pool_geom<int64_t>(p), x, y, idx, total);
+    launch<maxpool2d_forward_kernel<int64_t, Index>>(op, pool_grid(total), dim3(kPoolBlock), 0, stream,
+                                                     pool_geom<int64_t>(p), x, y, idx, total);
 }
 
 template <typename Index>
@@ -213,11 +213,11 @@ void maxpool_backward(const Pool2dParams& p, const float* dy, const Index* idx, 
   FOVEA_CHECK(idx != nullptr, op, ": argument 'idx' is null");
   const int64_t total = p.x_size();
   if (use_index32(p))
-    launch(op, maxpool2d_backward_kernel<int32_t, Index>, pool_grid(total), dim3(kPoolBlock), 0, stream,
-           pool_geom<int32_t>(p), dy, idx, dx, int32_t(total));
+    launch<maxpool2d_backward_kernel<int32_t, Index>>(op, pool_grid(total), dim3(kPoolBlock), 0, stream,
+                                                      pool_geom<int32_t>(p), dy, idx, dx, int32_t(total));
   else
-    launch(op, maxpool2d_backward_kernel<int64_t, Index>, pool_grid(total), dim3(kPoolBlock), 0, stream,
-           pool_geom<int64_t>(p), dy, idx, dx, total);
+    launch<maxpool2d_backward_kernel<int64_t, Index>>(op, pool_grid(total), dim3(kPoolBlock), 0, stream,
+                                                      pool_geom<int64_t>(p), dy, idx, dx, total);
 }
 
 void check_global(const char* op, int64_t N, int64_t C, int64_t H, int64_t W, const void* a, const char* an,
@@ -249,11 +249,11 @@ void avgpool2d_forward(const Pool2dParams& p, const float* x, float* y, StreamHa
   check_ptrs(op, x, "x", y, "y");
   const int64_t total = p.y_size();
   if (use_index32(p))
-    launch(op, avgpool2d_forward_kernel<int32_t>, pool_grid(total), dim3(kPoolBlock), 0, stream, pool_geom<int32_t>(p),
-           x, y, int32_t(total));
+    launch<avgpool2d_forward_kernel<int32_t>>(op, pool_grid(total), dim3(kPoolBlock), 0, stream, pool_geom<int32_t>(p),
+                                              x, y, int32_t(total));
   else
-    launch(op, avgpool2d_forward_kernel<int64_t>, pool_grid(total), dim3(kPoolBlock), 0, stream, pool_geom<int64_t>(p),
-           x, y, total);
+    launch<avgpool2d_forward_kernel<int64_t>>(op, pool_grid(total), dim3(kPoolBlock), 0, stream, pool_geom<int64_t>(p),
+                                              x, y, total);
 }
 
 void avgpool2d_backward(const Pool2dParams& p, const float* dy, float* dx, StreamHandle stream) {
@@ -262,19 +262,19 @@ void avgpool2d_backward(const Pool2dParams& p, const float* dy, float* dx, Strea
   check_ptrs(op, dy, "dy", dx, "dx");
   const int64_t total = p.x_size();
   if (use_index32(p))
-    launch(op, avgpool2d_backward_kernel<int32_t>, pool_grid(total), dim3(kPoolBlock), 0, stream, pool_geom<int32_t>(p),
-           dy, dx, int32_t(total));
+    launch<avgpool2d_backward_kernel<int32_t>>(op, pool_grid(total), dim3(kPoolBlock), 0, stream, pool_geom<int32_t>(p),
+                                               dy, dx, int32_t(total));
   else
-    launch(op, avgpool2d_backward_kernel<int64_t>, pool_grid(total), dim3(kPoolBlock), 0, stream, pool_geom<int64_t>(p),
-           dy, dx, total);
+    launch<avgpool2d_backward_kernel<int64_t>>(op, pool_grid(total), dim3(kPoolBlock), 0, stream, pool_geom<int64_t>(p),
+                                               dy, dx, total);
 }
 
 void global_avgpool_forward(int64_t N, int64_t C, int64_t H, int64_t W, const float* x, float* y, StreamHandle stream) {
   const char* op = "global_avgpool_forward";
   check_global(op, N, C, H, W, x, "x", y, "y");
   const int64_t planes = N * C, warps_per_block = kPoolBlock / kWarpSize;
-  launch(op, global_avgpool_forward_kernel, dim3(grid_stride_blocks(planes, int(warps_per_block), 4096)),
-         dim3(kPoolBlock), 0, stream, x, y, planes, H * W);
+  launch<global_avgpool_forward_kernel>(op, dim3(grid_stride_blocks(planes, int(warps_per_block), 4096)),
+                                        dim3(kPoolBlock), 0, stream, x, y, planes, H * W);
 }
 
 void global_avgpool_backward(int64_t N, int64_t C, int64_t H, int64_t W, const float* dy, float* dx,
@@ -283,11 +283,11 @@ void global_avgpool_backward(int64_t N, int64_t C, int64_t H, int64_t W, const f
   check_global(op, N, C, H, W, dy, "dy", dx, "dx");
   const int64_t total = N * C * H * W;
   if (total < kIndex32Limit)
-    launch(op, global_avgpool_backward_kernel<int32_t>, pool_grid(total), dim3(kPoolBlock), 0, stream, dy, dx,
-           int32_t(total), int32_t(H * W));
+    launch<global_avgpool_backward_kernel<int32_t>>(op, pool_grid(total), dim3(kPoolBlock), 0, stream, dy, dx,
+                                                    int32_t(total), int32_t(H * W));
   else
-    launch(op, global_avgpool_backward_kernel<int64_t>, pool_grid(total), dim3(kPoolBlock), 0, stream, dy, dx, total,
-           H * W);
+    launch<global_avgpool_backward_kernel<int64_t>>(op, pool_grid(total), dim3(kPoolBlock), 0, stream, dy, dx, total,
+                                                    H * W);
 }
 
 }  // namespace fovea::FOVEA_KERNEL_NS

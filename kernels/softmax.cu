@@ -292,11 +292,11 @@ void softmax_fwd(const char* op, int64_t N, int64_t C, const float* x, float* y,
   check_rows(op, N, C), check_ptr(op, "x", x), check_ptr(op, "y", y);
   if (use_warp_per_row(op, C, algo))
     with_lane_values(C, [&](auto kc) {
-      launch(op, softmax_forward_warp_kernel<decltype(kc)::value, Log>, warp_row_grid(N), dim3(kWarpRowBlock), 0,
-             stream, x, y, N, C);
+      launch<softmax_forward_warp_kernel<decltype(kc)::value, Log>>(op, warp_row_grid(N), dim3(kWarpRowBlock), 0,
+                                                                    stream, x, y, N, C);
     });
   else
-    launch(op, softmax_forward_block_kernel<Log>, block_row_grid(N), dim3(kBlockRowBlock), 0, stream, x, y, N, C);
+    launch<softmax_forward_block_kernel<Log>>(op, block_row_grid(N), dim3(kBlockRowBlock), 0, stream, x, y, N, C);
 }
 
 template <bool Log>
@@ -305,11 +305,11 @@ void softmax_bwd(const char* op, int64_t N, int64_t C, const float* y, const flo
   check_rows(op, N, C), check_ptr(op, "y", y), check_ptr(op, "dy", dy), check_ptr(op, "dx", dx);
   if (use_warp_per_row(op, C, algo))
     with_lane_values(C, [&](auto kc) {
-      launch(op, softmax_backward_warp_kernel<decltype(kc)::value, Log>, warp_row_grid(N), dim3(kWarpRowBlock), 0,
-             stream, y, dy, dx, N, C);
+      launch<softmax_backward_warp_kernel<decltype(kc)::value, Log>>(op, warp_row_grid(N), dim3(kWarpRowBlock), 0,
+                                                                     stream, y, dy, dx, N, C);
     });
   else
-    launch(op, softmax_backward_block_kernel<Log>, block_row_grid(N), dim3(kBlockRowBlock), 0, stream, y, dy, dx, N, C);
+    launch<softmax_backward_block_kernel<Log>>(op, block_row_grid(N), dim3(kBlockRowBlock), 0, stream, y, dy, dx, N, C);
 }
 
 CeConsts ce_consts(const CrossEntropyParams& p, float dloss) {
@@ -342,13 +342,13 @@ void cross_entropy_forward(const CrossEntropyParams& p, const float* logits, con
   const CeConsts k = ce_consts(p, 1.0f);
   if (use_warp_per_row(op, p.C, algo))
     with_lane_values(p.C, [&](auto kc) {
-      launch(op, ce_forward_warp_kernel<decltype(kc)::value>, warp_row_grid(p.N), dim3(kWarpRowBlock), 0, stream,
-             logits, labels, row_loss, p.N, p.C, k);
+      launch<ce_forward_warp_kernel<decltype(kc)::value>>(op, warp_row_grid(p.N), dim3(kWarpRowBlock), 0, stream,
+                                                          logits, labels, row_loss, p.N, p.C, k);
     });
   else
-    launch(op, ce_forward_block_kernel, block_row_grid(p.N), dim3(kBlockRowBlock), 0, stream, logits, labels, row_loss,
-           p.N, p.C, k);
-  if (loss) launch("cross_entropy_forward(mean)", ce_mean_kernel, dim3(1), dim3(256), 0, stream, row_loss, p.N, loss);
+    launch<ce_forward_block_kernel>(op, block_row_grid(p.N), dim3(kBlockRowBlock), 0, stream, logits, labels, row_loss,
+                                    p.N, p.C, k);
+  if (loss) launch<ce_mean_kernel>("cross_entropy_forward(mean)", dim3(1), dim3(256), 0, stream, row_loss, p.N, loss);
 }
 
 void cross_entropy_backward(const CrossEntropyParams& p, const float* logits, const int64_t* labels, float dloss,
@@ -359,12 +359,12 @@ void cross_entropy_backward(const CrossEntropyParams& p, const float* logits, co
   const CeConsts k = ce_consts(p, dloss);
   if (use_warp_per_row(op, p.C, algo))
     with_lane_values(p.C, [&](auto kc) {
-      launch(op, ce_backward_warp_kernel<decltype(kc)::value>, warp_row_grid(p.N), dim3(kWarpRowBlock), 0, stream,
-             logits, labels, dlogits, p.N, p.C, k);
+      launch<ce_backward_warp_kernel<decltype(kc)::value>>(op, warp_row_grid(p.N), dim3(kWarpRowBlock), 0, stream,
+                                                           logits, labels, dlogits, p.N, p.C, k);
     });
   else
-    launch(op, ce_backward_block_kernel, block_row_grid(p.N), dim3(kBlockRowBlock), 0, stream, logits, labels, dlogits,
-           p.N, p.C, k);
+    launch<ce_backward_block_kernel>(op, block_row_grid(p.N), dim3(kBlockRowBlock), 0, stream, logits, labels, dlogits,
+                                     p.N, p.C, k);
 }
 
 }  // namespace fovea::FOVEA_KERNEL_NS

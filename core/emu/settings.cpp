@@ -24,6 +24,13 @@ constexpr size_t kDefaultStack = 64 * 1024;
 constexpr size_t kMinStack = 16 * 1024;
 constexpr size_t kMaxStack = size_t(1) << 30;
 constexpr int kMaxWorkers = 256;
+constexpr int kDefaultArch = 800;
+
+bool known_arch(int sm) {
+  for (int k : {700, 750, 800, 860, 870, 890, 900})
+    if (sm == k) return true;
+  return false;
+}
 
 bool parse_u64(std::string_view text, uint64_t& out) {
   const char* end = text.data() + text.size();
@@ -46,6 +53,20 @@ struct Settings {
   std::atomic<bool> lenient{false};
   std::atomic<bool> poison{kSanitize};
   std::atomic<size_t> stack{kDefaultStack};
+  std::atomic<int> arch{0};  // 0: kDefaultArch
+
+  void read_checks() {
+    unsigned flags = 0;
+    if (const char* s = std::getenv("FOVEA_EMU_CHECK"); s && *s) {
+      try {
+        flags = parse_checks(s);
+      } catch (const Error& e) {
+        detail::g_check_flags.store(0);
+        FOVEA_FAIL("environment variable FOVEA_EMU_CHECK: ", e.what());
+      }
+    }
+    detail::g_check_flags.store(flags);
+  }
 
   Settings() {
     const unsigned hw = std::thread::hardware_concurrency();
@@ -71,6 +92,14 @@ struct Settings {
                   "environment variable FOVEA_EMU_STACK_KB must be an integer number of KiB, got '", s, "'");
       stack = checked_stack(kb * 1024, "environment variable FOVEA_EMU_STACK_KB");
     }
+    if (const char* s = std::getenv("FOVEA_EMU_ARCH"); s && *s) {
+      uint64_t sm = 0;
+      FOVEA_CHECK(parse_u64(s, sm) && known_arch(int(sm)),
+                  "environment variable FOVEA_EMU_ARCH must be one of 700, 750, 800, 860, 870, 890, 900, got '", s,
+                  "'");
+      arch = int(sm);
+    }
+    read_checks();
   }
 };
 
@@ -136,6 +165,68 @@ void set_poison(bool on) {
   settings().poison = kSanitize || on;
 }
 
+unsigned parse_checks(std::string_view text) {
+  unsigned mask = 0;
+  if (text.empty() || text == "none" || text == "0") return 0;
+  while (!text.empty()) {
+    const size_t comma = text.find(',');
+    const std::string_view word = text.substr(0, comma);
+    if (word == "memcheck")
+      mask |= kMemcheck;
+    else if (word == "initcheck")
+      mask |= kInitcheck;
+    else if (word == "racecheck")
+      mask |= kRacecheck;
+    else if (word == "racecheck-global")
+      mask |= kRacecheck | kRacecheckGlobal;
+    else
+      FOVEA_FAIL(
+          "emu checks: expected a comma-separated list of memcheck, initcheck, racecheck, racecheck-global "
+          "(or none), got '",
+          text, "'");
+    text = comma == std::string_view::npos ? std::string_view() : text.substr(comma + 1);
+  }
+  return mask;
+}
+
+std::string checks_str(unsigned mask) {
+  std::string out;
+  auto add = [&](unsigned bit, const char* name) {
+    if (!(mask & bit)) return;
+    if (!out.empty()) out += ',';
+    out += name;
+  };
+  add(kMemcheck, "memcheck");
+  add(kInitcheck, "initcheck");
+  if (mask & kRacecheckGlobal)
+    add(kRacecheckGlobal, "racecheck-global");
+  else
+    add(kRacecheck, "racecheck");
+  return out.empty() ? "none" : out;
+}
+
+unsigned checks() {
+  settings();  // reads FOVEA_EMU_CHECK once
+  return detail::check_flags() & ~(detail::kProfileFlag | detail::kUnreadFlag);
+}
+void set_checks(unsigned mask) {
+  settings();
+  FOVEA_CHECK((mask & ~unsigned(kMemcheck | kInitcheck | kRacecheck | kRacecheckGlobal)) == 0,
+              "emu set_checks: unknown check bits ", mask);
+  if (mask & kRacecheckGlobal) mask |= kRacecheck;
+  detail::set_check_flags(mask | (detail::check_flags() & detail::kProfileFlag));
+}
+
+int arch() {
+  const int a = settings().arch.load();
+  return a ? a : kDefaultArch;
+}
+void set_arch(int sm) {
+  FOVEA_CHECK(sm == 0 || known_arch(sm), "emu set_arch: argument 'sm' must be 0 (default) or one of 700, 750, 800, ",
+              "860, 870, 890, 900, got ", sm);
+  settings().arch = sm;
+}
+
 size_t stack_size() {
   return settings().stack.load();
 }
@@ -144,6 +235,15 @@ void set_stack_size(size_t bytes) {
 }
 
 namespace detail {
+void set_check_flags(unsigned flags) {
+  settings();
+  g_check_flags.store(flags & ~kUnreadFlag);
+}
+bool instrumentation_wanted() {
+  settings();
+  return (check_flags() & ~kUnreadFlag) != 0;
+}
+
 LaunchSettings launch_settings() {
   Settings& s = settings();
   LaunchSettings out;
