@@ -1,6 +1,7 @@
 # One kernel source, two devices, one binary.
 #
-# fovea_add_kernels(NAME SOURCES a.cu b.cu ... [LINK libs...] [EMU_CUDA_ARCH 800] [NAMESPACE ns]) makes
+# fovea_add_kernels(NAME SOURCES a.cu b.cu ... [LINK libs...] [EMU_CUDA_ARCH 800] [NAMESPACE ns] [EMU_ONLY])
+# makes
 #   NAME_emu         : every .cu compiled as C++ by the host compiler for the emulator (device 'emu'), from a copy
 #                      written at build time by cmake/FoveaEmuSource.cmake (LANGUAGE is per directory, so the .cu
 #                      itself cannot be both CUDA and CXX; the copy also rewrites `extern __shared__` arrays);
@@ -15,7 +16,7 @@
 #   NAME             : an INTERFACE target linking them.
 # EMU_CUDA_ARCH (default: the cache variable FOVEA_EMU_CUDA_ARCH, empty) defines __CUDA_ARCH__ for the emulator
 # builds, so that arch-dependent code paths run on the emulator; NAMESPACE replaces emu_kernels (for a second
-# emulator build of the same files, e.g. at another architecture).
+# emulator build of the same files, e.g. at another architecture; with EMU_ONLY, which skips NAME_cuda).
 set(FOVEA_EMU_CUDA_ARCH "" CACHE STRING "__CUDA_ARCH__ for the emulator builds of kernels (empty: undefined)")
 
 # g++ flags of the checked build: every access a call, none merged or split away (a float4 stays one 16-byte
@@ -25,7 +26,7 @@ set(FOVEA_EMU_CHECKED_FLAGS
     --param=asan-globals=0 -fno-tree-sra -fno-tree-vectorize -fno-tree-slp-vectorize -fno-store-merging -g1 -gdwarf-4)
 
 function(fovea_add_kernels name)
-  cmake_parse_arguments(K "" "EMU_CUDA_ARCH;NAMESPACE" "SOURCES;LINK" ${ARGN})
+  cmake_parse_arguments(K "EMU_ONLY" "EMU_CUDA_ARCH;NAMESPACE" "SOURCES;LINK" ${ARGN})
   if(NOT DEFINED K_EMU_CUDA_ARCH)
     set(K_EMU_CUDA_ARCH "${FOVEA_EMU_CUDA_ARCH}")
   endif()
@@ -88,7 +89,7 @@ function(fovea_add_kernels name)
   add_library(${name} INTERFACE)
   target_link_libraries(${name} INTERFACE ${name}_emu)
 
-  if(FOVEA_HAVE_CUDA)
+  if(FOVEA_HAVE_CUDA AND NOT K_EMU_ONLY)
     add_library(${name}_cuda STATIC ${K_SOURCES})
     target_compile_definitions(${name}_cuda PRIVATE FOVEA_KERNEL_NS=cuda_kernels)
     target_compile_options(${name}_cuda PRIVATE

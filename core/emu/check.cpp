@@ -205,8 +205,8 @@ class Registry {
     if (auto it = live_.upper_bound(a); it != live_.begin()) {
       --it;
       const Allocation& b = *it->second;
-      out += cat("; ", a - (b.base + b.bytes), " bytes past the end of allocation #", b.id, " (", b.bytes, " bytes at ",
-                 hex_addr(b.base), ", offset ", a - b.base, ")");
+      out += cat("; the nearest below, allocation #", b.id, ", has ", b.bytes, " bytes at ", hex_addr(b.base),
+                 ": the access starts ", a - (b.base + b.bytes), " bytes past its end (offset ", a - b.base, ")");
     }
     return out;
   }
@@ -486,12 +486,16 @@ struct Finding {
   uintptr_t pc1 = 0, pc2 = 0;  // the lower thread's access and the other one (pc2 = 0 for uninit)
   uint64_t count = 0;
   uint3 block{0, 0, 0};
+  uint64_t block_linear = 0;
   int thread1 = 0, thread2 = 0;  // linear in the block; for global_waw: the two blocks (linear)
   uintptr_t addr = 0;
   size_t bytes = 0;
   std::string where;  // region or allocation of addr
 };
 using FindingKey = std::tuple<Kind, uintptr_t, uintptr_t>;
+bool example_before(uint64_t block, int t1, int t2, uintptr_t addr, const Finding& f) {
+  return std::tie(block, t1, t2, addr) < std::tie(f.block_linear, f.thread1, f.thread2, f.addr);
+}
 
 // ------------------------------------------------------------------ metrics
 struct SiteStats {
@@ -724,7 +728,7 @@ class WorkerMonitor {
     for (auto& [key, f] : findings_) {
       Finding& g = L.findings[key];
       const uint64_t before = g.count;
-      if (before == 0) g = f;
+      if (before == 0 || example_before(f.block_linear, f.thread1, f.thread2, f.addr, g)) g = f;
       g.count = before + f.count;
     }
     for (auto& [key, s] : stats_) {
@@ -778,18 +782,15 @@ class WorkerMonitor {
     if (L.checks & kMemcheck) {
       if (a + n > g.base + g.bytes)
         FOVEA_FAIL("memcheck: invalid ", verb(op), " of ", n, " bytes at ", hex_addr(a), ": allocation #", g.id,
-                   " has ", g.bytes, " bytes at ", hex_addr(g.base), ", the access ends ", a + n - (g.base + g.bytes),
-                   " bytes past it (offset ", a - g.base, "), at ", where(pc));
+                   " has ", g.bytes, " bytes at ", hex_addr(g.base), ": the access ends ", a + n - (g.base + g.bytes),
+                   " bytes past its end (offset ", a - g.base, "), at ", where(pc));
       check_alignment(a, n, op, pc, "global");
     }
     if (L.checks & kInitcheck) {
       if (op != AccessOp::store && !g.initialised(a, n)) {
-        Finding& f = finding(Kind::uninit, pc, 0);
-        if (f.count == 1) {
-          f.thread1 = t;
-          f.addr = a;
-          f.bytes = n;
-          f.where = cat("allocation #", g.id, ", ", g.bytes, " bytes, offset ", a - g.base);
+        if (Finding* f = note(Kind::uninit, pc, 0, t, 0, a)) {
+          f->bytes = n;
+          f->where = cat("allocation #", g.id, ", ", g.bytes, " bytes, offset ", a - g.base);
         }
       }
       if (op != AccessOp::load) g.mark_written(a, n);
@@ -817,13 +818,11 @@ class WorkerMonitor {
       if (old != 0 && (old >> 32) != block + 1) {
         const uintptr_t other = L.global_site_pc(uint32_t(old));
         const uint64_t ob = (old >> 32) - 1;
-        Finding& f = other <= pc ? finding(Kind::global_waw, other, pc) : finding(Kind::global_waw, pc, other);
-        if (f.count == 1) {
-          f.thread1 = int(other <= pc ? ob : block);
-          f.thread2 = int(other <= pc ? block : ob);
-          f.addr = a + i;
-          f.bytes = 1;
-          f.where = cat("allocation #", L.allocations[last_alloc_index_]->id, ", offset ", a + i - base);
+        Finding* f = other <= pc ? note(Kind::global_waw, other, pc, int(ob), int(block), a + i)
+                                  : note(Kind::global_waw, pc, other, int(block), int(ob), a + i);
+        if (f) {
+          f->bytes = 1;
+          f->where = cat("allocation #", L.allocations[last_alloc_index_]->id, ", offset ", a + i - base);
         }
         return;
       }
@@ -902,25 +901,29 @@ class WorkerMonitor {
       std::swap(s1, s2);
     }
     const Kind kind = w1 && w2 ? Kind::waw : w1 ? Kind::raw : Kind::war;
-    Finding& f = finding(kind, site_pcs_[s1], site_pcs_[s2]);
-    if (f.count == 1) {
-      f.thread1 = first;
-      f.thread2 = second;
-      f.addr = a;
-      f.bytes = 1;
-      f.where = dynamic ? cat("dynamic shared memory, offset ", a - dyn_.lo) : std::string("static shared memory");
+    if (Finding* f = note(kind, site_pcs_[s1], site_pcs_[s2], first, second, a)) {
+      f->bytes = 1;
+      f->where = dynamic ? cat("dynamic shared memory, offset ", a - dyn_.lo) : std::string("static shared memory");
     }
   }
 
-  Finding& finding(Kind kind, uintptr_t pc1, uintptr_t pc2) {
+  // Counts an occurrence; returns the finding when this occurrence becomes its example: the first one in (block,
+  // thread, other thread, address) order, so that the report does not depend on the schedule.
+  Finding* note(Kind kind, uintptr_t pc1, uintptr_t pc2, int t1, int t2, uintptr_t addr) {
     Finding& f = findings_[FindingKey{kind, pc1, pc2}];
-    if (f.count++ == 0) {
-      f.kind = kind;
-      f.pc1 = pc1;
-      f.pc2 = pc2;
-      f.block = current.block_idx;
-    }
-    return f;
+    const uint3 b = current.block_idx;
+    const uint64_t block = b.x + uint64_t(L.spec.grid.x) * (b.y + uint64_t(L.spec.grid.y) * b.z);
+    const bool first = f.count++ == 0;
+    if (!first && !example_before(block, t1, t2, addr, f)) return nullptr;
+    f.kind = kind;
+    f.pc1 = pc1;
+    f.pc2 = pc2;
+    f.block = b;
+    f.block_linear = block;
+    f.thread1 = t1;
+    f.thread2 = t2;
+    f.addr = addr;
+    return &f;
   }
 
   void new_interval() {
@@ -1036,6 +1039,7 @@ std::string findings_report(const LaunchMonitor& m) {
                                   : cat("pc ", hex_addr(pcs[i]), " (", locs[i].function, ")");
   struct Merged {
     uint64_t count = 0;
+    const Finding* first = nullptr;
     std::string example;
   };
   std::map<std::string, Merged> merged;  // by kind and locations
@@ -1065,7 +1069,10 @@ std::string findings_report(const LaunchMonitor& m) {
       }
     }
     Merged& g = merged[cat(int(f.kind), "|", l1, "|", l2)];
-    if (g.count == 0) g.example = text;
+    if (g.count == 0 || example_before(f.block_linear, f.thread1, f.thread2, f.addr, *g.first)) {
+      g.example = text;
+      g.first = &f;
+    }
     g.count += f.count;
   }
   uint64_t total = 0;

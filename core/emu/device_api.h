@@ -51,6 +51,17 @@
 // files so that their arch-dependent paths run here. FOVEA_EMU lets a kernel tell.
 #define FOVEA_EMU 1
 
+// The checked build names each static __shared__ variable through this reference (cmake/FoveaEmuSource.cmake): an
+// access through a pointer the compiler cannot trace is instrumented even at a constant offset.
+#define FOVEA_EMU_SHARED_ALIAS(name, storage) auto& name = *::fovea::emu::detail::opaque(&storage)
+namespace fovea::emu::detail {
+template <class T>
+inline __attribute__((always_inline)) T* opaque(T* p) {
+  asm("" : "+r"(p));
+  return p;
+}
+}  // namespace fovea::emu::detail
+
 // `extern __shared__ T name[];`: the build rewrites such a declaration in a kernel file into this macro
 // (cmake/FoveaEmuSource.cmake), because g++ cannot give an extern array per-block storage. The name is then a
 // pointer to the block's dynamic shared memory; every extern __shared__ array of a kernel starts there, as in CUDA.
