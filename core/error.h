@@ -61,7 +61,7 @@ std::string cat(const Args&... args) {
     if (!(cond)) FOVEA_FAIL(__VA_ARGS__); \
   } while (0)
 // FOVEA_ASSERT(offset <= size, "loader: batch offset ", offset, " past ", size);  (a bug if it fires)
-#define FOVEA_ASSERT(cond, ...)                                                                 \
-  do {                                                                                          \
+#define FOVEA_ASSERT(cond, ...)                                                                      \
+  do {                                                                                               \
     if (!(cond)) ::fovea::fail_internal(__FILE__, __LINE__, ::fovea::cat(#cond, ": ", __VA_ARGS__)); \
   } while (0)
