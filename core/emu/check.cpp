@@ -1143,7 +1143,7 @@ void monitor_end(LaunchMonitor* m, bool failed) {
     }
   }
   if (failed || m->findings.empty()) return;
-  throw Error(findings_report(*m));
+  throw DeviceError(findings_report(*m));
 }
 
 WorkerMonitor* worker_begin(LaunchMonitor* m, const StackRange* stacks, int threads, const void* dyn,

@@ -1125,7 +1125,7 @@ void launch(const LaunchSpec& spec, KernelBody invoke, const void* body, size_t 
   }
   flush_printf(L);
   if (L.monitor) monitor_end(L.monitor, L.failed.load());
-  if (L.failed.load()) throw Error(L.error);
+  if (L.failed.load()) throw DeviceError(L.error);
 }
 
 }  // namespace detail
