@@ -96,6 +96,19 @@ function(fovea_add_kernels name)
       $<$<COMPILE_LANGUAGE:CUDA>:--expt-relaxed-constexpr -lineinfo -Xcompiler=-Wall,-Wextra,-Wno-unknown-pragmas>)
     set_target_properties(${name}_cuda PROPERTIES CUDA_SEPARABLE_COMPILATION OFF POSITION_INDEPENDENT_CODE ON)
     target_link_libraries(${name}_cuda PUBLIC fovea_core CUDA::cudart ${K_LINK})
+    # ptxas's registers and shared memory per kernel, for `fovea profile`'s occupancy: kept by a compiler launcher
+    # (no extra compile), gathered into kernel_resources/NAME.tsv after every build of the library.
+    target_compile_options(${name}_cuda PRIVATE $<$<COMPILE_LANGUAGE:CUDA>:-Xptxas=-v>)
+    set(launcher ${PROJECT_SOURCE_DIR}/cmake/ptxas_log.sh)
+    if(CMAKE_CUDA_COMPILER_LAUNCHER)
+      list(APPEND launcher ${CMAKE_CUDA_COMPILER_LAUNCHER})
+    endif()
+    set_target_properties(${name}_cuda PROPERTIES CUDA_COMPILER_LAUNCHER "${launcher}")
+    add_custom_command(TARGET ${name}_cuda POST_BUILD
+                       COMMAND ${CMAKE_COMMAND} -DDIR=${CMAKE_CURRENT_BINARY_DIR}/CMakeFiles/${name}_cuda.dir
+                               -DOUT=${PROJECT_BINARY_DIR}/kernel_resources/${name}.tsv
+                               -P ${PROJECT_SOURCE_DIR}/cmake/FoveaPtxasTable.cmake
+                       VERBATIM)
     target_link_libraries(${name} INTERFACE ${name}_cuda)
   endif()
 endfunction()

@@ -1,5 +1,6 @@
 #include "core/memory.h"
 
+#include <atomic>
 #include <cstdlib>
 #include <cstring>
 
@@ -56,8 +57,21 @@ void device_free(void* p, Device d) {
   cuda_allocator().deallocate(p);
 }
 
+namespace {
+std::atomic<uint64_t> g_host_syncs{0};
+}  // namespace
+
+uint64_t host_sync_count() {
+  return g_host_syncs.load(std::memory_order_relaxed);
+}
+void count_host_sync(Device d) {
+  if (d.type != DeviceType::cpu) g_host_syncs.fetch_add(1, std::memory_order_relaxed);
+}
+
 void copy_bytes(void* dst, Device dst_device, const void* src, Device src_device, size_t bytes, StreamHandle stream) {
   if (bytes == 0) return;
+  // On a GPU every copy involving the device waits for it (the copy is followed by a stream synchronisation).
+  count_host_sync(dst_device.type != DeviceType::cpu ? dst_device : src_device);
   if (dst_device.is_host_memory() && src_device.is_host_memory()) {
     std::memcpy(dst, src, bytes);
     if (dst_device.type == DeviceType::emu) emu::note_host_write(dst, bytes);  // initcheck: written
@@ -92,6 +106,7 @@ void fill_bytes(void* dst, Device d, int value, size_t bytes, StreamHandle strea
 }
 
 void synchronize(Device d) {
+  count_host_sync(d);
   if (d.is_host_memory()) return;
 #if FOVEA_HAVE_CUDA
   FOVEA_CUDA_CHECK(cudaDeviceSynchronize());

@@ -27,6 +27,12 @@ void fill_bytes(void* dst, Device d, int value, size_t bytes, StreamHandle strea
 // Waits for all work on the device (no-op for host devices).
 void synchronize(Device d);
 
+// Host synchronisations with a device since the start of the process: copy_bytes involving emu or cuda, and
+// synchronize / Stream::synchronize / Event::synchronize on them. On emu they are counted as on a GPU (where
+// each one waits for the device), so a training step's count on emu is the count a GPU run would see.
+uint64_t host_sync_count();
+void count_host_sync(Device d);  // no-op for cpu
+
 class Buffer {
  public:
   Buffer() = default;

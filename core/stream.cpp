@@ -25,6 +25,7 @@ Stream::~Stream() {
 }
 
 void Stream::synchronize() const {
+  count_host_sync(device_);
 #if FOVEA_HAVE_CUDA
   if (!device_.is_host_memory()) FOVEA_CUDA_CHECK(cudaStreamSynchronize(static_cast<cudaStream_t>(handle_)));
 #endif
@@ -58,6 +59,7 @@ void Event::record(const Stream& s) {
 }
 
 void Event::synchronize() const {
+  count_host_sync(device_);
 #if FOVEA_HAVE_CUDA
   if (handle_) FOVEA_CUDA_CHECK(cudaEventSynchronize(static_cast<cudaEvent_t>(handle_)));
 #endif

@@ -182,8 +182,11 @@ __global__ void bn_grad_apply_kernel(const float* __restrict__ x, const float* _
       const float* k = coef + 4 * ((4 * i / HW) % C);
       const float4 g = reinterpret_cast<const float4*>(dy)[i];
       const float4 v = Training ? reinterpret_cast<const float4*>(x)[i] : float4{0.0f, 0.0f, 0.0f, 0.0f};
-      reinterpret_cast<float4*>(dx)[i] = float4{bn_grad(k, v.x, g.x, Training), bn_grad(k, v.y, g.y, Training),
-                                                bn_grad(k, v.z, g.z, Training), bn_grad(k, v.w, g.w, Training)};
+      // A named value, stored whole: g++ would split a braced float4 stored in place into four 4-byte stores,
+      // and the emulator's memory metrics would count those instead of one 16-byte store (nvcc makes one either way).
+      const float4 r{bn_grad(k, v.x, g.x, Training), bn_grad(k, v.y, g.y, Training), bn_grad(k, v.z, g.z, Training),
+                     bn_grad(k, v.w, g.w, Training)};
+      reinterpret_cast<float4*>(dx)[i] = r;
     }
   } else {
     for (I i = t0; i < total; i += stride) {

@@ -107,6 +107,7 @@ void launch(const char* name, dim3 grid, dim3 block, size_t smem_bytes, StreamHa
   spec.smem_bytes = smem_bytes;
   spec.kernel = reinterpret_cast<const void*>(Kernel);
   spec.key = detail::kernel_key<Kernel>();
+  spec.flop = ::fovea::emu::detail::take_noted_flop();
 #if defined(__CUDA_ARCH__)
   spec.arch = __CUDA_ARCH__;
 #endif
@@ -121,6 +122,22 @@ void launch(const char* name, dim3 grid, dim3 block, size_t smem_bytes, StreamHa
   detail::emu_run<Kernel>(spec, &params);
 #endif
 #endif
+}
+
+// States the floating-point work of the next launch (2 per multiply-add) for the emulator's cost model
+// (core/emu/cost_model.h); nothing on a GPU. A launcher calls it right before the launch of a compute kernel.
+inline void note_flop(double flop) {
+#if defined(__CUDACC__)
+  (void)flop;
+#else
+  ::fovea::emu::detail::noted_flop = flop;
+#endif
+}
+
+// The multiply-adds of a convolution, x2: the same for its forward pass and both gradients.
+inline double conv_flop(const Conv2dParams& p) {
+  return 2.0 * double(p.N) * double(p.K) * double(p.P()) * double(p.Q()) * double(p.C_per_group()) * double(p.R) *
+         double(p.S);
 }
 
 // The older form with the kernel as an argument: no instrumented build can be found for it on the emulator.

@@ -111,6 +111,7 @@ unsigned direct_grid(const char* op, int64_t n) {
 void conv2d_forward_direct(const Conv2dParams& p, const float* x, const float* w, const float* b, float* y,
                            StreamHandle stream) {
   check_direct("conv2d_forward_direct", p, x, "x", w, "w", y, "y");
+  note_flop(conv_flop(p));
   FOVEA_LAUNCH(conv2d_fprop_direct_kernel, direct_grid("conv2d_forward_direct", p.y_size()), kDirectBlock, 0, stream, p,
                x, w, b, y);
 }
@@ -118,6 +119,7 @@ void conv2d_forward_direct(const Conv2dParams& p, const float* x, const float* w
 void conv2d_backward_data_direct(const Conv2dParams& p, const float* dy, const float* w, float* dx,
                                  StreamHandle stream) {
   check_direct("conv2d_backward_data_direct", p, dy, "dy", w, "w", dx, "dx");
+  note_flop(conv_flop(p));
   FOVEA_LAUNCH(conv2d_dgrad_direct_kernel, direct_grid("conv2d_backward_data_direct", p.x_size()), kDirectBlock, 0,
                stream, p, dy, w, dx);
 }
@@ -125,6 +127,7 @@ void conv2d_backward_data_direct(const Conv2dParams& p, const float* dy, const f
 void conv2d_backward_filter_direct(const Conv2dParams& p, const float* x, const float* dy, float* dw,
                                    StreamHandle stream) {
   check_direct("conv2d_backward_filter_direct", p, x, "x", dy, "dy", dw, "dw");
+  note_flop(conv_flop(p));
   FOVEA_LAUNCH(conv2d_wgrad_direct_kernel, direct_grid("conv2d_backward_filter_direct", p.w_size()), kDirectBlock, 0,
                stream, p, x, dy, dw);
 }

@@ -435,7 +435,7 @@ template <class Cfg, bool kVecW, bool kVecX>
 __global__ void FOVEA_LAUNCH_BOUNDS(Cfg::kThreads)
     conv2d_fprop_igemm_kernel(ConvGeom g, const float* __restrict__ x, const float* __restrict__ w,
                               const float* __restrict__ bias, float* __restrict__ out) {
-  __shared__ gemm::SharedTiles<Cfg> sm;
+  __shared__ gemm::SharedTiles<Cfg, Cfg::kLdA, gemm::kGatherLd<Cfg>> sm;  // B: gather stores
   const int tid = threadIdx.x;
   int tm, tn;
   gemm::thread_coords<Cfg>(tid, tm, tn);
@@ -478,7 +478,7 @@ template <class Cfg, bool kVecDy>
 __global__ void FOVEA_LAUNCH_BOUNDS(Cfg::kThreads)
     conv2d_dgrad_igemm_kernel(ConvGeom g, const float* __restrict__ dy, const float* __restrict__ w,
                               float* __restrict__ out) {
-  __shared__ gemm::SharedTiles<Cfg> sm;
+  __shared__ gemm::SharedTiles<Cfg, Cfg::kLdA, gemm::kGatherLd<Cfg>> sm;  // B: gather stores
   const int tid = threadIdx.x;
   int tm, tn;
   gemm::thread_coords<Cfg>(tid, tm, tn);
@@ -699,6 +699,7 @@ void conv2d_forward_implicit_gemm(const Conv2dParams& p, const float* x, const f
   with_tile(plan, [&](auto cfg) {
     using Cfg = decltype(cfg);
     const dim3 grid = gemm_grid<Cfg>(op, g, p.groups);
+    note_flop(conv_flop(p));
     if (vec_x)
       FOVEA_LAUNCH((conv2d_fprop_igemm_kernel<Cfg, true, true>), grid, Cfg::kThreads, 0, stream, g, x, w, fused_bias,
                    out);
@@ -727,6 +728,7 @@ void conv2d_backward_data_implicit_gemm(const Conv2dParams& p, const float* dy, 
   with_tile(plan, [&](auto cfg) {
     using Cfg = decltype(cfg);
     const dim3 grid = gemm_grid<Cfg>(op, g, p.groups * p.stride_h * p.stride_w);
+    note_flop(conv_flop(p));
     if (vec_dy)
       FOVEA_LAUNCH((conv2d_dgrad_igemm_kernel<Cfg, true>), grid, Cfg::kThreads, 0, stream, g, dy, w, out);
     else
@@ -749,6 +751,7 @@ void conv2d_backward_filter_implicit_gemm(const Conv2dParams& p, const float* x,
   with_tile(plan, [&](auto cfg) {
     using Cfg = decltype(cfg);
     const dim3 grid = gemm_grid<Cfg>(op, g, p.groups);
+    note_flop(conv_flop(p));
     if (vec_dy)
       FOVEA_LAUNCH((conv2d_wgrad_igemm_kernel<Cfg, true>), grid, Cfg::kThreads, 0, stream, g, x, dy, out);
     else

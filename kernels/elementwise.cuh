@@ -44,7 +44,8 @@ __global__ void map2_vec4_kernel(const float* a, const float* b, float* y, int64
   for (int64_t i = t0; i < n4; i += stride) {
     const float4 u = reinterpret_cast<const float4*>(a)[i];
     const float4 v = reinterpret_cast<const float4*>(b)[i];
-    reinterpret_cast<float4*>(y)[i] = float4{f(u.x, v.x), f(u.y, v.y), f(u.z, v.z), f(u.w, v.w)};
+    const float4 r{f(u.x, v.x), f(u.y, v.y), f(u.z, v.z), f(u.w, v.w)};  // stored whole: see batchnorm.cu
+    reinterpret_cast<float4*>(y)[i] = r;
   }
   const int64_t t = (n4 << 2) + t0;
   if (t < n) y[t] = f(a[t], b[t]);

@@ -139,6 +139,7 @@ template <class Cfg, bool kVec>
 void launch_tiled(const GemmArgs& g, int64_t batch, const float* A, const float* B, float* C, StreamHandle stream) {
   const dim3 grid((g.N + Cfg::BN - 1) / Cfg::BN, (g.M + Cfg::BM - 1) / Cfg::BM, unsigned(batch));
   const int threads = Cfg::kThreads;
+  note_flop(2.0 * g.M * g.N * g.K * double(batch));
   if (!g.a_trans && !g.b_trans)
     FOVEA_LAUNCH((sgemm_tiled_kernel<Cfg, false, false, kVec>), grid, threads, 0, stream, g, A, B, C);
   else if (!g.a_trans && g.b_trans)
@@ -156,6 +157,7 @@ void sgemm_simple(const SgemmParams& p, const float* A, const float* B, float* C
   if (g.M == 0 || g.N == 0) return;
   const dim3 block(32, 8);
   const dim3 grid((g.N + 31) / 32, (g.M + 7) / 8, unsigned(p.batch));
+  note_flop(2.0 * g.M * g.N * g.K * double(p.batch));
   FOVEA_LAUNCH(sgemm_simple_kernel, grid, block, 0, stream, g, A, B, C);
 }
 

@@ -13,6 +13,8 @@
 // thread-local (threadIdx and friends are read by FOVEA_EMU_UNCHECKED functions, which are not instrumented).
 #include "core/emu/check.h"
 
+#include "core/emu/cost_model.h"
+
 #include <dlfcn.h>
 #include <link.h>
 #include <unistd.h>
@@ -24,6 +26,7 @@
 #include <cstdio>
 #include <cstring>
 #include <deque>
+#include <filesystem>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -230,6 +233,7 @@ std::mutex g_symbol_mu;
 std::unordered_map<uintptr_t, SourceLocation> g_symbols;
 
 std::string shorten_path(std::string file) {
+  file = std::filesystem::path(file).lexically_normal().string();  // "build/../kernels/x.cuh" -> "kernels/x.cuh"
 #if defined(FOVEA_SOURCE_DIR)
   const std::string root = std::string(FOVEA_SOURCE_DIR) + "/";
   if (file.compare(0, root.size(), root) == 0) file.erase(0, root.size());
@@ -266,6 +270,51 @@ std::string executable_path() {
   return n > 0 ? std::string(buf, size_t(n)) : std::string();
 }
 
+// The file of the module whose loaded segments hold `pc`, and its load bias (0 for a non-PIE executable).
+bool module_of(uintptr_t pc, std::string& file, uintptr_t& bias) {
+  struct Find {
+    uintptr_t pc;
+    uintptr_t bias;
+    std::string name;
+    bool found;
+  } find{pc, 0, "", false};
+  dl_iterate_phdr(
+      [](dl_phdr_info* i, size_t, void* data) {
+        auto* f = static_cast<Find*>(data);
+        for (int k = 0; k < i->dlpi_phnum; ++k) {
+          const ElfW(Phdr)& ph = i->dlpi_phdr[k];
+          const uintptr_t lo = i->dlpi_addr + ph.p_vaddr;
+          if (ph.p_type == PT_LOAD && f->pc - lo < ph.p_memsz) {
+            f->bias = i->dlpi_addr;
+            f->name = i->dlpi_name;
+            f->found = true;
+            return 1;
+          }
+        }
+        return 0;
+      },
+      &find);
+  if (!find.found) return false;
+  file = find.name.empty() ? executable_path() : find.name;
+  bias = find.bias;
+  return true;
+}
+
+// The lines addr2line prints for `args` on `file`.
+std::vector<std::string> addr2line(const std::string& file, const std::string& args) {
+  std::vector<std::string> lines;
+  FILE* f = popen(("addr2line " + args + " -e '" + file + "' 2>/dev/null").c_str(), "r");
+  if (!f) return lines;
+  char buf[4096];
+  while (std::fgets(buf, sizeof buf, f)) {
+    std::string line = buf;
+    while (!line.empty() && (line.back() == '\n' || line.back() == '\r')) line.pop_back();
+    lines.push_back(line);
+  }
+  pclose(f);
+  return lines;
+}
+
 // Runs addr2line once per module for the addresses not seen yet (the caller holds g_symbol_mu).
 void symbolize_locked(const std::vector<uintptr_t>& pcs) {
   struct Module {
@@ -280,53 +329,21 @@ void symbolize_locked(const std::vector<uintptr_t>& pcs) {
     Dl_info info{};
     if (dladdr(reinterpret_cast<void*>(pc), &info) == 0 || info.dli_fname == nullptr) continue;
     if (info.dli_sname) g_symbols[pc].function = info.dli_sname;
-    // The load bias (0 for a non-PIE executable), from the module whose segments hold pc.
-    struct Find {
-      uintptr_t pc;
-      uintptr_t bias;
-      std::string name;
-      bool found;
-    } find{pc, 0, "", false};
-    dl_iterate_phdr(
-        [](dl_phdr_info* i, size_t, void* data) {
-          auto* f = static_cast<Find*>(data);
-          for (int k = 0; k < i->dlpi_phnum; ++k) {
-            const ElfW(Phdr)& ph = i->dlpi_phdr[k];
-            const uintptr_t lo = i->dlpi_addr + ph.p_vaddr;
-            if (ph.p_type == PT_LOAD && f->pc - lo < ph.p_memsz) {
-              f->bias = i->dlpi_addr;
-              f->name = i->dlpi_name;
-              f->found = true;
-              return 1;
-            }
-          }
-          return 0;
-        },
-        &find);
-    if (!find.found) continue;
-    const std::string file = find.name.empty() ? executable_path() : find.name;
+    std::string file;
+    uintptr_t bias = 0;
+    if (!module_of(pc, file, bias)) continue;
     Module& m = modules[file];
     m.file = file;
-    m.bias = find.bias;
+    m.bias = bias;
     m.pcs.push_back(pc);
   }
   for (auto& [file, m] : modules) {
-    std::string cmd = "addr2line -f -C -i -a -e '" + m.file + "'";
+    std::string args = "-f -C -i -a";
     for (uintptr_t pc : m.pcs) {
-      cmd += ' ';
-      cmd += hex_addr(pc - 1 - m.bias);  // pc - 1: the access, not the next one
+      args += ' ';
+      args += hex_addr(pc - 1 - m.bias);  // pc - 1: the access, not the next one
     }
-    cmd += " 2>/dev/null";
-    FILE* f = popen(cmd.c_str(), "r");
-    if (!f) continue;
-    std::vector<std::string> lines;
-    char buf[4096];
-    while (std::fgets(buf, sizeof buf, f)) {
-      std::string line = buf;
-      while (!line.empty() && (line.back() == '\n' || line.back() == '\r')) line.pop_back();
-      lines.push_back(line);
-    }
-    pclose(f);
+    const std::vector<std::string> lines = addr2line(m.file, args);
     // -a prints the address, then function / file:line pairs, innermost inline first.
     size_t k = 0;
     for (uintptr_t pc : m.pcs) {
@@ -347,6 +364,18 @@ void symbolize_locked(const std::vector<uintptr_t>& pcs) {
     }
   }
 }
+
+}  // namespace
+
+std::string mangled_symbol(uintptr_t address) {
+  std::string file;
+  uintptr_t bias = 0;
+  if (!module_of(address, file, bias)) return "";
+  const std::vector<std::string> lines = addr2line(file, "-f " + hex_addr(address - bias));
+  return lines.empty() || lines[0] == "??" ? std::string() : lines[0];
+}
+
+namespace {
 
 SourceLocation location_of(uintptr_t pc) {
   std::lock_guard lock(g_symbol_mu);
@@ -643,8 +672,37 @@ class LaunchMonitor {
   std::vector<uintptr_t> global_sites;
   std::unordered_map<uintptr_t, uint32_t> global_site_index;
 
+  // Profiling: per allocation, a bit per 32-byte sector read and one per sector written (DRAM footprint).
+  std::vector<std::atomic<std::atomic<uint64_t>*>> read_sectors, written_sectors;
+
   ~LaunchMonitor() {
     for (auto& w : writers) delete[] w.load();
+    for (auto& b : read_sectors) delete[] b.load();
+    for (auto& b : written_sectors) delete[] b.load();
+  }
+
+  static std::atomic<uint64_t>* bits_of(std::atomic<std::atomic<uint64_t>*>& slot, size_t bytes) {
+    std::atomic<uint64_t>* p = slot.load(std::memory_order_acquire);
+    if (p) return p;
+    auto* fresh = new std::atomic<uint64_t>[(bytes / 32 + 64) / 64]();
+    if (slot.compare_exchange_strong(p, fresh)) return fresh;
+    delete[] fresh;
+    return p;
+  }
+  void touch(size_t alloc, uintptr_t offset, size_t n, bool write) {
+    auto& slot = write ? written_sectors[alloc] : read_sectors[alloc];
+    std::atomic<uint64_t>* bits = bits_of(slot, allocations[alloc]->bytes);
+    for (uintptr_t s = offset / 32; s <= (offset + n - 1) / 32; ++s) {
+      const uint64_t bit = uint64_t(1) << (s & 63);
+      if (!(bits[s >> 6].load(std::memory_order_relaxed) & bit)) bits[s >> 6].fetch_or(bit, std::memory_order_relaxed);
+    }
+  }
+  uint64_t sectors(const std::vector<std::atomic<std::atomic<uint64_t>*>>& v) const {
+    uint64_t total = 0;
+    for (size_t i = 0; i < v.size(); ++i)
+      if (const std::atomic<uint64_t>* bits = v[i].load())
+        for (size_t w = 0; w < (allocations[i]->bytes / 32 + 64) / 64; ++w) total += std::popcount(bits[w].load());
+    return total;
   }
 
   uint32_t global_site(uintptr_t pc) {
@@ -796,7 +854,11 @@ class WorkerMonitor {
       if (op != AccessOp::load) g.mark_written(a, n);
     }
     if ((L.checks & kRacecheckGlobal) && op == AccessOp::store) global_write(a, n, pc);
-    if (L.profile) record(a, n, op, pc, t, Space::global);
+    if (L.profile) {
+      record(a, n, op, pc, t, Space::global);
+      if (op != AccessOp::store) L.touch(last_alloc_index_, a - g.base, n, false);
+      if (op != AccessOp::load) L.touch(last_alloc_index_, a - g.base, n, true);
+    }
   }
 
   void static_data(uintptr_t a, size_t n, AccessOp op, uintptr_t pc, int t) {
@@ -819,7 +881,7 @@ class WorkerMonitor {
         const uintptr_t other = L.global_site_pc(uint32_t(old));
         const uint64_t ob = (old >> 32) - 1;
         Finding* f = other <= pc ? note(Kind::global_waw, other, pc, int(ob), int(block), a + i)
-                                  : note(Kind::global_waw, pc, other, int(block), int(ob), a + i);
+                                 : note(Kind::global_waw, pc, other, int(block), int(ob), a + i);
         if (f) {
           f->bytes = 1;
           f->where = cat("allocation #", L.allocations[last_alloc_index_]->id, ", offset ", a + i - base);
@@ -1103,6 +1165,10 @@ LaunchMonitor* monitor_begin(const LaunchSpec& spec, const void* body, size_t bo
   m->function = spec.key ? kernel_function(spec.key) : std::string(spec.name);
   m->allocations = registry().snapshot();
   m->writers = std::vector<std::atomic<std::atomic<uint64_t>*>>(m->allocations.size());
+  if (m->profile) {
+    m->read_sectors = std::vector<std::atomic<std::atomic<uint64_t>*>>(m->allocations.size());
+    m->written_sectors = std::vector<std::atomic<std::atomic<uint64_t>*>>(m->allocations.size());
+  }
   if (spec.params) m->params.push_back({uintptr_t(spec.params), uintptr_t(spec.params) + spec.params_bytes});
   if (body) m->params.push_back({uintptr_t(body), uintptr_t(body) + body_bytes});
   m->threads_per_block = uint64_t(spec.block.x) * spec.block.y * spec.block.z;
@@ -1129,6 +1195,10 @@ void monitor_end(LaunchMonitor* m, bool failed) {
       k.blocks += blocks;
       k.warps += blocks * ((m->threads_per_block + 31) / 32);
       k.barriers += m->barriers;
+      k.dram_read_bytes += 32 * m->sectors(m->read_sectors);
+      k.dram_write_bytes += 32 * m->sectors(m->written_sectors);
+      k.entry = reinterpret_cast<uintptr_t>(m->spec.kernel);
+      k.flop += m->spec.flop;
       auto& sites = s.sites[m->function];
       for (auto& [key, st] : m->sites) {
         SiteStats& g = sites[key];
@@ -1220,9 +1290,27 @@ std::vector<KernelMetrics> profile_stop() {
       m.bytes = st.bytes;
       km.sites.push_back(std::move(m));
     }
+    // One row per source line, space, op and width (an unrolled loop has one site per copy).
     std::sort(km.sites.begin(), km.sites.end(), [](const SiteMetrics& a, const SiteMetrics& b) {
-      return std::tie(a.space, a.op, a.location, a.pc) < std::tie(b.space, b.op, b.location, b.pc);
+      return std::tie(a.space, a.op, a.location, a.bytes_per_lane, a.pc) <
+             std::tie(b.space, b.op, b.location, b.bytes_per_lane, b.pc);
     });
+    std::vector<SiteMetrics> merged;
+    for (SiteMetrics& m : km.sites) {
+      SiteMetrics* last = merged.empty() ? nullptr : &merged.back();
+      if (last && m.location != "?" && last->location == m.location && last->space == m.space && last->op == m.op &&
+          last->bytes_per_lane == m.bytes_per_lane) {
+        last->requests += m.requests;
+        last->lanes += m.lanes;
+        last->sectors += m.sectors;
+        last->lines += m.lines;
+        last->wavefronts += m.wavefronts;
+        last->bytes += m.bytes;
+      } else {
+        merged.push_back(std::move(m));
+      }
+    }
+    km.sites = std::move(merged);
     out.push_back(std::move(km));
   }
   s.kernels.clear();

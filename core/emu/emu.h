@@ -162,6 +162,7 @@ struct LaunchSpec {
   const void* params = nullptr;  // the parameter block every thread reads (reads of it are legal)
   size_t params_bytes = 0;
   const char* key = nullptr;  // the kernel's identity across its two builds (kernels/common.cuh), null for plain bodies
+  double flop = 0;            // floating-point work the launcher stated (note_flop), for the cost model
 };
 
 namespace detail {
@@ -268,6 +269,16 @@ FOVEA_EMU_UNCHECKED inline size_t dynamic_shared_memory_size() {
 // emulator build (cmake/FoveaEmuSource.cmake). Throws when called outside a kernel: such a declaration at
 // namespace scope would be initialised once, before any block runs.
 void* extern_shared_memory();
+
+namespace detail {
+// The FLOP count a kernel file states for its next launch (fovea::note_flop in kernels/common.cuh).
+inline thread_local double noted_flop = 0;
+inline double take_noted_flop() {
+  const double f = noted_flop;
+  noted_flop = 0;
+  return f;
+}
+}  // namespace detail
 
 // Launches since the start of the process (every launch_kernel, instrumented or not).
 uint64_t launch_count();

@@ -49,7 +49,12 @@ struct KernelMetrics {
   size_t smem_bytes = 0;               // dynamic shared memory of the last launch
   uint64_t blocks = 0, warps = 0;      // over all launches
   uint64_t barriers = 0;               // warp-level __syncthreads executions
-  std::vector<SiteMetrics> sites;      // by space, op, location
+  // Compulsory global traffic: the distinct 32-byte sectors each launch read, and wrote, times 32, summed over
+  // the launches (what DRAM must move if nothing was in L2 before the launch).
+  uint64_t dram_read_bytes = 0, dram_write_bytes = 0;
+  uintptr_t entry = 0;             // the kernel function of the normal emulator build (cost_model.h)
+  double flop = 0;                 // floating-point work its launchers stated (fovea::note_flop), over all launches
+  std::vector<SiteMetrics> sites;  // by space, op, location; sites at one source line merged
 
   // Sums over the sites of one space and op.
   SiteMetrics total(Space s, AccessOp op) const;
