@@ -27,6 +27,15 @@ namespace k = emu_kernels;
 using test::DeviceArray;
 using test::error_of;
 
+// The checks and metrics run the kernels' checked build, which FOVEA_SANITIZE builds do not make.
+#define SKIP_WITHOUT_CHECKED_BUILD()                                                                      \
+  do {                                                                                                    \
+    if (!emu::instrumented_build_available()) {                                                           \
+      GTEST_SKIP() << "needs the checked (instrumented) build of the kernels, which -DFOVEA_SANITIZE=ON " \
+                      "builds do not make";                                                               \
+    }                                                                                                     \
+  } while (0)
+
 const char* const kOrders[] = {"forward", "reverse", "shuffle:1", "shuffle:2", "shuffle:12345"};
 
 // "tests/emu_lab_kernels.cu:N" for the line of the kernel file that contains `text`.
@@ -71,6 +80,7 @@ using emu::Space;
 // ------------------------------------------------------------------ known answers: global memory
 // n = 64: 2x2 blocks of 32x8 threads, 8 warps each, 4 rows per thread: 2*2*8*4 = 128 warp-level requests per access.
 TEST(EmuMetrics, NaiveTransposeWritesTouch32SectorsPerRequest) {
+  SKIP_WITHOUT_CHECKED_BUILD();
   const int n = 64;
   const auto x = test::random_vector(n * n, 1);
   auto in = upload(x);
@@ -95,6 +105,7 @@ TEST(EmuMetrics, NaiveTransposeWritesTouch32SectorsPerRequest) {
 }
 
 TEST(EmuMetrics, Float4LoadsAreOneSixteenByteRequestPerWarp) {
+  SKIP_WITHOUT_CHECKED_BUILD();
   const int n4 = 256;  // 4 blocks of 64 threads: 8 warps
   const auto x = test::random_vector(4 * n4, 2);
   auto in = upload(x);
@@ -109,13 +120,16 @@ TEST(EmuMetrics, Float4LoadsAreOneSixteenByteRequestPerWarp) {
     EXPECT_EQ(t.lines, 8u * 4) << emu::op_name(op);
     EXPECT_EQ(t.bytes, 8u * 32 * 16) << emu::op_name(op);
     for (const emu::SiteMetrics& s : m.sites) {
-      if (s.space == Space::global && s.op == op) EXPECT_EQ(s.bytes_per_lane, 16u);
+      if (s.space == Space::global && s.op == op) {
+        EXPECT_EQ(s.bytes_per_lane, 16u);
+      }
     }
   }
 }
 
 // ------------------------------------------------------------------ known answers: shared memory
 TEST(EmuMetrics, SharedTransposeHas32WayConflictsWithoutPaddingAndNoneWithIt) {
+  SKIP_WITHOUT_CHECKED_BUILD();
   const int n = 64;
   const auto x = test::random_vector(n * n, 3);
   auto in = upload(x);
@@ -140,6 +154,7 @@ TEST(EmuMetrics, SharedTransposeHas32WayConflictsWithoutPaddingAndNoneWithIt) {
 
 // 64-bit accesses run in 2 phases of 16 lanes, 128-bit in 4 of 8: consecutive vectors take 2 and 4 wavefronts.
 TEST(EmuMetrics, SixtyFourAndOneTwentyEightBitSharedAccessesTakeTwoAndFourWavefronts) {
+  SKIP_WITHOUT_CHECKED_BUILD();
   DeviceArray<float> out(32, kEmu);
   const emu::KernelMetrics m =
       profile_of("lab_shared_vectors_kernel", [&] { k::lab_shared_vectors(out.data(), nullptr); });
@@ -157,6 +172,7 @@ TEST(EmuMetrics, SixtyFourAndOneTwentyEightBitSharedAccessesTakeTwoAndFourWavefr
 }
 
 TEST(EmuMetrics, BroadcastReadIsOneWavefrontAndOneSector) {
+  SKIP_WITHOUT_CHECKED_BUILD();
   auto in = upload(std::vector<float>{5.0f});
   DeviceArray<float> out(32, kEmu);
   const emu::KernelMetrics m =
@@ -174,6 +190,7 @@ TEST(EmuMetrics, BroadcastReadIsOneWavefrontAndOneSector) {
 }
 
 TEST(EmuMetrics, AtomicsAreRequestsOfTheirOwn) {
+  SKIP_WITHOUT_CHECKED_BUILD();
   auto counter = upload(std::vector<int>{0});
   const emu::KernelMetrics m =
       profile_of("lab_atomic_count_kernel", [&] { k::lab_atomic_count(counter.data(), 3, nullptr); });
@@ -186,6 +203,7 @@ TEST(EmuMetrics, AtomicsAreRequestsOfTheirOwn) {
 }
 
 TEST(EmuMetrics, SitesCarryTheirSourceLines) {
+  SKIP_WITHOUT_CHECKED_BUILD();
   const int n = 64;
   auto in = upload(test::random_vector(n * n, 4));
   DeviceArray<float> out(n * n, kEmu);
@@ -198,6 +216,7 @@ TEST(EmuMetrics, SitesCarryTheirSourceLines) {
 
 // ------------------------------------------------------------------ memcheck
 TEST(EmuMemcheck, OffByOneWriteNamesKernelThreadAllocationOffsetAndLine) {
+  SKIP_WITHOUT_CHECKED_BUILD();
   const int n = 100;
   DeviceArray<float> out(n, kEmu);
   {
@@ -214,6 +233,7 @@ TEST(EmuMemcheck, OffByOneWriteNamesKernelThreadAllocationOffsetAndLine) {
 }
 
 TEST(EmuMemcheck, MisalignedFloat4LoadIsReported) {
+  SKIP_WITHOUT_CHECKED_BUILD();
   auto in = upload(test::random_vector(64, 5));
   DeviceArray<float> out(32, kEmu);
   {
@@ -228,6 +248,7 @@ TEST(EmuMemcheck, MisalignedFloat4LoadIsReported) {
 }
 
 TEST(EmuMemcheck, UseAfterFreeIsReported) {
+  SKIP_WITHOUT_CHECKED_BUILD();
   DeviceArray<float> out(64, kEmu);
   const float* freed = nullptr;
   {
@@ -242,6 +263,7 @@ TEST(EmuMemcheck, UseAfterFreeIsReported) {
 }
 
 TEST(EmuMemcheck, MemoryThatIsNoDeviceAllocationIsReported) {
+  SKIP_WITHOUT_CHECKED_BUILD();
   std::vector<float> host(64, 1.0f);
   DeviceArray<float> out(64, kEmu);
   emu::ScopedChecks checks(emu::kMemcheck);
@@ -255,6 +277,7 @@ TEST(EmuMemcheck, MemoryThatIsNoDeviceAllocationIsReported) {
 }
 
 TEST(EmuMemcheck, CorrectKernelsPassAndGiveTheSameBits) {
+  SKIP_WITHOUT_CHECKED_BUILD();
   const int n = 64;
   const auto x = test::random_vector(n * n, 7);
   auto in = upload(x);
@@ -272,6 +295,7 @@ TEST(EmuMemcheck, CorrectKernelsPassAndGiveTheSameBits) {
 
 // ------------------------------------------------------------------ initcheck
 TEST(EmuInitcheck, ReadOfMemoryNothingWroteIsReportedOncePerSite) {
+  SKIP_WITHOUT_CHECKED_BUILD();
   emu::ScopedChecks checks(emu::kInitcheck);  // before the allocation: its shadow starts unwritten
   DeviceArray<float> in(128, kEmu), out(128, kEmu);
   const auto half = test::random_vector(64, 8);
@@ -287,6 +311,7 @@ TEST(EmuInitcheck, ReadOfMemoryNothingWroteIsReportedOncePerSite) {
 
 // ------------------------------------------------------------------ racecheck
 TEST(EmuRacecheck, PlantedRaceIsReportedWithBothLinesTheSameInEveryOrder) {
+  SKIP_WITHOUT_CHECKED_BUILD();
   DeviceArray<float> out(32, kEmu);
   const std::string write_line = line_of("  s[t] = float(t);");  // the first kernel with this line
   const std::string r = line_of("out[t] = s[t ^ 1];  // no barrier");
@@ -313,6 +338,7 @@ TEST(EmuRacecheck, PlantedRaceIsReportedWithBothLinesTheSameInEveryOrder) {
 }
 
 TEST(EmuRacecheck, SyncwarpOrdersTheLanesOfAWarp) {
+  SKIP_WITHOUT_CHECKED_BUILD();
   DeviceArray<float> out(32, kEmu);
   emu::ScopedChecks checks(emu::kRacecheck);
   for (const char* order : kOrders) {
@@ -324,6 +350,7 @@ TEST(EmuRacecheck, SyncwarpOrdersTheLanesOfAWarp) {
 }
 
 TEST(EmuRacecheck, GlobalWriteConflictBetweenBlocksInItsOwnMode) {
+  SKIP_WITHOUT_CHECKED_BUILD();
   DeviceArray<float> out(32, kEmu);
   {
     emu::ScopedChecks checks(emu::kRacecheck);
@@ -339,6 +366,7 @@ TEST(EmuRacecheck, GlobalWriteConflictBetweenBlocksInItsOwnMode) {
 
 // ------------------------------------------------------------------ settings
 TEST(EmuChecks, ParseNamesAndScope) {
+  SKIP_WITHOUT_CHECKED_BUILD();
   EXPECT_EQ(emu::parse_checks("none"), 0u);
   EXPECT_EQ(emu::parse_checks(""), 0u);
   EXPECT_EQ(emu::parse_checks("memcheck,racecheck"), unsigned(emu::kMemcheck | emu::kRacecheck));
@@ -371,6 +399,7 @@ TEST(EmuFidelity, ExternSharedKernelsWrittenAsInNvidiaSamplesBuildAndRun) {
     EXPECT_EQ(a.download(), want) << order;
     EXPECT_EQ(b.download(), want) << order;
   }
+  if (!emu::instrumented_build_available()) return;  // the rest needs the checked build
   emu::ScopedChecks checks(emu::kMemcheck | emu::kRacecheck);
   DeviceArray<float> c(4, kEmu);
   k::lab_sample_reduce(in.data(), c.data(), n, nullptr);
