@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "core/error.h"
+#include "core/stream.h"
 
 #if FOVEA_HAVE_CUDA
 #include "core/cuda_check.h"
@@ -51,8 +52,21 @@ void device_free(void* p, Device d) {
   cuda_allocator().deallocate(p);
 }
 
+namespace {
+
+// A copy or wait that a GPU would make the host wait for: between the host (cpu) and a device's memory, or
+// between host memory and cuda memory.
+bool crosses_host_and_device(Device a, Device b) {
+  const bool a_device = a.type != DeviceType::cpu, b_device = b.type != DeviceType::cpu;
+  return a_device != b_device || a.is_host_memory() != b.is_host_memory();
+}
+
+}  // namespace
+
 void copy_bytes(void* dst, Device dst_device, const void* src, Device src_device, size_t bytes, StreamHandle stream) {
   if (bytes == 0) return;
+  // Counted on emu too: its copies are memcpy, but the same copy on a GPU waits for the device.
+  if (crosses_host_and_device(dst_device, src_device)) detail::count_host_sync();
   if (dst_device.is_host_memory() && src_device.is_host_memory()) {
     std::memcpy(dst, src, bytes);
     return;
@@ -63,7 +77,9 @@ void copy_bytes(void* dst, Device dst_device, const void* src, Device src_device
                                                             : cudaMemcpyDeviceToDevice;
   auto s = static_cast<cudaStream_t>(stream);
   FOVEA_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, kind, s));
-  FOVEA_CUDA_CHECK(cudaStreamSynchronize(s));
+  // Host memory may be reused when this returns (it may be page-locked, and then the copy is truly
+  // asynchronous); device-to-device copies stay in stream order like kernels.
+  if (kind != cudaMemcpyDeviceToDevice) FOVEA_CUDA_CHECK(cudaStreamSynchronize(s));
 #else
   (void)stream;
   FOVEA_FAIL("copy between ", src_device.str(), " and ", dst_device.str(), ": this build has no CUDA support");
@@ -85,9 +101,10 @@ void fill_bytes(void* dst, Device d, int value, size_t bytes, StreamHandle strea
 }
 
 void synchronize(Device d) {
-  if (d.is_host_memory()) return;
+  if (d.type == DeviceType::cpu) return;
+  detail::count_host_sync();
 #if FOVEA_HAVE_CUDA
-  FOVEA_CUDA_CHECK(cudaDeviceSynchronize());
+  if (!d.is_host_memory()) FOVEA_CUDA_CHECK(cudaDeviceSynchronize());
 #endif
 }
 
@@ -131,8 +148,9 @@ void* CachingAllocator::allocate(size_t bytes) {
       p = raw_alloc_(size);
     }
     if (!p)
-      throw DeviceError(cat("out of device memory allocating ", bytes, " bytes (", stats_.bytes_in_use, " bytes in use)"),
-                        __FILE__, __LINE__);
+      throw DeviceError(
+          cat("out of device memory allocating ", bytes, " bytes (", stats_.bytes_in_use, " bytes in use)"), __FILE__,
+          __LINE__);
     live_[p] = size;
     stats_.bytes_in_use += size;
     ++stats_.raw_allocations;

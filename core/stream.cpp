@@ -1,5 +1,7 @@
 #include "core/stream.h"
 
+#include <atomic>
+
 #include "core/error.h"
 
 #if FOVEA_HAVE_CUDA
@@ -7,6 +9,31 @@
 #endif
 
 namespace fovea {
+
+namespace {
+thread_local StreamHandle t_current_stream = nullptr;
+std::atomic<int64_t> g_host_syncs{0};
+}  // namespace
+
+StreamHandle current_stream() {
+  return t_current_stream;
+}
+
+StreamGuard::StreamGuard(StreamHandle stream) : saved_(t_current_stream) {
+  t_current_stream = stream;
+}
+
+StreamGuard::~StreamGuard() {
+  t_current_stream = saved_;
+}
+
+int64_t host_sync_count() {
+  return g_host_syncs.load(std::memory_order_relaxed);
+}
+
+void detail::count_host_sync() {
+  g_host_syncs.fetch_add(1, std::memory_order_relaxed);
+}
 
 Stream::Stream(Device d) : device_(d) {
   if (d.is_host_memory()) return;
@@ -25,6 +52,7 @@ Stream::~Stream() {
 }
 
 void Stream::synchronize() const {
+  if (device_.type != DeviceType::cpu) detail::count_host_sync();
 #if FOVEA_HAVE_CUDA
   if (!device_.is_host_memory()) FOVEA_CUDA_CHECK(cudaStreamSynchronize(static_cast<cudaStream_t>(handle_)));
 #endif
@@ -58,6 +86,7 @@ void Event::record(const Stream& s) {
 }
 
 void Event::synchronize() const {
+  if (device_.type != DeviceType::cpu) detail::count_host_sync();
 #if FOVEA_HAVE_CUDA
   if (handle_) FOVEA_CUDA_CHECK(cudaEventSynchronize(static_cast<cudaEvent_t>(handle_)));
 #endif

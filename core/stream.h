@@ -1,7 +1,17 @@
 // Streams and events. On 'cuda' they wrap cudaStream_t / cudaEvent_t; on host devices work is
 // synchronous, the stream is null and events read a steady clock, so timing code is device-neutral.
+//
+// The current stream: each thread has one (core/memory.h: current_stream()), the legacy default stream
+// until a StreamGuard names another. Tensor copies and fills without an explicit stream use it; code that
+// runs its ops on a stream of its own puts a StreamGuard around them, so nothing lands on the legacy
+// default stream behind its back.
+//
+// Host synchronisations are counted here, for tests that prove a loop never waits for the device: every
+// copy between the host and a device (including emu, whose copies are memcpy but would wait on a GPU),
+// every Stream, Event and device synchronize on emu and cuda.
 #pragma once
 #include <chrono>
+#include <cstdint>
 
 #include "core/device.h"
 #include "core/memory.h"
@@ -19,7 +29,7 @@ class Stream {
 
   StreamHandle handle() const { return handle_; }
   Device device() const { return device_; }
-  void synchronize() const;
+  void synchronize() const;  // a host synchronisation (counted) on emu and cuda
 
  private:
   Device device_;
@@ -34,7 +44,7 @@ class Event {
   Event& operator=(const Event&) = delete;
 
   void record(const Stream& s);
-  void synchronize() const;
+  void synchronize() const;  // a host synchronisation (counted) on emu and cuda
   // Milliseconds from `start` to this event (both recorded, both complete).
   float elapsed_ms_since(const Event& start) const;
 
@@ -43,5 +53,25 @@ class Event {
   void* handle_ = nullptr;  // cudaEvent_t
   std::chrono::steady_clock::time_point host_time_{};
 };
+
+// Makes `stream` the calling thread's current stream until the guard goes out of scope.
+class StreamGuard {
+ public:
+  explicit StreamGuard(StreamHandle stream);
+  explicit StreamGuard(const Stream& stream) : StreamGuard(stream.handle()) {}
+  ~StreamGuard();
+  StreamGuard(const StreamGuard&) = delete;
+  StreamGuard& operator=(const StreamGuard&) = delete;
+
+ private:
+  StreamHandle saved_;
+};
+
+// Host synchronisations since the start of the process (all threads).
+int64_t host_sync_count();
+
+namespace detail {
+void count_host_sync();
+}  // namespace detail
 
 }  // namespace fovea

@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <thread>
 
 #include "core/device.h"
 #include "core/dispatch.h"
@@ -13,6 +14,7 @@
 #include "core/npy.h"
 #include "core/parse.h"
 #include "core/philox.h"
+#include "core/stream.h"
 #include "core/tensor.h"
 #include "tests/test_util.h"
 
@@ -63,6 +65,48 @@ TEST(Tensor, ToCopiesBetweenDevices) {
   Tensor z = Tensor::zeros({4}, DType::float32, kEmu);
   EXPECT_EQ(z.to_vector<float>(), std::vector<float>(4, 0.0f));
   EXPECT_THROW(b.copy_from(Tensor::zeros({4}, DType::int64)), Error);
+}
+
+TEST(Stream, GuardSetsAndRestoresTheCurrentStream) {
+  EXPECT_EQ(current_stream(), nullptr);  // the legacy default stream until a guard names another
+  int a = 0, b = 0;                      // stand-ins for two cudaStream_t handles (never dereferenced)
+  {
+    StreamGuard outer(static_cast<StreamHandle>(&a));
+    EXPECT_EQ(current_stream(), &a);
+    {
+      StreamGuard inner(static_cast<StreamHandle>(&b));
+      EXPECT_EQ(current_stream(), &b);
+    }
+    EXPECT_EQ(current_stream(), &a);
+    // Another thread has its own current stream.
+    StreamHandle seen = &a;
+    std::thread([&] { seen = current_stream(); }).join();
+    EXPECT_EQ(seen, nullptr);
+  }
+  EXPECT_EQ(current_stream(), nullptr);
+}
+
+// What a GPU makes the host wait for is counted on emu too; copies inside a device and fills are not.
+TEST(Stream, HostSynchronisationsAreCounted) {
+  const Tensor host = Tensor::from_vector(std::vector<float>{1, 2, 3}, {3});
+  auto syncs = [](auto&& f) {
+    const int64_t before = host_sync_count();
+    f();
+    return host_sync_count() - before;
+  };
+  Tensor dev;
+  EXPECT_EQ(syncs([&] { dev = host.to(kEmu); }), 1);  // host -> device
+  EXPECT_EQ(syncs([&] { (void)dev.to_vector<float>(); }), 1);
+  EXPECT_EQ(syncs([&] { (void)dev.to(kCPU); }), 1);
+  EXPECT_EQ(syncs([&] { (void)dev.to(kEmu); }), 0);  // device -> device: enqueued
+  EXPECT_EQ(syncs([&] { (void)host.to(kCPU); }), 0);
+  EXPECT_EQ(syncs([&] { dev.fill_zero(); }), 0);
+  EXPECT_EQ(syncs([&] { (void)Tensor::zeros({4}, DType::float32, kEmu); }), 0);
+  EXPECT_EQ(syncs([] { synchronize(kEmu); }), 1);
+  EXPECT_EQ(syncs([] { synchronize(kCPU); }), 0);
+  EXPECT_EQ(syncs([] { Stream(kEmu).synchronize(); }), 1);
+  EXPECT_EQ(syncs([] { Event(kEmu).synchronize(); }), 1);
+  EXPECT_EQ(syncs([] { Event(kCPU).synchronize(); }), 0);
 }
 
 TEST(Device, Parse) {
