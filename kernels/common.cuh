@@ -19,6 +19,7 @@
 #include <type_traits>
 #include <utility>
 
+#include "core/dispatch.h"
 #include "core/error.h"
 #include "core/hostdevice.h"
 #include "core/launch_check.h"
@@ -36,6 +37,17 @@
 #endif
 
 namespace fovea {
+
+namespace FOVEA_KERNEL_NS {
+// The dispatch slot this build of the kernels registers its entry points in (core/dispatch.h):
+//   const bool registered = ops::relu_forward_stub.define(kThisSlot, relu_forward);
+// In the build's own namespace: the emulator and nvcc builds of one file give it different values.
+#if defined(__CUDACC__)
+inline constexpr Slot kThisSlot = Slot::cuda;
+#else
+inline constexpr Slot kThisSlot = Slot::emu;
+#endif
+}  // namespace FOVEA_KERNEL_NS
 
 inline unsigned grid_1d(int64_t n, int block) {
   return unsigned((n + block - 1) / block);
