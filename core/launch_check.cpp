@@ -1,18 +1,8 @@
 #include "core/launch_check.h"
 
-#include <atomic>
-
 #include "core/error.h"
 
 namespace fovea {
-namespace {
-std::atomic<int64_t> g_launches{0};
-}  // namespace
-
-int64_t kernel_launch_count() {
-  return g_launches.load(std::memory_order_relaxed);
-}
-
 namespace detail {
 
 void check_launch_config(const char* kernel, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by,
@@ -26,7 +16,7 @@ void check_launch_config(const char* kernel, unsigned gx, unsigned gy, unsigned 
               ") exceeds 65535 in y or z");
   FOVEA_CHECK(smem_bytes <= 227 * 1024, "launch of ", kernel, ": ", smem_bytes,
               " bytes of dynamic shared memory exceed 227 KiB");
-  g_launches.fetch_add(1, std::memory_order_relaxed);
+  count_launch();
 }
 
 }  // namespace detail

@@ -1,12 +1,7 @@
 #pragma once
 #include <cstddef>
-#include <cstdint>
 
-namespace fovea {
-// Kernel launches through fovea::launch (kernels/common.cuh) since the start of the process, on emu and
-// cuda, all threads (cuDNN, cuBLAS and Thrust launches are not seen). For tests and launch budgets.
-int64_t kernel_launch_count();
-}  // namespace fovea
+#include "core/counters.h"  // kernel_launch_count()
 
 namespace fovea::detail {
 // The limits every CUDA GPU since sm_30 shares; a launch outside them fails the same way on both devices.

@@ -28,6 +28,11 @@ void device_free(void* p, Device d);
 // from device to device is only enqueued (stream-ordered, like every kernel) and does not wait.
 void copy_bytes(void* dst, Device dst_device, const void* src, Device src_device, size_t bytes,
                 StreamHandle stream = current_stream());
+// A copy from host memory to `dst_device` that does not wait: `src` is copied at once into page-locked
+// staging memory (so it may be reused when this returns), from which the device reads it in the order of
+// `stream`. No host synchronisation, on any device (host to emu or cpu is a memcpy). For the uploads of a
+// training step: its batch, the optimizer's tensor list.
+void upload_bytes(void* dst, Device dst_device, const void* src, size_t bytes, StreamHandle stream = current_stream());
 // Sets `bytes` bytes to the byte value `value` (0 for zeros, 0xFF for NaN poison); enqueued on `stream`.
 void fill_bytes(void* dst, Device d, int value, size_t bytes, StreamHandle stream = current_stream());
 // Waits for all work on the device (a host synchronisation on emu and cuda; nothing on cpu).

@@ -1,7 +1,5 @@
 #include "core/stream.h"
 
-#include <atomic>
-
 #include "core/error.h"
 
 #if FOVEA_HAVE_CUDA
@@ -12,7 +10,6 @@ namespace fovea {
 
 namespace {
 thread_local StreamHandle t_current_stream = nullptr;
-std::atomic<int64_t> g_host_syncs{0};
 }  // namespace
 
 StreamHandle current_stream() {
@@ -25,14 +22,6 @@ StreamGuard::StreamGuard(StreamHandle stream) : saved_(t_current_stream) {
 
 StreamGuard::~StreamGuard() {
   t_current_stream = saved_;
-}
-
-int64_t host_sync_count() {
-  return g_host_syncs.load(std::memory_order_relaxed);
-}
-
-void detail::count_host_sync() {
-  g_host_syncs.fetch_add(1, std::memory_order_relaxed);
 }
 
 Stream::Stream(Device d) : device_(d) {

@@ -6,13 +6,12 @@
 // runs its ops on a stream of its own puts a StreamGuard around them, so nothing lands on the legacy
 // default stream behind its back.
 //
-// Host synchronisations are counted here, for tests that prove a loop never waits for the device: every
-// copy between the host and a device (including emu, whose copies are memcpy but would wait on a GPU),
-// every Stream, Event and device synchronize on emu and cuda.
+// Every wait of the host for the device is counted (core/counters.h: host_sync_count()).
 #pragma once
 #include <chrono>
 #include <cstdint>
 
+#include "core/counters.h"
 #include "core/device.h"
 #include "core/memory.h"
 
@@ -66,12 +65,5 @@ class StreamGuard {
  private:
   StreamHandle saved_;
 };
-
-// Host synchronisations since the start of the process (all threads).
-int64_t host_sync_count();
-
-namespace detail {
-void count_host_sync();
-}  // namespace detail
 
 }  // namespace fovea

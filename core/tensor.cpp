@@ -134,6 +134,13 @@ Tensor Tensor::to(Device device, StreamHandle stream) const {
   return t;
 }
 
+Tensor Tensor::upload(Device device, StreamHandle stream) const {
+  FOVEA_CHECK(device_ == kCPU, "Tensor::upload: the source must be a cpu tensor, got ", str());
+  Tensor t = empty(shape_, dtype_, device);
+  upload_bytes(t.raw_data(), device, raw_data(), nbytes(), stream);
+  return t;
+}
+
 void Tensor::copy_from(const Tensor& src, StreamHandle stream) {
   FOVEA_CHECK(src.shape_ == shape_ && src.dtype_ == dtype_, "copy_from: destination ", str(), " vs source ", src.str());
   copy_bytes(raw_data(), device_, src.raw_data(), src.device_, nbytes(), stream);

@@ -108,6 +108,9 @@ class Tensor {
   // between the host and a device returns when it is complete; device to device is only enqueued.
   Tensor to(Device device, StreamHandle stream = current_stream()) const;     // a copy, even on the same device
   void copy_from(const Tensor& src, StreamHandle stream = current_stream());  // same shape and dtype
+  // A host tensor's copy on `device` that does not wait for the device (core/memory.h: upload_bytes): this
+  // tensor may change as soon as the call returns. For the batches of a training loop.
+  Tensor upload(Device device, StreamHandle stream = current_stream()) const;
   template <typename T>
   std::vector<T> to_vector(StreamHandle stream = current_stream()) const {  // device -> host copy
     std::vector<T> out(static_cast<size_t>(numel()));

@@ -1,6 +1,7 @@
 // core/: tensors, memory, devices, npy files, Philox.
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -17,6 +18,10 @@
 #include "core/stream.h"
 #include "core/tensor.h"
 #include "tests/test_util.h"
+
+#if FOVEA_HAVE_CUDA
+#include <cuda_runtime.h>
+#endif
 
 namespace fovea {
 namespace {
@@ -108,6 +113,53 @@ TEST(Stream, HostSynchronisationsAreCounted) {
   EXPECT_EQ(syncs([] { Event(kEmu).synchronize(); }), 1);
   EXPECT_EQ(syncs([] { Event(kCPU).synchronize(); }), 0);
 }
+
+// upload_bytes / Tensor::upload: the source may change as soon as the call returns, and nothing waits. On cuda
+// the bytes go through page-locked staging blocks that are reused only once the device has read them; the
+// stream is held up first (a host function that sleeps), so every copy is still pending while the host
+// overwrites its source and the pool must grow instead of reusing a block.
+class Upload : public ::testing::TestWithParam<Device> {};
+
+#if FOVEA_HAVE_CUDA
+void CUDART_CB sleep_50ms(void*) {
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+}
+#endif
+
+TEST_P(Upload, SourceMayChangeAtOnceAndNothingWaits) {
+  const Device dev = GetParam();
+  if (dev.type == DeviceType::cuda && !cuda_available()) GTEST_SKIP() << "device cuda: " << cuda_unavailable_reason();
+  Stream stream(dev);
+  StreamGuard on(stream);
+#if FOVEA_HAVE_CUDA
+  if (dev.type == DeviceType::cuda)
+    ASSERT_EQ(cudaLaunchHostFunc(static_cast<cudaStream_t>(stream.handle()), sleep_50ms, nullptr), cudaSuccess);
+#endif
+  const int64_t rows = 200, len = 1017;  // sizes off any power of two; rows * len * 4 bytes ~ 0.8 MB
+  Tensor dst = Tensor::empty({rows, len}, DType::int32, dev);
+  std::vector<int32_t> src(size_t(len));
+  const int64_t syncs = host_sync_count();
+  for (int64_t r = 0; r < rows; ++r) {
+    for (int64_t j = 0; j < len; ++j) src[size_t(j)] = int32_t(r * len + j);
+    upload_bytes(dst.data<int32_t>() + r * len, dev, src.data(), src.size() * sizeof(int32_t));
+    std::fill(src.begin(), src.end(), -1);  // at once: the upload must not read it any more
+  }
+  const Tensor host = Tensor::from_vector(std::vector<float>{1.5f, -2.0f, 3.25f}, {3});
+  Tensor up = host.upload(dev);
+  host.data<float>()[0] = 99.0f;
+  EXPECT_EQ(host_sync_count() - syncs, 0) << "an upload waited for the device";
+  const std::vector<int32_t> got = dst.to_vector<int32_t>();  // the one wait
+  for (int64_t i = 0; i < rows * len; ++i)
+    if (got[size_t(i)] != int32_t(i)) {
+      ADD_FAILURE() << "element " << i << " is " << got[size_t(i)];
+      break;
+    }
+  EXPECT_EQ(up.to_vector<float>(), (std::vector<float>{1.5f, -2.0f, 3.25f}));
+  EXPECT_NE(error_of([&] { (void)up.upload(dev); }).find("must be a cpu tensor"), std::string::npos);
+}
+
+INSTANTIATE_TEST_SUITE_P(Devices, Upload, ::testing::Values(kEmu, kCUDA),
+                         [](const auto& info) { return info.param.type == DeviceType::emu ? "emu" : "cuda"; });
 
 TEST(Device, Parse) {
   EXPECT_EQ(parse_device("cpu"), kCPU);
