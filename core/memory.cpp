@@ -296,6 +296,11 @@ CachingAllocator& cuda_allocator() {
 }
 
 void* Workspace::get(size_t bytes) {
+  if (external_) {
+    FOVEA_CHECK(bytes <= limit_, "workspace on ", device_.str(), ": ", bytes,
+                " bytes requested, the caller's buffer has ", limit_);
+    return external_;
+  }
   if (bytes <= buffer_.bytes()) return buffer_.data();
   FOVEA_CHECK(bytes <= limit_, "workspace on ", device_.str(), ": ", bytes, " bytes requested, limit is ", limit_);
   buffer_.reset();

@@ -33,6 +33,8 @@ void accumulate_metrics(const Exec&, const ops::MetricsBatch& b, double* sums, i
   }
 }
 
-const bool metrics_registered = ops::accumulate_metrics_stub.define(Slot::cpu, accumulate_metrics);
+namespace {
+const bool registered = ops::accumulate_metrics_stub.define(Slot::cpu, accumulate_metrics);
+}  // namespace
 
 }  // namespace fovea::ref

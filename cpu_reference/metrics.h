@@ -1,5 +1,5 @@
 // The cpu implementation of ops::accumulate_metrics_stub (layers/ops/metrics.h, which states the contract):
-// the plain loops, in double for the loss sum, registered in slot cpu.
+// the plain loops, in double for the loss sum.
 #pragma once
 #include <cstdint>
 
@@ -10,9 +10,7 @@ namespace fovea::ref {
 // torch.argmax of one row: the first maximum; the first NaN if there is one.
 int64_t row_argmax(const float* row, int64_t C);
 
+// Registered in slot cpu of ops::accumulate_metrics_stub.
 void accumulate_metrics(const Exec& ex, const ops::MetricsBatch& b, double* sums, int64_t* confusion);
-
-// True once the registration above has run (read by layers/ops/metrics.cpp to keep this file linked).
-extern const bool metrics_registered;
 
 }  // namespace fovea::ref

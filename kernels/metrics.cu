@@ -1,5 +1,5 @@
-// Metric reductions: metric_sum and count_correct with Thrust (declarations in kernels/metrics.h), and
-// accumulate_metrics (layers/ops/metrics.h), a plain kernel that keeps its sums on the device.
+// Metric reductions: metric_sum and count_correct with Thrust (declarations in kernels/metrics.h), and the
+// emu/cuda slots of layers/ops/metrics.h (accumulate_metrics, a plain kernel that keeps its sums on the device).
 //
 // Thrust selection (documented choice): nvcc builds use the CUDA backend of the toolkit's Thrust. The emulator
 // build compiles this file with g++ against the same CCCL headers (kernels/CMakeLists.txt adds their include
@@ -71,7 +71,9 @@ class ScratchAllocator {
 
 template <class F>
 auto with_policy(Workspace& ws, const char* op, StreamHandle stream, F&& f) {
-  ScratchAllocator alloc(workspace_array<char>(ws, int64_t(kMetricScratchBytes), op), kMetricScratchBytes, op);
+  Exec ex;
+  ex.workspace = &ws;
+  ScratchAllocator alloc(workspace_array<char>(ex, int64_t(kMetricScratchBytes), op), kMetricScratchBytes, op);
 #if defined(__CUDACC__)
   return f(thrust::cuda::par(alloc).on(static_cast<cudaStream_t>(stream)));
 #elif defined(_OPENMP)
@@ -143,8 +145,6 @@ void accumulate_metrics(const Exec& ex, const ops::MetricsBatch& b, double* sums
 
 }  // namespace
 
-const bool metrics_registered = ops::accumulate_metrics_stub.define(kThisSlot, accumulate_metrics);
-
 double metric_sum(const float* values, int64_t n, Workspace& ws, StreamHandle stream) {
   const char* op = "metric_sum";
   FOVEA_CHECK(n >= 0, op, ": argument 'n' must be >= 0, got ", n);
@@ -169,5 +169,7 @@ int64_t count_correct(const float* logits, const int64_t* labels, int64_t N, int
                                     thrust::plus<int64_t>());
   });
 }
+
+const bool registered = ops::accumulate_metrics_stub.define(kThisSlot, accumulate_metrics);
 
 }  // namespace fovea::FOVEA_KERNEL_NS

@@ -13,14 +13,12 @@ namespace fovea {
 inline constexpr size_t kMetricScratchBytes = size_t(1) << 20;
 }
 
-#define FOVEA_METRIC_KERNELS                                                                                   \
-  /* sum of values[0..n) accumulated in double (e.g. per-row losses); 0 for n == 0. */                         \
-  double metric_sum(const float* values, int64_t n, Workspace& ws, StreamHandle stream);                       \
-  /* Rows of logits [N, C] whose argmax equals labels[n] (torch.argmax: the first maximum; a NaN counts as     \
-     the maximum). Labels outside [0, C) never match. */                                                       \
-  int64_t count_correct(const float* logits, const int64_t* labels, int64_t N, int64_t C, Workspace& ws,       \
-                        StreamHandle stream);                                                                  \
-  /* True once this build registered accumulate_metrics (read by layers/ops/metrics.cpp to keep it linked). */ \
-  extern const bool metrics_registered;
+#define FOVEA_METRIC_KERNELS                                                                               \
+  /* sum of values[0..n) accumulated in double (e.g. per-row losses); 0 for n == 0. */                     \
+  double metric_sum(const float* values, int64_t n, Workspace& ws, StreamHandle stream);                   \
+  /* Rows of logits [N, C] whose argmax equals labels[n] (torch.argmax: the first maximum; a NaN counts as \
+     the maximum). Labels outside [0, C) never match. */                                                   \
+  int64_t count_correct(const float* logits, const int64_t* labels, int64_t N, int64_t C, Workspace& ws,   \
+                        StreamHandle stream);
 
 FOVEA_DECLARE_KERNELS(FOVEA_METRIC_KERNELS)

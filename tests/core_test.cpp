@@ -137,7 +137,7 @@ TEST_P(Upload, SourceMayChangeAtOnceAndNothingWaits) {
 #endif
   const int64_t rows = 200, len = 1017;  // sizes off any power of two; rows * len * 4 bytes ~ 0.8 MB
   Tensor dst = Tensor::empty({rows, len}, DType::int32, dev);
-  std::vector<int32_t> src(size_t(len));
+  std::vector<int32_t> src(static_cast<size_t>(len));
   const int64_t syncs = host_sync_count();
   for (int64_t r = 0; r < rows; ++r) {
     for (int64_t j = 0; j < len; ++j) src[size_t(j)] = int32_t(r * len + j);

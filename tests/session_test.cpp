@@ -74,7 +74,9 @@ TEST_P(TrainStepSyncs, StepOnEmuPerformsNoHostSynchronisation) {
   TempDir d;
   TrainConfig c = small_config(kEmu, d.str());
   c.optimizer = GetParam();
-  c.max_norm = 3;  // the max-norm constraint runs in the step too
+  c.max_norm = 3;  // the max-norm constraint and the L1/L2 penalties run in the step too
+  c.l1 = 1e-5;
+  c.l2 = 1e-4;
   TrainSession s(c);
   data::BatchLoader& loader = s.loader();
   loader.start_epoch(0);

@@ -7,16 +7,12 @@
 //   for each batch: ops::accumulate_metrics(ctx, loss, logits, labels, sums, step);
 //   MetricSums s = ops::read_metric_sums(ctx, sums);                             // the one read
 //
-// Implementations: cpu_reference/metrics.cpp (slot cpu), kernels/metrics.cu (slots emu and cuda); the
-// backend cudnn uses slot cuda.
+//   reference : cpu_reference/metrics.cpp     kernels : kernels/metrics.cu (backend cudnn uses slot cuda)
 #pragma once
 #include <cstdint>
 
 #include "core/dispatch.h"
-
-namespace fovea {
-class Tensor;
-}  // namespace fovea
+#include "core/tensor.h"
 
 namespace fovea::ops {
 
@@ -65,5 +61,9 @@ struct MetricSums {
 };
 // One device-to-host copy of `sums` on ctx's stream (a host synchronisation on emu and cuda).
 MetricSums read_metric_sums(Context& ctx, const Tensor& sums);
+
+// Number of rows whose arg-max equals the label (torch.argmax: the first maximum; a NaN counts as the
+// maximum). Reads back one number: a host synchronisation (training uses accumulate_metrics instead).
+int64_t count_correct(Context& ctx, const Tensor& logits, const Tensor& labels);
 
 }  // namespace fovea::ops

@@ -91,8 +91,8 @@ class TrainSession {
   // The batch onto the training device, without waiting for it (the loader may refill `batch` at once).
   DeviceBatch upload(const data::Batch& batch);
   // One update on a batch on the device: augmentation (when the device does it), forward, loss, backward,
-  // optimizer step, metric accumulation. Enqueues work and reads nothing back: no host synchronisation
-  // (except with --l1/--l2, whose penalty op reads its value back).
+  // optimizer step (with its penalties and max-norm constraint), metric accumulation. Enqueues work and reads
+  // nothing back: no host synchronisation.
   void step(const DeviceBatch& batch);
   // The sums of the epoch so far (one device-to-host copy); throws TrainingDiverged if a loss was NaN or Inf.
   ops::MetricSums read_metrics();
