@@ -22,6 +22,16 @@ StreamHandle current_stream();
 void* device_alloc(size_t bytes, Device d);
 void device_free(void* p, Device d);
 
+// While one exists, every new allocation is filled with 0xFF bytes (NaN floats, -1 integers), so a test can
+// see whether an op wrote every element of its outputs.
+class ScopedAllocationPoison {
+ public:
+  ScopedAllocationPoison();
+  ~ScopedAllocationPoison();
+  ScopedAllocationPoison(const ScopedAllocationPoison&) = delete;
+  ScopedAllocationPoison& operator=(const ScopedAllocationPoison&) = delete;
+};
+
 // The one way bytes move between devices, in the order of `stream`. Host<->host is memcpy. A copy between
 // the host and a device returns when it is complete (a cudaMemcpyAsync and a synchronisation of `stream`:
 // a host synchronisation, counted, see core/stream.h), so the host memory may be reused at once. A copy
