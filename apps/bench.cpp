@@ -9,6 +9,7 @@
 #include <filesystem>
 
 #include "apps/command.h"
+#include "apps/flags.h"
 #include "bench/bench_harness.h"
 #include "bench/bench_suites.h"
 #include "core/io.h"
@@ -133,7 +134,7 @@ Command bench_command(
       app.add_option("--reps", o->reps, "timed runs; the median is reported (default 50 on cuda, 5 on cpu)");
       app.add_option("--rotate", o->rotate, "input buffer sets cycled through")
           ->capture_default_str()
-          ->check(CLI::PositiveNumber);
+          ->check(kPositiveInt);
       app.add_option("--tolerance", o->tolerance, "relative L2 error allowed vs the reference")->capture_default_str();
       app.add_option("--train-model", o->train_models, "zoo models of the train-step suite (repeatable)");
       app.add_option("--train-batch", o->train_batch, "train-step batch (default 128 on cuda, 32 on cpu)");

@@ -16,7 +16,7 @@
 #include "layers/nn/loss.h"
 #include "layers/nn/models.h"
 #include "layers/nn/optimizer.h"
-#include "layers/train/trainer.h"
+#include "layers/train/session.h"
 #include "test_util.h"
 
 namespace fovea::nn {
@@ -730,8 +730,8 @@ TEST(Training, ShortRunReducesTheLossAndLearnsTheRings) {
   c.epochs = 6;
   c.batch = 32;
   c.lr = 0.1;
-  c.schedule = "constant";
-  c.device = "cpu";
+  c.schedule = parse_schedule("constant");
+  c.device = kCPU;
   c.progress = false;
   c.out = temp_path("rings_run");
   const TrainResult r = train(c);

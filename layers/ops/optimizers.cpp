@@ -81,8 +81,8 @@ fovea::OptimizerList optimizer_list(Context& ctx, std::vector<ParamSlot>& params
     cache->chunks = chunks;
     if (!host.empty()) {
       cache->device = Buffer(host.size() * sizeof(OptimizerTensor), ctx.device);
-      copy_bytes(cache->device.data(), ctx.device, host.data(), kCPU, host.size() * sizeof(OptimizerTensor),
-                 ctx.stream);
+      // Staged, not waited for: the gradients are new tensors every step, so this runs every step.
+      upload_bytes(cache->device.data(), ctx.device, host.data(), host.size() * sizeof(OptimizerTensor), ctx.stream);
     }
   }
   return {cache->device.as<OptimizerTensor>(), int64_t(cache->host.size()), cache->chunks};
