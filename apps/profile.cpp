@@ -16,6 +16,7 @@
 #include <nlohmann/json.hpp>
 
 #include "apps/command.h"
+#include "core/counters.h"
 #include "core/emu/cost_model.h"
 #include "core/emu/emu.h"
 #include "core/emu/profile.h"
@@ -90,7 +91,7 @@ using Runner = std::function<void(const std::string& title, const Work& work)>;
 Section profile_section(const std::string& title, const Work& work) {
   Section s;
   s.title = title;
-  const uint64_t launches = emu::launch_count(), syncs = host_sync_count();
+  const uint64_t launches = emu::launch_count(), syncs = uint64_t(host_sync_count());
   emu::profile_start();
   try {
     work();
@@ -100,7 +101,7 @@ Section profile_section(const std::string& title, const Work& work) {
   }
   s.kernels = emu::profile_stop();
   s.launches = emu::launch_count() - launches;
-  s.host_syncs = host_sync_count() - syncs;
+  s.host_syncs = uint64_t(host_sync_count()) - syncs;
   return s;
 }
 
@@ -156,7 +157,7 @@ void run_op(const ProfileOptions& o, ops::Context& ctx, const Runner& section) {
       if (fprop) section("maxpool2d fprop " + shape, [&] { ops::maxpool2d_forward(ctx, x, a); });
       if (dgrad) {
         const Tensor dy = random_tensor(ctx, r.y.shape(), 4);
-        section("maxpool2d dgrad " + shape, [&] { ops::maxpool2d_backward(ctx, dy, r.indices, xs, a); });
+        section("maxpool2d dgrad " + shape, [&] { ops::maxpool2d_backward(ctx, dy, r, xs, a); });
       }
     } else {
       if (fprop) section("avgpool2d fprop " + shape, [&] { ops::avgpool2d_forward(ctx, x, a); });

@@ -12,26 +12,41 @@ namespace fovea {
 
 using StreamHandle = void*;  // a cudaStream_t for 'cuda'; ignored on host devices
 
+// The calling thread's current stream (PyTorch's getCurrentCUDAStream): the legacy default stream (null)
+// until a StreamGuard (core/stream.h) names another. Copies and fills that are not given a stream run on
+// it, so that code working on its own stream orders them after its kernels, never beside them.
+StreamHandle current_stream();
+
 // Raw allocation on a device, 256-byte aligned on the host (as cudaMalloc), through the caching allocators below.
 // Prefer Buffer.
 void* device_alloc(size_t bytes, Device d);
 void device_free(void* p, Device d);
 
-// The one way bytes move between devices. Host<->host is memcpy; anything touching cuda is a
-// cudaMemcpyAsync on `stream` followed by a synchronisation of that stream, so the call is
-// synchronous everywhere.
-void copy_bytes(void* dst, Device dst_device, const void* src, Device src_device, size_t bytes,
-                StreamHandle stream = nullptr);
-// Sets `bytes` bytes to the byte value `value` (0 for zeros, 0xFF for NaN poison).
-void fill_bytes(void* dst, Device d, int value, size_t bytes, StreamHandle stream = nullptr);
-// Waits for all work on the device (no-op for host devices).
-void synchronize(Device d);
+// While one exists, every new allocation is filled with 0xFF bytes (NaN floats, -1 integers), so a test can
+// see whether an op wrote every element of its outputs.
+class ScopedAllocationPoison {
+ public:
+  ScopedAllocationPoison();
+  ~ScopedAllocationPoison();
+  ScopedAllocationPoison(const ScopedAllocationPoison&) = delete;
+  ScopedAllocationPoison& operator=(const ScopedAllocationPoison&) = delete;
+};
 
-// Host synchronisations with a device since the start of the process: copy_bytes involving emu or cuda, and
-// synchronize / Stream::synchronize / Event::synchronize on them. On emu they are counted as on a GPU (where
-// each one waits for the device), so a training step's count on emu is the count a GPU run would see.
-uint64_t host_sync_count();
-void count_host_sync(Device d);  // no-op for cpu
+// The one way bytes move between devices, in the order of `stream`. Host<->host is memcpy. A copy between
+// the host and a device returns when it is complete (a cudaMemcpyAsync and a synchronisation of `stream`:
+// a host synchronisation, counted, see core/stream.h), so the host memory may be reused at once. A copy
+// from device to device is only enqueued (stream-ordered, like every kernel) and does not wait.
+void copy_bytes(void* dst, Device dst_device, const void* src, Device src_device, size_t bytes,
+                StreamHandle stream = current_stream());
+// A copy from host memory to `dst_device` that does not wait: `src` is copied at once into page-locked
+// staging memory (so it may be reused when this returns), from which the device reads it in the order of
+// `stream`. No host synchronisation, on any device (host to emu or cpu is a memcpy). For the uploads of a
+// training step: its batch, the optimizer's tensor list.
+void upload_bytes(void* dst, Device dst_device, const void* src, size_t bytes, StreamHandle stream = current_stream());
+// Sets `bytes` bytes to the byte value `value` (0 for zeros, 0xFF for NaN poison); enqueued on `stream`.
+void fill_bytes(void* dst, Device d, int value, size_t bytes, StreamHandle stream = current_stream());
+// Waits for all work on the device (a host synchronisation on emu and cuda; nothing on cpu).
+void synchronize(Device d);
 
 class Buffer {
  public:
@@ -103,6 +118,9 @@ CachingAllocator& host_allocator();
 class Workspace {
  public:
   explicit Workspace(Device d, size_t limit_bytes = size_t(1) << 32) : device_(d), limit_(limit_bytes) {}
+  // A workspace over `bytes` of memory the caller owns and keeps alive (kernel tests hand out poisoned,
+  // misaligned scratch this way); asking it for more is an error.
+  Workspace(Device d, void* external, size_t bytes) : device_(d), limit_(bytes), external_(external) {}
   void* get(size_t bytes);
   size_t capacity() const { return buffer_.bytes(); }
   size_t limit() const { return limit_; }
@@ -112,6 +130,7 @@ class Workspace {
   Device device_;
   size_t limit_;
   Buffer buffer_;
+  void* external_ = nullptr;
 };
 
 }  // namespace fovea

@@ -2,21 +2,27 @@
 // and by the host compiler for the emulator (device 'emu').
 //
 //   #include "kernels/common.cuh"
+//   #include "layers/ops/scale.h"   // the op's dispatch stubs
 //   namespace fovea::FOVEA_KERNEL_NS {
+//   namespace {
 //   __global__ void scale_kernel(float* y, const float* x, float a, int64_t n) { ... }
-//   void scale(float* y, const float* x, float a, int64_t n, StreamHandle stream) {
-//     FOVEA_LAUNCH(scale_kernel, grid_1d(n, 256), 256, 0, stream, y, x, a, n);
+//   void scale(const Exec& ex, int64_t n, const float* x, float a, float* y) {
+//     FOVEA_LAUNCH(scale_kernel, grid_1d(n, 256), 256, 0, ex.stream, y, x, a, n);
 //   }
+//   }  // namespace
+//   const bool registered = ops::scale_stub.define(kThisSlot, scale);
 //   }
 //
 // FOVEA_KERNEL_NS is emu_kernels or cuda_kernels (set by cmake/FoveaKernels.cmake), so both builds
-// of the same file link into one binary. Template kernels go in parentheses:
+// of the same file link into one binary, each registering itself in its own slot (kThisSlot: emu or
+// cuda). Template kernels go in parentheses:
 //   FOVEA_LAUNCH((tile_kernel<float, 16>), grid, block, smem, stream, args...);
 // or, with a name of your own: launch<tile_kernel<float, 16>>("tile", grid, block, smem, stream, args...).
 //
 // In the emulator build every .cu is compiled twice (cmake/FoveaKernels.cmake): normally, and "checked" with a hook
 // before every load and store (memcheck, initcheck, racecheck, memory metrics; core/emu/README.md). launch<>
-// runs the normal build unless a check mode or profiling is on.
+// runs the normal build unless a check mode or profiling is on. The checked build registers no stub (kThisSlot is
+// NoSlot there).
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -24,10 +30,11 @@
 #include <type_traits>
 #include <utility>
 
+#include "core/dispatch.h"  // Exec, Slot; StreamHandle: a cudaStream_t on cuda; the emulator runs launches synchronously
 #include "core/error.h"
 #include "core/hostdevice.h"
 #include "core/launch_check.h"
-#include "kernels/api.h"  // StreamHandle: a cudaStream_t on device cuda; the emulator runs launches synchronously
+#include "core/memory.h"  // Workspace
 
 #if defined(__CUDACC__)
 #include <cuda_runtime.h>
@@ -41,6 +48,15 @@
 #endif
 
 namespace fovea {
+
+// The dispatch slot this build of the kernels fills.
+#if defined(__CUDACC__)
+inline constexpr Slot kThisSlot = Slot::cuda;
+#elif defined(FOVEA_EMU_CHECKED)
+inline constexpr NoSlot kThisSlot{};  // the normal emu build registers; this one's kernels run as its twins
+#else
+inline constexpr Slot kThisSlot = Slot::emu;
+#endif
 
 inline unsigned grid_1d(int64_t n, int block) {
   return unsigned((n + block - 1) / block);
@@ -132,12 +148,6 @@ inline void note_flop(double flop) {
 #else
   ::fovea::emu::detail::noted_flop = flop;
 #endif
-}
-
-// The multiply-adds of a convolution, x2: the same for its forward pass and both gradients.
-inline double conv_flop(const Conv2dParams& p) {
-  return 2.0 * double(p.N) * double(p.K) * double(p.P()) * double(p.Q()) * double(p.C_per_group()) * double(p.R) *
-         double(p.S);
 }
 
 // The older form with the kernel as an argument: no instrumented build can be found for it on the emulator.

@@ -1,5 +1,5 @@
 // Building blocks of our tiled SGEMM (kernels/sgemm.cu) and implicit-GEMM convolutions
-// (kernels/conv2d_implicit_gemm.cu).
+// (kernels/conv2d_igemm_*.cu).
 //
 // A thread block computes a BM x BN tile of C = A * B and walks the reduction dimension in slabs
 // of BK. Both operand slabs are staged in shared memory k-major (As[k][m], Bs[k][n]), so that for
@@ -67,7 +67,7 @@ struct alignas(16) SharedTiles {
   float b[2][Cfg::BK][LdB];
 };
 
-// Row length of a B slab stored by the conv gather loaders (kernels/conv2d_implicit_gemm.cu), where a warp
+// Row length of a B slab stored by the conv gather loaders (kernels/conv2d_igemm.cuh), where a warp
 // stores 32 / R rows of R consecutive columns (R = kThreads / BK threads per slab row): rows R banks apart
 // make those stores conflict-free. The default pad of 4 puts two rows of 16 columns 4 banks apart, a 2-way
 // bank conflict on every store (measured by the emulator's memory metrics: 2 wavefronts per request).

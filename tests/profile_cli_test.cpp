@@ -34,7 +34,7 @@ TEST(ProfileCli, ConvFpropPrintsSitesAndTheModelAndWritesCsvAndJson) {
                            "/p.csv --json " + dir + "/p.json");
   ASSERT_EQ(r.code, 0) << r.output;
   for (const char* part : {"=== conv2d fprop x[2, 3, 8, 8] w[4, 3, 3, 3]", "sectors/req", "wavefronts/req",
-                           "kernels/conv2d_implicit_gemm.cu:", "model h100:", "H100 SXM5 80GB", "not a measurement"})
+                           "kernels/conv2d_igemm", "model h100:", "H100 SXM5 80GB", "not a measurement"})
     EXPECT_NE(r.output.find(part), std::string::npos) << part << "\n" << r.output;
   const nlohmann::json j = read_json(dir + "/p.json");
   ASSERT_EQ(j["sections"].size(), 1u);

@@ -13,7 +13,8 @@
 namespace fovea::nn {
 
 enum class OptimizerKind : uint8_t { sgd, adamw };
-OptimizerKind parse_optimizer(std::string_view text);  // "sgd" | "adamw"
+OptimizerKind parse_optimizer(std::string_view text, std::string_view what = "optimizer");  // "sgd" | "adamw"
+const char* optimizer_name(OptimizerKind k);
 
 struct OptimizerConfig {
   OptimizerKind kind = OptimizerKind::sgd;
@@ -35,8 +36,10 @@ class Optimizer {
   Optimizer(const OptimizerConfig& config, const std::vector<ParamRef>& params);
 
   // One update with learning rate `lr` from the gradients in Param::grad (parameters without a
-  // gradient are skipped). Adds the penalties' gradients first; returns the penalty value (0 if none).
-  double step(ops::Context& ctx, double lr);
+  // gradient are skipped). Adds the penalties' gradients first. Reads nothing back from the device.
+  void step(ops::Context& ctx, double lr);
+  // The L1/L2 penalty of the last step's weights (0 if none): one number read back from the device.
+  double last_penalty() const;
   int64_t step_count() const { return steps_; }
   const OptimizerConfig& config() const { return config_; }
   size_t size() const { return params_.size(); }
@@ -56,6 +59,7 @@ class Optimizer {
   OptimizerConfig config_;
   std::vector<Slot> params_;
   int64_t steps_ = 0;
+  Tensor penalties_;  // per weight tensor, on the device; undefined without L1/L2
 };
 
 // ---- learning-rate schedules, evaluated per step (update) t = 0, 1, ..., total - 1
@@ -72,8 +76,9 @@ struct ScheduleConfig {
 };
 
 // "constant", "step:EPOCHS[:GAMMA]", "multistep:E1,E2,...[:GAMMA]", "cosine[:MIN_LR]",
-// "onecycle[:PCT_START]", "onecycle-linear[:PCT_START]". Throws naming the text.
-ScheduleConfig parse_schedule(std::string_view text);
+// "onecycle[:PCT_START]", "onecycle-linear[:PCT_START]". Throws a UsageError naming `what` and the text.
+ScheduleConfig parse_schedule(std::string_view text, std::string_view what = "schedule");
+// The canonical text of c (not its warm-up), which parse_schedule reads back.
 std::string schedule_name(const ScheduleConfig& c);
 
 // lr(t) for the update t (0-based), the formulas of PyTorch's schedulers stepped once per update:
