@@ -1,4 +1,4 @@
-// Writes small valid inputs of every fuzzed format into <dir>/{idx,cifar,npy,safetensors,png}/.
+// Writes small valid inputs of every fuzzed format into <dir>/{idx,cifar,npy,safetensors,png,pth}/.
 #include <filesystem>
 #include <iostream>
 
@@ -6,6 +6,7 @@
 #include "core/npy.h"
 #include "core/png_io.h"
 #include "core/safetensors.h"
+#include "tests/pth_builder.h"
 
 namespace fs = std::filesystem;
 using namespace fovea;
@@ -20,7 +21,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   const fs::path root = argv[1];
-  for (const char* d : {"idx", "cifar", "npy", "safetensors", "png"}) fs::create_directories(root / d);
+  for (const char* d : {"idx", "cifar", "npy", "safetensors", "png", "pth"}) fs::create_directories(root / d);
   auto put = [&](const char* dir, const std::string& name, const std::string& bytes) {
     write_file_atomic((root / dir / name).string(), bytes);
   };
@@ -54,6 +55,10 @@ int main(int argc, char** argv) {
       put("png", "c" + std::to_string(c) + "_" + std::to_string(bits) + ".png",
           encode_png(Tensor::from_vector(v, {c, 3, 5}), bits));
     }
+  // PyTorch files: a torch.save-like zip (and its zip64 form) of a small state_dict. Files torch
+  // itself wrote (tests/pth_fixtures.py OUTDIR) make good further seeds.
+  put("pth", "small.pth", test::make_pth(test::small_state_dict_pickle()));
+  put("pth", "small_zip64.pth", test::make_pth(test::small_state_dict_pickle(), /*zip64=*/true));
   std::cout << "seeds written to " << root << "\n";
   return 0;
 }
