@@ -14,6 +14,7 @@
 #include "core/io.h"
 #include "core/npy.h"
 #include "core/pth.h"
+#include "core/safetensors.h"
 #include "core/zip_reader.h"
 #include "tests/pth_builder.h"
 #include "tests/python_util.h"
@@ -112,6 +113,78 @@ TEST(PthTorch, RefusesForeignGlobalsThatTorchSaveWrote) {
         << name;
   }
   EXPECT_FALSE(fs::exists(marker)) << "a command in a hostile file ran";
+}
+
+// ------------------------------------------------------------------ scripts/torch_export.py
+
+std::string export_cmd(const std::string& args) {
+  return std::string(test::kPython) + " " FOVEA_SOURCE_DIR "/scripts/torch_export.py " + args;
+}
+
+// The script's safetensors files must pass fovea's strict reader and hold exactly what torch saved.
+TEST(TorchExport, PthAndTorchvisionModelsBecomeSafetensorsWithTheSameValues) {
+  const Fixtures& f = fixtures();
+  if (!f.skip.empty()) GTEST_SKIP() << f.skip;
+  ASSERT_TRUE(f.manifest.is_object());
+  const std::string tmp = test::fresh_temp_dir("torch_export");
+  std::string out;
+  // Every dtype fovea reads, against the .npy torch wrote.
+  ASSERT_EQ(test::run_shell(export_cmd("--pth " + f.dir + "/export_mix.pth --out " + tmp + "/mix.safetensors"), &out),
+            0)
+      << out;
+  const Safetensors mix = read_safetensors_as_float32(tmp + "/mix.safetensors");
+  const auto& expect = f.manifest["cases"]["export_mix"]["tensors"];
+  ASSERT_EQ(mix.tensors.size(), expect.size());
+  for (const auto& [name, t] : expect.items())
+    EXPECT_TRUE(same_bytes(mix.tensors.at(name), read_npy(f.dir + "/" + t["npy"].get<std::string>()))) << name;
+  EXPECT_EQ(mix.metadata.at("format"), "pt");
+  // A torchvision model, from a state_dict file and from --model with those weights: both equal the
+  // .pth as fovea reads it (itself checked against torch above).
+  const TorchWeights pth = read_pth(f.dir + "/resnet18.pth");
+  for (const std::string& args :
+       {"--pth " + f.dir + "/resnet18.pth", "--model resnet18 --weights " + f.dir + "/resnet18.pth"}) {
+    out.clear();
+    ASSERT_EQ(test::run_shell(export_cmd(args + " --out " + tmp + "/r18.safetensors"), &out), 0) << out;
+    const Safetensors st = read_safetensors_as_float32(tmp + "/r18.safetensors");
+    ASSERT_EQ(st.tensors.size(), pth.tensors.size()) << args;
+    for (const auto& [name, t] : pth.tensors) {
+      ASSERT_TRUE(st.tensors.count(name)) << args << ": " << name;
+      EXPECT_TRUE(same_bytes(st.tensors.at(name), t)) << args << ": " << name;
+    }
+  }
+  fs::remove_all(tmp);
+}
+
+TEST(TorchExport, CastsFloatsAndRefusesWhatItCannotRead) {
+  const Fixtures& f = fixtures();
+  if (!f.skip.empty()) GTEST_SKIP() << f.skip;
+  ASSERT_TRUE(f.manifest.is_object());
+  const std::string tmp = test::fresh_temp_dir("torch_export_cast");
+  std::string out;
+  ASSERT_EQ(
+      test::run_shell(export_cmd("--model resnet18 --seed 3 --dtype bfloat16 --out " + tmp + "/bf.safetensors"), &out),
+      0)
+      << out;
+  const Safetensors raw = read_safetensors(tmp + "/bf.safetensors");
+  EXPECT_EQ(raw.tensors.at("conv1.weight").dtype(), DType::bfloat16);
+  EXPECT_EQ(raw.tensors.at("bn1.num_batches_tracked").dtype(), DType::int64);  // integers are not cast
+  EXPECT_NE(raw.metadata.at("source").find("random weights (seed 3)"), std::string::npos);
+  const std::string marker = f.manifest["marker"].get<std::string>();
+  fs::remove(marker);
+  out.clear();
+  EXPECT_NE(
+      test::run_shell(export_cmd("--pth " + f.dir + "/evil_system_p2.pth --out " + tmp + "/evil.safetensors"), &out),
+      0);
+  EXPECT_NE(out.find("evil_system_p2.pth"), std::string::npos) << out;
+  EXPECT_FALSE(fs::exists(tmp + "/evil.safetensors"));
+  EXPECT_FALSE(fs::exists(marker)) << "torch.load(weights_only=True) ran a command";
+  out.clear();
+  EXPECT_NE(
+      test::run_shell(
+          export_cmd("--model resnet34 --weights " + f.dir + "/resnet18.pth --out " + tmp + "/x.safetensors"), &out),
+      0);
+  EXPECT_NE(out.find("does not fit torchvision.models.resnet34"), std::string::npos) << out;
+  fs::remove_all(tmp);
 }
 
 // ------------------------------------------------------------------ hand-built files (no Python needed)
