@@ -11,7 +11,7 @@ filter tap matters. For each image, as .npy written by numpy:
   <name>.crop.npy        CenterCrop(224)(Resize(256)(rgb)): the 8-bit pixels before ToTensor
   <name>.input.npy       the whole torchvision eval transform: float32 [3, 224, 224]
 and resizes of some images to other sizes with Image.resize(size, Image.BILINEAR) (up, down, one
-axis only). OUTDIR/manifest.json lists everything."""
+axis only). OUTDIR/manifest.json lists everything, and torchvision's ImageNet class names."""
 import json
 import os
 import struct
@@ -19,6 +19,7 @@ import sys
 import zlib
 
 import numpy as np
+import torchvision
 import torchvision.transforms as T
 from PIL import Image
 
@@ -111,6 +112,9 @@ for w, h in [(128, 97), (517, 333), (300, 100), (77, 217), (1, 1), (299, 1)]:
 grey = Image.open(os.path.join(out, "png_grey_199x257.png"))
 np.save(os.path.join(out, "resize_grey_50x300.npy"), np.asarray(grey.resize((50, 300), Image.BILINEAR)))
 manifest["resizes"].append({"source": "png_grey_199x257", "width": 50, "height": 300, "npy": "resize_grey_50x300.npy"})
+
+# ImageNet's class names as torchvision's weights metadata holds them (layers/data/imagenet_classes.txt).
+manifest["imagenet_categories"] = torchvision.models.ResNet50_Weights.IMAGENET1K_V1.meta["categories"]
 
 with open(os.path.join(out, "manifest.json"), "w") as f:
     json.dump(manifest, f, indent=1)

@@ -20,6 +20,7 @@
 #include "core/npy.h"
 #include "core/png_io.h"
 #include "layers/data/image.h"
+#include "layers/data/imagenet_classes.h"
 #include "tests/python_util.h"
 #include "tests/test_util.h"
 
@@ -357,6 +358,35 @@ TEST(ImageFiles, SixteenBitPngsKeepTheirHighByte) {
   const Image8 g = data::decode_image(png_with(4, 1, 16, 0, raw), "g16.png");
   EXPECT_EQ(g.colour, ImageColour::grey);
   EXPECT_EQ(g.samples, std::vector<uint8_t>({0, 1, 128, 255}));
+}
+
+// ------------------------------------------------------------------ class names
+
+TEST(ClassNames, ImagenetNamesAreTorchvisions) {
+  const std::vector<std::string>& names = data::imagenet_classes();
+  ASSERT_EQ(names.size(), 1000u);
+  EXPECT_EQ(names[0], "tench");
+  EXPECT_EQ(names[1], "goldfish");
+  EXPECT_EQ(names[999], "toilet tissue");
+  const Fixtures& f = fixtures();
+  if (!f.skip.empty()) GTEST_SKIP() << "comparison with torchvision: " << f.skip;
+  ASSERT_TRUE(f.manifest.is_object());
+  EXPECT_EQ(names, f.manifest["imagenet_categories"].get<std::vector<std::string>>());
+}
+
+TEST(ClassNames, FilesOfOneNamePerLine) {
+  EXPECT_EQ(data::parse_class_names("cat\r\ndog\nhot dog", "c.txt"),
+            std::vector<std::string>({"cat", "dog", "hot dog"}));
+  EXPECT_EQ(data::parse_class_names("a\n", "c.txt"), std::vector<std::string>({"a"}));
+  EXPECT_TRUE(throws_error([] { data::parse_class_names("", "c.txt"); }, {"c.txt", "holds no names"}));
+  EXPECT_TRUE(throws_error([] { data::parse_class_names("a\n\nb", "c.txt"); }, {"c.txt", "line 2 is empty"}));
+  EXPECT_TRUE(throws_error([] { data::parse_class_names("a\n  \n", "c.txt"); }, {"c.txt", "line 2 is empty"}));
+  EXPECT_TRUE(
+      throws_error([] { data::parse_class_names("a\n b", "c.txt"); }, {"c.txt", "line 2", "leading or trailing"}));
+  EXPECT_TRUE(
+      throws_error([] { data::parse_class_names("a\nb\na", "c.txt"); }, {"c.txt", "line 3 repeats 'a' from line 1"}));
+  const std::string missing = (fs::temp_directory_path() / "fovea_no_such_classes.txt").string();
+  EXPECT_TRUE(throws_error([&] { data::read_class_names(missing); }, {missing}));
 }
 
 }  // namespace
