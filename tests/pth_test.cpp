@@ -211,6 +211,42 @@ TEST(PthHandmade, ReadsAStridedViewOfAStorage) {
   EXPECT_EQ(w.tensors.at("t").to_vector<float>(), std::vector<float>({1.5f, 3.5f, 2.5f, 4.5f}));
 }
 
+// The legacy format as PyTorch 0.3 wrote it: five pickles (magic number, protocol 1001, system info,
+// the data, the storage keys) then each storage as an int64 count and its bytes; tensors through
+// torch._utils._rebuild_tensor (no requires_grad), and a storage view (key, offset, size) of a root.
+TEST(PthHandmade, ReadsTheLegacyFormatWithStorageViews) {
+  std::string file =
+      PickleWriter().proto(2).raw(std::string("\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19", 12)).stop().b;
+  file += PickleWriter().proto(2).integer(1001).stop().b;
+  file += PickleWriter().proto(2).empty_dict().str("little_endian").boolean(true).op('s').stop().b;
+  PickleWriter p;
+  p.proto(2).empty_dict().mark().str("view").global("torch._utils", "_rebuild_tensor").mark();
+  p.mark().str("storage").global("torch", "FloatStorage").str("123").str("cuda:0").integer(6);
+  p.str("456").integer(2).integer(3).op(0x87).tuple().op('Q');  // view: elements [2, 5) of root "123"
+  p.integer(1).ints({2}).ints({1}).tuple().reduce();            // elements 1 and 2 of the view
+  p.str("whole").global("torch._utils", "_rebuild_tensor").mark();
+  p.mark().str("storage").global("torch", "FloatStorage").str("123").str("cpu").integer(6).op('N').tuple().op('Q');
+  p.integer(0).ints({3, 2}).ints({1, 3}).tuple().reduce();  // a transposed view of the root
+  file += p.setitems().stop().b;
+  file += PickleWriter().proto(2).op(']').mark().str("123").op('e').stop().b;
+  file += test::le_bytes(6, 8);
+  for (int i = 0; i < 6; ++i) {
+    const float v = float(i) + 0.5f;
+    file.append(reinterpret_cast<const char*>(&v), 4);
+  }
+  const TorchWeights w = parse_pth(file, "old.pth");
+  EXPECT_EQ(w.format, "legacy");
+  EXPECT_EQ(w.tensors.at("view").to_vector<float>(), std::vector<float>({3.5f, 4.5f}));
+  EXPECT_EQ(w.tensors.at("whole").shape(), Shape({3, 2}));
+  EXPECT_EQ(w.tensors.at("whole").to_vector<float>(), std::vector<float>({0.5f, 3.5f, 1.5f, 4.5f, 2.5f, 5.5f}));
+  // The same file cut short, and with a storage count that disagrees with the pickle.
+  EXPECT_TRUE(throws_error([&] { parse_pth(file.substr(0, file.size() - 3), "old.pth"); },
+                           {"old.pth", "legacy format", "truncated: storage '123' needs 24 bytes"}));
+  std::string wrong = file;
+  wrong[wrong.size() - 24 - 8] = 7;
+  EXPECT_TRUE(throws_error([&] { parse_pth(wrong, "old.pth"); }, {"old.pth", "has 7 elements, the pickle says 6"}));
+}
+
 struct HostileCase {
   const char* what;
   std::string pickle;
