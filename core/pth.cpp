@@ -416,8 +416,9 @@ class Unpickler {
     } else if (module == "torch._utils" && name == "_rebuild_parameter") {
       o.callable = Callable::RebuildParameter;
     } else {
+      // Before PyTorch 1.x, storages saved from a GPU were pickled as torch.cuda.<T>Storage.
       for (int t = 0; t < kNumStorageTypes && o.storage_type < 0; ++t)
-        if (module == "torch" && name == kStorageTypes[t].global) o.storage_type = t;
+        if ((module == "torch" || module == "torch.cuda") && name == kStorageTypes[t].global) o.storage_type = t;
       if (o.storage_type < 0)
         fail("global '", o.s, "' (", opcode_name(uint8_t(data_[op_at_])),
              ") is not allowed: fovea loads only state_dicts (tensors, storages, OrderedDict, numbers, strings) "

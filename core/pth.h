@@ -12,8 +12,8 @@
 // (protocols 2 to 5) and builds only inert values: None, bools, ints, floats, strings, tuples,
 // lists, dicts, storages and tensors. Globals are an allowlist (collections.OrderedDict,
 // torch._utils._rebuild_tensor_v2 / _rebuild_tensor / _rebuild_parameter and the torch.*Storage
-// types); any other opcode or global is refused with an error naming the file, the opcode or
-// global and its byte offset. Nothing from the file is ever called.
+// and torch.cuda.*Storage types); any other opcode or global is refused with an error naming the
+// file, the opcode or global and its byte offset. Nothing from the file is ever called.
 #pragma once
 #include <map>
 #include <string>

@@ -40,12 +40,10 @@ struct Fixtures {
 const Fixtures& fixtures() {
   static const Fixtures f = [] {
     Fixtures f;
-    f.skip = test::python_missing("PIL, torchvision, numpy");
-    if (!f.skip.empty()) return f;
     std::string error;
-    f.dir = test::python_fixtures("tests/image_fixtures.py", &error);
+    f.dir = test::python_fixtures("tests/image_fixtures.py", {}, "PIL, torchvision, numpy", &f.skip, &error);
     if (f.dir.empty()) {
-      ADD_FAILURE() << error;
+      if (f.skip.empty()) ADD_FAILURE() << error;
       return f;
     }
     std::ifstream in(f.dir + "/manifest.json");

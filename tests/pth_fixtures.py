@@ -7,10 +7,13 @@ For each case: OUTDIR/<case>.pth written by torch.save, and for each tensor the 
 produce, a .npy written by numpy from torch's own conversion (floating -> float32 with .float(),
 int64 kept, int32/int16/int8 -> int32, uint8/bool -> uint8). OUTDIR/manifest.json lists them:
 {case: {"file": ..., "key": state_dict key, "format": "zip"|"legacy", "tensors": {name: {"npy", "dtype"}}}}.
-Hostile files (foreign globals written by torch.save itself) are listed under "hostile"."""
+Hostile files (foreign globals written by torch.save itself) are listed under "hostile". Then
+scripts/torch_export.py runs as a user runs it, on some of these files; "exports" lists each run's
+arguments, exit status, output and file, which the tests read back."""
 import collections
 import json
 import os
+import subprocess
 import sys
 import tempfile
 import zipfile
@@ -171,6 +174,22 @@ torch.save({"w": torch.randn(2), "opt": torch.optim.SGD([torch.nn.Parameter(torc
            os.path.join(out, "foreign_object.pth"))
 manifest["hostile"]["foreign_object"] = {"file": "foreign_object.pth", "global": "torch.optim.sgd.SGD",
                                          "opcode": "GLOBAL"}
+
+# scripts/torch_export.py, run as a command.
+export_script = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "scripts", "torch_export.py")
+manifest["exports"] = {}
+for name, args in {
+    "mix": ["--pth", "export_mix.pth"],
+    "resnet18_pth": ["--pth", "resnet18.pth"],
+    "resnet18_model": ["--model", "resnet18", "--weights", "resnet18.pth"],
+    "bf16": ["--model", "resnet18", "--seed", "3", "--dtype", "bfloat16"],
+    "evil": ["--pth", "evil_system_p2.pth"],
+    "mismatch": ["--model", "resnet34", "--weights", "resnet18.pth"],
+}.items():
+    args = [os.path.join(out, a) if a.endswith(".pth") else a for a in args] + ["--out", os.path.join(out, name + ".safetensors")]
+    run = subprocess.run([sys.executable, export_script] + args, capture_output=True, text=True)
+    manifest["exports"][name] = {"args": " ".join(args), "returncode": run.returncode, "output": run.stdout + run.stderr,
+                                 "file": name + ".safetensors"}
 
 with open(os.path.join(out, "manifest.json"), "w") as f:
     json.dump(manifest, f, indent=1)

@@ -38,12 +38,11 @@ struct Fixtures {
 const Fixtures& fixtures() {
   static const Fixtures f = [] {
     Fixtures f;
-    f.skip = test::python_missing("torch, torchvision, numpy");
-    if (!f.skip.empty()) return f;
     std::string error;
-    f.dir = test::python_fixtures("tests/pth_fixtures.py", &error);
+    f.dir = test::python_fixtures("tests/pth_fixtures.py", {"scripts/torch_export.py"}, "torch, torchvision, numpy",
+                                  &f.skip, &error);
     if (f.dir.empty()) {
-      ADD_FAILURE() << error;
+      if (f.skip.empty()) ADD_FAILURE() << error;
       return f;
     }
     std::ifstream in(f.dir + "/manifest.json");
@@ -116,9 +115,10 @@ TEST(PthTorch, RefusesForeignGlobalsThatTorchSaveWrote) {
 }
 
 // ------------------------------------------------------------------ scripts/torch_export.py
+// (run by tests/pth_fixtures.py as a user runs it; its files and messages are checked here)
 
-std::string export_cmd(const std::string& args) {
-  return std::string(test::kPython) + " " FOVEA_SOURCE_DIR "/scripts/torch_export.py " + args;
+const nlohmann::json& export_run(const Fixtures& f, const std::string& name) {
+  return f.manifest["exports"][name];
 }
 
 // The script's safetensors files must pass fovea's strict reader and hold exactly what torch saved.
@@ -126,13 +126,10 @@ TEST(TorchExport, PthAndTorchvisionModelsBecomeSafetensorsWithTheSameValues) {
   const Fixtures& f = fixtures();
   if (!f.skip.empty()) GTEST_SKIP() << f.skip;
   ASSERT_TRUE(f.manifest.is_object());
-  const std::string tmp = test::fresh_temp_dir("torch_export");
-  std::string out;
+  for (const char* run : {"mix", "resnet18_pth", "resnet18_model"})
+    ASSERT_EQ(export_run(f, run)["returncode"], 0) << export_run(f, run).dump(1);
   // Every dtype fovea reads, against the .npy torch wrote.
-  ASSERT_EQ(test::run_shell(export_cmd("--pth " + f.dir + "/export_mix.pth --out " + tmp + "/mix.safetensors"), &out),
-            0)
-      << out;
-  const Safetensors mix = read_safetensors_as_float32(tmp + "/mix.safetensors");
+  const Safetensors mix = read_safetensors_as_float32(f.dir + "/mix.safetensors");
   const auto& expect = f.manifest["cases"]["export_mix"]["tensors"];
   ASSERT_EQ(mix.tensors.size(), expect.size());
   for (const auto& [name, t] : expect.items())
@@ -141,50 +138,35 @@ TEST(TorchExport, PthAndTorchvisionModelsBecomeSafetensorsWithTheSameValues) {
   // A torchvision model, from a state_dict file and from --model with those weights: both equal the
   // .pth as fovea reads it (itself checked against torch above).
   const TorchWeights pth = read_pth(f.dir + "/resnet18.pth");
-  for (const std::string& args :
-       {"--pth " + f.dir + "/resnet18.pth", "--model resnet18 --weights " + f.dir + "/resnet18.pth"}) {
-    out.clear();
-    ASSERT_EQ(test::run_shell(export_cmd(args + " --out " + tmp + "/r18.safetensors"), &out), 0) << out;
-    const Safetensors st = read_safetensors_as_float32(tmp + "/r18.safetensors");
-    ASSERT_EQ(st.tensors.size(), pth.tensors.size()) << args;
+  for (const char* run : {"resnet18_pth", "resnet18_model"}) {
+    const Safetensors st = read_safetensors_as_float32(f.dir + "/" + export_run(f, run)["file"].get<std::string>());
+    ASSERT_EQ(st.tensors.size(), pth.tensors.size()) << run;
     for (const auto& [name, t] : pth.tensors) {
-      ASSERT_TRUE(st.tensors.count(name)) << args << ": " << name;
-      EXPECT_TRUE(same_bytes(st.tensors.at(name), t)) << args << ": " << name;
+      ASSERT_TRUE(st.tensors.count(name)) << run << ": " << name;
+      EXPECT_TRUE(same_bytes(st.tensors.at(name), t)) << run << ": " << name;
     }
   }
-  fs::remove_all(tmp);
 }
 
 TEST(TorchExport, CastsFloatsAndRefusesWhatItCannotRead) {
   const Fixtures& f = fixtures();
   if (!f.skip.empty()) GTEST_SKIP() << f.skip;
   ASSERT_TRUE(f.manifest.is_object());
-  const std::string tmp = test::fresh_temp_dir("torch_export_cast");
-  std::string out;
-  ASSERT_EQ(
-      test::run_shell(export_cmd("--model resnet18 --seed 3 --dtype bfloat16 --out " + tmp + "/bf.safetensors"), &out),
-      0)
-      << out;
-  const Safetensors raw = read_safetensors(tmp + "/bf.safetensors");
+  ASSERT_EQ(export_run(f, "bf16")["returncode"], 0) << export_run(f, "bf16").dump(1);
+  const Safetensors raw = read_safetensors(f.dir + "/bf16.safetensors");
   EXPECT_EQ(raw.tensors.at("conv1.weight").dtype(), DType::bfloat16);
   EXPECT_EQ(raw.tensors.at("bn1.num_batches_tracked").dtype(), DType::int64);  // integers are not cast
   EXPECT_NE(raw.metadata.at("source").find("random weights (seed 3)"), std::string::npos);
-  const std::string marker = f.manifest["marker"].get<std::string>();
-  fs::remove(marker);
-  out.clear();
-  EXPECT_NE(
-      test::run_shell(export_cmd("--pth " + f.dir + "/evil_system_p2.pth --out " + tmp + "/evil.safetensors"), &out),
-      0);
-  EXPECT_NE(out.find("evil_system_p2.pth"), std::string::npos) << out;
-  EXPECT_FALSE(fs::exists(tmp + "/evil.safetensors"));
-  EXPECT_FALSE(fs::exists(marker)) << "torch.load(weights_only=True) ran a command";
-  out.clear();
-  EXPECT_NE(
-      test::run_shell(
-          export_cmd("--model resnet34 --weights " + f.dir + "/resnet18.pth --out " + tmp + "/x.safetensors"), &out),
-      0);
-  EXPECT_NE(out.find("does not fit torchvision.models.resnet34"), std::string::npos) << out;
-  fs::remove_all(tmp);
+  const nlohmann::json& evil = export_run(f, "evil");
+  EXPECT_NE(evil["returncode"], 0);
+  EXPECT_NE(evil["output"].get<std::string>().find("evil_system_p2.pth"), std::string::npos) << evil.dump(1);
+  EXPECT_FALSE(fs::exists(f.dir + "/evil.safetensors"));
+  EXPECT_FALSE(fs::exists(f.manifest["marker"].get<std::string>())) << "torch.load(weights_only=True) ran a command";
+  const nlohmann::json& mismatch = export_run(f, "mismatch");
+  EXPECT_NE(mismatch["returncode"], 0);
+  EXPECT_NE(mismatch["output"].get<std::string>().find("does not fit torchvision.models.resnet34"), std::string::npos)
+      << mismatch.dump(1);
+  EXPECT_FALSE(fs::exists(f.dir + "/mismatch.safetensors"));
 }
 
 // ------------------------------------------------------------------ hand-built files (no Python needed)
@@ -213,7 +195,8 @@ TEST(PthHandmade, ReadsAStridedViewOfAStorage) {
 
 // The legacy format as PyTorch 0.3 wrote it: five pickles (magic number, protocol 1001, system info,
 // the data, the storage keys) then each storage as an int64 count and its bytes; tensors through
-// torch._utils._rebuild_tensor (no requires_grad), and a storage view (key, offset, size) of a root.
+// torch._utils._rebuild_tensor (no requires_grad), a storage saved from a GPU (torch.cuda.FloatStorage)
+// and a storage view (key, offset, size) of a root.
 TEST(PthHandmade, ReadsTheLegacyFormatWithStorageViews) {
   std::string file =
       PickleWriter().proto(2).raw(std::string("\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19", 12)).stop().b;
@@ -221,7 +204,7 @@ TEST(PthHandmade, ReadsTheLegacyFormatWithStorageViews) {
   file += PickleWriter().proto(2).empty_dict().str("little_endian").boolean(true).op('s').stop().b;
   PickleWriter p;
   p.proto(2).empty_dict().mark().str("view").global("torch._utils", "_rebuild_tensor").mark();
-  p.mark().str("storage").global("torch", "FloatStorage").str("123").str("cuda:0").integer(6);
+  p.mark().str("storage").global("torch.cuda", "FloatStorage").str("123").str("cuda:0").integer(6);
   p.str("456").integer(2).integer(3).op(0x87).tuple().op('Q');  // view: elements [2, 5) of root "123"
   p.integer(1).ints({2}).ints({1}).tuple().reduce();            // elements 1 and 2 of the view
   p.str("whole").global("torch._utils", "_rebuild_tensor").mark();
