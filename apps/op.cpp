@@ -145,7 +145,7 @@ Outputs run_maxpool2d(ops::Context& ctx, Args& a) {
   a.check_all_used();
   ops::MaxPoolOut r = ops::maxpool2d_forward(ctx, x, at);
   Outputs out{{"y", r.y}};
-  if (dy.defined()) out.push_back({"dx", ops::maxpool2d_backward(ctx, dy, r.indices, x.shape(), at)});
+  if (dy.defined()) out.push_back({"dx", ops::maxpool2d_backward(ctx, dy, r, x.shape(), at)});
   return out;
 }
 

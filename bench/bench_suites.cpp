@@ -18,13 +18,12 @@
 #include "core/error.h"
 #include "core/memory.h"
 #include "kernels/conv2d.h"
-#include "kernels/sgemm.h"
 #include "layers/cudnn/cudnn_backend.h"
 #include "layers/nn/layers.h"
 #include "layers/nn/models.h"
-#include "layers/ops/ops.h"
 #include "layers/nn/optimizer.h"
-#include "tests/conv_shapes.h"
+#include "layers/ops/conv_shapes.h"
+#include "layers/ops/ops.h"
 
 namespace fovea::bench {
 
@@ -106,12 +105,12 @@ void dedupe(std::vector<T>& v, Key key) {
 
 ShapeSet make_shape_set(const std::string& name, const std::vector<int64_t>& batches,
                         const std::vector<std::string>& conv_specs, const std::vector<std::string>& gemm_specs) {
-  using test::conv_params;
+  using shapes::conv_params;
   ShapeSet s;
   if (name == "tiny") {
     s.convs = {conv_params(2, 3, 8, 8, 4, 3, 3, 1, 1), conv_params(2, 4, 9, 9, 6, 3, 3, 2, 1)};
     s.gemms = {{8, 10, 32}};
-    s.pools = {test::pool_params(2, 3, 8, 8, 2, 2, 2, 2)};
+    s.pools = {shapes::pool_params(2, 3, 8, 8, 2, 2, 2, 2)};
     s.batchnorms = {Shape{2, 4, 6, 6}};
     s.softmaxes = {{8, 10}};
     s.sgd_sizes = {1000};
@@ -126,7 +125,7 @@ ShapeSet make_shape_set(const std::string& name, const std::vector<int64_t>& bat
         if (b == batches.front()) s.sgd_sizes.push_back(model->num_parameters());
       }
       s.softmaxes.push_back({b, 10});
-      for (const test::PoolShape& ps : test::pool_shapes())
+      for (const shapes::PoolShape& ps : shapes::pool_shapes())
         if (ps.name.rfind("cifar", 0) == 0) {
           Pool2dParams p = ps.p;
           p.N = b;
@@ -135,7 +134,7 @@ ShapeSet make_shape_set(const std::string& name, const std::vector<int64_t>& bat
     }
     s.notes = fmt::format(
         "cifar: conv/linear/batchnorm layers of small_cnn, cifar_quick, cifar_full, resnet20, resnet18, "
-        "resnet9 at batch {}; pooling from tests/conv_shapes.h",
+        "resnet9 at batch {}; pooling from layers/ops/conv_shapes.h",
         fmt::join(batches, ","));
   } else if (name == "deepbench") {
     // A subset of DeepBench's training problems (conv: W,H,C,N,K,R,S,pad,stride; GEMM: M,N,K).
@@ -337,7 +336,7 @@ std::vector<Case> conv_cases(const BenchConfig& c, const Conv2dParams& p) {
       ops::Context probe(c.device, ops::Backend::cudnn);
       std::vector<cudnn::ConvAlgoInfo> algos;
       try {
-        algos = cudnn::conv_algorithms(probe, op, p);
+        algos = cudnn::conv_algorithms(probe.exec(), op, p);
       } catch (const Error& e) {
         fmt::print(stderr, "fovea bench: cuDNN lists no algorithm for {} {}: {}\n", k.op, k.shape, e.what());
       }
@@ -380,8 +379,8 @@ Case gemm_case(const BenchConfig& c, const GemmShape& gs) {
                        ops::Backend::custom,
                        [g](ops::Context& ctx, Tensors& in) {
                          Tensor y = Tensor::empty({g.M, g.N}, DType::float32, ctx.device);
-                         cuda_kernels::sgemm_tiled(g, in[0].data<float>(), in[1].data<float>(), y.data<float>(),
-                                                   ctx.stream);
+                         ops::sgemm_stub(ctx.exec(), GemmAlgo::tiled, g, in[0].data<float>(), in[1].data<float>(),
+                                         y.data<float>());
                          return Tensors{y};
                        },
                        {}});
@@ -391,8 +390,8 @@ Case gemm_case(const BenchConfig& c, const GemmShape& gs) {
                          ops::Backend::cudnn,
                          [g](ops::Context& ctx, Tensors& in) {
                            Tensor y = Tensor::empty({g.M, g.N}, DType::float32, ctx.device);
-                           cudnn::cublas_sgemm(g, in[0].data<float>(), in[1].data<float>(), y.data<float>(), ctx.stream,
-                                               ctx.device);
+                           ops::sgemm_stub(ctx.exec(), GemmAlgo::tiled, g, in[0].data<float>(), in[1].data<float>(),
+                                           y.data<float>());
                            return Tensors{y};
                          },
                          {}});
@@ -441,10 +440,14 @@ std::vector<Case> pool_cases(const BenchConfig& c, const Pool2dParams& p) {
   b.flops = double(p.y_size());
   b.bytes = 4.0 * double(p.x_size() + 2 * p.y_size());
   b.inputs = {{xs}, {ys}};
-  // The indices come from this backend's forward pass (cuDNN's are its own format), made before timing.
-  b.prepare = [a](ops::Context& ctx, Tensors& in) { in.push_back(ops::maxpool2d_forward(ctx, in[0], a).indices); };
+  // What backward reads comes from this backend's forward pass (our indices; cuDNN's x and y), made before timing.
+  b.prepare = [a](ops::Context& ctx, Tensors& in) {
+    const ops::MaxPoolOut fwd = ops::maxpool2d_forward(ctx, in[0], a);
+    in.push_back(fwd.y);
+    in.push_back(fwd.indices);
+  };
   b.reference = [a, xs](ops::Context& ctx, Tensors& in) {
-    return Tensors{ops::maxpool2d_backward(ctx, in[1], in[2], xs, a)};
+    return Tensors{ops::maxpool2d_backward(ctx, in[1], ops::MaxPoolOut{in[2], in[3], in[0]}, xs, a)};
   };
   add_ops_impls(c, b, b.reference);
   return {f, b};
@@ -619,15 +622,15 @@ Roofline measure_roofline(const BenchConfig& c, const Stream& stream) {
 #if FOVEA_HAVE_CUDA
   Tensor C = Tensor::empty({n, n}, DType::float32, c.device);
   if (cuda) {
+    // cuBLAS when built (the cudnn slot of the GEMM stub), else ours.
 #if FOVEA_HAVE_CUDNN
-    gemm = [&](int) {
-      cudnn::cublas_sgemm(g, A.data<float>(), B.data<float>(), C.data<float>(), stream.handle(), c.device);
-    };
+    const Exec ex{c.device, Backend::cudnn, stream.handle(), nullptr, true};
     roof.sgemm_how = fmt::format("cuBLAS SGEMM {}^3, TF32 off", n);
 #else
-    gemm = [&](int) { cuda_kernels::sgemm(g, A.data<float>(), B.data<float>(), C.data<float>(), stream.handle()); };
+    const Exec ex{c.device, Backend::custom, stream.handle(), nullptr, true};
     roof.sgemm_how = fmt::format("our sgemm {}^3 (built without cuDNN/cuBLAS)", n);
 #endif
+    gemm = [&, ex](int) { ops::sgemm_stub(ex, GemmAlgo::tiled, g, A.data<float>(), B.data<float>(), C.data<float>()); };
   }
 #endif
   (void)g;

@@ -8,7 +8,7 @@
 //   tiny      a few small shapes (seconds anywhere; the tests use it)
 //   cifar     every conv, linear and batch-norm layer of the zoo's CIFAR nets (small_cnn, cifar_quick,
 //             cifar_full, resnet20, resnet18, resnet9), read from the built models, at each --batch;
-//             pooling from tests/conv_shapes.h (the pooling layers expose no window accessor yet)
+//             pooling from layers/ops/conv_shapes.h (the pooling layers expose no window accessor yet)
 //   deepbench a subset of the DeepBench training convolution and GEMM problems that fit one GPU
 //   and any --conv N,C,H,W,K,R,S[,stride[,pad]] / --gemm M,N,K given on the command line.
 #pragma once
@@ -18,8 +18,9 @@
 
 #include "bench/bench_harness.h"
 #include "core/device.h"
-#include "core/op_params.h"
 #include "core/tensor.h"
+#include "layers/ops/conv2d.h"
+#include "layers/ops/pooling.h"
 
 namespace fovea::bench {
 

@@ -59,6 +59,9 @@ struct Exec {
 
 // Throws the error for a stub with no implementation in the slot the call needs.
 [[noreturn]] void fail_no_implementation(const char* stub, const Exec& ex);
+// Throws when the Exec asks for a backend its device or this build cannot run (cudnn off device cuda, or a
+// build without cuDNN): a library backend never falls back silently.
+void check_backend(const char* stub, const Exec& ex);
 // Aborts: two files registered the same slot of one stub (a build mistake, caught at start-up).
 [[noreturn]] void fail_defined_twice(const char* stub, Slot s);
 
@@ -78,6 +81,7 @@ class DispatchStub<R(const Exec&, Args...)> {
 
   // The implementation a call with `ex` runs: its slot, else the fallback (cudnn -> cuda, onednn -> cpu).
   Fn get(const Exec& ex) const {
+    if (ex.backend != Backend::custom) check_backend(name_, ex);
     const Slot s = ex.slot();
     if (Fn f = fns_[size_t(s)]) return f;
     if (s == Slot::cudnn && fns_[size_t(Slot::cuda)]) return fns_[size_t(Slot::cuda)];

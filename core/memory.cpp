@@ -131,8 +131,9 @@ void* CachingAllocator::allocate(size_t bytes) {
       p = raw_alloc_(size);
     }
     if (!p)
-      throw DeviceError(cat("out of device memory allocating ", bytes, " bytes (", stats_.bytes_in_use, " bytes in use)"),
-                        __FILE__, __LINE__);
+      throw DeviceError(
+          cat("out of device memory allocating ", bytes, " bytes (", stats_.bytes_in_use, " bytes in use)"), __FILE__,
+          __LINE__);
     live_[p] = size;
     stats_.bytes_in_use += size;
     ++stats_.raw_allocations;
@@ -191,6 +192,11 @@ CachingAllocator& cuda_allocator() {
 }
 
 void* Workspace::get(size_t bytes) {
+  if (external_) {
+    FOVEA_CHECK(bytes <= limit_, "workspace on ", device_.str(), ": ", bytes,
+                " bytes requested, the caller's buffer has ", limit_);
+    return external_;
+  }
   if (bytes <= buffer_.bytes()) return buffer_.data();
   FOVEA_CHECK(bytes <= limit_, "workspace on ", device_.str(), ": ", bytes, " bytes requested, limit is ", limit_);
   buffer_.reset();

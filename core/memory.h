@@ -97,6 +97,9 @@ CachingAllocator& host_allocator();
 class Workspace {
  public:
   explicit Workspace(Device d, size_t limit_bytes = size_t(1) << 32) : device_(d), limit_(limit_bytes) {}
+  // A workspace over `bytes` of memory the caller owns and keeps alive (kernel tests hand out poisoned,
+  // misaligned scratch this way); asking it for more is an error.
+  Workspace(Device d, void* external, size_t bytes) : device_(d), limit_(bytes), external_(external) {}
   void* get(size_t bytes);
   size_t capacity() const { return buffer_.bytes(); }
   size_t limit() const { return limit_; }
@@ -106,6 +109,7 @@ class Workspace {
   Device device_;
   size_t limit_;
   Buffer buffer_;
+  void* external_ = nullptr;
 };
 
 }  // namespace fovea

@@ -3,7 +3,7 @@
 // b [K], y [N, K, P, Q] (Conv2dParams::P/Q). Implemented as im2col + sgemm per (image, group),
 // OpenMP over images, one BLAS thread; col2im for the data gradient.
 #pragma once
-#include "core/op_params.h"
+#include "layers/ops/conv2d.h"
 
 namespace fovea::ref {
 

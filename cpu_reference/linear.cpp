@@ -1,4 +1,5 @@
 #include "cpu_reference/linear.h"
+#include "layers/ops/linear.h"
 
 #include <algorithm>
 
@@ -50,5 +51,23 @@ void linear_backward_bias(const LinearParams& p, const float* dy, float* db) {
   }
   for (int64_t o = 0; o < O; ++o) db[o] = float(acc[o]);
 }
+
+// ---- the cpu slots of layers/ops/linear.h's dispatch stubs
+
+namespace {
+
+const bool registered =
+    ops::linear_forward_stub.define(Slot::cpu, [](const Exec&, const LinearParams& p, const float* x, const float* w,
+                                                  const float* b, float* y) { linear_forward(p, x, w, b, y); }) &&
+    ops::linear_backward_data_stub.define(Slot::cpu,
+                                          [](const Exec&, const LinearParams& p, const float* dy, const float* w,
+                                             float* dx) { linear_backward_data(p, dy, w, dx); }) &&
+    ops::linear_backward_weight_stub.define(Slot::cpu,
+                                            [](const Exec&, const LinearParams& p, const float* x, const float* dy,
+                                               float* dw) { linear_backward_weight(p, x, dy, dw); }) &&
+    ops::linear_backward_bias_stub.define(Slot::cpu, [](const Exec&, const LinearParams& p, const float* dy,
+                                                        float* db) { linear_backward_bias(p, dy, db); });
+
+}  // namespace
 
 }  // namespace fovea::ref

@@ -1,7 +1,7 @@
 // Fully connected layer, torch.nn.functional.linear: y = x W^T + b with x [N, I], W [O, I], b [O],
 // y [N, O] (LinearParams: N, in_features = I, out_features = O). sgemm, split over OpenMP threads.
 #pragma once
-#include "core/op_params.h"
+#include "layers/ops/linear.h"
 
 namespace fovea::ref {
 
