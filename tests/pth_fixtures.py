@@ -180,9 +180,9 @@ export_script = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__f
 manifest["exports"] = {}
 for name, args in {
     "mix": ["--pth", "export_mix.pth"],
-    "resnet18_pth": ["--pth", "resnet18.pth"],
-    "resnet18_model": ["--model", "resnet18", "--weights", "resnet18.pth"],
-    "bf16": ["--model", "resnet18", "--seed", "3", "--dtype", "bfloat16"],
+    "mobilenet_pth": ["--pth", "mobilenet_v2.pth"],
+    "mobilenet_model": ["--model", "mobilenet_v2", "--weights", "mobilenet_v2.pth"],
+    "bf16": ["--model", "mobilenet_v2", "--seed", "3", "--dtype", "bfloat16"],
     "evil": ["--pth", "evil_system_p2.pth"],
     "mismatch": ["--model", "resnet34", "--weights", "resnet18.pth"],
 }.items():

@@ -126,7 +126,7 @@ TEST(TorchExport, PthAndTorchvisionModelsBecomeSafetensorsWithTheSameValues) {
   const Fixtures& f = fixtures();
   if (!f.skip.empty()) GTEST_SKIP() << f.skip;
   ASSERT_TRUE(f.manifest.is_object());
-  for (const char* run : {"mix", "resnet18_pth", "resnet18_model"})
+  for (const char* run : {"mix", "mobilenet_pth", "mobilenet_model"})
     ASSERT_EQ(export_run(f, run)["returncode"], 0) << export_run(f, run).dump(1);
   // Every dtype fovea reads, against the .npy torch wrote.
   const Safetensors mix = read_safetensors_as_float32(f.dir + "/mix.safetensors");
@@ -137,8 +137,8 @@ TEST(TorchExport, PthAndTorchvisionModelsBecomeSafetensorsWithTheSameValues) {
   EXPECT_EQ(mix.metadata.at("format"), "pt");
   // A torchvision model, from a state_dict file and from --model with those weights: both equal the
   // .pth as fovea reads it (itself checked against torch above).
-  const TorchWeights pth = read_pth(f.dir + "/resnet18.pth");
-  for (const char* run : {"resnet18_pth", "resnet18_model"}) {
+  const TorchWeights pth = read_pth(f.dir + "/mobilenet_v2.pth");
+  for (const char* run : {"mobilenet_pth", "mobilenet_model"}) {
     const Safetensors st = read_safetensors_as_float32(f.dir + "/" + export_run(f, run)["file"].get<std::string>());
     ASSERT_EQ(st.tensors.size(), pth.tensors.size()) << run;
     for (const auto& [name, t] : pth.tensors) {
@@ -154,8 +154,8 @@ TEST(TorchExport, CastsFloatsAndRefusesWhatItCannotRead) {
   ASSERT_TRUE(f.manifest.is_object());
   ASSERT_EQ(export_run(f, "bf16")["returncode"], 0) << export_run(f, "bf16").dump(1);
   const Safetensors raw = read_safetensors(f.dir + "/bf16.safetensors");
-  EXPECT_EQ(raw.tensors.at("conv1.weight").dtype(), DType::bfloat16);
-  EXPECT_EQ(raw.tensors.at("bn1.num_batches_tracked").dtype(), DType::int64);  // integers are not cast
+  EXPECT_EQ(raw.tensors.at("features.0.0.weight").dtype(), DType::bfloat16);
+  EXPECT_EQ(raw.tensors.at("features.0.1.num_batches_tracked").dtype(), DType::int64);  // integers are not cast
   EXPECT_NE(raw.metadata.at("source").find("random weights (seed 3)"), std::string::npos);
   const nlohmann::json& evil = export_run(f, "evil");
   EXPECT_NE(evil["returncode"], 0);
