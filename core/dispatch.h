@@ -65,15 +65,27 @@ void check_backend(const char* stub, const Exec& ex);
 // Aborts: two files registered the same slot of one stub (a build mistake, caught at start-up).
 [[noreturn]] void fail_defined_twice(const char* stub, Slot s);
 
+// What every stub can say about itself, whatever its signature (the op registry lists which slots an op has).
+class StubInfo {
+ public:
+  constexpr explicit StubInfo(const char* name) : name_(name) {}
+  const char* name() const { return name_; }
+  bool has(Slot s) const { return defined_[size_t(s)]; }
+
+ protected:
+  const char* name_;
+  std::array<bool, kSlotCount> defined_{};
+};
+
 template <typename Signature>
 class DispatchStub;
 
 template <typename R, typename... Args>
-class DispatchStub<R(const Exec&, Args...)> {
+class DispatchStub<R(const Exec&, Args...)> : public StubInfo {
  public:
   using Fn = R (*)(const Exec&, Args...);
 
-  constexpr explicit DispatchStub(const char* name) : name_(name) {}
+  constexpr explicit DispatchStub(const char* name) : StubInfo(name) {}
   DispatchStub(const DispatchStub&) = delete;
   DispatchStub& operator=(const DispatchStub&) = delete;
 
@@ -88,19 +100,17 @@ class DispatchStub<R(const Exec&, Args...)> {
     if (s == Slot::onednn && fns_[size_t(Slot::cpu)]) return fns_[size_t(Slot::cpu)];
     fail_no_implementation(name_, ex);
   }
-  bool has(Slot s) const { return fns_[size_t(s)] != nullptr; }
-  const char* name() const { return name_; }
 
   // Registers the implementation of slot `s`; returns true so that a file can write
   // `const bool registered = a_stub.define(...) && b_stub.define(...);`.
   bool define(Slot s, Fn f) {
     if (fns_[size_t(s)]) fail_defined_twice(name_, s);
     fns_[size_t(s)] = f;
+    defined_[size_t(s)] = f != nullptr;
     return true;
   }
 
  private:
-  const char* name_;
   std::array<Fn, kSlotCount> fns_{};
 };
 

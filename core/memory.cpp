@@ -1,5 +1,7 @@
 #include "core/memory.h"
 
+#include <atomic>
+
 #include <cstdlib>
 #include <cstring>
 
@@ -23,8 +25,10 @@ CachingAllocator& host_allocator() {
   return *allocator;
 }
 
-void* device_alloc(size_t bytes, Device d) {
-  if (bytes == 0) return nullptr;
+namespace {
+std::atomic<int> g_poison_allocations{0};
+
+void* allocate(size_t bytes, Device d) {
   if (d.is_host_memory()) {
 #if FOVEA_EMU_SANITIZE
     void* p = host_raw_alloc(bytes);  // exact size, so AddressSanitizer sees every overflow
@@ -36,6 +40,21 @@ void* device_alloc(size_t bytes, Device d) {
   }
   require_device(d);
   return cuda_allocator().allocate(bytes);
+}
+}  // namespace
+
+void* device_alloc(size_t bytes, Device d) {
+  if (bytes == 0) return nullptr;
+  void* p = allocate(bytes, d);
+  if (g_poison_allocations.load(std::memory_order_relaxed) > 0) fill_bytes(p, d, 0xFF, bytes);
+  return p;
+}
+
+ScopedAllocationPoison::ScopedAllocationPoison() {
+  ++g_poison_allocations;
+}
+ScopedAllocationPoison::~ScopedAllocationPoison() {
+  --g_poison_allocations;
 }
 
 void device_free(void* p, Device d) {

@@ -17,6 +17,16 @@ using StreamHandle = void*;  // a cudaStream_t for 'cuda'; ignored on host devic
 void* device_alloc(size_t bytes, Device d);
 void device_free(void* p, Device d);
 
+// While one exists, every new allocation is filled with 0xFF bytes (NaN floats, -1 integers), so a test can
+// see whether an op wrote every element of its outputs.
+class ScopedAllocationPoison {
+ public:
+  ScopedAllocationPoison();
+  ~ScopedAllocationPoison();
+  ScopedAllocationPoison(const ScopedAllocationPoison&) = delete;
+  ScopedAllocationPoison& operator=(const ScopedAllocationPoison&) = delete;
+};
+
 // The one way bytes move between devices. Host<->host is memcpy; anything touching cuda is a
 // cudaMemcpyAsync on `stream` followed by a synchronisation of that stream, so the call is
 // synchronous everywhere.

@@ -4,6 +4,7 @@
 
 #include "core/error.h"
 #include "layers/ops/context.h"
+#include "layers/ops/registry.h"
 
 namespace fovea {
 
@@ -97,3 +98,90 @@ BatchNormGrads batchnorm_backward(Context& ctx, const Tensor& dy, const Tensor& 
 
 }  // namespace ops
 }  // namespace fovea
+
+// ---------------------------------------------------------------- registry entries
+
+namespace fovea::ops {
+namespace {
+
+const std::vector<InputInfo> kBnInputs = {
+    {.name = "x", .doc = "[N, C, H, W] or [N, C]"},
+    {.name = "gamma", .doc = "[C]"},
+    {.name = "beta", .doc = "[C]"},
+    {.name = "running_mean", .no_grad = true, .doc = "[C]"},
+    {.name = "running_var", .no_grad = true, .fill = Fill::positive, .doc = "[C]"}};
+
+std::vector<Sample> bn_samples(bool bench_rows) {
+  auto s = [](std::string name, Shape x, bool bench = false) {
+    const int64_t C = x[1];
+    return Sample{std::move(name),
+                  {{"x", x}, {"gamma", {C}}, {"beta", {C}}, {"running_mean", {C}}, {"running_var", {C}}},
+                  {},
+                  bench};
+  };
+  std::vector<Sample> out = {s("n3_c1_1x1", {3, 1, 1, 1}), s("odd", {3, 5, 7, 3}), s("flat", {4, 6}),
+                             s("resnet_16x16", {4, 16, 16, 16})};
+  if (bench_rows) out.push_back(s("cifar_n64_c64_32x32", {64, 64, 32, 32}, true));
+  return out;
+}
+
+const RegisterOp batchnorm2d_op{{
+    .name = "batchnorm2d",
+    .doc = "training-mode batch norm, torch.nn.functional.batch_norm(training=True): batch statistics, the "
+           "running statistics updated (unbiased variance)",
+    .inputs = kBnInputs,
+    .attrs = {{"momentum", AttrType::number, "0.1", "running = (1 - momentum) * running + momentum * batch"},
+              {"eps", AttrType::number, "1e-05", "added to the variance"}},
+    .outputs = {"y", "save_mean", "save_invstd", "new_running_mean", "new_running_var"},
+    .grad_outputs = {"y"},
+    .forward = [](Context& ctx, const OpArgs& a) -> NamedTensors {
+      // The running statistics are updated in place: on copies, so the caller's inputs stay as they were.
+      Tensor rm = a.tensor("running_mean").to(ctx.device), rv = a.tensor("running_var").to(ctx.device);
+      const BatchNormOut r = batchnorm_forward_train(ctx, a.tensor("x"), a.tensor("gamma"), a.tensor("beta"), rm, rv,
+                                                     float(a.number("momentum")), float(a.number("eps")));
+      return {{"y", r.y},
+              {"save_mean", r.save_mean},
+              {"save_invstd", r.save_invstd},
+              {"new_running_mean", rm},
+              {"new_running_var", rv}};
+    },
+    .backward = [](Context& ctx, const OpArgs& a, const NamedTensors& out) -> NamedTensors {
+      const BatchNormGrads g = batchnorm_backward(ctx, a.tensor("dy"), a.tensor("x"), a.tensor("gamma"),
+                                                  out.at(1).second, out.at(2).second);
+      return {{"dx", g.dx}, {"dgamma", g.dgamma}, {"dbeta", g.dbeta}};
+    },
+    .torch = "rm, rv = running_mean.clone(), running_var.clone()\n"
+             "y = F.batch_norm(x, rm, rv, gamma, beta, training=True, momentum=momentum, eps=eps)\n"
+             "new_running_mean, new_running_var = rm, rv\n"
+             "dims = [0] + list(range(2, x.dim()))\n"
+             "save_mean = x.mean(dim=dims)\n"
+             "save_invstd = 1 / torch.sqrt(x.var(dim=dims, unbiased=False) + eps)",
+    .samples = bn_samples(true),
+    .stubs = {&batchnorm2d_forward_stub, &batchnorm2d_backward_stub},
+    .cost = [](const OpArgs& a) {
+      const double n = double(a.tensor("x").numel());
+      return std::pair{10.0 * n, 12.0 * n};
+    },
+}};
+
+const RegisterOp batchnorm2d_eval_op{{
+    .name = "batchnorm2d_eval",
+    .doc = "eval-mode batch norm, torch.nn.functional.batch_norm(training=False): the running statistics",
+    .inputs = kBnInputs,
+    .attrs = {{"eps", AttrType::number, "1e-05", "added to the variance"}},
+    .outputs = {"y"},
+    .forward = [](Context& ctx, const OpArgs& a) -> NamedTensors {
+      return {{"y", batchnorm_forward_eval(ctx, a.tensor("x"), a.tensor("gamma"), a.tensor("beta"),
+                                           a.tensor("running_mean"), a.tensor("running_var"), float(a.number("eps")))}};
+    },
+    .torch = "y = F.batch_norm(x, running_mean, running_var, gamma, beta, training=False, eps=eps)",
+    .samples = bn_samples(false),
+    .stubs = {&batchnorm2d_forward_stub},
+    .cost = [](const OpArgs& a) {
+      const double n = double(a.tensor("x").numel());
+      return std::pair{2.0 * n, 8.0 * n};
+    },
+}};
+
+}  // namespace
+}  // namespace fovea::ops

@@ -1,7 +1,11 @@
 #include "layers/ops/conv2d.h"
 
+#include <tuple>
+
 #include "core/error.h"
 #include "layers/ops/context.h"
+#include "layers/ops/conv_shapes.h"
+#include "layers/ops/registry.h"
 
 namespace fovea {
 
@@ -127,3 +131,74 @@ Tensor conv2d_backward_bias(Context& ctx, const Tensor& dy) {
 
 }  // namespace ops
 }  // namespace fovea
+
+// ---------------------------------------------------------------- registry entry
+
+namespace fovea::ops {
+namespace {
+
+Conv2dAttrs conv_attrs(const OpArgs& a) {
+  Conv2dAttrs at;
+  std::tie(at.stride_h, at.stride_w) = a.pair("stride");
+  std::tie(at.pad_h, at.pad_w) = a.pair("pad");
+  std::tie(at.dil_h, at.dil_w) = a.pair("dilation");
+  at.groups = a.integer("groups");
+  return at;
+}
+
+std::string pair_text(int64_t h, int64_t w) {
+  return h == w ? std::to_string(h) : cat(h, ",", w);
+}
+
+// Every shared conv shape (layers/ops/conv_shapes.h); every other one with a bias; the CIFAR shapes are bench rows.
+std::vector<Sample> conv_samples() {
+  std::vector<Sample> out;
+  auto add = [&](const shapes::ConvShape& s, bool bench) {
+    const Conv2dParams& p = s.p;
+    Sample smp{s.name, {{"x", {p.N, p.C, p.H, p.W}}, {"w", {p.K, p.C_per_group(), p.R, p.S}}}, {}, bench};
+    if (out.size() % 2 == 0 || bench) smp.shapes["b"] = {p.K};
+    smp.attrs = {{"stride", pair_text(p.stride_h, p.stride_w)},
+                 {"pad", pair_text(p.pad_h, p.pad_w)},
+                 {"dilation", pair_text(p.dil_h, p.dil_w)},
+                 {"groups", std::to_string(p.groups)}};
+    out.push_back(smp);
+  };
+  for (const shapes::ConvShape& s : shapes::conv_edge_shapes()) add(s, false);
+  for (const shapes::ConvShape& s : shapes::conv_cifar_shapes()) add(s, true);
+  return out;
+}
+
+const RegisterOp conv2d_op{{
+    .name = "conv2d",
+    .doc = "2-D convolution (cross-correlation), torch.nn.functional.conv2d; NCHW input, KCRS weights",
+    .inputs = {{.name = "x", .doc = "[N, C, H, W]"},
+               {.name = "w", .doc = "[K, C/groups, R, S]"},
+               {.name = "b", .optional = true, .doc = "[K]"}},
+    .attrs = {{"stride", AttrType::pair, "1", "stride (one number or h,w)"},
+              {"pad", AttrType::pair, "0", "zero padding on each side"},
+              {"dilation", AttrType::pair, "1", "spacing of the kernel taps"},
+              {"groups", AttrType::integer, "1", "C and K split into this many independent groups"}},
+    .outputs = {"y"},
+    .forward = [](Context& ctx, const OpArgs& a) -> NamedTensors {
+      return {{"y", conv2d_forward(ctx, a.tensor("x"), a.tensor("w"), a.optional("b"), conv_attrs(a))}};
+    },
+    .backward = [](Context& ctx, const OpArgs& a, const NamedTensors&) -> NamedTensors {
+      const Tensor &x = a.tensor("x"), &w = a.tensor("w"), &dy = a.tensor("dy");
+      const Conv2dAttrs at = conv_attrs(a);
+      NamedTensors g{{"dx", conv2d_backward_data(ctx, dy, w, x.shape(), at)},
+                     {"dw", conv2d_backward_filter(ctx, x, dy, w.shape(), at)}};
+      if (a.has("b")) g.push_back({"db", conv2d_backward_bias(ctx, dy)});
+      return g;
+    },
+    .torch = "y = F.conv2d(x, w, b, stride=stride, padding=pad, dilation=dilation, groups=groups)",
+    .samples = conv_samples(),
+    .stubs = {&conv2d_forward_stub, &conv2d_backward_data_stub, &conv2d_backward_filter_stub,
+              &conv2d_backward_bias_stub},
+    .cost = [](const OpArgs& a) {
+      const Conv2dParams p = conv2d_params(a.tensor("x").shape(), a.tensor("w").shape(), conv_attrs(a));
+      return std::pair{p.flops(), 4.0 * double(p.x_size() + p.w_size() + p.y_size())};
+    },
+}};
+
+}  // namespace
+}  // namespace fovea::ops

@@ -2,6 +2,7 @@
 
 #include "core/error.h"
 #include "layers/ops/context.h"
+#include "layers/ops/registry.h"
 
 namespace fovea {
 
@@ -82,3 +83,43 @@ Tensor linear_backward_bias(Context& ctx, const Tensor& dy) {
 
 }  // namespace ops
 }  // namespace fovea
+
+// ---------------------------------------------------------------- registry entry
+
+namespace fovea::ops {
+namespace {
+
+const RegisterOp linear_op{{
+    .name = "linear",
+    .doc = "fully connected layer, torch.nn.functional.linear: y = x w^T + b",
+    .inputs = {{.name = "x", .doc = "[N, in]"},
+               {.name = "w", .doc = "[out, in]"},
+               {.name = "b", .optional = true, .doc = "[out]"}},
+    .outputs = {"y"},
+    .forward = [](Context& ctx, const OpArgs& a) -> NamedTensors {
+      return {{"y", linear_forward(ctx, a.tensor("x"), a.tensor("w"), a.optional("b"))}};
+    },
+    .backward = [](Context& ctx, const OpArgs& a, const NamedTensors&) -> NamedTensors {
+      const Tensor& dy = a.tensor("dy");
+      NamedTensors g{{"dx", linear_backward_data(ctx, dy, a.tensor("w"))},
+                     {"dw", linear_backward_weight(ctx, a.tensor("x"), dy)}};
+      if (a.has("b")) g.push_back({"db", linear_backward_bias(ctx, dy)});
+      return g;
+    },
+    .torch = "y = F.linear(x, w, b)",
+    .samples = {{"n1_1x1", {{"x", {1, 1}}, {"w", {1, 1}}, {"b", {1}}}},
+                {"odd_no_bias", {{"x", {3, 7}}, {"w", {5, 7}}}},
+                {"off_the_tile", {{"x", {33, 65}}, {"w", {17, 65}}, {"b", {17}}}},
+                {"mnist_fc1_n64", {{"x", {64, 9216}}, {"w", {128, 9216}}, {"b", {128}}}, {}, true},
+                {"cifar_head_n128", {{"x", {128, 512}}, {"w", {10, 512}}, {"b", {10}}}, {}, true}},
+    .stubs = {&linear_forward_stub, &linear_backward_data_stub, &linear_backward_weight_stub,
+              &linear_backward_bias_stub},
+    .cost = [](const OpArgs& a) {
+      const double N = double(a.tensor("x").size(0)), I = double(a.tensor("x").size(1)),
+                   O = double(a.tensor("w").size(0));
+      return std::pair{2 * N * I * O, 4 * (N * I + O * I + N * O)};
+    },
+}};
+
+}  // namespace
+}  // namespace fovea::ops

@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "layers/ops/context.h"
+#include "layers/ops/registry.h"
 
 namespace fovea {
 
@@ -129,3 +130,139 @@ void max_norm(Context& ctx, Tensor& w, float max_norm_value) {
 
 }  // namespace ops
 }  // namespace fovea
+
+// ---------------------------------------------------------------- registry entries
+
+namespace fovea::ops {
+namespace {
+
+// The steps update in place: on copies, so the caller's inputs stay as they were.
+Tensor copy_of(Context& ctx, const Tensor& t) {
+  return t.defined() ? t.to(ctx.device) : Tensor();
+}
+
+int64_t step_attr(const OpArgs& a, const char* op) {
+  const int64_t step = a.integer("step");
+  FOVEA_CHECK(step >= 1, "op ", op, ": attribute 'step' must be >= 1, got ", step);
+  return step;
+}
+
+const std::vector<Sample> kParamSamples = {
+    {"one", {{"param", {1}}, {"grad", {1}}}},
+    {"odd", {{"param", {3, 5}}, {"grad", {3, 5}}}},
+    {"conv_weight", {{"param", {16, 3, 3, 3}}, {"grad", {16, 3, 3, 3}}}},
+};
+
+std::vector<Sample> sgd_samples() {
+  std::vector<Sample> out = kParamSamples;
+  out[0].attrs = {{"momentum", "0"}};
+  for (size_t i = 1; i < out.size(); ++i) out[i].shapes["momentum_buffer"] = out[i].shapes["param"];
+  out[1].attrs = {{"momentum", "0.9"}, {"weight_decay", "0.0005"}, {"step", "3"}};
+  out[2].attrs = {{"momentum", "0.9"}, {"nesterov", "1"}, {"dampening", "0"}, {"step", "2"}};
+  out.push_back({"first_step", out[2].shapes, {{"momentum", "0.9"}, {"dampening", "0.1"}, {"step", "1"}}});
+  out.push_back({"resnet18_1m", {{"param", {1 << 20}}, {"grad", {1 << 20}}, {"momentum_buffer", {1 << 20}}},
+                 {{"momentum", "0.9"}, {"step", "2"}}, true});
+  return out;
+}
+
+std::vector<Sample> adamw_samples() {
+  std::vector<Sample> out = kParamSamples;
+  for (Sample& s : out) s.shapes["exp_avg"] = s.shapes["exp_avg_sq"] = s.shapes["param"];
+  out[1].attrs = {{"step", "5"}, {"weight_decay", "0.05"}};
+  out[2].attrs = {{"step", "1"}, {"lr", "0.01"}};
+  out.push_back({"resnet18_1m",
+                 {{"param", {1 << 20}}, {"grad", {1 << 20}}, {"exp_avg", {1 << 20}}, {"exp_avg_sq", {1 << 20}}},
+                 {{"step", "2"}},
+                 true});
+  return out;
+}
+
+const RegisterOp sgd_op{{
+    .name = "sgd",
+    .doc = "one torch.optim.SGD step on a parameter (momentum, dampening, nesterov, weight_decay)",
+    .inputs = {{.name = "param", .no_grad = true, .doc = "any shape"},
+               {.name = "grad", .no_grad = true, .doc = "the shape of param"},
+               {.name = "momentum_buffer", .optional = true, .no_grad = true,
+                .doc = "the shape of param; needed when momentum != 0 (ignored on step 1, which sets it)"}},
+    .attrs = {{"lr", AttrType::number, "0.1", "learning rate"},
+              {"momentum", AttrType::number, "0", ""},
+              {"dampening", AttrType::number, "0", ""},
+              {"weight_decay", AttrType::number, "0", ""},
+              {"nesterov", AttrType::boolean, "0", ""},
+              {"step", AttrType::integer, "1", "1-based count of this update"}},
+    .outputs = {"new_param", "new_momentum_buffer"},
+    .forward = [](Context& ctx, const OpArgs& a) -> NamedTensors {
+      SgdParams p;
+      p.lr = a.number("lr"), p.momentum = a.number("momentum"), p.dampening = a.number("dampening");
+      p.weight_decay = a.number("weight_decay"), p.nesterov = a.boolean("nesterov");
+      std::vector<ParamSlot> slots{{copy_of(ctx, a.tensor("param")), a.tensor("grad"), Tensor(), Tensor()}};
+      if (p.momentum != 0) {
+        slots[0].state1 = a.has("momentum_buffer") ? copy_of(ctx, a.tensor("momentum_buffer"))
+                                                   : empty_like(ctx, slots[0].param.shape());
+      }
+      sgd_step(ctx, slots, p, step_attr(a, "sgd"));
+      NamedTensors out{{"new_param", slots[0].param}};
+      if (p.momentum != 0) out.push_back({"new_momentum_buffer", slots[0].state1});
+      return out;
+    },
+    .torch = "p = param.clone().requires_grad_()\n"
+             "p.grad = grad.clone()\n"
+             "opt = torch.optim.SGD([p], lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay, "
+             "nesterov=nesterov)\n"
+             "if momentum != 0 and step > 1:\n"
+             "    opt.state[p]['momentum_buffer'] = momentum_buffer.clone()\n"
+             "opt.step()\n"
+             "new_param = p.detach()\n"
+             "if momentum != 0:\n"
+             "    new_momentum_buffer = opt.state[p]['momentum_buffer']",
+    .samples = sgd_samples(),
+    .stubs = {&sgd_step_stub},
+    .cost = [](const OpArgs& a) {
+      const double n = double(a.tensor("param").numel());
+      return std::pair{6.0 * n, 20.0 * n};
+    },
+}};
+
+const RegisterOp adamw_op{{
+    .name = "adamw",
+    .doc = "one torch.optim.AdamW step on a parameter (amsgrad=False)",
+    .inputs = {{.name = "param", .no_grad = true, .doc = "any shape"},
+               {.name = "grad", .no_grad = true, .doc = "the shape of param"},
+               {.name = "exp_avg", .no_grad = true, .doc = "the shape of param (zeros before step 1)"},
+               {.name = "exp_avg_sq", .no_grad = true, .fill = Fill::positive,
+                .doc = "the shape of param (zeros before step 1)"}},
+    .attrs = {{"lr", AttrType::number, "0.001", "learning rate"},
+              {"beta1", AttrType::number, "0.9", ""},
+              {"beta2", AttrType::number, "0.999", ""},
+              {"eps", AttrType::number, "1e-08", ""},
+              {"weight_decay", AttrType::number, "0.01", "decoupled weight decay"},
+              {"step", AttrType::integer, "1", "1-based count of this update"}},
+    .outputs = {"new_param", "new_exp_avg", "new_exp_avg_sq"},
+    .forward = [](Context& ctx, const OpArgs& a) -> NamedTensors {
+      AdamWParams p;
+      p.lr = a.number("lr"), p.beta1 = a.number("beta1"), p.beta2 = a.number("beta2"), p.eps = a.number("eps");
+      p.weight_decay = a.number("weight_decay");
+      std::vector<ParamSlot> slots{{copy_of(ctx, a.tensor("param")), a.tensor("grad"), copy_of(ctx, a.tensor("exp_avg")),
+                                    copy_of(ctx, a.tensor("exp_avg_sq"))}};
+      adamw_step(ctx, slots, p, step_attr(a, "adamw"));
+      return {{"new_param", slots[0].param}, {"new_exp_avg", slots[0].state1}, {"new_exp_avg_sq", slots[0].state2}};
+    },
+    .torch = "p = param.clone().requires_grad_()\n"
+             "p.grad = grad.clone()\n"
+             "opt = torch.optim.AdamW([p], lr=lr, betas=(beta1, beta2), eps=eps, weight_decay=weight_decay)\n"
+             "opt.state[p]['step'] = torch.tensor(float(step - 1))\n"
+             "opt.state[p]['exp_avg'] = exp_avg.clone()\n"
+             "opt.state[p]['exp_avg_sq'] = exp_avg_sq.clone()\n"
+             "opt.step()\n"
+             "new_param = p.detach()\n"
+             "new_exp_avg, new_exp_avg_sq = opt.state[p]['exp_avg'], opt.state[p]['exp_avg_sq']",
+    .samples = adamw_samples(),
+    .stubs = {&adamw_step_stub},
+    .cost = [](const OpArgs& a) {
+      const double n = double(a.tensor("param").numel());
+      return std::pair{15.0 * n, 28.0 * n};
+    },
+}};
+
+}  // namespace
+}  // namespace fovea::ops

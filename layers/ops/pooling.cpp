@@ -1,7 +1,11 @@
 #include "layers/ops/pooling.h"
 
+#include <tuple>
+
 #include "core/error.h"
 #include "layers/ops/context.h"
+#include "layers/ops/conv_shapes.h"
+#include "layers/ops/registry.h"
 
 namespace fovea {
 
@@ -124,3 +128,115 @@ Tensor global_avgpool_backward(Context& ctx, const Tensor& dy, const Shape& x_sh
 
 }  // namespace ops
 }  // namespace fovea
+
+// ---------------------------------------------------------------- registry entries
+
+namespace fovea::ops {
+namespace {
+
+// PyTorch's stride=None (the kernel size) is stride 0 here.
+Pool2dAttrs pool_attrs(const OpArgs& a, bool avg) {
+  Pool2dAttrs at;
+  std::tie(at.kernel_h, at.kernel_w) = a.pair("kernel");
+  std::tie(at.stride_h, at.stride_w) = a.pair("stride");
+  if (at.stride_h == 0 && at.stride_w == 0) at.stride_h = at.kernel_h, at.stride_w = at.kernel_w;
+  std::tie(at.pad_h, at.pad_w) = a.pair("pad");
+  if (avg) at.count_include_pad = a.boolean("count_include_pad");
+  return at;
+}
+
+std::string pair_text(int64_t h, int64_t w) {
+  return h == w ? std::to_string(h) : cat(h, ",", w);
+}
+
+// The shared pooling shapes (layers/ops/conv_shapes.h); the CIFAR-sized one is a bench row.
+std::vector<Sample> pool_samples(bool avg) {
+  std::vector<Sample> out;
+  for (const shapes::PoolShape& s : shapes::pool_shapes()) {
+    const Pool2dParams& p = s.p;
+    Sample smp{s.name, {{"x", {p.N, p.C, p.H, p.W}}}, {}, p.x_size() > (1 << 20)};
+    smp.attrs = {{"kernel", pair_text(p.kernel_h, p.kernel_w)},
+                 {"stride", pair_text(p.stride_h, p.stride_w)},
+                 {"pad", pair_text(p.pad_h, p.pad_w)}};
+    if (avg) smp.attrs["count_include_pad"] = std::to_string(int(p.count_include_pad));
+    out.push_back(smp);
+  }
+  return out;
+}
+
+const std::vector<AttrInfo> kWindowAttrs = {
+    {"kernel", AttrType::pair, "2", "window size"},
+    {"stride", AttrType::pair, "0", "step between windows; 0: the kernel size (PyTorch's default)"},
+    {"pad", AttrType::pair, "0", "implicit padding on each side (at most half the kernel)"}};
+
+std::pair<double, double> pool_cost(const OpArgs& a, bool avg) {
+  const Pool2dParams p = pool2d_params(a.tensor("x").shape(), pool_attrs(a, avg));
+  return {double(p.y_size()) * double(p.kernel_h * p.kernel_w), 4.0 * double(p.x_size() + (avg ? 1 : 2) * p.y_size())};
+}
+
+const RegisterOp maxpool2d_op{{
+    .name = "maxpool2d",
+    .doc = "2-D max pooling, torch.nn.functional.max_pool2d (floor mode); padding never wins",
+    .inputs = {{.name = "x", .fill = Fill::distinct, .doc = "[N, C, H, W]"}},
+    .attrs = kWindowAttrs,
+    .outputs = {"y"},
+    .forward = [](Context& ctx, const OpArgs& a) -> NamedTensors {
+      return {{"y", maxpool2d_forward(ctx, a.tensor("x"), pool_attrs(a, false)).y}};
+    },
+    .backward = [](Context& ctx, const OpArgs& a, const NamedTensors&) -> NamedTensors {
+      // Backward needs what this backend's forward keeps (indices, or x and y): run it again.
+      const Tensor& x = a.tensor("x");
+      const MaxPoolOut fwd = maxpool2d_forward(ctx, x, pool_attrs(a, false));
+      return {{"dx", maxpool2d_backward(ctx, a.tensor("dy"), fwd, x.shape(), pool_attrs(a, false))}};
+    },
+    .torch = "y = F.max_pool2d(x, kernel, stride=stride if stride != (0, 0) else kernel, padding=pad)",
+    .samples = pool_samples(false),
+    .stubs = {&maxpool2d_forward_stub, &maxpool2d_backward_stub},
+    .cost = [](const OpArgs& a) { return pool_cost(a, false); },
+}};
+
+const RegisterOp avgpool2d_op{{
+    .name = "avgpool2d",
+    .doc = "2-D average pooling, torch.nn.functional.avg_pool2d (floor mode)",
+    .inputs = {{.name = "x", .doc = "[N, C, H, W]"}},
+    .attrs = {kWindowAttrs[0], kWindowAttrs[1], kWindowAttrs[2],
+              {"count_include_pad", AttrType::boolean, "1", "divide by the whole window, padding included"}},
+    .outputs = {"y"},
+    .forward = [](Context& ctx, const OpArgs& a) -> NamedTensors {
+      return {{"y", avgpool2d_forward(ctx, a.tensor("x"), pool_attrs(a, true))}};
+    },
+    .backward = [](Context& ctx, const OpArgs& a, const NamedTensors&) -> NamedTensors {
+      return {{"dx", avgpool2d_backward(ctx, a.tensor("dy"), a.tensor("x").shape(), pool_attrs(a, true))}};
+    },
+    .torch = "y = F.avg_pool2d(x, kernel, stride=stride if stride != (0, 0) else kernel, padding=pad, "
+             "count_include_pad=count_include_pad)",
+    .samples = pool_samples(true),
+    .stubs = {&avgpool2d_forward_stub, &avgpool2d_backward_stub},
+    .cost = [](const OpArgs& a) { return pool_cost(a, true); },
+}};
+
+const RegisterOp global_avgpool_op{{
+    .name = "global_avgpool",
+    .doc = "global average pooling [N, C, H, W] -> [N, C], torch.nn.functional.adaptive_avg_pool2d(x, 1) flattened",
+    .inputs = {{.name = "x", .doc = "[N, C, H, W]"}},
+    .outputs = {"y"},
+    .forward = [](Context& ctx, const OpArgs& a) -> NamedTensors {
+      return {{"y", global_avgpool_forward(ctx, a.tensor("x"))}};
+    },
+    .backward = [](Context& ctx, const OpArgs& a, const NamedTensors&) -> NamedTensors {
+      return {{"dx", global_avgpool_backward(ctx, a.tensor("dy"), a.tensor("x").shape())}};
+    },
+    .torch = "y = x.mean(dim=(2, 3))",
+    .samples = {{"n1_c1_1x1", {{"x", {1, 1, 1, 1}}}},
+                {"odd_3x5", {{"x", {2, 3, 3, 5}}}},
+                {"resnet_8x8", {{"x", {3, 16, 8, 8}}}},
+                {"resnet20_head_n128", {{"x", {128, 64, 8, 8}}}, {}, true}},
+    .stubs = {&global_avgpool_forward_stub, &global_avgpool_backward_stub},
+    .cost = [](const OpArgs& a) {
+      const double n = double(a.tensor("x").numel());
+      return std::pair{n, 4.0 * n};
+    },
+}};
+
+}  // namespace
+}  // namespace fovea::ops
