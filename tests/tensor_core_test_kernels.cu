@@ -110,7 +110,7 @@ __global__ void cp_async_misuse_kernel(int mode, const float* src, float* out) {
 }
 
 // One warp, BF16, D = A B^T over K in slabs of 16 through two shared-memory stages. The fragment loads are
-// those of kernels/tc_gemm_simple.cu: A by ldmatrix.x4 on 16 rows of 16 k, B by ldmatrix.x2 on 8 rows of 16 k.
+// those of kernels/tc_gemm.cu: A by ldmatrix.x4 on 16 rows of 16 k, B by ldmatrix.x2 on 8 rows of 16 k.
 __global__ void warp_gemm_kernel(int bug, const uint16_t* A, const uint16_t* B, float* D, int K) {
   __shared__ __align__(16) uint16_t as[2][16][16 + 8];  // +8: rows 48 bytes apart, 16-byte aligned
   __shared__ __align__(16) uint16_t bs[2][8][16 + 8];

@@ -1,0 +1,26 @@
+// Tensor-core GEMM, row-major: C = alpha * op(A) * op(B) + beta * C at TF32 (FP32 tensors), BF16 or FP16
+// (16-bit tensors), accumulating in FP32 (kernels/tc_gemm.cu). The geometry is SgemmParams' (kernels/sgemm.h):
+// transpositions, leading dimensions, strided batches; beta == 0 means C is not read.
+//
+// Results are those of fovea::ref::gemm at the same precision (cpu_reference/gemm.h): operands rounded (TF32 by
+// cvt.rna.tf32.f32 in the kernel; BF16/FP16 tensors are already in their type), exact products, FP32 sums, the
+// output rounded to nearest even into a 16-bit C. The sums of an element run in k order, slab by slab: bitwise
+// the same run to run and under every emulator schedule.
+//
+//   tc_gemm_simple_*: one warp per 32 x 32 tile of C, 64-byte k slabs staged in shared memory (cp.async when an
+//                     operand's rows are k-contiguous and 16-byte aligned, else element loads), ldmatrix
+//                     fragments, mma.sync. Correctness first: the simple kernel beside the coming optimised one.
+#pragma once
+#include <cstdint>
+
+#include "core/float_formats.h"
+#include "kernels/api.h"
+#include "kernels/sgemm.h"
+
+#define FOVEA_TC_GEMM_KERNELS                                                                                    \
+  void tc_gemm_simple_tf32(const SgemmParams& g, const float* A, const float* B, float* C, StreamHandle stream); \
+  void tc_gemm_simple_bf16(const SgemmParams& g, const BFloat16* A, const BFloat16* B, BFloat16* C,              \
+                           StreamHandle stream);                                                                 \
+  void tc_gemm_simple_fp16(const SgemmParams& g, const Half* A, const Half* B, Half* C, StreamHandle stream);
+
+FOVEA_DECLARE_KERNELS(FOVEA_TC_GEMM_KERNELS)
