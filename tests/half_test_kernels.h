@@ -11,19 +11,20 @@
 // -1/0/1, float results as their bits. Pair operations take x = (a, b), y = (c, a), z = (b, c) as (low, high):
 // add2 is __hadd2(x, y) (low a+c, high b+a), fma2 is __hfma2(x, y, z) (low fma(a,c,b), high fma(b,a,c)),
 // max2 is __hmax2(x, y), neg2/abs2 act on x.
-#define FOVEA_HALF_TEST_OPS(X)                                                                                         \
-  X(add)                                                                                                               \
-  X(sub) X(mul) X(fma) X(neg) X(abs) X(max) X(min) X(add2_lo) X(add2_hi) X(sub2_lo) X(sub2_hi) X(mul2_lo) X(mul2_hi)   \
-      X(fma2_lo) X(fma2_hi) X(neg2_lo) X(neg2_hi) X(abs2_lo) X(abs2_hi) X(max2_lo) X(max2_hi) X(min2_lo) X(min2_hi)    \
-          X(op_add) X(op_sub) X(op_mul) X(op_neg) X(op_add_assign) X(op_sub_assign) X(op_mul_assign) X(op2_add_lo)     \
-              X(op2_add_hi) X(op2_mul_hi) X(eq) X(ne) X(lt) X(le) X(gt) X(ge) X(equ) X(neu) X(ltu) X(leu) X(gtu)       \
-                  X(geu) X(isnan) X(isinf) X(op_eq) X(op_ne) X(op_lt) X(op_le) X(op_gt) X(op_ge) X(to_float)           \
-                      X(implicit_float) X(low2float) X(high2float) X(pair_to_float2_x) X(pair_to_float2_y)             \
-                          X(from_float) X(from_float_rn) X(from_float_rz) X(from_float_rd) X(from_float_ru)            \
-                              X(ctor_float) X(splat_float_lo) X(splat_float_hi) X(floats_lo) X(floats_hi) X(float2_lo) \
-                                  X(float2_hi) X(low_half) X(high_half) X(halves_lo) X(halves_hi) X(splat_hi)          \
-                                      X(lows_lo) X(lows_hi) X(highs_lo) X(highs_hi) X(as_ushort) X(from_ushort)        \
-                                          X(as_short) X(from_short)
+// (Not clang-formatted: it reflows such lists differently on every pass.)
+// clang-format off
+#define FOVEA_HALF_TEST_OPS(X)                                                                                        \
+  X(add) X(sub) X(mul) X(fma) X(neg) X(abs) X(max) X(min) X(add2_lo) X(add2_hi) X(sub2_lo) X(sub2_hi)                 \
+  X(mul2_lo) X(mul2_hi) X(fma2_lo) X(fma2_hi) X(neg2_lo) X(neg2_hi) X(abs2_lo) X(abs2_hi) X(max2_lo)                  \
+  X(max2_hi) X(min2_lo) X(min2_hi) X(op_add) X(op_sub) X(op_mul) X(op_neg) X(op_add_assign) X(op_sub_assign)          \
+  X(op_mul_assign) X(op2_add_lo) X(op2_add_hi) X(op2_mul_hi) X(eq) X(ne) X(lt) X(le) X(gt) X(ge) X(equ)               \
+  X(neu) X(ltu) X(leu) X(gtu) X(geu) X(isnan) X(isinf) X(op_eq) X(op_ne) X(op_lt) X(op_le) X(op_gt) X(op_ge)          \
+  X(to_float) X(implicit_float) X(low2float) X(high2float) X(pair_to_float2_x) X(pair_to_float2_y)                    \
+  X(from_float) X(from_float_rn) X(from_float_rz) X(from_float_rd) X(from_float_ru) X(ctor_float)                     \
+  X(splat_float_lo) X(splat_float_hi) X(floats_lo) X(floats_hi) X(float2_lo) X(float2_hi) X(low_half)                 \
+  X(high_half) X(halves_lo) X(halves_hi) X(splat_hi) X(lows_lo) X(lows_hi) X(highs_lo) X(highs_hi)                    \
+  X(as_ushort) X(from_ushort) X(as_short) X(from_short)
+// clang-format on
 
 namespace fovea::test {
 enum HalfTestOp : int {
