@@ -6,8 +6,8 @@
 
 #include "apps/command.h"
 #include "core/io.h"
-#include "layers/checkpoint.h"
-#include "layers/trainer.h"
+#include "layers/nn/checkpoint.h"
+#include "layers/train/trainer.h"
 
 namespace fovea::app {
 namespace {

@@ -1,5 +1,5 @@
 // fovea filter IN.png OUT.png --kernel NAME | --kernel-file F: classic image filters through our
-// convolution (layers/image_filters.h).
+// convolution (layers/ops/image_filters.h).
 #include <fmt/core.h>
 
 #include <cmath>
@@ -7,7 +7,7 @@
 
 #include "apps/command.h"
 #include "core/png_io.h"
-#include "layers/image_filters.h"
+#include "layers/ops/image_filters.h"
 
 namespace fovea::app {
 namespace {

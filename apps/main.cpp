@@ -37,9 +37,15 @@ int main(int argc, char** argv) {
   try {
     for (auto& [sub, action] : actions)
       if (sub->parsed()) return action();
-  } catch (const fovea::Error& e) {
+  } catch (const fovea::UsageError& e) {
     std::fprintf(stderr, "fovea: error: %s\n", e.what());
     return kUsageError;
+  } catch (const fovea::Error& e) {
+    // Device and internal errors keep where they were raised; a user can quote it in a bug report.
+    const std::string where = e.where();
+    std::fprintf(stderr, "fovea: %s%s%s%s\n", e.internal() ? "internal error: " : "error: ", e.what(),
+                 where.empty() ? "" : " at ", where.c_str());
+    return 1;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "fovea: internal error: %s\n", e.what());
     return 1;

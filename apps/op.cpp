@@ -9,7 +9,7 @@
 
 #include "apps/command.h"
 #include "core/npy.h"
-#include "layers/ops.h"
+#include "layers/ops/ops.h"
 
 namespace fovea::app {
 namespace {

@@ -1,12 +1,12 @@
-// fovea parity: train the same model on two devices in lock-step and compare (layers/parity.h).
+// fovea parity: train the same model on two devices in lock-step and compare (layers/train/parity.h).
 #include <fmt/core.h>
 
 #include <memory>
 
 #include "apps/command.h"
-#include "layers/data_loader.h"
-#include "layers/parity.h"
-#include "layers/trainer.h"
+#include "layers/data/loader.h"
+#include "layers/train/parity.h"
+#include "layers/train/trainer.h"
 
 namespace fovea::app {
 namespace {

@@ -1,4 +1,4 @@
-// fovea train: train a CNN (or MLP) end to end; see layers/trainer.h.
+// fovea train: train a CNN (or MLP) end to end; see layers/train/trainer.h.
 #include <fmt/core.h>
 
 #include <cstdio>
@@ -6,8 +6,8 @@
 
 #include "apps/command.h"
 #include "apps/command_line.h"
-#include "layers/models.h"
-#include "layers/trainer.h"
+#include "layers/nn/models.h"
+#include "layers/train/trainer.h"
 
 namespace fovea::app {
 namespace {

@@ -10,8 +10,8 @@
 #include "apps/command.h"
 #include "core/plot.h"
 #include "core/png_io.h"
-#include "layers/checkpoint.h"
-#include "layers/layers.h"
+#include "layers/nn/checkpoint.h"
+#include "layers/nn/layers.h"
 
 namespace fovea::app {
 namespace {

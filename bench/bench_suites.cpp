@@ -19,11 +19,11 @@
 #include "core/memory.h"
 #include "kernels/conv2d.h"
 #include "kernels/sgemm.h"
-#include "layers/cudnn_backend.h"
-#include "layers/layers.h"
-#include "layers/models.h"
-#include "layers/ops.h"
-#include "layers/optimizer.h"
+#include "layers/cudnn/cudnn_backend.h"
+#include "layers/nn/layers.h"
+#include "layers/nn/models.h"
+#include "layers/ops/ops.h"
+#include "layers/nn/optimizer.h"
 #include "tests/conv_shapes.h"
 
 namespace fovea::bench {

@@ -2,7 +2,7 @@
 """PyTorch's CPU figure for `fovea bench`'s train-step suite: one training step (forward, softmax
 cross-entropy, backward, SGD momentum 0.9 update) of the same zoo net on random 3x32x32 inputs.
 Same approach as bench/mnist_cnn_torch.py. Prints 'torch images/s: <value>' (fovea bench parses it).
-Nets: small_cnn, resnet20 (layers/models.cpp's specs); any other name exits with code 3.
+Nets: small_cnn, resnet20 (layers/nn/models.cpp's specs); any other name exits with code 3.
 
   /usr/bin/python3 bench/train_step_torch.py --model resnet20 --batch 32 --warmup 1 --steps 5
 """

@@ -1,4 +1,4 @@
-// The per-pixel arithmetic of data augmentation, shared by the host loader (layers/data_transform.cpp),
+// The per-pixel arithmetic of data augmentation, shared by the host loader (layers/data/transform.cpp),
 // the CPU reference (cpu_reference/augment.cpp) and the kernel (kernels/augment.cu): one definition, so
 // every device warps and normalises an image with the same float expressions.
 #pragma once

@@ -6,8 +6,8 @@
 namespace fovea {
 
 [[noreturn]] void fail_cuda(cudaError_t err, const char* call, const char* file, int line) {
-  throw Error(cat("CUDA error at ", file, ":", line, ": ", call, " failed: ", cudaGetErrorName(err), ": ",
-                  cudaGetErrorString(err)));
+  throw DeviceError(cat("CUDA error: ", call, " failed: ", cudaGetErrorName(err), ": ", cudaGetErrorString(err)), file,
+                    line);
 }
 
 static bool sync_launches() {
@@ -26,8 +26,9 @@ void check_cuda_launch(const char* kernel, cudaStream_t stream, const char* file
   cudaError_t err = cudaGetLastError();
   if (err == cudaSuccess && sync_launches()) err = cudaStreamSynchronize(stream);
   if (err != cudaSuccess)
-    throw Error(cat("CUDA error at ", file, ":", line, ": launch of ", kernel, " failed: ", cudaGetErrorName(err), ": ",
-                    cudaGetErrorString(err)));
+    throw DeviceError(cat("CUDA error: launch of ", kernel, " failed: ", cudaGetErrorName(err), ": ",
+                          cudaGetErrorString(err)),
+                      file, line);
 }
 
 }  // namespace fovea

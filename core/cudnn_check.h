@@ -15,7 +15,7 @@ namespace fovea {
   cudnnGetLastErrorString(message, sizeof(message));  // clears it; empty when the library logged nothing
   if (message[0]) detail = cat(" (", message, ")");
 #endif
-  throw Error(cat("cuDNN error at ", file, ":", line, ": ", call, " failed: ", cudnnGetErrorString(status), detail));
+  throw DeviceError(cat("cuDNN error: ", call, " failed: ", cudnnGetErrorString(status), detail), file, line);
 }
 
 }  // namespace fovea

@@ -28,7 +28,7 @@ void* device_alloc(size_t bytes, Device d) {
   if (d.is_host_memory()) {
 #if FOVEA_EMU_SANITIZE
     void* p = host_raw_alloc(bytes);  // exact size, so AddressSanitizer sees every overflow
-    FOVEA_CHECK(p, "out of host memory allocating ", bytes, " bytes on ", d.str());
+    if (!p) throw DeviceError(cat("out of host memory allocating ", bytes, " bytes on ", d.str()), __FILE__, __LINE__);
     return p;
 #else
     return host_allocator().allocate(bytes);
@@ -130,7 +130,9 @@ void* CachingAllocator::allocate(size_t bytes) {
       stats_.bytes_cached = 0;
       p = raw_alloc_(size);
     }
-    FOVEA_CHECK(p, "out of device memory allocating ", bytes, " bytes (", stats_.bytes_in_use, " bytes in use)");
+    if (!p)
+      throw DeviceError(cat("out of device memory allocating ", bytes, " bytes (", stats_.bytes_in_use, " bytes in use)"),
+                        __FILE__, __LINE__);
     live_[p] = size;
     stats_.bytes_in_use += size;
     ++stats_.raw_allocations;

@@ -1,6 +1,6 @@
 // Augmentation and normalisation of an image batch (AugmentParams, core/op_params.h): y = (warp(x) * scale -
 // mean[c]) / stddev[c], one Affine per image, with the per-pixel arithmetic of core/augment.h. The oracle of
-// kernels/augment.cu; the training loader (layers/data_transform.cpp) computes the same values while
+// kernels/augment.cu; the training loader (layers/data/transform.cpp) computes the same values while
 // gathering samples on the host.
 #pragma once
 #include <cstdint>

@@ -64,15 +64,18 @@ void parallel_sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K,
   blas_init();
   const int threads = max_threads();
   const double work = double(M) * double(N) * double(K);
-  if (threads <= 1 || work < 4e6 || std::max(M, N) < 2 * 16) {
+  if (work < 4e6 || std::max(M, N) < 2 * 16) {
     sgemm(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
     return;
   }
-  // Split the larger output dimension into ~4 blocks per thread (multiples of 16, at least 64 wide),
-  // handed out dynamically: on a busy machine a preempted thread then holds up one small block.
+  // Split the larger output dimension into 8 blocks (multiples of 16, at least 64 wide), handed out
+  // dynamically: on a busy machine a preempted thread then holds up one small block. The split depends on
+  // the shape only, never on the thread count: OpenBLAS's kernels round the edge columns of a block
+  // differently from its interior on some CPUs (Haswell kernels on AMD Zen 4), so the same split is what
+  // keeps the bits the same for any number of threads.
   const bool split_n = N >= M;
   const int64_t extent = split_n ? N : M;
-  const int64_t block = std::max<int64_t>(64, ((extent + 4 * threads - 1) / (4 * threads) + 15) / 16 * 16);
+  const int64_t block = std::max<int64_t>(64, ((extent + 7) / 8 + 15) / 16 * 16);
   const int64_t blocks = (extent + block - 1) / block;
 #pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
   for (int64_t b = 0; b < blocks; ++b) {

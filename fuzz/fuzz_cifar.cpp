@@ -1,6 +1,6 @@
 // CIFAR-10 and CIFAR-100 binary batches.
 #include "fuzz/fuzz_util.h"
-#include "layers/data.h"
+#include "layers/data/data.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace fovea;

@@ -1,5 +1,5 @@
 // kernels/augment: warping and normalising an image batch on the device gives what the host loader gives
-// (layers/data.h prepare_batch, the training path on device cpu): bitwise on the emulator, rel L2 <= 1e-5
+// (layers/data/data.h prepare_batch, the training path on device cpu): bitwise on the emulator, rel L2 <= 1e-5
 // on a GPU (nvcc contracts multiply-adds). Every augmentation, uint8 and float pixels, with and without
 // normalisation, shapes from N=1 C=1 to odd sizes and 1x1 images; the op (ops::augment_forward) on cpu and
 // on the device; the loader's device_augment mode; argument errors.
@@ -10,9 +10,9 @@
 #include <numeric>
 
 #include "cpu_reference/augment.h"
-#include "layers/data.h"
-#include "layers/data_loader.h"
-#include "layers/ops.h"
+#include "layers/data/data.h"
+#include "layers/data/loader.h"
+#include "layers/ops/ops.h"
 #include "tests/ops_kernel_test_util.h"
 
 namespace fovea::test {

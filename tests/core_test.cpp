@@ -7,9 +7,11 @@
 #include <filesystem>
 
 #include "core/device.h"
+#include "core/dispatch.h"
 #include "core/io.h"
 #include "core/memory.h"
 #include "core/npy.h"
+#include "core/parse.h"
 #include "core/philox.h"
 #include "core/tensor.h"
 #include "tests/test_util.h"
@@ -196,6 +198,76 @@ TEST(Philox, UniformAndNormalAreSane) {
   EXPECT_NEAR(nsum2 / n, 1.0, 0.02);
   EXPECT_NE(philox_u32(7, 3, 0), philox_u32(8, 3, 0));
   EXPECT_NE(philox_u32(7, 3, 0), philox_u32(7, 4, 0));
+}
+
+// ---------------------------------------------------------------- one parser (core/parse.h)
+
+TEST(Parse, NumbersAreWholeTokens) {
+  EXPECT_EQ(parse_int("42", "--batch"), 42);
+  EXPECT_EQ(parse_int("-3", "x"), -3);
+  EXPECT_EQ(parse_int("+3", "x"), 3);
+  EXPECT_DOUBLE_EQ(parse_float("1e-3", "--lr"), 1e-3);
+  EXPECT_DOUBLE_EQ(parse_float("0.5", "--lr"), 0.5);
+  EXPECT_EQ(parse_uint("18446744073709551615", "--seed"), UINT64_MAX);
+  EXPECT_TRUE(test::throws_error([] { parse_int("3x", "--batch"); }, {"--batch", "integer", "'3x'"}));
+  EXPECT_TRUE(test::throws_error([] { parse_int("", "--batch"); }, {"--batch", "''"}));
+  EXPECT_TRUE(test::throws_error([] { parse_int("1.5", "stride"); }, {"stride", "'1.5'"}));
+  EXPECT_TRUE(test::throws_error([] { parse_int("99999999999999999999", "n"); }, {"n", "integer"}));
+  EXPECT_TRUE(test::throws_error([] { parse_float("nan", "--lr"); }, {"--lr", "finite", "'nan'"}));
+  EXPECT_TRUE(test::throws_error([] { parse_float("inf", "--lr"); }, {"--lr", "'inf'"}));
+  EXPECT_TRUE(test::throws_error([] { parse_float("0.1 ", "--lr"); }, {"--lr"}));
+  // --seed -1 must not wrap around to 2^64 - 1.
+  EXPECT_TRUE(test::throws_error([] { parse_uint("-1", "--seed"); }, {"--seed", "non-negative", "'-1'"}));
+  EXPECT_THROW(parse_int("x", "y"), UsageError);
+}
+
+TEST(Parse, ListsPairsAndBools) {
+  EXPECT_EQ(parse_int_list("1,2,3", "--batch"), (std::vector<int64_t>{1, 2, 3}));
+  EXPECT_EQ(parse_float_list("0.5:2", "gamma", ':'), (std::vector<double>{0.5, 2}));
+  EXPECT_EQ(parse_int_pair("2", "stride"), (std::pair<int64_t, int64_t>{2, 2}));
+  EXPECT_EQ(parse_int_pair("2,1", "stride"), (std::pair<int64_t, int64_t>{2, 1}));
+  EXPECT_TRUE(test::throws_error([] { parse_int_pair("1,2,3", "pad"); }, {"pad", "pair", "'1,2,3'"}));
+  EXPECT_TRUE(test::throws_error([] { parse_int_list("1,,3", "--batch"); }, {"--batch", "''"}));
+  EXPECT_EQ(split("a,,b", ','), (std::vector<std::string_view>{"a", "", "b"}));
+  EXPECT_TRUE(parse_bool("1", "b") && parse_bool("true", "b") && !parse_bool("0", "b") && !parse_bool("off", "b"));
+  EXPECT_TRUE(test::throws_error([] { parse_bool("2", "count_include_pad"); }, {"count_include_pad", "'2'"}));
+  EXPECT_FALSE(try_parse_int("7.0"));
+  EXPECT_EQ(try_parse_float("7"), 7.0);
+}
+
+// ---------------------------------------------------------------- dispatch stubs (core/dispatch.h)
+
+int twice_cpu(const Exec&, int v) {
+  return 2 * v;
+}
+int twice_emu(const Exec&, int v) {
+  return 20 * v;
+}
+int twice_cuda(const Exec&, int v) {
+  return 200 * v;
+}
+
+TEST(Dispatch, PicksTheSlotOfTheDeviceAndBackend) {
+  static DispatchStub<int(const Exec&, int)> stub{"twice"};
+  EXPECT_TRUE(stub.define(Slot::cpu, twice_cpu));
+  EXPECT_EQ(stub(Exec{kCPU}, 3), 6);
+  EXPECT_TRUE(test::throws_error([] { stub(Exec{kEmu}, 3); }, {"twice", "emu"}));
+  EXPECT_TRUE(stub.define(Slot::emu, twice_emu) && stub.define(Slot::cuda, twice_cuda));
+  EXPECT_EQ(stub(Exec{kEmu}, 3), 60);
+  EXPECT_EQ(stub(Exec{kCUDA}, 3), 600);
+  // cuDNN lacks the op: the cudnn backend runs our cuda kernels, as PyTorch does.
+  EXPECT_EQ(stub(Exec{kCUDA, Backend::cudnn}, 3), 600);
+  EXPECT_EQ(Exec({kCUDA, Backend::cudnn}).slot(), Slot::cudnn);
+  EXPECT_TRUE(stub.has(Slot::emu) && !stub.has(Slot::cudnn));
+  EXPECT_STREQ(stub.name(), "twice");
+  EXPECT_EQ(parse_backend("cudnn"), Backend::cudnn);
+  EXPECT_TRUE(test::throws_error([] { parse_backend("cudnnn"); }, {"'cudnnn'", "custom or cudnn"}));
+}
+
+TEST(DispatchDeathTest, TwoImplementationsOfOneSlotAbortAtStartUp) {
+  static DispatchStub<int(const Exec&, int)> stub{"dup"};
+  stub.define(Slot::cpu, twice_cpu);
+  EXPECT_DEATH(stub.define(Slot::cpu, twice_emu), "two implementations registered for slot cpu of dup");
 }
 
 }  // namespace

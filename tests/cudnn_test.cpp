@@ -1,4 +1,4 @@
-// Backend cudnn (layers/cudnn_backend.h, layers/cudnn/): every cuDNN and cuBLAS path through ops:: against
+// Backend cudnn (layers/cudnn/cudnn_backend.h, layers/cudnn/): every cuDNN and cuBLAS path through ops:: against
 // the CPU reference (device cpu) at our kernels' tolerance (rel L2 <= 1e-5, TF32 off) over the shared
 // shape lists (tests/conv_shapes.h); every cuDNN convolution algorithm that supports a shape; the
 // deterministic mode, the workspace limit, the benchmark search, TF32; caching of handles and
@@ -17,12 +17,12 @@
 #include "core/device.h"
 #include "core/memory.h"
 #include "core/tensor.h"
-#include "layers/cudnn_backend.h"
-#include "layers/data.h"
-#include "layers/data_loader.h"
-#include "layers/models.h"
-#include "layers/ops.h"
-#include "layers/parity.h"
+#include "layers/cudnn/cudnn_backend.h"
+#include "layers/data/data.h"
+#include "layers/data/loader.h"
+#include "layers/nn/models.h"
+#include "layers/ops/ops.h"
+#include "layers/train/parity.h"
 #include "tests/conv_shapes.h"
 #include "tests/test_util.h"
 

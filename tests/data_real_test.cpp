@@ -8,7 +8,7 @@
 #include <cstdlib>
 #include <filesystem>
 
-#include "layers/data.h"
+#include "layers/data/data.h"
 
 namespace fovea::data {
 namespace {

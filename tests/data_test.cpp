@@ -1,4 +1,4 @@
-// layers/data.h and layers/data_loader.h with small files written here (never the real datasets):
+// layers/data/data.h and layers/data/loader.h with small files written here (never the real datasets):
 // IDX/gzip/CIFAR parsing and every kind of bad file, synthetic datasets, subsets, normalisation,
 // augmentation, and the background loader's determinism.
 #include <gtest/gtest.h>
@@ -16,8 +16,8 @@
 
 #include "core/io.h"
 #include "core/philox.h"
-#include "layers/data.h"
-#include "layers/data_loader.h"
+#include "layers/data/data.h"
+#include "layers/data/loader.h"
 #include "tests/test_util.h"
 
 namespace fovea::data {

@@ -12,7 +12,7 @@
 #include "core/io.h"
 #include "core/philox.h"
 #include "core/png_io.h"
-#include "layers/image_filters.h"
+#include "layers/ops/image_filters.h"
 #include "tests/cli_test_util.h"
 #include "tests/test_util.h"
 

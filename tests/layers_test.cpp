@@ -11,12 +11,12 @@
 
 #include "core/philox.h"
 #include "core/safetensors.h"
-#include "layers/checkpoint.h"
-#include "layers/layers.h"
-#include "layers/loss.h"
-#include "layers/models.h"
-#include "layers/optimizer.h"
-#include "layers/trainer.h"
+#include "layers/nn/checkpoint.h"
+#include "layers/nn/layers.h"
+#include "layers/nn/loss.h"
+#include "layers/nn/models.h"
+#include "layers/nn/optimizer.h"
+#include "layers/train/trainer.h"
 #include "test_util.h"
 
 namespace fovea::nn {

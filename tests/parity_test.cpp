@@ -1,14 +1,14 @@
-// Device parity (layers/parity.h): 20 lock-step training steps on cpu and emu agree within 1e-4 at
+// Device parity (layers/train/parity.h): 20 lock-step training steps on cpu and emu agree within 1e-4 at
 // every step, and a deliberately perturbed layer of one model is named as the first that diverges.
 #include <gtest/gtest.h>
 
 #include <memory>
 
 #include "core/philox.h"
-#include "layers/data.h"
-#include "layers/data_loader.h"
-#include "layers/models.h"
-#include "layers/parity.h"
+#include "layers/data/data.h"
+#include "layers/data/loader.h"
+#include "layers/nn/models.h"
+#include "layers/train/parity.h"
 
 namespace fovea::nn {
 namespace {

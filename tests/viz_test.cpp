@@ -14,7 +14,7 @@
 #include "core/philox.h"
 #include "core/png_io.h"
 #include "cpu_reference/conv2d.h"
-#include "layers/checkpoint.h"
+#include "layers/nn/checkpoint.h"
 #include "tests/cli_test_util.h"
 
 namespace fovea::nn {

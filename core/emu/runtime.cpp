@@ -997,7 +997,7 @@ void launch(const char* name, dim3 grid, dim3 block, size_t smem_bytes, KernelBo
   const int helpers = int(std::min<uint64_t>(uint64_t(L.settings.workers), blocks)) - 1;
   std::lock_guard lock(launch_mutex());  // one launch at a time: launches are synchronous anyway
   pool().run(L, helpers);
-  if (L.failed.load()) throw Error(L.error);
+  if (L.failed.load()) throw DeviceError(L.error);
 }
 
 }  // namespace detail

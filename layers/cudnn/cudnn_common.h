@@ -25,8 +25,8 @@
 #include "core/cudnn_check.h"
 #include "core/error.h"
 #include "core/tensor.h"
-#include "layers/cudnn_backend.h"
-#include "layers/ops.h"
+#include "layers/cudnn/cudnn_backend.h"
+#include "layers/ops/ops.h"
 
 namespace fovea::cudnn::detail {
 

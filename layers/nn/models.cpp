@@ -1,0 +1,563 @@
+// The model zoo and the spec parser.
+#include "layers/nn/models.h"
+
+#include <fmt/core.h>
+
+#include <charconv>
+#include <cmath>
+#include <set>
+
+#include "core/error.h"
+#include "layers/nn/layers.h"
+
+namespace fovea::nn {
+
+// ---------------------------------------------------------------- Model
+
+Model::Model(std::string name, std::string spec, Shape sample, int64_t classes, std::unique_ptr<Sequential> net)
+    : name_(std::move(name)), spec_(std::move(spec)), sample_(sample), classes_(classes), net_(std::move(net)) {
+  FOVEA_CHECK(net_ != nullptr, "model: net is null");
+}
+
+void Model::to(Device d) {
+  net_->to(d);
+  device_ = d;
+}
+
+void Model::initialize(ops::Context& ctx, uint64_t seed) {
+  FOVEA_CHECK(ctx.device == device_, "model: initialize on ", ctx.device.str(), " but the model is on ", device_.str());
+  uint64_t counter = 0;
+  net_->reset_parameters(ctx, seed, counter);
+  zero_grad();
+}
+
+std::vector<ParamRef> Model::parameters() {
+  std::vector<ParamRef> out;
+  net_->collect_params("", out);
+  return out;
+}
+
+std::vector<StateRef> Model::states() {
+  std::vector<StateRef> out;
+  net_->collect_states("", out);
+  return out;
+}
+
+int64_t Model::num_trainable() const {
+  std::vector<ParamRef> refs;
+  const_cast<Sequential&>(*net_).collect_params("", refs);
+  int64_t n = 0;
+  for (const ParamRef& r : refs)
+    if (r.param->trainable) n += r.param->value.numel();
+  return n;
+}
+
+std::string Model::summary() const {
+  std::string s = fmt::format("{:>4}  {:<58} {:<18} {:>10}\n", "#", "layer", "output", "params");
+  Shape shape = sample_;
+  {
+    std::vector<int64_t> dims{1};
+    for (int64_t d : sample_.vec()) dims.push_back(d);
+    shape = Shape(dims);
+  }
+  for (size_t i = 0; i < net_->size(); ++i) {
+    const Layer& l = net_->at(i);
+    shape = l.output_shape(shape);
+    std::string d = l.describe();
+    if (d.size() > 58) d = d.substr(0, 55) + "...";
+    int64_t frozen = 0;
+    std::vector<ParamRef> refs;
+    const_cast<Layer&>(l).collect_params("", refs);
+    for (const ParamRef& r : refs) frozen += r.param->trainable ? 0 : r.param->value.numel();
+    s += fmt::format("{:>4}  {:<58} {:<18} {:>10}{}\n", i, d, sample_shape_str(shape), l.num_params(),
+                     frozen ? " (frozen)" : "");
+  }
+  s += fmt::format("total parameters: {}", num_parameters());
+  const int64_t trainable = num_trainable();
+  if (trainable != num_parameters()) s += fmt::format(" ({} trainable)", trainable);
+  return s;
+}
+
+std::map<std::string, Tensor> Model::state_dict() const {
+  std::map<std::string, Tensor> out;
+  std::vector<ParamRef> params;
+  std::vector<StateRef> states;
+  const_cast<Sequential&>(*net_).collect_params("", params);
+  const_cast<Sequential&>(*net_).collect_states("", states);
+  for (const ParamRef& p : params) out[p.path] = p.param->value.to(kCPU);
+  for (const StateRef& s : states) out[s.path] = s.state->value.to(kCPU);
+  return out;
+}
+
+void Model::load_state_dict(const std::map<std::string, Tensor>& tensors, bool strict,
+                            std::vector<std::string>* skipped) {
+  std::set<std::string> used;
+  auto load = [&](const std::string& path, Tensor& dst) {
+    auto it = tensors.find(path);
+    if (it == tensors.end()) {
+      FOVEA_CHECK(!strict, "model: the checkpoint has no tensor '", path, "'");
+      if (skipped) skipped->push_back(path + " (not in the checkpoint)");
+      return;
+    }
+    used.insert(path);
+    const Tensor& src = it->second;
+    if (!(src.shape() == dst.shape()) || src.dtype() != dst.dtype()) {
+      FOVEA_CHECK(!strict, "model: tensor '", path, "' is ", src.str(), " in the checkpoint but ", dst.str(),
+                  " in the model");
+      if (skipped) skipped->push_back(path + " (shape " + src.shape().str() + " vs " + dst.shape().str() + ")");
+      return;
+    }
+    dst.copy_from(src);
+  };
+  for (ParamRef& p : parameters()) load(p.path, p.param->value);
+  for (StateRef& s : states()) load(s.path, s.state->value);
+  if (strict)
+    for (const auto& [name, t] : tensors)
+      FOVEA_CHECK(used.count(name), "model: the checkpoint has tensor '", name, "' that the model (", spec_,
+                  ") does not have");
+}
+
+namespace {
+
+int64_t parse_int(std::string_view text, std::string_view what) {
+  int64_t v = 0;
+  const auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  FOVEA_CHECK(ec == std::errc() && ptr == text.data() + text.size(), what, " must be an integer, got '", text, "'");
+  return v;
+}
+
+double parse_double(std::string_view text, std::string_view what) {
+  double v = 0;
+  const auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  FOVEA_CHECK(ec == std::errc() && ptr == text.data() + text.size() && std::isfinite(v), what,
+              " must be a number, got '", text, "'");
+  return v;
+}
+
+std::vector<std::string_view> split(std::string_view s, char sep) {
+  std::vector<std::string_view> out;
+  size_t start = 0;
+  while (true) {
+    const size_t p = s.find(sep, start);
+    out.push_back(s.substr(start, p == std::string_view::npos ? std::string_view::npos : p - start));
+    if (p == std::string_view::npos) break;
+    start = p + 1;
+  }
+  return out;
+}
+
+}  // namespace
+
+std::vector<std::string> Model::freeze(std::string_view which) {
+  std::set<size_t> layers;
+  if (which == "all-but-last") {
+    size_t last = net_->size();
+    for (size_t i = net_->size(); i-- > 0;)
+      if (net_->at(i).num_params() > 0) {
+        last = i;
+        break;
+      }
+    FOVEA_CHECK(last < net_->size(), "freeze: the model has no parameters");
+    for (size_t i = 0; i < last; ++i) layers.insert(i);
+  } else {
+    for (std::string_view part : split(which, ',')) {
+      FOVEA_CHECK(!part.empty(), "freeze: empty entry in '", which, "' (expected indices and ranges like 0-5,7)");
+      const size_t dash = part.find('-');
+      const int64_t lo = parse_int(part.substr(0, dash), "freeze: layer index");
+      const int64_t hi = dash == std::string_view::npos ? lo : parse_int(part.substr(dash + 1), "freeze: layer index");
+      FOVEA_CHECK(lo >= 0 && lo <= hi && hi < int64_t(net_->size()), "freeze: layer range '", part,
+                  "' is outside the model's layers 0-", net_->size() - 1);
+      for (int64_t i = lo; i <= hi; ++i) layers.insert(size_t(i));
+    }
+  }
+  std::vector<std::string> frozen;
+  for (size_t i : layers) {
+    std::vector<ParamRef> refs;
+    net_->at(i).collect_params(std::to_string(i) + ".", refs);
+    for (ParamRef& r : refs) {
+      r.param->trainable = false;
+      r.param->grad = Tensor();
+      frozen.push_back(r.path);
+    }
+  }
+  return frozen;
+}
+
+// ---------------------------------------------------------------- spec parser
+
+namespace {
+
+struct Builder {
+  Shape shape;  // current activation shape, batch 1
+  int64_t classes;
+  InitSpec init;  // default for conv/linear
+  uint64_t dropout_salt = 0;
+
+  // Splits at commas outside parentheses.
+  static std::vector<std::string_view> items(std::string_view spec) {
+    std::vector<std::string_view> out;
+    int depth = 0;
+    size_t start = 0;
+    for (size_t i = 0; i < spec.size(); ++i) {
+      if (spec[i] == '(') ++depth;
+      if (spec[i] == ')') {
+        FOVEA_CHECK(--depth >= 0, "unbalanced ')' at character ", i + 1);
+      }
+      if (spec[i] == ',' && depth == 0) {
+        out.push_back(spec.substr(start, i - start));
+        start = i + 1;
+      }
+    }
+    FOVEA_CHECK(depth == 0, "unbalanced '(' (missing ')')");
+    out.push_back(spec.substr(start));
+    return out;
+  }
+
+  struct Args {
+    std::string_view name;
+    std::vector<std::string_view> pos;
+    std::map<std::string, std::string_view> keys;
+    std::set<std::string> used;
+
+    std::string_view key(const std::string& k) {
+      used.insert(k);
+      auto it = keys.find(k);
+      return it == keys.end() ? std::string_view() : it->second;
+    }
+    int64_t key_int(const std::string& k, int64_t dflt) {
+      std::string_view v = key(k);
+      return v.empty() ? dflt : parse_int(v, "argument '" + k + "'");
+    }
+    double key_double(const std::string& k, double dflt) {
+      std::string_view v = key(k);
+      return v.empty() ? dflt : parse_double(v, "argument '" + k + "'");
+    }
+    bool key_bool(const std::string& k, bool dflt) {
+      std::string_view v = key(k);
+      if (v.empty()) return dflt;
+      FOVEA_CHECK(v == "0" || v == "1" || v == "true" || v == "false", "argument '", k, "' must be 0 or 1, got '", v,
+                  "'");
+      return v == "1" || v == "true";
+    }
+    void positional(size_t lo, size_t hi, const char* usage) {
+      FOVEA_CHECK(pos.size() >= lo && pos.size() <= hi, "'", name, "' takes ",
+                  lo == hi ? std::to_string(lo) : std::to_string(lo) + " to " + std::to_string(hi),
+                  " positional argument(s), got ", pos.size(), " (usage: ", usage, ")");
+    }
+    void finish() {
+      for (const auto& [k, v] : keys) FOVEA_CHECK(used.count(k), "'", name, "' has no argument '", k, "'");
+    }
+  };
+
+  static Args parse_args(std::string_view item) {
+    Args a;
+    const std::vector<std::string_view> f = split(item, ':');
+    a.name = f[0];
+    for (size_t i = 1; i < f.size(); ++i) {
+      FOVEA_CHECK(!f[i].empty(), "empty argument after ':'");
+      const size_t eq = f[i].find('=');
+      if (eq == std::string_view::npos) {
+        FOVEA_CHECK(a.keys.empty(), "positional argument '", f[i], "' after key=value arguments");
+        a.pos.push_back(f[i]);
+      } else {
+        const std::string k(f[i].substr(0, eq));
+        FOVEA_CHECK(!k.empty() && eq + 1 < f[i].size(), "malformed key=value argument '", f[i], "'");
+        FOVEA_CHECK(!a.keys.count(k), "argument '", k, "' given twice");
+        a.keys[k] = f[i].substr(eq + 1);
+      }
+    }
+    return a;
+  }
+
+  InitSpec init_from(Args& a) {
+    InitSpec s = init;
+    std::string_view name = a.key("init");
+    if (!name.empty()) s = parse_init(name);
+    std::string_view stdv = a.key("std");
+    if (!stdv.empty()) {
+      s.scheme = InitScheme::normal;
+      s.std = parse_double(stdv, "argument 'std'");
+      FOVEA_CHECK(s.std > 0, "argument 'std' must be > 0, got ", s.std);
+    }
+    return s;
+  }
+
+  void add(Sequential& seq, LayerPtr layer) {
+    shape = layer->output_shape(shape);
+    seq.add(std::move(layer));
+  }
+
+  void build(std::string_view spec, Sequential& seq, const std::string& where) {
+    const std::vector<std::string_view> list = items(spec);
+    for (size_t i = 0; i < list.size(); ++i) {
+      const std::string_view item = list[i];
+      const std::string here = fmt::format("{}item {} '{}'", where, i + 1, item);
+      try {
+        build_item(item, seq, here);
+      } catch (const SpecError&) {
+        throw;  // a nested item's error already says where it is
+      } catch (const Error& e) {
+        throw SpecError(cat("model spec: ", here, ": ", e.what()), e.file(), e.line());
+      }
+    }
+  }
+
+  void build_item(std::string_view item, Sequential& seq, const std::string& here) {
+    FOVEA_CHECK(!item.empty(), "empty item (two commas in a row, or a comma at the start or end)");
+    if (item.rfind("res(", 0) == 0 || item.rfind("resa(", 0) == 0) {
+      const bool option_a = item[3] == 'a';
+      FOVEA_CHECK(item.back() == ')', "a residual block is written res(SPEC) or resa(SPEC)");
+      const std::string_view inner = item.substr(option_a ? 5 : 4, item.size() - (option_a ? 6 : 5));
+      const Shape in = shape;
+      auto body = std::make_unique<Sequential>();
+      build(inner, *body, here + " > ");
+      const Shape out = shape;
+      LayerPtr shortcut;
+      if (!(out == in)) {
+        FOVEA_CHECK(in.ndim() == 4 && out.ndim() == 4,
+                    "a residual body that changes the shape needs 4-D input and "
+                    "output, got ",
+                    sample_shape_str(in), " -> ", sample_shape_str(out));
+        const int64_t stride = (in[2] + out[2] - 1) / out[2];
+        FOVEA_CHECK(stride >= 1 && (in[2] - 1) / stride + 1 == out[2] && (in[3] - 1) / stride + 1 == out[3],
+                    "the residual body maps ", sample_shape_str(in), " to ", sample_shape_str(out),
+                    ", which no strided shortcut matches");
+        if (option_a) {
+          FOVEA_CHECK(out[1] >= in[1], "the zero-pad shortcut cannot reduce channels (", in[1], " -> ", out[1], ")");
+          shortcut = std::make_unique<ZeroPadShortcut>(in[1], out[1], stride);
+        } else {
+          auto proj = std::make_unique<Sequential>();
+          Conv2dOptions o;
+          o.in_channels = in[1];
+          o.out_channels = out[1];
+          o.kernel_h = o.kernel_w = 1;
+          o.attrs.stride_h = o.attrs.stride_w = stride;
+          o.bias = false;
+          o.init = init;
+          proj->add(std::make_unique<Conv2d>(o));
+          proj->add(std::make_unique<BatchNorm2d>(out[1]));
+          shortcut = std::move(proj);
+        }
+      }
+      auto res = std::make_unique<Residual>(std::move(body), std::move(shortcut));
+      shape = in;
+      add(seq, std::move(res));
+      return;
+    }
+    Args a = parse_args(item);
+    const std::string_view n = a.name;
+    if (n.find('=') != std::string_view::npos) {
+      FOVEA_CHECK(n.rfind("init=", 0) == 0 && a.pos.empty() && a.keys.empty(),
+                  "the only global setting is init=SCHEME");
+      init = parse_init(n.substr(5));
+      return;
+    }
+    if (n == "conv") {
+      a.positional(2, 2, "conv:OUT:K[:stride=S][:pad=P|same][:dilation=D][:groups=G][:bias=0][:init=I][:std=X]");
+      FOVEA_CHECK(shape.ndim() == 4, "conv needs a 4-D input [C, H, W], got ", sample_shape_str(shape));
+      Conv2dOptions o;
+      o.in_channels = shape[1];
+      o.out_channels = parse_int(a.pos[0], "argument 'OUT' (output channels)");
+      FOVEA_CHECK(o.out_channels > 0, "argument 'OUT' (output channels) must be > 0, got ", o.out_channels);
+      const size_t x = a.pos[1].find('x');
+      o.kernel_h = parse_int(a.pos[1].substr(0, x), "argument 'K' (kernel size)");
+      o.kernel_w =
+          x == std::string_view::npos ? o.kernel_h : parse_int(a.pos[1].substr(x + 1), "argument 'K' (kernel size)");
+      FOVEA_CHECK(o.kernel_h > 0 && o.kernel_w > 0, "argument 'K' (kernel size) must be > 0, got '", a.pos[1], "'");
+      o.attrs.stride_h = o.attrs.stride_w = a.key_int("stride", 1);
+      o.attrs.dil_h = o.attrs.dil_w = a.key_int("dilation", 1);
+      const std::string_view pad = a.key("pad");
+      if (pad == "same") {
+        FOVEA_CHECK(o.kernel_h % 2 == 1 && o.kernel_w % 2 == 1, "pad=same needs an odd kernel, got ", a.pos[1]);
+        o.attrs.pad_h = o.attrs.dil_h * (o.kernel_h - 1) / 2;
+        o.attrs.pad_w = o.attrs.dil_w * (o.kernel_w - 1) / 2;
+      } else {
+        o.attrs.pad_h = o.attrs.pad_w = pad.empty() ? 0 : parse_int(pad, "argument 'pad'");
+      }
+      o.attrs.groups = a.key_int("groups", 1);
+      o.bias = a.key_bool("bias", true);
+      o.init = init_from(a);
+      a.finish();
+      add(seq, std::make_unique<Conv2d>(o));
+    } else if (n == "linear") {
+      a.positional(0, 1, "linear[:OUT][:bias=0][:init=I][:std=X]");
+      const int64_t out = a.pos.empty() ? classes : parse_int(a.pos[0], "argument 'OUT' (output features)");
+      FOVEA_CHECK(out > 0, "argument 'OUT' (output features) must be > 0, got ", out);
+      const bool bias = a.key_bool("bias", true);
+      const InitSpec s = init_from(a);
+      a.finish();
+      if (shape.ndim() != 2) add(seq, std::make_unique<Flatten>());
+      add(seq, std::make_unique<Linear>(shape[1], out, bias, s));
+    } else if (n == "maxpool" || n == "avgpool") {
+      a.positional(1, 1,
+                   n == "maxpool" ? "maxpool:K[:stride=S][:pad=P]" : "avgpool:K[:stride=S][:pad=P][:include_pad=0]");
+      ops::Pool2dAttrs p;
+      p.kernel_h = p.kernel_w = parse_int(a.pos[0], "argument 'K' (window size)");
+      FOVEA_CHECK(p.kernel_h > 0, "argument 'K' (window size) must be > 0, got ", p.kernel_h);
+      p.stride_h = p.stride_w = a.key_int("stride", p.kernel_h);
+      p.pad_h = p.pad_w = a.key_int("pad", 0);
+      if (n == "avgpool") p.count_include_pad = a.key_bool("include_pad", true);
+      a.finish();
+      if (n == "maxpool")
+        add(seq, std::make_unique<MaxPool2d>(p));
+      else
+        add(seq, std::make_unique<AvgPool2d>(p));
+    } else if (n == "gap") {
+      a.positional(0, 0, "gap");
+      a.finish();
+      add(seq, std::make_unique<GlobalAvgPool>());
+    } else if (n == "relu" || n == "sigmoid" || n == "tanh" || n == "flatten" || n == "bn" || n == "batchnorm") {
+      a.positional(0, 0, std::string(n).c_str());
+      if (n == "bn" || n == "batchnorm") {
+        const double eps = a.key_double("eps", 1e-5), momentum = a.key_double("momentum", 0.1);
+        a.finish();
+        FOVEA_CHECK(shape.ndim() == 4 || shape.ndim() == 2, "bn needs [C, H, W] or [F] input, got ",
+                    sample_shape_str(shape));
+        add(seq, std::make_unique<BatchNorm2d>(shape[1], float(eps), float(momentum)));
+        return;
+      }
+      a.finish();
+      if (n == "relu") add(seq, std::make_unique<ReLU>());
+      if (n == "sigmoid") add(seq, std::make_unique<Sigmoid>());
+      if (n == "tanh") add(seq, std::make_unique<Tanh>());
+      if (n == "flatten") add(seq, std::make_unique<Flatten>());
+    } else if (n == "leakyrelu") {
+      a.positional(0, 1, "leakyrelu[:SLOPE]");
+      const double slope = a.pos.empty() ? 0.01 : parse_double(a.pos[0], "argument 'SLOPE'");
+      a.finish();
+      add(seq, std::make_unique<LeakyReLU>(float(slope)));
+    } else if (n == "dropout") {
+      a.positional(0, 1, "dropout[:P]");
+      const double p = a.pos.empty() ? 0.5 : parse_double(a.pos[0], "argument 'P' (drop probability)");
+      a.finish();
+      auto d = std::make_unique<Dropout>(float(p));
+      d->set_salt(++dropout_salt);
+      add(seq, std::move(d));
+    } else if (n == "lrn") {
+      a.positional(0, 1, "lrn[:SIZE][:alpha=A][:beta=B][:k=K]");
+      const int64_t size = a.pos.empty() ? 5 : parse_int(a.pos[0], "argument 'SIZE'");
+      const double alpha = a.key_double("alpha", 1e-4), beta = a.key_double("beta", 0.75), k = a.key_double("k", 1.0);
+      a.finish();
+      add(seq, std::make_unique<LocalResponseNorm>(size, alpha, beta, k));
+    } else {
+      FOVEA_FAIL("unknown layer '", n,
+                 "' (expected conv, linear, maxpool, avgpool, gap, relu, leakyrelu, sigmoid, "
+                 "tanh, dropout, bn, flatten, lrn, res(...), resa(...) or init=SCHEME)");
+    }
+  }
+};
+
+std::string resnet_cifar(int blocks_per_stage, bool option_a) {
+  // He et al. 2016, section 4.2: 3x3 conv 16, then 3 stages of `blocks_per_stage` basic blocks with
+  // 16, 32, 64 channels (the first block of stages 2 and 3 halves the size), global average, linear.
+  std::string s = "init=kaiming,conv:16:3:pad=1:bias=0,bn,relu";
+  const int widths[3] = {16, 32, 64};
+  for (int stage = 0; stage < 3; ++stage)
+    for (int b = 0; b < blocks_per_stage; ++b) {
+      const int w = widths[stage], stride = (stage > 0 && b == 0) ? 2 : 1;
+      s += fmt::format(",{}(conv:{}:3:stride={}:pad=1:bias=0,bn,relu,conv:{}:3:pad=1:bias=0,bn),relu",
+                       option_a ? "resa" : "res", w, stride, w);
+    }
+  return s + ",gap,linear";
+}
+
+std::string resnet18_cifar() {
+  // The CIFAR variant of ResNet-18: a 3x3 stem without max-pooling, 4 stages of 2 basic blocks
+  // (64, 128, 256, 512 channels), 1x1-conv projection shortcuts where the shape changes.
+  std::string s = "init=kaiming,conv:64:3:pad=1:bias=0,bn,relu";
+  const int widths[4] = {64, 128, 256, 512};
+  for (int stage = 0; stage < 4; ++stage)
+    for (int b = 0; b < 2; ++b) {
+      const int w = widths[stage], stride = (stage > 0 && b == 0) ? 2 : 1;
+      s += fmt::format(",res(conv:{}:3:stride={}:pad=1:bias=0,bn,relu,conv:{}:3:pad=1:bias=0,bn),relu", w, stride, w);
+    }
+  return s + ",gap,linear";
+}
+
+std::string resnet9() {
+  // The DAWNBench-style ResNet-9 (Myrtle.ai): conv-bn-relu blocks, max-pooling, two residual blocks.
+  auto cbr = [](int w) { return fmt::format("conv:{}:3:pad=1:bias=0,bn,relu", w); };
+  return "init=kaiming," + cbr(64) + "," + cbr(128) + ",maxpool:2,res(" + cbr(128) + "," + cbr(128) + ")," + cbr(256) +
+         ",maxpool:2," + cbr(512) + ",maxpool:2,res(" + cbr(512) + "," + cbr(512) + "),gap,linear";
+}
+
+}  // namespace
+
+const std::vector<ZooEntry>& model_zoo() {
+  static const std::vector<ZooEntry> zoo = {
+      {"small_cnn", "the default: 3 conv-bn-relu-maxpool blocks (16, 32, 64 channels), linear",
+       "conv:16:3:pad=1,bn,relu,maxpool:2,conv:32:3:pad=1,bn,relu,maxpool:2,conv:64:3:pad=1,bn,relu,maxpool:2,linear"},
+      {"mnist_cnn", "Keras/PyTorch MNIST example: conv 32, conv 64, maxpool, dropout, fc 128, dropout, fc",
+       "conv:32:3,relu,conv:64:3,relu,maxpool:2,dropout:0.25,flatten,linear:128,relu,dropout:0.5,linear"},
+      {"lenet5", "LeNet-5 (LeCun et al. 1998) with tanh and average pooling",
+       "conv:6:5:pad=2,tanh,avgpool:2,conv:16:5,tanh,avgpool:2,flatten,linear:120,tanh,linear:84,tanh,linear"},
+      // Caffe's Gaussian fillers (std 0.0001 for conv1) suit its raw 0-255 inputs; on per-channel
+      // normalised inputs they make the signal vanish, so these use PyTorch's default initialisation.
+      // Caffe pools in ceil mode: 3x3/2 pooling with pad 1 gives the same sizes (32 -> 16 -> 8 -> 4).
+      {"cifar_quick", "Caffe's cifar10_quick: 3 conv 5x5 (32, 32, 64) with max/avg pooling, fc 64, fc",
+       "conv:32:5:pad=2,maxpool:3:stride=2:pad=1,relu,conv:32:5:pad=2,relu,avgpool:3:stride=2:pad=1,"
+       "conv:64:5:pad=2,relu,avgpool:3:stride=2:pad=1,flatten,linear:64,linear"},
+      {"cifar_full", "Caffe's cifar10_full: cifar_quick's convolutions with local response normalisation, fc",
+       "conv:32:5:pad=2,maxpool:3:stride=2:pad=1,relu,lrn:3:alpha=5e-05:beta=0.75,"
+       "conv:32:5:pad=2,relu,avgpool:3:stride=2:pad=1,lrn:3:alpha=5e-05:beta=0.75,"
+       "conv:64:5:pad=2,relu,avgpool:3:stride=2:pad=1,flatten,linear"},
+      {"resnet20", "He et al. 2016 CIFAR ResNet-20 (option A shortcuts, 0.27 M parameters)", resnet_cifar(3, true)},
+      {"resnet18", "ResNet-18, CIFAR variant (3x3 stem, no max-pool, projection shortcuts)", resnet18_cifar()},
+      {"resnet9", "DAWNBench-style ResNet-9 for speed runs", resnet9()},
+      {"mlp", "two hidden layers of 64 (for the 2-D rings and other flat data)",
+       "linear:64,relu,linear:64,relu,linear"},
+  };
+  return zoo;
+}
+
+std::string expand_model_name(std::string_view name_or_spec) {
+  for (const ZooEntry& e : model_zoo())
+    if (e.name == name_or_spec) return e.spec;
+  return std::string(name_or_spec);
+}
+
+std::unique_ptr<Model> build_model(std::string_view name_or_spec, const Shape& sample, int64_t classes) {
+  FOVEA_CHECK(!name_or_spec.empty(),
+              "model spec: empty (give a zoo name such as mnist_cnn or a spec such as "
+              "conv:32:3:pad=1,relu,maxpool:2,linear)");
+  FOVEA_CHECK(sample.ndim() >= 1 && sample.ndim() <= 3 && sample.numel() > 0,
+              "model: sample shape must be [C, H, W] or [F], got ", sample.str());
+  FOVEA_CHECK(classes > 0, "model: classes must be > 0, got ", classes);
+  std::string name = "custom";
+  for (const ZooEntry& e : model_zoo())
+    if (e.name == name_or_spec) name = e.name;
+  const std::string spec = expand_model_name(name_or_spec);
+  // A single word that is neither a zoo model nor a layer is most likely a mistyped model name.
+  if (name == "custom" && spec.find_first_of(",:(") == std::string::npos) {
+    static const std::set<std::string> single{"relu",      "sigmoid", "tanh",    "flatten",   "gap", "bn",
+                                              "batchnorm", "linear",  "dropout", "leakyrelu", "lrn"};
+    if (!single.count(spec)) {
+      std::string names;
+      for (const ZooEntry& e : model_zoo()) names += (names.empty() ? "" : ", ") + e.name;
+      FOVEA_FAIL("model: unknown model '", spec, "' (the zoo has ", names,
+                 "; or give a spec such as conv:32:3:pad=1,relu,maxpool:2,linear)");
+    }
+  }
+  Builder b;
+  std::vector<int64_t> dims{1};
+  for (int64_t d : sample.vec()) dims.push_back(d);
+  if (sample.ndim() == 2) dims.insert(dims.begin() + 1, 1);  // [H, W] -> [1, H, W]
+  b.shape = Shape(dims);
+  b.classes = classes;
+  auto net = std::make_unique<Sequential>();
+  try {
+    b.build(spec, *net, "");
+  } catch (const SpecError&) {
+    throw;
+  } catch (const Error& e) {
+    throw SpecError(cat("model spec: ", e.what()), e.file(), e.line());
+  }
+  FOVEA_CHECK(net->size() > 0, "model spec: no layers");
+  Shape out = b.shape;
+  FOVEA_CHECK(out.ndim() == 2 && out[1] == classes, "model spec: the net ends in ", sample_shape_str(out),
+              " but the data has ", classes, " classes (end with 'linear' to get [", classes, "])");
+  std::vector<int64_t> sdims(dims.begin() + 1, dims.end());
+  return std::make_unique<Model>(name, spec, Shape(sdims), classes, std::move(net));
+}
+
+}  // namespace fovea::nn

@@ -1,0 +1,266 @@
+#include "layers/nn/optimizer.h"
+
+#include <fmt/core.h>
+
+#include <charconv>
+#include <cmath>
+
+#include "core/error.h"
+
+namespace fovea::nn {
+
+OptimizerKind parse_optimizer(std::string_view text) {
+  if (text == "sgd") return OptimizerKind::sgd;
+  if (text == "adamw") return OptimizerKind::adamw;
+  FOVEA_FAIL("optimizer: unknown optimizer '", text, "' (expected sgd or adamw)");
+}
+
+Optimizer::Optimizer(const OptimizerConfig& config, const std::vector<ParamRef>& params) : config_(config) {
+  FOVEA_CHECK(config.l1 >= 0 && config.l2 >= 0, "optimizer: l1 and l2 must be >= 0, got ", config.l1, ", ", config.l2);
+  FOVEA_CHECK(config.max_norm >= 0, "optimizer: max_norm must be >= 0, got ", config.max_norm);
+  if (config.kind == OptimizerKind::sgd) {
+    SgdParams p;
+    p.momentum = config.momentum;
+    p.dampening = config.dampening;
+    p.weight_decay = config.weight_decay;
+    p.nesterov = config.nesterov;
+    p.validate("sgd");
+  } else {
+    AdamWParams p;
+    p.beta1 = config.beta1;
+    p.beta2 = config.beta2;
+    p.eps = config.eps;
+    p.weight_decay = config.weight_decay;
+    p.validate("adamw");
+  }
+  for (const ParamRef& r : params)
+    if (r.param->trainable) params_.push_back({r, Tensor(), Tensor()});
+}
+
+void Optimizer::ensure_state(Slot& s) {
+  const Tensor& w = s.ref.param->value;
+  const bool need1 = config_.kind == OptimizerKind::adamw || config_.momentum != 0.0;
+  const bool need2 = config_.kind == OptimizerKind::adamw;
+  if (need1 && (!s.state1.defined() || s.state1.device() != w.device())) {
+    s.state1 = s.state1.defined() ? s.state1.to(w.device()) : Tensor::zeros(w.shape(), DType::float32, w.device());
+  }
+  if (need2 && (!s.state2.defined() || s.state2.device() != w.device())) {
+    s.state2 = s.state2.defined() ? s.state2.to(w.device()) : Tensor::zeros(w.shape(), DType::float32, w.device());
+  }
+}
+
+double Optimizer::step(ops::Context& ctx, double lr) {
+  FOVEA_CHECK(std::isfinite(lr) && lr >= 0, "optimizer: learning rate must be finite and >= 0, got ", lr);
+  std::vector<ops::ParamSlot> slots, weights;
+  for (Slot& s : params_) {
+    Param& p = *s.ref.param;
+    if (!p.grad.defined()) continue;
+    ensure_state(s);
+    slots.push_back({p.value, p.grad, s.state1, s.state2});
+    if (p.value.ndim() >= 2) weights.push_back({p.value, p.grad, Tensor(), Tensor()});
+  }
+  if (slots.empty()) return 0.0;
+  double penalty = 0.0;
+  if ((config_.l1 > 0 || config_.l2 > 0) && !weights.empty())
+    penalty = ops::l1_l2_penalty(ctx, weights, float(config_.l1), float(config_.l2));
+  ++steps_;
+  if (config_.kind == OptimizerKind::sgd) {
+    SgdParams p;
+    p.lr = lr;
+    p.momentum = config_.momentum;
+    p.dampening = config_.dampening;
+    p.weight_decay = config_.weight_decay;
+    p.nesterov = config_.nesterov;
+    ops::sgd_step(ctx, slots, p, steps_);
+  } else {
+    AdamWParams p;
+    p.lr = lr;
+    p.beta1 = config_.beta1;
+    p.beta2 = config_.beta2;
+    p.eps = config_.eps;
+    p.weight_decay = config_.weight_decay;
+    ops::adamw_step(ctx, slots, p, steps_);
+  }
+  if (config_.max_norm > 0)
+    for (ops::ParamSlot& w : weights) ops::max_norm(ctx, w.param, float(config_.max_norm));
+  return penalty;
+}
+
+std::map<std::string, Tensor> Optimizer::state_dict() const {
+  std::map<std::string, Tensor> out;
+  for (const Slot& s : params_) {
+    if (config_.kind == OptimizerKind::sgd) {
+      if (s.state1.defined()) out[s.ref.path + ".momentum_buffer"] = s.state1.to(kCPU);
+    } else {
+      if (s.state1.defined()) out[s.ref.path + ".exp_avg"] = s.state1.to(kCPU);
+      if (s.state2.defined()) out[s.ref.path + ".exp_avg_sq"] = s.state2.to(kCPU);
+    }
+  }
+  out["step"] = Tensor::from_vector(std::vector<int64_t>{steps_}, {1});
+  return out;
+}
+
+void Optimizer::load_state_dict(const std::map<std::string, Tensor>& state, Device device) {
+  auto it = state.find("step");
+  FOVEA_CHECK(it != state.end() && it->second.dtype() == DType::int64 && it->second.numel() == 1,
+              "optimizer state: missing int64 entry 'step'");
+  steps_ = it->second.to(kCPU).to_vector<int64_t>()[0];
+  auto load = [&](const std::string& name, const Tensor& like, Tensor& dst) {
+    auto f = state.find(name);
+    if (f == state.end()) {
+      // A parameter that had no gradient yet has no state: only allowed before the first step.
+      FOVEA_CHECK(steps_ == 0, "optimizer state: missing entry '", name, "'");
+      dst = Tensor();
+      return;
+    }
+    FOVEA_CHECK(f->second.shape() == like.shape() && f->second.dtype() == DType::float32, "optimizer state: entry '",
+                name, "' is ", f->second.str(), ", the parameter is ", like.str());
+    dst = f->second.to(device);
+  };
+  for (Slot& s : params_) {
+    const Tensor& w = s.ref.param->value;
+    if (config_.kind == OptimizerKind::sgd) {
+      if (config_.momentum != 0.0) load(s.ref.path + ".momentum_buffer", w, s.state1);
+    } else {
+      load(s.ref.path + ".exp_avg", w, s.state1);
+      load(s.ref.path + ".exp_avg_sq", w, s.state2);
+    }
+  }
+}
+
+// ---------------------------------------------------------------- schedules
+
+namespace {
+
+double parse_number(std::string_view text, std::string_view what, std::string_view spec) {
+  double v = 0;
+  const auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  FOVEA_CHECK(ec == std::errc() && ptr == text.data() + text.size() && std::isfinite(v), "schedule '", spec,
+              "': ", what, " must be a number, got '", text, "'");
+  return v;
+}
+
+std::vector<std::string_view> split(std::string_view s, char sep) {
+  std::vector<std::string_view> out;
+  size_t start = 0;
+  while (true) {
+    const size_t p = s.find(sep, start);
+    out.push_back(s.substr(start, p == std::string_view::npos ? std::string_view::npos : p - start));
+    if (p == std::string_view::npos) break;
+    start = p + 1;
+  }
+  return out;
+}
+
+}  // namespace
+
+ScheduleConfig parse_schedule(std::string_view text) {
+  ScheduleConfig c;
+  const std::vector<std::string_view> f = split(text, ':');
+  const std::string_view name = f[0];
+  auto arity = [&](size_t lo, size_t hi) {
+    FOVEA_CHECK(f.size() >= lo + 1 && f.size() <= hi + 1, "schedule '", text, "': '", name, "' takes ", lo, " to ", hi,
+                " arguments, got ", f.size() - 1);
+  };
+  if (name == "constant") {
+    arity(0, 0);
+    c.kind = ScheduleKind::constant;
+  } else if (name == "step") {
+    arity(1, 2);
+    c.kind = ScheduleKind::step;
+    c.milestones = {parse_number(f[1], "the step size in epochs", text)};
+    FOVEA_CHECK(c.milestones[0] > 0, "schedule '", text, "': the step size must be > 0");
+    if (f.size() > 2) c.gamma = parse_number(f[2], "gamma", text);
+  } else if (name == "multistep") {
+    arity(1, 2);
+    c.kind = ScheduleKind::multistep;
+    c.milestones.clear();
+    for (std::string_view m : split(f[1], ',')) c.milestones.push_back(parse_number(m, "a milestone epoch", text));
+    for (size_t i = 1; i < c.milestones.size(); ++i)
+      FOVEA_CHECK(c.milestones[i] > c.milestones[i - 1], "schedule '", text, "': milestones must increase");
+    if (f.size() > 2) c.gamma = parse_number(f[2], "gamma", text);
+  } else if (name == "cosine") {
+    arity(0, 1);
+    c.kind = ScheduleKind::cosine;
+    if (f.size() > 1) c.min_lr = parse_number(f[1], "the minimum learning rate", text);
+    FOVEA_CHECK(c.min_lr >= 0, "schedule '", text, "': the minimum learning rate must be >= 0");
+  } else if (name == "onecycle" || name == "onecycle-linear") {
+    arity(0, 1);
+    c.kind = ScheduleKind::onecycle;
+    c.linear = name == "onecycle-linear";
+    if (f.size() > 1) c.pct_start = parse_number(f[1], "pct_start", text);
+    FOVEA_CHECK(c.pct_start > 0 && c.pct_start < 1, "schedule '", text, "': pct_start must be in (0, 1)");
+  } else {
+    FOVEA_FAIL("schedule: unknown schedule '", text,
+               "' (expected constant, step:EPOCHS[:GAMMA], multistep:E1,E2,...[:GAMMA], cosine[:MIN_LR], "
+               "onecycle[:PCT_START] or onecycle-linear[:PCT_START])");
+  }
+  FOVEA_CHECK(c.gamma > 0, "schedule '", text, "': gamma must be > 0");
+  return c;
+}
+
+std::string schedule_name(const ScheduleConfig& c) {
+  std::string s;
+  switch (c.kind) {
+    case ScheduleKind::constant: s = "constant"; break;
+    case ScheduleKind::step: s = fmt::format("step:{}:{}", c.milestones.at(0), c.gamma); break;
+    case ScheduleKind::multistep: {
+      s = "multistep:";
+      for (size_t i = 0; i < c.milestones.size(); ++i) s += fmt::format("{}{}", i ? "," : "", c.milestones[i]);
+      s += fmt::format(":{}", c.gamma);
+      break;
+    }
+    case ScheduleKind::cosine: s = c.min_lr > 0 ? fmt::format("cosine:{}", c.min_lr) : "cosine"; break;
+    case ScheduleKind::onecycle:
+      s = fmt::format("{}:{}", c.linear ? "onecycle-linear" : "onecycle", c.pct_start);
+      break;
+  }
+  return s;
+}
+
+LrSchedule::LrSchedule(const ScheduleConfig& c, double base_lr, int64_t total_steps, int64_t steps_per_epoch)
+    : c_(c), base_(base_lr), total_(total_steps), per_epoch_(steps_per_epoch) {
+  FOVEA_CHECK(total_steps > 0 && steps_per_epoch > 0, "schedule: total steps and steps per epoch must be > 0, got ",
+              total_steps, " and ", steps_per_epoch);
+  FOVEA_CHECK(std::isfinite(base_lr) && base_lr >= 0, "schedule: learning rate must be >= 0, got ", base_lr);
+  FOVEA_CHECK(c.warmup_epochs >= 0, "schedule: warm-up must be >= 0 epochs, got ", c.warmup_epochs);
+  warmup_ = c.kind == ScheduleKind::onecycle ? 0 : int64_t(std::llround(c.warmup_epochs * double(steps_per_epoch)));
+  if (warmup_ >= total_steps) warmup_ = total_steps - 1;
+}
+
+double LrSchedule::lr(int64_t t) const {
+  if (t < warmup_) return base_ * double(t + 1) / double(warmup_);
+  t -= warmup_;
+  const int64_t total = total_ - warmup_;
+  constexpr double kPi = 3.14159265358979323846;
+  switch (c_.kind) {
+    case ScheduleKind::constant: return base_;
+    case ScheduleKind::step: {
+      const int64_t epoch = t / per_epoch_;
+      return base_ * std::pow(c_.gamma, std::floor(double(epoch) / c_.milestones[0]));
+    }
+    case ScheduleKind::multistep: {
+      const int64_t epoch = t / per_epoch_;
+      int passed = 0;
+      for (double m : c_.milestones) passed += double(epoch) >= m;
+      return base_ * std::pow(c_.gamma, passed);
+    }
+    case ScheduleKind::cosine: {
+      const double tt = double(std::min(t, total));
+      return c_.min_lr + (base_ - c_.min_lr) * (1.0 + std::cos(kPi * tt / double(total))) / 2.0;
+    }
+    case ScheduleKind::onecycle: {
+      const double initial = base_ / c_.div_factor, final_lr = initial / c_.final_div_factor;
+      const double end1 = c_.pct_start * double(total) - 1.0, end2 = double(total) - 1.0;
+      auto anneal = [&](double start, double end, double pct) {
+        return c_.linear ? (end - start) * pct + start : end + (start - end) / 2.0 * (std::cos(kPi * pct) + 1.0);
+      };
+      const double s = double(t);
+      if (s <= end1) return anneal(initial, base_, end1 > 0 ? s / end1 : 1.0);
+      return anneal(base_, final_lr, end2 > end1 ? (s - end1) / (end2 - end1) : 1.0);
+    }
+  }
+  return base_;
+}
+
+}  // namespace fovea::nn
