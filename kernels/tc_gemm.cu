@@ -218,20 +218,28 @@ void launch_simple(const char* op, const SgemmParams& p, const typename P::Raw* 
     FOVEA_LAUNCH((tc_gemm_simple_kernel<P, false, false>), grid, 32, 0, stream, g, A, B, C);
 }
 
-}  // namespace
-
-void tc_gemm_simple_tf32(const SgemmParams& g, const float* A, const float* B, float* C, StreamHandle stream) {
-  launch_simple<Tf32>("tc_gemm_simple_tf32", g, A, B, C, stream);
+void tc_gemm_simple_tf32(const Exec& ex, const SgemmParams& g, const float* A, const float* B, float* C) {
+  launch_simple<Tf32>("tc_gemm_simple_tf32", g, A, B, C, ex.stream);
 }
 
-void tc_gemm_simple_bf16(const SgemmParams& g, const BFloat16* A, const BFloat16* B, BFloat16* C, StreamHandle stream) {
+void tc_gemm_simple_bf16(const Exec& ex, const SgemmParams& g, const BFloat16* A, const BFloat16* B, BFloat16* C) {
   launch_simple<Bf16>("tc_gemm_simple_bf16", g, reinterpret_cast<const uint16_t*>(A),
-                      reinterpret_cast<const uint16_t*>(B), reinterpret_cast<uint16_t*>(C), stream);
+                      reinterpret_cast<const uint16_t*>(B), reinterpret_cast<uint16_t*>(C), ex.stream);
 }
 
-void tc_gemm_simple_fp16(const SgemmParams& g, const Half* A, const Half* B, Half* C, StreamHandle stream) {
+void tc_gemm_simple_fp16(const Exec& ex, const SgemmParams& g, const Half* A, const Half* B, Half* C) {
   launch_simple<Fp16>("tc_gemm_simple_fp16", g, reinterpret_cast<const uint16_t*>(A),
-                      reinterpret_cast<const uint16_t*>(B), reinterpret_cast<uint16_t*>(C), stream);
+                      reinterpret_cast<const uint16_t*>(B), reinterpret_cast<uint16_t*>(C), ex.stream);
 }
 
+#if defined(__CUDACC__)
+constexpr Slot kThisSlot = Slot::cuda;
+#else
+constexpr Slot kThisSlot = Slot::emu;
+#endif
+[[maybe_unused]] const bool registered = tc_gemm_tf32_stub.define(kThisSlot, &tc_gemm_simple_tf32) &&
+                                         tc_gemm_bf16_stub.define(kThisSlot, &tc_gemm_simple_bf16) &&
+                                         tc_gemm_fp16_stub.define(kThisSlot, &tc_gemm_simple_fp16);
+
+}  // namespace
 }  // namespace fovea::FOVEA_KERNEL_NS

@@ -13,14 +13,21 @@
 #pragma once
 #include <cstdint>
 
+#include "core/dispatch.h"
 #include "core/float_formats.h"
-#include "kernels/api.h"
-#include "kernels/sgemm.h"
+#include "kernels/sgemm.h"  // SgemmParams, Trans
 
-#define FOVEA_TC_GEMM_KERNELS                                                                                    \
-  void tc_gemm_simple_tf32(const SgemmParams& g, const float* A, const float* B, float* C, StreamHandle stream); \
-  void tc_gemm_simple_bf16(const SgemmParams& g, const BFloat16* A, const BFloat16* B, BFloat16* C,              \
-                           StreamHandle stream);                                                                 \
-  void tc_gemm_simple_fp16(const SgemmParams& g, const Half* A, const Half* B, Half* C, StreamHandle stream);
+namespace fovea {
 
-FOVEA_DECLARE_KERNELS(FOVEA_TC_GEMM_KERNELS)
+// Entry points, filled by kernels/tc_gemm.cu in slots emu (its emulator build) and cuda (its nvcc build) with
+// tc_gemm_simple_*; the reference of the same precision is fovea::ref::gemm. A binary that calls them links the
+// kernel library in whole (CMake $<LINK_LIBRARY:WHOLE_ARCHIVE,...>) so that the registrations run.
+inline constinit DispatchStub<void(const Exec&, const SgemmParams& g, const float* A, const float* B, float* C)>
+    tc_gemm_tf32_stub{"tc_gemm_tf32"};
+inline constinit DispatchStub<void(const Exec&, const SgemmParams& g, const BFloat16* A, const BFloat16* B,
+                                   BFloat16* C)>
+    tc_gemm_bf16_stub{"tc_gemm_bf16"};
+inline constinit DispatchStub<void(const Exec&, const SgemmParams& g, const Half* A, const Half* B, Half* C)>
+    tc_gemm_fp16_stub{"tc_gemm_fp16"};
+
+}  // namespace fovea
