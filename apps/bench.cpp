@@ -53,6 +53,7 @@ int run_bench(BenchOptions o) {
   c.timing.reps = o.reps >= 1 ? o.reps : (cuda ? 50 : 5);
   c.timing.rotate = o.rotate;
   c.tolerance = o.tolerance;
+  bench::check_op_names(o.ops);
   c.ops = o.ops;
   c.cudnn = !o.no_cudnn;
   c.torch = !o.no_torch;
@@ -125,8 +126,7 @@ Command bench_command(
           ->delimiter(',');
       app.add_option("--conv", o->convs, "extra conv shape N,C,H,W,K,R,S[,stride[,pad]] (repeatable)");
       app.add_option("--gemm", o->gemms, "extra GEMM shape M,N,K: C[M,N] = A[M,K] B[N,K]^T (repeatable)");
-      app.add_option("--ops", o->ops, "only these: conv2d, gemm, maxpool2d, cross_entropy, batchnorm, sgd")
-          ->delimiter(',');
+      app.add_option("--ops", o->ops, "only these: conv2d, gemm and op names (fovea op --list)")->delimiter(',');
       app.add_option("--suites", o->suites, "kernels, train-step (comma-separated)")->capture_default_str();
       app.add_option("--out", o->out, "output folder")->capture_default_str();
       app.add_option("--warmup", o->warmup, "untimed runs first (default 10 on cuda, 1 on cpu)");

@@ -7,6 +7,7 @@
 #include "core/build_info.h"
 #include "core/device.h"
 #include "core/emu/emu.h"
+#include "layers/cudnn/cudnn_backend.h"
 
 namespace fovea::app {
 namespace {
@@ -35,9 +36,9 @@ int run_info() {
     }
   }
   if (b.cudnn)
-    fmt::print("  cudnn built against cuDNN {}, runtime library {}\n", b.cudnn_version, cudnn_runtime_version());
+    fmt::print("  cudnn built against cuDNN {}, runtime library {}\n", b.cudnn_version, cudnn::runtime_version());
   else
-    fmt::print("  cudnn {}\n", cudnn_runtime_version());
+    fmt::print("  cudnn {}\n", cudnn::runtime_version());
   return 0;
 }
 

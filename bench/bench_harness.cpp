@@ -15,6 +15,7 @@
 #include "core/build_info.h"
 #include "core/error.h"
 #include "core/plot.h"
+#include "layers/cudnn/cudnn_backend.h"
 
 namespace fovea::bench {
 
@@ -103,7 +104,7 @@ Environment describe_environment(Device d) {
   e.fovea_version = b.version;
   e.date_utc = utc_now();
   e.host_threads = int(std::thread::hardware_concurrency());
-  e.cudnn = b.cudnn ? cudnn_runtime_version() : "not built";
+  e.cudnn = b.cudnn ? cudnn::runtime_version() : "not built";
   if (d.type == DeviceType::cuda) {
     e.driver = cuda_driver_version();
     e.runtime = cuda_runtime_version();

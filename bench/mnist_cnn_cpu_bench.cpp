@@ -21,7 +21,6 @@
 #include <string>
 #include <vector>
 
-#include "core/op_params.h"
 #include "cpu_reference/activations.h"
 #include "cpu_reference/conv2d.h"
 #include "cpu_reference/linear.h"
@@ -29,6 +28,7 @@
 #include "cpu_reference/pooling.h"
 #include "cpu_reference/softmax.h"
 #include "cpu_reference/threading.h"
+#include "layers/ops/ops.h"
 
 #ifndef FOVEA_SOURCE_DIR
 #define FOVEA_SOURCE_DIR "."

@@ -7,9 +7,6 @@
 #if FOVEA_HAVE_CUDA
 #include <cuda_runtime.h>
 #endif
-#if FOVEA_HAVE_CUDNN
-#include <cudnn.h>
-#endif
 
 namespace fovea {
 
@@ -85,15 +82,6 @@ std::string cuda_runtime_version() {
   return version_string(v);
 #else
   return "not built";
-#endif
-}
-
-std::string cudnn_runtime_version() {
-#if FOVEA_HAVE_CUDNN
-  const size_t v = cudnnGetVersion();  // works without a GPU
-  return cat(v / 10000, ".", (v % 10000) / 100, ".", v % 100);
-#else
-  return "not built (cuDNN was not found or FOVEA_WITH_CUDNN=OFF)";
 #endif
 }
 

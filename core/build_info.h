@@ -22,8 +22,7 @@ struct GpuInfo {
   int clock_mhz = 0;
 };
 std::vector<GpuInfo> gpu_infos();
-std::string cuda_driver_version();    // "13.0" or a reason
-std::string cuda_runtime_version();   // "13.0" or a reason
-std::string cudnn_runtime_version();  // "9.19.0", or why there is none
+std::string cuda_driver_version();   // "13.0" or a reason
+std::string cuda_runtime_version();  // "13.0" or a reason
 
 }  // namespace fovea

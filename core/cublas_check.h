@@ -9,9 +9,9 @@
 namespace fovea {
 
 [[noreturn]] inline void fail_cublas(cublasStatus_t status, const char* call, const char* file, int line) {
-  throw DeviceError(cat("cuBLAS error: ", call, " failed: ", cublasGetStatusName(status), ": ",
-                        cublasGetStatusString(status)),
-                    file, line);
+  throw DeviceError(
+      cat("cuBLAS error: ", call, " failed: ", cublasGetStatusName(status), ": ", cublasGetStatusString(status)), file,
+      line);
 }
 
 }  // namespace fovea

@@ -26,9 +26,9 @@ void check_cuda_launch(const char* kernel, cudaStream_t stream, const char* file
   cudaError_t err = cudaGetLastError();
   if (err == cudaSuccess && sync_launches()) err = cudaStreamSynchronize(stream);
   if (err != cudaSuccess)
-    throw DeviceError(cat("CUDA error: launch of ", kernel, " failed: ", cudaGetErrorName(err), ": ",
-                          cudaGetErrorString(err)),
-                      file, line);
+    throw DeviceError(
+        cat("CUDA error: launch of ", kernel, " failed: ", cudaGetErrorName(err), ": ", cudaGetErrorString(err)), file,
+        line);
 }
 
 }  // namespace fovea

@@ -51,6 +51,17 @@ Slot Exec::slot() const {
              " (slot ", slot_name(s), ")");
 }
 
+void check_backend(const char* stub, const Exec& ex) {
+  if (ex.backend != Backend::cudnn) return;
+  FOVEA_CHECK(ex.device.type == DeviceType::cuda, stub, ": backend cudnn runs on device cuda only, not ",
+              ex.device.str());
+#if !FOVEA_HAVE_CUDNN
+  FOVEA_FAIL(stub,
+             ": backend cudnn requested but this build of fovea has no cuDNN (not found at build time or "
+             "FOVEA_WITH_CUDNN=OFF); use --backend custom");
+#endif
+}
+
 [[noreturn]] void fail_defined_twice(const char* stub, Slot s) {
   std::fprintf(stderr, "fovea: internal error: two implementations registered for slot %s of %s\n", slot_name(s), stub);
   std::abort();

@@ -59,18 +59,33 @@ struct Exec {
 
 // Throws the error for a stub with no implementation in the slot the call needs.
 [[noreturn]] void fail_no_implementation(const char* stub, const Exec& ex);
+// Throws when the Exec asks for a backend its device or this build cannot run (cudnn off device cuda, or a
+// build without cuDNN): a library backend never falls back silently.
+void check_backend(const char* stub, const Exec& ex);
 // Aborts: two files registered the same slot of one stub (a build mistake, caught at start-up).
 [[noreturn]] void fail_defined_twice(const char* stub, Slot s);
+
+// What every stub can say about itself, whatever its signature (the op registry lists which slots an op has).
+class StubInfo {
+ public:
+  constexpr explicit StubInfo(const char* name) : name_(name) {}
+  const char* name() const { return name_; }
+  bool has(Slot s) const { return defined_[size_t(s)]; }
+
+ protected:
+  const char* name_;
+  std::array<bool, kSlotCount> defined_{};
+};
 
 template <typename Signature>
 class DispatchStub;
 
 template <typename R, typename... Args>
-class DispatchStub<R(const Exec&, Args...)> {
+class DispatchStub<R(const Exec&, Args...)> : public StubInfo {
  public:
   using Fn = R (*)(const Exec&, Args...);
 
-  constexpr explicit DispatchStub(const char* name) : name_(name) {}
+  constexpr explicit DispatchStub(const char* name) : StubInfo(name) {}
   DispatchStub(const DispatchStub&) = delete;
   DispatchStub& operator=(const DispatchStub&) = delete;
 
@@ -78,25 +93,24 @@ class DispatchStub<R(const Exec&, Args...)> {
 
   // The implementation a call with `ex` runs: its slot, else the fallback (cudnn -> cuda, onednn -> cpu).
   Fn get(const Exec& ex) const {
+    if (ex.backend != Backend::custom) check_backend(name_, ex);
     const Slot s = ex.slot();
     if (Fn f = fns_[size_t(s)]) return f;
     if (s == Slot::cudnn && fns_[size_t(Slot::cuda)]) return fns_[size_t(Slot::cuda)];
     if (s == Slot::onednn && fns_[size_t(Slot::cpu)]) return fns_[size_t(Slot::cpu)];
     fail_no_implementation(name_, ex);
   }
-  bool has(Slot s) const { return fns_[size_t(s)] != nullptr; }
-  const char* name() const { return name_; }
 
   // Registers the implementation of slot `s`; returns true so that a file can write
   // `const bool registered = a_stub.define(...) && b_stub.define(...);`.
   bool define(Slot s, Fn f) {
     if (fns_[size_t(s)]) fail_defined_twice(name_, s);
     fns_[size_t(s)] = f;
+    defined_[size_t(s)] = f != nullptr;
     return true;
   }
 
  private:
-  const char* name_;
   std::array<Fn, kSlotCount> fns_{};
 };
 

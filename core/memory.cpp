@@ -1,5 +1,7 @@
 #include "core/memory.h"
 
+#include <atomic>
+
 #include <cstdlib>
 #include <cstring>
 
@@ -23,8 +25,10 @@ CachingAllocator& host_allocator() {
   return *allocator;
 }
 
-void* device_alloc(size_t bytes, Device d) {
-  if (bytes == 0) return nullptr;
+namespace {
+std::atomic<int> g_poison_allocations{0};
+
+void* allocate(size_t bytes, Device d) {
   if (d.is_host_memory()) {
 #if FOVEA_EMU_SANITIZE
     void* p = host_raw_alloc(bytes);  // exact size, so AddressSanitizer sees every overflow
@@ -36,6 +40,21 @@ void* device_alloc(size_t bytes, Device d) {
   }
   require_device(d);
   return cuda_allocator().allocate(bytes);
+}
+}  // namespace
+
+void* device_alloc(size_t bytes, Device d) {
+  if (bytes == 0) return nullptr;
+  void* p = allocate(bytes, d);
+  if (g_poison_allocations.load(std::memory_order_relaxed) > 0) fill_bytes(p, d, 0xFF, bytes);
+  return p;
+}
+
+ScopedAllocationPoison::ScopedAllocationPoison() {
+  ++g_poison_allocations;
+}
+ScopedAllocationPoison::~ScopedAllocationPoison() {
+  --g_poison_allocations;
 }
 
 void device_free(void* p, Device d) {
@@ -131,8 +150,9 @@ void* CachingAllocator::allocate(size_t bytes) {
       p = raw_alloc_(size);
     }
     if (!p)
-      throw DeviceError(cat("out of device memory allocating ", bytes, " bytes (", stats_.bytes_in_use, " bytes in use)"),
-                        __FILE__, __LINE__);
+      throw DeviceError(
+          cat("out of device memory allocating ", bytes, " bytes (", stats_.bytes_in_use, " bytes in use)"), __FILE__,
+          __LINE__);
     live_[p] = size;
     stats_.bytes_in_use += size;
     ++stats_.raw_allocations;
@@ -191,6 +211,11 @@ CachingAllocator& cuda_allocator() {
 }
 
 void* Workspace::get(size_t bytes) {
+  if (external_) {
+    FOVEA_CHECK(bytes <= limit_, "workspace on ", device_.str(), ": ", bytes,
+                " bytes requested, the caller's buffer has ", limit_);
+    return external_;
+  }
   if (bytes <= buffer_.bytes()) return buffer_.data();
   FOVEA_CHECK(bytes <= limit_, "workspace on ", device_.str(), ": ", bytes, " bytes requested, limit is ", limit_);
   buffer_.reset();

@@ -17,6 +17,16 @@ using StreamHandle = void*;  // a cudaStream_t for 'cuda'; ignored on host devic
 void* device_alloc(size_t bytes, Device d);
 void device_free(void* p, Device d);
 
+// While one exists, every new allocation is filled with 0xFF bytes (NaN floats, -1 integers), so a test can
+// see whether an op wrote every element of its outputs.
+class ScopedAllocationPoison {
+ public:
+  ScopedAllocationPoison();
+  ~ScopedAllocationPoison();
+  ScopedAllocationPoison(const ScopedAllocationPoison&) = delete;
+  ScopedAllocationPoison& operator=(const ScopedAllocationPoison&) = delete;
+};
+
 // The one way bytes move between devices. Host<->host is memcpy; anything touching cuda is a
 // cudaMemcpyAsync on `stream` followed by a synchronisation of that stream, so the call is
 // synchronous everywhere.
@@ -97,6 +107,9 @@ CachingAllocator& host_allocator();
 class Workspace {
  public:
   explicit Workspace(Device d, size_t limit_bytes = size_t(1) << 32) : device_(d), limit_(limit_bytes) {}
+  // A workspace over `bytes` of memory the caller owns and keeps alive (kernel tests hand out poisoned,
+  // misaligned scratch this way); asking it for more is an error.
+  Workspace(Device d, void* external, size_t bytes) : device_(d), limit_(bytes), external_(external) {}
   void* get(size_t bytes);
   size_t capacity() const { return buffer_.bytes(); }
   size_t limit() const { return limit_; }
@@ -106,6 +119,7 @@ class Workspace {
   Device device_;
   size_t limit_;
   Buffer buffer_;
+  void* external_ = nullptr;
 };
 
 }  // namespace fovea

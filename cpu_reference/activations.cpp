@@ -1,4 +1,5 @@
 #include "cpu_reference/activations.h"
+#include "layers/ops/activations.h"
 
 #include <cmath>
 #include <cstring>
@@ -93,5 +94,34 @@ void residual_add_backward(int64_t n, const float* dy, float* da, float* db) {
   if (da && da != dy) std::memcpy(da, dy, size_t(n) * sizeof(float));
   if (db && db != dy) std::memcpy(db, dy, size_t(n) * sizeof(float));
 }
+
+// ---- the cpu slots of layers/ops/activations.h's dispatch stubs
+
+namespace {
+
+const bool registered =
+    ops::relu_forward_stub.define(Slot::cpu,
+                                  [](const Exec&, int64_t n, const float* x, float* y) { relu_forward(n, x, y); }) &&
+    ops::relu_backward_stub.define(Slot::cpu, [](const Exec&, int64_t n, const float* s, const float* dy,
+                                                 float* dx) { relu_backward(n, s, dy, dx); }) &&
+    ops::sigmoid_forward_stub.define(
+        Slot::cpu, [](const Exec&, int64_t n, const float* x, float* y) { sigmoid_forward(n, x, y); }) &&
+    ops::sigmoid_backward_stub.define(Slot::cpu, [](const Exec&, int64_t n, const float* s, const float* dy,
+                                                    float* dx) { sigmoid_backward(n, s, dy, dx); }) &&
+    ops::tanh_forward_stub.define(Slot::cpu,
+                                  [](const Exec&, int64_t n, const float* x, float* y) { tanh_forward(n, x, y); }) &&
+    ops::tanh_backward_stub.define(Slot::cpu, [](const Exec&, int64_t n, const float* s, const float* dy,
+                                                 float* dx) { tanh_backward(n, s, dy, dx); }) &&
+    ops::leaky_relu_forward_stub.define(Slot::cpu, [](const Exec&, int64_t n, float slope, const float* x,
+                                                      float* y) { leaky_relu_forward(n, slope, x, y); }) &&
+    ops::leaky_relu_backward_stub.define(Slot::cpu,
+                                         [](const Exec&, int64_t n, float slope, const float* x, const float* dy,
+                                            float* dx) { leaky_relu_backward(n, slope, x, dy, dx); }) &&
+    ops::residual_add_forward_stub.define(Slot::cpu, [](const Exec&, int64_t n, const float* a, const float* b,
+                                                        float* y) { residual_add_forward(n, a, b, y); }) &&
+    ops::residual_add_backward_stub.define(Slot::cpu, [](const Exec&, int64_t n, const float* dy, float* da,
+                                                         float* db) { residual_add_backward(n, dy, da, db); });
+
+}  // namespace
 
 }  // namespace fovea::ref

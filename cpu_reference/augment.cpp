@@ -1,4 +1,5 @@
 #include "cpu_reference/augment.h"
+#include "layers/ops/augment.h"
 
 #include "core/error.h"
 
@@ -33,5 +34,17 @@ void augment_forward(const AugmentParams& p, const uint8_t* x, const Affine* war
 void augment_forward(const AugmentParams& p, const float* x, const Affine* warps, float* y) {
   run(p, x, warps, y);
 }
+
+// ---- the cpu slots of layers/ops/augment.h's dispatch stubs
+
+namespace {
+
+const bool registered =
+    ops::augment_forward_u8_stub.define(Slot::cpu, [](const Exec&, const AugmentParams& p, const uint8_t* x,
+                                                      const Affine* w, float* y) { augment_forward(p, x, w, y); }) &&
+    ops::augment_forward_f32_stub.define(Slot::cpu, [](const Exec&, const AugmentParams& p, const float* x,
+                                                       const Affine* w, float* y) { augment_forward(p, x, w, y); });
+
+}  // namespace
 
 }  // namespace fovea::ref

@@ -6,7 +6,7 @@
 #include <cstdint>
 
 #include "core/augment.h"
-#include "core/op_params.h"
+#include "layers/ops/augment.h"
 
 namespace fovea::ref {
 

@@ -1,4 +1,5 @@
 #include "cpu_reference/batchnorm.h"
+#include "layers/ops/batchnorm.h"
 
 #include <cmath>
 
@@ -91,5 +92,21 @@ void batchnorm2d_backward(const BatchNormParams& p, const float* x, const float*
     }
   }
 }
+
+// ---- the cpu slots of layers/ops/batchnorm.h's dispatch stubs
+
+namespace {
+
+const bool registered =
+    ops::batchnorm2d_forward_stub.define(
+        Slot::cpu,
+        [](const Exec&, const BatchNormParams& p, const float* x, const float* gamma, const float* beta, float* rm,
+           float* rv, float* y, float* sm, float* si) { batchnorm2d_forward(p, x, gamma, beta, rm, rv, y, sm, si); }) &&
+    ops::batchnorm2d_backward_stub.define(
+        Slot::cpu, [](const Exec&, const BatchNormParams& p, const float* x, const float* dy, const float* gamma,
+                      const float* sm, const float* si, float* dx, float* dgamma,
+                      float* dbeta) { batchnorm2d_backward(p, x, dy, gamma, sm, si, dx, dgamma, dbeta); });
+
+}  // namespace
 
 }  // namespace fovea::ref

@@ -3,7 +3,7 @@
 // what backward needs: training -> the batch mean and 1/sqrt(biased var + eps); eval -> the running
 // mean and 1/sqrt(running_var + eps).
 #pragma once
-#include "core/op_params.h"
+#include "layers/ops/batchnorm.h"
 
 namespace fovea::ref {
 

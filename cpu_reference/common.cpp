@@ -1,4 +1,5 @@
 #include "cpu_reference/common.h"
+#include "layers/ops/gemm.h"
 
 #include <cblas.h>
 #include <omp.h>
@@ -90,5 +91,17 @@ void parallel_sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K,
     }
   }
 }
+
+// ---- the cpu slot of layers/ops/gemm.h's sgemm stub: OpenBLAS per batch entry (the algorithm is for our kernels)
+
+namespace {
+void sgemm_slot(const Exec&, GemmAlgo, const SgemmParams& p, const float* A, const float* B, float* C) {
+  p.validate("sgemm");
+  for (int64_t i = 0; i < p.batch; ++i)
+    parallel_sgemm(p.trans_a == Trans::T, p.trans_b == Trans::T, p.M, p.N, p.K, p.alpha, A + i * p.stride_a, p.lda,
+                   B + i * p.stride_b, p.ldb, p.beta, C + i * p.stride_c, p.ldc);
+}
+const bool registered = ops::sgemm_stub.define(Slot::cpu, sgemm_slot);
+}  // namespace
 
 }  // namespace fovea::ref::detail

@@ -1,4 +1,5 @@
 #include "cpu_reference/conv2d.h"
+#include "layers/ops/conv2d.h"
 
 #include <algorithm>
 #include <cstring>
@@ -319,5 +320,29 @@ void conv2d_backward_filter(const Conv2dParams& p, Precision prec, const float* 
   conv2d_backward_filter(p, xr.data(), dyr.data(), dw);
   round_outputs(prec, dw, p.w_size(), dw);
 }
+
+// ---- the cpu slots of layers/ops/conv2d.h's dispatch stubs
+
+namespace {
+
+// The reference has one algorithm: ConvConfig is for our kernels.
+const bool registered =
+    ops::conv2d_forward_stub.define(
+        Slot::cpu, [](const Exec&, const ConvConfig&, const Conv2dParams& p, const float* x, const float* w,
+                      const float* b, float* y) { conv2d_forward(p, x, w, b, y); }) &&
+    ops::conv2d_backward_data_stub.define(
+        Slot::cpu, [](const Exec&, const ConvConfig&, const Conv2dParams& p, const float* dy, const float* w,
+                      float* dx) { conv2d_backward_data(p, dy, w, dx); }) &&
+    ops::conv2d_backward_filter_stub.define(
+        Slot::cpu, [](const Exec&, const ConvConfig&, const Conv2dParams& p, const float* x, const float* dy,
+                      float* dw) { conv2d_backward_filter(p, x, dy, dw); }) &&
+    ops::conv2d_backward_bias_stub.define(Slot::cpu, [](const Exec&, const Conv2dParams& p, const float* dy,
+                                                        float* db) { conv2d_backward_bias(p, dy, db); }) &&
+    ops::im2col_stub.define(
+        Slot::cpu, [](const Exec&, const Conv2dParams& p, const float* x, float* col) { im2col(p, x, col); }) &&
+    ops::col2im_stub.define(Slot::cpu,
+                            [](const Exec&, const Conv2dParams& p, const float* col, float* x) { col2im(p, col, x); });
+
+}  // namespace
 
 }  // namespace fovea::ref

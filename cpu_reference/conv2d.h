@@ -4,7 +4,7 @@
 // OpenMP over images, one BLAS thread; col2im for the data gradient.
 #pragma once
 #include "core/float_formats.h"
-#include "core/op_params.h"
+#include "layers/ops/conv2d.h"
 
 namespace fovea::ref {
 

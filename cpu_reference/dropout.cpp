@@ -1,4 +1,5 @@
 #include "cpu_reference/dropout.h"
+#include "layers/ops/dropout.h"
 
 #include <cstring>
 
@@ -38,5 +39,17 @@ void dropout_backward(const DropoutParams& p, int64_t n, const float* dy, float*
   detail::check_ptr(op, "dy", dy), detail::check_ptr(op, "dx", dx);
   apply(op, p, n, dy, dx);
 }
+
+// ---- the cpu slots of layers/ops/dropout.h's dispatch stubs
+
+namespace {
+
+const bool registered =
+    ops::dropout_forward_stub.define(Slot::cpu, [](const Exec&, const DropoutParams& p, int64_t n, const float* x,
+                                                   float* y) { dropout_forward(p, n, x, y); }) &&
+    ops::dropout_backward_stub.define(Slot::cpu, [](const Exec&, const DropoutParams& p, int64_t n, const float* dy,
+                                                    float* dx) { dropout_backward(p, n, dy, dx); });
+
+}  // namespace
 
 }  // namespace fovea::ref

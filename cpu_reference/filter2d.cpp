@@ -1,4 +1,5 @@
 #include "cpu_reference/filter2d.h"
+#include "layers/ops/image_filters.h"
 
 #include "cpu_reference/common.h"
 
@@ -86,5 +87,16 @@ void conv1d_same(int64_t n, const float* x, int64_t m, const float* k, float* y)
     y[i] = float(s);
   }
 }
+
+// ---- the cpu slots of layers/ops/image_filters.h's dispatch stubs
+
+namespace {
+
+const bool registered = ops::filter2d_forward_stub.define(
+    Slot::cpu, [](const Exec&, int64_t H, int64_t W, const float* x, int64_t R, int64_t S, const float* k, float* y) {
+      filter2d_forward(H, W, x, R, S, k, y);
+    });
+
+}  // namespace
 
 }  // namespace fovea::ref

@@ -1,4 +1,5 @@
 #include "cpu_reference/linear.h"
+#include "layers/ops/linear.h"
 
 #include <algorithm>
 #include <vector>
@@ -83,5 +84,22 @@ void linear_backward_weight(const LinearParams& p, Precision prec, const float* 
   const int64_t N = p.N, I = p.in_features, O = p.out_features;
   gemm(prec, true, false, O, I, N, 1.0f, dy, O, x, I, 0.0f, dw, I);
 }
+// ---- the cpu slots of layers/ops/linear.h's dispatch stubs
+
+namespace {
+
+const bool registered =
+    ops::linear_forward_stub.define(Slot::cpu, [](const Exec&, const LinearParams& p, const float* x, const float* w,
+                                                  const float* b, float* y) { linear_forward(p, x, w, b, y); }) &&
+    ops::linear_backward_data_stub.define(Slot::cpu,
+                                          [](const Exec&, const LinearParams& p, const float* dy, const float* w,
+                                             float* dx) { linear_backward_data(p, dy, w, dx); }) &&
+    ops::linear_backward_weight_stub.define(Slot::cpu,
+                                            [](const Exec&, const LinearParams& p, const float* x, const float* dy,
+                                               float* dw) { linear_backward_weight(p, x, dy, dw); }) &&
+    ops::linear_backward_bias_stub.define(Slot::cpu, [](const Exec&, const LinearParams& p, const float* dy,
+                                                        float* db) { linear_backward_bias(p, dy, db); });
+
+}  // namespace
 
 }  // namespace fovea::ref

@@ -2,7 +2,7 @@
 // y [N, O] (LinearParams: N, in_features = I, out_features = O). sgemm, split over OpenMP threads.
 #pragma once
 #include "core/float_formats.h"
-#include "core/op_params.h"
+#include "layers/ops/linear.h"
 
 namespace fovea::ref {
 

@@ -1,4 +1,5 @@
 #include "cpu_reference/lrn.h"
+#include "layers/ops/lrn.h"
 
 #include <algorithm>
 #include <cmath>
@@ -65,5 +66,17 @@ void lrn_backward(const LrnParams& p, const float* x, const float* dy, float* dx
     }
   }
 }
+
+// ---- the cpu slots of layers/ops/lrn.h's dispatch stubs
+
+namespace {
+
+const bool registered =
+    ops::lrn_forward_stub.define(
+        Slot::cpu, [](const Exec&, const LrnParams& p, const float* x, float* y) { lrn_forward(p, x, y); }) &&
+    ops::lrn_backward_stub.define(Slot::cpu, [](const Exec&, const LrnParams& p, const float* x, const float* dy,
+                                                float* dx) { lrn_backward(p, x, dy, dx); });
+
+}  // namespace
 
 }  // namespace fovea::ref

@@ -4,7 +4,7 @@
 //   y[c] = x[c] * s[c]^-beta
 // (PyTorch averages the squares over the window: alpha is divided by size.)
 #pragma once
-#include "core/op_params.h"
+#include "layers/ops/lrn.h"
 
 namespace fovea::ref {
 

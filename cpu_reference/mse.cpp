@@ -1,4 +1,5 @@
 #include "cpu_reference/mse.h"
+#include "layers/ops/mse.h"
 
 #include "cpu_reference/common.h"
 
@@ -25,5 +26,17 @@ void mse_backward(int64_t n, const float* x, const float* target, float dloss, f
 #pragma omp parallel for schedule(dynamic, detail::kChunk) if (n >= detail::kParallelGrain)
   for (int64_t i = 0; i < n; ++i) dx[i] = float((double(x[i]) - double(target[i])) * scale);
 }
+
+// ---- the cpu slots of layers/ops/mse.h's dispatch stubs
+
+namespace {
+
+const bool registered =
+    ops::mse_forward_stub.define(Slot::cpu, [](const Exec&, int64_t n, const float* x, const float* t,
+                                               float* loss) { loss[0] = mse_forward(n, x, t); }) &&
+    ops::mse_backward_stub.define(Slot::cpu, [](const Exec&, int64_t n, const float* x, const float* t, float dloss,
+                                                float* dx) { mse_backward(n, x, t, dloss, dx); });
+
+}  // namespace
 
 }  // namespace fovea::ref

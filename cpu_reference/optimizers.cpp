@@ -1,4 +1,5 @@
 #include "cpu_reference/optimizers.h"
+#include "layers/ops/optimizers.h"
 
 #include <cmath>
 
@@ -53,5 +54,27 @@ void adamw_step(const AdamWParams& p, int64_t n, float* w, const float* grad, fl
     w[i] = wi + neg_step * (mi / denom);
   }
 }
+
+// ---- the cpu slots of layers/ops/optimizers.h's dispatch stubs
+
+namespace {
+
+// One tensor after the other: the same updates as the kernels' multi-tensor launch, element by element.
+void sgd_step_slot(const Exec&, const SgdParams& p, const OptimizerList& list, int64_t step) {
+  for (int64_t t = 0; t < list.count; ++t) {
+    const OptimizerTensor& d = list.tensors[t];
+    sgd_step(p, d.n, d.w, d.grad, d.state0, step);
+  }
+}
+void adamw_step_slot(const Exec&, const AdamWParams& p, const OptimizerList& list, int64_t step) {
+  for (int64_t t = 0; t < list.count; ++t) {
+    const OptimizerTensor& d = list.tensors[t];
+    adamw_step(p, d.n, d.w, d.grad, d.state0, d.state1, step);
+  }
+}
+const bool registered =
+    ops::sgd_step_stub.define(Slot::cpu, sgd_step_slot) && ops::adamw_step_stub.define(Slot::cpu, adamw_step_slot);
+
+}  // namespace
 
 }  // namespace fovea::ref

@@ -5,7 +5,7 @@
 #pragma once
 #include <cstdint>
 
-#include "core/op_params.h"
+#include "layers/ops/optimizers.h"
 
 namespace fovea::ref {
 

@@ -1,4 +1,5 @@
 #include "cpu_reference/pooling.h"
+#include "layers/ops/pooling.h"
 
 #include <algorithm>
 #include <cmath>
@@ -225,5 +226,29 @@ void global_avgpool_backward(int64_t N, int64_t C, int64_t H, int64_t W, const f
     std::fill(dx + nc * HW, dx + (nc + 1) * HW, g);
   }
 }
+
+// ---- the cpu slots of layers/ops/pooling.h's dispatch stubs
+
+namespace {
+
+const bool registered =
+    ops::maxpool2d_forward_stub.define(Slot::cpu, [](const Exec&, const Pool2dParams& p, const float* x, float* y,
+                                                     int32_t* idx) { maxpool2d_forward(p, x, y, idx); }) &&
+    ops::maxpool2d_backward_stub.define(
+        Slot::cpu, [](const Exec&, const Pool2dParams& p, const float*, const float*, const int32_t* idx,
+                      const float* dy, float* dx) { maxpool2d_backward(p, dy, idx, dx); }) &&
+    ops::avgpool2d_forward_stub.define(
+        Slot::cpu, [](const Exec&, const Pool2dParams& p, const float* x, float* y) { avgpool2d_forward(p, x, y); }) &&
+    ops::avgpool2d_backward_stub.define(Slot::cpu, [](const Exec&, const Pool2dParams& p, const float* dy,
+                                                      float* dx) { avgpool2d_backward(p, dy, dx); }) &&
+    ops::global_avgpool_forward_stub.define(Slot::cpu,
+                                            [](const Exec&, int64_t N, int64_t C, int64_t H, int64_t W, const float* x,
+                                               float* y) { global_avgpool_forward(N, C, H, W, x, y); }) &&
+    ops::global_avgpool_backward_stub.define(
+        Slot::cpu, [](const Exec&, int64_t N, int64_t C, int64_t H, int64_t W, const float* dy, float* dx) {
+          global_avgpool_backward(N, C, H, W, dy, dx);
+        });
+
+}  // namespace
 
 }  // namespace fovea::ref

@@ -1,4 +1,5 @@
 #include "cpu_reference/regularizers.h"
+#include "layers/ops/optimizers.h"
 
 #include <cmath>
 
@@ -62,5 +63,19 @@ void max_norm_constraint(int64_t rows, int64_t cols, float* w, double max_norm) 
     }
   }
 }
+
+// ---- the cpu slots of layers/ops/optimizers.h's dispatch stubs
+
+namespace {
+
+const bool registered =
+    ops::elastic_net_penalty_stub.define(
+        Slot::cpu, [](const Exec&, int64_t n, const float* w, float l1, float l2, float* grad,
+                      float* penalty) { penalty[0] = float(elastic_net_penalty(n, w, l1, l2, grad)); }) &&
+    ops::max_norm_rows_stub.define(Slot::cpu, [](const Exec&, int64_t rows, int64_t cols, float* w, float max_norm) {
+      max_norm_constraint(rows, cols, w, max_norm);
+    });
+
+}  // namespace
 
 }  // namespace fovea::ref

@@ -1,4 +1,5 @@
 #include "cpu_reference/softmax.h"
+#include "layers/ops/softmax.h"
 
 #include <algorithm>
 #include <cmath>
@@ -123,5 +124,37 @@ void cross_entropy_backward(const CrossEntropyParams& p, const float* logits, co
     }
   }
 }
+
+// ---- the cpu slots of layers/ops/softmax.h's dispatch stubs
+
+namespace {
+
+// The reference computes the mean loss itself (its own fixed order); the per-row losses are each row alone.
+void cross_entropy_forward_slot(const Exec&, RowAlgo, const CrossEntropyParams& p, const float* logits,
+                                const int64_t* labels, float* row_loss, float* loss) {
+  if (row_loss) {
+    CrossEntropyParams one = p;
+    one.N = 1;
+    for (int64_t n = 0; n < p.N; ++n) row_loss[n] = cross_entropy_forward(one, logits + n * p.C, labels + n);
+  }
+  if (loss) loss[0] = cross_entropy_forward(p, logits, labels);
+}
+const bool registered =
+    ops::softmax_forward_stub.define(Slot::cpu, [](const Exec&, RowAlgo, int64_t N, int64_t C, const float* x,
+                                                   float* y) { softmax_forward(N, C, x, y); }) &&
+    ops::softmax_backward_stub.define(Slot::cpu,
+                                      [](const Exec&, RowAlgo, int64_t N, int64_t C, const float* y, const float* dy,
+                                         float* dx) { softmax_backward(N, C, y, dy, dx); }) &&
+    ops::log_softmax_forward_stub.define(Slot::cpu, [](const Exec&, RowAlgo, int64_t N, int64_t C, const float* x,
+                                                       float* y) { log_softmax_forward(N, C, x, y); }) &&
+    ops::log_softmax_backward_stub.define(
+        Slot::cpu, [](const Exec&, RowAlgo, int64_t N, int64_t C, const float* y, const float* dy,
+                      float* dx) { log_softmax_backward(N, C, y, dy, dx); }) &&
+    ops::cross_entropy_forward_stub.define(Slot::cpu, cross_entropy_forward_slot) &&
+    ops::cross_entropy_backward_stub.define(
+        Slot::cpu, [](const Exec&, RowAlgo, const CrossEntropyParams& p, const float* logits, const int64_t* labels,
+                      float dloss, float* dlogits) { cross_entropy_backward(p, logits, labels, dloss, dlogits); });
+
+}  // namespace
 
 }  // namespace fovea::ref

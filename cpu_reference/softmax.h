@@ -3,7 +3,7 @@
 #pragma once
 #include <cstdint>
 
-#include "core/op_params.h"
+#include "layers/ops/softmax.h"
 
 namespace fovea::ref {
 

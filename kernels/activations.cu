@@ -1,15 +1,14 @@
-// Elementwise activations and the residual add; declarations in kernels/activations.h.
+// Elementwise activations and the residual add: the emu/cuda slots of layers/ops/activations.h.
 //
 // All of them: 1-3 FLOPs (relu, add) to ~20 (sigmoid/tanh: one expf/tanhf) per element; 8 bytes per element
 // forward (read x, write y), 12 backward (read y or x and dy, write dx). Far below the H100's compute
 // roofline, so the limit designed against is HBM: >= 85% of 3.35 TB/s on tensors larger than the 50 MB L2,
 // through the float4 grid-stride maps of kernels/elementwise.cuh (scalar fallback for unaligned pointers).
-#include "kernels/activations.h"
-
 #include <cmath>
 
 #include "kernels/common.cuh"
 #include "kernels/elementwise.cuh"
+#include "layers/ops/activations.h"
 
 namespace fovea::FOVEA_KERNEL_NS {
 namespace {
@@ -73,37 +72,37 @@ __global__ void copy2_scalar_kernel(const float* src, float* a, float* b, int64_
 
 }  // namespace
 
-void relu_forward(int64_t n, const float* x, float* y, StreamHandle stream) {
-  launch_map1("relu_forward", x, y, n, ReluOp{}, stream);
+void relu_forward(const Exec& ex, int64_t n, const float* x, float* y) {
+  launch_map1(ex, "relu_forward", x, y, n, ReluOp{});
 }
-void relu_backward(int64_t n, const float* y, const float* dy, float* dx, StreamHandle stream) {
-  launch_map2("relu_backward", y, dy, dx, n, ReluBackwardOp{}, stream);
+void relu_backward(const Exec& ex, int64_t n, const float* y, const float* dy, float* dx) {
+  launch_map2(ex, "relu_backward", y, dy, dx, n, ReluBackwardOp{});
 }
-void leaky_relu_forward(int64_t n, float slope, const float* x, float* y, StreamHandle stream) {
+void leaky_relu_forward(const Exec& ex, int64_t n, float slope, const float* x, float* y) {
   check_slope("leaky_relu_forward", slope);
-  launch_map1("leaky_relu_forward", x, y, n, LeakyReluOp{slope}, stream);
+  launch_map1(ex, "leaky_relu_forward", x, y, n, LeakyReluOp{slope});
 }
-void leaky_relu_backward(int64_t n, float slope, const float* x, const float* dy, float* dx, StreamHandle stream) {
+void leaky_relu_backward(const Exec& ex, int64_t n, float slope, const float* x, const float* dy, float* dx) {
   check_slope("leaky_relu_backward", slope);
-  launch_map2("leaky_relu_backward", x, dy, dx, n, LeakyReluBackwardOp{slope}, stream);
+  launch_map2(ex, "leaky_relu_backward", x, dy, dx, n, LeakyReluBackwardOp{slope});
 }
-void sigmoid_forward(int64_t n, const float* x, float* y, StreamHandle stream) {
-  launch_map1("sigmoid_forward", x, y, n, SigmoidOp{}, stream);
+void sigmoid_forward(const Exec& ex, int64_t n, const float* x, float* y) {
+  launch_map1(ex, "sigmoid_forward", x, y, n, SigmoidOp{});
 }
-void sigmoid_backward(int64_t n, const float* y, const float* dy, float* dx, StreamHandle stream) {
-  launch_map2("sigmoid_backward", y, dy, dx, n, SigmoidBackwardOp{}, stream);
+void sigmoid_backward(const Exec& ex, int64_t n, const float* y, const float* dy, float* dx) {
+  launch_map2(ex, "sigmoid_backward", y, dy, dx, n, SigmoidBackwardOp{});
 }
-void tanh_forward(int64_t n, const float* x, float* y, StreamHandle stream) {
-  launch_map1("tanh_forward", x, y, n, TanhOp{}, stream);
+void tanh_forward(const Exec& ex, int64_t n, const float* x, float* y) {
+  launch_map1(ex, "tanh_forward", x, y, n, TanhOp{});
 }
-void tanh_backward(int64_t n, const float* y, const float* dy, float* dx, StreamHandle stream) {
-  launch_map2("tanh_backward", y, dy, dx, n, TanhBackwardOp{}, stream);
+void tanh_backward(const Exec& ex, int64_t n, const float* y, const float* dy, float* dx) {
+  launch_map2(ex, "tanh_backward", y, dy, dx, n, TanhBackwardOp{});
 }
-void residual_add_forward(int64_t n, const float* a, const float* b, float* y, StreamHandle stream) {
-  launch_map2("residual_add_forward", a, b, y, n, AddOp{}, stream);
+void residual_add_forward(const Exec& ex, int64_t n, const float* a, const float* b, float* y) {
+  launch_map2(ex, "residual_add_forward", a, b, y, n, AddOp{});
 }
 
-void residual_add_backward(int64_t n, const float* dy, float* da, float* db, StreamHandle stream) {
+void residual_add_backward(const Exec& ex, int64_t n, const float* dy, float* da, float* db) {
   const char* op = "residual_add_backward";
   FOVEA_CHECK(n >= 0, op, ": argument 'n' must be >= 0, got ", n);
   FOVEA_CHECK(dy != nullptr, op, ": argument 'dy' is null");
@@ -113,10 +112,22 @@ void residual_add_backward(int64_t n, const float* dy, float* da, float* db, Str
   if (n == 0 || (!da && !db)) return;
   const bool vec = aligned16(dy) && (!da || aligned16(da)) && (!db || aligned16(db));
   if (vec)
-    launch(op, copy2_vec4_kernel, dim3(grid_stride_blocks(n / 4 + 1, kMapBlock)), dim3(kMapBlock), 0, stream, dy, da,
+    launch(op, copy2_vec4_kernel, dim3(grid_stride_blocks(n / 4 + 1, kMapBlock)), dim3(kMapBlock), 0, ex.stream, dy, da,
            db, n);
   else
-    launch(op, copy2_scalar_kernel, dim3(grid_stride_blocks(n, kMapBlock)), dim3(kMapBlock), 0, stream, dy, da, db, n);
+    launch(op, copy2_scalar_kernel, dim3(grid_stride_blocks(n, kMapBlock)), dim3(kMapBlock), 0, ex.stream, dy, da, db,
+           n);
 }
+
+const bool registered = ops::relu_forward_stub.define(kThisSlot, relu_forward) &&
+                        ops::relu_backward_stub.define(kThisSlot, relu_backward) &&
+                        ops::leaky_relu_forward_stub.define(kThisSlot, leaky_relu_forward) &&
+                        ops::leaky_relu_backward_stub.define(kThisSlot, leaky_relu_backward) &&
+                        ops::sigmoid_forward_stub.define(kThisSlot, sigmoid_forward) &&
+                        ops::sigmoid_backward_stub.define(kThisSlot, sigmoid_backward) &&
+                        ops::tanh_forward_stub.define(kThisSlot, tanh_forward) &&
+                        ops::tanh_backward_stub.define(kThisSlot, tanh_backward) &&
+                        ops::residual_add_forward_stub.define(kThisSlot, residual_add_forward) &&
+                        ops::residual_add_backward_stub.define(kThisSlot, residual_add_backward);
 
 }  // namespace fovea::FOVEA_KERNEL_NS

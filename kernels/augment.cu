@@ -1,11 +1,11 @@
-// Augmentation and normalisation of an image batch; declarations and semantics in kernels/augment.h.
+// Augmentation and normalisation of an image batch; the emu/cuda slots of layers/ops/augment.h (semantics there).
 //
 // One thread per output pixel, grid-stride. Per pixel: 4 bilinear taps (1 byte each for uint8, mostly
 // from L1/L2 since neighbouring threads read neighbouring pixels) and one 4-byte store; crop + flip
 // warps take the integral path (1 tap). A CIFAR batch of 128 is 393,216 pixels, ~1.9 MB of traffic:
 // microseconds on any GPU, so moving augmentation here takes it off the host's critical path and
 // lets the loader send uint8 pixels (4x fewer bytes over PCIe than normalised floats).
-#include "kernels/augment.h"
+#include "layers/ops/augment.h"
 
 #include "kernels/common.cuh"
 #include "kernels/reduce.cuh"  // grid_stride_blocks
@@ -28,7 +28,7 @@ __global__ void augment_kernel(AugmentParams p, const T* __restrict__ x, const A
 }
 
 template <typename T>
-void run(const AugmentParams& p, const T* x, const Affine* warps, float* y, StreamHandle stream) {
+void run(const Exec& ex, const AugmentParams& p, const T* x, const Affine* warps, float* y) {
   const char* op = "augment_forward";
   p.validate(op);
   if (p.size() == 0) return;
@@ -36,17 +36,20 @@ void run(const AugmentParams& p, const T* x, const Affine* warps, float* y, Stre
               static_cast<void*>(y), ")");
   FOVEA_CHECK(!p.warp || warps, op, ": argument 'warps' must not be null when p.warp is set");
   FOVEA_CHECK(static_cast<const void*>(x) != static_cast<const void*>(y), op, ": 'y' must not alias 'x'");
-  launch(op, augment_kernel<T>, dim3(grid_stride_blocks(p.size(), kAugmentBlock)), dim3(kAugmentBlock), 0, stream, p, x,
-         warps, y);
+  launch(op, augment_kernel<T>, dim3(grid_stride_blocks(p.size(), kAugmentBlock)), dim3(kAugmentBlock), 0, ex.stream, p,
+         x, warps, y);
 }
 
 }  // namespace
 
-void augment_forward(const AugmentParams& p, const uint8_t* x, const Affine* warps, float* y, StreamHandle stream) {
-  run(p, x, warps, y, stream);
+void augment_forward(const Exec& ex, const AugmentParams& p, const uint8_t* x, const Affine* warps, float* y) {
+  run(ex, p, x, warps, y);
 }
-void augment_forward(const AugmentParams& p, const float* x, const Affine* warps, float* y, StreamHandle stream) {
-  run(p, x, warps, y, stream);
+void augment_forward(const Exec& ex, const AugmentParams& p, const float* x, const Affine* warps, float* y) {
+  run(ex, p, x, warps, y);
 }
+
+const bool registered = ops::augment_forward_u8_stub.define(kThisSlot, augment_forward) &&
+                        ops::augment_forward_f32_stub.define(kThisSlot, augment_forward);
 
 }  // namespace fovea::FOVEA_KERNEL_NS

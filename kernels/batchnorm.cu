@@ -1,4 +1,4 @@
-// Batch normalisation; declarations and semantics in kernels/batchnorm.h.
+// Batch normalisation; the emu/cuda slots of layers/ops/batchnorm.h (semantics there).
 //
 // Forward (training) = three launches: bn_stats (read x once: 4 bytes and ~10 FLOPs of Welford per element),
 // bn_finalize (per channel, negligible), bn_apply (read x, write y: 8 bytes, one FMA per element). Backward =
@@ -6,10 +6,10 @@
 // bytes). All HBM-bound on an H100: the design target is >= 85% of 3.35 TB/s for activations larger than the
 // 50 MB L2 (the apply kernels use 16-byte accesses when H*W % 4 == 0 and pointers are aligned; the reduction
 // kernels use coalesced scalar loads with ~512 blocks in flight).
-#include "kernels/batchnorm.h"
 
 #include "kernels/common.cuh"
 #include "kernels/reduce.cuh"
+#include "layers/ops/batchnorm.h"
 
 namespace fovea::FOVEA_KERNEL_NS {
 namespace {
@@ -197,17 +197,17 @@ __global__ void bn_grad_apply_kernel(const float* __restrict__ x, const float* _
 constexpr int64_t kIndex32Limit = int64_t(1) << 30;  // with a grid stride <= 2^20, int32 never overflows
 
 template <typename I>
-void launch_grad_apply(const char* op, bool training, bool vec, const float* x, const float* dy, const float* coef,
-                       float* dx, I total, I HW, I C, StreamHandle stream) {
+void launch_grad_apply(const Exec& ex, const char* op, bool training, bool vec, const float* x, const float* dy,
+                       const float* coef, float* dx, I total, I HW, I C) {
   const dim3 grid(grid_stride_blocks(vec ? total / 4 : total, kBnBlock, 4096)), block(kBnBlock);
   if (training && vec)
-    launch(op, bn_grad_apply_kernel<I, true, true>, grid, block, 0, stream, x, dy, coef, dx, total, HW, C);
+    launch(op, bn_grad_apply_kernel<I, true, true>, grid, block, 0, ex.stream, x, dy, coef, dx, total, HW, C);
   else if (training)
-    launch(op, bn_grad_apply_kernel<I, true, false>, grid, block, 0, stream, x, dy, coef, dx, total, HW, C);
+    launch(op, bn_grad_apply_kernel<I, true, false>, grid, block, 0, ex.stream, x, dy, coef, dx, total, HW, C);
   else if (vec)
-    launch(op, bn_grad_apply_kernel<I, false, true>, grid, block, 0, stream, x, dy, coef, dx, total, HW, C);
+    launch(op, bn_grad_apply_kernel<I, false, true>, grid, block, 0, ex.stream, x, dy, coef, dx, total, HW, C);
   else
-    launch(op, bn_grad_apply_kernel<I, false, false>, grid, block, 0, stream, x, dy, coef, dx, total, HW, C);
+    launch(op, bn_grad_apply_kernel<I, false, false>, grid, block, 0, ex.stream, x, dy, coef, dx, total, HW, C);
 }
 
 unsigned channel_grid(int64_t C) {
@@ -219,9 +219,9 @@ unsigned apply_grid(int64_t items) {
 
 }  // namespace
 
-void batchnorm2d_forward(const BatchNormParams& p, const float* x, const float* gamma, const float* beta,
-                         float* running_mean, float* running_var, float* y, float* save_mean, float* save_invstd,
-                         Workspace& ws, StreamHandle stream) {
+void batchnorm2d_forward(const Exec& ex, const BatchNormParams& p, const float* x, const float* gamma,
+                         const float* beta, float* running_mean, float* running_var, float* y, float* save_mean,
+                         float* save_invstd) {
   const char* op = "batchnorm2d_forward";
   p.validate(op);
   FOVEA_CHECK(x && y, op, ": null pointer (x ", static_cast<const void*>(x), ", y ", static_cast<void*>(y), ")");
@@ -230,32 +230,31 @@ void batchnorm2d_forward(const BatchNormParams& p, const float* x, const float* 
   FOVEA_CHECK(p.training || running_mean, op, ": eval mode needs 'running_mean' and 'running_var', got null");
   const BnGeom g = bn_geom(p);
   const int64_t partial_doubles = p.training ? g.C * g.chunks * 3 : 0;
-  double* scratch = workspace_array<double>(ws, partial_doubles + g.C, op);  // + 2*C floats of coefficients
+  double* scratch = workspace_array<double>(ex, partial_doubles + g.C, op);  // + 2*C floats of coefficients
   double* partial = scratch;
   float* coef = reinterpret_cast<float*>(scratch + partial_doubles);
   if (p.training)
-    launch("batchnorm2d_forward(stats)", bn_stats_kernel, dim3(unsigned(g.C * g.chunks)), dim3(kBnBlock), 0, stream, x,
-           g, partial);
+    launch("batchnorm2d_forward(stats)", bn_stats_kernel, dim3(unsigned(g.C * g.chunks)), dim3(kBnBlock), 0, ex.stream,
+           x, g, partial);
   launch("batchnorm2d_forward(finalize)", bn_finalize_forward_kernel, dim3(channel_grid(g.C)), dim3(kBnBlock), 0,
-         stream, partial, g, gamma, beta, running_mean, running_var, save_mean, save_invstd, coef, p.eps, p.momentum,
+         ex.stream, partial, g, gamma, beta, running_mean, running_var, save_mean, save_invstd, coef, p.eps, p.momentum,
          p.training);
   const int64_t total = p.x_size();
   const bool vec = g.HW % 4 == 0 && aligned16(x) && aligned16(y), small = total < kIndex32Limit;
   const dim3 grid(apply_grid(vec ? total / 4 : total)), block(kBnBlock);
   const int32_t t32 = int32_t(small ? total : 0), hw32 = int32_t(small ? g.HW : 0), c32 = int32_t(small ? g.C : 0);
   if (small && vec)
-    launch(op, bn_apply_kernel<int32_t, true>, grid, block, 0, stream, x, coef, y, t32, hw32, c32);
+    launch(op, bn_apply_kernel<int32_t, true>, grid, block, 0, ex.stream, x, coef, y, t32, hw32, c32);
   else if (small)
-    launch(op, bn_apply_kernel<int32_t, false>, grid, block, 0, stream, x, coef, y, t32, hw32, c32);
+    launch(op, bn_apply_kernel<int32_t, false>, grid, block, 0, ex.stream, x, coef, y, t32, hw32, c32);
   else if (vec)
-    launch(op, bn_apply_kernel<int64_t, true>, grid, block, 0, stream, x, coef, y, total, g.HW, g.C);
+    launch(op, bn_apply_kernel<int64_t, true>, grid, block, 0, ex.stream, x, coef, y, total, g.HW, g.C);
   else
-    launch(op, bn_apply_kernel<int64_t, false>, grid, block, 0, stream, x, coef, y, total, g.HW, g.C);
+    launch(op, bn_apply_kernel<int64_t, false>, grid, block, 0, ex.stream, x, coef, y, total, g.HW, g.C);
 }
 
-void batchnorm2d_backward(const BatchNormParams& p, const float* x, const float* dy, const float* gamma,
-                          const float* save_mean, const float* save_invstd, float* dx, float* dgamma, float* dbeta,
-                          Workspace& ws, StreamHandle stream) {
+void batchnorm2d_backward(const Exec& ex, const BatchNormParams& p, const float* x, const float* dy, const float* gamma,
+                          const float* save_mean, const float* save_invstd, float* dx, float* dgamma, float* dbeta) {
   const char* op = "batchnorm2d_backward";
   p.validate(op);
   FOVEA_CHECK(x && dy && save_mean && save_invstd, op, ": null pointer (x ", static_cast<const void*>(x), ", dy ",
@@ -265,22 +264,24 @@ void batchnorm2d_backward(const BatchNormParams& p, const float* x, const float*
   const BnGeom g = bn_geom(p);
   const bool need_sums = dgamma || dbeta || (dx && p.training);
   const int64_t partial_doubles = need_sums ? g.C * g.chunks * 2 : 0;
-  double* scratch = workspace_array<double>(ws, partial_doubles + (dx ? 2 * g.C : 0), op);  // + 4*C floats
+  double* scratch = workspace_array<double>(ex, partial_doubles + (dx ? 2 * g.C : 0), op);  // + 4*C floats
   double* partial = scratch;
   float* coef = dx ? reinterpret_cast<float*>(scratch + partial_doubles) : nullptr;
   if (need_sums)
-    launch("batchnorm2d_backward(sums)", bn_grad_sums_kernel, dim3(unsigned(g.C * g.chunks)), dim3(kBnBlock), 0, stream,
-           x, dy, save_mean, save_invstd, g, partial);
+    launch("batchnorm2d_backward(sums)", bn_grad_sums_kernel, dim3(unsigned(g.C * g.chunks)), dim3(kBnBlock), 0,
+           ex.stream, x, dy, save_mean, save_invstd, g, partial);
   launch("batchnorm2d_backward(finalize)", bn_finalize_backward_kernel, dim3(channel_grid(g.C)), dim3(kBnBlock), 0,
-         stream, partial, g, need_sums, gamma, save_mean, save_invstd, dgamma, dbeta, coef, p.training);
+         ex.stream, partial, g, need_sums, gamma, save_mean, save_invstd, dgamma, dbeta, coef, p.training);
   if (!dx) return;
   const int64_t total = p.x_size();
   const bool vec = g.HW % 4 == 0 && aligned16(x) && aligned16(dy) && aligned16(dx);
   if (total < kIndex32Limit)
-    launch_grad_apply<int32_t>(op, p.training, vec, x, dy, coef, dx, int32_t(total), int32_t(g.HW), int32_t(g.C),
-                               stream);
+    launch_grad_apply<int32_t>(ex, op, p.training, vec, x, dy, coef, dx, int32_t(total), int32_t(g.HW), int32_t(g.C));
   else
-    launch_grad_apply<int64_t>(op, p.training, vec, x, dy, coef, dx, total, g.HW, g.C, stream);
+    launch_grad_apply<int64_t>(ex, op, p.training, vec, x, dy, coef, dx, total, g.HW, g.C);
 }
+
+const bool registered = ops::batchnorm2d_forward_stub.define(kThisSlot, batchnorm2d_forward) &&
+                        ops::batchnorm2d_backward_stub.define(kThisSlot, batchnorm2d_backward);
 
 }  // namespace fovea::FOVEA_KERNEL_NS

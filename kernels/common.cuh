@@ -2,15 +2,20 @@
 // and by the host compiler for the emulator (device 'emu').
 //
 //   #include "kernels/common.cuh"
+//   #include "layers/ops/scale.h"   // the op's dispatch stubs
 //   namespace fovea::FOVEA_KERNEL_NS {
+//   namespace {
 //   __global__ void scale_kernel(float* y, const float* x, float a, int64_t n) { ... }
-//   void scale(float* y, const float* x, float a, int64_t n, StreamHandle stream) {
-//     FOVEA_LAUNCH(scale_kernel, grid_1d(n, 256), 256, 0, stream, y, x, a, n);
+//   void scale(const Exec& ex, int64_t n, const float* x, float a, float* y) {
+//     FOVEA_LAUNCH(scale_kernel, grid_1d(n, 256), 256, 0, ex.stream, y, x, a, n);
 //   }
+//   }  // namespace
+//   const bool registered = ops::scale_stub.define(kThisSlot, scale);
 //   }
 //
 // FOVEA_KERNEL_NS is emu_kernels or cuda_kernels (set by cmake/FoveaKernels.cmake), so both builds
-// of the same file link into one binary. Template kernels go in parentheses:
+// of the same file link into one binary, each registering itself in its own slot (kThisSlot: emu or
+// cuda). Template kernels go in parentheses:
 //   FOVEA_LAUNCH((tile_kernel<float, 16>), grid, block, smem, stream, args...);
 #pragma once
 #include <cstddef>
@@ -19,10 +24,11 @@
 #include <type_traits>
 #include <utility>
 
+#include "core/dispatch.h"  // Exec, Slot; StreamHandle: a cudaStream_t on cuda; the emulator runs launches synchronously
 #include "core/error.h"
 #include "core/hostdevice.h"
 #include "core/launch_check.h"
-#include "kernels/api.h"  // StreamHandle: a cudaStream_t on device cuda; the emulator runs launches synchronously
+#include "core/memory.h"  // Workspace
 
 #if defined(__CUDACC__)
 #include <cuda_runtime.h>
@@ -36,6 +42,13 @@
 #endif
 
 namespace fovea {
+
+// The dispatch slot this build of the kernels fills.
+#if defined(__CUDACC__)
+inline constexpr Slot kThisSlot = Slot::cuda;
+#else
+inline constexpr Slot kThisSlot = Slot::emu;
+#endif
 
 inline unsigned grid_1d(int64_t n, int block) {
   return unsigned((n + block - 1) / block);

@@ -1,16 +1,15 @@
-// 2-D convolution kernels (NCHW activations, KCRS weights; PyTorch's conv2d): forward (fprop),
-// input gradient (dgrad) and weight gradient (wgrad), each in three versions kept side by side:
-//   direct        (kernels/conv2d_direct.cu)        one output element per thread; obviously right.
-//   implicit_gemm (kernels/conv2d_implicit_gemm.cu) the im2col matrix is never materialised: block
-//                 tiles are gathered from the tensors into shared memory, double buffered, with
-//                 8x8 / 4x8 register tiles. The default, used by the layers.
-//   im2col_gemm   (kernels/conv2d_im2col.cu)        im2col / col2im + our tiled SGEMM, per image
-//                 (the classic Caffe route), for comparison.
-// Bias: fused into the forward pass (b may be null); its gradient is conv2d_backward_bias()
-// (kernels/linear.h). All versions are deterministic: no float atomics; every sum has a fixed order.
-//
-// Scratch memory is always the caller's: conv2d_workspace_bytes() says how much a call needs, and
-// the launchers take (workspace, workspace_bytes) or a fovea::Workspace&.
+// 2-D convolution in our kernels: the implicit-GEMM view of fprop, dgrad and wgrad, the tile plan and the
+// scratch each version needs. Host code (tests, benchmarks) uses these to force tiles and size workspaces; the
+// kernels themselves are reached through ops::conv2d_*_stub (layers/ops/conv2d.h), whose ConvConfig picks one
+// of three versions kept side by side:
+//   direct        (kernels/conv2d_direct.cu)       one output element per thread; obviously right.
+//   implicit_gemm (kernels/conv2d_igemm_*.cu)      the im2col matrix is never materialised: block tiles are
+//                 gathered from the tensors into shared memory, double buffered, with 8x8 / 4x8 register
+//                 tiles. The default, used by the layers.
+//   im2col_gemm   (kernels/conv2d_im2col.cu)       im2col / col2im + our tiled SGEMM, per image (the classic
+//                 Caffe route), for comparison.
+// Bias: fused into the forward pass (b may be null); its gradient is conv2d_backward_bias_stub. All versions
+// are deterministic: no float atomics; every sum has a fixed order.
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -19,37 +18,9 @@
 
 #include "core/error.h"
 #include "core/memory.h"
-#include "core/op_params.h"
-#include "kernels/api.h"
-#include "kernels/linear.h"  // conv2d_backward_bias, bias_add
+#include "layers/ops/conv2d.h"
 
 namespace fovea {
-
-enum class ConvAlgo : uint8_t { direct, implicit_gemm, im2col_gemm };
-enum class ConvOp : uint8_t { forward, backward_data, backward_filter };
-
-inline const char* conv_algo_name(ConvAlgo a) {
-  switch (a) {
-    case ConvAlgo::direct: return "direct";
-    case ConvAlgo::implicit_gemm: return "implicit_gemm";
-    case ConvAlgo::im2col_gemm: return "im2col_gemm";
-  }
-  return "?";
-}
-inline ConvAlgo parse_conv_algo(std::string_view s) {
-  if (s == "direct") return ConvAlgo::direct;
-  if (s == "implicit_gemm") return ConvAlgo::implicit_gemm;
-  if (s == "im2col_gemm") return ConvAlgo::im2col_gemm;
-  FOVEA_FAIL("conv2d: unknown algorithm '", s, "' (expected direct, implicit_gemm or im2col_gemm)");
-}
-inline const char* conv_op_name(ConvOp op) {
-  switch (op) {
-    case ConvOp::forward: return "conv2d_forward";
-    case ConvOp::backward_data: return "conv2d_backward_data";
-    case ConvOp::backward_filter: return "conv2d_backward_filter";
-  }
-  return "?";
-}
 
 // ---------------------------------------------------------------- implicit-GEMM planning
 // Each op is a batch of GEMMs C[M][N] = sum over Kred of A[M][Kred] B[Kred][N]:
@@ -89,15 +60,11 @@ inline int64_t conv2d_output_size(ConvOp op, const Conv2dParams& p) {
   return op == ConvOp::forward ? p.y_size() : op == ConvOp::backward_data ? p.x_size() : p.w_size();
 }
 
-// Block tile (bm x bn of C) and reduction split of an implicit-GEMM launch. With splits > 1 each
-// slice of the reduction writes its partial tile to the workspace and a second kernel adds the
-// slices in slice order (and the bias): deterministic, no atomics.
-struct ConvGemmPlan {
-  int bm = 0, bn = 0;  // 0: the launcher chooses with conv2d_igemm_plan()
-  int64_t splits = 1;  // requested; normalised by conv2d_igemm_normalize()
-};
+// Block tile and reduction split of an implicit-GEMM launch (ConvGemmPlan, layers/ops/conv2d.h). With splits > 1
+// each slice of the reduction writes its partial tile to the workspace and a second kernel adds the slices in
+// slice order (and the bias): deterministic, no atomics.
 inline constexpr int kConvGemmBK = 8;  // reduction depth of a shared-memory slab
-// The tile shapes the kernels are instantiated for (kernels/conv2d_implicit_gemm.cu).
+// The tile shapes the kernels are instantiated for (kernels/conv2d_igemm_*.cu).
 inline constexpr int kConvGemmTiles[][2] = {{128, 128}, {64, 128}, {32, 128}, {16, 128}, {64, 64}, {32, 64}};
 inline bool conv2d_igemm_tile_supported(int bm, int bn) {
   for (const auto& t : kConvGemmTiles)
@@ -171,59 +138,3 @@ inline size_t conv2d_workspace_bytes(ConvAlgo algo, ConvOp op, const Conv2dParam
 }
 
 }  // namespace fovea
-
-// Pointers are device pointers of the device whose build is called; shapes follow Conv2dParams
-// (x [N,C,H,W], w [K,C/groups,R,S], b [K], y [N,K,P,Q]). Outputs are overwritten, never accumulated.
-#define FOVEA_CONV2D_KERNELS                                                                                           \
-  /* ---- dispatch: ConvAlgo picks the version ---- */                                                                 \
-  void conv2d_forward(ConvAlgo algo, const Conv2dParams& p, const float* x, const float* w, const float* b, float* y,  \
-                      void* workspace, size_t workspace_bytes, StreamHandle stream);                                   \
-  void conv2d_backward_data(ConvAlgo algo, const Conv2dParams& p, const float* dy, const float* w, float* dx,          \
-                            void* workspace, size_t workspace_bytes, StreamHandle stream);                             \
-  void conv2d_backward_filter(ConvAlgo algo, const Conv2dParams& p, const float* x, const float* dy, float* dw,        \
-                              void* workspace, size_t workspace_bytes, StreamHandle stream);                           \
-  inline void conv2d_forward(ConvAlgo algo, const Conv2dParams& p, const float* x, const float* w, const float* b,     \
-                             float* y, Workspace& ws, StreamHandle stream) {                                           \
-    const size_t n = conv2d_workspace_bytes(algo, ConvOp::forward, p);                                                 \
-    conv2d_forward(algo, p, x, w, b, y, n ? ws.get(n) : nullptr, n, stream);                                           \
-  }                                                                                                                    \
-  inline void conv2d_backward_data(ConvAlgo algo, const Conv2dParams& p, const float* dy, const float* w, float* dx,   \
-                                   Workspace& ws, StreamHandle stream) {                                               \
-    const size_t n = conv2d_workspace_bytes(algo, ConvOp::backward_data, p);                                           \
-    conv2d_backward_data(algo, p, dy, w, dx, n ? ws.get(n) : nullptr, n, stream);                                      \
-  }                                                                                                                    \
-  inline void conv2d_backward_filter(ConvAlgo algo, const Conv2dParams& p, const float* x, const float* dy, float* dw, \
-                                     Workspace& ws, StreamHandle stream) {                                             \
-    const size_t n = conv2d_workspace_bytes(algo, ConvOp::backward_filter, p);                                         \
-    conv2d_backward_filter(algo, p, x, dy, dw, n ? ws.get(n) : nullptr, n, stream);                                    \
-  }                                                                                                                    \
-  /* ---- direct (kernels/conv2d_direct.cu): no workspace ---- */                                                      \
-  void conv2d_forward_direct(const Conv2dParams& p, const float* x, const float* w, const float* b, float* y,          \
-                             StreamHandle stream);                                                                     \
-  void conv2d_backward_data_direct(const Conv2dParams& p, const float* dy, const float* w, float* dx,                  \
-                                   StreamHandle stream);                                                               \
-  void conv2d_backward_filter_direct(const Conv2dParams& p, const float* x, const float* dy, float* dw,                \
-                                     StreamHandle stream);                                                             \
-  /* ---- implicit GEMM (kernels/conv2d_implicit_gemm.cu): workspace per conv2d_igemm_workspace_bytes; */              \
-  /* plan {} = conv2d_igemm_plan(); tests force other tiles / splits through it. ---- */                               \
-  void conv2d_forward_implicit_gemm(const Conv2dParams& p, const float* x, const float* w, const float* b, float* y,   \
-                                    void* workspace, size_t workspace_bytes, StreamHandle stream,                      \
-                                    const ConvGemmPlan& plan = {});                                                    \
-  void conv2d_backward_data_implicit_gemm(const Conv2dParams& p, const float* dy, const float* w, float* dx,           \
-                                          void* workspace, size_t workspace_bytes, StreamHandle stream,                \
-                                          const ConvGemmPlan& plan = {});                                              \
-  void conv2d_backward_filter_implicit_gemm(const Conv2dParams& p, const float* x, const float* dy, float* dw,         \
-                                            void* workspace, size_t workspace_bytes, StreamHandle stream,              \
-                                            const ConvGemmPlan& plan = {});                                            \
-  /* ---- im2col + SGEMM (kernels/conv2d_im2col.cu): workspace = one image's columns ---- */                           \
-  /* One image: x [C,H,W] -> col [C*R*S, P*Q] (fovea::ref::im2col's layout); col2im overwrites x. */                   \
-  void im2col(const Conv2dParams& p, const float* x, float* col, StreamHandle stream);                                 \
-  void col2im(const Conv2dParams& p, const float* col, float* x, StreamHandle stream);                                 \
-  void conv2d_forward_im2col(const Conv2dParams& p, const float* x, const float* w, const float* b, float* y,          \
-                             void* workspace, size_t workspace_bytes, StreamHandle stream);                            \
-  void conv2d_backward_data_im2col(const Conv2dParams& p, const float* dy, const float* w, float* dx, void* workspace, \
-                                   size_t workspace_bytes, StreamHandle stream);                                       \
-  void conv2d_backward_filter_im2col(const Conv2dParams& p, const float* x, const float* dy, float* dw,                \
-                                     void* workspace, size_t workspace_bytes, StreamHandle stream);
-
-FOVEA_DECLARE_KERNELS(FOVEA_CONV2D_KERNELS)

@@ -4,9 +4,8 @@
 // Per output: 2 * C/groups * R * S FLOPs and as many 4-byte loads of x and w (reused only through
 // L1/L2), so these kernels are bound by cache bandwidth at a few TFLOP/s on an H100, an order of
 // magnitude under the FP32 peak; they exist as the readable baseline.
-#include "kernels/conv2d.h"
-
 #include "kernels/common.cuh"
+#include "kernels/conv2d_variants.cuh"
 
 namespace fovea::FOVEA_KERNEL_NS {
 
@@ -108,25 +107,23 @@ unsigned direct_grid(const char* op, int64_t n) {
 
 }  // namespace
 
-void conv2d_forward_direct(const Conv2dParams& p, const float* x, const float* w, const float* b, float* y,
-                           StreamHandle stream) {
+void conv2d_forward_direct(const Exec& ex, const Conv2dParams& p, const float* x, const float* w, const float* b,
+                           float* y) {
   check_direct("conv2d_forward_direct", p, x, "x", w, "w", y, "y");
-  FOVEA_LAUNCH(conv2d_fprop_direct_kernel, direct_grid("conv2d_forward_direct", p.y_size()), kDirectBlock, 0, stream, p,
-               x, w, b, y);
+  FOVEA_LAUNCH(conv2d_fprop_direct_kernel, direct_grid("conv2d_forward_direct", p.y_size()), kDirectBlock, 0, ex.stream,
+               p, x, w, b, y);
 }
 
-void conv2d_backward_data_direct(const Conv2dParams& p, const float* dy, const float* w, float* dx,
-                                 StreamHandle stream) {
+void conv2d_backward_data_direct(const Exec& ex, const Conv2dParams& p, const float* dy, const float* w, float* dx) {
   check_direct("conv2d_backward_data_direct", p, dy, "dy", w, "w", dx, "dx");
   FOVEA_LAUNCH(conv2d_dgrad_direct_kernel, direct_grid("conv2d_backward_data_direct", p.x_size()), kDirectBlock, 0,
-               stream, p, dy, w, dx);
+               ex.stream, p, dy, w, dx);
 }
 
-void conv2d_backward_filter_direct(const Conv2dParams& p, const float* x, const float* dy, float* dw,
-                                   StreamHandle stream) {
+void conv2d_backward_filter_direct(const Exec& ex, const Conv2dParams& p, const float* x, const float* dy, float* dw) {
   check_direct("conv2d_backward_filter_direct", p, x, "x", dy, "dy", dw, "dw");
   FOVEA_LAUNCH(conv2d_wgrad_direct_kernel, direct_grid("conv2d_backward_filter_direct", p.w_size()), kDirectBlock, 0,
-               stream, p, x, dy, dw);
+               ex.stream, p, x, dy, dw);
 }
 
 }  // namespace fovea::FOVEA_KERNEL_NS

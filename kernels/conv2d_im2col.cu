@@ -5,9 +5,11 @@
 // im2col: per column element 4 bytes written and at most 4 read, no FLOPs: HBM/L2-bound, designed
 // for ~80% of 3.35 TB/s. col2im: per input element R*S/(sh*sw) column reads on average and one write:
 // memory-bound likewise. The GEMMs are kernels/sgemm.cu's (FMA-bound at 128x128 tiles).
+#include "kernels/bias.cuh"
 #include "kernels/conv2d.h"
-#include "kernels/reduce.cuh"  // grid_stride_blocks
-#include "kernels/sgemm.h"
+#include "kernels/conv2d_variants.cuh"
+#include "kernels/reduce.cuh"  // grid_stride_blocks, workspace_array
+#include "kernels/sgemm.cuh"
 
 namespace fovea::FOVEA_KERNEL_NS {
 
@@ -49,11 +51,10 @@ __global__ void col2im_kernel(Conv2dParams p, const float* __restrict__ col, flo
   }
 }
 
-float* column_buffer(const char* op, const Conv2dParams& p, void* workspace, size_t workspace_bytes) {
-  const size_t need = conv2d_workspace_bytes(ConvAlgo::im2col_gemm, ConvOp::forward, p);
-  FOVEA_CHECK(workspace != nullptr && workspace_bytes >= need, op, ": the column matrix of one image needs ", need,
-              " bytes of workspace, got ", workspace_bytes, " (conv2d_workspace_bytes)");
-  return static_cast<float*>(workspace);
+// The column matrix of one image, from the call's workspace.
+float* column_buffer(const Exec& ex, const char* op, const Conv2dParams& p) {
+  return workspace_array<float>(
+      ex, int64_t(conv2d_workspace_bytes(ConvAlgo::im2col_gemm, ConvOp::forward, p) / sizeof(float)), op);
 }
 
 void check_ptrs(const char* op, const void* a, const char* an, const void* b, const char* bn, const void* c,
@@ -65,68 +66,66 @@ void check_ptrs(const char* op, const void* a, const char* an, const void* b, co
 
 }  // namespace
 
-void im2col(const Conv2dParams& p, const float* x, float* col, StreamHandle stream) {
+void im2col(const Exec& ex, const Conv2dParams& p, const float* x, float* col) {
   p.validate("im2col");
   check_ptrs("im2col", x, "x", col, "col", col, "col");
   const int64_t n = p.C * p.R * p.S * p.P() * p.Q();
-  FOVEA_LAUNCH(im2col_kernel, grid_stride_blocks(n, kIm2colBlock), kIm2colBlock, 0, stream, p, x, col);
+  FOVEA_LAUNCH(im2col_kernel, grid_stride_blocks(n, kIm2colBlock), kIm2colBlock, 0, ex.stream, p, x, col);
 }
 
-void col2im(const Conv2dParams& p, const float* col, float* x, StreamHandle stream) {
+void col2im(const Exec& ex, const Conv2dParams& p, const float* col, float* x) {
   p.validate("col2im");
   check_ptrs("col2im", col, "col", x, "x", x, "x");
-  FOVEA_LAUNCH(col2im_kernel, grid_stride_blocks(p.C * p.H * p.W, kIm2colBlock), kIm2colBlock, 0, stream, p, col, x);
+  FOVEA_LAUNCH(col2im_kernel, grid_stride_blocks(p.C * p.H * p.W, kIm2colBlock), kIm2colBlock, 0, ex.stream, p, col, x);
 }
 
 // Per image n and group g: y[n]_g [Kg, PQ] = w_g [Kg, CgRS] * col_g [CgRS, PQ] (GEMM NN, batched
 // over groups), then the bias over the whole batch.
-void conv2d_forward_im2col(const Conv2dParams& p, const float* x, const float* w, const float* b, float* y,
-                           void* workspace, size_t workspace_bytes, StreamHandle stream) {
+void conv2d_forward_im2col(const Exec& ex, const Conv2dParams& p, const float* x, const float* w, const float* b,
+                           float* y) {
   constexpr const char* op = "conv2d_forward_im2col";
   p.validate(op);
   check_ptrs(op, x, "x", w, "w", y, "y");
-  float* col = column_buffer(op, p, workspace, workspace_bytes);
+  float* col = column_buffer(ex, op, p);
   const int64_t PQ = p.P() * p.Q(), Kg = p.K_per_group(), CgRS = p.C_per_group() * p.R * p.S;
   SgemmParams g = sgemm_params(Trans::N, Trans::N, Kg, PQ, CgRS);
   g.batch = p.groups, g.stride_a = Kg * CgRS, g.stride_b = CgRS * PQ, g.stride_c = Kg * PQ;
   for (int64_t n = 0; n < p.N; ++n) {
-    im2col(p, x + n * p.C * p.H * p.W, col, stream);
-    sgemm_tiled(g, w, col, y + n * p.K * PQ, stream);
+    im2col(ex, p, x + n * p.C * p.H * p.W, col);
+    sgemm_tiled(ex, g, w, col, y + n * p.K * PQ);
   }
-  if (b) bias_add(y, b, p.N, p.K, PQ, stream);
+  if (b) bias_add(ex, y, b, p.N, p.K, PQ);
 }
 
 // Per image: col_g [CgRS, PQ] = w_g^T * dy[n]_g (GEMM TN, batched over groups), then col2im into dx[n].
-void conv2d_backward_data_im2col(const Conv2dParams& p, const float* dy, const float* w, float* dx, void* workspace,
-                                 size_t workspace_bytes, StreamHandle stream) {
+void conv2d_backward_data_im2col(const Exec& ex, const Conv2dParams& p, const float* dy, const float* w, float* dx) {
   constexpr const char* op = "conv2d_backward_data_im2col";
   p.validate(op);
   check_ptrs(op, dy, "dy", w, "w", dx, "dx");
-  float* col = column_buffer(op, p, workspace, workspace_bytes);
+  float* col = column_buffer(ex, op, p);
   const int64_t PQ = p.P() * p.Q(), Kg = p.K_per_group(), CgRS = p.C_per_group() * p.R * p.S;
   SgemmParams g = sgemm_params(Trans::T, Trans::N, CgRS, PQ, Kg);
   g.batch = p.groups, g.stride_a = Kg * CgRS, g.stride_b = Kg * PQ, g.stride_c = CgRS * PQ;
   for (int64_t n = 0; n < p.N; ++n) {
-    sgemm_tiled(g, w, dy + n * p.K * PQ, col, stream);
-    col2im(p, col, dx + n * p.C * p.H * p.W, stream);
+    sgemm_tiled(ex, g, w, dy + n * p.K * PQ, col);
+    col2im(ex, p, col, dx + n * p.C * p.H * p.W);
   }
 }
 
 // Per image: dw_g [Kg, CgRS] (+)= dy[n]_g [Kg, PQ] * col_g^T (GEMM NT, batched over groups); the
 // first image overwrites (beta = 0), later ones accumulate in image order.
-void conv2d_backward_filter_im2col(const Conv2dParams& p, const float* x, const float* dy, float* dw, void* workspace,
-                                   size_t workspace_bytes, StreamHandle stream) {
+void conv2d_backward_filter_im2col(const Exec& ex, const Conv2dParams& p, const float* x, const float* dy, float* dw) {
   constexpr const char* op = "conv2d_backward_filter_im2col";
   p.validate(op);
   check_ptrs(op, x, "x", dy, "dy", dw, "dw");
-  float* col = column_buffer(op, p, workspace, workspace_bytes);
+  float* col = column_buffer(ex, op, p);
   const int64_t PQ = p.P() * p.Q(), Kg = p.K_per_group(), CgRS = p.C_per_group() * p.R * p.S;
   SgemmParams g = sgemm_params(Trans::N, Trans::T, Kg, CgRS, PQ);
   g.batch = p.groups, g.stride_a = Kg * PQ, g.stride_b = CgRS * PQ, g.stride_c = Kg * CgRS;
   for (int64_t n = 0; n < p.N; ++n) {
-    im2col(p, x + n * p.C * p.H * p.W, col, stream);
+    im2col(ex, p, x + n * p.C * p.H * p.W, col);
     g.beta = n == 0 ? 0.0f : 1.0f;
-    sgemm_tiled(g, dy + n * p.K * PQ, col, dw, stream);
+    sgemm_tiled(ex, g, dy + n * p.K * PQ, col, dw);
   }
 }
 

@@ -1,11 +1,11 @@
-// Dropout; declarations and semantics in kernels/dropout.h.
+// Dropout; the emu/cuda slots of layers/ops/dropout.h (semantics there).
 //
 // dropout_kernel: per element 4 bytes read + 4 written, one compare and multiply, plus a quarter of a
 // Philox4x32-10 call (one call yields the words of 4 consecutive elements: ~10 rounds x 2 32-bit
 // mul-hi/lo ~ 60 integer ops per 4 elements). On an H100 that is ~15 integer ops per 8 bytes of HBM
 // traffic, still under the integer roofline, so the design limit is HBM bandwidth (>= 85% of 3.35 TB/s on
 // tensors larger than L2): each thread owns groups of 4 elements, 16-byte loads/stores when aligned.
-#include "kernels/dropout.h"
+#include "layers/ops/dropout.h"
 
 #include "core/philox.h"
 #include "kernels/common.cuh"
@@ -45,31 +45,34 @@ __global__ void dropout_kernel(const float* in, float* out, int64_t n, uint64_t 
   }
 }
 
-void apply(const char* op, const DropoutParams& p, int64_t n, const float* in, float* out, StreamHandle stream) {
+void apply(const Exec& ex, const char* op, const DropoutParams& p, int64_t n, const float* in, float* out) {
   p.validate(op);
   FOVEA_CHECK(n >= 0, op, ": argument 'n' must be >= 0, got ", n);
   if (n == 0) return;
   FOVEA_CHECK(in && out, op, ": null pointer (input ", static_cast<const void*>(in), ", output ",
               static_cast<void*>(out), ")");
   if (!p.training) {
-    if (in != out) launch_map1(op, in, out, n, IdentityOp{}, stream);
+    if (in != out) launch_map1(ex, op, in, out, n, IdentityOp{});
     return;
   }
   const float pf = float(p.p), scale = float(1.0 / (1.0 - p.p));
   const dim3 grid(grid_stride_blocks((n + 3) / 4, kMapBlock));
   if (aligned16(in) && aligned16(out))
-    launch(op, dropout_kernel<true>, grid, dim3(kMapBlock), 0, stream, in, out, n, p.seed, p.offset, pf, scale);
+    launch(op, dropout_kernel<true>, grid, dim3(kMapBlock), 0, ex.stream, in, out, n, p.seed, p.offset, pf, scale);
   else
-    launch(op, dropout_kernel<false>, grid, dim3(kMapBlock), 0, stream, in, out, n, p.seed, p.offset, pf, scale);
+    launch(op, dropout_kernel<false>, grid, dim3(kMapBlock), 0, ex.stream, in, out, n, p.seed, p.offset, pf, scale);
 }
 
 }  // namespace
 
-void dropout_forward(const DropoutParams& p, int64_t n, const float* x, float* y, StreamHandle stream) {
-  apply("dropout_forward", p, n, x, y, stream);
+void dropout_forward(const Exec& ex, const DropoutParams& p, int64_t n, const float* x, float* y) {
+  apply(ex, "dropout_forward", p, n, x, y);
 }
-void dropout_backward(const DropoutParams& p, int64_t n, const float* dy, float* dx, StreamHandle stream) {
-  apply("dropout_backward", p, n, dy, dx, stream);
+void dropout_backward(const Exec& ex, const DropoutParams& p, int64_t n, const float* dy, float* dx) {
+  apply(ex, "dropout_backward", p, n, dy, dx);
 }
+
+const bool registered = ops::dropout_forward_stub.define(kThisSlot, dropout_forward) &&
+                        ops::dropout_backward_stub.define(kThisSlot, dropout_backward);
 
 }  // namespace fovea::FOVEA_KERNEL_NS

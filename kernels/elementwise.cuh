@@ -58,7 +58,8 @@ __global__ void map2_scalar_kernel(const float* a, const float* b, float* y, int
 
 // `op` names the public launcher in launch errors. n == 0 launches nothing.
 template <class F>
-void launch_map1(const char* op, const float* a, float* y, int64_t n, F f, StreamHandle stream) {
+void launch_map1(const Exec& ex, const char* op, const float* a, float* y, int64_t n, F f) {
+  const StreamHandle stream = ex.stream;
   FOVEA_CHECK(n >= 0, op, ": argument 'n' must be >= 0, got ", n);
   if (n == 0) return;
   FOVEA_CHECK(a && y, op, ": null pointer (x=", static_cast<const void*>(a), ", y=", static_cast<void*>(y), ")");
@@ -70,7 +71,8 @@ void launch_map1(const char* op, const float* a, float* y, int64_t n, F f, Strea
 }
 
 template <class F>
-void launch_map2(const char* op, const float* a, const float* b, float* y, int64_t n, F f, StreamHandle stream) {
+void launch_map2(const Exec& ex, const char* op, const float* a, const float* b, float* y, int64_t n, F f) {
+  const StreamHandle stream = ex.stream;
   FOVEA_CHECK(n >= 0, op, ": argument 'n' must be >= 0, got ", n);
   if (n == 0) return;
   FOVEA_CHECK(a && b && y, op, ": null pointer (inputs ", static_cast<const void*>(a), ", ",

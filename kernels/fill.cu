@@ -2,7 +2,7 @@
 // per 4 outputs are cheap next to that on an H100); grid-stride loops keep enough stores in flight.
 #include "core/philox.h"
 #include "kernels/common.cuh"
-#include "kernels/fill.h"
+#include "layers/ops/fill.h"
 
 namespace fovea::FOVEA_KERNEL_NS {
 
@@ -26,19 +26,23 @@ static unsigned fill_grid(int64_t n) {
   return unsigned(blocks < 4096 ? (blocks > 0 ? blocks : 1) : 4096);
 }
 
-void fill_uniform(float* y, int64_t n, float lo, float hi, uint64_t seed, uint64_t offset, StreamHandle stream) {
+void fill_uniform(const Exec& ex, float* y, int64_t n, float lo, float hi, uint64_t seed, uint64_t offset) {
   if (n == 0) return;
-  FOVEA_LAUNCH(fill_uniform_kernel, fill_grid(n), 256, 0, stream, y, n, lo, hi, seed, offset);
+  FOVEA_LAUNCH(fill_uniform_kernel, fill_grid(n), 256, 0, ex.stream, y, n, lo, hi, seed, offset);
 }
 
-void fill_normal(float* y, int64_t n, float mean, float stddev, uint64_t seed, uint64_t offset, StreamHandle stream) {
+void fill_normal(const Exec& ex, float* y, int64_t n, float mean, float stddev, uint64_t seed, uint64_t offset) {
   if (n == 0) return;
-  FOVEA_LAUNCH(fill_normal_kernel, fill_grid(n), 256, 0, stream, y, n, mean, stddev, seed, offset);
+  FOVEA_LAUNCH(fill_normal_kernel, fill_grid(n), 256, 0, ex.stream, y, n, mean, stddev, seed, offset);
 }
 
-void fill_value(float* y, int64_t n, float value, StreamHandle stream) {
+void fill_value(const Exec& ex, float* y, int64_t n, float value) {
   if (n == 0) return;
-  FOVEA_LAUNCH(fill_value_kernel, fill_grid(n), 256, 0, stream, y, n, value);
+  FOVEA_LAUNCH(fill_value_kernel, fill_grid(n), 256, 0, ex.stream, y, n, value);
 }
+
+const bool registered = ops::fill_uniform_stub.define(kThisSlot, fill_uniform) &&
+                        ops::fill_normal_stub.define(kThisSlot, fill_normal) &&
+                        ops::fill_value_stub.define(kThisSlot, fill_value);
 
 }  // namespace fovea::FOVEA_KERNEL_NS

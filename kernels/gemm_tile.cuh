@@ -1,5 +1,5 @@
 // Building blocks of our tiled SGEMM (kernels/sgemm.cu) and implicit-GEMM convolutions
-// (kernels/conv2d_implicit_gemm.cu).
+// (kernels/conv2d_igemm_*.cu).
 //
 // A thread block computes a BM x BN tile of C = A * B and walks the reduction dimension in slabs
 // of BK. Both operand slabs are staged in shared memory k-major (As[k][m], Bs[k][n]), so that for

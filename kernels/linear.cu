@@ -1,8 +1,10 @@
-// Fully connected layer on our SGEMM, and the bias kernels of linear and conv2d (kernels/linear.h).
-#include "kernels/linear.h"
-
+// Fully connected layer on our SGEMM (the emu/cuda slots of layers/ops/linear.h), and the bias kernels of
+// linear and conv2d (kernels/bias.cuh).
+#include "kernels/bias.cuh"
 #include "kernels/reduce.cuh"  // block_sum, aligned16, grid_stride_blocks
-#include "kernels/sgemm.h"
+#include "kernels/sgemm.cuh"
+#include "layers/ops/conv2d.h"
+#include "layers/ops/linear.h"
 
 namespace fovea::FOVEA_KERNEL_NS {
 
@@ -63,64 +65,72 @@ __global__ void bias_backward_column_kernel(const float* __restrict__ dy, float*
 
 }  // namespace
 
-void bias_add(float* y, const float* b, int64_t outer, int64_t channels, int64_t inner, StreamHandle stream) {
+void bias_add(const Exec& ex, float* y, const float* b, int64_t outer, int64_t channels, int64_t inner) {
   FOVEA_CHECK(outer >= 0 && channels >= 0 && inner >= 0, "bias_add: sizes must be >= 0, got outer=", outer,
               " channels=", channels, " inner=", inner);
   const int64_t n = outer * channels * inner;
   if (n == 0) return;
   FOVEA_CHECK(y != nullptr && b != nullptr, "bias_add: arguments 'y' and 'b' must not be null");
   if (inner % 4 == 0 && aligned16(y)) {
-    FOVEA_LAUNCH(bias_add_vec4_kernel, grid_stride_blocks(n / 4, kBiasBlock), kBiasBlock, 0, stream, y, b, n / 4,
+    FOVEA_LAUNCH(bias_add_vec4_kernel, grid_stride_blocks(n / 4, kBiasBlock), kBiasBlock, 0, ex.stream, y, b, n / 4,
                  channels, inner / 4);
   } else {
-    FOVEA_LAUNCH(bias_add_kernel, grid_stride_blocks(n, kBiasBlock), kBiasBlock, 0, stream, y, b, n, channels, inner);
+    FOVEA_LAUNCH(bias_add_kernel, grid_stride_blocks(n, kBiasBlock), kBiasBlock, 0, ex.stream, y, b, n, channels,
+                 inner);
   }
 }
 
-void bias_backward(const float* dy, float* db, int64_t outer, int64_t channels, int64_t inner, StreamHandle stream) {
+void bias_backward(const Exec& ex, const float* dy, float* db, int64_t outer, int64_t channels, int64_t inner) {
   FOVEA_CHECK(outer >= 0 && channels >= 0 && inner >= 0, "bias_backward: sizes must be >= 0, got outer=", outer,
               " channels=", channels, " inner=", inner);
   if (channels == 0) return;
   FOVEA_CHECK(db != nullptr, "bias_backward: argument 'db' is null");
   FOVEA_CHECK(outer * inner == 0 || dy != nullptr, "bias_backward: argument 'dy' is null");
   if (inner <= 1 || outer * inner == 0) {
-    FOVEA_LAUNCH(bias_backward_column_kernel, grid_1d(channels, kBiasBlock), kBiasBlock, 0, stream, dy, db,
+    FOVEA_LAUNCH(bias_backward_column_kernel, grid_1d(channels, kBiasBlock), kBiasBlock, 0, ex.stream, dy, db,
                  inner == 0 ? int64_t(0) : outer, channels);
   } else {
     FOVEA_CHECK(channels <= 0x7fffffff, "bias_backward: ", channels, " channels exceed the grid limit");
-    FOVEA_LAUNCH(bias_backward_channel_kernel, unsigned(channels), kBiasBlock, 0, stream, dy, db, outer, channels,
+    FOVEA_LAUNCH(bias_backward_channel_kernel, unsigned(channels), kBiasBlock, 0, ex.stream, dy, db, outer, channels,
                  inner);
   }
 }
 
-void conv2d_backward_bias(const Conv2dParams& p, const float* dy, float* db, StreamHandle stream) {
+void conv2d_backward_bias(const Exec& ex, const Conv2dParams& p, const float* dy, float* db) {
   p.validate("conv2d_backward_bias");
-  bias_backward(dy, db, p.N, p.K, p.P() * p.Q(), stream);
+  bias_backward(ex, dy, db, p.N, p.K, p.P() * p.Q());
 }
 
 // y[batch, out] = x[batch, in] W[out, in]^T: GEMM NT, M = batch, N = out, K = in; then the bias.
-void linear_forward(const LinearParams& p, const float* x, const float* w, const float* b, float* y,
-                    StreamHandle stream) {
+void linear_forward(const Exec& ex, const LinearParams& p, const float* x, const float* w, const float* b, float* y) {
   p.validate("linear_forward");
-  sgemm(sgemm_params(Trans::N, Trans::T, p.N, p.out_features, p.in_features), x, w, y, stream);
-  if (b) bias_add(y, b, p.N, p.out_features, 1, stream);
+  sgemm_tiled(ex, sgemm_params(Trans::N, Trans::T, p.N, p.out_features, p.in_features), x, w, y);
+  if (b) bias_add(ex, y, b, p.N, p.out_features, 1);
 }
 
 // dx[batch, in] = dy[batch, out] W[out, in]: GEMM NN, M = batch, N = in, K = out.
-void linear_backward_data(const LinearParams& p, const float* dy, const float* w, float* dx, StreamHandle stream) {
+void linear_backward_data(const Exec& ex, const LinearParams& p, const float* dy, const float* w, float* dx) {
   p.validate("linear_backward_data");
-  sgemm(sgemm_params(Trans::N, Trans::N, p.N, p.in_features, p.out_features), dy, w, dx, stream);
+  sgemm_tiled(ex, sgemm_params(Trans::N, Trans::N, p.N, p.in_features, p.out_features), dy, w, dx);
 }
 
 // dW[out, in] = dy[batch, out]^T x[batch, in]: GEMM TN, M = out, N = in, K = batch.
-void linear_backward_weight(const LinearParams& p, const float* x, const float* dy, float* dw, StreamHandle stream) {
+void linear_backward_weight(const Exec& ex, const LinearParams& p, const float* x, const float* dy, float* dw) {
   p.validate("linear_backward_weight");
-  sgemm(sgemm_params(Trans::T, Trans::N, p.out_features, p.in_features, p.N), dy, x, dw, stream);
+  sgemm_tiled(ex, sgemm_params(Trans::T, Trans::N, p.out_features, p.in_features, p.N), dy, x, dw);
 }
 
-void linear_backward_bias(const LinearParams& p, const float* dy, float* db, StreamHandle stream) {
+void linear_backward_bias(const Exec& ex, const LinearParams& p, const float* dy, float* db) {
   p.validate("linear_backward_bias");
-  bias_backward(dy, db, p.N, p.out_features, 1, stream);
+  bias_backward(ex, dy, db, p.N, p.out_features, 1);
 }
+
+const bool registered = ops::conv2d_backward_bias_stub.define(kThisSlot, conv2d_backward_bias) &&
+                        ops::linear_forward_stub.define(kThisSlot, linear_forward) &&
+                        ops::linear_backward_data_stub.define(kThisSlot, linear_backward_data) &&
+                        ops::linear_backward_weight_stub.define(kThisSlot, linear_backward_weight) &&
+                        ops::linear_backward_bias_stub.define(kThisSlot, linear_backward_bias) &&
+                        ops::bias_add_stub.define(kThisSlot, bias_add) &&
+                        ops::bias_backward_stub.define(kThisSlot, bias_backward);
 
 }  // namespace fovea::FOVEA_KERNEL_NS

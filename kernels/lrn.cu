@@ -1,4 +1,4 @@
-// Local response normalisation; declarations and semantics in kernels/lrn.h.
+// Local response normalisation; the emu/cuda slots of layers/ops/lrn.h (semantics there).
 //
 // One thread per element, threads of a warp on consecutive pixels of one channel (coalesced). The window sum
 // is computed directly (size loads, fixed order: no sliding-sum cancellation). Per element: forward `size`
@@ -7,7 +7,7 @@
 // those re-reads are served by L1/L2 (a block's channel window is a few KB), so the design limit is HBM
 // traffic of ~8 bytes per element forward (~28 backward) with L2 bandwidth (~size x that) as the
 // secondary limit; on an H100 a size-5 LRN should run at >= 70% of 3.35 TB/s.
-#include "kernels/lrn.h"
+#include "layers/ops/lrn.h"
 
 #include "kernels/common.cuh"
 #include "kernels/reduce.cuh"
@@ -95,36 +95,39 @@ LrnConsts<I> lrn_consts(const LrnParams& p) {
 
 }  // namespace
 
-void lrn_forward(const LrnParams& p, const float* x, float* y, StreamHandle stream) {
+void lrn_forward(const Exec& ex, const LrnParams& p, const float* x, float* y) {
   const char* op = "lrn_forward";
   p.validate(op);
   FOVEA_CHECK(x && y, op, ": null pointer (x ", static_cast<const void*>(x), ", y ", static_cast<void*>(y), ")");
   const int64_t total = p.x_size();
   const dim3 grid(grid_stride_blocks(total, kLrnBlock, 4096));
   if (total < kIndex32Limit)
-    launch(op, lrn_forward_kernel<int32_t>, grid, dim3(kLrnBlock), 0, stream, x, y, int32_t(total),
+    launch(op, lrn_forward_kernel<int32_t>, grid, dim3(kLrnBlock), 0, ex.stream, x, y, int32_t(total),
            lrn_consts<int32_t>(p));
   else
-    launch(op, lrn_forward_kernel<int64_t>, grid, dim3(kLrnBlock), 0, stream, x, y, total, lrn_consts<int64_t>(p));
+    launch(op, lrn_forward_kernel<int64_t>, grid, dim3(kLrnBlock), 0, ex.stream, x, y, total, lrn_consts<int64_t>(p));
 }
 
-void lrn_backward(const LrnParams& p, const float* x, const float* dy, float* dx, Workspace& ws, StreamHandle stream) {
+void lrn_backward(const Exec& ex, const LrnParams& p, const float* x, const float* dy, float* dx) {
   const char* op = "lrn_backward";
   p.validate(op);
   FOVEA_CHECK(x && dy && dx, op, ": null pointer (x ", static_cast<const void*>(x), ", dy ",
               static_cast<const void*>(dy), ", dx ", static_cast<void*>(dx), ")");
   const int64_t total = p.x_size();
-  float* t = workspace_array<float>(ws, total, op);
+  float* t = workspace_array<float>(ex, total, op);
   const dim3 grid(grid_stride_blocks(total, kLrnBlock, 4096));
   if (total < kIndex32Limit) {
     const LrnConsts<int32_t> k = lrn_consts<int32_t>(p);
-    launch(op, lrn_backward_t_kernel<int32_t>, grid, dim3(kLrnBlock), 0, stream, x, dy, t, int32_t(total), k);
-    launch(op, lrn_backward_dx_kernel<int32_t>, grid, dim3(kLrnBlock), 0, stream, x, dy, t, dx, int32_t(total), k);
+    launch(op, lrn_backward_t_kernel<int32_t>, grid, dim3(kLrnBlock), 0, ex.stream, x, dy, t, int32_t(total), k);
+    launch(op, lrn_backward_dx_kernel<int32_t>, grid, dim3(kLrnBlock), 0, ex.stream, x, dy, t, dx, int32_t(total), k);
   } else {
     const LrnConsts<int64_t> k = lrn_consts<int64_t>(p);
-    launch(op, lrn_backward_t_kernel<int64_t>, grid, dim3(kLrnBlock), 0, stream, x, dy, t, total, k);
-    launch(op, lrn_backward_dx_kernel<int64_t>, grid, dim3(kLrnBlock), 0, stream, x, dy, t, dx, total, k);
+    launch(op, lrn_backward_t_kernel<int64_t>, grid, dim3(kLrnBlock), 0, ex.stream, x, dy, t, total, k);
+    launch(op, lrn_backward_dx_kernel<int64_t>, grid, dim3(kLrnBlock), 0, ex.stream, x, dy, t, dx, total, k);
   }
 }
+
+const bool registered =
+    ops::lrn_forward_stub.define(kThisSlot, lrn_forward) && ops::lrn_backward_stub.define(kThisSlot, lrn_backward);
 
 }  // namespace fovea::FOVEA_KERNEL_NS

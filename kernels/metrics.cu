@@ -1,4 +1,4 @@
-// Metric reductions with Thrust; declarations in kernels/metrics.h.
+// Metric reductions with Thrust; the emu/cuda slots of layers/ops/metrics.h.
 //
 // Thrust selection (documented choice): nvcc builds use the CUDA backend of the toolkit's Thrust. The emulator
 // build compiles this file with g++ against the same CCCL headers (kernels/CMakeLists.txt adds their include
@@ -62,7 +62,9 @@ class ScratchAllocator {
 
 template <class F>
 auto with_policy(Workspace& ws, const char* op, StreamHandle stream, F&& f) {
-  ScratchAllocator alloc(workspace_array<char>(ws, int64_t(kMetricScratchBytes), op), kMetricScratchBytes, op);
+  Exec ex;
+  ex.workspace = &ws;
+  ScratchAllocator alloc(workspace_array<char>(ex, int64_t(kMetricScratchBytes), op), kMetricScratchBytes, op);
 #if defined(__CUDACC__)
   return f(thrust::cuda::par(alloc).on(static_cast<cudaStream_t>(stream)));
 #elif defined(_OPENMP)

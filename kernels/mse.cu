@@ -1,5 +1,5 @@
-// Mean squared error; declarations and semantics in kernels/mse.h.
-#include "kernels/mse.h"
+// Mean squared error; the emu/cuda slots of layers/ops/mse.h (semantics there).
+#include "layers/ops/mse.h"
 
 #include "kernels/common.cuh"
 #include "kernels/elementwise.cuh"
@@ -52,7 +52,7 @@ struct MseBackwardOp {
 
 }  // namespace
 
-void mse_forward(int64_t n, const float* x, const float* target, float* loss, Workspace& ws, StreamHandle stream) {
+void mse_forward(const Exec& ex, int64_t n, const float* x, const float* target, float* loss) {
   const char* op = "mse_forward";
   FOVEA_CHECK(n > 0, op, ": argument 'n' must be > 0, got ", n);
   FOVEA_CHECK(x && target && loss, op, ": null pointer (x ", static_cast<const void*>(x), ", target ",
@@ -60,19 +60,22 @@ void mse_forward(int64_t n, const float* x, const float* target, float* loss, Wo
   const bool vec = aligned16(x) && aligned16(target);
   // The grid depends on n only, so the summation order (and the bits) does not change between runs.
   const unsigned blocks = grid_stride_blocks(vec ? n / 4 + 1 : n, kMseBlock, kMaxPartials);
-  float* partials = workspace_array<float>(ws, blocks, op);
+  float* partials = workspace_array<float>(ex, blocks, op);
   if (vec)
-    launch(op, mse_partial_kernel<true>, dim3(blocks), dim3(kMseBlock), 0, stream, x, target, partials, n);
+    launch(op, mse_partial_kernel<true>, dim3(blocks), dim3(kMseBlock), 0, ex.stream, x, target, partials, n);
   else
-    launch(op, mse_partial_kernel<false>, dim3(blocks), dim3(kMseBlock), 0, stream, x, target, partials, n);
-  launch(op, mse_finish_kernel, dim3(1), dim3(kMseBlock), 0, stream, partials, int64_t(blocks), n, loss);
+    launch(op, mse_partial_kernel<false>, dim3(blocks), dim3(kMseBlock), 0, ex.stream, x, target, partials, n);
+  launch(op, mse_finish_kernel, dim3(1), dim3(kMseBlock), 0, ex.stream, partials, int64_t(blocks), n, loss);
 }
 
 // dx = (x - t) * (2 dloss / n): 8 bytes read + 4 written per element, HBM-bound (elementwise.cuh).
-void mse_backward(int64_t n, const float* x, const float* target, float dloss, float* dx, StreamHandle stream) {
+void mse_backward(const Exec& ex, int64_t n, const float* x, const float* target, float dloss, float* dx) {
   const char* op = "mse_backward";
   FOVEA_CHECK(n > 0, op, ": argument 'n' must be > 0, got ", n);
-  launch_map2(op, x, target, dx, n, MseBackwardOp{float(2.0 * double(dloss) / double(n))}, stream);
+  launch_map2(ex, op, x, target, dx, n, MseBackwardOp{float(2.0 * double(dloss) / double(n))});
 }
+
+const bool registered =
+    ops::mse_forward_stub.define(kThisSlot, mse_forward) && ops::mse_backward_stub.define(kThisSlot, mse_backward);
 
 }  // namespace fovea::FOVEA_KERNEL_NS

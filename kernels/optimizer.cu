@@ -1,4 +1,4 @@
-// Fused multi-tensor optimizer steps; declarations and semantics in kernels/optimizer.h.
+// Fused multi-tensor optimizer steps; the emu/cuda slots of layers/ops/optimizers.h (semantics there).
 //
 // Per element SGD reads w, grad (+ momentum buffer) and writes w (+ buffer): 12-20 bytes, <= 6 FLOPs;
 // AdamW reads w, grad, m, v and writes w, m, v: 28 bytes, ~15 FLOPs with one sqrt and one divide. Both are
@@ -6,12 +6,12 @@
 // ~700 MB: ~0.2 ms), reached with one launch for all tensors (no per-tensor launch latency), 16-byte
 // accesses when a tensor's pointers are aligned (scalar fallback per tensor) and 4096-element chunks, i.e.
 // thousands of blocks for a real model. Each element is updated by exactly one thread: deterministic.
-#include "kernels/optimizer.h"
 
 #include <cmath>
 
 #include "kernels/common.cuh"
 #include "kernels/reduce.cuh"
+#include "layers/ops/optimizers.h"
 
 namespace fovea::FOVEA_KERNEL_NS {
 namespace {
@@ -130,9 +130,9 @@ void check_launch(const char* op, const OptimizerTensor* tensors, int64_t count,
 
 }  // namespace
 
-void sgd_step_multi(const SgdParams& p, const OptimizerTensor* tensors, int64_t count, int64_t chunks, int64_t step,
-                    StreamHandle stream) {
-  const char* op = "sgd_step_multi";
+void sgd_step(const Exec& ex, const SgdParams& p, const OptimizerList& list, int64_t step) {
+  const char* op = "sgd_step";
+  const auto [tensors, count, chunks] = list;
   p.validate(op);
   check_launch(op, tensors, count, chunks, step);
   if (chunks == 0) return;
@@ -144,12 +144,12 @@ void sgd_step_multi(const SgdParams& p, const OptimizerTensor* tensors, int64_t 
                     p.momentum != 0.0,
                     step == 1,
                     p.nesterov};
-  launch(op, sgd_multi_kernel, dim3(unsigned(chunks)), dim3(kOptBlock), 0, stream, tensors, count, k);
+  launch(op, sgd_multi_kernel, dim3(unsigned(chunks)), dim3(kOptBlock), 0, ex.stream, tensors, count, k);
 }
 
-void adamw_step_multi(const AdamWParams& p, const OptimizerTensor* tensors, int64_t count, int64_t chunks, int64_t step,
-                      StreamHandle stream) {
-  const char* op = "adamw_step_multi";
+void adamw_step(const Exec& ex, const AdamWParams& p, const OptimizerList& list, int64_t step) {
+  const char* op = "adamw_step";
+  const auto [tensors, count, chunks] = list;
   p.validate(op);
   check_launch(op, tensors, count, chunks, step);
   if (chunks == 0) return;
@@ -162,7 +162,10 @@ void adamw_step_multi(const AdamWParams& p, const OptimizerTensor* tensors, int6
                       float(std::sqrt(bc2)),
                       float(p.eps),
                       float(-(p.lr / bc1))};
-  launch(op, adamw_multi_kernel, dim3(unsigned(chunks)), dim3(kOptBlock), 0, stream, tensors, count, k);
+  launch(op, adamw_multi_kernel, dim3(unsigned(chunks)), dim3(kOptBlock), 0, ex.stream, tensors, count, k);
 }
+
+const bool registered =
+    ops::sgd_step_stub.define(kThisSlot, sgd_step) && ops::adamw_step_stub.define(kThisSlot, adamw_step);
 
 }  // namespace fovea::FOVEA_KERNEL_NS

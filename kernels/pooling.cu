@@ -1,12 +1,12 @@
-// Pooling kernels; declarations and semantics in kernels/pooling.h.
+// Pooling kernels; the emu/cuda slots of layers/ops/pooling.h (semantics there).
 //
 // Index arithmetic: every kernel is instantiated for 32-bit (I = int32_t, chosen whenever the tensors have
 // fewer than 2^30 elements) and 64-bit index math. 64-bit integer division costs ~4x the 32-bit one on the
 // GPU, and these kernels do a few divisions per element: with 32-bit math they stay memory-bound.
-#include "kernels/pooling.h"
 
 #include "kernels/common.cuh"
 #include "kernels/reduce.cuh"
+#include "layers/ops/pooling.h"
 
 namespace fovea::FOVEA_KERNEL_NS {
 namespace {
@@ -192,31 +192,31 @@ dim3 pool_grid(int64_t total) {
 }
 
 template <typename Index>
-void maxpool_forward(const Pool2dParams& p, const float* x, float* y, Index* idx, StreamHandle stream) {
+void maxpool_forward(const Exec& ex, const Pool2dParams& p, const float* x, float* y, Index* idx) {
   const char* op = "maxpool2d_forward";
   check_pool(op, p);
   check_ptrs(op, x, "x", y, "y");
   const int64_t total = p.y_size();
   if (use_index32(p))
-    launch(op, maxpool2d_forward_kernel<int32_t, Index>, pool_grid(total), dim3(kPoolBlock), 0, stream,
+    launch(op, maxpool2d_forward_kernel<int32_t, Index>, pool_grid(total), dim3(kPoolBlock), 0, ex.stream,
            pool_geom<int32_t>(p), x, y, idx, int32_t(total));
   else
-    launch(op, maxpool2d_forward_kernel<int64_t, Index>, pool_grid(total), dim3(kPoolBlock), 0, stream,
+    launch(op, maxpool2d_forward_kernel<int64_t, Index>, pool_grid(total), dim3(kPoolBlock), 0, ex.stream,
            pool_geom<int64_t>(p), x, y, idx, total);
 }
 
 template <typename Index>
-void maxpool_backward(const Pool2dParams& p, const float* dy, const Index* idx, float* dx, StreamHandle stream) {
+void maxpool_backward(const Exec& ex, const Pool2dParams& p, const float* dy, const Index* idx, float* dx) {
   const char* op = "maxpool2d_backward";
   check_pool(op, p);
   check_ptrs(op, dy, "dy", dx, "dx");
   FOVEA_CHECK(idx != nullptr, op, ": argument 'idx' is null");
   const int64_t total = p.x_size();
   if (use_index32(p))
-    launch(op, maxpool2d_backward_kernel<int32_t, Index>, pool_grid(total), dim3(kPoolBlock), 0, stream,
+    launch(op, maxpool2d_backward_kernel<int32_t, Index>, pool_grid(total), dim3(kPoolBlock), 0, ex.stream,
            pool_geom<int32_t>(p), dy, idx, dx, int32_t(total));
   else
-    launch(op, maxpool2d_backward_kernel<int64_t, Index>, pool_grid(total), dim3(kPoolBlock), 0, stream,
+    launch(op, maxpool2d_backward_kernel<int64_t, Index>, pool_grid(total), dim3(kPoolBlock), 0, ex.stream,
            pool_geom<int64_t>(p), dy, idx, dx, total);
 }
 
@@ -229,65 +229,67 @@ void check_global(const char* op, int64_t N, int64_t C, int64_t H, int64_t W, co
 
 }  // namespace
 
-void maxpool2d_forward(const Pool2dParams& p, const float* x, float* y, int64_t* idx, StreamHandle stream) {
-  maxpool_forward(p, x, y, idx, stream);
-}
-void maxpool2d_forward(const Pool2dParams& p, const float* x, float* y, int32_t* idx, StreamHandle stream) {
+void maxpool2d_forward(const Exec& ex, const Pool2dParams& p, const float* x, float* y, int32_t* idx) {
   FOVEA_CHECK(p.H * p.W - 1 <= int64_t(INT32_MAX), "maxpool2d_forward: H*W=", p.H * p.W, " does not fit int32 indices");
-  maxpool_forward(p, x, y, idx, stream);
+  maxpool_forward(ex, p, x, y, idx);
 }
-void maxpool2d_backward(const Pool2dParams& p, const float* dy, const int64_t* idx, float* dx, StreamHandle stream) {
-  maxpool_backward(p, dy, idx, dx, stream);
-}
-void maxpool2d_backward(const Pool2dParams& p, const float* dy, const int32_t* idx, float* dx, StreamHandle stream) {
-  maxpool_backward(p, dy, idx, dx, stream);
+// Our backward reads the indices; x and y are for implementations without them (cuDNN).
+void maxpool2d_backward(const Exec& ex, const Pool2dParams& p, const float* /*x*/, const float* /*y*/,
+                        const int32_t* idx, const float* dy, float* dx) {
+  maxpool_backward(ex, p, dy, idx, dx);
 }
 
-void avgpool2d_forward(const Pool2dParams& p, const float* x, float* y, StreamHandle stream) {
+void avgpool2d_forward(const Exec& ex, const Pool2dParams& p, const float* x, float* y) {
   const char* op = "avgpool2d_forward";
   check_pool(op, p);
   check_ptrs(op, x, "x", y, "y");
   const int64_t total = p.y_size();
   if (use_index32(p))
-    launch(op, avgpool2d_forward_kernel<int32_t>, pool_grid(total), dim3(kPoolBlock), 0, stream, pool_geom<int32_t>(p),
-           x, y, int32_t(total));
+    launch(op, avgpool2d_forward_kernel<int32_t>, pool_grid(total), dim3(kPoolBlock), 0, ex.stream,
+           pool_geom<int32_t>(p), x, y, int32_t(total));
   else
-    launch(op, avgpool2d_forward_kernel<int64_t>, pool_grid(total), dim3(kPoolBlock), 0, stream, pool_geom<int64_t>(p),
-           x, y, total);
+    launch(op, avgpool2d_forward_kernel<int64_t>, pool_grid(total), dim3(kPoolBlock), 0, ex.stream,
+           pool_geom<int64_t>(p), x, y, total);
 }
 
-void avgpool2d_backward(const Pool2dParams& p, const float* dy, float* dx, StreamHandle stream) {
+void avgpool2d_backward(const Exec& ex, const Pool2dParams& p, const float* dy, float* dx) {
   const char* op = "avgpool2d_backward";
   check_pool(op, p);
   check_ptrs(op, dy, "dy", dx, "dx");
   const int64_t total = p.x_size();
   if (use_index32(p))
-    launch(op, avgpool2d_backward_kernel<int32_t>, pool_grid(total), dim3(kPoolBlock), 0, stream, pool_geom<int32_t>(p),
-           dy, dx, int32_t(total));
+    launch(op, avgpool2d_backward_kernel<int32_t>, pool_grid(total), dim3(kPoolBlock), 0, ex.stream,
+           pool_geom<int32_t>(p), dy, dx, int32_t(total));
   else
-    launch(op, avgpool2d_backward_kernel<int64_t>, pool_grid(total), dim3(kPoolBlock), 0, stream, pool_geom<int64_t>(p),
-           dy, dx, total);
+    launch(op, avgpool2d_backward_kernel<int64_t>, pool_grid(total), dim3(kPoolBlock), 0, ex.stream,
+           pool_geom<int64_t>(p), dy, dx, total);
 }
 
-void global_avgpool_forward(int64_t N, int64_t C, int64_t H, int64_t W, const float* x, float* y, StreamHandle stream) {
+void global_avgpool_forward(const Exec& ex, int64_t N, int64_t C, int64_t H, int64_t W, const float* x, float* y) {
   const char* op = "global_avgpool_forward";
   check_global(op, N, C, H, W, x, "x", y, "y");
   const int64_t planes = N * C, warps_per_block = kPoolBlock / kWarpSize;
   launch(op, global_avgpool_forward_kernel, dim3(grid_stride_blocks(planes, int(warps_per_block), 4096)),
-         dim3(kPoolBlock), 0, stream, x, y, planes, H * W);
+         dim3(kPoolBlock), 0, ex.stream, x, y, planes, H * W);
 }
 
-void global_avgpool_backward(int64_t N, int64_t C, int64_t H, int64_t W, const float* dy, float* dx,
-                             StreamHandle stream) {
+void global_avgpool_backward(const Exec& ex, int64_t N, int64_t C, int64_t H, int64_t W, const float* dy, float* dx) {
   const char* op = "global_avgpool_backward";
   check_global(op, N, C, H, W, dy, "dy", dx, "dx");
   const int64_t total = N * C * H * W;
   if (total < kIndex32Limit)
-    launch(op, global_avgpool_backward_kernel<int32_t>, pool_grid(total), dim3(kPoolBlock), 0, stream, dy, dx,
+    launch(op, global_avgpool_backward_kernel<int32_t>, pool_grid(total), dim3(kPoolBlock), 0, ex.stream, dy, dx,
            int32_t(total), int32_t(H * W));
   else
-    launch(op, global_avgpool_backward_kernel<int64_t>, pool_grid(total), dim3(kPoolBlock), 0, stream, dy, dx, total,
+    launch(op, global_avgpool_backward_kernel<int64_t>, pool_grid(total), dim3(kPoolBlock), 0, ex.stream, dy, dx, total,
            H * W);
 }
+
+const bool registered = ops::maxpool2d_forward_stub.define(kThisSlot, maxpool2d_forward) &&
+                        ops::maxpool2d_backward_stub.define(kThisSlot, maxpool2d_backward) &&
+                        ops::avgpool2d_forward_stub.define(kThisSlot, avgpool2d_forward) &&
+                        ops::avgpool2d_backward_stub.define(kThisSlot, avgpool2d_backward) &&
+                        ops::global_avgpool_forward_stub.define(kThisSlot, global_avgpool_forward) &&
+                        ops::global_avgpool_backward_stub.define(kThisSlot, global_avgpool_backward);
 
 }  // namespace fovea::FOVEA_KERNEL_NS

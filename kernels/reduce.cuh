@@ -33,15 +33,16 @@ FOVEA_HD_INLINE bool aligned16(const void* p) {
 // Scratch for a launcher: `count` values of T from the caller's workspace, which must live on the device this
 // build of the kernels runs on (its memory is what the kernels read).
 template <typename T>
-T* workspace_array(Workspace& ws, int64_t count, const char* op) {
+T* workspace_array(const Exec& ex, int64_t count, const char* op) {
 #if defined(__CUDACC__)
   constexpr DeviceType kKernelDevice = DeviceType::cuda;
 #else
   constexpr DeviceType kKernelDevice = DeviceType::emu;
 #endif
-  FOVEA_CHECK(ws.device().type == kKernelDevice, op, ": argument 'ws' is a workspace on ", ws.device().str(),
+  FOVEA_CHECK(ex.workspace, op, ": needs scratch memory but the call has no workspace (Exec::workspace)");
+  FOVEA_CHECK(ex.workspace->device().type == kKernelDevice, op, ": the workspace is on ", ex.workspace->device().str(),
               ", but this kernel runs on ", Device(kKernelDevice).str());
-  return static_cast<T*>(ws.get(size_t(count) * sizeof(T)));
+  return static_cast<T*>(ex.workspace->get(size_t(count) * sizeof(T)));
 }
 
 // All 32 lanes must call these (full mask); every lane gets the result.

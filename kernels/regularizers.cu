@@ -1,7 +1,8 @@
 // Penalties and constraints: memory-bound elementwise passes (8-12 bytes per weight, ~4 FLOPs), run
 // once per step over the parameters; designed against HBM bandwidth, small next to the convolutions.
+#include "kernels/common.cuh"
 #include "kernels/reduce.cuh"
-#include "kernels/regularizers.h"
+#include "layers/ops/optimizers.h"
 
 namespace fovea::FOVEA_KERNEL_NS {
 
@@ -30,11 +31,12 @@ __global__ void sum_partials_kernel(const float* partials, int count, float* out
   if (threadIdx.x == 0) out[0] = float(acc);
 }
 
-void elastic_net_penalty(int64_t n, const float* w, float l1, float l2, float* grad, float* partials, float* penalty,
-                         StreamHandle stream) {
-  FOVEA_CHECK(n >= 0 && w && partials && penalty, "elastic_net_penalty: null argument or negative n=", n);
-  FOVEA_LAUNCH(elastic_net_partials_kernel, kPenaltyBlocks, kPenaltyThreads, 0, stream, n, w, l1, l2, grad, partials);
-  FOVEA_LAUNCH(sum_partials_kernel, 1, kPenaltyThreads, 0, stream, (const float*)partials, kPenaltyBlocks, penalty);
+void elastic_net_penalty(const Exec& ex, int64_t n, const float* w, float l1, float l2, float* grad, float* penalty) {
+  FOVEA_CHECK(n >= 0 && w && penalty, "elastic_net_penalty: null argument or negative n=", n);
+  float* partials = workspace_array<float>(ex, kPenaltyBlocks, "elastic_net_penalty");
+  FOVEA_LAUNCH(elastic_net_partials_kernel, kPenaltyBlocks, kPenaltyThreads, 0, ex.stream, n, w, l1, l2, grad,
+               partials);
+  FOVEA_LAUNCH(sum_partials_kernel, 1, kPenaltyThreads, 0, ex.stream, (const float*)partials, kPenaltyBlocks, penalty);
 }
 
 // One block per row: the row's squared norm in a fixed order, then every thread rescales its share.
@@ -49,12 +51,15 @@ __global__ void max_norm_rows_kernel(int64_t cols, float* w, float max_norm) {
   for (int64_t j = threadIdx.x; j < cols; j += blockDim.x) row[j] *= scale;
 }
 
-void max_norm_rows(int64_t rows, int64_t cols, float* w, float max_norm, StreamHandle stream) {
+void max_norm_rows(const Exec& ex, int64_t rows, int64_t cols, float* w, float max_norm) {
   FOVEA_CHECK(rows >= 0 && cols >= 0 && max_norm > 0, "max_norm: rows=", rows, " cols=", cols, " max_norm=", max_norm,
               " (max_norm must be > 0)");
   if (rows == 0 || cols == 0) return;
   FOVEA_CHECK(rows <= 2147483647, "max_norm: ", rows, " rows exceed the grid limit");
-  FOVEA_LAUNCH(max_norm_rows_kernel, unsigned(rows), 128, 0, stream, cols, w, max_norm);
+  FOVEA_LAUNCH(max_norm_rows_kernel, unsigned(rows), 128, 0, ex.stream, cols, w, max_norm);
 }
+
+const bool registered = ops::elastic_net_penalty_stub.define(kThisSlot, elastic_net_penalty) &&
+                        ops::max_norm_rows_stub.define(kThisSlot, max_norm_rows);
 
 }  // namespace fovea::FOVEA_KERNEL_NS

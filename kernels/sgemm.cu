@@ -1,8 +1,8 @@
-// SGEMM, row-major: C = alpha * op(A) * op(B) + beta * C (see kernels/sgemm.h).
+// SGEMM, row-major: C = alpha * op(A) * op(B) + beta * C (the emu/cuda slots of layers/ops/gemm.h; kernels/sgemm.cuh).
 //
 // Every version sums the K products of an element in k order from zero, then applies
 // alpha * sum + beta * C, so all versions and tile shapes give the same bits on a given device.
-#include "kernels/sgemm.h"
+#include "kernels/sgemm.cuh"
 
 #include <climits>
 
@@ -136,30 +136,30 @@ GemmArgs checked_args(const char* op, const SgemmParams& p, const float* A, cons
 }
 
 template <class Cfg, bool kVec>
-void launch_tiled(const GemmArgs& g, int64_t batch, const float* A, const float* B, float* C, StreamHandle stream) {
+void launch_tiled(const Exec& ex, const GemmArgs& g, int64_t batch, const float* A, const float* B, float* C) {
   const dim3 grid((g.N + Cfg::BN - 1) / Cfg::BN, (g.M + Cfg::BM - 1) / Cfg::BM, unsigned(batch));
   const int threads = Cfg::kThreads;
   if (!g.a_trans && !g.b_trans)
-    FOVEA_LAUNCH((sgemm_tiled_kernel<Cfg, false, false, kVec>), grid, threads, 0, stream, g, A, B, C);
+    FOVEA_LAUNCH((sgemm_tiled_kernel<Cfg, false, false, kVec>), grid, threads, 0, ex.stream, g, A, B, C);
   else if (!g.a_trans && g.b_trans)
-    FOVEA_LAUNCH((sgemm_tiled_kernel<Cfg, false, true, kVec>), grid, threads, 0, stream, g, A, B, C);
+    FOVEA_LAUNCH((sgemm_tiled_kernel<Cfg, false, true, kVec>), grid, threads, 0, ex.stream, g, A, B, C);
   else if (g.a_trans && !g.b_trans)
-    FOVEA_LAUNCH((sgemm_tiled_kernel<Cfg, true, false, kVec>), grid, threads, 0, stream, g, A, B, C);
+    FOVEA_LAUNCH((sgemm_tiled_kernel<Cfg, true, false, kVec>), grid, threads, 0, ex.stream, g, A, B, C);
   else
-    FOVEA_LAUNCH((sgemm_tiled_kernel<Cfg, true, true, kVec>), grid, threads, 0, stream, g, A, B, C);
+    FOVEA_LAUNCH((sgemm_tiled_kernel<Cfg, true, true, kVec>), grid, threads, 0, ex.stream, g, A, B, C);
 }
 
 }  // namespace
 
-void sgemm_simple(const SgemmParams& p, const float* A, const float* B, float* C, StreamHandle stream) {
+void sgemm_simple(const Exec& ex, const SgemmParams& p, const float* A, const float* B, float* C) {
   const GemmArgs g = checked_args("sgemm_simple", p, A, B, C);
   if (g.M == 0 || g.N == 0) return;
   const dim3 block(32, 8);
   const dim3 grid((g.N + 31) / 32, (g.M + 7) / 8, unsigned(p.batch));
-  FOVEA_LAUNCH(sgemm_simple_kernel, grid, block, 0, stream, g, A, B, C);
+  FOVEA_LAUNCH(sgemm_simple_kernel, grid, block, 0, ex.stream, g, A, B, C);
 }
 
-void sgemm_tiled(const SgemmParams& p, const float* A, const float* B, float* C, StreamHandle stream) {
+void sgemm_tiled(const Exec& ex, const SgemmParams& p, const float* A, const float* B, float* C) {
   const GemmArgs g = checked_args("sgemm_tiled", p, A, B, C);
   if (g.M == 0 || g.N == 0) return;
   // 16-byte loads and stores need every row (and batch entry) of every operand to start 16-byte
@@ -171,16 +171,17 @@ void sgemm_tiled(const SgemmParams& p, const float* A, const float* B, float* C,
   // device runs the same tiles.
   const int64_t big_blocks = int64_t((g.M + 127) / 128) * ((g.N + 127) / 128) * p.batch;
   if (big_blocks >= 132) {
-    vec ? launch_tiled<BigTile, true>(g, p.batch, A, B, C, stream)
-        : launch_tiled<BigTile, false>(g, p.batch, A, B, C, stream);
+    vec ? launch_tiled<BigTile, true>(ex, g, p.batch, A, B, C) : launch_tiled<BigTile, false>(ex, g, p.batch, A, B, C);
   } else {
-    vec ? launch_tiled<SmallTile, true>(g, p.batch, A, B, C, stream)
-        : launch_tiled<SmallTile, false>(g, p.batch, A, B, C, stream);
+    vec ? launch_tiled<SmallTile, true>(ex, g, p.batch, A, B, C)
+        : launch_tiled<SmallTile, false>(ex, g, p.batch, A, B, C);
   }
 }
 
-void sgemm(const SgemmParams& p, const float* A, const float* B, float* C, StreamHandle stream) {
-  sgemm_tiled(p, A, B, C, stream);
+void sgemm(const Exec& ex, GemmAlgo algo, const SgemmParams& p, const float* A, const float* B, float* C) {
+  algo == GemmAlgo::simple ? sgemm_simple(ex, p, A, B, C) : sgemm_tiled(ex, p, A, B, C);
 }
+
+const bool registered = ops::sgemm_stub.define(kThisSlot, sgemm);
 
 }  // namespace fovea::FOVEA_KERNEL_NS

@@ -1,4 +1,5 @@
-// Row softmax, log-softmax and fused softmax + cross-entropy; declarations and semantics in kernels/softmax.h.
+// Row softmax, log-softmax and fused softmax + cross-entropy; the emu/cuda slots of
+// layers/ops/softmax.h (semantics there).
 //
 // Per element: forward 4 bytes read + 4 written, one expf (~20 FLOPs with the max/sum); backward 8 read +
 // 4 written (the row sum accumulates in double: 1-2 FP64 ops per element, far below the H100's FP64 rate);
@@ -12,12 +13,12 @@
 //     element), a fixed-order block merge, then a second pass writing y (the re-read usually hits L2: a
 //     row of 64K classes is 256 KB). Few rows with huge C leave SMs idle: acceptable for classifier heads.
 // No atomics anywhere: results are bitwise reproducible for every schedule.
-#include "kernels/softmax.h"
 
 #include <type_traits>
 
 #include "kernels/common.cuh"
 #include "kernels/reduce.cuh"
+#include "layers/ops/softmax.h"
 
 namespace fovea::FOVEA_KERNEL_NS {
 namespace {
@@ -288,28 +289,29 @@ dim3 block_row_grid(int64_t N) {
 }
 
 template <bool Log>
-void softmax_fwd(const char* op, int64_t N, int64_t C, const float* x, float* y, StreamHandle stream, RowAlgo algo) {
+void softmax_fwd(const Exec& ex, const char* op, int64_t N, int64_t C, const float* x, float* y, RowAlgo algo) {
   check_rows(op, N, C), check_ptr(op, "x", x), check_ptr(op, "y", y);
   if (use_warp_per_row(op, C, algo))
     with_lane_values(C, [&](auto kc) {
       launch(op, softmax_forward_warp_kernel<decltype(kc)::value, Log>, warp_row_grid(N), dim3(kWarpRowBlock), 0,
-             stream, x, y, N, C);
+             ex.stream, x, y, N, C);
     });
   else
-    launch(op, softmax_forward_block_kernel<Log>, block_row_grid(N), dim3(kBlockRowBlock), 0, stream, x, y, N, C);
+    launch(op, softmax_forward_block_kernel<Log>, block_row_grid(N), dim3(kBlockRowBlock), 0, ex.stream, x, y, N, C);
 }
 
 template <bool Log>
-void softmax_bwd(const char* op, int64_t N, int64_t C, const float* y, const float* dy, float* dx, StreamHandle stream,
+void softmax_bwd(const Exec& ex, const char* op, int64_t N, int64_t C, const float* y, const float* dy, float* dx,
                  RowAlgo algo) {
   check_rows(op, N, C), check_ptr(op, "y", y), check_ptr(op, "dy", dy), check_ptr(op, "dx", dx);
   if (use_warp_per_row(op, C, algo))
     with_lane_values(C, [&](auto kc) {
       launch(op, softmax_backward_warp_kernel<decltype(kc)::value, Log>, warp_row_grid(N), dim3(kWarpRowBlock), 0,
-             stream, y, dy, dx, N, C);
+             ex.stream, y, dy, dx, N, C);
     });
   else
-    launch(op, softmax_backward_block_kernel<Log>, block_row_grid(N), dim3(kBlockRowBlock), 0, stream, y, dy, dx, N, C);
+    launch(op, softmax_backward_block_kernel<Log>, block_row_grid(N), dim3(kBlockRowBlock), 0, ex.stream, y, dy, dx, N,
+           C);
 }
 
 CeConsts ce_consts(const CrossEntropyParams& p, float dloss) {
@@ -319,52 +321,59 @@ CeConsts ce_consts(const CrossEntropyParams& p, float dloss) {
 
 }  // namespace
 
-void softmax_forward(int64_t N, int64_t C, const float* x, float* y, StreamHandle stream, RowAlgo algo) {
-  softmax_fwd<false>("softmax_forward", N, C, x, y, stream, algo);
+void softmax_forward(const Exec& ex, RowAlgo algo, int64_t N, int64_t C, const float* x, float* y) {
+  softmax_fwd<false>(ex, "softmax_forward", N, C, x, y, algo);
 }
-void log_softmax_forward(int64_t N, int64_t C, const float* x, float* y, StreamHandle stream, RowAlgo algo) {
-  softmax_fwd<true>("log_softmax_forward", N, C, x, y, stream, algo);
+void log_softmax_forward(const Exec& ex, RowAlgo algo, int64_t N, int64_t C, const float* x, float* y) {
+  softmax_fwd<true>(ex, "log_softmax_forward", N, C, x, y, algo);
 }
-void softmax_backward(int64_t N, int64_t C, const float* y, const float* dy, float* dx, StreamHandle stream,
-                      RowAlgo algo) {
-  softmax_bwd<false>("softmax_backward", N, C, y, dy, dx, stream, algo);
+void softmax_backward(const Exec& ex, RowAlgo algo, int64_t N, int64_t C, const float* y, const float* dy, float* dx) {
+  softmax_bwd<false>(ex, "softmax_backward", N, C, y, dy, dx, algo);
 }
-void log_softmax_backward(int64_t N, int64_t C, const float* y, const float* dy, float* dx, StreamHandle stream,
-                          RowAlgo algo) {
-  softmax_bwd<true>("log_softmax_backward", N, C, y, dy, dx, stream, algo);
+void log_softmax_backward(const Exec& ex, RowAlgo algo, int64_t N, int64_t C, const float* y, const float* dy,
+                          float* dx) {
+  softmax_bwd<true>(ex, "log_softmax_backward", N, C, y, dy, dx, algo);
 }
 
-void cross_entropy_forward(const CrossEntropyParams& p, const float* logits, const int64_t* labels, float* row_loss,
-                           float* loss, StreamHandle stream, RowAlgo algo) {
+void cross_entropy_forward(const Exec& ex, RowAlgo algo, const CrossEntropyParams& p, const float* logits,
+                           const int64_t* labels, float* row_loss, float* loss) {
   const char* op = "cross_entropy_forward";
   p.validate(op);
   check_ptr(op, "logits", logits), check_ptr(op, "labels", labels), check_ptr(op, "row_loss", row_loss);
   const CeConsts k = ce_consts(p, 1.0f);
   if (use_warp_per_row(op, p.C, algo))
     with_lane_values(p.C, [&](auto kc) {
-      launch(op, ce_forward_warp_kernel<decltype(kc)::value>, warp_row_grid(p.N), dim3(kWarpRowBlock), 0, stream,
+      launch(op, ce_forward_warp_kernel<decltype(kc)::value>, warp_row_grid(p.N), dim3(kWarpRowBlock), 0, ex.stream,
              logits, labels, row_loss, p.N, p.C, k);
     });
   else
-    launch(op, ce_forward_block_kernel, block_row_grid(p.N), dim3(kBlockRowBlock), 0, stream, logits, labels, row_loss,
-           p.N, p.C, k);
-  if (loss) launch("cross_entropy_forward(mean)", ce_mean_kernel, dim3(1), dim3(256), 0, stream, row_loss, p.N, loss);
+    launch(op, ce_forward_block_kernel, block_row_grid(p.N), dim3(kBlockRowBlock), 0, ex.stream, logits, labels,
+           row_loss, p.N, p.C, k);
+  if (loss)
+    launch("cross_entropy_forward(mean)", ce_mean_kernel, dim3(1), dim3(256), 0, ex.stream, row_loss, p.N, loss);
 }
 
-void cross_entropy_backward(const CrossEntropyParams& p, const float* logits, const int64_t* labels, float dloss,
-                            float* dlogits, StreamHandle stream, RowAlgo algo) {
+void cross_entropy_backward(const Exec& ex, RowAlgo algo, const CrossEntropyParams& p, const float* logits,
+                            const int64_t* labels, float dloss, float* dlogits) {
   const char* op = "cross_entropy_backward";
   p.validate(op);
   check_ptr(op, "logits", logits), check_ptr(op, "labels", labels), check_ptr(op, "dlogits", dlogits);
   const CeConsts k = ce_consts(p, dloss);
   if (use_warp_per_row(op, p.C, algo))
     with_lane_values(p.C, [&](auto kc) {
-      launch(op, ce_backward_warp_kernel<decltype(kc)::value>, warp_row_grid(p.N), dim3(kWarpRowBlock), 0, stream,
+      launch(op, ce_backward_warp_kernel<decltype(kc)::value>, warp_row_grid(p.N), dim3(kWarpRowBlock), 0, ex.stream,
              logits, labels, dlogits, p.N, p.C, k);
     });
   else
-    launch(op, ce_backward_block_kernel, block_row_grid(p.N), dim3(kBlockRowBlock), 0, stream, logits, labels, dlogits,
-           p.N, p.C, k);
+    launch(op, ce_backward_block_kernel, block_row_grid(p.N), dim3(kBlockRowBlock), 0, ex.stream, logits, labels,
+           dlogits, p.N, p.C, k);
 }
+
+const bool registered = ops::softmax_forward_stub.define(kThisSlot, softmax_forward) &&
+                        ops::softmax_backward_stub.define(kThisSlot, softmax_backward) &&
+                        ops::log_softmax_forward_stub.define(kThisSlot, log_softmax_forward) &&
+                        ops::log_softmax_backward_stub.define(kThisSlot, log_softmax_backward) &&
+                        ops::cross_entropy_forward_stub.define(kThisSlot, cross_entropy_forward) &&
+                        ops::cross_entropy_backward_stub.define(kThisSlot, cross_entropy_backward);
 
 }  // namespace fovea::FOVEA_KERNEL_NS

@@ -232,14 +232,9 @@ void tc_gemm_simple_fp16(const Exec& ex, const SgemmParams& g, const Half* A, co
                       reinterpret_cast<const uint16_t*>(B), reinterpret_cast<uint16_t*>(C), ex.stream);
 }
 
-#if defined(__CUDACC__)
-constexpr Slot kThisSlot = Slot::cuda;
-#else
-constexpr Slot kThisSlot = Slot::emu;
-#endif
-[[maybe_unused]] const bool registered = tc_gemm_tf32_stub.define(kThisSlot, &tc_gemm_simple_tf32) &&
-                                         tc_gemm_bf16_stub.define(kThisSlot, &tc_gemm_simple_bf16) &&
-                                         tc_gemm_fp16_stub.define(kThisSlot, &tc_gemm_simple_fp16);
+[[maybe_unused]] const bool registered = ops::tc_gemm_tf32_stub.define(kThisSlot, &tc_gemm_simple_tf32) &&
+                                         ops::tc_gemm_bf16_stub.define(kThisSlot, &tc_gemm_simple_bf16) &&
+                                         ops::tc_gemm_fp16_stub.define(kThisSlot, &tc_gemm_simple_fp16);
 
 }  // namespace
 }  // namespace fovea::FOVEA_KERNEL_NS

@@ -1,5 +1,5 @@
 // Tensor-core GEMM, row-major: C = alpha * op(A) * op(B) + beta * C at TF32 (FP32 tensors), BF16 or FP16
-// (16-bit tensors), accumulating in FP32 (kernels/tc_gemm.cu). The geometry is SgemmParams' (kernels/sgemm.h):
+// (16-bit tensors), accumulating in FP32 (kernels/tc_gemm.cu). The geometry is SgemmParams' (layers/ops/gemm.h):
 // transpositions, leading dimensions, strided batches; beta == 0 means C is not read.
 //
 // Results are those of fovea::ref::gemm at the same precision (cpu_reference/gemm.h): operands rounded (TF32 by
@@ -15,13 +15,13 @@
 
 #include "core/dispatch.h"
 #include "core/float_formats.h"
-#include "kernels/sgemm.h"  // SgemmParams, Trans
+#include "layers/ops/gemm.h"  // SgemmParams, Trans
 
-namespace fovea {
+namespace fovea::ops {
 
 // Entry points, filled by kernels/tc_gemm.cu in slots emu (its emulator build) and cuda (its nvcc build) with
-// tc_gemm_simple_*; the reference of the same precision is fovea::ref::gemm. A binary that calls them links the
-// kernel library in whole (CMake $<LINK_LIBRARY:WHOLE_ARCHIVE,...>) so that the registrations run.
+// tc_gemm_simple_*; the reference of the same precision is fovea::ref::gemm (not registered: its arguments are
+// BLAS's). Callers link fovea_impl. They move to layers/ops/gemm.h with the precision-aware GEMM op.
 inline constinit DispatchStub<void(const Exec&, const SgemmParams& g, const float* A, const float* B, float* C)>
     tc_gemm_tf32_stub{"tc_gemm_tf32"};
 inline constinit DispatchStub<void(const Exec&, const SgemmParams& g, const BFloat16* A, const BFloat16* B,
@@ -30,4 +30,4 @@ inline constinit DispatchStub<void(const Exec&, const SgemmParams& g, const BFlo
 inline constinit DispatchStub<void(const Exec&, const SgemmParams& g, const Half* A, const Half* B, Half* C)>
     tc_gemm_fp16_stub{"tc_gemm_fp16"};
 
-}  // namespace fovea
+}  // namespace fovea::ops

@@ -1,7 +1,7 @@
 // kernels/activations: relu, leaky relu, sigmoid, tanh (forward/backward) and the residual add against
 // cpu_reference/activations on odd sizes, on the vectorised (aligned) and scalar (offset by one float) paths,
 // in place, run-to-run and across emulator schedules; argument errors.
-#include "kernels/activations.h"
+#include "layers/ops/activations.h"
 
 #include <gtest/gtest.h>
 
@@ -37,18 +37,18 @@ struct BinaryCase {
 std::vector<UnaryCase> unary_cases() {
   return {
       {"relu_forward",
-       [](Device d, int64_t n, const float* x, float* y) { FOVEA_KERNEL_CALL(d, relu_forward, n, x, y, nullptr); },
+       [](Device d, int64_t n, const float* x, float* y) { ops::relu_forward_stub(kernel_exec(d), n, x, y); },
        ref::relu_forward},
       {"leaky_relu_forward",
        [](Device d, int64_t n, const float* x, float* y) {
-         FOVEA_KERNEL_CALL(d, leaky_relu_forward, n, kSlope, x, y, nullptr);
+         ops::leaky_relu_forward_stub(kernel_exec(d), n, kSlope, x, y);
        },
        [](int64_t n, const float* x, float* y) { ref::leaky_relu_forward(n, kSlope, x, y); }},
       {"sigmoid_forward",
-       [](Device d, int64_t n, const float* x, float* y) { FOVEA_KERNEL_CALL(d, sigmoid_forward, n, x, y, nullptr); },
+       [](Device d, int64_t n, const float* x, float* y) { ops::sigmoid_forward_stub(kernel_exec(d), n, x, y); },
        ref::sigmoid_forward},
       {"tanh_forward",
-       [](Device d, int64_t n, const float* x, float* y) { FOVEA_KERNEL_CALL(d, tanh_forward, n, x, y, nullptr); },
+       [](Device d, int64_t n, const float* x, float* y) { ops::tanh_forward_stub(kernel_exec(d), n, x, y); },
        ref::tanh_forward},
   };
 }
@@ -57,28 +57,28 @@ std::vector<BinaryCase> binary_cases() {
   return {
       {"relu_backward",
        [](Device d, int64_t n, const float* y, const float* g, float* dx) {
-         FOVEA_KERNEL_CALL(d, relu_backward, n, y, g, dx, nullptr);
+         ops::relu_backward_stub(kernel_exec(d), n, y, g, dx);
        },
        ref::relu_backward, -2.0f, 2.0f},
       {"leaky_relu_backward",
        [](Device d, int64_t n, const float* x, const float* g, float* dx) {
-         FOVEA_KERNEL_CALL(d, leaky_relu_backward, n, kSlope, x, g, dx, nullptr);
+         ops::leaky_relu_backward_stub(kernel_exec(d), n, kSlope, x, g, dx);
        },
        [](int64_t n, const float* x, const float* g, float* dx) { ref::leaky_relu_backward(n, kSlope, x, g, dx); },
        -2.0f, 2.0f},
       {"sigmoid_backward",
        [](Device d, int64_t n, const float* y, const float* g, float* dx) {
-         FOVEA_KERNEL_CALL(d, sigmoid_backward, n, y, g, dx, nullptr);
+         ops::sigmoid_backward_stub(kernel_exec(d), n, y, g, dx);
        },
        ref::sigmoid_backward, 0.01f, 0.99f},
       {"tanh_backward",
        [](Device d, int64_t n, const float* y, const float* g, float* dx) {
-         FOVEA_KERNEL_CALL(d, tanh_backward, n, y, g, dx, nullptr);
+         ops::tanh_backward_stub(kernel_exec(d), n, y, g, dx);
        },
        ref::tanh_backward, -0.99f, 0.99f},
       {"residual_add_forward",
        [](Device d, int64_t n, const float* a, const float* b, float* y) {
-         FOVEA_KERNEL_CALL(d, residual_add_forward, n, a, b, y, nullptr);
+         ops::residual_add_forward_stub(kernel_exec(d), n, a, b, y);
        },
        ref::residual_add_forward, -2.0f, 2.0f},
   };
@@ -147,7 +147,7 @@ TEST_P(ActivationKernels, ReluPropagatesNaNLikeReference) {
   std::vector<float> want(x.size());
   ref::relu_forward(int64_t(x.size()), x.data(), want.data());
   auto dx = DeviceArray<float>::upload(x, dev), dy = DeviceArray<float>(x.size(), dev);
-  FOVEA_KERNEL_CALL(dev, relu_forward, int64_t(x.size()), dx.data(), dy.data(), nullptr);
+  ops::relu_forward_stub(kernel_exec(dev), int64_t(x.size()), dx.data(), dy.data());
   const auto got = dy.download();
   EXPECT_TRUE(std::isnan(got[0]));
   for (size_t i = 1; i < x.size(); ++i) EXPECT_EQ(got[i], want[i]) << i;
@@ -161,11 +161,11 @@ TEST_P(ActivationKernels, ResidualBackwardCopiesToEitherOrBoth) {
       const auto g = random_vector(n, 9 + n);
       OffsetArray dg(g, dev, offset), da(std::vector<float>(n), dev, offset), db(std::vector<float>(n), dev, offset);
       da.poison(), db.poison();
-      FOVEA_KERNEL_CALL(dev, residual_add_backward, n, dg.data(), da.data(), db.data(), nullptr);
+      ops::residual_add_backward_stub(kernel_exec(dev), n, dg.data(), da.data(), db.data());
       EXPECT_TRUE(matches_reference(da.download(), g, cat("residual_add_backward.da.n", n)));
       EXPECT_TRUE(matches_reference(db.download(), g, cat("residual_add_backward.db.n", n)));
       db.poison();
-      FOVEA_KERNEL_CALL(dev, residual_add_backward, n, dg.data(), nullptr, db.data(), nullptr);
+      ops::residual_add_backward_stub(kernel_exec(dev), n, dg.data(), nullptr, db.data());
       EXPECT_TRUE(matches_reference(db.download(), g, cat("residual_add_backward.db_only.n", n)));
     }
 }
@@ -179,7 +179,7 @@ TEST_P(ActivationKernels, Deterministic) {
   DeviceArray<float> dy(n, dev);
   expect_deterministic(dev, "sigmoid_forward", [&] {
     dy.poison();
-    FOVEA_KERNEL_CALL(dev, sigmoid_forward, n, dx.data(), dy.data(), nullptr);
+    ops::sigmoid_forward_stub(kernel_exec(dev), n, dx.data(), dy.data());
     return dy.download();
   });
 }
@@ -188,11 +188,11 @@ TEST_P(ActivationKernels, BadArguments) {
   const Device dev = GetParam();
   FOVEA_SKIP_IF_NO_DEVICE(dev);
   DeviceArray<float> a(8, dev), b(8, dev);
-  EXPECT_THROW(FOVEA_KERNEL_CALL(dev, relu_forward, -1, a.data(), b.data(), nullptr), Error);
-  EXPECT_THROW(FOVEA_KERNEL_CALL(dev, relu_forward, 8, nullptr, b.data(), nullptr), Error);
-  EXPECT_THROW(FOVEA_KERNEL_CALL(dev, leaky_relu_forward, 8, NAN, a.data(), b.data(), nullptr), Error);
-  EXPECT_THROW(FOVEA_KERNEL_CALL(dev, residual_add_backward, 8, a.data(), nullptr, nullptr, nullptr), Error);
-  EXPECT_NO_THROW(FOVEA_KERNEL_CALL(dev, relu_forward, 0, a.data(), b.data(), nullptr));  // empty: no launch
+  EXPECT_THROW(ops::relu_forward_stub(kernel_exec(dev), -1, a.data(), b.data()), Error);
+  EXPECT_THROW(ops::relu_forward_stub(kernel_exec(dev), 8, nullptr, b.data()), Error);
+  EXPECT_THROW(ops::leaky_relu_forward_stub(kernel_exec(dev), 8, NAN, a.data(), b.data()), Error);
+  EXPECT_THROW(ops::residual_add_backward_stub(kernel_exec(dev), 8, a.data(), nullptr, nullptr), Error);
+  EXPECT_NO_THROW(ops::relu_forward_stub(kernel_exec(dev), 0, a.data(), b.data()));  // empty: no launch
 }
 
 INSTANTIATE_TEST_SUITE_P(Devices, ActivationKernels, KernelDevices(), DeviceName);

@@ -3,7 +3,7 @@
 // on a GPU (nvcc contracts multiply-adds). Every augmentation, uint8 and float pixels, with and without
 // normalisation, shapes from N=1 C=1 to odd sizes and 1x1 images; the op (ops::augment_forward) on cpu and
 // on the device; the loader's device_augment mode; argument errors.
-#include "kernels/augment.h"
+#include "layers/ops/augment.h"
 
 #include <gtest/gtest.h>
 
@@ -122,9 +122,9 @@ TEST_P(AugmentKernels, MatchesTheHostLoader) {
           const auto run = [&] {
             y.poison();
             if (dtype == DType::uint8)
-              FOVEA_KERNEL_CALL(dev, augment_forward, p.params, x.data<uint8_t>(), warps, y.data(), nullptr);
+              ops::augment_forward_u8_stub(kernel_exec(dev), p.params, x.data<uint8_t>(), warps, y.data());
             else
-              FOVEA_KERNEL_CALL(dev, augment_forward, p.params, x.data<float>(), warps, y.data(), nullptr);
+              ops::augment_forward_f32_stub(kernel_exec(dev), p.params, x.data<float>(), warps, y.data());
             return y.download();
           };
           const std::vector<float> got = expect_deterministic(dev, tag, run, s.N * s.H * s.W < 2000);
@@ -205,16 +205,16 @@ TEST_P(AugmentKernels, ArgumentErrors) {
   DeviceArray<float> x(2 * 9 * 4 * 4, dev), y(2 * 9 * 4 * 4, dev);
   AugmentParams p;
   p.N = 2, p.C = 9, p.H = 4, p.W = 4;
-  EXPECT_TRUE(throws_error([&] { FOVEA_KERNEL_CALL(dev, augment_forward, p, x.data(), nullptr, y.data(), nullptr); },
+  EXPECT_TRUE(throws_error([&] { ops::augment_forward_f32_stub(kernel_exec(dev), p, x.data(), nullptr, y.data()); },
                            {"augment_forward", "'C'", "9"}));
   p.C = 3, p.warp = true;
-  EXPECT_TRUE(throws_error([&] { FOVEA_KERNEL_CALL(dev, augment_forward, p, x.data(), nullptr, y.data(), nullptr); },
+  EXPECT_TRUE(throws_error([&] { ops::augment_forward_f32_stub(kernel_exec(dev), p, x.data(), nullptr, y.data()); },
                            {"augment_forward", "'warps'"}));
   p.warp = false, p.normalize = true, p.stddev[0] = p.stddev[2] = 1.0f, p.stddev[1] = 0.0f;
-  EXPECT_TRUE(throws_error([&] { FOVEA_KERNEL_CALL(dev, augment_forward, p, x.data(), nullptr, y.data(), nullptr); },
+  EXPECT_TRUE(throws_error([&] { ops::augment_forward_f32_stub(kernel_exec(dev), p, x.data(), nullptr, y.data()); },
                            {"augment_forward", "channel 1", "stddev"}));
   p.normalize = false;
-  EXPECT_TRUE(throws_error([&] { FOVEA_KERNEL_CALL(dev, augment_forward, p, x.data(), nullptr, x.data(), nullptr); },
+  EXPECT_TRUE(throws_error([&] { ops::augment_forward_f32_stub(kernel_exec(dev), p, x.data(), nullptr, x.data()); },
                            {"augment_forward", "alias"}));
   ops::Context ctx(dev);
   const Tensor img = Tensor::zeros({2, 3, 4, 4}, DType::uint8, dev);

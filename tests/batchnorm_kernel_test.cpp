@@ -2,7 +2,7 @@
 // (training and eval) against cpu_reference/batchnorm over odd and vector-friendly spatial sizes, C = 1,
 // N*H*W = 2, channels split over several chunks; affine and not, with and without running statistics, every
 // nullable output; determinism across emulator schedules; argument errors.
-#include "kernels/batchnorm.h"
+#include "layers/ops/batchnorm.h"
 
 #include <gtest/gtest.h>
 
@@ -52,11 +52,11 @@ Outputs run_bn(Device dev, const BatchNormParams& p, bool affine, bool track, co
   DeviceArray<float> y(x.size(), dev), dx(x.size(), dev), sm(p.C, dev), si(p.C, dev), dg(p.C, dev), db(p.C, dev);
   y.poison(), dx.poison(), sm.poison(), si.poison(), dg.poison(), db.poison();
   Workspace ws(dev);
-  FOVEA_KERNEL_CALL(dev, batchnorm2d_forward, p, d_x.data(), affine ? d_g.data() : nullptr,
-                    affine ? d_b.data() : nullptr, track ? d_rm.data() : nullptr, track ? d_rv.data() : nullptr,
-                    y.data(), sm.data(), si.data(), ws, nullptr);
-  FOVEA_KERNEL_CALL(dev, batchnorm2d_backward, p, d_x.data(), d_dy.data(), affine ? d_g.data() : nullptr, sm.data(),
-                    si.data(), dx.data(), dg.data(), db.data(), ws, nullptr);
+  ops::batchnorm2d_forward_stub(kernel_exec(dev, &ws), p, d_x.data(), affine ? d_g.data() : nullptr,
+                                affine ? d_b.data() : nullptr, track ? d_rm.data() : nullptr,
+                                track ? d_rv.data() : nullptr, y.data(), sm.data(), si.data());
+  ops::batchnorm2d_backward_stub(kernel_exec(dev, &ws), p, d_x.data(), d_dy.data(), affine ? d_g.data() : nullptr,
+                                 sm.data(), si.data(), dx.data(), dg.data(), db.data());
   o.y = y.download(), o.dx = dx.download(), o.save_mean = sm.download(), o.save_invstd = si.download();
   o.dgamma = dg.download(), o.dbeta = db.download(), o.running_mean = d_rm.download(), o.running_var = d_rv.download();
   return o;
@@ -106,17 +106,17 @@ TEST_P(BatchNormKernels, NullableGradients) {
   DeviceArray<float> dx(p.x_size(), dev), dg(3, dev), db(3, dev);
   Workspace ws(dev);
   dx.poison(), dg.poison();
-  FOVEA_KERNEL_CALL(dev, batchnorm2d_backward, p, d_x.data(), d_dy.data(), d_g.data(), sm.data(), si.data(), dx.data(),
-                    nullptr, nullptr, ws, nullptr);
+  ops::batchnorm2d_backward_stub(kernel_exec(dev, &ws), p, d_x.data(), d_dy.data(), d_g.data(), sm.data(), si.data(),
+                                 dx.data(), nullptr, nullptr);
   EXPECT_TRUE(matches_reference(dx.download(), want.dx, "bn.dx_only"));
-  FOVEA_KERNEL_CALL(dev, batchnorm2d_backward, p, d_x.data(), d_dy.data(), d_g.data(), sm.data(), si.data(), nullptr,
-                    dg.data(), nullptr, ws, nullptr);
+  ops::batchnorm2d_backward_stub(kernel_exec(dev, &ws), p, d_x.data(), d_dy.data(), d_g.data(), sm.data(), si.data(),
+                                 nullptr, dg.data(), nullptr);
   EXPECT_TRUE(matches_reference(dg.download(), want.dgamma, "bn.dgamma_only"));
   // Forward without saved statistics (inference-style training call).
   DeviceArray<float> y(p.x_size(), dev);
   y.poison();
-  FOVEA_KERNEL_CALL(dev, batchnorm2d_forward, p, d_x.data(), d_g.data(), nullptr, nullptr, nullptr, y.data(), nullptr,
-                    nullptr, ws, nullptr);
+  ops::batchnorm2d_forward_stub(kernel_exec(dev, &ws), p, d_x.data(), d_g.data(), nullptr, nullptr, nullptr, y.data(),
+                                nullptr, nullptr);
   std::vector<float> want_y(p.x_size());
   ref::batchnorm2d_forward(p, x.data(), gamma.data(), nullptr, nullptr, nullptr, want_y.data(), nullptr, nullptr);
   EXPECT_TRUE(matches_reference(y.download(), want_y, "bn.y_nosave"));
@@ -144,19 +144,19 @@ TEST_P(BatchNormKernels, BadArguments) {
   DeviceArray<float> a(16, dev), b(16, dev), c(16, dev), d(16, dev);
   Workspace ws(dev);
   // Training needs more than one value per channel (PyTorch's rule).
-  EXPECT_THROW(FOVEA_KERNEL_CALL(dev, batchnorm2d_forward, bn_params(1, 2, 1, 1, true), a.data(), nullptr, nullptr,
-                                 nullptr, nullptr, b.data(), nullptr, nullptr, ws, nullptr),
+  EXPECT_THROW(ops::batchnorm2d_forward_stub(kernel_exec(dev, &ws), bn_params(1, 2, 1, 1, true), a.data(), nullptr,
+                                             nullptr, nullptr, nullptr, b.data(), nullptr, nullptr),
                Error);
   // Eval without running statistics.
-  EXPECT_THROW(FOVEA_KERNEL_CALL(dev, batchnorm2d_forward, bn_params(1, 2, 2, 2, false), a.data(), nullptr, nullptr,
-                                 nullptr, nullptr, b.data(), nullptr, nullptr, ws, nullptr),
+  EXPECT_THROW(ops::batchnorm2d_forward_stub(kernel_exec(dev, &ws), bn_params(1, 2, 2, 2, false), a.data(), nullptr,
+                                             nullptr, nullptr, nullptr, b.data(), nullptr, nullptr),
                Error);
   // Only one of the running statistics.
-  EXPECT_THROW(FOVEA_KERNEL_CALL(dev, batchnorm2d_forward, bn_params(1, 2, 2, 2, true), a.data(), nullptr, nullptr,
-                                 c.data(), nullptr, b.data(), nullptr, nullptr, ws, nullptr),
+  EXPECT_THROW(ops::batchnorm2d_forward_stub(kernel_exec(dev, &ws), bn_params(1, 2, 2, 2, true), a.data(), nullptr,
+                                             nullptr, c.data(), nullptr, b.data(), nullptr, nullptr),
                Error);
-  EXPECT_THROW(FOVEA_KERNEL_CALL(dev, batchnorm2d_backward, bn_params(1, 2, 2, 2, true), a.data(), b.data(), nullptr,
-                                 c.data(), d.data(), nullptr, nullptr, nullptr, ws, nullptr),
+  EXPECT_THROW(ops::batchnorm2d_backward_stub(kernel_exec(dev, &ws), bn_params(1, 2, 2, 2, true), a.data(), b.data(),
+                                              nullptr, c.data(), d.data(), nullptr, nullptr, nullptr),
                Error);
 }
 

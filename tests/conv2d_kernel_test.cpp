@@ -1,6 +1,6 @@
 // Convolution kernels (kernels/conv2d*.cu): every version (direct, implicit_gemm, im2col_gemm) of the
 // forward pass, the data gradient and the weight gradient, plus the bias gradient and im2col/col2im,
-// against cpu_reference on random inputs over the shared edge-case shapes (tests/conv_shapes.h) and
+// against cpu_reference on random inputs over the shared edge-case shapes (layers/ops/conv_shapes.h) and
 // small-batch CIFAR layers (full batch with FOVEA_TEST_FULL=1), on every kernel device. Outputs are
 // NaN-poisoned before each launch and must be fully written; relative L2 error <= 1e-5.
 // Determinism: repeated runs, every implicit-GEMM tile and split, aligned vs misaligned (scalar)
@@ -20,14 +20,14 @@
 #include "core/error.h"
 #include "cpu_reference/conv2d.h"
 #include "kernels/conv2d.h"
-#include "tests/conv_shapes.h"
+#include "layers/ops/conv_shapes.h"
 #include "tests/kernel_test_util.h"
 #include "tests/test_util.h"
 
 namespace fovea {
 namespace {
 
-using test::ConvShape;
+using shapes::ConvShape;
 using test::DeviceArray;
 
 constexpr double kTol = 1e-5;
@@ -45,8 +45,8 @@ const char* short_op(ConvOp op) {
 
 // The edge-case list, then the CIFAR layers at batch 2 (their own batch with FOVEA_TEST_FULL=1).
 std::vector<ConvShape> test_shapes() {
-  std::vector<ConvShape> v = test::conv_edge_shapes();
-  for (ConvShape s : test::conv_cifar_shapes()) {
+  std::vector<ConvShape> v = shapes::conv_edge_shapes();
+  for (ConvShape s : shapes::conv_cifar_shapes()) {
     if (!full_tests()) {
       s.p.N = 2;
       s.name += "_as_n2";
@@ -118,36 +118,26 @@ size_t workspace_bytes(const Launch& l, ConvOp op, const Conv2dParams& p) {
   return conv2d_workspace_bytes(l.algo, op, p);
 }
 
-// Runs one op on `dev` with poisoned output and workspace; returns the output.
+// Runs one op on `dev` with poisoned output and workspace (exactly the bytes the version needs); returns the output.
 std::vector<float> run_op(Device dev, ConvOp op, const ConvData& d, const Launch& l) {
   const Conv2dParams& p = d.p;
   const size_t ws_bytes = workspace_bytes(l, op, p);
   DeviceCopy ws(ws_bytes / sizeof(float) + 1, dev, l.offset);
-  void* wsp = ws_bytes ? ws.data() : nullptr;
+  Workspace scratch(dev, ws.data(), ws_bytes);
+  const Exec ex = test::kernel_exec(dev, &scratch);
+  const ConvConfig cfg{l.forced_plan ? ConvAlgo::implicit_gemm : l.algo, l.forced_plan ? l.plan : ConvGemmPlan{}};
   if (op == ConvOp::forward) {
     DeviceCopy x(d.x, dev, l.offset), w(d.w, dev, l.offset), b(d.b, dev, l.offset), y(d.y.size(), dev, l.offset);
-    if (l.forced_plan)
-      FOVEA_KERNEL_CALL(dev, conv2d_forward_implicit_gemm, p, x.data(), w.data(), b.data(), y.data(), wsp, ws_bytes,
-                        nullptr, l.plan);
-    else
-      FOVEA_KERNEL_CALL(dev, conv2d_forward, l.algo, p, x.data(), w.data(), b.data(), y.data(), wsp, ws_bytes, nullptr);
+    ops::conv2d_forward_stub(ex, cfg, p, x.data(), w.data(), b.data(), y.data());
     return y.download();
   }
   if (op == ConvOp::backward_data) {
     DeviceCopy dy(d.dy, dev, l.offset), w(d.w, dev, l.offset), dx(d.dx.size(), dev, l.offset);
-    if (l.forced_plan)
-      FOVEA_KERNEL_CALL(dev, conv2d_backward_data_implicit_gemm, p, dy.data(), w.data(), dx.data(), wsp, ws_bytes,
-                        nullptr, l.plan);
-    else
-      FOVEA_KERNEL_CALL(dev, conv2d_backward_data, l.algo, p, dy.data(), w.data(), dx.data(), wsp, ws_bytes, nullptr);
+    ops::conv2d_backward_data_stub(ex, cfg, p, dy.data(), w.data(), dx.data());
     return dx.download();
   }
   DeviceCopy x(d.x, dev, l.offset), dy(d.dy, dev, l.offset), dw(d.dw.size(), dev, l.offset);
-  if (l.forced_plan)
-    FOVEA_KERNEL_CALL(dev, conv2d_backward_filter_implicit_gemm, p, x.data(), dy.data(), dw.data(), wsp, ws_bytes,
-                      nullptr, l.plan);
-  else
-    FOVEA_KERNEL_CALL(dev, conv2d_backward_filter, l.algo, p, x.data(), dy.data(), dw.data(), wsp, ws_bytes, nullptr);
+  ops::conv2d_backward_filter_stub(ex, cfg, p, x.data(), dy.data(), dw.data());
   return dw.download();
 }
 
@@ -262,9 +252,9 @@ TEST_P(ConvDevice, ImplicitGemmEveryTileAndSplit) {
 TEST_P(ConvDevice, VectorAndScalarPathsAgree) {
   const Device dev = GetParam();
   FOVEA_SKIP_IF_NO_DEVICE(dev);
-  const std::vector<Conv2dParams> shapes = {test::conv_params(2, 8, 8, 8, 12, 1, 1),
-                                            test::conv_params(2, 4, 8, 8, 8, 3, 3, 1, 1),
-                                            test::conv_params(3, 16, 6, 10, 24, 1, 1, 1, 0, 1, 2)};
+  const std::vector<Conv2dParams> shapes = {shapes::conv_params(2, 8, 8, 8, 12, 1, 1),
+                                            shapes::conv_params(2, 4, 8, 8, 8, 3, 3, 1, 1),
+                                            shapes::conv_params(3, 16, 6, 10, 24, 1, 1, 1, 0, 1, 2)};
   for (const Conv2dParams& p : shapes) {
     const ConvData d(p, 11);
     for (ConvAlgo algo : kAlgos)
@@ -290,11 +280,11 @@ TEST_P(ConvDevice, BiasGradientMatchesReference) {
     std::vector<float> want(p.K);
     ref::conv2d_backward_bias(p, dy.data(), want.data());
     DeviceCopy ddy(dy, dev), db(size_t(p.K), dev);
-    FOVEA_KERNEL_CALL(dev, conv2d_backward_bias, p, ddy.data(), db.data(), nullptr);
+    ops::conv2d_backward_bias_stub(test::kernel_exec(dev), p, ddy.data(), db.data());
     const std::vector<float> got = db.download();
     EXPECT_TRUE(matches(got, want, s.name + " db"));
     db.poison();
-    FOVEA_KERNEL_CALL(dev, conv2d_backward_bias, p, ddy.data(), db.data(), nullptr);
+    ops::conv2d_backward_bias_stub(test::kernel_exec(dev), p, ddy.data(), db.data());
     EXPECT_TRUE(same_bits(got, db.download())) << s.name;
   }
 }
@@ -302,7 +292,7 @@ TEST_P(ConvDevice, BiasGradientMatchesReference) {
 TEST_P(ConvDevice, Im2colAndCol2imMatchReference) {
   const Device dev = GetParam();
   FOVEA_SKIP_IF_NO_DEVICE(dev);
-  for (const ConvShape& s : test::conv_edge_shapes()) {
+  for (const ConvShape& s : shapes::conv_edge_shapes()) {
     const Conv2dParams& p = s.p;
     const int64_t rows = ref::im2col_rows(p), cols = ref::im2col_cols(p), image = p.C * p.H * p.W;
     const std::vector<float> x = test::random_vector(image, 31), col = test::random_vector(rows * cols, 32);
@@ -310,8 +300,8 @@ TEST_P(ConvDevice, Im2colAndCol2imMatchReference) {
     ref::im2col(p, x.data(), want_col.data());
     ref::col2im(p, col.data(), want_x.data());
     DeviceCopy dx(x, dev), dcol(col, dev), out_col(size_t(rows * cols), dev), out_x(size_t(image), dev);
-    FOVEA_KERNEL_CALL(dev, im2col, p, dx.data(), out_col.data(), nullptr);
-    FOVEA_KERNEL_CALL(dev, col2im, p, dcol.data(), out_x.data(), nullptr);
+    ops::im2col_stub(test::kernel_exec(dev), p, dx.data(), out_col.data());
+    ops::col2im_stub(test::kernel_exec(dev), p, dcol.data(), out_x.data());
     const std::vector<float> got_col = out_col.download(), got_x = out_x.download();
     EXPECT_TRUE(test::all_written(got_col, "col"));
     EXPECT_TRUE(same_bits(got_col, want_col)) << s.name << ": im2col copies values, so must match exactly";
@@ -319,8 +309,8 @@ TEST_P(ConvDevice, Im2colAndCol2imMatchReference) {
   }
 }
 
-// The Workspace& overloads size and hand out the scratch memory themselves.
-TEST_P(ConvDevice, WorkspaceOverloads) {
+// With an ordinary Workspace the versions size and take the scratch memory themselves.
+TEST_P(ConvDevice, GrowingWorkspace) {
   const Device dev = GetParam();
   FOVEA_SKIP_IF_NO_DEVICE(dev);
   const ConvData d(shape_named("cifar_16to32_32x32_n64").p, 5);
@@ -328,9 +318,10 @@ TEST_P(ConvDevice, WorkspaceOverloads) {
   for (ConvAlgo algo : kAlgos) {
     DeviceCopy x(d.x, dev), w(d.w, dev), b(d.b, dev), dy(d.dy, dev);
     DeviceCopy y(d.y.size(), dev), dx(d.dx.size(), dev), dw(d.dw.size(), dev);
-    FOVEA_KERNEL_CALL(dev, conv2d_forward, algo, d.p, x.data(), w.data(), b.data(), y.data(), ws, nullptr);
-    FOVEA_KERNEL_CALL(dev, conv2d_backward_data, algo, d.p, dy.data(), w.data(), dx.data(), ws, nullptr);
-    FOVEA_KERNEL_CALL(dev, conv2d_backward_filter, algo, d.p, x.data(), dy.data(), dw.data(), ws, nullptr);
+    const Exec ex = test::kernel_exec(dev, &ws);
+    ops::conv2d_forward_stub(ex, {algo, {}}, d.p, x.data(), w.data(), b.data(), y.data());
+    ops::conv2d_backward_data_stub(ex, {algo, {}}, d.p, dy.data(), w.data(), dx.data());
+    ops::conv2d_backward_filter_stub(ex, {algo, {}}, d.p, x.data(), dy.data(), dw.data());
     EXPECT_TRUE(matches(y.download(), d.y, std::string(conv_algo_name(algo)) + " fprop"));
     EXPECT_TRUE(matches(dx.download(), d.dx, std::string(conv_algo_name(algo)) + " dgrad"));
     EXPECT_TRUE(matches(dw.download(), d.dw, std::string(conv_algo_name(algo)) + " wgrad"));
@@ -351,7 +342,7 @@ std::string error_of(const std::function<void()>& f) {
 TEST_P(ConvDevice, BadLaunchesFailClearly) {
   const Device dev = GetParam();
   FOVEA_SKIP_IF_NO_DEVICE(dev);
-  const Conv2dParams p = test::conv_params(2, 4, 8, 8, 6, 3, 3, 1, 1);
+  const Conv2dParams p = shapes::conv_params(2, 4, 8, 8, 6, 3, 3, 1, 1);
   const ConvData d(p, 3);
   DeviceCopy x(d.x, dev), w(d.w, dev), dy(d.dy, dev), y(d.y.size(), dev), dx(d.dx.size(), dev), dw(d.dw.size(), dev);
   auto has = [](const std::string& msg, const char* part) {
@@ -364,23 +355,23 @@ TEST_P(ConvDevice, BadLaunchesFailClearly) {
   Conv2dParams bad = p;
   bad.groups = 4, bad.K = 6;  // 6 output channels in 4 groups
   for (ConvAlgo algo : kAlgos) {
-    EXPECT_TRUE(has(error_of([&] {
-                      FOVEA_KERNEL_CALL(dev, conv2d_forward, algo, bad, x.data(), w.data(), nullptr, y.data(), nullptr,
-                                        0, nullptr);
-                    }),
-                    "groups"));
-    EXPECT_TRUE(has(error_of([&] {
-                      FOVEA_KERNEL_CALL(dev, conv2d_backward_data, algo, p, nullptr, w.data(), dx.data(), nullptr, 0,
-                                        nullptr);
-                    }),
-                    "'dy' is null"));
+    EXPECT_TRUE(
+        has(error_of([&] {
+              ops::conv2d_forward_stub(test::kernel_exec(dev), {algo, {}}, bad, x.data(), w.data(), nullptr, y.data());
+            }),
+            "groups"));
+    EXPECT_TRUE(
+        has(error_of([&] {
+              ops::conv2d_backward_data_stub(test::kernel_exec(dev), {algo, {}}, p, nullptr, w.data(), dx.data());
+            }),
+            "'dy' is null"));
   }
   // A tile that has no kernel.
   ConvGemmPlan odd;
   odd.bm = 48, odd.bn = 48;
   EXPECT_TRUE(has(error_of([&] {
-                    FOVEA_KERNEL_CALL(dev, conv2d_forward_implicit_gemm, p, x.data(), w.data(), nullptr, y.data(),
-                                      nullptr, 0, nullptr, odd);
+                    ops::conv2d_forward_stub(test::kernel_exec(dev), {ConvAlgo::implicit_gemm, odd}, p, x.data(),
+                                             w.data(), nullptr, y.data());
                   }),
                   "not one of the tiles"));
   // Split-K without (enough) workspace.
@@ -389,27 +380,30 @@ TEST_P(ConvDevice, BadLaunchesFailClearly) {
   const size_t need = conv2d_igemm_workspace_bytes(ConvOp::backward_filter, p, split);
   ASSERT_GT(need, 0u);
   EXPECT_TRUE(has(error_of([&] {
-                    FOVEA_KERNEL_CALL(dev, conv2d_backward_filter_implicit_gemm, p, x.data(), dy.data(), dw.data(),
-                                      nullptr, 0, nullptr, split);
+                    ops::conv2d_backward_filter_stub(test::kernel_exec(dev), {ConvAlgo::implicit_gemm, split}, p,
+                                                     x.data(), dy.data(), dw.data());
                   }),
                   "workspace"));
   DeviceCopy small(need / sizeof(float) / 2, dev);
+  Workspace too_small(dev, small.data(), need / 2);
   EXPECT_TRUE(has(error_of([&] {
-                    FOVEA_KERNEL_CALL(dev, conv2d_backward_filter_implicit_gemm, p, x.data(), dy.data(), dw.data(),
-                                      small.data(), need / 2, nullptr, split);
+                    ops::conv2d_backward_filter_stub(test::kernel_exec(dev, &too_small),
+                                                     {ConvAlgo::implicit_gemm, split}, p, x.data(), dy.data(),
+                                                     dw.data());
                   }),
                   "workspace"));
   // im2col's column buffer.
   EXPECT_TRUE(has(error_of([&] {
-                    FOVEA_KERNEL_CALL(dev, conv2d_forward, ConvAlgo::im2col_gemm, p, x.data(), w.data(), nullptr,
-                                      y.data(), small.data(), 16, nullptr);
+                    Workspace tiny(dev, small.data(), 16);
+                    ops::conv2d_forward_stub(test::kernel_exec(dev, &tiny), {ConvAlgo::im2col_gemm, {}}, p, x.data(),
+                                             w.data(), nullptr, y.data());
                   }),
                   "workspace"));
   // Tensors past 32-bit indexing are refused before anything is read.
-  Conv2dParams huge = test::conv_params(1 << 12, 64, 128, 128, 64, 3, 3, 1, 1);
+  Conv2dParams huge = shapes::conv_params(1 << 12, 64, 128, 128, 64, 3, 3, 1, 1);
   EXPECT_TRUE(has(error_of([&] {
-                    FOVEA_KERNEL_CALL(dev, conv2d_forward_implicit_gemm, huge, x.data(), w.data(), nullptr, y.data(),
-                                      nullptr, 0, nullptr);
+                    ops::conv2d_forward_stub(test::kernel_exec(dev), {ConvAlgo::implicit_gemm, {}}, huge, x.data(),
+                                             w.data(), nullptr, y.data());
                   }),
                   "32 bits"));
   // The outputs were never touched by the failed calls.
@@ -418,10 +412,9 @@ TEST_P(ConvDevice, BadLaunchesFailClearly) {
 
 #if !FOVEA_HAVE_CUDA
 TEST(ConvKernelBuild, CudaDeviceWithoutCudaBuildIsAClearError) {
-  const Conv2dParams p = test::conv_params(1, 1, 3, 3, 1, 1, 1);
+  const Conv2dParams p = shapes::conv_params(1, 1, 3, 3, 1, 1, 1);
   const std::string msg = error_of([&] {
-    FOVEA_KERNEL_CALL(kCUDA, conv2d_forward, ConvAlgo::direct, p, nullptr, nullptr, nullptr, nullptr, nullptr, 0,
-                      nullptr);
+    ops::conv2d_forward_stub(test::kernel_exec(kCUDA), {ConvAlgo::direct, {}}, p, nullptr, nullptr, nullptr, nullptr);
   });
   EXPECT_NE(msg.find("no CUDA support"), std::string::npos) << msg;
 }

@@ -6,13 +6,13 @@
 
 #include "core/error.h"
 #include "cpu_reference/threading.h"
-#include "tests/conv_shapes.h"
+#include "layers/ops/conv_shapes.h"
 #include "tests/test_util.h"
 
 namespace fovea::ref {
 namespace {
 
-using test::ConvShape;
+using shapes::ConvShape;
 
 // ---- direct definitions, in double, straight from the formula y[n][k][p][q] =
 // b[k] + sum_{c in group(k), r, s} x[n][c][p*sh - ph + r*dh][q*sw - pw + s*dw] * w[k][c - g*Cg][r][s]
@@ -136,7 +136,7 @@ TEST_P(ConvEdge, Deterministic) {
   EXPECT_EQ(0, std::memcmp(dw1.data(), dw2.data(), dw1.size() * sizeof(float)));
 }
 
-INSTANTIATE_TEST_SUITE_P(Shapes, ConvEdge, ::testing::ValuesIn(test::conv_edge_shapes()),
+INSTANTIATE_TEST_SUITE_P(Shapes, ConvEdge, ::testing::ValuesIn(shapes::conv_edge_shapes()),
                          [](const auto& info) { return info.param.name; });
 
 // For batches >= 2 every path computes each output with the same BLAS calls whatever the number of
@@ -144,7 +144,7 @@ INSTANTIATE_TEST_SUITE_P(Shapes, ConvEdge, ::testing::ValuesIn(test::conv_edge_s
 // give the same bits.
 TEST(Conv2dRef, SameBitsForOneAndTwoThreads) {
   const int saved = num_threads();
-  for (const auto& [name, p] : test::conv_edge_shapes()) {
+  for (const auto& [name, p] : shapes::conv_edge_shapes()) {
     if (p.N < 2) continue;
     SCOPED_TRACE(name);
     auto x = test::random_vector(p.x_size(), 41), w = test::random_vector(p.w_size(), 42);
@@ -165,7 +165,7 @@ TEST(Conv2dRef, SameBitsForOneAndTwoThreads) {
 
 // Gradients by central differences on a few small shapes (loss = sum(y * g)).
 TEST(Conv2dRef, FiniteDifferences) {
-  for (const auto& [name, p0] : test::conv_edge_shapes()) {
+  for (const auto& [name, p0] : shapes::conv_edge_shapes()) {
     if (p0.x_size() > 600 || p0.w_size() > 400) continue;  // small shapes only: each check is 2 forwards
     SCOPED_TRACE(name);
     const Conv2dParams p = p0;
@@ -190,7 +190,7 @@ TEST(Conv2dRef, FiniteDifferences) {
 
 // A CIFAR-sized layer (pointwise and 3x3) on a few images against the direct loops.
 TEST(Conv2dRef, CifarShapesOnFewImages) {
-  for (auto [name, p] : test::conv_cifar_shapes()) {
+  for (auto [name, p] : shapes::conv_cifar_shapes()) {
     SCOPED_TRACE(name);
     p.N = 3;  // the direct loops are slow; batch handling is covered by the edge shapes
     if (p.C * p.K > 128 * 256) continue;
@@ -209,7 +209,7 @@ TEST(Conv2dRef, CifarShapesOnFewImages) {
 
 // Course material: the 3x3 "anti-diagonal" filter on rows (1,2,3) picks 3 + 2 + 1 = 6 (correlation).
 TEST(Conv2dRef, KnownAnswerAntiDiagonalFilter) {
-  Conv2dParams p = test::conv_params(1, 1, 3, 3, 1, 3, 3);
+  Conv2dParams p = shapes::conv_params(1, 1, 3, 3, 1, 3, 3);
   const std::vector<float> x = {1, 2, 3, 1, 2, 3, 1, 2, 3}, w = {0, 0, 1, 0, 1, 0, 1, 0, 0};
   float y = NAN;
   conv2d_forward(p, x.data(), w.data(), nullptr, &y);
@@ -218,7 +218,7 @@ TEST(Conv2dRef, KnownAnswerAntiDiagonalFilter) {
 
 // Course material: a 128x128x3 input, one 5x5 filter, padding 2, stride 1 -> a 128x128 map, 76 parameters.
 TEST(Conv2dRef, KnownAnswerSamePaddingShapeAndParameterCount) {
-  Conv2dParams p = test::conv_params(1, 3, 128, 128, 1, 5, 5, 1, 2);
+  Conv2dParams p = shapes::conv_params(1, 3, 128, 128, 1, 5, 5, 1, 2);
   EXPECT_EQ(p.P(), 128);
   EXPECT_EQ(p.Q(), 128);
   EXPECT_EQ(p.w_size() + p.K, 76);
@@ -234,7 +234,7 @@ TEST(Conv2dRef, KnownAnswerSamePaddingShapeAndParameterCount) {
 
 // Integer-valued inputs: the sgemm path must agree exactly with the direct loops.
 TEST(Conv2dRef, IntegerInputsExact) {
-  Conv2dParams p = test::conv_params(2, 4, 9, 9, 6, 3, 3, 2, 1, 1, 2);
+  Conv2dParams p = shapes::conv_params(2, 4, 9, 9, 6, 3, 3, 2, 1, 1, 2);
   auto x = test::random_integers(p.x_size(), 31), w = test::random_integers(p.w_size(), 32);
   std::vector<float> y(p.y_size());
   conv2d_forward(p, x.data(), w.data(), nullptr, y.data());
@@ -245,17 +245,17 @@ TEST(Conv2dRef, IntegerInputsExact) {
 TEST(Conv2dRef, BadArguments) {
   std::vector<float> buf(4096, 1.0f);
   float* a = buf.data();
-  Conv2dParams p = test::conv_params(1, 4, 8, 8, 4, 3, 3);
+  Conv2dParams p = shapes::conv_params(1, 4, 8, 8, 4, 3, 3);
   Conv2dParams s0 = p;
   s0.stride_w = 0;
   EXPECT_TRUE(test::throws_error([&] { conv2d_forward(s0, a, a, nullptr, a); }, {"conv2d_forward", "stride_w", "0"}));
-  Conv2dParams big = test::conv_params(1, 1, 4, 4, 1, 7, 7, 1, 1);
+  Conv2dParams big = shapes::conv_params(1, 1, 4, 4, 1, 7, 7, 1, 1);
   EXPECT_TRUE(
       test::throws_error([&] { conv2d_forward(big, a, a, nullptr, a); }, {"conv2d_forward", "kernel height 7", "6"}));
-  Conv2dParams g = test::conv_params(1, 4, 8, 8, 4, 3, 3, 1, 0, 1, 3);
+  Conv2dParams g = shapes::conv_params(1, 4, 8, 8, 4, 3, 3, 1, 0, 1, 3);
   EXPECT_TRUE(
       test::throws_error([&] { conv2d_backward_data(g, a, a, a); }, {"conv2d_backward_data", "groups", "3", "C=4"}));
-  Conv2dParams gk = test::conv_params(1, 4, 8, 8, 6, 3, 3, 1, 0, 1, 4);
+  Conv2dParams gk = shapes::conv_params(1, 4, 8, 8, 6, 3, 3, 1, 0, 1, 4);
   EXPECT_TRUE(
       test::throws_error([&] { conv2d_backward_filter(gk, a, a, a); }, {"conv2d_backward_filter", "groups", "K=6"}));
   Conv2dParams neg = p;

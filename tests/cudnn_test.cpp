@@ -1,6 +1,6 @@
 // Backend cudnn (layers/cudnn/cudnn_backend.h, layers/cudnn/): every cuDNN and cuBLAS path through ops:: against
 // the CPU reference (device cpu) at our kernels' tolerance (rel L2 <= 1e-5, TF32 off) over the shared
-// shape lists (tests/conv_shapes.h); every cuDNN convolution algorithm that supports a shape; the
+// shape lists (layers/ops/conv_shapes.h); every cuDNN convolution algorithm that supports a shape; the
 // deterministic mode, the workspace limit, the benchmark search, TF32; caching of handles and
 // descriptors; and 20 training steps with the cudnn layers against our kernels (losses within 1e-4).
 // Those need a GPU and skip with the reason without one. The error tests at the top (backend cudnn on
@@ -21,9 +21,9 @@
 #include "layers/data/data.h"
 #include "layers/data/loader.h"
 #include "layers/nn/models.h"
+#include "layers/ops/conv_shapes.h"
 #include "layers/ops/ops.h"
 #include "layers/train/parity.h"
-#include "tests/conv_shapes.h"
 #include "tests/test_util.h"
 
 namespace fovea {
@@ -85,16 +85,16 @@ TEST(CudnnErrors, OpsRefuseBackendCudnnOnCpu) {
   const std::string why = "no cuDNN";
 #endif
   const std::vector<std::pair<std::string, std::function<void()>>> calls = {
-      {"conv2d", [&] { ops::conv2d_forward(c, x, w, Tensor(), {}); }},
-      {"maxpool2d", [&] { ops::maxpool2d_forward(c, x, {}); }},
-      {"avgpool2d", [&] { ops::avgpool2d_forward(c, x, {}); }},
-      {"global_avgpool", [&] { ops::global_avgpool_forward(c, x); }},
-      {"linear", [&] { ops::linear_forward(c, flat, lw, Tensor()); }},
-      {"relu", [&] { ops::relu_forward(c, x); }},
-      {"leaky_relu", [&] { ops::leaky_relu_forward(c, x, 0.1f); }},
-      {"softmax", [&] { ops::softmax_forward(c, flat); }},
-      {"add", [&] { ops::add(c, x, x); }},
-      {"batchnorm2d", [&] { ops::batchnorm_forward_train(c, x, ones, zeros, zeros, ones, 0.1f, 1e-5f); }},
+      {"conv2d_forward", [&] { ops::conv2d_forward(c, x, w, Tensor(), {}); }},
+      {"maxpool2d_forward", [&] { ops::maxpool2d_forward(c, x, {}); }},
+      {"avgpool2d_forward", [&] { ops::avgpool2d_forward(c, x, {}); }},
+      {"global_avgpool_forward", [&] { ops::global_avgpool_forward(c, x); }},
+      {"linear_forward", [&] { ops::linear_forward(c, flat, lw, Tensor()); }},
+      {"relu_forward", [&] { ops::relu_forward(c, x); }},
+      {"leaky_relu_forward", [&] { ops::leaky_relu_forward(c, x, 0.1f); }},
+      {"softmax_forward", [&] { ops::softmax_forward(c, flat); }},
+      {"residual_add_forward", [&] { ops::add(c, x, x); }},
+      {"batchnorm2d_forward", [&] { ops::batchnorm_forward_train(c, x, ones, zeros, zeros, ones, 0.1f, 1e-5f); }},
   };
   for (const auto& [op, call] : calls) EXPECT_TRUE(test::throws_error(call, {op + ":", "backend cudnn", why})) << op;
 }
@@ -108,21 +108,21 @@ TEST(CudnnErrors, ALayerSwitchedToCudnnOnCpuSaysSo) {
   EXPECT_TRUE(test::throws_error([&] { model->forward(c, x); }, {"conv2d", "backend cudnn"}));
 }
 
-// Ops without a cuDNN/cuBLAS implementation (dropout, cross-entropy, MSE, LRN) run our own code under
-// backend cudnn, as PyTorch does: the same results as backend custom, bit for bit.
-TEST(CudnnErrors, OpsWithoutACudnnVersionRunOurs) {
-  Context custom(kCPU), c(kCPU);
+// Ops without a cuDNN/cuBLAS implementation (dropout, cross-entropy, MSE, LRN) still refuse backend cudnn on a
+// device other than cuda: a library backend is never dropped silently, whatever the op.
+TEST(CudnnErrors, OpsWithoutACudnnVersionRefuseItOffCuda) {
+  Context c(kCPU);
   c.backend = Backend::cudnn;  // what Layer::set_backend does; the constructor would refuse cpu
   const Tensor x = Tensor::from_vector(test::random_vector(2 * 6, 7), {2, 6});
   const Tensor labels = Tensor::from_vector(std::vector<int64_t>{1, 4}, {2});
   const Tensor img = Tensor::from_vector(test::random_vector(1 * 6 * 2 * 2, 8), {1, 6, 2, 2});
   LrnParams lrn;
-  EXPECT_EQ(ops::dropout_forward(c, x, 0.5f, 1, 0).to_vector<float>(),
-            ops::dropout_forward(custom, x, 0.5f, 1, 0).to_vector<float>());
-  EXPECT_EQ(ops::cross_entropy(c, x, labels).dlogits.to_vector<float>(),
-            ops::cross_entropy(custom, x, labels).dlogits.to_vector<float>());
-  EXPECT_EQ(ops::mse_loss(c, x, x).loss.to_vector<float>(), ops::mse_loss(custom, x, x).loss.to_vector<float>());
-  EXPECT_EQ(ops::lrn_forward(c, img, lrn).to_vector<float>(), ops::lrn_forward(custom, img, lrn).to_vector<float>());
+  EXPECT_TRUE(
+      test::throws_error([&] { ops::dropout_forward(c, x, 0.5f, 1, 0); }, {"dropout_forward:", "backend cudnn"}));
+  EXPECT_TRUE(
+      test::throws_error([&] { ops::cross_entropy(c, x, labels); }, {"cross_entropy_forward:", "backend cudnn"}));
+  EXPECT_TRUE(test::throws_error([&] { ops::mse_loss(c, x, x); }, {"mse_forward:", "backend cudnn"}));
+  EXPECT_TRUE(test::throws_error([&] { ops::lrn_forward(c, img, lrn); }, {"lrn_forward:", "backend cudnn"}));
 }
 
 #if FOVEA_HAVE_CUDNN
@@ -156,6 +156,23 @@ Context gpu(bool deterministic = true) {
   Context c(kCUDA, Backend::cudnn);
   c.deterministic = deterministic;
   return c;
+}
+
+// On cuda those ops run our kernels under backend cudnn (the stubs' fallback), as PyTorch does: the same
+// results as backend custom, bit for bit.
+TEST(CudnnFallback, OpsWithoutACudnnVersionRunOurs) {
+  FOVEA_SKIP_WITHOUT_GPU();
+  Context custom(kCUDA), c = gpu();
+  const Tensor x = Tensor::from_vector(test::random_vector(2 * 6, 7), {2, 6}, kCUDA);
+  const Tensor labels = Tensor::from_vector(std::vector<int64_t>{1, 4}, {2}, kCUDA);
+  const Tensor img = Tensor::from_vector(test::random_vector(1 * 6 * 2 * 2, 8), {1, 6, 2, 2}, kCUDA);
+  LrnParams lrn;
+  EXPECT_EQ(ops::dropout_forward(c, x, 0.5f, 1, 0).to_vector<float>(),
+            ops::dropout_forward(custom, x, 0.5f, 1, 0).to_vector<float>());
+  EXPECT_EQ(ops::cross_entropy(c, x, labels).dlogits.to_vector<float>(),
+            ops::cross_entropy(custom, x, labels).dlogits.to_vector<float>());
+  EXPECT_EQ(ops::mse_loss(c, x, x).loss.to_vector<float>(), ops::mse_loss(custom, x, x).loss.to_vector<float>());
+  EXPECT_EQ(ops::lrn_forward(c, img, lrn).to_vector<float>(), ops::lrn_forward(custom, img, lrn).to_vector<float>());
 }
 
 std::vector<float> host(const Tensor& t) {
@@ -215,7 +232,7 @@ struct ConvData {
   Shape xs, ws, ys;
   Tensor x, w, b, dy;  // host
   Tensor y_ref, dx_ref, dw_ref, db_ref;
-  explicit ConvData(const test::ConvShape& cs) : p(cs.p), a(attrs_of(cs.p)) {
+  explicit ConvData(const shapes::ConvShape& cs) : p(cs.p), a(attrs_of(cs.p)) {
     xs = {p.N, p.C, p.H, p.W}, ws = {p.K, p.C_per_group(), p.R, p.S}, ys = {p.N, p.K, p.P(), p.Q()};
     const uint64_t s = seed_of(cs.name);
     x = rand(xs, s), w = rand(ws, s + 1), b = rand({p.K}, s + 2), dy = rand(ys, s + 3);
@@ -240,13 +257,13 @@ void check_conv(Context& ctx, const ConvData& d, const std::string& what, double
   EXPECT_TRUE(close(ops::conv2d_backward_bias(ctx, dy), d.db_ref, what + " bias grad", tol));
 }
 
-std::vector<test::ConvShape> all_conv_shapes() {
-  std::vector<test::ConvShape> v = test::conv_edge_shapes();
-  for (auto& s : test::conv_cifar_shapes()) v.push_back(s);
+std::vector<shapes::ConvShape> all_conv_shapes() {
+  std::vector<shapes::ConvShape> v = shapes::conv_edge_shapes();
+  for (auto& s : shapes::conv_cifar_shapes()) v.push_back(s);
   return v;
 }
 
-class CudnnConv : public ::testing::TestWithParam<test::ConvShape> {};
+class CudnnConv : public ::testing::TestWithParam<shapes::ConvShape> {};
 
 // Default settings (heuristics, deterministic, TF32 off): matches the reference, repeats bit for bit,
 // and only deterministic algorithms were chosen.
@@ -262,7 +279,7 @@ TEST_P(CudnnConv, MatchesReferenceDeterministically) {
   EXPECT_TRUE(bitwise_same(ops::conv2d_backward_filter(ctx, x, dy, d.ws, d.a),
                            ops::conv2d_backward_filter(ctx, x, dy, d.ws, d.a), "wgrad"));
   for (ConvOp op : {ConvOp::forward, ConvOp::backward_data, ConvOp::backward_filter}) {
-    const auto algo = cudnn::cached_conv_algo(ctx, op, d.p);
+    const auto algo = cudnn::cached_conv_algo(ctx.exec(), op, d.p);
     ASSERT_TRUE(algo.has_value()) << conv_op_name(op) << ": no cached algorithm after the call";
     EXPECT_TRUE(algo->deterministic) << conv_op_name(op) << " chose non-deterministic " << algo->name;
     EXPECT_FALSE(algo->tensor_ops) << conv_op_name(op) << " chose tensor-op math " << algo->name << " with TF32 off";
@@ -280,7 +297,7 @@ TEST_P(CudnnConv, BenchmarkSearchMatchesReference) {
   Context ctx = gpu(false);
   check_conv(ctx, d, GetParam().name + " benchmark");
   for (ConvOp op : {ConvOp::forward, ConvOp::backward_data, ConvOp::backward_filter}) {
-    const auto algo = cudnn::cached_conv_algo(ctx, op, d.p);
+    const auto algo = cudnn::cached_conv_algo(ctx.exec(), op, d.p);
     ASSERT_TRUE(algo.has_value()) << conv_op_name(op);
     EXPECT_GE(algo->time_ms, 0.0f) << conv_op_name(op) << " " << algo->name;
   }
@@ -296,7 +313,7 @@ TEST_P(CudnnConv, ZeroWorkspaceLimit) {
   Context ctx = gpu(false);  // the algorithms without workspace include non-deterministic ones
   check_conv(ctx, d, GetParam().name + " no workspace");
   for (ConvOp op : {ConvOp::forward, ConvOp::backward_data, ConvOp::backward_filter}) {
-    const auto algo = cudnn::cached_conv_algo(ctx, op, d.p);
+    const auto algo = cudnn::cached_conv_algo(ctx.exec(), op, d.p);
     ASSERT_TRUE(algo.has_value()) << conv_op_name(op);
     EXPECT_EQ(algo->workspace_bytes, 0u) << conv_op_name(op) << " " << algo->name;
   }
@@ -306,7 +323,7 @@ INSTANTIATE_TEST_SUITE_P(Shapes, CudnnConv, ::testing::ValuesIn(all_conv_shapes(
                          [](const auto& info) { return info.param.name; });
 
 // Every algorithm cuDNN lists for a shape (forced one at a time) is within the same tolerance.
-class CudnnConvAlgo : public ::testing::TestWithParam<test::ConvShape> {};
+class CudnnConvAlgo : public ::testing::TestWithParam<shapes::ConvShape> {};
 
 TEST_P(CudnnConvAlgo, EveryAlgorithmMatchesReference) {
   FOVEA_SKIP_WITHOUT_GPU();
@@ -315,7 +332,7 @@ TEST_P(CudnnConvAlgo, EveryAlgorithmMatchesReference) {
   const Tensor x = d.x.to(kCUDA), w = d.w.to(kCUDA), b = d.b.to(kCUDA), dy = d.dy.to(kCUDA);
   int tried = 0;
   for (ConvOp op : {ConvOp::forward, ConvOp::backward_data, ConvOp::backward_filter}) {
-    const std::vector<cudnn::ConvAlgoInfo> algos = cudnn::conv_algorithms(ctx, op, d.p);
+    const std::vector<cudnn::ConvAlgoInfo> algos = cudnn::conv_algorithms(ctx.exec(), op, d.p);
     EXPECT_FALSE(algos.empty()) << conv_op_name(op) << ": cuDNN lists no algorithm";
     for (const cudnn::ConvAlgoInfo& info : algos) {
       cudnn::Settings s;
@@ -340,12 +357,12 @@ TEST_P(CudnnConvAlgo, EveryAlgorithmMatchesReference) {
   RecordProperty("algorithms_tried", tried);
 }
 
-INSTANTIATE_TEST_SUITE_P(EdgeShapes, CudnnConvAlgo, ::testing::ValuesIn(test::conv_edge_shapes()),
+INSTANTIATE_TEST_SUITE_P(EdgeShapes, CudnnConvAlgo, ::testing::ValuesIn(shapes::conv_edge_shapes()),
                          [](const auto& info) { return info.param.name; });
 
 TEST(CudnnConvSettings, ForcingAnUnsupportedAlgorithmNamesIt) {
   FOVEA_SKIP_WITHOUT_GPU();
-  const ConvData d({"strided_5x5", test::conv_params(1, 2, 9, 9, 3, 5, 5, 2, 0)});
+  const ConvData d({"strided_5x5", shapes::conv_params(1, 2, 9, 9, 3, 5, 5, 2, 0)});
   cudnn::Settings s;
   s.force_fwd_algo = 6;  // WINOGRAD: 3x3 stride 1 only
   cudnn::ScopedSettings scope(s);
@@ -357,7 +374,7 @@ TEST(CudnnConvSettings, ForcingAnUnsupportedAlgorithmNamesIt) {
 // TF32 on: still runs and is close at TF32's precision (10-bit mantissa); off again, exact again.
 TEST(CudnnConvSettings, Tf32FlagTurnsTensorOpsOn) {
   FOVEA_SKIP_WITHOUT_GPU();
-  const ConvData d(test::conv_cifar_shapes().at(4));
+  const ConvData d(shapes::conv_cifar_shapes().at(4));
   {
     cudnn::Settings s;
     s.allow_tf32 = true;
@@ -372,7 +389,7 @@ TEST(CudnnConvSettings, Tf32FlagTurnsTensorOpsOn) {
 // Handles, descriptors and algorithm choices are made once, not per call.
 TEST(CudnnConvSettings, HandlesDescriptorsAndAlgorithmsAreCached) {
   FOVEA_SKIP_WITHOUT_GPU();
-  const ConvData d(test::conv_edge_shapes().at(4));
+  const ConvData d(shapes::conv_edge_shapes().at(4));
   Context ctx = gpu(true);
   check_conv(ctx, d, "first");
   const cudnn::CacheStats first = cudnn::cache_stats();
@@ -386,7 +403,7 @@ TEST(CudnnConvSettings, HandlesDescriptorsAndAlgorithmsAreCached) {
 
 // ---------------------------------------------------------------- pooling
 
-class CudnnPool : public ::testing::TestWithParam<test::PoolShape> {};
+class CudnnPool : public ::testing::TestWithParam<shapes::PoolShape> {};
 
 ops::Pool2dAttrs pool_attrs(const Pool2dParams& p) {
   ops::Pool2dAttrs a;
@@ -406,7 +423,7 @@ TEST_P(CudnnPool, MaxAndAverageMatchReference) {
   const Tensor dy = rand(ys, s + 1);
   Context cpu(kCPU);
   const ops::MaxPoolOut mref = ops::maxpool2d_forward(cpu, x, a);
-  const Tensor mdx_ref = ops::maxpool2d_backward(cpu, dy, mref.indices, xs, a);
+  const Tensor mdx_ref = ops::maxpool2d_backward(cpu, dy, mref, xs, a);
   const Tensor ay_ref = ops::avgpool2d_forward(cpu, x, a);
   const Tensor adx_ref = ops::avgpool2d_backward(cpu, dy, xs, a);
   const Tensor xg = x.to(kCUDA), dyg = dy.to(kCUDA);
@@ -417,10 +434,10 @@ TEST_P(CudnnPool, MaxAndAverageMatchReference) {
     const ops::MaxPoolOut m = ops::maxpool2d_forward(ctx, xg, a);
     EXPECT_TRUE(close(m.y, mref.y, "maxpool y" + mode));
     poison_allocator({xs});
-    const Tensor mdx = ops::maxpool2d_backward(ctx, dyg, m.indices, xs, a);
+    const Tensor mdx = ops::maxpool2d_backward(ctx, dyg, m, xs, a);
     EXPECT_TRUE(close(mdx, mdx_ref, "maxpool dx" + mode));
     if (deterministic) {
-      EXPECT_TRUE(bitwise_same(mdx, ops::maxpool2d_backward(ctx, dyg, m.indices, xs, a), "maxpool dx"));
+      EXPECT_TRUE(bitwise_same(mdx, ops::maxpool2d_backward(ctx, dyg, m, xs, a), "maxpool dx"));
     }
     poison_allocator({ys});
     EXPECT_TRUE(close(ops::avgpool2d_forward(ctx, xg, a), ay_ref, "avgpool y" + mode));
@@ -429,27 +446,28 @@ TEST_P(CudnnPool, MaxAndAverageMatchReference) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Shapes, CudnnPool, ::testing::ValuesIn(test::pool_shapes()),
+INSTANTIATE_TEST_SUITE_P(Shapes, CudnnPool, ::testing::ValuesIn(shapes::pool_shapes()),
                          [](const auto& info) { return info.param.name; });
 
-// The forward's saved x and y live in the indices' allocation: backward after x and y are gone works.
+// cuDNN's backward reads the forward's x and y: the forward's record holds them (references, no copies), so
+// backward works after the caller dropped its own handles to x.
 TEST(CudnnPoolSaved, MaxPoolBackwardOutlivesItsInputs) {
   FOVEA_SKIP_WITHOUT_GPU();
-  const Pool2dParams p = test::pool_shapes().at(2).p;
+  const Pool2dParams p = shapes::pool_shapes().at(2).p;
   const ops::Pool2dAttrs a = pool_attrs(p);
   const Shape xs{p.N, p.C, p.H, p.W}, ys{p.N, p.C, p.P(), p.Q()};
   const Tensor x = Tensor::from_vector(test::random_distinct(size_t(xs.numel()), 3), xs), dy = rand(ys, 4);
   Context cpu(kCPU);
   const ops::MaxPoolOut mref = ops::maxpool2d_forward(cpu, x, a);
   Context ctx = gpu();
-  Tensor indices;
+  ops::MaxPoolOut fwd;
   {
     Tensor xg = x.to(kCUDA);
-    indices = ops::maxpool2d_forward(ctx, xg, a).indices;
+    fwd = ops::maxpool2d_forward(ctx, xg, a);
   }
-  poison_allocator({xs, ys, xs});  // x's and y's old blocks now hold NaN
-  EXPECT_TRUE(close(ops::maxpool2d_backward(ctx, dy.to(kCUDA), indices, xs, a),
-                    ops::maxpool2d_backward(cpu, dy, mref.indices, xs, a), "maxpool dx"));
+  poison_allocator({xs, ys, xs});  // any freed block of x's or y's size now holds NaN
+  EXPECT_TRUE(close(ops::maxpool2d_backward(ctx, dy.to(kCUDA), fwd, xs, a),
+                    ops::maxpool2d_backward(cpu, dy, mref, xs, a), "maxpool dx"));
 }
 
 TEST(CudnnPoolGlobal, GlobalAveragePoolingMatchesReference) {
@@ -624,7 +642,7 @@ TEST(CudnnLinear, MisalignedViewsMatchReference) {
   EXPECT_TRUE(close(ops::linear_forward(ctx, xg, wg, bg), ops::linear_forward(cpu, x, w, b), "linear y misaligned"));
 }
 
-// cublas_sgemm: our sgemm's contract (row-major, transposes, leading dimensions, strided batches, beta).
+// The GEMM stub on cuBLAS: our sgemm's contract (row-major, transposes, leading dimensions, strided batches, beta).
 TEST(CudnnSgemm, CublasBaselineMatchesAPlainLoop) {
   FOVEA_SKIP_WITHOUT_GPU();
   for (Trans ta : {Trans::N, Trans::T})
@@ -653,7 +671,8 @@ TEST(CudnnSgemm, CublasBaselineMatchesAPlainLoop) {
         const Tensor a = Tensor::from_vector(A, {int64_t(A.size())}, kCUDA),
                      b = Tensor::from_vector(B, {int64_t(B.size())}, kCUDA);
         Tensor c = Tensor::from_vector(C0, {int64_t(C0.size())}, kCUDA);
-        cudnn::cublas_sgemm(g, a.data<float>(), b.data<float>(), c.data<float>(), nullptr);
+        ops::sgemm_stub(Exec{kCUDA, Backend::cudnn}, GemmAlgo::tiled, g, a.data<float>(), b.data<float>(),
+                        c.data<float>());
         EXPECT_TRUE(test::close_l2(host(c), want, kTol,
                                    std::string("sgemm ") + (ta == Trans::N ? "N" : "T") + (tb == Trans::N ? "N" : "T") +
                                        " beta " + std::to_string(beta)));

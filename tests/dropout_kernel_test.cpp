@@ -1,7 +1,7 @@
 // kernels/dropout: the Philox mask is bit-identical to cpu_reference/dropout (outputs compared bitwise, which
 // also compares the kept-element scaling), forward and backward, aligned and unaligned, several (seed, offset)
 // pairs and p including 0; eval mode is a copy; the kept fraction is close to 1 - p; argument errors.
-#include "kernels/dropout.h"
+#include "layers/ops/dropout.h"
 
 #include <gtest/gtest.h>
 
@@ -38,8 +38,8 @@ TEST_P(DropoutKernels, MaskBitIdenticalToReference) {
         OffsetArray d_x(x, dev, offset), d_dy(dy, dev, offset), y(std::vector<float>(n), dev, offset),
             dx(std::vector<float>(n), dev, offset);
         y.poison(), dx.poison();
-        FOVEA_KERNEL_CALL(dev, dropout_forward, dp, n, d_x.data(), y.data(), nullptr);
-        FOVEA_KERNEL_CALL(dev, dropout_backward, dp, n, d_dy.data(), dx.data(), nullptr);
+        ops::dropout_forward_stub(kernel_exec(dev), dp, n, d_x.data(), y.data());
+        ops::dropout_backward_stub(kernel_exec(dev), dp, n, d_dy.data(), dx.data());
         const auto got_y = y.download(), got_dx = dx.download();
         EXPECT_TRUE(all_written(got_y, "y"));
         EXPECT_TRUE(bitwise_equal(got_y, want_y, tag + ".y"));
@@ -58,7 +58,7 @@ TEST_P(DropoutKernels, KeptFractionAndInPlace) {
   std::vector<float> want(n);
   ref::dropout_forward(dp, n, x.data(), want.data());
   auto d = DeviceArray<float>::upload(x, dev);
-  FOVEA_KERNEL_CALL(dev, dropout_forward, dp, n, d.data(), d.data(), nullptr);  // in place
+  ops::dropout_forward_stub(kernel_exec(dev), dp, n, d.data(), d.data());  // in place
   const auto got = d.download();
   EXPECT_TRUE(bitwise_equal(got, want, "dropout.inplace"));
   int64_t kept = 0;
@@ -74,7 +74,7 @@ TEST_P(DropoutKernels, Deterministic) {
   DeviceArray<float> y(n, dev);
   expect_deterministic(dev, "dropout_forward", [&] {
     y.poison();
-    FOVEA_KERNEL_CALL(dev, dropout_forward, dropout_params(0.5, 1, 1), n, d_x.data(), y.data(), nullptr);
+    ops::dropout_forward_stub(kernel_exec(dev), dropout_params(0.5, 1, 1), n, d_x.data(), y.data());
     return y.download();
   });
 }
@@ -83,14 +83,10 @@ TEST_P(DropoutKernels, BadArguments) {
   const Device dev = GetParam();
   FOVEA_SKIP_IF_NO_DEVICE(dev);
   DeviceArray<float> a(8, dev), b(8, dev);
-  EXPECT_THROW(FOVEA_KERNEL_CALL(dev, dropout_forward, dropout_params(1.0, 0, 0), 8, a.data(), b.data(), nullptr),
-               Error);
-  EXPECT_THROW(FOVEA_KERNEL_CALL(dev, dropout_forward, dropout_params(-0.1, 0, 0), 8, a.data(), b.data(), nullptr),
-               Error);
-  EXPECT_THROW(FOVEA_KERNEL_CALL(dev, dropout_backward, dropout_params(0.5, 0, 0), 8, nullptr, b.data(), nullptr),
-               Error);
-  EXPECT_THROW(FOVEA_KERNEL_CALL(dev, dropout_forward, dropout_params(0.5, 0, 0), -1, a.data(), b.data(), nullptr),
-               Error);
+  EXPECT_THROW(ops::dropout_forward_stub(kernel_exec(dev), dropout_params(1.0, 0, 0), 8, a.data(), b.data()), Error);
+  EXPECT_THROW(ops::dropout_forward_stub(kernel_exec(dev), dropout_params(-0.1, 0, 0), 8, a.data(), b.data()), Error);
+  EXPECT_THROW(ops::dropout_backward_stub(kernel_exec(dev), dropout_params(0.5, 0, 0), 8, nullptr, b.data()), Error);
+  EXPECT_THROW(ops::dropout_forward_stub(kernel_exec(dev), dropout_params(0.5, 0, 0), -1, a.data(), b.data()), Error);
 }
 
 INSTANTIATE_TEST_SUITE_P(Devices, DropoutKernels, KernelDevices(), DeviceName);

@@ -6,8 +6,8 @@
 
 #include "core/philox.h"
 #include "cpu_reference/regularizers.h"
-#include "kernels/fill.h"
-#include "kernels/regularizers.h"
+#include "layers/ops/fill.h"
+#include "layers/ops/optimizers.h"
 #include "tests/kernel_test_util.h"
 #include "tests/test_util.h"
 
@@ -22,13 +22,13 @@ TEST_P(FillKernel, PhiloxFillsMatchTheHostBitwise) {
   for (int64_t n : {1, 7, 1000, 300001}) {  // the last one makes the grid-stride loop wrap
     DeviceArray<float> y(size_t(n), dev);
     y.poison();
-    FOVEA_KERNEL_CALL(dev, fill_uniform, y.data(), n, -2.0f, 3.0f, 42, 7, nullptr);
+    ops::fill_uniform_stub(kernel_exec(dev), y.data(), n, -2.0f, 3.0f, 42, 7);
     std::vector<float> got = y.download();
     ASSERT_TRUE(all_written(got));
     for (int64_t i = 0; i < n; ++i)
       ASSERT_EQ(got[i], -2.0f + 5.0f * philox_uniform(42, 7, uint64_t(i))) << "uniform, n=" << n << " i=" << i;
     y.poison();
-    FOVEA_KERNEL_CALL(dev, fill_normal, y.data(), n, 0.5f, 2.0f, 9, 1, nullptr);
+    ops::fill_normal_stub(kernel_exec(dev), y.data(), n, 0.5f, 2.0f, 9, 1);
     got = y.download();
     ASSERT_TRUE(all_written(got));
     // The emulator runs the host's libm: bitwise. A GPU's double log/sin/cos may differ by an ulp.
@@ -38,7 +38,7 @@ TEST_P(FillKernel, PhiloxFillsMatchTheHostBitwise) {
       ASSERT_LE(std::fabs(got[i] - want), tol * std::max(1.0f, std::fabs(want))) << "normal, n=" << n << " i=" << i;
     }
     y.poison();
-    FOVEA_KERNEL_CALL(dev, fill_value, y.data(), n, -1.25f, nullptr);
+    ops::fill_value_stub(kernel_exec(dev), y.data(), n, -1.25f);
     for (float v : y.download()) ASSERT_EQ(v, -1.25f);
   }
 }
@@ -52,17 +52,17 @@ TEST_P(FillKernel, ElasticNetPenaltyMatchesTheReference) {
     std::vector<float> g_ref = g0;
     const double want = ref::elastic_net_penalty(n, w.data(), 0.01, 0.003, g_ref.data());
     DeviceArray<float> dw = DeviceArray<float>::upload(w, dev), dg = DeviceArray<float>::upload(g0, dev);
-    DeviceArray<float> scratch(257, dev);
+    DeviceArray<float> scratch(256, dev), penalty(1, dev);
     scratch.poison();
-    FOVEA_KERNEL_CALL(dev, elastic_net_penalty, n, dw.data(), 0.01f, 0.003f, dg.data(), scratch.data(),
-                      scratch.data() + 256, nullptr);
-    const float got = scratch.download()[256];
+    penalty.poison();
+    Workspace ws(dev, scratch.data(), 256 * sizeof(float));
+    ops::elastic_net_penalty_stub(kernel_exec(dev, &ws), n, dw.data(), 0.01f, 0.003f, dg.data(), penalty.data());
+    const float got = penalty.download()[0];
     EXPECT_NEAR(got, want, 1e-6 * std::fabs(want)) << "n=" << n;
     EXPECT_LE(rel_l2(dg.download(), g_ref), 1e-6) << "n=" << n;
     // Deterministic: the same call gives the same bits.
-    FOVEA_KERNEL_CALL(dev, elastic_net_penalty, n, dw.data(), 0.01f, 0.003f, nullptr, scratch.data(),
-                      scratch.data() + 256, nullptr);
-    EXPECT_EQ(scratch.download()[256], got);
+    ops::elastic_net_penalty_stub(kernel_exec(dev, &ws), n, dw.data(), 0.01f, 0.003f, nullptr, penalty.data());
+    EXPECT_EQ(penalty.download()[0], got);
   }
 }
 
@@ -75,10 +75,10 @@ TEST_P(FillKernel, MaxNormRowsMatchesTheReference) {
     std::vector<float> want = w;
     ref::max_norm_constraint(rows, cols, want.data(), 0.5);
     DeviceArray<float> dw = DeviceArray<float>::upload(w, dev);
-    FOVEA_KERNEL_CALL(dev, max_norm_rows, rows, cols, dw.data(), 0.5f, nullptr);
+    ops::max_norm_rows_stub(kernel_exec(dev), rows, cols, dw.data(), 0.5f);
     EXPECT_LE(rel_l2(dw.download(), want), 1e-6) << rows << "x" << cols;
   }
-  EXPECT_THROW(FOVEA_KERNEL_CALL(dev, max_norm_rows, int64_t(2), int64_t(2), nullptr, 0.0f, nullptr), Error);
+  EXPECT_THROW(ops::max_norm_rows_stub(kernel_exec(dev), int64_t(2), int64_t(2), nullptr, 0.0f), Error);
 }
 
 INSTANTIATE_TEST_SUITE_P(Devices, FillKernel, KernelDevices(), DeviceName);

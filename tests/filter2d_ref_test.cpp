@@ -5,7 +5,7 @@
 #include <gtest/gtest.h>
 
 #include "cpu_reference/conv2d.h"
-#include "tests/conv_shapes.h"
+#include "layers/ops/conv_shapes.h"
 #include "tests/test_util.h"
 
 namespace fovea::ref {
@@ -41,7 +41,7 @@ TEST(Filter2dRef, EqualsConv2dWithFlippedKernel) {
   std::vector<float> flipped(R * S), y(H * W), y2(H * W);
   for (int64_t i = 0; i < R * S; ++i) flipped[i] = k[R * S - 1 - i];
   filter2d_forward(H, W, x.data(), R, S, k.data(), y.data());
-  Conv2dParams p = test::conv_params(1, 1, H, W, 1, R, S);
+  Conv2dParams p = shapes::conv_params(1, 1, H, W, 1, R, S);
   p.pad_h = R / 2, p.pad_w = S / 2;
   conv2d_forward(p, x.data(), flipped.data(), nullptr, y2.data());
   EXPECT_TRUE(test::close_l2(y, y2, 1e-6));

@@ -173,13 +173,15 @@ __global__ void half_ops_kernel(const uint16_t* a_, const uint16_t* b_, const ui
 
 }  // namespace
 
-void half_test_ops(bool bf16, const uint16_t* a, const uint16_t* b, const uint16_t* c, const float* f, const float* g,
-                   int n, uint32_t* out, StreamHandle stream) {
+void half_test_ops(const Exec& ex, bool bf16, const uint16_t* a, const uint16_t* b, const uint16_t* c, const float* f,
+                   const float* g, int n, uint32_t* out) {
   const int block = 256, grid = n < 64 * block ? (n + block - 1) / block : 64;
   if (bf16)
-    FOVEA_LAUNCH((half_ops_kernel<Bf16Names>), grid, block, 0, stream, a, b, c, f, g, n, out);
+    FOVEA_LAUNCH((half_ops_kernel<Bf16Names>), grid, block, 0, ex.stream, a, b, c, f, g, n, out);
   else
-    FOVEA_LAUNCH((half_ops_kernel<HalfNames>), grid, block, 0, stream, a, b, c, f, g, n, out);
+    FOVEA_LAUNCH((half_ops_kernel<HalfNames>), grid, block, 0, ex.stream, a, b, c, f, g, n, out);
 }
+
+[[maybe_unused]] const bool registered = test::half_test_ops_stub.define(kThisSlot, &half_test_ops);
 
 }  // namespace fovea::FOVEA_KERNEL_NS

@@ -4,7 +4,7 @@
 #pragma once
 #include <cstdint>
 
-#include "kernels/api.h"
+#include "core/dispatch.h"
 
 // The operations, in output order: out[op * n + i] is op applied to element i of the inputs a, b, c (16-bit
 // patterns) and f, g (floats). 16-bit results are stored as their bits, comparisons as 0/1, __hisinf as
@@ -35,9 +35,10 @@ enum HalfTestOp : int {
 };
 }  // namespace fovea::test
 
-#define FOVEA_HALF_TEST_KERNELS                                                                          \
-  /* out has fovea::test::half_op_count * n elements; bf16 selects __nv_bfloat16, else __half. */        \
-  void half_test_ops(bool bf16, const uint16_t* a, const uint16_t* b, const uint16_t* c, const float* f, \
-                     const float* g, int n, uint32_t* out, StreamHandle stream);
-
-FOVEA_DECLARE_KERNELS(FOVEA_HALF_TEST_KERNELS)
+namespace fovea::test {
+// out has half_op_count * n elements; bf16 selects __nv_bfloat16, else __half. Slots emu and cuda
+// (tests/half_test_kernels.cu; the test links the library whole so that the registrations run).
+inline constinit DispatchStub<void(const Exec&, bool bf16, const uint16_t* a, const uint16_t* b, const uint16_t* c,
+                                   const float* f, const float* g, int n, uint32_t* out)>
+    half_test_ops_stub{"half_test_ops"};
+}  // namespace fovea::test

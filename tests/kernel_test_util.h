@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "core/device.h"
+#include "core/dispatch.h"
 #include "core/memory.h"
 
 namespace fovea::test {
@@ -38,6 +39,11 @@ class DeviceArray {
   size_t n_ = 0;
   Buffer buf_;
 };
+
+// Where a kernel test's stub call runs: our kernels on `d` (slot emu or cuda), with scratch from `ws` when given.
+inline Exec kernel_exec(Device d, Workspace* ws = nullptr) {
+  return Exec{d, Backend::custom, nullptr, ws, true};
+}
 
 // gtest parameter list for kernel tests: INSTANTIATE_TEST_SUITE_P(Devices, MyTest, KernelDevices(), DeviceName).
 inline auto KernelDevices() {

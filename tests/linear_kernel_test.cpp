@@ -11,7 +11,7 @@
 
 #include "core/error.h"
 #include "cpu_reference/linear.h"
-#include "kernels/linear.h"
+#include "layers/ops/linear.h"
 #include "tests/kernel_test_util.h"
 #include "tests/test_util.h"
 
@@ -88,15 +88,17 @@ TEST_P(LinearKernel, MatchesReference) {
     std::printf("[ %s %s ] %s rel=%.2e\n", dev.str().c_str(), c.name.c_str(), what, test::rel_l2(got, want));
   };
   check("y", out_y, y, [&] {
-    FOVEA_KERNEL_CALL(dev, linear_forward, p, dx_in.data(), dw_in.data(), db_in.data(), out_y.data(), nullptr);
+    ops::linear_forward_stub(test::kernel_exec(dev), p, dx_in.data(), dw_in.data(), db_in.data(), out_y.data());
   });
-  check("y without bias", out_y, y_nobias,
-        [&] { FOVEA_KERNEL_CALL(dev, linear_forward, p, dx_in.data(), dw_in.data(), nullptr, out_y.data(), nullptr); });
+  check("y without bias", out_y, y_nobias, [&] {
+    ops::linear_forward_stub(test::kernel_exec(dev), p, dx_in.data(), dw_in.data(), nullptr, out_y.data());
+  });
   check("dx", out_dx, dx,
-        [&] { FOVEA_KERNEL_CALL(dev, linear_backward_data, p, ddy.data(), dw_in.data(), out_dx.data(), nullptr); });
+        [&] { ops::linear_backward_data_stub(test::kernel_exec(dev), p, ddy.data(), dw_in.data(), out_dx.data()); });
   check("dw", out_dw, dw,
-        [&] { FOVEA_KERNEL_CALL(dev, linear_backward_weight, p, dx_in.data(), ddy.data(), out_dw.data(), nullptr); });
-  check("db", out_db, db, [&] { FOVEA_KERNEL_CALL(dev, linear_backward_bias, p, ddy.data(), out_db.data(), nullptr); });
+        [&] { ops::linear_backward_weight_stub(test::kernel_exec(dev), p, dx_in.data(), ddy.data(), out_dw.data()); });
+  check("db", out_db, db,
+        [&] { ops::linear_backward_bias_stub(test::kernel_exec(dev), p, ddy.data(), out_db.data()); });
 }
 
 INSTANTIATE_TEST_SUITE_P(Devices, LinearKernel, ::testing::ValuesIn(cases()),
@@ -124,8 +126,8 @@ TEST_P(LinearDevice, BiasKernelsMatchLoops) {
     auto dy = DeviceArray<float>::upload(y, dev), db_in = DeviceArray<float>::upload(b, dev);
     DeviceArray<float> db(channels, dev);
     db.poison();
-    FOVEA_KERNEL_CALL(dev, bias_backward, dy.data(), db.data(), outer, channels, inner, nullptr);
-    FOVEA_KERNEL_CALL(dev, bias_add, dy.data(), db_in.data(), outer, channels, inner, nullptr);
+    ops::bias_backward_stub(test::kernel_exec(dev), dy.data(), db.data(), outer, channels, inner);
+    ops::bias_add_stub(test::kernel_exec(dev), dy.data(), db_in.data(), outer, channels, inner);
     const std::string what = std::to_string(outer) + "x" + std::to_string(channels) + "x" + std::to_string(inner);
     EXPECT_TRUE(test::all_written(db.download(), "db"));
     EXPECT_TRUE(test::close_l2(db.download(), want_db, 1e-5, what + " bias_backward"));
@@ -146,14 +148,14 @@ TEST_P(LinearDevice, BadArgumentsFailClearly) {
     return "(no error)";
   };
   const std::string m1 = error_of([&] {
-    FOVEA_KERNEL_CALL(dev, linear_forward, lp(2, 0, 3), buf.data(), buf.data(), nullptr, buf.data(), nullptr);
+    ops::linear_forward_stub(test::kernel_exec(dev), lp(2, 0, 3), buf.data(), buf.data(), nullptr, buf.data());
   });
   EXPECT_NE(m1.find("in_features"), std::string::npos) << m1;
   const std::string m2 = error_of(
-      [&] { FOVEA_KERNEL_CALL(dev, linear_backward_data, lp(2, 2, 2), buf.data(), buf.data(), nullptr, nullptr); });
+      [&] { ops::linear_backward_data_stub(test::kernel_exec(dev), lp(2, 2, 2), buf.data(), buf.data(), nullptr); });
   EXPECT_NE(m2.find("null"), std::string::npos) << m2;
   const std::string m3 =
-      error_of([&] { FOVEA_KERNEL_CALL(dev, linear_backward_bias, lp(2, 2, 2), buf.data(), nullptr, nullptr); });
+      error_of([&] { ops::linear_backward_bias_stub(test::kernel_exec(dev), lp(2, 2, 2), buf.data(), nullptr); });
   EXPECT_NE(m3.find("null"), std::string::npos) << m3;
 }
 

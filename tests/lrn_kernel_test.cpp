@@ -1,6 +1,6 @@
 // kernels/lrn: LocalResponseNorm forward/backward against cpu_reference/lrn for window sizes 1..7 (odd and
 // even, wider than C), C = 1, odd spatial sizes; determinism across emulator schedules; argument errors.
-#include "kernels/lrn.h"
+#include "layers/ops/lrn.h"
 
 #include <gtest/gtest.h>
 
@@ -42,8 +42,8 @@ TEST_P(LrnKernels, MatchesReference) {
     DeviceArray<float> y(p.x_size(), dev), dx(p.x_size(), dev);
     Workspace ws(dev);
     y.poison(), dx.poison();
-    FOVEA_KERNEL_CALL(dev, lrn_forward, p, d_x.data(), y.data(), nullptr);
-    FOVEA_KERNEL_CALL(dev, lrn_backward, p, d_x.data(), d_dy.data(), dx.data(), ws, nullptr);
+    ops::lrn_forward_stub(kernel_exec(dev), p, d_x.data(), y.data());
+    ops::lrn_backward_stub(kernel_exec(dev, &ws), p, d_x.data(), d_dy.data(), dx.data());
     EXPECT_TRUE(matches_reference(y.download(), want_y, tag + ".y"));
     EXPECT_TRUE(matches_reference(dx.download(), want_dx, tag + ".dx"));
   }
@@ -59,7 +59,7 @@ TEST_P(LrnKernels, Deterministic) {
   Workspace ws(dev);
   expect_deterministic(dev, "lrn_backward", [&] {
     dx.poison();
-    FOVEA_KERNEL_CALL(dev, lrn_backward, p, d_x.data(), d_dy.data(), dx.data(), ws, nullptr);
+    ops::lrn_backward_stub(kernel_exec(dev, &ws), p, d_x.data(), d_dy.data(), dx.data());
     return dx.download();
   });
 }
@@ -69,16 +69,14 @@ TEST_P(LrnKernels, BadArguments) {
   FOVEA_SKIP_IF_NO_DEVICE(dev);
   DeviceArray<float> a(16, dev), b(16, dev), c(16, dev);
   Workspace ws(dev);
-  EXPECT_THROW(FOVEA_KERNEL_CALL(dev, lrn_forward, lrn_params(1, 1, 4, 4, 0), a.data(), b.data(), nullptr), Error);
-  EXPECT_THROW(
-      FOVEA_KERNEL_CALL(dev, lrn_forward, lrn_params(1, 1, 4, 4, 3, 1e-4, 0.75, 0.0), a.data(), b.data(), nullptr),
-      Error);
-  EXPECT_THROW(
-      FOVEA_KERNEL_CALL(dev, lrn_backward, lrn_params(1, 1, 4, 4, 3), a.data(), nullptr, c.data(), ws, nullptr), Error);
+  EXPECT_THROW(ops::lrn_forward_stub(kernel_exec(dev), lrn_params(1, 1, 4, 4, 0), a.data(), b.data()), Error);
+  EXPECT_THROW(ops::lrn_forward_stub(kernel_exec(dev), lrn_params(1, 1, 4, 4, 3, 1e-4, 0.75, 0.0), a.data(), b.data()),
+               Error);
+  EXPECT_THROW(ops::lrn_backward_stub(kernel_exec(dev, &ws), lrn_params(1, 1, 4, 4, 3), a.data(), nullptr, c.data()),
+               Error);
   Workspace wrong(dev.type == DeviceType::emu ? kCPU : kEmu);  // scratch on a device the kernel cannot use
   EXPECT_THROW(
-      FOVEA_KERNEL_CALL(dev, lrn_backward, lrn_params(1, 1, 4, 4, 3), a.data(), b.data(), c.data(), wrong, nullptr),
-      Error);
+      ops::lrn_backward_stub(kernel_exec(dev, &wrong), lrn_params(1, 1, 4, 4, 3), a.data(), b.data(), c.data()), Error);
 }
 
 INSTANTIATE_TEST_SUITE_P(Devices, LrnKernels, KernelDevices(), DeviceName);

@@ -1,7 +1,7 @@
 // kernels/mse: mean squared error forward (deterministic two-pass device reduction) and backward against
 // cpu_reference/mse, on the vectorised and scalar paths, n from 1 to ~1M (more blocks than partial slots);
 // determinism across emulator schedules; argument errors.
-#include "kernels/mse.h"
+#include "layers/ops/mse.h"
 
 #include <gtest/gtest.h>
 
@@ -29,8 +29,8 @@ TEST_P(MseKernels, MatchesReference) {
       OffsetArray d_x(x, dev, offset), d_t(t, dev, offset), dx(std::vector<float>(n), dev, offset);
       DeviceArray<float> loss(1, dev);
       loss.poison(), dx.poison();
-      FOVEA_KERNEL_CALL(dev, mse_forward, n, d_x.data(), d_t.data(), loss.data(), ws, nullptr);
-      FOVEA_KERNEL_CALL(dev, mse_backward, n, d_x.data(), d_t.data(), dloss, dx.data(), nullptr);
+      ops::mse_forward_stub(kernel_exec(dev, &ws), n, d_x.data(), d_t.data(), loss.data());
+      ops::mse_backward_stub(kernel_exec(dev), n, d_x.data(), d_t.data(), dloss, dx.data());
       EXPECT_TRUE(matches_reference(loss.download(), want_loss, tag + ".loss"));
       EXPECT_TRUE(matches_reference(dx.download(), want_dx, tag + ".dx"));
     }
@@ -46,7 +46,7 @@ TEST_P(MseKernels, Deterministic) {
   Workspace ws(dev);
   expect_deterministic(dev, "mse_forward", [&] {
     loss.poison();
-    FOVEA_KERNEL_CALL(dev, mse_forward, n, d_x.data(), d_t.data(), loss.data(), ws, nullptr);
+    ops::mse_forward_stub(kernel_exec(dev, &ws), n, d_x.data(), d_t.data(), loss.data());
     return loss.download();
   });
 }
@@ -56,9 +56,9 @@ TEST_P(MseKernels, BadArguments) {
   FOVEA_SKIP_IF_NO_DEVICE(dev);
   DeviceArray<float> a(8, dev), b(8, dev), c(8, dev);
   Workspace ws(dev);
-  EXPECT_THROW(FOVEA_KERNEL_CALL(dev, mse_forward, 0, a.data(), b.data(), c.data(), ws, nullptr), Error);
-  EXPECT_THROW(FOVEA_KERNEL_CALL(dev, mse_forward, 8, a.data(), nullptr, c.data(), ws, nullptr), Error);
-  EXPECT_THROW(FOVEA_KERNEL_CALL(dev, mse_backward, -1, a.data(), b.data(), 1.0f, c.data(), nullptr), Error);
+  EXPECT_THROW(ops::mse_forward_stub(kernel_exec(dev, &ws), 0, a.data(), b.data(), c.data()), Error);
+  EXPECT_THROW(ops::mse_forward_stub(kernel_exec(dev, &ws), 8, a.data(), nullptr, c.data()), Error);
+  EXPECT_THROW(ops::mse_backward_stub(kernel_exec(dev), -1, a.data(), b.data(), 1.0f, c.data()), Error);
 }
 
 INSTANTIATE_TEST_SUITE_P(Devices, MseKernels, KernelDevices(), DeviceName);

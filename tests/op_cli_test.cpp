@@ -64,15 +64,19 @@ TEST_F(OpCli, BadInputExitsWith2AndNamesIt) {
   } cases[] = {
       {"op frobnicate --in x=" + x + " --out " + out, "unknown op 'frobnicate'"},
       {"op conv2d --in x=" + x + " --out " + out, "missing input 'w'"},
-      {"op maxpool2d --in x=" + x + " --attr stride=0 --out " + out, "'stride_h' must be > 0, got 0"},
-      {"op maxpool2d --in x=" + x + " --attr kernel=abc --out " + out, "attribute 'kernel' must be an integer"},
+      {"op maxpool2d --in x=" + x + " --attr stride=-1 --out " + out, "'stride_h' must be > 0, got -1"},
+      {"op maxpool2d --in x=" + x + " --attr kernel=abc --out " + out, "attribute 'kernel': must be an integer"},
+      {"op maxpool2d --in x=" + x + " --attr kernel=2 --attr kernel=3 --out " + out, "'kernel' given twice"},
       {"op maxpool2d --in x=" + x + " --attr color=red --out " + out, "unknown attribute 'color'"},
       {"op maxpool2d --in x=" + x + " --in y=" + x + " --out " + out, "unknown input 'y'"},
       {"op maxpool2d --in x=" + x + " --attr kernel=9 --out " + out, "larger than the padded input"},
       {"op relu --in x=/nonexistent.npy --out " + out, "/nonexistent.npy"},
       {"op relu --in x=" + x + " --device tpu --out " + out, "'tpu' is not a device"},
       {"op relu --in x=" + x + " --device cpu --backend cudnn --out " + out, "cudnn"},
-      {"op linear --in x=" + x + " --in w=" + x + " --out " + out, "input 'x' must have 2 dimensions"},
+      {"op linear --in x=" + x + " --in w=" + x + " --out " + out, "argument 'x' must be [N, in_features]"},
+      {"op relu --in x=" + x + " --in dz=" + x + " --out " + out, "unknown input 'dz'"},
+      {"op sgd --in param=" + x + " --in grad=" + x + " --in dnew_param=" + x + " --out " + out, "unknown input"},
+      {"op --out " + out, "give an op name"},
   };
   for (const Case& c : cases) {
     const Result r = run(c.args);
@@ -93,6 +97,21 @@ TEST_F(OpCli, CrossEntropyRejectsLabelsOutOfRange) {
     EXPECT_NE(r.output.find("label"), std::string::npos) << device << ": " << r.output;
     EXPECT_NE(r.output.find("3"), std::string::npos) << device << ": " << r.output;
   }
+}
+
+
+// --list names every registered op; --json is the registry scripts/check_op_vs_torch.py reads.
+TEST_F(OpCli, ListNamesEveryOpAndJsonHasTheirContract) {
+  const Result r = run("op --list");
+  ASSERT_EQ(r.code, 0) << r.output;
+  for (const char* op : {"conv2d", "maxpool2d", "avgpool2d", "global_avgpool", "linear", "relu", "leaky_relu",
+                         "sigmoid", "tanh", "dropout", "softmax", "log_softmax", "cross_entropy", "mse", "lrn",
+                         "batchnorm2d", "batchnorm2d_eval", "add", "augment", "sgd", "adamw"})
+    EXPECT_NE(("\n" + r.output).find(std::string("\n") + op + "\n"), std::string::npos) << op << " missing";
+  const Result j = run("op --list --json");
+  ASSERT_EQ(j.code, 0) << j.output;
+  for (const char* key : {"\"torch\"", "\"samples\"", "\"grads\"", "\"implementations\"", "F.conv2d"})
+    EXPECT_NE(j.output.find(key), std::string::npos) << key;
 }
 
 }  // namespace

@@ -2,7 +2,7 @@
 // one launch for a list of tensors of different sizes (empty, 1, odd, chunk-sized +-1, several chunks, an
 // unaligned one on the scalar path), three steps, each tensor and its state compared with
 // cpu_reference/optimizers; determinism across emulator schedules; argument errors.
-#include "kernels/optimizer.h"
+#include "layers/ops/optimizers.h"
 
 #include <gtest/gtest.h>
 
@@ -86,7 +86,7 @@ TEST_P(OptimizerKernels, SgdMatchesReferencePerTensor) {
       for (Param& p : ps)
         if (!p.w.empty())
           ref::sgd_step(sp, int64_t(p.w.size()), p.w.data(), p.g.data(), mom ? p.s0.data() : nullptr, step);
-      FOVEA_KERNEL_CALL(dev, sgd_step_multi, sp, d.list.data(), d.count, d.chunks, step, nullptr);
+      ops::sgd_step_stub(kernel_exec(dev), sp, OptimizerList{d.list.data(), d.count, d.chunks}, step);
       for (size_t t = 0; t < ps.size(); ++t) {
         if (ps[t].w.empty()) continue;
         const std::string tag = cat("sgd.", name, ".step", step, ".tensor", t, ".n", ps[t].w.size());
@@ -110,7 +110,7 @@ TEST_P(OptimizerKernels, AdamWMatchesReferencePerTensor) {
     for (Param& p : ps)
       if (!p.w.empty())
         ref::adamw_step(ap, int64_t(p.w.size()), p.w.data(), p.g.data(), p.s0.data(), p.s1.data(), step);
-    FOVEA_KERNEL_CALL(dev, adamw_step_multi, ap, d.list.data(), d.count, d.chunks, step, nullptr);
+    ops::adamw_step_stub(kernel_exec(dev), ap, OptimizerList{d.list.data(), d.count, d.chunks}, step);
     for (size_t t = 0; t < ps.size(); ++t) {
       if (ps[t].w.empty()) continue;
       const std::string tag = cat("adamw.step", step, ".tensor", t, ".n", ps[t].w.size());
@@ -128,8 +128,8 @@ TEST_P(OptimizerKernels, Deterministic) {
   expect_deterministic(dev, "adamw_step_multi", [&] {
     std::vector<Param> ps = make_params(dev, 500);
     const DeviceList d = upload_list(dev, ps, true, true, "adamw");
-    FOVEA_KERNEL_CALL(dev, adamw_step_multi, ap, d.list.data(), d.count, d.chunks, 1, nullptr);
-    FOVEA_KERNEL_CALL(dev, adamw_step_multi, ap, d.list.data(), d.count, d.chunks, 2, nullptr);
+    ops::adamw_step_stub(kernel_exec(dev), ap, OptimizerList{d.list.data(), d.count, d.chunks}, 1);
+    ops::adamw_step_stub(kernel_exec(dev), ap, OptimizerList{d.list.data(), d.count, d.chunks}, 2);
     std::vector<float> all;
     for (const Param& p : ps)
       for (const OffsetArray* a : {p.dw.get(), p.ds0.get(), p.ds1.get()}) {
@@ -154,14 +154,15 @@ TEST_P(OptimizerKernels, BadArguments) {
   const int64_t chunks = plan_optimizer_chunks(host.data(), 1, "sgd", false, false);
   EXPECT_EQ(chunks, 1);
   auto list = DeviceArray<OptimizerTensor>::upload(host, dev);
-  EXPECT_THROW(FOVEA_KERNEL_CALL(dev, sgd_step_multi, sgd(0.1, 0, 0, 0, false), list.data(), 1, chunks, 0, nullptr),
+  EXPECT_THROW(ops::sgd_step_stub(kernel_exec(dev), sgd(0.1, 0, 0, 0, false), OptimizerList{list.data(), 1, chunks}, 0),
                Error);  // step is 1-based
-  EXPECT_THROW(FOVEA_KERNEL_CALL(dev, sgd_step_multi, sgd(0.1, 0, 0, 0, true), list.data(), 1, chunks, 1, nullptr),
+  EXPECT_THROW(ops::sgd_step_stub(kernel_exec(dev), sgd(0.1, 0, 0, 0, true), OptimizerList{list.data(), 1, chunks}, 1),
                Error);  // Nesterov without momentum
-  EXPECT_THROW(FOVEA_KERNEL_CALL(dev, sgd_step_multi, sgd(0.1, 0, 0, 0, false), nullptr, 1, chunks, 1, nullptr), Error);
+  EXPECT_THROW(ops::sgd_step_stub(kernel_exec(dev), sgd(0.1, 0, 0, 0, false), OptimizerList{nullptr, 1, chunks}, 1),
+               Error);
   AdamWParams bad;
   bad.beta1 = 1.0;
-  EXPECT_THROW(FOVEA_KERNEL_CALL(dev, adamw_step_multi, bad, list.data(), 1, chunks, 1, nullptr), Error);
+  EXPECT_THROW(ops::adamw_step_stub(kernel_exec(dev), bad, OptimizerList{list.data(), 1, chunks}, 1), Error);
 }
 
 INSTANTIATE_TEST_SUITE_P(Devices, OptimizerKernels, KernelDevices(), DeviceName);

@@ -1,13 +1,13 @@
-// kernels/pooling: max pooling (int64 and int32 indices), average pooling (count_include_pad both ways) and
+// kernels/pooling: max pooling (int32 argmax indices), average pooling (count_include_pad both ways) and
 // global average pooling, forward and backward, against cpu_reference/pooling over the shared pooling shapes
-// (tests/conv_shapes.h); first-maximum ties; determinism of the gather backward across emulator schedules;
+// (layers/ops/conv_shapes.h); first-maximum ties; determinism of the gather backward across emulator schedules;
 // argument errors.
-#include "kernels/pooling.h"
+#include "layers/ops/pooling.h"
 
 #include <gtest/gtest.h>
 
 #include "cpu_reference/pooling.h"
-#include "tests/conv_shapes.h"
+#include "layers/ops/conv_shapes.h"
 #include "tests/ops_kernel_test_util.h"
 
 namespace fovea::test {
@@ -15,7 +15,7 @@ namespace {
 
 struct PoolCase {
   Device dev;
-  PoolShape shape;
+  shapes::PoolShape shape;
 };
 void PrintTo(const PoolCase& c, std::ostream* os) {
   *os << c.dev.str() << " " << c.shape.name << " " << c.shape.p.str();
@@ -26,7 +26,7 @@ std::string case_name(const ::testing::TestParamInfo<PoolCase>& info) {
 std::vector<PoolCase> pool_cases() {
   std::vector<PoolCase> cases;
   for (Device d : {kEmu, kCUDA})
-    for (const PoolShape& s : pool_shapes()) cases.push_back({d, s});
+    for (const shapes::PoolShape& s : shapes::pool_shapes()) cases.push_back({d, s});
   return cases;
 }
 
@@ -35,25 +35,24 @@ constexpr int64_t kBig = 1 << 20;
 
 class PoolKernels : public ::testing::TestWithParam<PoolCase> {};
 
-template <typename Index>
 void check_maxpool(Device dev, const Pool2dParams& p, const std::vector<float>& x, const std::string& tag) {
   std::vector<float> want_y(p.y_size()), want_dx(p.x_size());
-  std::vector<Index> want_idx(p.y_size());
+  std::vector<int32_t> want_idx(p.y_size());
   ref::maxpool2d_forward(p, x.data(), want_y.data(), want_idx.data());
   const auto dy = random_vector(p.y_size(), 5);
   ref::maxpool2d_backward(p, dy.data(), want_idx.data(), want_dx.data());
 
   auto dx_in = DeviceArray<float>::upload(x, dev);
   DeviceArray<float> y(p.y_size(), dev), dx(p.x_size(), dev);
-  DeviceArray<Index> idx(p.y_size(), dev);
+  DeviceArray<int32_t> idx(p.y_size(), dev);
   y.poison(), idx.poison(), dx.poison();
-  FOVEA_KERNEL_CALL(dev, maxpool2d_forward, p, dx_in.data(), y.data(), idx.data(), nullptr);
+  ops::maxpool2d_forward_stub(kernel_exec(dev), p, dx_in.data(), y.data(), idx.data());
   EXPECT_TRUE(matches_reference(y.download(), want_y, tag + ".maxpool_y"));
   EXPECT_EQ(idx.download(), want_idx) << tag << ": argmax indices differ";
 
   // Inference: no indices.
   y.poison();
-  FOVEA_KERNEL_CALL(dev, maxpool2d_forward, p, dx_in.data(), y.data(), static_cast<Index*>(nullptr), nullptr);
+  ops::maxpool2d_forward_stub(kernel_exec(dev), p, dx_in.data(), y.data(), static_cast<int32_t*>(nullptr));
   EXPECT_TRUE(matches_reference(y.download(), want_y, tag + ".maxpool_y_noidx"));
 
   auto d_dy = DeviceArray<float>::upload(dy, dev);
@@ -61,7 +60,7 @@ void check_maxpool(Device dev, const Pool2dParams& p, const std::vector<float>& 
       dev, tag + ".maxpool_dx",
       [&] {
         dx.poison();
-        FOVEA_KERNEL_CALL(dev, maxpool2d_backward, p, d_dy.data(), idx.data(), dx.data(), nullptr);
+        ops::maxpool2d_backward_stub(kernel_exec(dev), p, nullptr, nullptr, idx.data(), d_dy.data(), dx.data());
         return dx.download();
       },
       p.x_size() <= kBig);
@@ -74,11 +73,10 @@ TEST_P(PoolKernels, MaxMatchesReference) {
   const PoolCase& c = GetParam();
   FOVEA_SKIP_IF_NO_DEVICE(c.dev);
   const Pool2dParams& p = c.shape.p;
-  check_maxpool<int64_t>(c.dev, p, random_vector(p.x_size(), 1, -2.0f, 2.0f), c.shape.name + ".i64");
+  check_maxpool(c.dev, p, random_vector(p.x_size(), 1, -2.0f, 2.0f), c.shape.name);
   if (p.x_size() > kBig) return;  // the CIFAR-sized shape: one variant keeps the emulator run short
-  check_maxpool<int32_t>(c.dev, p, random_vector(p.x_size(), 2, -2.0f, 2.0f), c.shape.name + ".i32");
   // Integer inputs in [-2, 2]: ties in most windows exercise the first-maximum rule.
-  check_maxpool<int64_t>(c.dev, p, random_integers(p.x_size(), 3, -2, 2), c.shape.name + ".ties");
+  check_maxpool(c.dev, p, random_integers(p.x_size(), 3, -2, 2), c.shape.name + ".ties");
 }
 
 TEST_P(PoolKernels, AvgMatchesReference) {
@@ -96,13 +94,13 @@ TEST_P(PoolKernels, AvgMatchesReference) {
     auto d_x = DeviceArray<float>::upload(x, c.dev), d_dy = DeviceArray<float>::upload(dy, c.dev);
     DeviceArray<float> y(p.y_size(), c.dev), dx(p.x_size(), c.dev);
     y.poison();
-    FOVEA_KERNEL_CALL(c.dev, avgpool2d_forward, p, d_x.data(), y.data(), nullptr);
+    ops::avgpool2d_forward_stub(kernel_exec(c.dev), p, d_x.data(), y.data());
     EXPECT_TRUE(matches_reference(y.download(), want_y, tag + ".avgpool_y"));
     const auto got_dx = expect_deterministic(
         c.dev, tag + ".avgpool_dx",
         [&] {
           dx.poison();
-          FOVEA_KERNEL_CALL(c.dev, avgpool2d_backward, p, d_dy.data(), dx.data(), nullptr);
+          ops::avgpool2d_backward_stub(kernel_exec(c.dev), p, d_dy.data(), dx.data());
           return dx.download();
         },
         p.x_size() <= kBig);
@@ -131,12 +129,12 @@ TEST_P(GlobalPoolKernels, MatchesReference) {
     DeviceArray<float> y(planes, dev), dx(planes * HW, dev);
     const auto got_y = expect_deterministic(dev, tag + ".y", [&] {
       y.poison();
-      FOVEA_KERNEL_CALL(dev, global_avgpool_forward, s.N, s.C, s.H, s.W, d_x.data(), y.data(), nullptr);
+      ops::global_avgpool_forward_stub(kernel_exec(dev), s.N, s.C, s.H, s.W, d_x.data(), y.data());
       return y.download();
     });
     EXPECT_TRUE(matches_reference(got_y, want_y, tag + ".y"));
     dx.poison();
-    FOVEA_KERNEL_CALL(dev, global_avgpool_backward, s.N, s.C, s.H, s.W, d_dy.data(), dx.data(), nullptr);
+    ops::global_avgpool_backward_stub(kernel_exec(dev), s.N, s.C, s.H, s.W, d_dy.data(), dx.data());
     EXPECT_TRUE(matches_reference(dx.download(), want_dx, tag + ".dx"));
   }
 }
@@ -144,20 +142,20 @@ TEST_P(GlobalPoolKernels, MatchesReference) {
 TEST_P(GlobalPoolKernels, BadArguments) {
   const Device dev = GetParam();
   FOVEA_SKIP_IF_NO_DEVICE(dev);
-  Pool2dParams p = pool_params(1, 1, 4, 4, 2, 2, 2, 2);
+  Pool2dParams p = shapes::pool_params(1, 1, 4, 4, 2, 2, 2, 2);
   DeviceArray<float> x(16, dev), y(16, dev);
-  DeviceArray<int64_t> idx(16, dev);
+  DeviceArray<int32_t> idx(16, dev);
   Pool2dParams too_big = p;
   too_big.kernel_h = 5;  // larger than the input
-  EXPECT_THROW(FOVEA_KERNEL_CALL(dev, maxpool2d_forward, too_big, x.data(), y.data(), idx.data(), nullptr), Error);
+  EXPECT_THROW(ops::maxpool2d_forward_stub(kernel_exec(dev), too_big, x.data(), y.data(), idx.data()), Error);
   Pool2dParams zero_stride = p;
   zero_stride.stride_w = 0;
-  EXPECT_THROW(FOVEA_KERNEL_CALL(dev, avgpool2d_forward, zero_stride, x.data(), y.data(), nullptr), Error);
-  EXPECT_THROW(FOVEA_KERNEL_CALL(dev, avgpool2d_backward, p, nullptr, y.data(), nullptr), Error);
-  EXPECT_THROW(
-      FOVEA_KERNEL_CALL(dev, maxpool2d_backward, p, x.data(), static_cast<const int64_t*>(nullptr), y.data(), nullptr),
-      Error);
-  EXPECT_THROW(FOVEA_KERNEL_CALL(dev, global_avgpool_forward, 1, 0, 4, 4, x.data(), y.data(), nullptr), Error);
+  EXPECT_THROW(ops::avgpool2d_forward_stub(kernel_exec(dev), zero_stride, x.data(), y.data()), Error);
+  EXPECT_THROW(ops::avgpool2d_backward_stub(kernel_exec(dev), p, nullptr, y.data()), Error);
+  EXPECT_THROW(ops::maxpool2d_backward_stub(kernel_exec(dev), p, nullptr, nullptr, static_cast<const int32_t*>(nullptr),
+                                            x.data(), y.data()),
+               Error);
+  EXPECT_THROW(ops::global_avgpool_forward_stub(kernel_exec(dev), 1, 0, 4, 4, x.data(), y.data()), Error);
 }
 
 INSTANTIATE_TEST_SUITE_P(Devices, GlobalPoolKernels, KernelDevices(), DeviceName);

@@ -4,13 +4,13 @@
 
 #include <gtest/gtest.h>
 
-#include "tests/conv_shapes.h"
+#include "layers/ops/conv_shapes.h"
 #include "tests/test_util.h"
 
 namespace fovea::ref {
 namespace {
 
-using test::PoolShape;
+using shapes::PoolShape;
 
 // Direct max pooling: scan the window row by row, keep the first strict maximum.
 void naive_maxpool(const Pool2dParams& p, const std::vector<float>& x, std::vector<float>& y,
@@ -94,12 +94,12 @@ TEST_P(PoolShapes, AvgMatchesDirect) {
   EXPECT_TRUE(test::close_l2(y, naive_avgpool(p, x), 1e-6, "avgpool forward"));
 }
 
-INSTANTIATE_TEST_SUITE_P(Shapes, PoolShapes, ::testing::ValuesIn(test::pool_shapes()),
+INSTANTIATE_TEST_SUITE_P(Shapes, PoolShapes, ::testing::ValuesIn(shapes::pool_shapes()),
                          [](const auto& info) { return info.param.name; });
 
 // Course material: 2x2 max pooling with stride 2.
 TEST(PoolingRef, KnownAnswerMaxPool2x2) {
-  Pool2dParams p = test::pool_params(1, 1, 4, 4, 2, 2, 2, 2);
+  Pool2dParams p = shapes::pool_params(1, 1, 4, 4, 2, 2, 2, 2);
   const std::vector<float> a = {1, 2, 5, 3, 3, 0, 1, 2, 2, 1, 3, 4, 1, 1, 2, 0};
   const std::vector<float> b = {1, 1, 2, 4, 5, 6, 7, 8, 3, 2, 1, 0, 1, 2, 3, 4};
   std::vector<float> y(4);
@@ -111,7 +111,7 @@ TEST(PoolingRef, KnownAnswerMaxPool2x2) {
 
 // Equal maxima: the first in window scan order (row by row) wins, and only it receives gradient.
 TEST(PoolingRef, TiesGoToFirstMaximum) {
-  Pool2dParams p = test::pool_params(1, 1, 4, 4, 2, 2, 2, 2);
+  Pool2dParams p = shapes::pool_params(1, 1, 4, 4, 2, 2, 2, 2);
   // window (0,0): all 7 -> index 0; window (0,1): 9 at (0,3) and (1,2) -> (0,3) = 3;
   // window (1,0): 5 at (3,0) and (3,1) -> 12; window (1,1): 2 at (2,3) and (3,2) -> 11.
   const std::vector<float> x = {7, 7, 1, 9, 7, 7, 9, 0, 0, 1, 1, 2, 5, 5, 2, 1};
@@ -128,7 +128,7 @@ TEST(PoolingRef, TiesGoToFirstMaximum) {
 
 // Padding is -inf: a window of negative values next to the border still picks a real pixel.
 TEST(PoolingRef, PaddingNeverWins) {
-  Pool2dParams p = test::pool_params(1, 1, 3, 3, 3, 3, 1, 1, 1, 1);
+  Pool2dParams p = shapes::pool_params(1, 1, 3, 3, 3, 3, 1, 1, 1, 1);
   std::vector<float> x(9, -5.0f), y(9);
   std::vector<int64_t> idx(9);
   maxpool2d_forward(p, x.data(), y.data(), idx.data());
@@ -138,7 +138,7 @@ TEST(PoolingRef, PaddingNeverWins) {
 
 // NaN propagates like PyTorch: it wins against any number and its index is reported.
 TEST(PoolingRef, NanWins) {
-  Pool2dParams p = test::pool_params(1, 1, 2, 4, 2, 2, 2, 2);
+  Pool2dParams p = shapes::pool_params(1, 1, 2, 4, 2, 2, 2, 2);
   const std::vector<float> x = {1, NAN, 5, 6, 9, 2, 7, NAN};
   std::vector<float> y(2);
   std::vector<int64_t> idx(2);
@@ -148,7 +148,7 @@ TEST(PoolingRef, NanWins) {
   EXPECT_TRUE(std::isnan(y[1]));
   EXPECT_EQ(idx[1], 7);
   // Two NaNs: each replaces the current maximum, so the last one's index is reported (as torch 1.13).
-  Pool2dParams q = test::pool_params(1, 1, 2, 2, 2, 2, 2, 2);
+  Pool2dParams q = shapes::pool_params(1, 1, 2, 2, 2, 2, 2, 2);
   const std::vector<float> x2 = {NAN, 1, NAN, 6};
   maxpool2d_forward(q, x2.data(), y.data(), idx.data());
   EXPECT_TRUE(std::isnan(y[0]));
@@ -156,7 +156,7 @@ TEST(PoolingRef, NanWins) {
 }
 
 TEST(PoolingRef, FiniteDifferences) {
-  for (const auto& [name, p] : test::pool_shapes()) {
+  for (const auto& [name, p] : shapes::pool_shapes()) {
     if (p.x_size() > 2000) continue;
     SCOPED_TRACE(name);
     auto x = test::random_distinct(p.x_size(), 4, 0.01f);  // no ties: max pooling is smooth here
@@ -196,7 +196,7 @@ TEST(PoolingRef, GlobalAverage) {
   EXPECT_TRUE(test::close_l2(y, want, 1e-6, "global avg"));
   // Same as avgpool with the whole plane as the window.
   std::vector<float> y2(N * C);
-  avgpool2d_forward(test::pool_params(N, C, H, W, H, W, 1, 1), x.data(), y2.data());
+  avgpool2d_forward(shapes::pool_params(N, C, H, W, H, W, 1, 1), x.data(), y2.data());
   EXPECT_TRUE(test::close_l2(y, y2, 1e-6, "global vs avgpool"));
 
   auto g = test::random_vector(N * C, 7);
@@ -214,14 +214,14 @@ TEST(PoolingRef, BadArguments) {
   std::vector<float> buf(1024, 1.0f);
   std::vector<int64_t> ibuf(1024, 0);
   float* a = buf.data();
-  Pool2dParams big = test::pool_params(1, 1, 3, 3, 5, 5, 1, 1);
+  Pool2dParams big = shapes::pool_params(1, 1, 3, 3, 5, 5, 1, 1);
   EXPECT_TRUE(test::throws_error([&] { maxpool2d_forward(big, a, a, ibuf.data()); },
                                  {"maxpool2d_forward", "kernel 5x5", "larger", "3x3"}));
-  Pool2dParams s0 = test::pool_params(1, 1, 4, 4, 2, 2, 0, 2);
+  Pool2dParams s0 = shapes::pool_params(1, 1, 4, 4, 2, 2, 0, 2);
   EXPECT_TRUE(test::throws_error([&] { avgpool2d_forward(s0, a, a); }, {"avgpool2d_forward", "stride_h", "0"}));
-  Pool2dParams pad = test::pool_params(1, 1, 8, 8, 2, 2, 2, 2, 2, 0);
+  Pool2dParams pad = shapes::pool_params(1, 1, 8, 8, 2, 2, 2, 2, 2, 0);
   EXPECT_TRUE(test::throws_error([&] { avgpool2d_backward(pad, a, a); }, {"avgpool2d_backward", "pad", "2"}));
-  Pool2dParams ok = test::pool_params(1, 1, 4, 4, 2, 2, 2, 2);
+  Pool2dParams ok = shapes::pool_params(1, 1, 4, 4, 2, 2, 2, 2);
   ibuf[2] = 16;  // outside the 4x4 plane
   EXPECT_TRUE(test::throws_error([&] { maxpool2d_backward(ok, a, ibuf.data(), a); },
                                  {"maxpool2d_backward", "'idx'[2]=16", "16 pixels"}));

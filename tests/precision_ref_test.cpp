@@ -22,7 +22,7 @@
 #include "cpu_reference/conv2d.h"
 #include "cpu_reference/gemm.h"
 #include "cpu_reference/linear.h"
-#include "tests/conv_shapes.h"
+#include "layers/ops/conv_shapes.h"
 #include "tests/test_util.h"
 
 namespace fovea {
@@ -290,7 +290,7 @@ std::vector<float> run_conv(const Conv2dParams& p, ConvOp op, Precision prec, co
   return out;
 }
 
-class PrecisionRefConv : public ::testing::TestWithParam<test::ConvShape> {};
+class PrecisionRefConv : public ::testing::TestWithParam<shapes::ConvShape> {};
 
 TEST_P(PrecisionRefConv, MatchesDirectLoopsAndBoundOfFp32) {
   const Conv2dParams& p = GetParam().p;
@@ -309,11 +309,11 @@ TEST_P(PrecisionRefConv, MatchesDirectLoopsAndBoundOfFp32) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(EdgeShapes, PrecisionRefConv, ::testing::ValuesIn(test::conv_edge_shapes()),
-                         [](const ::testing::TestParamInfo<test::ConvShape>& info) { return info.param.name; });
+INSTANTIATE_TEST_SUITE_P(EdgeShapes, PrecisionRefConv, ::testing::ValuesIn(shapes::conv_edge_shapes()),
+                         [](const ::testing::TestParamInfo<shapes::ConvShape>& info) { return info.param.name; });
 
 TEST(PrecisionRef, ConvBiasIsAValueOfTheOutputType) {
-  const Conv2dParams p = test::conv_params(1, 2, 4, 4, 3, 1, 1);
+  const Conv2dParams p = shapes::conv_params(1, 2, 4, 4, 3, 1, 1);
   const std::vector<float> x(size_t(p.x_size()), 0.0f), w(size_t(p.w_size()), 0.0f);
   const std::vector<float> b = {1.0f + 0x1p-9f, -3.0f, 0.3f};
   for (Precision prec : kPrecisions) {
@@ -357,7 +357,7 @@ TEST(PrecisionRef, MatchesPyTorchInDouble) {
   };
   std::vector<Case> cases;
   std::ofstream manifest(dir / "manifest.txt");
-  const std::vector<test::ConvShape> shapes = test::conv_edge_shapes();
+  const std::vector<shapes::ConvShape> shapes = shapes::conv_edge_shapes();
   const char* picks[] = {"odd_3x3_pad1", "stride2_3x3_pad1", "dilation2_stride2", "groups4_stride2", "depthwise_3x3"};
   for (Precision prec : kPrecisions) {
     for (int64_t M : {17, 64}) {  // row-major M x 33 times 33 x (M + 3)
@@ -371,7 +371,7 @@ TEST(PrecisionRef, MatchesPyTorchInDouble) {
       cases.push_back({id, "gemm M=" + std::to_string(M), prec, C, K});
     }
     for (const char* pick : picks) {
-      const test::ConvShape& s =
+      const shapes::ConvShape& s =
           *std::find_if(shapes.begin(), shapes.end(), [&](const auto& c) { return c.name == pick; });
       const Conv2dParams& p = s.p;
       for (ConvOp op : {ConvOp::fprop, ConvOp::dgrad, ConvOp::wgrad}) {

@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "core/error.h"
-#include "kernels/sgemm.h"
+#include "layers/ops/gemm.h"
 #include "tests/kernel_test_util.h"
 #include "tests/test_util.h"
 
@@ -123,9 +123,11 @@ std::vector<float> run(Device dev, bool tiled, const SgemmParams& g, const Opera
   };
   DeviceArray<float> A = put(o.A), B = put(o.B), C = put(o.C);
   if (tiled)
-    FOVEA_KERNEL_CALL(dev, sgemm_tiled, g, A.data() + offset, B.data() + offset, C.data() + offset, nullptr);
+    ops::sgemm_stub(test::kernel_exec(dev), GemmAlgo::tiled, g, A.data() + offset, B.data() + offset,
+                    C.data() + offset);
   else
-    FOVEA_KERNEL_CALL(dev, sgemm_simple, g, A.data() + offset, B.data() + offset, C.data() + offset, nullptr);
+    ops::sgemm_stub(test::kernel_exec(dev), GemmAlgo::simple, g, A.data() + offset, B.data() + offset,
+                    C.data() + offset);
   std::vector<float> out(o.C.size());
   copy_bytes(out.data(), kCPU, C.data() + offset, dev, out.size() * sizeof(float));
   return out;
@@ -202,8 +204,8 @@ TEST_P(SgemmDevice, BadArgumentsFailClearly) {
   DeviceArray<float> buf(64, dev);
   float* p = buf.data();
   auto fails_with = [&](SgemmParams g, const float* A, const float* B, float* C, const char* part) {
-    const std::string msg = error_of([&] { FOVEA_KERNEL_CALL(dev, sgemm_tiled, g, A, B, C, nullptr); });
-    const std::string msg2 = error_of([&] { FOVEA_KERNEL_CALL(dev, sgemm_simple, g, A, B, C, nullptr); });
+    const std::string msg = error_of([&] { ops::sgemm_stub(test::kernel_exec(dev), GemmAlgo::tiled, g, A, B, C); });
+    const std::string msg2 = error_of([&] { ops::sgemm_stub(test::kernel_exec(dev), GemmAlgo::simple, g, A, B, C); });
     EXPECT_NE(msg.find(part), std::string::npos) << msg;
     EXPECT_NE(msg2.find(part), std::string::npos) << msg2;
   };

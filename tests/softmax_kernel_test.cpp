@@ -2,7 +2,7 @@
 // mean, dlogits, label smoothing) against cpu_reference/softmax, for both kernel versions (warp per row,
 // block per row) over class counts 1..5000 (below, at and above a warp, the block size and the warp version's
 // 1024 limit); large logits (stability); determinism across emulator schedules; bad labels and arguments.
-#include "kernels/softmax.h"
+#include "layers/ops/softmax.h"
 
 #include <gtest/gtest.h>
 
@@ -46,11 +46,11 @@ TEST_P(SoftmaxKernels, ForwardBackwardMatchReference) {
         const std::string tag = cat(log ? "log_softmax" : "softmax", ".", s.N, "x", s.C, ".", algo_name(a));
         y.poison(), dx.poison();
         if (log) {
-          FOVEA_KERNEL_CALL(dev, log_softmax_forward, s.N, s.C, d_x.data(), y.data(), nullptr, a);
-          FOVEA_KERNEL_CALL(dev, log_softmax_backward, s.N, s.C, d_yref.data(), d_dy.data(), dx.data(), nullptr, a);
+          ops::log_softmax_forward_stub(kernel_exec(dev), a, s.N, s.C, d_x.data(), y.data());
+          ops::log_softmax_backward_stub(kernel_exec(dev), a, s.N, s.C, d_yref.data(), d_dy.data(), dx.data());
         } else {
-          FOVEA_KERNEL_CALL(dev, softmax_forward, s.N, s.C, d_x.data(), y.data(), nullptr, a);
-          FOVEA_KERNEL_CALL(dev, softmax_backward, s.N, s.C, d_yref.data(), d_dy.data(), dx.data(), nullptr, a);
+          ops::softmax_forward_stub(kernel_exec(dev), a, s.N, s.C, d_x.data(), y.data());
+          ops::softmax_backward_stub(kernel_exec(dev), a, s.N, s.C, d_yref.data(), d_dy.data(), dx.data());
         }
         EXPECT_TRUE(matches_reference(y.download(), want_y, tag + ".y"));
         EXPECT_TRUE(matches_reference(dx.download(), want_dx, tag + ".dx"));
@@ -87,10 +87,9 @@ TEST_P(SoftmaxKernels, CrossEntropyMatchesReference) {
       for (RowAlgo a : algos_for(s.C)) {
         const std::string tag = cat("cross_entropy.", s.N, "x", s.C, ".eps", smoothing, ".", algo_name(a));
         rows.poison(), loss.poison(), dx.poison();
-        FOVEA_KERNEL_CALL(dev, cross_entropy_forward, p, d_logits.data(), d_labels.data(), rows.data(), loss.data(),
-                          nullptr, a);
-        FOVEA_KERNEL_CALL(dev, cross_entropy_backward, p, d_logits.data(), d_labels.data(), dloss, dx.data(), nullptr,
-                          a);
+        ops::cross_entropy_forward_stub(kernel_exec(dev), a, p, d_logits.data(), d_labels.data(), rows.data(),
+                                        loss.data());
+        ops::cross_entropy_backward_stub(kernel_exec(dev), a, p, d_logits.data(), d_labels.data(), dloss, dx.data());
         EXPECT_TRUE(matches_reference(rows.download(), want_rows, tag + ".row_loss"));
         EXPECT_TRUE(matches_reference(loss.download(), want_loss, tag + ".loss"));
         EXPECT_TRUE(matches_reference(dx.download(), want_dx, tag + ".dlogits"));
@@ -110,7 +109,7 @@ TEST_P(SoftmaxKernels, StableForHugeLogits) {
   DeviceArray<float> y(N * C, dev);
   for (RowAlgo a : {RowAlgo::warp_per_row, RowAlgo::block_per_row}) {
     y.poison();
-    FOVEA_KERNEL_CALL(dev, softmax_forward, N, C, d_x.data(), y.data(), nullptr, a);
+    ops::softmax_forward_stub(kernel_exec(dev), a, N, C, d_x.data(), y.data());
     EXPECT_TRUE(matches_reference(y.download(), want, cat("softmax.huge.", algo_name(a))));
   }
 }
@@ -128,13 +127,12 @@ TEST_P(SoftmaxKernels, Deterministic) {
     for (RowAlgo a : algos_for(s.C)) {
       expect_deterministic(dev, cat("softmax.", s.C, ".", algo_name(a)), [&] {
         y.poison();
-        FOVEA_KERNEL_CALL(dev, softmax_forward, s.N, s.C, d_x.data(), y.data(), nullptr, a);
+        ops::softmax_forward_stub(kernel_exec(dev), a, s.N, s.C, d_x.data(), y.data());
         return y.download();
       });
       expect_deterministic(dev, cat("cross_entropy.", s.C, ".", algo_name(a)), [&] {
         rows.poison(), loss.poison();
-        FOVEA_KERNEL_CALL(dev, cross_entropy_forward, p, d_x.data(), d_labels.data(), rows.data(), loss.data(), nullptr,
-                          a);
+        ops::cross_entropy_forward_stub(kernel_exec(dev), a, p, d_x.data(), d_labels.data(), rows.data(), loss.data());
         auto out = rows.download();
         out.push_back(loss.download()[0]);
         return out;
@@ -152,8 +150,8 @@ TEST_P(SoftmaxKernels, BadLabelGivesNaNRow) {
   auto d_labels = DeviceArray<int64_t>::upload({1, 10, -1}, dev);
   DeviceArray<float> rows(3, dev), loss(1, dev), dx(30, dev);
   for (RowAlgo a : {RowAlgo::warp_per_row, RowAlgo::block_per_row}) {
-    FOVEA_KERNEL_CALL(dev, cross_entropy_forward, p, d_x.data(), d_labels.data(), rows.data(), loss.data(), nullptr, a);
-    FOVEA_KERNEL_CALL(dev, cross_entropy_backward, p, d_x.data(), d_labels.data(), 1.0f, dx.data(), nullptr, a);
+    ops::cross_entropy_forward_stub(kernel_exec(dev), a, p, d_x.data(), d_labels.data(), rows.data(), loss.data());
+    ops::cross_entropy_backward_stub(kernel_exec(dev), a, p, d_x.data(), d_labels.data(), 1.0f, dx.data());
     const auto r = rows.download(), g = dx.download();
     EXPECT_TRUE(std::isfinite(r[0])) << algo_name(a);
     EXPECT_TRUE(std::isnan(r[1]) && std::isnan(r[2])) << algo_name(a);
@@ -167,21 +165,19 @@ TEST_P(SoftmaxKernels, BadArguments) {
   FOVEA_SKIP_IF_NO_DEVICE(dev);
   DeviceArray<float> a(4096, dev), b(4096, dev);
   DeviceArray<int64_t> labels(4, dev);
-  EXPECT_THROW(FOVEA_KERNEL_CALL(dev, softmax_forward, 2, 0, a.data(), b.data(), nullptr, RowAlgo::automatic), Error);
-  EXPECT_THROW(FOVEA_KERNEL_CALL(dev, softmax_forward, 0, 4, a.data(), b.data(), nullptr, RowAlgo::automatic), Error);
-  EXPECT_THROW(FOVEA_KERNEL_CALL(dev, softmax_forward, 2, 1025, a.data(), b.data(), nullptr, RowAlgo::warp_per_row),
+  EXPECT_THROW(ops::softmax_forward_stub(kernel_exec(dev), RowAlgo::automatic, 2, 0, a.data(), b.data()), Error);
+  EXPECT_THROW(ops::softmax_forward_stub(kernel_exec(dev), RowAlgo::automatic, 0, 4, a.data(), b.data()), Error);
+  EXPECT_THROW(ops::softmax_forward_stub(kernel_exec(dev), RowAlgo::warp_per_row, 2, 1025, a.data(), b.data()), Error);
+  EXPECT_THROW(ops::log_softmax_backward_stub(kernel_exec(dev), RowAlgo::automatic, 2, 4, a.data(), nullptr, b.data()),
                Error);
-  EXPECT_THROW(
-      FOVEA_KERNEL_CALL(dev, log_softmax_backward, 2, 4, a.data(), nullptr, b.data(), nullptr, RowAlgo::automatic),
-      Error);
   CrossEntropyParams p;
   p.N = 4, p.C = 8, p.label_smoothing = 1.5;
-  EXPECT_THROW(FOVEA_KERNEL_CALL(dev, cross_entropy_forward, p, a.data(), labels.data(), b.data(), nullptr, nullptr,
-                                 RowAlgo::automatic),
+  EXPECT_THROW(ops::cross_entropy_forward_stub(kernel_exec(dev), RowAlgo::automatic, p, a.data(), labels.data(),
+                                               b.data(), nullptr),
                Error);
   p.label_smoothing = 0.0;
-  EXPECT_THROW(FOVEA_KERNEL_CALL(dev, cross_entropy_forward, p, a.data(), labels.data(), nullptr, b.data(), nullptr,
-                                 RowAlgo::automatic),
+  EXPECT_THROW(ops::cross_entropy_forward_stub(kernel_exec(dev), RowAlgo::automatic, p, a.data(), labels.data(),
+                                               nullptr, b.data()),
                Error);
 }
 

@@ -150,16 +150,16 @@ std::vector<float> run(Device dev, Precision prec, const SgemmParams& g, const O
   };
   if (prec == Precision::tf32) {
     auto A = put(o.A, float{}), B = put(o.B, float{}), C = put(o.C, float{});
-    tc_gemm_tf32_stub(Exec{dev}, g, A.data() + offset, B.data() + offset, C.data() + offset);
+    ops::tc_gemm_tf32_stub(test::kernel_exec(dev), g, A.data() + offset, B.data() + offset, C.data() + offset);
     return back(C);
   }
   if (prec == Precision::bf16) {
     auto A = put(o.A, BFloat16{}), B = put(o.B, BFloat16{}), C = put(o.C, BFloat16{});
-    tc_gemm_bf16_stub(Exec{dev}, g, A.data() + offset, B.data() + offset, C.data() + offset);
+    ops::tc_gemm_bf16_stub(test::kernel_exec(dev), g, A.data() + offset, B.data() + offset, C.data() + offset);
     return back(C);
   }
   auto A = put(o.A, Half{}), B = put(o.B, Half{}), C = put(o.C, Half{});
-  tc_gemm_fp16_stub(Exec{dev}, g, A.data() + offset, B.data() + offset, C.data() + offset);
+  ops::tc_gemm_fp16_stub(test::kernel_exec(dev), g, A.data() + offset, B.data() + offset, C.data() + offset);
   return back(C);
 }
 
@@ -293,13 +293,16 @@ TEST_P(TcGemmDevice, BadArgumentsFailClearly) {
   SgemmParams g = sgemm_params(Trans::N, Trans::N, 4, 4, 4);
   SgemmParams bad = g;
   bad.lda = 3;
-  EXPECT_TRUE(test::throws_error([&] { tc_gemm_tf32_stub(Exec{dev}, bad, f.data(), f.data(), f.data()); },
-                                 {"tc_gemm_simple_tf32", "lda"}));
-  EXPECT_TRUE(test::throws_error([&] { tc_gemm_bf16_stub(Exec{dev}, g, h.data(), h.data(), nullptr); },
-                                 {"tc_gemm_simple_bf16", "'C' is null"}));
+  EXPECT_TRUE(
+      test::throws_error([&] { ops::tc_gemm_tf32_stub(test::kernel_exec(dev), bad, f.data(), f.data(), f.data()); },
+                         {"tc_gemm_simple_tf32", "lda"}));
+  EXPECT_TRUE(
+      test::throws_error([&] { ops::tc_gemm_bf16_stub(test::kernel_exec(dev), g, h.data(), h.data(), nullptr); },
+                         {"tc_gemm_simple_bf16", "'C' is null"}));
   bad = g, bad.batch = 70000, bad.stride_c = 16;
-  EXPECT_TRUE(test::throws_error([&] { tc_gemm_tf32_stub(Exec{dev}, bad, f.data(), f.data(), f.data()); },
-                                 {"tc_gemm_simple_tf32", "batch"}));
+  EXPECT_TRUE(
+      test::throws_error([&] { ops::tc_gemm_tf32_stub(test::kernel_exec(dev), bad, f.data(), f.data(), f.data()); },
+                         {"tc_gemm_simple_tf32", "batch"}));
 }
 
 INSTANTIATE_TEST_SUITE_P(Devices, TcGemmDevice, test::KernelDevices(), test::DeviceName);

@@ -246,8 +246,8 @@ std::vector<std::vector<float>> run_mma(Device dev, const std::vector<MmaProblem
   const auto dc = DeviceArray<float>::upload(c, dev);
   DeviceArray<float> dd(c.size(), dev);
   dd.poison();
-  FOVEA_KERNEL_CALL(dev, tc_test_mma, int(ps[0].kind), int(ps.size()), da.data(), db.data(), dc.data(), dd.data(),
-                    nullptr);
+  test::tc_test_mma_stub(test::kernel_exec(dev), int(ps[0].kind), int(ps.size()), da.data(), db.data(), dc.data(),
+                         dd.data());
   const std::vector<float> d = dd.download();
   std::vector<std::vector<float>> out(ps.size(), std::vector<float>(128));
   for (size_t w = 0; w < ps.size(); ++w)
@@ -418,7 +418,7 @@ TEST_P(TensorCore, LdmatrixEveryForm) {
     for (int num : {1, 2, 4}) {
       DeviceArray<uint32_t> out(32 * 4, dev);
       out.poison();
-      FOVEA_KERNEL_CALL(dev, tc_test_ldmatrix, num, trans, dsrc.data(), drows.data(), 0, out.data(), nullptr);
+      test::tc_test_ldmatrix_stub(test::kernel_exec(dev), num, trans, dsrc.data(), drows.data(), 0, out.data());
       const std::vector<uint32_t> got = out.download();
       for (int lane = 0; lane < 32; ++lane)
         for (int j = 0; j < num; ++j)
@@ -442,7 +442,7 @@ TEST_P(TensorCore, CpAsyncZeroFillsPastSrcSize) {
   const auto dsrc = DeviceArray<uint8_t>::upload(src, dev);
   DeviceArray<uint8_t> out(src.size(), dev);
   out.poison();
-  FOVEA_KERNEL_CALL(dev, tc_test_cp_async_sizes, dsrc.data(), out.data(), nullptr);
+  test::tc_test_cp_async_sizes_stub(test::kernel_exec(dev), dsrc.data(), out.data());
   const std::vector<uint8_t> got = out.download();
   for (int t = 0; t < 31; ++t) {
     const int cp = t < 5 ? 4 : t < 14 ? 8 : 16, n = t < 5 ? t : t < 14 ? t - 5 : t - 14;
@@ -461,7 +461,7 @@ TEST_P(TensorCore, CpAsyncGroupsCompleteAtTheirWait) {
   const auto dsrc = DeviceArray<float>::upload(src, dev);
   DeviceArray<float> out(20, dev);
   out.poison();
-  FOVEA_KERNEL_CALL(dev, tc_test_cp_async_groups, dsrc.data(), out.data(), nullptr);
+  test::tc_test_cp_async_groups_stub(test::kernel_exec(dev), dsrc.data(), out.data());
   const std::vector<float> got = out.download();
   const uint32_t poison = 0xffffffffu;
   // Snapshot s, destination i: the value once its group is complete; the GPU may also have it earlier.
@@ -490,7 +490,7 @@ TEST_P(TensorCore, CvtRnaTf32) {
     x.push_back(std::bit_cast<float>(b));
   const auto dx = DeviceArray<float>::upload(x, dev);
   DeviceArray<uint32_t> y(x.size(), dev);
-  FOVEA_KERNEL_CALL(dev, tc_test_cvt_rna, dx.data(), y.data(), int(x.size()), nullptr);
+  test::tc_test_cvt_rna_stub(test::kernel_exec(dev), dx.data(), y.data(), int(x.size()));
   const std::vector<uint32_t> got = y.download();
   int bad = 0;
   for (size_t i = 0; i < x.size(); ++i)
@@ -522,7 +522,7 @@ struct WarpGemm {
     const auto a = DeviceArray<uint16_t>::upload(A, kEmu), b = DeviceArray<uint16_t>::upload(B, kEmu);
     DeviceArray<float> d(128, kEmu);
     d.poison();
-    FOVEA_KERNEL_CALL(kEmu, tc_test_warp_gemm, bug, a.data(), b.data(), d.data(), K, nullptr);
+    test::tc_test_warp_gemm_stub(test::kernel_exec(kEmu), bug, a.data(), b.data(), d.data(), K);
     return d.download();
   }
 };
@@ -544,7 +544,7 @@ TEST(TensorCoreEmu, PlantedBugsAreDetected) {
 
 TEST(TensorCoreEmu, MmaNeedsTheWholeWarp) {
   DeviceArray<float> d(32, kEmu);
-  EXPECT_TRUE(test::throws_error([&] { FOVEA_KERNEL_CALL(kEmu, tc_test_mma_partial_warp, d.data(), nullptr); },
+  EXPECT_TRUE(test::throws_error([&] { test::tc_test_mma_partial_warp_stub(test::kernel_exec(kEmu), d.data()); },
                                  {"mma.sync", "every lane of the warp", "16,17"}));
 }
 
@@ -556,22 +556,22 @@ TEST(TensorCoreEmu, LdmatrixRowsMustBeAligned) {
   const auto drows = DeviceArray<int>::upload(rows, kEmu);
   DeviceArray<uint32_t> out(128, kEmu);
   EXPECT_TRUE(test::throws_error(
-      [&] { FOVEA_KERNEL_CALL(kEmu, tc_test_ldmatrix, 4, false, dsrc.data(), drows.data(), 2, out.data(), nullptr); },
+      [&] { test::tc_test_ldmatrix_stub(test::kernel_exec(kEmu), 4, false, dsrc.data(), drows.data(), 2, out.data()); },
       {"ldmatrix", "lane 3", "not 16-byte aligned"}));
   EXPECT_TRUE(test::throws_error(
-      [&] { FOVEA_KERNEL_CALL(kEmu, tc_test_ldmatrix, 1, true, dsrc.data(), drows.data(), 2, out.data(), nullptr); },
+      [&] { test::tc_test_ldmatrix_stub(test::kernel_exec(kEmu), 1, true, dsrc.data(), drows.data(), 2, out.data()); },
       {"ldmatrix", "lane 3"}));
 }
 
 TEST(TensorCoreEmu, CpAsyncChecksItsOperands) {
   const auto src = DeviceArray<float>::upload(std::vector<float>(8, 1.0f), kEmu);
   DeviceArray<float> out(1, kEmu);
-  EXPECT_TRUE(
-      test::throws_error([&] { FOVEA_KERNEL_CALL(kEmu, tc_test_cp_async_misuse, 0, src.data(), out.data(), nullptr); },
-                         {"cp.async", "not aligned to cp-size 16"}));
-  EXPECT_TRUE(
-      test::throws_error([&] { FOVEA_KERNEL_CALL(kEmu, tc_test_cp_async_misuse, 1, src.data(), out.data(), nullptr); },
-                         {"cp.async", "src-size 17"}));
+  EXPECT_TRUE(test::throws_error(
+      [&] { test::tc_test_cp_async_misuse_stub(test::kernel_exec(kEmu), 0, src.data(), out.data()); },
+      {"cp.async", "not aligned to cp-size 16"}));
+  EXPECT_TRUE(test::throws_error(
+      [&] { test::tc_test_cp_async_misuse_stub(test::kernel_exec(kEmu), 1, src.data(), out.data()); },
+      {"cp.async", "src-size 17"}));
 }
 
 // A copy its thread never waited for does not land in the next block's shared memory.
@@ -579,7 +579,7 @@ TEST(TensorCoreEmu, CpAsyncPendingCopiesDieWithTheirBlock) {
   emu::ScopedWorkers one(1);  // both blocks on the same worker thread, one after the other
   const auto src = DeviceArray<float>::upload({3.0f, 3.0f, 3.0f, 3.0f}, kEmu);
   DeviceArray<float> out(1, kEmu);
-  FOVEA_KERNEL_CALL(kEmu, tc_test_cp_async_abandoned, src.data(), out.data(), nullptr);
+  test::tc_test_cp_async_abandoned_stub(test::kernel_exec(kEmu), src.data(), out.data());
   EXPECT_EQ(out.download()[0], 7.0f);
 }
 

@@ -151,50 +151,60 @@ __global__ void cvt_rna_kernel(const float* x, uint32_t* y, int n) {
   for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += gridDim.x * blockDim.x) y[i] = tc::cvt_rna_tf32(x[i]);
 }
 
-}  // namespace
-
-void tc_test_mma(int kind, int count, const uint32_t* a, const uint32_t* b, const float* c, float* d,
-                 StreamHandle stream) {
-  FOVEA_LAUNCH(mma_kernel, count, 32, 0, stream, kind, a, b, c, d);
+void tc_test_mma(const Exec& ex, int kind, int count, const uint32_t* a, const uint32_t* b, const float* c, float* d) {
+  FOVEA_LAUNCH(mma_kernel, count, 32, 0, ex.stream, kind, a, b, c, d);
 }
 
-void tc_test_mma_partial_warp(float* d, StreamHandle stream) {
-  FOVEA_LAUNCH(mma_partial_warp_kernel, 1, 32, 0, stream, d);
+void tc_test_mma_partial_warp(const Exec& ex, float* d) {
+  FOVEA_LAUNCH(mma_partial_warp_kernel, 1, 32, 0, ex.stream, d);
 }
 
-void tc_test_ldmatrix(int num, bool trans, const uint16_t* src, const int* row_of_lane, int misalign, uint32_t* out,
-                      StreamHandle stream) {
+void tc_test_ldmatrix(const Exec& ex, int num, bool trans, const uint16_t* src, const int* row_of_lane, int misalign,
+                      uint32_t* out) {
   const int form = num * 2 + (trans ? 1 : 0);
-  if (form == 2) FOVEA_LAUNCH((ldmatrix_kernel<1, false>), 1, 32, 0, stream, src, row_of_lane, misalign, out);
-  if (form == 3) FOVEA_LAUNCH((ldmatrix_kernel<1, true>), 1, 32, 0, stream, src, row_of_lane, misalign, out);
-  if (form == 4) FOVEA_LAUNCH((ldmatrix_kernel<2, false>), 1, 32, 0, stream, src, row_of_lane, misalign, out);
-  if (form == 5) FOVEA_LAUNCH((ldmatrix_kernel<2, true>), 1, 32, 0, stream, src, row_of_lane, misalign, out);
-  if (form == 8) FOVEA_LAUNCH((ldmatrix_kernel<4, false>), 1, 32, 0, stream, src, row_of_lane, misalign, out);
-  if (form == 9) FOVEA_LAUNCH((ldmatrix_kernel<4, true>), 1, 32, 0, stream, src, row_of_lane, misalign, out);
+  StreamHandle s = ex.stream;
+  if (form == 2) FOVEA_LAUNCH((ldmatrix_kernel<1, false>), 1, 32, 0, s, src, row_of_lane, misalign, out);
+  if (form == 3) FOVEA_LAUNCH((ldmatrix_kernel<1, true>), 1, 32, 0, s, src, row_of_lane, misalign, out);
+  if (form == 4) FOVEA_LAUNCH((ldmatrix_kernel<2, false>), 1, 32, 0, s, src, row_of_lane, misalign, out);
+  if (form == 5) FOVEA_LAUNCH((ldmatrix_kernel<2, true>), 1, 32, 0, s, src, row_of_lane, misalign, out);
+  if (form == 8) FOVEA_LAUNCH((ldmatrix_kernel<4, false>), 1, 32, 0, s, src, row_of_lane, misalign, out);
+  if (form == 9) FOVEA_LAUNCH((ldmatrix_kernel<4, true>), 1, 32, 0, s, src, row_of_lane, misalign, out);
 }
 
-void tc_test_cp_async_sizes(const uint8_t* src, uint8_t* out, StreamHandle stream) {
-  FOVEA_LAUNCH(cp_async_sizes_kernel, 1, 31, 0, stream, src, out);
+void tc_test_cp_async_sizes(const Exec& ex, const uint8_t* src, uint8_t* out) {
+  FOVEA_LAUNCH(cp_async_sizes_kernel, 1, 31, 0, ex.stream, src, out);
 }
 
-void tc_test_cp_async_groups(const float* src, float* out, StreamHandle stream) {
-  FOVEA_LAUNCH(cp_async_groups_kernel, 1, 1, 0, stream, src, out);
+void tc_test_cp_async_groups(const Exec& ex, const float* src, float* out) {
+  FOVEA_LAUNCH(cp_async_groups_kernel, 1, 1, 0, ex.stream, src, out);
 }
 
-void tc_test_cp_async_abandoned(const float* src, float* out, StreamHandle stream) {
-  FOVEA_LAUNCH(cp_async_abandoned_kernel, 2, 1, 0, stream, src, out);
+void tc_test_cp_async_abandoned(const Exec& ex, const float* src, float* out) {
+  FOVEA_LAUNCH(cp_async_abandoned_kernel, 2, 1, 0, ex.stream, src, out);
 }
 
-void tc_test_cp_async_misuse(int mode, const float* src, float* out, StreamHandle stream) {
-  FOVEA_LAUNCH(cp_async_misuse_kernel, 1, 1, 0, stream, mode, src, out);
+void tc_test_cp_async_misuse(const Exec& ex, int mode, const float* src, float* out) {
+  FOVEA_LAUNCH(cp_async_misuse_kernel, 1, 1, 0, ex.stream, mode, src, out);
 }
 
-void tc_test_warp_gemm(TcPlantedBug bug, const uint16_t* A, const uint16_t* B, float* D, int K, StreamHandle stream) {
-  FOVEA_LAUNCH(warp_gemm_kernel, 1, 32, 0, stream, int(bug), A, B, D, K);
+void tc_test_warp_gemm(const Exec& ex, TcPlantedBug bug, const uint16_t* A, const uint16_t* B, float* D, int K) {
+  FOVEA_LAUNCH(warp_gemm_kernel, 1, 32, 0, ex.stream, int(bug), A, B, D, K);
 }
 
-void tc_test_cvt_rna(const float* x, uint32_t* y, int n, StreamHandle stream) {
-  FOVEA_LAUNCH(cvt_rna_kernel, (n + 255) / 256, 256, 0, stream, x, y, n);
+void tc_test_cvt_rna(const Exec& ex, const float* x, uint32_t* y, int n) {
+  FOVEA_LAUNCH(cvt_rna_kernel, (n + 255) / 256, 256, 0, ex.stream, x, y, n);
 }
 
+[[maybe_unused]] const bool registered =
+    test::tc_test_mma_stub.define(kThisSlot, &tc_test_mma) &&
+    test::tc_test_mma_partial_warp_stub.define(kThisSlot, &tc_test_mma_partial_warp) &&
+    test::tc_test_ldmatrix_stub.define(kThisSlot, &tc_test_ldmatrix) &&
+    test::tc_test_cp_async_sizes_stub.define(kThisSlot, &tc_test_cp_async_sizes) &&
+    test::tc_test_cp_async_groups_stub.define(kThisSlot, &tc_test_cp_async_groups) &&
+    test::tc_test_cp_async_abandoned_stub.define(kThisSlot, &tc_test_cp_async_abandoned) &&
+    test::tc_test_cp_async_misuse_stub.define(kThisSlot, &tc_test_cp_async_misuse) &&
+    test::tc_test_warp_gemm_stub.define(kThisSlot, &tc_test_warp_gemm) &&
+    test::tc_test_cvt_rna_stub.define(kThisSlot, &tc_test_cvt_rna);
+
+}  // namespace
 }  // namespace fovea::FOVEA_KERNEL_NS

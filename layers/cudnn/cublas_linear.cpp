@@ -1,5 +1,6 @@
 // linear on cuBLAS: the forward GEMM on cuBLASLt with the bias fused as an epilogue, the backward GEMMs
-// and the bias reduction on classic cuBLAS; cublas_sgemm, the benchmarks' GEMM baseline.
+// and the bias reduction on classic cuBLAS; our SGEMM's contract on cuBLAS (the cudnn slot of ops::sgemm_stub,
+// the benchmarks' GEMM baseline).
 //
 // Row-major tensors are column-major transposes, so every product is written for cuBLAS as its
 // transpose: row-major y[N,O] = x[N,I] w[O,I]^T is column-major y^T (O x N) = w^T' x^T', etc.
@@ -121,7 +122,7 @@ const float* ones(int device, int64_t n) {
   return o.buf.as<float>();
 }
 
-cublasHandle_t blas(const ops::Context& ctx) {
+cublasHandle_t blas(const Exec& ctx) {
   cublasHandle_t h = cublas_handle(ctx.device.index, stream_of(ctx));
   FOVEA_CUBLAS_CHECK(cublasSetMathMode(h, blas_math()));
   return h;
@@ -129,106 +130,98 @@ cublasHandle_t blas(const ops::Context& ctx) {
 
 constexpr size_t kLtWorkspace = size_t(32) << 20;
 
-}  // namespace
-
 // ---------------------------------------------------------------- linear
 
-Tensor linear_forward(ops::Context& ctx, const Tensor& x, const Tensor& w, const Tensor& b) {
+void linear_forward(const Exec& ctx, const LinearParams& p, const float* x, const float* w, const float* b, float* y) {
   const char* op = "linear";
   require_cuda(ctx, op);
   DeviceGuard guard(ctx.device.index);
-  const int N = to_int(x.size(0), op, "N"), I = to_int(x.size(1), op, "in_features"),
-            O = to_int(w.size(0), op, "out_features");
-  Tensor y = Tensor::empty({x.size(0), w.size(0)}, DType::float32, ctx.device);
+  const int N = to_int(p.N, op, "N"), I = to_int(p.in_features, op, "in_features"),
+            O = to_int(p.out_features, op, "out_features");
   const size_t max_ws = std::min(kLtWorkspace, workspace_limit(ctx));
   const LtKey key{ctx.device.index,
                   O,
                   N,
                   I,
-                  b.defined(),
+                  b != nullptr,
                   settings().allow_tf32,
                   ctx.deterministic,
-                  alignment(fp(w)),
-                  alignment(fp(x)),
-                  alignment(fp(y)),
-                  b.defined() ? alignment(fp(b)) : 256u,
+                  alignment(w),
+                  alignment(x),
+                  alignment(y),
+                  b ? alignment(b) : 256u,
                   max_ws};
   cublasLtHandle_t lt = cublaslt_handle(ctx.device.index);
-  const LtPlan& pl = lt_plan(key, lt, fp(b));
+  const LtPlan& pl = lt_plan(key, lt, b);
   if (pl.found) {
-    if (b.defined()) set_desc(pl.op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, static_cast<const void*>(fp(b)));
+    if (b) set_desc(pl.op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, static_cast<const void*>(b));
     void* ws = workspace(ctx, pl.result.workspaceSize);
-    FOVEA_CUBLAS_CHECK(cublasLtMatmul(lt, pl.op, &kOne, fp(w), pl.a, fp(x), pl.b, &kZero, fp(y), pl.c, fp(y), pl.c,
-                                      &pl.result.algo, ws, pl.result.workspaceSize, stream_of(ctx)));
-    return y;
+    FOVEA_CUBLAS_CHECK(cublasLtMatmul(lt, pl.op, &kOne, w, pl.a, x, pl.b, &kZero, y, pl.c, y, pl.c, &pl.result.algo, ws,
+                                      pl.result.workspaceSize, stream_of(ctx)));
+    return;
   }
   // No cuBLASLt kernel for these operands: y = b broadcast (cuDNN; beta 0 does not read y), then y += x w^T.
   float beta = 0.0f;
-  if (b.defined()) {
-    FOVEA_CUDNN_CHECK(cudnnAddTensor(cudnn_handle(ctx), &kOne, tensor_desc(1, O, 1, 1), fp(b), &kZero,
-                                     tensor_desc(N, O, 1, 1), fp(y)));
+  if (b) {
+    FOVEA_CUDNN_CHECK(
+        cudnnAddTensor(cudnn_handle(ctx), &kOne, tensor_desc(1, O, 1, 1), b, &kZero, tensor_desc(N, O, 1, 1), y));
     beta = 1.0f;
   }
-  FOVEA_CUBLAS_CHECK(
-      cublasSgemm(blas(ctx), CUBLAS_OP_T, CUBLAS_OP_N, O, N, I, &kOne, fp(w), I, fp(x), I, &beta, fp(y), O));
-  return y;
+  FOVEA_CUBLAS_CHECK(cublasSgemm(blas(ctx), CUBLAS_OP_T, CUBLAS_OP_N, O, N, I, &kOne, w, I, x, I, &beta, y, O));
 }
 
 // dx[N,I] = dy[N,O] w[O,I]: column-major dx^T (I x N) = w^T (I x O) dy^T (O x N).
-Tensor linear_backward_data(ops::Context& ctx, const Tensor& dy, const Tensor& w) {
+void linear_backward_data(const Exec& ctx, const LinearParams& p, const float* dy, const float* w, float* dx) {
   const char* op = "linear_backward_data";
   require_cuda(ctx, op);
   DeviceGuard guard(ctx.device.index);
-  const int N = to_int(dy.size(0), op, "N"), O = to_int(w.size(0), op, "out_features"),
-            I = to_int(w.size(1), op, "in_features");
-  Tensor dx = Tensor::empty({dy.size(0), w.size(1)}, DType::float32, ctx.device);
-  FOVEA_CUBLAS_CHECK(
-      cublasSgemm(blas(ctx), CUBLAS_OP_N, CUBLAS_OP_N, I, N, O, &kOne, fp(w), I, fp(dy), O, &kZero, fp(dx), I));
-  return dx;
+  const int N = to_int(p.N, op, "N"), O = to_int(p.out_features, op, "out_features"),
+            I = to_int(p.in_features, op, "in_features");
+  FOVEA_CUBLAS_CHECK(cublasSgemm(blas(ctx), CUBLAS_OP_N, CUBLAS_OP_N, I, N, O, &kOne, w, I, dy, O, &kZero, dx, I));
 }
 
 // dw[O,I] = dy[N,O]^T x[N,I]: column-major dw^T (I x O) = x^T (I x N) (dy^T)^T (N x O).
-Tensor linear_backward_weight(ops::Context& ctx, const Tensor& x, const Tensor& dy) {
+void linear_backward_weight(const Exec& ctx, const LinearParams& p, const float* x, const float* dy, float* dw) {
   const char* op = "linear_backward_weight";
   require_cuda(ctx, op);
   DeviceGuard guard(ctx.device.index);
-  const int N = to_int(x.size(0), op, "N"), I = to_int(x.size(1), op, "in_features"),
-            O = to_int(dy.size(1), op, "out_features");
-  Tensor dw = Tensor::empty({dy.size(1), x.size(1)}, DType::float32, ctx.device);
-  FOVEA_CUBLAS_CHECK(
-      cublasSgemm(blas(ctx), CUBLAS_OP_N, CUBLAS_OP_T, I, O, N, &kOne, fp(x), I, fp(dy), O, &kZero, fp(dw), I));
-  return dw;
+  const int N = to_int(p.N, op, "N"), I = to_int(p.in_features, op, "in_features"),
+            O = to_int(p.out_features, op, "out_features");
+  FOVEA_CUBLAS_CHECK(cublasSgemm(blas(ctx), CUBLAS_OP_N, CUBLAS_OP_T, I, O, N, &kOne, x, I, dy, O, &kZero, dw, I));
 }
 
 // db[O] = sum over rows of dy[N,O]: column-major dy^T (O x N) times a ones vector.
-Tensor linear_backward_bias(ops::Context& ctx, const Tensor& dy) {
+void linear_backward_bias(const Exec& ctx, const LinearParams& p, const float* dy, float* db) {
   const char* op = "linear_backward_bias";
   require_cuda(ctx, op);
   DeviceGuard guard(ctx.device.index);
-  const int N = to_int(dy.size(0), op, "N"), O = to_int(dy.size(1), op, "out_features");
-  Tensor db = Tensor::empty({dy.size(1)}, DType::float32, ctx.device);
+  const int N = to_int(p.N, op, "N"), O = to_int(p.out_features, op, "out_features");
   FOVEA_CUBLAS_CHECK(
-      cublasSgemv(blas(ctx), CUBLAS_OP_N, O, N, &kOne, fp(dy), O, ones(ctx.device.index, N), 1, &kZero, fp(db), 1));
-  return db;
+      cublasSgemv(blas(ctx), CUBLAS_OP_N, O, N, &kOne, dy, O, ones(ctx.device.index, N), 1, &kZero, db, 1));
 }
 
-// ---------------------------------------------------------------- GEMM baseline
+// ---------------------------------------------------------------- GEMM: the cudnn slot of ops::sgemm_stub
 
 // Row-major C = op(A) op(B) is column-major C^T = op(B)^T op(A)^T, and a row-major matrix read
 // column-major is its transpose: so B goes first, with the same transpose flags.
-void cublas_sgemm(const SgemmParams& g, const float* A, const float* B, float* C, StreamHandle stream, Device device) {
+void sgemm(const Exec& ctx, GemmAlgo, const SgemmParams& g, const float* A, const float* B, float* C) {
   const char* op = "cublas_sgemm";
   g.validate(op);
-  FOVEA_CHECK(device.type == DeviceType::cuda, op, ": runs on device cuda only, not ", device.str());
+  require_cuda(ctx, op);
   if (g.M == 0 || g.N == 0) return;
-  DeviceGuard guard(device.index);
-  cublasHandle_t h = cublas_handle(device.index, static_cast<cudaStream_t>(stream));
-  FOVEA_CUBLAS_CHECK(cublasSetMathMode(h, blas_math()));
+  DeviceGuard guard(ctx.device.index);
   const auto t = [](Trans x) { return x == Trans::N ? CUBLAS_OP_N : CUBLAS_OP_T; };
   FOVEA_CUBLAS_CHECK(cublasSgemmStridedBatched(
-      h, t(g.trans_b), t(g.trans_a), to_int(g.N, op, "N"), to_int(g.M, op, "M"), to_int(g.K, op, "K"), &g.alpha, B,
-      to_int(g.ldb, op, "ldb"), g.stride_b, A, to_int(g.lda, op, "lda"), g.stride_a, &g.beta, C,
+      blas(ctx), t(g.trans_b), t(g.trans_a), to_int(g.N, op, "N"), to_int(g.M, op, "M"), to_int(g.K, op, "K"), &g.alpha,
+      B, to_int(g.ldb, op, "ldb"), g.stride_b, A, to_int(g.lda, op, "lda"), g.stride_a, &g.beta, C,
       to_int(g.ldc, op, "ldc"), g.stride_c, to_int(g.batch, op, "batch")));
 }
 
+const bool registered = ops::linear_forward_stub.define(Slot::cudnn, linear_forward) &&
+                        ops::linear_backward_data_stub.define(Slot::cudnn, linear_backward_data) &&
+                        ops::linear_backward_weight_stub.define(Slot::cudnn, linear_backward_weight) &&
+                        ops::linear_backward_bias_stub.define(Slot::cudnn, linear_backward_bias) &&
+                        ops::sgemm_stub.define(Slot::cudnn, sgemm);
+
+}  // namespace
 }  // namespace fovea::cudnn

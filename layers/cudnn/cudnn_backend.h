@@ -1,14 +1,18 @@
-// Backend 'cudnn': the ops of layers/ops/ops.h on NVIDIA's libraries, side by side with our kernels.
+// Backend 'cudnn': the cudnn slots of the ops' dispatch stubs on NVIDIA's libraries, side by side with our
+// kernels. This header holds what users of the backend set and ask (settings, the algorithm queries, cache
+// statistics, the library version); the implementations register themselves from layers/cudnn/*.cpp.
 //   cuDNN  : conv2d fprop / dgrad / wgrad / bias, max and average pooling (also global), softmax and
 //            log-softmax, relu / sigmoid / tanh / leaky relu, batch norm (training, eval, backward), add.
-//   cuBLAS : linear forward (cuBLASLt, bias fused as an epilogue) and backward; cublas_sgemm(), the
+//   cuBLAS : linear forward (cuBLASLt, bias fused as an epilogue) and backward; the GEMM stub (our sgemm's contract),
+//   the
 //            GEMM baseline of the benchmarks.
 // The implementation lives in layers/cudnn/ (library fovea_cudnn), built only when CMake finds cuDNN
-// (FOVEA_HAVE_CUDNN). This header has no cuDNN types, so any file may include it; in builds without
-// cuDNN only not_built() and the dispatch macro below are usable, and asking for the backend is a
-// clear error (ops::Context's constructor, and FOVEA_CUDNN_DISPATCH for contexts changed afterwards).
+// (FOVEA_HAVE_CUDNN). This header has no cuDNN types, so any file may include it. Asking for the backend in a
+// build without cuDNN is a clear error (ops::Context's constructor, and the stubs for Exec values made
+// directly). Ops cuDNN does not offer (dropout, cross-entropy, MSE, LRN, optimizers, fills) run our cuda
+// kernels under backend cudnn too, as PyTorch's cudnn backend does (DispatchStub's fallback).
 //
-// Inputs are validated by layers/ops/ops.cpp before they get here (shapes, dtypes, devices); these
+// Inputs are validated by the ops (layers/ops/*.cpp) before they get here (shapes, dtypes, devices); these
 // functions check only what is particular to cuDNN: device cuda, sizes that fit its int descriptors.
 //
 // Numerics: TF32 is off by default (cuDNN FMA math, cuBLAS pedantic float32), so results compare
@@ -31,35 +35,19 @@
 #include <string>
 #include <vector>
 
+#include "core/dispatch.h"
 #include "core/error.h"
-#include "core/op_params.h"
-#include "core/tensor.h"
-#include "kernels/conv2d.h"  // ConvOp
-#include "kernels/sgemm.h"   // SgemmParams
-#include "layers/ops/ops.h"
+#include "layers/ops/conv2d.h"  // ConvOp, Conv2dParams
 
 namespace fovea::cudnn {
 
-// Thrown by the dispatch when a context asks for backend cudnn in a build without cuDNN.
-[[noreturn]] inline void not_built(const char* op) {
-  FOVEA_FAIL(op,
-             ": backend cudnn requested but this build of fovea has no cuDNN (not found at build time or "
-             "FOVEA_WITH_CUDNN=OFF); use --backend custom");
-}
-
-// In an op of layers/ops/ops.cpp, after validation: FOVEA_CUDNN_DISPATCH("conv2d", conv2d_forward(ctx, p, x, w, b));
-// returns cudnn::<call> when ctx.backend is cudnn. Without cuDNN the call is not compiled at all and
-// backend cudnn is a clear error.
+// The cuDNN library loaded at run time: "9.19.0", or why there is none.
 #if FOVEA_HAVE_CUDNN
-#define FOVEA_CUDNN_DISPATCH(op, call)                                            \
-  do {                                                                            \
-    if (ctx.backend == ::fovea::ops::Backend::cudnn) return ::fovea::cudnn::call; \
-  } while (0)
+std::string runtime_version();
 #else
-#define FOVEA_CUDNN_DISPATCH(op, call)                                              \
-  do {                                                                              \
-    if (ctx.backend == ::fovea::ops::Backend::cudnn) ::fovea::cudnn::not_built(op); \
-  } while (0)
+inline std::string runtime_version() {
+  return "not built (cuDNN was not found or FOVEA_WITH_CUDNN=OFF)";
+}
 #endif
 
 // ---------------------------------------------------------------- settings (per thread)
@@ -107,9 +95,9 @@ struct ConvAlgoInfo {
 // Every algorithm cuDNN lists for this shape that the context and settings admit (supported, within the
 // workspace limit, deterministic when ctx.deterministic, no tensor-op math unless TF32 is allowed), in
 // cuDNN's heuristic order: each can be forced with Settings::force_*_algo.
-std::vector<ConvAlgoInfo> conv_algorithms(ops::Context& ctx, ConvOp op, const Conv2dParams& p);
+std::vector<ConvAlgoInfo> conv_algorithms(const Exec& ex, ConvOp op, const Conv2dParams& p);
 // The algorithm the cache holds for this shape, context and settings (set by the first call of the op).
-std::optional<ConvAlgoInfo> cached_conv_algo(const ops::Context& ctx, ConvOp op, const Conv2dParams& p);
+std::optional<ConvAlgoInfo> cached_conv_algo(const Exec& ex, ConvOp op, const Conv2dParams& p);
 // Forgets every cached algorithm choice (all threads).
 void clear_conv_algo_cache();
 
@@ -121,63 +109,5 @@ struct CacheStats {
   int64_t conv_algo_searches = 0;  // heuristic queries + benchmarks run
 };
 CacheStats cache_stats();
-
-// ---------------------------------------------------------------- ops (arguments validated by ops.cpp)
-
-Tensor conv2d_forward(ops::Context& ctx, const Conv2dParams& p, const Tensor& x, const Tensor& w, const Tensor& b);
-Tensor conv2d_backward_data(ops::Context& ctx, const Conv2dParams& p, const Tensor& dy, const Tensor& w);
-Tensor conv2d_backward_filter(ops::Context& ctx, const Conv2dParams& p, const Tensor& x, const Tensor& dy);
-Tensor conv2d_backward_bias(ops::Context& ctx, const Tensor& dy);
-
-// cuDNN's max-pooling backward needs x and y, not argmax indices. The 'indices' this returns is an
-// opaque int32 [N,C,P,Q] view whose allocation also holds a copy of y (in the index slots) and of x
-// (after them): backward finds them there, and they live exactly as long as the indices do. Pass it
-// only to backend cudnn's maxpool2d_backward.
-ops::MaxPoolOut maxpool2d_forward(ops::Context& ctx, const Pool2dParams& p, const Tensor& x);
-Tensor maxpool2d_backward(ops::Context& ctx, const Pool2dParams& p, const Tensor& dy, const Tensor& indices);
-Tensor avgpool2d_forward(ops::Context& ctx, const Pool2dParams& p, const Tensor& x);
-Tensor avgpool2d_backward(ops::Context& ctx, const Pool2dParams& p, const Tensor& dy);
-Tensor global_avgpool_forward(ops::Context& ctx, const Tensor& x);
-Tensor global_avgpool_backward(ops::Context& ctx, const Tensor& dy, const Shape& x_shape);
-
-Tensor linear_forward(ops::Context& ctx, const Tensor& x, const Tensor& w, const Tensor& b);
-Tensor linear_backward_data(ops::Context& ctx, const Tensor& dy, const Tensor& w);
-Tensor linear_backward_weight(ops::Context& ctx, const Tensor& x, const Tensor& dy);
-Tensor linear_backward_bias(ops::Context& ctx, const Tensor& dy);
-
-// Activations: backward takes the forward input x (relu, leaky relu) or output y (sigmoid, tanh), as in ops.h.
-Tensor relu_forward(ops::Context& ctx, const Tensor& x);
-Tensor relu_backward(ops::Context& ctx, const Tensor& dy, const Tensor& x);
-Tensor sigmoid_forward(ops::Context& ctx, const Tensor& x);
-Tensor sigmoid_backward(ops::Context& ctx, const Tensor& dy, const Tensor& y);
-Tensor tanh_forward(ops::Context& ctx, const Tensor& x);
-Tensor tanh_backward(ops::Context& ctx, const Tensor& dy, const Tensor& y);
-// cuDNN has no leaky relu activation mode: y = (1 - slope) relu(x) + slope x, two cuDNN calls.
-Tensor leaky_relu_forward(ops::Context& ctx, const Tensor& x, float slope);
-Tensor leaky_relu_backward(ops::Context& ctx, const Tensor& dy, const Tensor& x, float slope);
-Tensor add(ops::Context& ctx, const Tensor& a, const Tensor& b);
-
-// Softmax family over dim 1 of [N, C].
-Tensor softmax_forward(ops::Context& ctx, const Tensor& x);
-Tensor softmax_backward(ops::Context& ctx, const Tensor& dy, const Tensor& y);
-Tensor log_softmax_forward(ops::Context& ctx, const Tensor& x);
-Tensor log_softmax_backward(ops::Context& ctx, const Tensor& dy, const Tensor& y);
-
-// Batch norm over [N,C,H,W] or [N,C]; save_invstd = 1/sqrt(biased var + eps), as our kernels save it,
-// so the saved statistics are interchangeable between backends.
-ops::BatchNormOut batchnorm_forward_train(ops::Context& ctx, const Tensor& x, const Tensor& gamma, const Tensor& beta,
-                                          Tensor& running_mean, Tensor& running_var, float momentum, float eps);
-Tensor batchnorm_forward_eval(ops::Context& ctx, const Tensor& x, const Tensor& gamma, const Tensor& beta,
-                              const Tensor& running_mean, const Tensor& running_var, float eps);
-ops::BatchNormGrads batchnorm_backward(ops::Context& ctx, const Tensor& dy, const Tensor& x, const Tensor& gamma,
-                                       const Tensor& save_mean, const Tensor& save_invstd);
-
-// ---------------------------------------------------------------- GEMM baseline
-
-// Our sgemm's contract (kernels/sgemm.h: row-major, op(A) M x K, op(B) K x N, strided batches,
-// beta == 0 does not read C) on cuBLAS (cublasSgemmStridedBatched), on the current thread's handle
-// for `device`, TF32 per settings().allow_tf32. Pointers are device pointers of `device`.
-void cublas_sgemm(const SgemmParams& g, const float* A, const float* B, float* C, StreamHandle stream,
-                  Device device = kCUDA);
 
 }  // namespace fovea::cudnn

@@ -26,7 +26,7 @@ namespace detail {
 std::atomic<int64_t> g_handles{0}, g_descriptors{0}, g_conv_algo_searches{0};
 int64_t conv_algo_entries();  // cudnn_conv.cpp
 
-void require_cuda(const ops::Context& ctx, const char* op) {
+void require_cuda(const Exec& ctx, const char* op) {
   FOVEA_CHECK(ctx.device.type == DeviceType::cuda, op, ": backend cudnn runs on device cuda only, not ",
               ctx.device.str(), " (use --backend custom)");
 }
@@ -37,18 +37,13 @@ int to_int(int64_t v, const char* op, const char* what) {
   return int(v);
 }
 
-void check_numel(const Tensor& t, const char* op, const char* what) {
-  FOVEA_CHECK(t.numel() <= INT_MAX, op, ": argument '", what, "' ", t.shape().str(), " has ", t.numel(),
-              " elements, more than cuDNN's 32-bit descriptors hold (backend cudnn); use --backend custom");
-}
-
-size_t workspace_limit(const ops::Context& ctx) {
+size_t workspace_limit(const Exec& ctx) {
   const size_t arena = ctx.workspace ? ctx.workspace->limit() : 0;
   const size_t mine = settings().workspace_limit;
   return arena < mine ? arena : mine;
 }
 
-void* workspace(ops::Context& ctx, size_t bytes) {
+void* workspace(const Exec& ctx, size_t bytes) {
   if (bytes == 0) return nullptr;
   FOVEA_CHECK(ctx.workspace, "backend cudnn: the context has no workspace");
   FOVEA_CHECK(bytes <= workspace_limit(ctx), "backend cudnn: ", bytes, " bytes of workspace requested, limit ",
@@ -226,15 +221,12 @@ cudnnOpTensorDescriptor_t add_desc() {
   });
 }
 
-cudnnTensorDescriptor_t nchw_desc(const Tensor& t, const char* op, const char* what) {
-  FOVEA_CHECK(t.ndim() == 4 || t.ndim() == 2, op, ": argument '", what, "' must be [N, C, H, W] or [N, C], got ",
-              t.shape().str());
-  check_numel(t, op, what);
-  const int h = t.ndim() == 4 ? int(t.size(2)) : 1, w = t.ndim() == 4 ? int(t.size(3)) : 1;
-  return tensor_desc(int(t.size(0)), int(t.size(1)), h, w);
-}
-
 }  // namespace detail
+
+std::string runtime_version() {
+  const size_t v = cudnnGetVersion();  // works without a GPU
+  return cat(v / 10000, ".", (v % 10000) / 100, ".", v % 100);
+}
 
 CacheStats cache_stats() {
   CacheStats s;

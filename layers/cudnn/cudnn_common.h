@@ -36,20 +36,16 @@ extern std::atomic<int64_t> g_handles, g_descriptors, g_conv_algo_searches;
 // ---------------------------------------------------------------- checks
 
 // Backend cudnn only runs on device cuda (a layer's backend can be set after the Context was made).
-void require_cuda(const ops::Context& ctx, const char* op);
+void require_cuda(const Exec& ctx, const char* op);
 // cuDNN's legacy descriptors hold int dimensions and strides: every size and the element count must fit.
 int to_int(int64_t v, const char* op, const char* what);
-void check_numel(const Tensor& t, const char* op, const char* what);
-inline cudaStream_t stream_of(const ops::Context& ctx) {
+inline cudaStream_t stream_of(const Exec& ctx) {
   return static_cast<cudaStream_t>(ctx.stream);
-}
-inline float* fp(const Tensor& t) {
-  return t.defined() ? t.data<float>() : nullptr;
 }
 
 // Scratch from the context's Workspace arena: nullptr for 0 bytes. Limit: workspace_limit(ctx).
-void* workspace(ops::Context& ctx, size_t bytes);
-size_t workspace_limit(const ops::Context& ctx);
+void* workspace(const Exec& ctx, size_t bytes);
+size_t workspace_limit(const Exec& ctx);
 
 // Makes `device` current for the scope (the handles belong to it) and restores the previous one.
 class DeviceGuard {
@@ -69,7 +65,7 @@ class DeviceGuard {
 cudnnHandle_t cudnn_handle(int device, cudaStream_t stream);
 cublasHandle_t cublas_handle(int device, cudaStream_t stream);
 cublasLtHandle_t cublaslt_handle(int device);
-inline cudnnHandle_t cudnn_handle(const ops::Context& ctx) {
+inline cudnnHandle_t cudnn_handle(const Exec& ctx) {
   return cudnn_handle(ctx.device.index, stream_of(ctx));
 }
 
@@ -113,9 +109,6 @@ cudnnPoolingDescriptor_t pool_desc(cudnnPoolingMode_t mode, const Pool2dParams& 
 cudnnPoolingDescriptor_t global_pool_desc(int h, int w);
 cudnnActivationDescriptor_t activation_desc(cudnnActivationMode_t mode);
 cudnnOpTensorDescriptor_t add_desc();
-
-// A 4-D descriptor of t's shape: [N,C,H,W] as is, [N,C] as [N,C,1,1].
-cudnnTensorDescriptor_t nchw_desc(const Tensor& t, const char* op, const char* what);
 
 // Elementwise ops on any number of elements: calls fn(offset, count, desc of [1,1,1,count]) for pieces
 // that fit cuDNN's int sizes.

@@ -174,7 +174,7 @@ std::map<Key, Choice>& algo_cache() {
   return *cache;
 }
 
-Key key_of(const ops::Context& ctx, ConvOp op, const Conv2dParams& p) {
+Key key_of(const Exec& ctx, ConvOp op, const Conv2dParams& p) {
   const Settings& s = settings();
   return {ctx.device.index, op, geometry(p), s.allow_tf32, ctx.deterministic, s.conv_search, workspace_limit(ctx)};
 }
@@ -221,7 +221,7 @@ bool algo_workspace(cudnnHandle_t h, const Plan& pl, int algo, cudnnMathType_t m
 // workspace limit, deterministic when asked, no tensor-op math unless TF32 is allowed.
 template <ConvOp OP, class Perf>
 std::optional<Choice> first_admissible(cudnnHandle_t h, const Plan& pl, const std::vector<Perf>& perf,
-                                       const ops::Context& ctx) {
+                                       const Exec& ctx) {
   const bool tf32 = settings().allow_tf32;
   const size_t limit = workspace_limit(ctx);
   for (const Perf& r : perf) {
@@ -238,7 +238,7 @@ std::optional<Choice> first_admissible(cudnnHandle_t h, const Plan& pl, const st
   return std::nullopt;
 }
 
-std::string describe_settings(const ops::Context& ctx) {
+std::string describe_settings(const Exec& ctx) {
   const Settings& s = settings();
   return cat("deterministic=", ctx.deterministic ? "on" : "off", ", tf32=", s.allow_tf32 ? "on" : "off",
              ", workspace limit ", workspace_limit(ctx), " bytes, search ", conv_search_name(s.conv_search));
@@ -246,7 +246,7 @@ std::string describe_settings(const ops::Context& ctx) {
 
 // The algorithm for this call: forced, cached, or chosen now (and cached).
 template <ConvOp OP>
-Choice choose(ops::Context& ctx, cudnnHandle_t h, const Plan& pl, const Conv2dParams& p, const float* in0,
+Choice choose(const Exec& ctx, cudnnHandle_t h, const Plan& pl, const Conv2dParams& p, const float* in0,
               const float* in1, float* out) {
   using T = Traits<OP>;
   const Settings& s = settings();
@@ -319,7 +319,7 @@ using namespace detail;
 
 // ---------------------------------------------------------------- public: algorithm queries
 
-std::vector<ConvAlgoInfo> conv_algorithms(ops::Context& ctx, ConvOp op, const Conv2dParams& p) {
+std::vector<ConvAlgoInfo> conv_algorithms(const Exec& ctx, ConvOp op, const Conv2dParams& p) {
   require_cuda(ctx, conv_op_name(op));
   DeviceGuard guard(ctx.device.index);
   cudnnHandle_t h = cudnn_handle(ctx);
@@ -354,7 +354,7 @@ std::vector<ConvAlgoInfo> conv_algorithms(ops::Context& ctx, ConvOp op, const Co
   return out;
 }
 
-std::optional<ConvAlgoInfo> cached_conv_algo(const ops::Context& ctx, ConvOp op, const Conv2dParams& p) {
+std::optional<ConvAlgoInfo> cached_conv_algo(const Exec& ctx, ConvOp op, const Conv2dParams& p) {
   const Key key = key_of(ctx, op, p);
   std::lock_guard<std::mutex> lock(g_mu);
   auto it = algo_cache().find(key);
@@ -367,65 +367,70 @@ void clear_conv_algo_cache() {
   algo_cache().clear();
 }
 
-// ---------------------------------------------------------------- public: the ops
+// ---------------------------------------------------------------- the cudnn slots of layers/ops/conv2d.h
 
-Tensor conv2d_forward(ops::Context& ctx, const Conv2dParams& p, const Tensor& x, const Tensor& w, const Tensor& b) {
+namespace {
+
+// ConvConfig is for our kernels: cuDNN picks its own algorithm (settings(), the cache above).
+void conv2d_forward(const Exec& ctx, const ConvConfig&, const Conv2dParams& p, const float* x, const float* w,
+                    const float* b, float* y) {
   require_cuda(ctx, "conv2d");
   DeviceGuard guard(ctx.device.index);
   cudnnHandle_t h = cudnn_handle(ctx);
   const Plan& pl = plan(p);
-  Tensor y = Tensor::empty({p.N, p.K, p.P(), p.Q()}, DType::float32, ctx.device);
-  const Choice c = choose<ConvOp::forward>(ctx, h, pl, p, fp(x), fp(w), fp(y));
+  const Choice c = choose<ConvOp::forward>(ctx, h, pl, p, x, w, y);
   FOVEA_CUDNN_CHECK(cudnnSetConvolutionMathType(pl.conv, c.math));
   void* ws = workspace(ctx, c.info.workspace_bytes);
-  FOVEA_CUDNN_CHECK(cudnnConvolutionForward(h, &kOne, pl.x, fp(x), pl.w, fp(w), pl.conv,
-                                            cudnnConvolutionFwdAlgo_t(c.info.algo), ws, c.info.workspace_bytes, &kZero,
-                                            pl.y, fp(y)));
+  FOVEA_CUDNN_CHECK(cudnnConvolutionForward(h, &kOne, pl.x, x, pl.w, w, pl.conv, cudnnConvolutionFwdAlgo_t(c.info.algo),
+                                            ws, c.info.workspace_bytes, &kZero, pl.y, y));
   // y += b, broadcast over N, P, Q.
-  if (b.defined()) FOVEA_CUDNN_CHECK(cudnnAddTensor(h, &kOne, pl.bias, fp(b), &kOne, pl.y, fp(y)));
-  return y;
+  if (b) FOVEA_CUDNN_CHECK(cudnnAddTensor(h, &kOne, pl.bias, b, &kOne, pl.y, y));
 }
 
-Tensor conv2d_backward_data(ops::Context& ctx, const Conv2dParams& p, const Tensor& dy, const Tensor& w) {
+void conv2d_backward_data(const Exec& ctx, const ConvConfig&, const Conv2dParams& p, const float* dy, const float* w,
+                          float* dx) {
   require_cuda(ctx, "conv2d_backward_data");
   DeviceGuard guard(ctx.device.index);
   cudnnHandle_t h = cudnn_handle(ctx);
   const Plan& pl = plan(p);
-  Tensor dx = Tensor::empty({p.N, p.C, p.H, p.W}, DType::float32, ctx.device);
-  const Choice c = choose<ConvOp::backward_data>(ctx, h, pl, p, fp(dy), fp(w), fp(dx));
+  const Choice c = choose<ConvOp::backward_data>(ctx, h, pl, p, dy, w, dx);
   FOVEA_CUDNN_CHECK(cudnnSetConvolutionMathType(pl.conv, c.math));
   void* ws = workspace(ctx, c.info.workspace_bytes);
-  FOVEA_CUDNN_CHECK(cudnnConvolutionBackwardData(h, &kOne, pl.w, fp(w), pl.y, fp(dy), pl.conv,
+  FOVEA_CUDNN_CHECK(cudnnConvolutionBackwardData(h, &kOne, pl.w, w, pl.y, dy, pl.conv,
                                                  cudnnConvolutionBwdDataAlgo_t(c.info.algo), ws, c.info.workspace_bytes,
-                                                 &kZero, pl.x, fp(dx)));
-  return dx;
+                                                 &kZero, pl.x, dx));
 }
 
-Tensor conv2d_backward_filter(ops::Context& ctx, const Conv2dParams& p, const Tensor& x, const Tensor& dy) {
+void conv2d_backward_filter(const Exec& ctx, const ConvConfig&, const Conv2dParams& p, const float* x, const float* dy,
+                            float* dw) {
   require_cuda(ctx, "conv2d_backward_filter");
   DeviceGuard guard(ctx.device.index);
   cudnnHandle_t h = cudnn_handle(ctx);
   const Plan& pl = plan(p);
-  Tensor dw = Tensor::empty({p.K, p.C_per_group(), p.R, p.S}, DType::float32, ctx.device);
-  const Choice c = choose<ConvOp::backward_filter>(ctx, h, pl, p, fp(x), fp(dy), fp(dw));
+  const Choice c = choose<ConvOp::backward_filter>(ctx, h, pl, p, x, dy, dw);
   FOVEA_CUDNN_CHECK(cudnnSetConvolutionMathType(pl.conv, c.math));
   void* ws = workspace(ctx, c.info.workspace_bytes);
-  FOVEA_CUDNN_CHECK(cudnnConvolutionBackwardFilter(h, &kOne, pl.x, fp(x), pl.y, fp(dy), pl.conv,
+  FOVEA_CUDNN_CHECK(cudnnConvolutionBackwardFilter(h, &kOne, pl.x, x, pl.y, dy, pl.conv,
                                                    cudnnConvolutionBwdFilterAlgo_t(c.info.algo), ws,
-                                                   c.info.workspace_bytes, &kZero, pl.w, fp(dw)));
-  return dw;
+                                                   c.info.workspace_bytes, &kZero, pl.w, dw));
 }
 
-Tensor conv2d_backward_bias(ops::Context& ctx, const Tensor& dy) {
+void conv2d_backward_bias(const Exec& ctx, const Conv2dParams& p, const float* dy, float* db) {
   const char* op = "conv2d_backward_bias";
   require_cuda(ctx, op);
   DeviceGuard guard(ctx.device.index);
-  cudnnHandle_t h = cudnn_handle(ctx);
-  const cudnnTensorDescriptor_t dyd = nchw_desc(dy, op, "dy");
-  const int K = to_int(dy.size(1), op, "K");
-  Tensor db = Tensor::empty({dy.size(1)}, DType::float32, ctx.device);
-  FOVEA_CUDNN_CHECK(cudnnConvolutionBackwardBias(h, &kOne, dyd, fp(dy), &kZero, tensor_desc(1, K, 1, 1), fp(db)));
-  return db;
+  to_int(p.y_size(), op, "dy elements");
+  const int K = to_int(p.K, op, "K");
+  const cudnnTensorDescriptor_t dyd =
+      tensor_desc(to_int(p.N, op, "N"), K, to_int(p.P(), op, "P"), to_int(p.Q(), op, "Q"));
+  FOVEA_CUDNN_CHECK(
+      cudnnConvolutionBackwardBias(cudnn_handle(ctx), &kOne, dyd, dy, &kZero, tensor_desc(1, K, 1, 1), db));
 }
 
+const bool registered = ops::conv2d_forward_stub.define(Slot::cudnn, conv2d_forward) &&
+                        ops::conv2d_backward_data_stub.define(Slot::cudnn, conv2d_backward_data) &&
+                        ops::conv2d_backward_filter_stub.define(Slot::cudnn, conv2d_backward_filter) &&
+                        ops::conv2d_backward_bias_stub.define(Slot::cudnn, conv2d_backward_bias);
+
+}  // namespace
 }  // namespace fovea::cudnn

@@ -49,7 +49,7 @@ void Optimizer::ensure_state(Slot& s) {
   }
 }
 
-double Optimizer::step(ops::Context& ctx, double lr) {
+void Optimizer::step(ops::Context& ctx, double lr) {
   FOVEA_CHECK(std::isfinite(lr) && lr >= 0, "optimizer: learning rate must be finite and >= 0, got ", lr);
   std::vector<ops::ParamSlot> slots, weights;
   for (Slot& s : params_) {
@@ -59,10 +59,10 @@ double Optimizer::step(ops::Context& ctx, double lr) {
     slots.push_back({p.value, p.grad, s.state1, s.state2});
     if (p.value.ndim() >= 2) weights.push_back({p.value, p.grad, Tensor(), Tensor()});
   }
-  if (slots.empty()) return 0.0;
-  double penalty = 0.0;
+  if (slots.empty()) return;
+  penalties_ = Tensor();
   if ((config_.l1 > 0 || config_.l2 > 0) && !weights.empty())
-    penalty = ops::l1_l2_penalty(ctx, weights, float(config_.l1), float(config_.l2));
+    penalties_ = ops::l1_l2_penalty(ctx, weights, float(config_.l1), float(config_.l2));
   ++steps_;
   if (config_.kind == OptimizerKind::sgd) {
     SgdParams p;
@@ -83,7 +83,13 @@ double Optimizer::step(ops::Context& ctx, double lr) {
   }
   if (config_.max_norm > 0)
     for (ops::ParamSlot& w : weights) ops::max_norm(ctx, w.param, float(config_.max_norm));
-  return penalty;
+}
+
+double Optimizer::last_penalty() const {
+  if (!penalties_.defined()) return 0.0;
+  double total = 0.0;
+  for (float v : penalties_.to_vector<float>()) total += double(v);
+  return total;
 }
 
 std::map<std::string, Tensor> Optimizer::state_dict() const {

@@ -35,8 +35,10 @@ class Optimizer {
   Optimizer(const OptimizerConfig& config, const std::vector<ParamRef>& params);
 
   // One update with learning rate `lr` from the gradients in Param::grad (parameters without a
-  // gradient are skipped). Adds the penalties' gradients first; returns the penalty value (0 if none).
-  double step(ops::Context& ctx, double lr);
+  // gradient are skipped). Adds the penalties' gradients first. Reads nothing back from the device.
+  void step(ops::Context& ctx, double lr);
+  // The L1/L2 penalty of the last step's weights (0 if none): one number read back from the device.
+  double last_penalty() const;
   int64_t step_count() const { return steps_; }
   const OptimizerConfig& config() const { return config_; }
   size_t size() const { return params_.size(); }
@@ -56,6 +58,7 @@ class Optimizer {
   OptimizerConfig config_;
   std::vector<Slot> params_;
   int64_t steps_ = 0;
+  Tensor penalties_;  // per weight tensor, on the device; undefined without L1/L2
 };
 
 // ---- learning-rate schedules, evaluated per step (update) t = 0, 1, ..., total - 1

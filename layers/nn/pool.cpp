@@ -8,7 +8,7 @@ namespace fovea::nn {
 namespace {
 
 struct MaxPoolSaved : Saved {
-  Tensor indices;
+  ops::MaxPoolOut forward;  // the indices (ours), or x and y (cuDNN)
 };
 
 std::string pool_str(const char* name, const ops::Pool2dAttrs& a) {
@@ -38,7 +38,8 @@ Output MaxPool2d::forward_impl(ops::Context& ctx, const Tensor& x) {
   ops::MaxPoolOut o = ops::maxpool2d_forward(c, x, a_);
   if (!training_) return {o.y, nullptr};
   auto s = std::make_unique<MaxPoolSaved>();
-  s->indices = o.indices;
+  s->forward = o;
+  if (o.indices.defined()) s->forward.y = Tensor();  // our backward needs only the indices
   return {o.y, std::move(s)};
 }
 
@@ -46,7 +47,7 @@ Tensor MaxPool2d::backward_impl(ops::Context& ctx, const Tensor& dy, Saved& save
   if (!propagate_down) return Tensor();
   ops::Context c = local_context(ctx);
   auto& s = dynamic_cast<MaxPoolSaved&>(saved);
-  return ops::maxpool2d_backward(c, dy, s.indices, s.x_shape, a_);
+  return ops::maxpool2d_backward(c, dy, s.forward, s.x_shape, a_);
 }
 
 std::string AvgPool2d::describe() const {

@@ -6,7 +6,6 @@
 #include <cstdlib>
 
 #include "core/io.h"
-#include "cpu_reference/filter2d.h"
 
 namespace fovea::filters {
 namespace {
@@ -213,8 +212,8 @@ Tensor convolve_planes(ops::Context& ctx, const Tensor& planes, const Kernel& k)
     Tensor x = planes.device() == kCPU ? planes : planes.to(kCPU);
     Tensor y = Tensor::empty({N, H, W});
     for (int64_t n = 0; n < N; ++n)
-      ref::filter2d_forward(H, W, x.data<float>() + n * H * W, k.rows, k.cols, k.values.data(),
-                            y.data<float>() + n * H * W);
+      ops::filter2d_forward_stub(Exec{kCPU}, H, W, x.data<float>() + n * H * W, k.rows, k.cols, k.values.data(),
+                                 y.data<float>() + n * H * W);
     return y;
   }
   // Our conv2d correlates, so it gets the flipped kernel; the planes go through as a batch of N

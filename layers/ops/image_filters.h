@@ -6,9 +6,9 @@
 //   y[i][j] = sum_{a,b} k[a][b] * x[i + R/2 - a][j + S/2 - b]        (zero padding, same size)
 // while a CNN's conv2d (PyTorch's, cuDNN's, ours) is a CORRELATION: y[i][j] = sum k[a][b] * x[i-R/2+a][j-S/2+b].
 // The two differ only for kernels that are not symmetric under that rotation (sobel-x/y, emboss):
-// correlating with k is convolving with flipped(k). Device cpu runs ref::filter2d_forward (a true
-// convolution); devices emu and cuda run ops::conv2d_forward (our kernels) with the flipped kernel
-// and padding R/2, S/2, which gives the same numbers.
+// correlating with k is convolving with flipped(k). Device cpu runs filter2d_forward_stub (the reference's
+// true convolution, cpu_reference/filter2d.cpp); devices emu and cuda run ops::conv2d_forward (our kernels)
+// with the flipped kernel and padding R/2, S/2, which gives the same numbers.
 #pragma once
 #include <cstdint>
 #include <string>
@@ -17,6 +17,13 @@
 
 #include "core/tensor.h"
 #include "layers/ops/ops.h"
+
+namespace fovea::ops {
+// True convolution of one image x [H, W] with an odd-sized kernel k [R, S], zero padding, same size (slot cpu).
+inline constinit DispatchStub<void(const Exec&, int64_t H, int64_t W, const float* x, int64_t R, int64_t S,
+                                   const float* k, float* y)>
+    filter2d_forward_stub{"filter2d_forward"};
+}  // namespace fovea::ops
 
 namespace fovea::filters {
 

@@ -10,8 +10,8 @@
 #include <vector>
 
 #include "layers/nn/models.h"
-#include "layers/ops/ops.h"
 #include "layers/nn/optimizer.h"
+#include "layers/ops/ops.h"
 
 namespace fovea::nn {
 

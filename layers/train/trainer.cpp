@@ -19,8 +19,8 @@
 #include "core/plot.h"
 #include "core/png_io.h"
 #include "cpu_reference/threading.h"
-#include "layers/nn/checkpoint.h"
 #include "layers/data/loader.h"
+#include "layers/nn/checkpoint.h"
 #include "layers/nn/loss.h"
 #include "layers/nn/optimizer.h"
 

@@ -1,13 +1,15 @@
 // THE shared conv and pooling shape lists (CUTLASS-style): edge cases every conv implementation
-// (reference, kernels, cuDNN backend, benchmarks) is checked on, and CIFAR-sized shapes for speed.
+// (reference, kernels, cuDNN backend, benchmarks) is checked on, and CIFAR-sized shapes for speed. The op
+// registry's samples, the kernel tests and `fovea bench` all read them from here.
 #pragma once
 #include <ostream>
 #include <string>
 #include <vector>
 
-#include "core/op_params.h"
+#include "layers/ops/conv2d.h"
+#include "layers/ops/pooling.h"
 
-namespace fovea::test {
+namespace fovea::shapes {
 
 struct ConvShape {
   std::string name;
@@ -130,4 +132,4 @@ inline std::vector<PoolShape> pool_shapes() {
   };
 }
 
-}  // namespace fovea::test
+}  // namespace fovea::shapes

@@ -1,14 +1,12 @@
-// Our single-precision GEMM: C = alpha * op(A) * op(B) + beta * C, row-major, with optional strided
-// batches. Two versions kept side by side (kernels/sgemm.cu):
-//   sgemm_simple: one thread per element of C, a plain dot product. Obviously right; the oracle.
-//   sgemm_tiled : shared-memory slabs + 8x8 (or 4x4) register tiles, double buffered, 16-byte
-//                 loads when every operand allows them. The one the library uses (sgemm()).
-// beta == 0 means C is not read (it may hold NaN), as in BLAS.
+// Single-precision GEMM: C = alpha * op(A) * op(B) + beta * C, row-major, with optional strided batches;
+// beta == 0 means C is not read (it may hold NaN), as in BLAS. Not a layer: the building block of linear and
+// of the im2col convolution, and the GEMM rows of `fovea bench`.
+//   reference : OpenBLAS (cpu_reference/common.cpp)   kernels : kernels/sgemm.cu   cudnn slot : cuBLAS
 #pragma once
 #include <cstdint>
 
+#include "core/dispatch.h"
 #include "core/error.h"
-#include "kernels/api.h"
 
 namespace fovea {
 
@@ -59,15 +57,14 @@ inline SgemmParams sgemm_params(Trans ta, Trans tb, int64_t M, int64_t N, int64_
   return g;
 }
 
+// Our two GEMM kernels, kept side by side: simple (one thread per element of C, a plain dot product: the
+// oracle) and tiled (shared-memory slabs + register tiles, double buffered: what the library uses).
+enum class GemmAlgo : uint8_t { tiled, simple };
+
+namespace ops {
+// Pointers on the Exec's device. The reference and cuBLAS ignore the algorithm.
+inline constinit DispatchStub<void(const Exec&, GemmAlgo, const SgemmParams&, const float* A, const float* B, float* C)>
+    sgemm_stub{"sgemm"};
+}  // namespace ops
+
 }  // namespace fovea
-
-#define FOVEA_SGEMM_KERNELS                                                                                  \
-  /* One thread per C element. */                                                                            \
-  void sgemm_simple(const SgemmParams& g, const float* A, const float* B, float* C, StreamHandle stream);    \
-  /* Shared-memory + register tiled, double buffered; vectorised when A, B, C are 16-byte aligned and     */ \
-  /* their leading dimensions, batch strides and contiguous extents are multiples of 4.                   */ \
-  void sgemm_tiled(const SgemmParams& g, const float* A, const float* B, float* C, StreamHandle stream);     \
-  /* The library's GEMM (sgemm_tiled). */                                                                    \
-  void sgemm(const SgemmParams& g, const float* A, const float* B, float* C, StreamHandle stream);
-
-FOVEA_DECLARE_KERNELS(FOVEA_SGEMM_KERNELS)

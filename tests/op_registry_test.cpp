@@ -1,0 +1,210 @@
+// The one generic op test, driven by the op registry (layers/ops/registry.h), as PyTorch's OpInfo drives its
+// tests: every registered op, every sample, on every device that implements it (emu; cuda and cudnn when a
+// GPU is present, else skipped saying so) against the CPU reference, with every output element written (new
+// allocations are poisoned with NaN); and every backward against central finite differences of the
+// reference. Adding an op to the registry adds it here.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "core/memory.h"
+#include "core/philox.h"
+#include "layers/ops/context.h"
+#include "layers/ops/registry.h"
+#include "tests/test_util.h"
+
+namespace fovea::ops {
+namespace {
+
+enum class Target { emu, cuda, cudnn };
+
+struct Case {
+  const OpInfo* op;
+  Sample sample;
+  Target target;
+};
+
+void PrintTo(const Case& c, std::ostream* os) {
+  *os << c.op->name << "/" << c.sample.name;
+}
+
+const char* target_name(Target t) {
+  return t == Target::emu ? "emu" : t == Target::cuda ? "cuda" : "cudnn";
+}
+
+// The samples that are not benchmark rows (those are large: `fovea bench` runs them).
+std::vector<Case> cases(std::vector<Target> targets) {
+  std::vector<Case> out;
+  for (const OpInfo* op : registered_ops())
+    for (const Sample& s : op->samples)
+      if (!s.bench)
+        for (Target t : targets) out.push_back({op, s, t});
+  return out;
+}
+
+std::string case_name(const ::testing::TestParamInfo<Case>& info) {
+  std::string n = info.param.op->name + "_" + info.param.sample.name + "_" + target_name(info.param.target);
+  for (char& c : n)
+    if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
+  return n;
+}
+
+uint64_t seed_of(const Case& c) {
+  return std::hash<std::string>{}(c.op->name + "/" + c.sample.name) % 1000003;
+}
+
+// Forward, then backward with the given output gradients (when the op has one): every output and gradient.
+NamedTensors run(Context& ctx, const OpInfo& op, const std::map<std::string, Tensor>& inputs,
+                 const std::map<std::string, std::string>& attrs, const NamedTensors& douts) {
+  std::map<std::string, Tensor> all = inputs;
+  for (const auto& [name, t] : douts) all[name] = t;
+  const OpArgs args(op, all, attrs);
+  NamedTensors out = op.forward(ctx, args);
+  if (op.backward && !douts.empty())
+    for (auto& g : op.backward(ctx, args, out)) out.push_back(std::move(g));
+  return out;
+}
+
+std::map<std::string, Tensor> to_device(const std::map<std::string, Tensor>& host, Device d) {
+  std::map<std::string, Tensor> out;
+  for (const auto& [name, t] : host) out[name] = t.to(d);
+  return out;
+}
+
+NamedTensors to_device(const NamedTensors& host, Device d) {
+  NamedTensors out;
+  for (const auto& [name, t] : host) out.push_back({name, t.to(d)});
+  return out;
+}
+
+// ---------------------------------------------------------------- every device against the reference
+
+class OpOnDevice : public ::testing::TestWithParam<Case> {};
+
+TEST_P(OpOnDevice, MatchesTheReference) {
+  const Case& c = GetParam();
+  const OpInfo& op = *c.op;
+  const Slot slot = c.target == Target::emu ? Slot::emu : c.target == Target::cuda ? Slot::cuda : Slot::cudnn;
+  if (c.target != Target::emu && !cuda_available()) GTEST_SKIP() << "device cuda: " << cuda_unavailable_reason();
+  if (!op.implemented(slot)) GTEST_SKIP() << op.name << " has no " << slot_name(slot) << " implementation";
+  const uint64_t seed = seed_of(c);
+  const std::map<std::string, Tensor> inputs = sample_inputs(op, c.sample, seed, kCPU);
+  Context cpu(kCPU);
+  const NamedTensors ref_out = op.forward(cpu, OpArgs(op, inputs, c.sample.attrs));
+  const NamedTensors douts = op.backward ? sample_output_grads(op, ref_out, seed + 1, kCPU) : NamedTensors{};
+  const NamedTensors want = run(cpu, op, inputs, c.sample.attrs, douts);
+
+  const Device dev = c.target == Target::emu ? kEmu : kCUDA;
+  Context ctx(dev, c.target == Target::cudnn ? Backend::cudnn : Backend::custom);
+  NamedTensors got;
+  {
+    ScopedAllocationPoison poison;  // an element an op leaves unwritten reads as NaN
+    got = run(ctx, op, to_device(inputs, dev), c.sample.attrs, to_device(douts, dev));
+  }
+  ASSERT_EQ(got.size(), want.size()) << op.name;
+  // cuDNN picks its own algorithms (other summation orders, Winograd/FFT): a looser bound, as in cudnn_test.
+  const double tol = c.target == Target::cudnn ? 1e-4 : 1e-5;
+  for (size_t i = 0; i < want.size(); ++i) {
+    const auto& [name, w] = want[i];
+    ASSERT_EQ(got[i].first, name);
+    const Tensor g = got[i].second.to(kCPU);
+    ASSERT_EQ(g.shape(), w.shape()) << name;
+    if (w.dtype() != DType::float32) {
+      EXPECT_EQ(g.to_vector<int32_t>(), w.to_vector<int32_t>()) << name;
+      continue;
+    }
+    const std::vector<float> gv = g.to_vector<float>(), wv = w.to_vector<float>();
+    EXPECT_TRUE(test::all_written(gv, name.c_str()));
+    EXPECT_TRUE(test::close_l2(gv, wv, tol, op.name + "/" + c.sample.name + " " + name));
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Registry, OpOnDevice, ::testing::ValuesIn(cases({Target::emu, Target::cuda, Target::cudnn})),
+                         case_name);
+
+// ---------------------------------------------------------------- backward against finite differences
+
+class OpGradient : public ::testing::TestWithParam<Case> {};
+
+// L = sum over the differentiated outputs of <dout, out>, in double: its gradient is what backward returns.
+double loss(Context& cpu, const OpInfo& op, const std::map<std::string, Tensor>& inputs,
+            const std::map<std::string, std::string>& attrs, const NamedTensors& douts) {
+  const NamedTensors out = op.forward(cpu, OpArgs(op, inputs, attrs));
+  double l = 0;
+  for (const auto& [dname, d] : douts)
+    for (const auto& [name, y] : out)
+      if ("d" + name == dname) {
+        const std::vector<float> yv = y.to_vector<float>(), dv = d.to_vector<float>();
+        for (size_t i = 0; i < yv.size(); ++i) l += double(yv[i]) * double(dv[i]);
+      }
+  return l;
+}
+
+TEST_P(OpGradient, BackwardMatchesFiniteDifferences) {
+  const Case& c = GetParam();
+  const OpInfo& op = *c.op;
+  const uint64_t seed = seed_of(c);
+  std::map<std::string, Tensor> inputs = sample_inputs(op, c.sample, seed, kCPU);
+  Context cpu(kCPU);
+  const NamedTensors out = op.forward(cpu, OpArgs(op, inputs, c.sample.attrs));
+  const NamedTensors douts = sample_output_grads(op, out, seed + 1, kCPU);
+  const NamedTensors all = run(cpu, op, inputs, c.sample.attrs, douts);
+  int checked = 0, kinks = 0;
+  for (const std::string& gname : op.grads()) {
+    const std::string in = gname.substr(1);
+    if (!inputs.count(in)) continue;  // an optional input not in this sample
+    Tensor analytic;
+    for (const auto& [name, t] : all)
+      if (name == gname) analytic = t;
+    ASSERT_TRUE(analytic.defined()) << op.name << ": backward gave no " << gname;
+    const std::vector<float> a = analytic.to_vector<float>();
+    Tensor& x = inputs[in];
+    const int64_t n = x.numel();
+    for (int k = 0; k < 8 && k < n; ++k) {
+      const int64_t i = k == 0 ? 0 : int64_t(philox_u32(seed, 77, uint64_t(k)) % uint64_t(n));
+      float* xi = x.data<float>() + i;
+      const float x0 = *xi, h = 1e-3f * std::max(1.0f, std::fabs(x0));
+      *xi = x0 + h;
+      const double up = loss(cpu, op, inputs, c.sample.attrs, douts);
+      *xi = x0 - h;
+      const double down = loss(cpu, op, inputs, c.sample.attrs, douts);
+      *xi = x0;
+      const double mid = loss(cpu, op, inputs, c.sample.attrs, douts);
+      const double fd = (up - down) / (2.0 * double(h));
+      // A kink (relu at 0, a max-pooling tie) between x - h and x + h: the one-sided slopes disagree.
+      const double right = (up - mid) / double(h), left = (mid - down) / double(h);
+      const double scale = std::max({1.0, std::fabs(fd), std::fabs(double(a[size_t(i)]))});
+      if (std::fabs(right - left) > 1e-2 * scale) {
+        ++kinks;
+        continue;
+      }
+      EXPECT_LE(std::fabs(fd - double(a[size_t(i)])), 1e-2 * scale)
+          << op.name << "/" << c.sample.name << " " << gname << "[" << i << "]: backward " << a[size_t(i)]
+          << ", finite differences " << fd;
+      ++checked;
+    }
+  }
+  EXPECT_GT(checked, 0) << op.name << "/" << c.sample.name << ": every probed element sat on a kink (" << kinks << ")";
+  RecordProperty("checked", checked);
+  RecordProperty("kinks", kinks);
+}
+
+std::vector<Case> gradient_cases() {
+  std::vector<Case> out;
+  for (const Case& c : cases({Target::emu}))
+    if (c.op->backward) out.push_back(c);
+  return out;
+}
+
+INSTANTIATE_TEST_SUITE_P(Registry, OpGradient, ::testing::ValuesIn(gradient_cases()),
+                         [](const ::testing::TestParamInfo<Case>& info) {
+                           std::string n = info.param.op->name + "_" + info.param.sample.name;
+                           for (char& ch : n)
+                             if (!std::isalnum(static_cast<unsigned char>(ch))) ch = '_';
+                           return n;
+                         });
+
+}  // namespace
+}  // namespace fovea::ops
