@@ -286,7 +286,7 @@ int run_profile(const ProfileOptions& o) {
   FOVEA_CHECK(device.type == DeviceType::emu, "fovea profile: --device must be emu (the metrics come from the ",
               "emulator's instrumented build), got '", o.device, "'");
   FOVEA_CHECK(emu::instrumented_build_available(), "fovea profile: this build has no instrumented kernels ",
-              "(FOVEA_SANITIZE builds make none)");
+              "(-DFOVEA_SANITIZE=ON and -DFOVEA_EMU_CHECKED=OFF builds make none)");
   const emu::GpuSpec& gpu = emu::gpu_spec(o.gpu);
   const std::string table_path = o.resources.empty() ? std::string(FOVEA_KERNEL_RESOURCES) : o.resources;
   const emu::ResourceTable resources(table_path);

@@ -10,7 +10,8 @@
 #                      (-fsanitize=kernel-address, whose hooks core/emu/check.cpp defines) for the emulator's
 #                      memcheck, initcheck, racecheck and memory metrics; namespace fovea::emu_kernels_checked.
 #                      Linked into every program that links NAME_emu; it runs only when a check mode or profiling
-#                      is on, so the normal build keeps its speed. Not made in FOVEA_SANITIZE builds.
+#                      is on, so the normal build keeps its speed. Not made in FOVEA_SANITIZE builds, nor with
+#                      -DFOVEA_EMU_CHECKED=OFF.
 #   NAME_cuda        : the same .cu files compiled by nvcc (device 'cuda'), when the toolkit is found;
 #                      namespace fovea::cuda_kernels.
 #   NAME             : an INTERFACE target linking them.
@@ -34,7 +35,7 @@ function(fovea_add_kernels name)
     set(K_NAMESPACE emu_kernels)
   endif()
   set(with_checked ON)
-  if(FOVEA_SANITIZE)  # -fsanitize=address and kernel-address exclude each other
+  if(FOVEA_SANITIZE OR NOT FOVEA_EMU_CHECKED)  # -fsanitize=address and kernel-address exclude each other
     set(with_checked OFF)
   endif()
   set(rewrite ${PROJECT_SOURCE_DIR}/cmake/FoveaEmuSource.cmake)

@@ -332,7 +332,8 @@ TEST(EmuPlantedBugs, MissingSyncthreadsGivesWrongResultsUnderPerturbedOrders) {
 // racecheck finds the same bug in every order, at the two lines: the next tile's stores and this tile's loads.
 TEST(EmuPlantedBugs, MissingSyncthreadsIsFoundByRacecheckInEveryOrder) {
   if (!emu::instrumented_build_available()) {
-    GTEST_SKIP() << "needs the checked build of the kernels, which -DFOVEA_SANITIZE=ON builds do not make";
+    GTEST_SKIP() << "needs the checked build of the kernels, which -DFOVEA_SANITIZE=ON and -DFOVEA_EMU_CHECKED=OFF "
+                    "builds do not make";
   }
   const int m = 32, n = 32, kk = 64;
   const EmuVector<float> a(random_ints(size_t(m) * kk, 8)), b(random_ints(size_t(kk) * n, 9));

@@ -492,7 +492,7 @@ TwinFn find_twin(const char* key) {
   if (it == twins().end())
     FOVEA_FAIL("emu: no instrumented build of kernel ", kernel_function(key),
                ": checks and profiling need the checked build of the kernel files (not made in FOVEA_SANITIZE "
-               "builds; kernels must be launched with launch<kernel>(...) or FOVEA_LAUNCH)");
+               "or -DFOVEA_EMU_CHECKED=OFF builds; kernels must be launched with launch<kernel>(...) or FOVEA_LAUNCH)");
   if (it->second.ambiguous)
     FOVEA_FAIL("emu: two kernels share the name ", kernel_function(key),
                " (kernels in anonymous namespaces of different files?): give them distinct names");
