@@ -2,10 +2,10 @@
 
 #include <fmt/core.h>
 
-#include <charconv>
 #include <cmath>
 
 #include "core/error.h"
+#include "core/parse.h"
 
 namespace fovea::nn {
 
@@ -138,24 +138,9 @@ void Optimizer::load_state_dict(const std::map<std::string, Tensor>& state, Devi
 
 namespace {
 
+// A number in schedule `spec`; the error names the schedule and what the number is.
 double parse_number(std::string_view text, std::string_view what, std::string_view spec) {
-  double v = 0;
-  const auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
-  FOVEA_CHECK(ec == std::errc() && ptr == text.data() + text.size() && std::isfinite(v), "schedule '", spec,
-              "': ", what, " must be a number, got '", text, "'");
-  return v;
-}
-
-std::vector<std::string_view> split(std::string_view s, char sep) {
-  std::vector<std::string_view> out;
-  size_t start = 0;
-  while (true) {
-    const size_t p = s.find(sep, start);
-    out.push_back(s.substr(start, p == std::string_view::npos ? std::string_view::npos : p - start));
-    if (p == std::string_view::npos) break;
-    start = p + 1;
-  }
-  return out;
+  return parse_float(text, cat("schedule '", spec, "': ", what));
 }
 
 }  // namespace
