@@ -9,6 +9,7 @@
 #include <filesystem>
 
 #include "apps/command.h"
+#include "apps/flags.h"
 #include "bench/bench_harness.h"
 #include "bench/bench_suites.h"
 #include "core/io.h"
@@ -53,6 +54,7 @@ int run_bench(BenchOptions o) {
   c.timing.reps = o.reps >= 1 ? o.reps : (cuda ? 50 : 5);
   c.timing.rotate = o.rotate;
   c.tolerance = o.tolerance;
+  bench::check_op_names(o.ops);
   c.ops = o.ops;
   c.cudnn = !o.no_cudnn;
   c.torch = !o.no_torch;
@@ -125,15 +127,14 @@ Command bench_command(
           ->delimiter(',');
       app.add_option("--conv", o->convs, "extra conv shape N,C,H,W,K,R,S[,stride[,pad]] (repeatable)");
       app.add_option("--gemm", o->gemms, "extra GEMM shape M,N,K: C[M,N] = A[M,K] B[N,K]^T (repeatable)");
-      app.add_option("--ops", o->ops, "only these: conv2d, gemm, maxpool2d, cross_entropy, batchnorm, sgd")
-          ->delimiter(',');
+      app.add_option("--ops", o->ops, "only these: conv2d, gemm and op names (fovea op --list)")->delimiter(',');
       app.add_option("--suites", o->suites, "kernels, train-step (comma-separated)")->capture_default_str();
       app.add_option("--out", o->out, "output folder")->capture_default_str();
       app.add_option("--warmup", o->warmup, "untimed runs first (default 10 on cuda, 1 on cpu)");
       app.add_option("--reps", o->reps, "timed runs; the median is reported (default 50 on cuda, 5 on cpu)");
       app.add_option("--rotate", o->rotate, "input buffer sets cycled through")
           ->capture_default_str()
-          ->check(CLI::PositiveNumber);
+          ->check(kPositiveInt);
       app.add_option("--tolerance", o->tolerance, "relative L2 error allowed vs the reference")->capture_default_str();
       app.add_option("--train-model", o->train_models, "zoo models of the train-step suite (repeatable)");
       app.add_option("--train-batch", o->train_batch, "train-step batch (default 128 on cuda, 32 on cpu)");

@@ -8,7 +8,7 @@
 
 #include "apps/command.h"
 #include "core/io.h"
-#include "layers/train/trainer.h"
+#include "layers/train/session.h"
 
 namespace fovea::app {
 namespace {

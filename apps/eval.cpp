@@ -5,9 +5,11 @@
 #include <nlohmann/json.hpp>
 
 #include "apps/command.h"
+#include "apps/flags.h"
 #include "core/io.h"
 #include "layers/nn/checkpoint.h"
-#include "layers/train/trainer.h"
+#include "layers/train/evaluation.h"
+#include "layers/train/session.h"
 
 namespace fovea::app {
 namespace {
@@ -24,10 +26,11 @@ int run_eval(const EvalOptions& o) {
   std::unique_ptr<nn::Model> model = nn::model_from_checkpoint(ckpt, o.checkpoint);
   const std::string dataset = o.dataset.empty() ? ckpt.meta.dataset : o.dataset;
   const std::string dir = o.data_dir.empty() ? ckpt.meta.config.value("data", std::string()) : o.data_dir;
-  std::string notice;
-  const Device device = nn::resolve_device(o.device, &notice);
-  if (!notice.empty()) std::fprintf(stderr, "fovea: %s\n", notice.c_str());
-  ops::Context ctx(device, ops::parse_backend(o.backend));
+  const Device device = resolve_device(o.device, "--device");
+  const ops::Backend backend = ops::parse_backend(o.backend);
+  FOVEA_CHECK(backend == ops::Backend::custom || device.type == DeviceType::cuda,
+              "--backend cudnn runs on device cuda only, not ", device.str());
+  ops::Context ctx(device, backend);
   model->to(device);
   data::Dataset test = nn::load_split(dataset, dir, data::Split::test);
   FOVEA_CHECK(o.subset <= test.size(), "--subset ", o.subset, " is larger than the test set (", test.size(),
@@ -101,12 +104,12 @@ Command eval_command(
       app.add_option("--backend", o->backend, "custom or cudnn")
           ->capture_default_str()
           ->check(CLI::IsMember({"custom", "cudnn"}));
-      app.add_option("--batch", o->batch, "batch size")->capture_default_str()->check(CLI::PositiveNumber);
+      app.add_option("--batch", o->batch, "batch size")->capture_default_str()->check(kPositiveInt);
       app.add_option("--shifts", o->shifts, "pixel shifts of the translation test")
           ->delimiter(',')
-          ->check(CLI::Range(0, 64));
+          ->check(in_range(0, 64));
       app.add_flag("--no-shifts", o->no_shifts, "skip the translation test");
-      app.add_option("--subset", o->subset, "evaluate the first N test examples only")->check(CLI::NonNegativeNumber);
+      app.add_option("--subset", o->subset, "evaluate the first N test examples only")->check(kNonNegativeInt);
       app.add_option("--json", o->json, "also write the results to this JSON file");
       return [o] { return run_eval(*o); };
     });

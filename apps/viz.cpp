@@ -8,6 +8,7 @@
 #include <memory>
 
 #include "apps/command.h"
+#include "apps/flags.h"
 #include "core/plot.h"
 #include "core/png_io.h"
 #include "layers/nn/checkpoint.h"
@@ -187,17 +188,16 @@ Command viz_command(
       app.add_option("--filters", o->filters,
                      "write the filters of the first conv layer (or of --layer N) to this PNG");
       app.add_option("--activations", o->activations, "an input image (PNG, the model's input size)");
-      app.add_option("--layer", o->layer, "top-level layer index (fovea viz CKPT lists them)")
-          ->check(CLI::NonNegativeNumber);
+      app.add_option("--layer", o->layer, "top-level layer index (fovea viz CKPT lists them)")->check(kNonNegativeInt);
       app.add_option("--device", o->device, "cpu, emu or cuda[:N] for --activations")->capture_default_str();
       app.add_option("--norm", o->norm,
                      "tile grey levels: tile (each tile's min..max to black..white, the default), signed (zero is "
                      "mid-grey, +-max|v| of the tile white/black), global (one min..max for all tiles), clamp")
           ->check(CLI::IsMember({"tile", "signed", "global", "clamp"}));
       app.add_option("--scale", o->scale, "magnify each tile this many times (default: to about 48 pixels)")
-          ->check(CLI::PositiveNumber);
+          ->check(kPositiveInt);
       app.add_option("--columns", o->columns, "tiles per row (default: near the square root of the count)")
-          ->check(CLI::PositiveNumber);
+          ->check(kPositiveInt);
       app.add_option("--bits", o->bits, "PNG bit depth, 8 or 16")->capture_default_str()->check(CLI::IsMember({8, 16}));
       app.footer(
           "\nLayers are numbered as in `fovea viz CKPT` (and fovea train's summary): the index of the top-level\n"

@@ -17,6 +17,8 @@
 
 #include "core/error.h"
 #include "core/memory.h"
+#include "core/parse.h"
+#include "core/philox.h"
 #include "kernels/conv2d.h"
 #include "layers/cudnn/cudnn_backend.h"
 #include "layers/nn/layers.h"
@@ -24,6 +26,7 @@
 #include "layers/nn/optimizer.h"
 #include "layers/ops/conv_shapes.h"
 #include "layers/ops/ops.h"
+#include "layers/ops/registry.h"
 
 namespace fovea::bench {
 
@@ -41,21 +44,8 @@ namespace {
 // ---------------------------------------------------------------- shape sets
 
 std::vector<int64_t> parse_ints(const std::string& text, const char* what) {
-  std::vector<int64_t> v;
-  std::stringstream ss(text);
-  std::string item;
-  while (std::getline(ss, item, ',')) {
-    size_t pos = 0;
-    int64_t x = 0;
-    try {
-      x = std::stoll(item, &pos);
-    } catch (...) {
-      pos = std::string::npos;
-    }
-    FOVEA_CHECK(pos == item.size() && x > 0, "fovea bench: ", what, " '", text,
-                "' must be positive integers separated by commas, got '", item, "'");
-    v.push_back(x);
-  }
+  const std::vector<int64_t> v = parse_int_list(text, what);
+  for (int64_t x : v) FOVEA_CHECK(x > 0, what, ": '", text, "' must be positive integers separated by commas");
   return v;
 }
 
@@ -77,8 +67,6 @@ void collect(const nn::Layer& layer, const Shape& in, ShapeSet& out) {
   } else if (kind == "linear") {
     const Shape y = layer.output_shape(in);
     out.gemms.push_back({in[0], y[1], in[1]});
-  } else if (kind == "batchnorm2d" && in.ndim() == 4) {
-    out.batchnorms.push_back(in);
   }
   const auto children = layer.children();
   if (kind == "sequential") {
@@ -110,11 +98,8 @@ ShapeSet make_shape_set(const std::string& name, const std::vector<int64_t>& bat
   if (name == "tiny") {
     s.convs = {conv_params(2, 3, 8, 8, 4, 3, 3, 1, 1), conv_params(2, 4, 9, 9, 6, 3, 3, 2, 1)};
     s.gemms = {{8, 10, 32}};
-    s.pools = {shapes::pool_params(2, 3, 8, 8, 2, 2, 2, 2)};
-    s.batchnorms = {Shape{2, 4, 6, 6}};
-    s.softmaxes = {{8, 10}};
-    s.sgd_sizes = {1000};
-    s.notes = "tiny: fixed small shapes";
+    s.registry_rows = ShapeSet::RegistryRows::test_samples;
+    s.notes = "tiny: fixed small shapes; registry ops at their largest test sample";
   } else if (name == "cifar") {
     const std::vector<std::string> models = {"small_cnn", "cifar_quick", "cifar_full",
                                              "resnet20",  "resnet18",    "resnet9"};
@@ -122,19 +107,11 @@ ShapeSet make_shape_set(const std::string& name, const std::vector<int64_t>& bat
       for (const std::string& m : models) {
         auto model = nn::build_model(m, Shape{3, 32, 32}, 10);
         collect(model->net(), Shape{b, 3, 32, 32}, s);
-        if (b == batches.front()) s.sgd_sizes.push_back(model->num_parameters());
       }
-      s.softmaxes.push_back({b, 10});
-      for (const shapes::PoolShape& ps : shapes::pool_shapes())
-        if (ps.name.rfind("cifar", 0) == 0) {
-          Pool2dParams p = ps.p;
-          p.N = b;
-          s.pools.push_back(p);
-        }
     }
     s.notes = fmt::format(
-        "cifar: conv/linear/batchnorm layers of small_cnn, cifar_quick, cifar_full, resnet20, resnet18, "
-        "resnet9 at batch {}; pooling from layers/ops/conv_shapes.h",
+        "cifar: conv/linear layers of small_cnn, cifar_quick, cifar_full, resnet20, resnet18, resnet9 at batch {}; "
+        "the other ops at the op registry's bench samples",
         fmt::join(batches, ","));
   } else if (name == "deepbench") {
     // A subset of DeepBench's training problems (conv: W,H,C,N,K,R,S,pad,stride; GEMM: M,N,K).
@@ -146,7 +123,9 @@ ShapeSet make_shape_set(const std::string& name, const std::vector<int64_t>& bat
     s.gemms = {{1760, 16, 1760}, {1760, 32, 1760}, {2048, 16, 2048},   {2560, 32, 2560},
                {4096, 16, 4096}, {7680, 16, 2560}, {5124, 9124, 2560}, {35, 8457, 2560}};
     s.notes = "deepbench: a subset of the DeepBench training conv and GEMM problems";
-  } else if (name != "none") {
+  } else if (name == "none") {
+    s.registry_rows = ShapeSet::RegistryRows::none;
+  } else {
     FOVEA_FAIL("fovea bench: unknown shape set '", name, "' (expected tiny, cifar, deepbench or none)");
   }
   for (const std::string& spec : conv_specs) {
@@ -164,10 +143,6 @@ ShapeSet make_shape_set(const std::string& name, const std::vector<int64_t>& bat
   }
   dedupe(s.convs, key_of);
   dedupe(s.gemms, [](const GemmShape& g) { return fmt::format("{} {} {}", g.M, g.N, g.K); });
-  dedupe(s.pools, [](const Pool2dParams& p) { return p.str(); });
-  dedupe(s.batchnorms, [](const Shape& x) { return x.str(); });
-  dedupe(s.softmaxes, [](const std::pair<int64_t, int64_t>& x) { return fmt::format("{} {}", x.first, x.second); });
-  dedupe(s.sgd_sizes, [](int64_t x) { return std::to_string(x); });
   return s;
 }
 
@@ -178,8 +153,6 @@ namespace {
 struct Input {
   Shape shape;
   float lo = -1, hi = 1;
-  bool labels = false;  // int64 in [0, classes)
-  int64_t classes = 0;
 };
 
 using Tensors = std::vector<Tensor>;
@@ -195,8 +168,8 @@ struct Impl {
 struct Case {
   std::string op, shape;
   double flops = 0, bytes = 0;
-  std::vector<Input> inputs;
-  RunFn reference;  // on the CPU
+  std::function<Tensors(uint64_t seed)> make_inputs;  // on the host
+  RunFn reference;                                    // on the CPU
   std::function<void(ops::Context&, Tensors&)> prepare;
   std::vector<Impl> impls;  // device implementations (cpu: none; the reference row is added)
 };
@@ -205,22 +178,19 @@ Tensors random_inputs(const std::vector<Input>& in, uint64_t seed) {
   std::mt19937_64 rng(seed);
   Tensors out;
   for (const Input& i : in) {
-    if (i.labels) {
-      std::vector<int64_t> v(size_t(i.shape.numel()));
-      std::uniform_int_distribution<int64_t> d(0, i.classes - 1);
-      for (auto& x : v) x = d(rng);
-      out.push_back(Tensor::from_vector(v, i.shape));
-    } else {
-      std::vector<float> v(size_t(i.shape.numel()));
-      std::uniform_real_distribution<float> d(i.lo, i.hi);
-      for (auto& x : v) {
-        x = d(rng);
-        if (x == 0.0f) x = i.hi * 0.5f;  // never zeros
-      }
-      out.push_back(Tensor::from_vector(v, i.shape));
+    std::vector<float> v(size_t(i.shape.numel()));
+    std::uniform_real_distribution<float> d(i.lo, i.hi);
+    for (auto& x : v) {
+      x = d(rng);
+      if (x == 0.0f) x = i.hi * 0.5f;  // never zeros
     }
+    out.push_back(Tensor::from_vector(v, i.shape));
   }
   return out;
+}
+
+std::function<Tensors(uint64_t)> inputs_of(std::vector<Input> specs) {
+  return [specs](uint64_t seed) { return random_inputs(specs, seed); };
 }
 
 Tensors to_device(const Tensors& host, Device d) {
@@ -314,9 +284,9 @@ std::vector<Case> conv_cases(const BenchConfig& c, const Conv2dParams& p) {
     k.shape = conv_shape_name(p);
     k.flops = flops;  // the same multiply-adds in all three passes
     k.bytes = 4.0 * double(p.x_size() + p.w_size() + p.y_size());
-    if (op == ConvOp::forward) k.inputs = {{x_shape(p)}, {w_shape(p)}};
-    if (op == ConvOp::backward_data) k.inputs = {{y_shape(p)}, {w_shape(p)}};
-    if (op == ConvOp::backward_filter) k.inputs = {{x_shape(p)}, {y_shape(p)}};
+    if (op == ConvOp::forward) k.make_inputs = inputs_of({{x_shape(p)}, {w_shape(p)}});
+    if (op == ConvOp::backward_data) k.make_inputs = inputs_of({{y_shape(p)}, {w_shape(p)}});
+    if (op == ConvOp::backward_filter) k.make_inputs = inputs_of({{x_shape(p)}, {y_shape(p)}});
     k.reference = conv_fn(op, p);
     if (c.device.type != DeviceType::cpu) {
       for (ConvAlgo algo : {ConvAlgo::direct, ConvAlgo::implicit_gemm, ConvAlgo::im2col_gemm}) {
@@ -368,7 +338,7 @@ Case gemm_case(const BenchConfig& c, const GemmShape& gs) {
   k.shape = fmt::format("M{} N{} K{}", gs.M, gs.N, gs.K);
   k.flops = 2.0 * double(gs.M) * double(gs.N) * double(gs.K);
   k.bytes = 4.0 * double(gs.M * gs.K + gs.N * gs.K + gs.M * gs.N);
-  k.inputs = {{Shape{gs.M, gs.K}}, {Shape{gs.N, gs.K}}};
+  k.make_inputs = inputs_of({{Shape{gs.M, gs.K}}, {Shape{gs.N, gs.K}}});
   k.reference = [](ops::Context& ctx, Tensors& in) {
     return Tensors{ops::linear_forward(ctx, in[0], in[1], Tensor())};
   };
@@ -403,115 +373,115 @@ Case gemm_case(const BenchConfig& c, const GemmShape& gs) {
   return k;
 }
 
-ops::Pool2dAttrs pool_attrs(const Pool2dParams& p) {
-  ops::Pool2dAttrs a;
-  a.kernel_h = p.kernel_h, a.kernel_w = p.kernel_w, a.stride_h = p.stride_h, a.stride_w = p.stride_w;
-  a.pad_h = p.pad_h, a.pad_w = p.pad_w, a.count_include_pad = p.count_include_pad;
-  return a;
+// ---- the registry's ops (everything but conv2d and linear, which the conv and GEMM rows cover in detail)
+
+bool has_registry_rows(const ops::OpInfo& op) {
+  return op.name != "conv2d" && op.name != "linear";
 }
 
-// Adds the device implementations of an op that goes through ops:: only: backend custom, and cudnn
-// when built and on cuda.
-void add_ops_impls(const BenchConfig& c, Case& k, const RunFn& f, bool vendor_has_it = true) {
-  if (c.device.type == DeviceType::cpu) return;
-  k.impls.push_back({"ours", ops::Backend::custom, f, k.prepare});
-  if (vendor_has_it && with_vendor(c)) k.impls.push_back({"cudnn", ops::Backend::cudnn, f, k.prepare});
+// The samples an op is timed on: its bench samples, or (tiny set) its largest test sample.
+std::vector<ops::Sample> bench_samples(const ops::OpInfo& op, bool bench_rows) {
+  std::vector<ops::Sample> out;
+  const ops::Sample* largest = nullptr;
+  auto size = [](const ops::Sample& s) {
+    int64_t n = 0;
+    for (const auto& [name, shape] : s.shapes) n += shape.numel();
+    return n;
+  };
+  for (const ops::Sample& s : op.samples) {
+    if (bench_rows && s.bench) out.push_back(s);
+    if (!s.bench && (!largest || size(s) > size(*largest))) largest = &s;
+  }
+  if (!bench_rows && largest) out.push_back(*largest);
+  return out;
 }
 
-std::vector<Case> pool_cases(const BenchConfig& c, const Pool2dParams& p) {
-  const ops::Pool2dAttrs a = pool_attrs(p);
-  const Shape xs{p.N, p.C, p.H, p.W}, ys{p.N, p.C, p.P(), p.Q()};
-  const std::string shape =
-      fmt::format("N{} C{} {}x{} k{} s{} p{}", p.N, p.C, p.H, p.W, p.kernel_h, p.stride_h, p.pad_h);
+std::string sample_text(const ops::OpInfo& op, const ops::Sample& s) {
+  std::string t = s.name;
+  for (const ops::InputInfo& in : op.inputs) {
+    auto it = s.shapes.find(in.name);
+    if (it != s.shapes.end()) t += " " + in.name + it->second.str();
+  }
+  for (const auto& [k, v] : s.attrs) t += " " + k + "=" + v;
+  return t;
+}
+
+// The named arguments of a call from the Case's tensor list: the sample's inputs in the op's order, then
+// (backward) the output gradients, then (backward, after prepare) the forward's outputs.
+struct ArgLayout {
+  std::vector<std::string> inputs, douts, outputs;
+  std::map<std::string, Tensor> named(const Tensors& in, bool with_douts) const {
+    std::map<std::string, Tensor> m;
+    for (size_t i = 0; i < inputs.size(); ++i) m[inputs[i]] = in[i];
+    if (with_douts)
+      for (size_t i = 0; i < douts.size(); ++i) m[douts[i]] = in[inputs.size() + i];
+    return m;
+  }
+};
+
+std::vector<Case> registry_cases(const BenchConfig& c, const ops::OpInfo& op, const ops::Sample& s) {
+  ArgLayout layout;
+  for (const ops::InputInfo& in : op.inputs)
+    if (s.shapes.count(in.name)) layout.inputs.push_back(in.name);
+  auto host_inputs = [&op, s, layout](uint64_t seed) {
+    const std::map<std::string, Tensor> m = ops::sample_inputs(op, s, seed, kCPU);
+    Tensors t;
+    for (const std::string& n : layout.inputs) t.push_back(m.at(n));
+    return t;
+  };
+  ops::Context cpu(kCPU);
+  const Tensors probe = host_inputs(0);
+  const ops::OpArgs probe_args(op, layout.named(probe, false), s.attrs);
+  const auto [flops, bytes] = op.cost ? op.cost(probe_args) : std::pair{0.0, 0.0};
+  const ops::NamedTensors probe_out = op.forward(cpu, probe_args);
+  for (const auto& [name, t] : probe_out) layout.outputs.push_back(name);
+  const bool vendor = with_vendor(c) && op.implemented(Slot::cudnn);
+
   Case f;
-  f.op = "maxpool2d_forward";
-  f.shape = shape;
-  f.flops = double(p.y_size()) * double(p.kernel_h * p.kernel_w);  // comparisons
-  f.bytes = 4.0 * double(p.x_size() + 2 * p.y_size());             // x, y, indices
-  f.inputs = {{xs}};
-  f.reference = [a](ops::Context& ctx, Tensors& in) {
-    ops::MaxPoolOut r = ops::maxpool2d_forward(ctx, in[0], a);
-    return Tensors{r.y};
+  f.op = op.name;
+  f.shape = sample_text(op, s);
+  f.flops = flops, f.bytes = bytes;
+  f.make_inputs = host_inputs;
+  f.reference = [&op, s, layout](ops::Context& ctx, Tensors& in) {
+    Tensors out;
+    for (auto& [name, t] : op.forward(ctx, ops::OpArgs(op, layout.named(in, false), s.attrs))) out.push_back(t);
+    return out;
   };
-  add_ops_impls(c, f, f.reference);
+  if (c.device.type != DeviceType::cpu) {
+    f.impls.push_back({"ours", ops::Backend::custom, f.reference, {}});
+    if (vendor) f.impls.push_back({"cudnn", ops::Backend::cudnn, f.reference, {}});
+  }
+  if (!op.backward) return {f};
+
+  // Backward: the output gradients are inputs; prepare runs the forward once per buffer set (outside the
+  // timing) and appends its outputs, which backward reads.
+  for (const auto& [name, t] : ops::sample_output_grads(op, probe_out, 0, kCPU)) layout.douts.push_back(name);
   Case b;
-  b.op = "maxpool2d_backward";
-  b.shape = shape;
-  b.flops = double(p.y_size());
-  b.bytes = 4.0 * double(p.x_size() + 2 * p.y_size());
-  b.inputs = {{xs}, {ys}};
-  // What backward reads comes from this backend's forward pass (our indices; cuDNN's x and y), made before timing.
-  b.prepare = [a](ops::Context& ctx, Tensors& in) {
-    const ops::MaxPoolOut fwd = ops::maxpool2d_forward(ctx, in[0], a);
-    in.push_back(fwd.y);
-    in.push_back(fwd.indices);
+  b.op = op.name + "_backward";
+  b.shape = f.shape;
+  b.flops = 2 * flops, b.bytes = 2 * bytes;
+  b.make_inputs = [&op, host_inputs, probe_out](uint64_t seed) {
+    Tensors t = host_inputs(seed);
+    for (auto& [name, d] : ops::sample_output_grads(op, probe_out, seed + 1, kCPU)) t.push_back(d);
+    return t;
   };
-  b.reference = [a, xs](ops::Context& ctx, Tensors& in) {
-    return Tensors{ops::maxpool2d_backward(ctx, in[1], ops::MaxPoolOut{in[2], in[3], in[0]}, xs, a)};
+  b.prepare = [&op, s, layout](ops::Context& ctx, Tensors& in) {
+    for (auto& [name, t] : op.forward(ctx, ops::OpArgs(op, layout.named(in, true), s.attrs))) in.push_back(t);
   };
-  add_ops_impls(c, b, b.reference);
+  b.reference = [&op, s, layout](ops::Context& ctx, Tensors& in) {
+    const ops::OpArgs args(op, layout.named(in, true), s.attrs);
+    ops::NamedTensors fwd;
+    const size_t first = layout.inputs.size() + layout.douts.size();
+    for (size_t i = 0; i < layout.outputs.size(); ++i) fwd.push_back({layout.outputs[i], in[first + i]});
+    Tensors out;
+    for (auto& [name, t] : op.backward(ctx, args, fwd)) out.push_back(t);
+    return out;
+  };
+  if (c.device.type != DeviceType::cpu) {
+    b.impls.push_back({"ours", ops::Backend::custom, b.reference, b.prepare});
+    if (vendor) b.impls.push_back({"cudnn", ops::Backend::cudnn, b.reference, b.prepare});
+  }
   return {f, b};
-}
-
-Case cross_entropy_case(const BenchConfig& c, int64_t N, int64_t C) {
-  Case k;
-  k.op = "cross_entropy";
-  k.shape = fmt::format("N{} C{}", N, C);
-  k.flops = 5.0 * double(N * C);
-  k.bytes = 4.0 * double(2 * N * C) + 8.0 * double(N);
-  k.inputs = {{Shape{N, C}, -4, 4}, {Shape{N}, 0, 0, true, C}};
-  k.reference = [](ops::Context& ctx, Tensors& in) {
-    ops::CrossEntropyOut r = ops::cross_entropy(ctx, in[0], in[1]);
-    return Tensors{r.loss, r.dlogits};
-  };
-  add_ops_impls(c, k, k.reference, /*vendor_has_it=*/false);  // cuDNN has softmax, not the fused loss
-  return k;
-}
-
-std::vector<Case> batchnorm_cases(const BenchConfig& c, const Shape& xs) {
-  const int64_t C = xs[1], n = xs.numel();
-  const std::string shape = fmt::format("N{} C{} {}x{}", xs[0], xs[1], xs[2], xs[3]);
-  Case f;
-  f.op = "batchnorm_forward_train";
-  f.shape = shape;
-  f.flops = 8.0 * double(n);
-  f.bytes = 4.0 * double(2 * n);
-  f.inputs = {{xs}, {Shape{C}, 0.5f, 1.5f}, {Shape{C}}, {Shape{C}}, {Shape{C}, 0.5f, 1.5f}};
-  f.reference = [](ops::Context& ctx, Tensors& in) {
-    ops::BatchNormOut r = ops::batchnorm_forward_train(ctx, in[0], in[1], in[2], in[3], in[4], 0.1f, 1e-5f);
-    return Tensors{r.y, r.save_mean, r.save_invstd};
-  };
-  add_ops_impls(c, f, f.reference);
-  Case b;
-  b.op = "batchnorm_backward";
-  b.shape = shape;
-  b.flops = 10.0 * double(n);
-  b.bytes = 4.0 * double(3 * n);
-  b.inputs = {{xs}, {xs}, {Shape{C}, 0.5f, 1.5f}, {Shape{C}, -0.1f, 0.1f}, {Shape{C}, 0.5f, 1.5f}};
-  b.reference = [](ops::Context& ctx, Tensors& in) {
-    ops::BatchNormGrads g = ops::batchnorm_backward(ctx, in[0], in[1], in[2], in[3], in[4]);
-    return Tensors{g.dx, g.dgamma, g.dbeta};
-  };
-  add_ops_impls(c, b, b.reference);
-  return {f, b};
-}
-
-Case sgd_case(const BenchConfig& c, int64_t n) {
-  Case k;
-  k.op = "sgd_update";
-  k.shape = fmt::format("{} params", n);
-  k.flops = 4.0 * double(n);
-  k.bytes = 4.0 * double(5 * n);  // read param, grad, momentum; write param, momentum
-  k.inputs = {{Shape{n}}, {Shape{n}, -0.1f, 0.1f}, {Shape{n}, -0.1f, 0.1f}};
-  k.reference = [](ops::Context& ctx, Tensors& in) {
-    std::vector<ops::ParamSlot> slots{{in[0], in[1], in[2], Tensor()}};
-    SgdParams p;
-    p.lr = 0.01, p.momentum = 0.9;
-    ops::sgd_step(ctx, slots, p, 1);
-    return Tensors{in[0], in[2]};
-  };
-  add_ops_impls(c, k, k.reference, /*vendor_has_it=*/false);
-  return k;
 }
 
 bool wanted(const BenchConfig& c, const std::string& family) {
@@ -524,7 +494,7 @@ bool wanted(const BenchConfig& c, const std::string& family) {
 void run_case(const BenchConfig& c, const Case& k, const Stream& stream, std::vector<Row>& rows) {
   // Host inputs: `rotate` independent random sets; the reference output of set 0.
   std::vector<Tensors> host;
-  for (int i = 0; i < c.timing.rotate; ++i) host.push_back(random_inputs(k.inputs, 1000 + uint64_t(i)));
+  for (int i = 0; i < c.timing.rotate; ++i) host.push_back(k.make_inputs(1000 + uint64_t(i)));
   ops::Context cpu(kCPU);
   Tensors ref_in = host[0];
   for (Tensor& t : ref_in) t = t.to(kCPU);  // a copy: in-place ops (sgd) must not change host[0]
@@ -639,6 +609,20 @@ Roofline measure_roofline(const BenchConfig& c, const Stream& stream) {
   return roof;
 }
 
+void check_op_names(const std::vector<std::string>& ops) {
+  for (const std::string& name : ops) {
+    if (name == "conv2d" || name == "gemm") continue;
+    std::string known = "conv2d, gemm";
+    bool found = false;
+    for (const ops::OpInfo* op : ops::registered_ops())
+      if (has_registry_rows(*op)) {
+        known += ", " + op->name;
+        found = found || op->name == name;
+      }
+    FOVEA_CHECK(found, "--ops: '", name, "' is not an op with benchmark rows (expected one of ", known, ")");
+  }
+}
+
 std::vector<Row> run_kernel_suite(const BenchConfig& c, const ShapeSet& s, const Stream& stream) {
   std::vector<Row> rows;
   auto run_all = [&](const std::vector<Case>& cases) {
@@ -648,14 +632,11 @@ std::vector<Row> run_kernel_suite(const BenchConfig& c, const ShapeSet& s, const
     for (const Conv2dParams& p : s.convs) run_all(conv_cases(c, p));
   if (wanted(c, "gemm"))
     for (const GemmShape& g : s.gemms) run_all({gemm_case(c, g)});
-  if (wanted(c, "maxpool2d"))
-    for (const Pool2dParams& p : s.pools) run_all(pool_cases(c, p));
-  if (wanted(c, "cross_entropy"))
-    for (auto [n, k] : s.softmaxes) run_all({cross_entropy_case(c, n, k)});
-  if (wanted(c, "batchnorm"))
-    for (const Shape& x : s.batchnorms) run_all(batchnorm_cases(c, x));
-  if (wanted(c, "sgd"))
-    for (int64_t n : s.sgd_sizes) run_all({sgd_case(c, n)});
+  if (s.registry_rows != ShapeSet::RegistryRows::none)
+    for (const ops::OpInfo* op : ops::registered_ops())
+      if (has_registry_rows(*op) && wanted(c, op->name))
+        for (const ops::Sample& smp : bench_samples(*op, s.registry_rows == ShapeSet::RegistryRows::bench_samples))
+          run_all(registry_cases(c, *op, smp));
   return rows;
 }
 
@@ -696,6 +677,9 @@ double torch_images_per_s(const BenchConfig& c, const std::string& model, int64_
 }  // namespace
 
 std::vector<Row> run_train_step_suite(const BenchConfig& c, const Stream& stream) {
+  // Every copy and fill of the suite (inputs, initialisation, the loss read back) on the timed stream, in
+  // order with its kernels: a copy on the legacy default stream would not wait for a non-blocking stream.
+  StreamGuard on_stream(stream);
   std::vector<Row> rows;
   std::vector<ops::Backend> backends{ops::Backend::custom};
   if (with_vendor(c)) backends.push_back(ops::Backend::cudnn);
@@ -715,9 +699,12 @@ std::vector<Row> run_train_step_suite(const BenchConfig& c, const Stream& stream
         model->train(true);
         nn::OptimizerConfig oc;
         nn::Optimizer opt(oc, model->parameters());
-        Input xi{Shape{c.train_batch, 3, 32, 32}};
-        Input li{Shape{c.train_batch}, 0, 0, true, model->classes()};
-        const Tensors in = to_device(random_inputs({xi, li}, 7), c.device);
+        std::vector<int64_t> labels(size_t(c.train_batch));
+        for (size_t i = 0; i < labels.size(); ++i)
+          labels[i] = int64_t(philox_u32(7, 1, i) % uint32_t(model->classes()));
+        const Tensors in = to_device(
+            {random_inputs({{Shape{c.train_batch, 3, 32, 32}}}, 7)[0], Tensor::from_vector(labels, {c.train_batch})},
+            c.device);
         float last_loss = NAN;
         auto step = [&](int) {
           model->zero_grad();
@@ -725,7 +712,7 @@ std::vector<Row> run_train_step_suite(const BenchConfig& c, const Stream& stream
           ops::CrossEntropyOut ce = ops::cross_entropy(ctx, out.y, in[1]);
           model->backward(ctx, ce.dlogits, *out.saved);
           opt.step(ctx, 0.01);
-          last_loss = ce.loss.to(kCPU).to_vector<float>()[0];
+          last_loss = ce.loss.to_vector<float>(ctx.stream)[0];
         };
         step(0);  // verify: one step gives a finite loss
         if (!std::isfinite(last_loss)) {

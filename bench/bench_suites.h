@@ -1,15 +1,16 @@
 // The suites of `fovea bench` (apps/bench.cpp); the measuring method is in bench/bench_harness.h.
 //   kernels    : conv2d fprop / dgrad / wgrad (our three versions, each cuDNN algorithm), GEMM (our
-//                sgemm, cuBLAS), max pooling forward / backward, softmax cross-entropy, batch norm
-//                training forward / backward, the fused SGD update. On device cpu: the reference.
+//                sgemm, cuBLAS), and every other op of the op registry (layers/ops/registry.h), forward and
+//                backward, ours and cuDNN's where it has the op, on the registry's samples. On device cpu:
+//                the reference.
 //   train-step : one training step (forward, loss, backward, SGD update) of zoo models, in images/s,
 //                with PyTorch's CPU figure for the same net when /usr/bin/python3 has torch.
 // Shape sets:
-//   tiny      a few small shapes (seconds anywhere; the tests use it)
-//   cifar     every conv, linear and batch-norm layer of the zoo's CIFAR nets (small_cnn, cifar_quick,
-//             cifar_full, resnet20, resnet18, resnet9), read from the built models, at each --batch;
-//             pooling from layers/ops/conv_shapes.h (the pooling layers expose no window accessor yet)
-//   deepbench a subset of the DeepBench training convolution and GEMM problems that fit one GPU
+//   tiny      a few small shapes (seconds anywhere; the tests use it); registry ops: each op's largest test sample
+//   cifar     every conv and linear layer of the zoo's CIFAR nets (small_cnn, cifar_quick, cifar_full, resnet20,
+//             resnet18, resnet9), read from the built models, at each --batch; registry ops: their bench samples
+//   deepbench a subset of the DeepBench training convolution and GEMM problems that fit one GPU; registry ops:
+//             their bench samples
 //   and any --conv N,C,H,W,K,R,S[,stride[,pad]] / --gemm M,N,K given on the command line.
 #pragma once
 #include <cstdint>
@@ -31,11 +32,9 @@ struct GemmShape {
 struct ShapeSet {
   std::vector<Conv2dParams> convs;
   std::vector<GemmShape> gemms;
-  std::vector<Pool2dParams> pools;
-  std::vector<Shape> batchnorms;                       // [N,C,H,W] inputs
-  std::vector<std::pair<int64_t, int64_t>> softmaxes;  // [N, classes]
-  std::vector<int64_t> sgd_sizes;                      // parameters updated by one fused step
-  std::string notes;                                   // how the set was obtained
+  // Rows of the registry's ops: none, each op's largest test sample (tiny), or its bench samples.
+  enum class RegistryRows { none, test_samples, bench_samples } registry_rows = RegistryRows::bench_samples;
+  std::string notes;  // how the set was obtained
 };
 
 // name: tiny | cifar | deepbench | none (only the command-line shapes). Duplicates removed.
@@ -46,7 +45,7 @@ struct BenchConfig {
   Device device = kCPU;
   TimingOptions timing;
   double tolerance = 1e-4;       // relative L2 error allowed before a row is timed
-  std::vector<std::string> ops;  // empty: all; else any of conv2d, gemm, maxpool2d, cross_entropy, batchnorm, sgd
+  std::vector<std::string> ops;  // empty: all; else conv2d, gemm or registry op names (fovea op --list)
   bool cudnn = true;             // include cuDNN / cuBLAS rows when built and on cuda
   // train-step
   std::vector<std::string> train_models;
@@ -63,5 +62,7 @@ std::vector<Row> run_kernel_suite(const BenchConfig& c, const ShapeSet& shapes, 
 std::vector<Row> run_train_step_suite(const BenchConfig& c, const Stream& stream);
 
 std::string conv_shape_name(const Conv2dParams& p);
+// Throws a UsageError naming the first of `ops` that is neither conv2d, gemm nor a registry op with a bench row.
+void check_op_names(const std::vector<std::string>& ops);
 
 }  // namespace fovea::bench

@@ -4,7 +4,11 @@
 
 #include <cstdlib>
 #include <cstring>
+#include <memory>
+#include <mutex>
+#include <vector>
 
+#include "core/counters.h"
 #include "core/error.h"
 
 #if FOVEA_HAVE_CUDA
@@ -70,8 +74,21 @@ void device_free(void* p, Device d) {
   cuda_allocator().deallocate(p);
 }
 
+namespace {
+
+// A copy or wait that a GPU would make the host wait for: between the host (cpu) and a device's memory, or
+// between host memory and cuda memory.
+bool crosses_host_and_device(Device a, Device b) {
+  const bool a_device = a.type != DeviceType::cpu, b_device = b.type != DeviceType::cpu;
+  return a_device != b_device || a.is_host_memory() != b.is_host_memory();
+}
+
+}  // namespace
+
 void copy_bytes(void* dst, Device dst_device, const void* src, Device src_device, size_t bytes, StreamHandle stream) {
   if (bytes == 0) return;
+  // Counted on emu too: its copies are memcpy, but the same copy on a GPU waits for the device.
+  if (crosses_host_and_device(dst_device, src_device)) detail::count_host_sync();
   if (dst_device.is_host_memory() && src_device.is_host_memory()) {
     std::memcpy(dst, src, bytes);
     return;
@@ -82,10 +99,96 @@ void copy_bytes(void* dst, Device dst_device, const void* src, Device src_device
                                                             : cudaMemcpyDeviceToDevice;
   auto s = static_cast<cudaStream_t>(stream);
   FOVEA_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, kind, s));
-  FOVEA_CUDA_CHECK(cudaStreamSynchronize(s));
+  // Host memory may be reused when this returns (it may be page-locked, and then the copy is truly
+  // asynchronous); device-to-device copies stay in stream order like kernels.
+  if (kind != cudaMemcpyDeviceToDevice) FOVEA_CUDA_CHECK(cudaStreamSynchronize(s));
 #else
   (void)stream;
   FOVEA_FAIL("copy between ", src_device.str(), " and ", dst_device.str(), ": this build has no CUDA support");
+#endif
+}
+
+#if FOVEA_HAVE_CUDA
+namespace {
+
+// Page-locked blocks through which upload_bytes sends host data. A block is free again once the event
+// recorded after its copy has completed; cudaEventQuery asks without waiting, and a busy pool grows instead
+// of waiting (by a few blocks per step while the host runs ahead of the device). Never freed: cudaFreeHost
+// synchronises the device, and the pool is small.
+class StagingPool {
+ public:
+  void upload(void* dst, const void* src, size_t bytes, cudaStream_t stream) {
+    Block* b = acquire(bytes);
+    std::memcpy(b->host, src, bytes);
+    try {
+      FOVEA_CUDA_CHECK(cudaMemcpyAsync(dst, b->host, bytes, cudaMemcpyHostToDevice, stream));
+      FOVEA_CUDA_CHECK(cudaEventRecord(b->done, stream));
+    } catch (...) {
+      release(b, false);
+      throw;
+    }
+    release(b, true);
+  }
+
+ private:
+  struct Block {
+    void* host = nullptr;
+    size_t bytes = 0;
+    cudaEvent_t done = nullptr;
+    bool recorded = false;  // `done` guards a copy that may still read the block
+    bool in_use = false;    // between acquire and release
+  };
+
+  Block* acquire(size_t bytes) {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (auto& b : blocks_) {
+      if (b->in_use || b->bytes < bytes || b->bytes > 4 * bytes + 65536) continue;
+      if (b->recorded) {
+        const cudaError_t e = cudaEventQuery(b->done);
+        if (e == cudaErrorNotReady) continue;  // not an error: the device has not read it yet
+        FOVEA_CUDA_CHECK(e);
+      }
+      b->in_use = true;
+      return b.get();
+    }
+    auto b = std::make_unique<Block>();
+    b->bytes = bytes < 4096 ? 4096 : bytes;
+    FOVEA_CUDA_CHECK(cudaHostAlloc(&b->host, b->bytes, cudaHostAllocPortable));
+    FOVEA_CUDA_CHECK(cudaEventCreateWithFlags(&b->done, cudaEventDisableTiming));
+    b->in_use = true;
+    blocks_.push_back(std::move(b));
+    return blocks_.back().get();
+  }
+
+  void release(Block* b, bool recorded) {
+    std::lock_guard<std::mutex> lock(mu_);
+    b->recorded = recorded;
+    b->in_use = false;
+  }
+
+  std::mutex mu_;
+  std::vector<std::unique_ptr<Block>> blocks_;
+};
+
+StagingPool& staging_pool() {
+  static StagingPool* pool = new StagingPool;  // leaked on purpose, like the CUDA allocator
+  return *pool;
+}
+
+}  // namespace
+#endif
+
+void upload_bytes(void* dst, Device dst_device, const void* src, size_t bytes, StreamHandle stream) {
+  if (bytes == 0) return;
+  if (dst_device.is_host_memory()) {
+    std::memcpy(dst, src, bytes);
+    return;
+  }
+#if FOVEA_HAVE_CUDA
+  staging_pool().upload(dst, src, bytes, static_cast<cudaStream_t>(stream));
+#else
+  (void)stream;
+  FOVEA_FAIL("upload to ", dst_device.str(), ": this build has no CUDA support");
 #endif
 }
 
@@ -104,9 +207,10 @@ void fill_bytes(void* dst, Device d, int value, size_t bytes, StreamHandle strea
 }
 
 void synchronize(Device d) {
-  if (d.is_host_memory()) return;
+  if (d.type == DeviceType::cpu) return;
+  detail::count_host_sync();
 #if FOVEA_HAVE_CUDA
-  FOVEA_CUDA_CHECK(cudaDeviceSynchronize());
+  if (!d.is_host_memory()) FOVEA_CUDA_CHECK(cudaDeviceSynchronize());
 #endif
 }
 

@@ -22,6 +22,7 @@ const char* st_dtype_name(DType t) {
     case DType::uint8: return "U8";
     case DType::float16: return "F16";
     case DType::bfloat16: return "BF16";
+    case DType::float64: FOVEA_FAIL("safetensors: fovea does not write float64 tensors");  // metric sums only
   }
   return "?";
 }

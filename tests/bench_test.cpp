@@ -16,6 +16,7 @@
 #include "bench/bench_harness.h"
 #include "bench/bench_suites.h"
 #include "tests/cli_test_util.h"
+#include "tests/test_util.h"
 
 namespace fovea::bench {
 namespace {
@@ -68,8 +69,8 @@ TEST_F(BenchCli, CpuRunWritesTableCsvJsonPngWithTheEnvironment) {
     EXPECT_GT(row["roofline_fraction"].get<double>(), 0);
   }
   for (const char* op :
-       {"conv2d_forward", "conv2d_backward_data", "conv2d_backward_filter", "gemm", "maxpool2d_forward",
-        "maxpool2d_backward", "cross_entropy", "batchnorm_forward_train", "batchnorm_backward", "sgd_update"})
+       {"conv2d_forward", "conv2d_backward_data", "conv2d_backward_filter", "gemm", "maxpool2d", "maxpool2d_backward",
+        "cross_entropy", "cross_entropy_backward", "batchnorm2d", "batchnorm2d_backward", "sgd", "lrn", "avgpool2d"})
     EXPECT_TRUE(ops.count(op)) << op;
 
   const std::string csv = slurp(out / "bench.csv");
@@ -183,8 +184,13 @@ TEST(BenchSuite, CifarShapesComeFromTheModels) {
   EXPECT_TRUE(stem);
   EXPECT_TRUE(resnet_stride2);
   EXPECT_TRUE(linear10);
-  EXPECT_FALSE(s.batchnorms.empty());
-  EXPECT_EQ(s.softmaxes.size(), 1u);
+  EXPECT_EQ(s.registry_rows, ShapeSet::RegistryRows::bench_samples);  // the other ops: the registry's bench rows
+}
+
+// --ops takes conv2d, gemm and the registry's op names; anything else is refused naming it (not run as nothing).
+TEST(BenchSuite, UnknownOpNamesAreRefused) {
+  EXPECT_NO_THROW(check_op_names({"conv2d", "gemm", "batchnorm2d", "lrn", "sgd"}));
+  EXPECT_TRUE(test::throws_error([] { check_op_names({"conv2d", "batchnorm"}); }, {"--ops", "'batchnorm'", "lrn"}));
 }
 
 }  // namespace

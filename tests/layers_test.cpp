@@ -16,7 +16,7 @@
 #include "layers/nn/loss.h"
 #include "layers/nn/models.h"
 #include "layers/nn/optimizer.h"
-#include "layers/train/trainer.h"
+#include "layers/train/session.h"
 #include "test_util.h"
 
 namespace fovea::nn {
@@ -639,16 +639,16 @@ TEST(Schedule, MatchesPyTorchSchedulers) {
 TEST(Schedule, BadSpecs) {
   const std::pair<const char*, std::vector<std::string>> cases[] = {
       {"cosin", {"unknown schedule 'cosin'", "cosine[:MIN_LR]"}},
-      {"step", {"schedule 'step'", "takes 1 to 2 arguments, got 0"}},
-      {"step:x", {"schedule 'step:x'", "the step size in epochs", "got 'x'"}},
-      {"step:0", {"schedule 'step:0'", "step size must be > 0"}},
-      {"onecycle:1.5", {"schedule 'onecycle:1.5'", "pct_start must be in (0, 1)"}},
-      {"multistep:3,2", {"schedule 'multistep:3,2'", "milestones must increase"}},
-      {"multistep:3,,5", {"schedule 'multistep:3,,5'", "a milestone epoch", "got ''"}},
-      {"cosine:-1", {"schedule 'cosine:-1'", "minimum learning rate must be >= 0"}},
-      {"cosine:inf", {"schedule 'cosine:inf'", "the minimum learning rate", "got 'inf'"}},
-      {"constant:1", {"schedule 'constant:1'", "takes 0 to 0 arguments, got 1"}},
-      {"step:2:0", {"schedule 'step:2:0'", "gamma must be > 0"}},
+      {"step", {"schedule: 'step'", "takes 1 to 2 arguments, got 0"}},
+      {"step:x", {"schedule: 'step:x'", "the step size in epochs", "got 'x'"}},
+      {"step:0", {"schedule: 'step:0'", "step size must be > 0"}},
+      {"onecycle:1.5", {"schedule: 'onecycle:1.5'", "pct_start must be in (0, 1)"}},
+      {"multistep:3,2", {"schedule: 'multistep:3,2'", "milestones must increase"}},
+      {"multistep:3,,5", {"schedule: 'multistep:3,,5'", "a milestone epoch", "got ''"}},
+      {"cosine:-1", {"schedule: 'cosine:-1'", "minimum learning rate must be >= 0"}},
+      {"cosine:inf", {"schedule: 'cosine:inf'", "the minimum learning rate", "got 'inf'"}},
+      {"constant:1", {"schedule: 'constant:1'", "takes 0 to 0 arguments, got 1"}},
+      {"step:2:0", {"schedule: 'step:2:0'", "gamma must be > 0"}},
   };
   for (const auto& [bad, parts] : cases) EXPECT_TRUE(test::throws_error([&] { parse_schedule(bad); }, parts)) << bad;
 }
@@ -742,8 +742,8 @@ TEST(Training, ShortRunReducesTheLossAndLearnsTheRings) {
   c.epochs = 6;
   c.batch = 32;
   c.lr = 0.1;
-  c.schedule = "constant";
-  c.device = "cpu";
+  c.schedule = parse_schedule("constant");
+  c.device = kCPU;
   c.progress = false;
   c.out = temp_path("rings_run");
   const TrainResult r = train(c);

@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/augment.h"
@@ -128,6 +129,13 @@ struct Augment {
   float shear_deg = 0.0f;   // horizontal shear angle uniform in +-shear_deg
   bool any() const { return pad_crop > 0 || hflip || translate > 0 || rotate_deg > 0 || zoom > 0 || shear_deg > 0; }
 };
+
+// The augmentation language of --augment: "none", "standard" (= crop:4,flip), or a comma list of crop:PAD
+// (0-64), flip, translate:FRACTION (0-0.5), rotate:DEGREES (0-180), zoom:FRACTION (0-0.9), shear:DEGREES
+// (0-60). Errors are UsageErrors naming `what` and the item.
+Augment parse_augment(std::string_view text, std::string_view what = "augment");
+// The canonical text of `a` in that language ("none" when it does nothing); parse_augment reads it back.
+std::string augment_spec(const Augment& a);
 
 // The warp of sample `index` in `epoch`: a function of (seed, epoch, index) only. Pure flips and
 // integer shifts give integer source coordinates, so they copy pixels exactly.

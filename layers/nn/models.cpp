@@ -116,7 +116,7 @@ void Model::load_state_dict(const std::map<std::string, Tensor>& tensors, bool s
                   ") does not have");
 }
 
-std::vector<std::string> Model::freeze(std::string_view which) {
+std::vector<std::string> Model::freeze(std::string_view which, std::string_view what) {
   std::set<size_t> layers;
   if (which == "all-but-last") {
     size_t last = net_->size();
@@ -125,15 +125,16 @@ std::vector<std::string> Model::freeze(std::string_view which) {
         last = i;
         break;
       }
-    FOVEA_CHECK(last < net_->size(), "freeze: the model has no parameters");
+    FOVEA_CHECK(last < net_->size(), what, ": the model has no parameters");
     for (size_t i = 0; i < last; ++i) layers.insert(i);
   } else {
     for (std::string_view part : split(which, ',')) {
-      FOVEA_CHECK(!part.empty(), "freeze: empty entry in '", which, "' (expected indices and ranges like 0-5,7)");
+      FOVEA_CHECK(!part.empty(), what, ": empty entry in '", which, "' (expected indices and ranges like 0-5,7)");
       const size_t dash = part.find('-');
-      const int64_t lo = parse_int(part.substr(0, dash), "freeze: layer index");
-      const int64_t hi = dash == std::string_view::npos ? lo : parse_int(part.substr(dash + 1), "freeze: layer index");
-      FOVEA_CHECK(lo >= 0 && lo <= hi && hi < int64_t(net_->size()), "freeze: layer range '", part,
+      const std::string index_what = cat(what, ": layer index");
+      const int64_t lo = parse_int(part.substr(0, dash), index_what);
+      const int64_t hi = dash == std::string_view::npos ? lo : parse_int(part.substr(dash + 1), index_what);
+      FOVEA_CHECK(lo >= 0 && lo <= hi && hi < int64_t(net_->size()), what, ": layer range '", part,
                   "' is outside the model's layers 0-", net_->size() - 1);
       for (int64_t i = lo; i <= hi; ++i) layers.insert(size_t(i));
     }

@@ -75,7 +75,8 @@ class Model {
                        std::vector<std::string>* skipped = nullptr);
   // Freezes (trainable = false) the top-level layers named by `which`: indices and ranges "0-5,7",
   // or "all-but-last" (everything but the last layer with parameters). Returns the frozen parameter paths.
-  std::vector<std::string> freeze(std::string_view which);
+  // Errors are UsageErrors naming `what` (e.g. "--freeze").
+  std::vector<std::string> freeze(std::string_view which, std::string_view what = "freeze");
 
  private:
   std::string name_, spec_;

@@ -156,10 +156,11 @@ const RegisterOp add_op{{
                 {"image", {{"a", {2, 3, 7, 9}}, {"b", {2, 3, 7, 9}}}},
                 {"cifar_n64", {{"a", {64, 64, 32, 32}}, {"b", {64, 64, 32, 32}}}, {}, true}},
     .stubs = {&residual_add_forward_stub, &residual_add_backward_stub},
-    .cost = [](const OpArgs& a) {
-      const double n = double(a.tensor("a").numel());
-      return std::pair{n, 12.0 * n};
-    },
+    .cost =
+        [](const OpArgs& a) {
+          const double n = double(a.tensor("a").numel());
+          return std::pair{n, 12.0 * n};
+        },
 }};
 
 }  // namespace

@@ -199,7 +199,9 @@ const RegisterOp avgpool2d_op{{
     .name = "avgpool2d",
     .doc = "2-D average pooling, torch.nn.functional.avg_pool2d (floor mode)",
     .inputs = {{.name = "x", .doc = "[N, C, H, W]"}},
-    .attrs = {kWindowAttrs[0], kWindowAttrs[1], kWindowAttrs[2],
+    .attrs = {kWindowAttrs[0],
+              kWindowAttrs[1],
+              kWindowAttrs[2],
               {"count_include_pad", AttrType::boolean, "1", "divide by the whole window, padding included"}},
     .outputs = {"y"},
     .forward = [](Context& ctx, const OpArgs& a) -> NamedTensors {
@@ -232,10 +234,11 @@ const RegisterOp global_avgpool_op{{
                 {"resnet_8x8", {{"x", {3, 16, 8, 8}}}},
                 {"resnet20_head_n128", {{"x", {128, 64, 8, 8}}}, {}, true}},
     .stubs = {&global_avgpool_forward_stub, &global_avgpool_backward_stub},
-    .cost = [](const OpArgs& a) {
-      const double n = double(a.tensor("x").numel());
-      return std::pair{n, 4.0 * n};
-    },
+    .cost =
+        [](const OpArgs& a) {
+          const double n = double(a.tensor("x").numel());
+          return std::pair{n, 4.0 * n};
+        },
 }};
 
 }  // namespace
