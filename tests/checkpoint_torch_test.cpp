@@ -27,6 +27,22 @@ TEST_P(CheckpointTorch, PyTorchClassifiesAsFoveaDoes) {
 INSTANTIATE_TEST_SUITE_P(Models, CheckpointTorch, ::testing::Values("resnet20", "cifar_full", "small_cnn"),
                          [](const ::testing::TestParamInfo<const char*>& info) { return std::string(info.param); });
 
+// cifar_full's LRN (alpha 5e-5) barely moves its outputs, so a wrong LRN formula in the script could still give
+// the same predictions. Here LRN dominates (alpha 2, k 1.5) and every rebuilt layer kind appears once: a mix-up
+// of size, alpha, beta or k, of the shortcut or of the batch-norm statistics changes predictions.
+TEST(CheckpointTorchSpec, PyTorchClassifiesAsFoveaDoesWithAStrongLrn) {
+  FOVEA_SKIP_WITHOUT_TORCH();
+  const TestSet& data = synthetic_test_set();
+  ASSERT_EQ(data.written.code, 0) << data.written.output;
+  const TempDir dir("fovea_checkpoint_torch_spec");
+  const std::string ckpt = dir / "spec.safetensors";
+  write_random_checkpoint(
+      "conv:16:3:pad=1,relu,lrn:3:alpha=2:beta=0.75:k=1.5,maxpool:2,res(conv:16:3:pad=1,bn,relu,conv:16:3:pad=1,bn),"
+      "resa(conv:32:3:stride=2:pad=1,bn),res(conv:48:3:stride=2:pad=1,bn),gap,linear",
+      ckpt, 12);
+  EXPECT_TRUE(torch_agrees(ckpt, data.dir, 200));
+}
+
 TEST(CheckpointTorchScript, FailsWhenTheCountsDiffer) {
   FOVEA_SKIP_WITHOUT_TORCH();
   const TestSet& data = synthetic_test_set();
