@@ -345,7 +345,7 @@ TEST_P(ConvDevice, BadLaunchesFailClearly) {
         [&] {
           ops::conv2d_forward_stub(test::kernel_exec(dev), {algo, {}}, bad, x.data(), w.data(), nullptr, y.data());
         },
-        {"conv2d_forward", "groups 4", "K=6"}))
+        {"conv2d_forward", "argument 'groups'=4", "does not divide output channels K=6"}))
         << conv_algo_name(algo);
     EXPECT_TRUE(test::throws_error(
         [&] {
