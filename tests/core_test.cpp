@@ -329,6 +329,20 @@ TEST(Parse, ListsPairsAndBools) {
   EXPECT_TRUE(test::throws_error([] { parse_bool("2", "count_include_pad"); }, {"count_include_pad", "'2'"}));
   EXPECT_FALSE(try_parse_int("7.0"));
   EXPECT_EQ(try_parse_float("7"), 7.0);
+  EXPECT_EQ(try_parse_uint("18446744073709551615"), UINT64_MAX);
+  EXPECT_FALSE(try_parse_uint("18446744073709551616"));
+  EXPECT_FALSE(try_parse_uint("-1"));
+  EXPECT_FALSE(try_parse_uint("+1"));
+  EXPECT_FALSE(try_parse_uint(""));
+  EXPECT_FALSE(try_parse_uint("1 "));
+}
+
+TEST(Parse, DeviceIndices) {
+  EXPECT_EQ(parse_device("cuda:0"), Device(DeviceType::cuda, 0));
+  EXPECT_EQ(parse_device("cuda:2147483647"), Device(DeviceType::cuda, 2147483647));
+  for (const char* bad : {"cuda:", "cuda:x", "cuda:-1", "cuda:+1", "cuda:2147483648", "cuda:1 "})
+    EXPECT_TRUE(test::throws_error([&] { parse_device(bad); }, {"device", "'" + std::string(bad) + "'", "cuda:N"}))
+        << bad;
 }
 
 // ---------------------------------------------------------------- dispatch stubs (core/dispatch.h)
