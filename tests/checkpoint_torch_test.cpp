@@ -2,15 +2,35 @@
 // cifar_full (local response normalisation) and small_cnn (batch norm, the flatten fovea inserts before linear):
 // PyTorch must classify the first synthetic test images exactly as `fovea eval` does (the same confusion
 // matrix), and the script must fail when it does not. Skips when Debian's python3-torch is not installed.
-// Trained checkpoints and the larger zoo models: checkpoint_torch_slow_test.cpp.
+// `fovea dataset`, which writes that test set for the script, is checked without PyTorch. Trained checkpoints
+// and the larger zoo models: checkpoint_torch_slow_test.cpp.
 #include "tests/checkpoint_torch_test_util.h"
 
 #include <cmath>
+#include <cstring>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "layers/data/data.h"
+#include "layers/train/session.h"
+
 namespace fovea::test {
 namespace {
+
+// `fovea dataset` (needs no PyTorch): fovea's CIFAR-10 loader reads back exactly the synthetic test set.
+TEST(DatasetCommand, WritesTheSyntheticTestSetAsCifar10) {
+  const TestSet& data = synthetic_test_set();
+  ASSERT_EQ(data.written.code, 0) << data.written.output;
+  const data::Dataset written = data::load_cifar10(data.dir, data::Split::test);
+  const data::Dataset shapes = nn::load_split("synthetic", "", data::Split::test);
+  ASSERT_EQ(written.images.shape(), shapes.images.shape());
+  EXPECT_EQ(written.labels.to_vector<int64_t>(), shapes.labels.to_vector<int64_t>());
+  EXPECT_EQ(std::memcmp(written.images.raw_data(), shapes.images.raw_data(), shapes.images.nbytes()), 0);
+  EXPECT_EQ(written.class_names, shapes.class_names);
+  const CliResult bad = run_fovea("dataset --dataset synthetic --split validation --out " + data.dir);
+  EXPECT_NE(bad.code, 0);
+  EXPECT_NE(bad.output.find("--split"), std::string::npos) << bad.output;
+}
 
 class CheckpointTorch : public ::testing::TestWithParam<const char*> {};
 
