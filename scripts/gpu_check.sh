@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The check to run on a machine with an NVIDIA GPU, in one go:
 #   1. configure and build for the GPU's own architecture (CMAKE_CUDA_ARCHITECTURES=native)
-#   2. every test, label by label (emu, gpu, ref, and the rest)
+#   2. every test, label by label (emu, gpu, ref, and the rest), then the tensor-core semantics one by one
 #   3. the kernel test binaries under compute-sanitizer memcheck and racecheck
 #   4. fovea bench --device cuda --shapes cifar (ours vs cuDNN / cuBLAS and the roofline)
 #   5. resnet20 on CIFAR-10 for a few epochs with each backend (custom, cudnn)
@@ -124,6 +124,16 @@ if [ "$BUILT" = 1 ] || [ "$DRY" = 1 ]; then
 else
   skip tests "the build failed"
 fi
+
+# ---- 2b. the emulator's claims about the hardware, which only a GPU can confirm: the __half/__nv_bfloat16 API
+# bit for bit (NaN bits included), mma.sync fragment layouts and values (TF32 operands read as their top 19 bits,
+# subnormal 16-bit inputs), ldmatrix, cp.async zero fill, cvt.rna.tf32.f32, and the tensor-core GEMM (the cuda
+# cases of these suites; they also ran in tests:emu above, here they are reported one by one).
+for suite in half_kernel_test tensor_core_test tc_gemm_kernel_test; do
+  if [ "$HAVE_GPU" = 0 ] && [ "$DRY" = 0 ]; then skip "tensor-core:$suite" "no GPU: the emulator's tensor-core semantics are checked against the device"; continue; fi
+  if [ ! -x "$BUILD/tests/$suite" ] && [ "$DRY" = 0 ]; then skip "tensor-core:$suite" "$BUILD/tests/$suite not built"; continue; fi
+  step "tensor-core:$suite" "$OUT/logs/tensor_core_$suite.log" "$BUILD/tests/$suite" --gtest_filter='*cuda*' || true
+done
 
 # ---- 3. compute-sanitizer on the kernel tests (their cuda cases)
 SAN=""

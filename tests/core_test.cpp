@@ -132,8 +132,9 @@ TEST_P(Upload, SourceMayChangeAtOnceAndNothingWaits) {
   Stream stream(dev);
   StreamGuard on(stream);
 #if FOVEA_HAVE_CUDA
-  if (dev.type == DeviceType::cuda)
+  if (dev.type == DeviceType::cuda) {
     ASSERT_EQ(cudaLaunchHostFunc(static_cast<cudaStream_t>(stream.handle()), sleep_50ms, nullptr), cudaSuccess);
+  }
 #endif
   const int64_t rows = 200, len = 1017;  // sizes off any power of two; rows * len * 4 bytes ~ 0.8 MB
   Tensor dst = Tensor::empty({rows, len}, DType::int32, dev);

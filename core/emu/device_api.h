@@ -843,3 +843,7 @@ using ::fovea::emu::ullmax;
 using ::fovea::emu::ullmin;
 using ::fovea::emu::umax;
 using ::fovea::emu::umin;
+
+// __half, __nv_bfloat16 and their API (cuda_fp16.h / cuda_bf16.h), after everything above so that its
+// using-declarations of __hadd cover the integer overload too.
+#include "core/emu/half.h"

@@ -106,7 +106,8 @@ struct Current {
   dim3 grid_dim{1, 1, 1};
   void* dynamic_smem = nullptr;
   size_t dynamic_smem_bytes = 0;
-  void* worker = nullptr;  // the runtime's per-thread state while a block runs, else null
+  void* worker = nullptr;     // the runtime's per-thread state while a block runs, else null
+  uint64_t block_serial = 0;  // bumped at every block start: per-block state kept outside the runtime resets on it
 };
 inline thread_local constinit Current current{};
 
@@ -130,10 +131,23 @@ enum class WarpOp : uint8_t {
   reduce_xor,
   match_any,
   match_all,
+  custom,  // warp_custom()
 };
 // The calling lane's part of a warp collective over the lanes in `mask`: blocks until every live lane named in
 // mask has called it, then returns this lane's result (the bits of the value read, a lane mask, ...).
 uint64_t warp_collective(WarpOp op, const char* fn, unsigned mask, uint64_t value, int arg, int width);
+// A warp-synchronous instruction defined outside the runtime (core/emu/tensor_core.cpp: mma.sync, ldmatrix). Each
+// lane passes a record of its own whose first member is a WarpCustom; when the last live lane named in mask has
+// arrived, that lane calls combine(records, lanes) once, with records[l] lane l's record for every lane l in
+// `lanes` (null for the others); combine reads every lane's inputs and writes every lane's outputs before any
+// lane resumes. Lanes passing different combine functions are an error, as are different masks.
+using WarpCombine = void (*)(void* const records[32], uint32_t lanes);
+struct WarpCustom {
+  WarpCombine combine;
+};
+inline void warp_custom(const char* fn, unsigned mask, WarpCustom* record) {
+  warp_collective(WarpOp::custom, fn, mask, uint64_t(reinterpret_cast<uintptr_t>(record)), 0, 32);
+}
 enum class BarrierKind : uint8_t { sync, count, all, any };
 int block_barrier(BarrierKind kind, int predicate);
 unsigned active_mask();

@@ -531,6 +531,21 @@ void complete_collective(Worker& w, int warp, uint32_t need) {
       common = all_equal ? need : 0;
       break;
     }
+    case detail::WarpOp::custom: {
+      void* records[32] = {};
+      const auto* lead = reinterpret_cast<const detail::WarpCustom*>(L.value);
+      for (uint32_t m = need; m; m &= m - 1) {
+        const int l = std::countr_zero(m);
+        auto* r = reinterpret_cast<detail::WarpCustom*>(lanes[l].value);
+        if (r->combine != lead->combine)
+          FOVEA_FAIL(L.fn, ": the lanes of warp ", warp, " named in mask ", hex(L.mask),
+                     " must all make the same call, but lane ", leader, " calls ", L.fn, " and lane ", l, " calls ",
+                     lanes[l].fn);
+        records[l] = r;
+      }
+      lead->combine(records, need);
+      break;
+    }
     default: break;
   }
   if (is_shuffle(L.op)) {
@@ -692,6 +707,7 @@ void run_block(Worker& w, Launch& L, uint64_t index) {
   const uint3 b{unsigned(index % L.grid.x), unsigned(index / L.grid.x % L.grid.y),
                 unsigned(index / (uint64_t(L.grid.x) * L.grid.y))};
   detail::current.block_idx = b;
+  ++detail::current.block_serial;
   const int n = L.threads;
   if (L.settings.poison && L.smem_bytes > 0) std::memset(w.dynamic_smem, 0xff, L.smem_bytes);
 
