@@ -11,26 +11,20 @@
 #include "core/philox.h"
 #include "layers/nn/checkpoint.h"
 #include "tests/cli_test_util.h"
-
-#ifndef FOVEA_SOURCE_DIR
-#error "FOVEA_SOURCE_DIR must be the source tree (for scripts/check_checkpoint_torch.py)"
-#endif
+#include "tests/python_util.h"
 
 namespace fovea::test {
 
 namespace fs = std::filesystem;
 
-inline const char* const kPython = "/usr/bin/python3";
-
-inline bool has_torch() {
-  static const bool yes = run_command(std::string(kPython) + " -c 'import torch, numpy'").code == 0;
-  return yes;
+// "" when /usr/bin/python3 has torch and numpy (the script's imports), else why not; asked once per test binary.
+inline const std::string& torch_missing() {
+  static const std::string why = python_missing("torch, numpy");
+  return why;
 }
 
-#define FOVEA_SKIP_WITHOUT_TORCH()                                      \
-  if (!::fovea::test::has_torch())                                      \
-  GTEST_SKIP() << "needs Debian's python3-torch and python3-numpy for " \
-                  "/usr/bin/python3"
+#define FOVEA_SKIP_WITHOUT_TORCH() \
+  if (!::fovea::test::torch_missing().empty()) GTEST_SKIP() << ::fovea::test::torch_missing()
 
 // `check_checkpoint_torch.py ARGS`.
 inline CliResult run_checker(const std::string& args) {
