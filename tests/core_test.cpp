@@ -366,8 +366,13 @@ TEST(Dispatch, PicksTheSlotOfTheDeviceAndBackend) {
   EXPECT_TRUE(stub.define(Slot::emu, twice_emu) && stub.define(Slot::cuda, twice_cuda));
   EXPECT_EQ(stub(Exec{kEmu}, 3), 60);
   EXPECT_EQ(stub(Exec{kCUDA}, 3), 600);
+#if FOVEA_HAVE_CUDNN
   // cuDNN lacks the op: the cudnn backend runs our cuda kernels, as PyTorch does.
   EXPECT_EQ(stub(Exec{kCUDA, Backend::cudnn}, 3), 600);
+#else
+  // A build without cuDNN refuses the backend by name rather than running something else silently.
+  EXPECT_TRUE(test::throws_error([] { stub(Exec{kCUDA, Backend::cudnn}, 3); }, {"twice", "cudnn"}));
+#endif
   EXPECT_EQ(Exec({kCUDA, Backend::cudnn}).slot(), Slot::cudnn);
   EXPECT_TRUE(stub.has(Slot::emu) && !stub.has(Slot::cudnn));
   EXPECT_STREQ(stub.name(), "twice");
