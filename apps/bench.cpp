@@ -13,6 +13,7 @@
 #include "bench/bench_harness.h"
 #include "bench/bench_suites.h"
 #include "core/io.h"
+#include "core/parse.h"
 
 #ifndef FOVEA_BENCH_SOURCE_DIR
 #define FOVEA_BENCH_SOURCE_DIR "."
@@ -69,16 +70,13 @@ int run_bench(BenchOptions o) {
       !o.batches.empty() ? o.batches : (cuda ? std::vector<int64_t>{128, 512} : std::vector<int64_t>{8});
 
   bool kernels = false, train = false;
-  for (size_t start = 0; start <= o.suites.size();) {
-    const size_t comma = std::min(o.suites.find(',', start), o.suites.size());
-    const std::string s = o.suites.substr(start, comma - start);
+  for (std::string_view s : split(o.suites, ',')) {
     if (s == "kernels")
       kernels = true;
     else if (s == "train-step")
       train = true;
     else
       FOVEA_FAIL("fovea bench: unknown suite '", s, "' in --suites (expected kernels, train-step)");
-    start = comma + 1;
   }
 
   Stream stream(device);

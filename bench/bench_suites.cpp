@@ -11,9 +11,11 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <random>
 #include <set>
 #include <sstream>
+#include <string_view>
 
 #include "core/error.h"
 #include "core/memory.h"
@@ -671,7 +673,14 @@ double torch_images_per_s(const BenchConfig& c, const std::string& model, int64_
     while (!why.empty() && (why.back() == '\n')) why.pop_back();
     return 0;
   }
-  return std::atof(text.c_str() + at + 16);
+  const size_t begin = at + 16, end = text.find_first_of(" \t\r\n", begin);
+  const std::string_view number = std::string_view(text).substr(begin, end == std::string::npos ? end : end - begin);
+  const std::optional<double> ips = try_parse_float(number);
+  if (!ips || *ips <= 0) {
+    why = "PyTorch printed 'torch images/s: " + std::string(number) + "', not a positive number";
+    return 0;
+  }
+  return *ips;
 }
 
 }  // namespace

@@ -76,7 +76,7 @@ void relu_forward(const Exec& ex, int64_t n, const float* x, float* y) {
   launch_map1(ex, "relu_forward", x, y, n, ReluOp{});
 }
 void relu_backward(const Exec& ex, int64_t n, const float* y, const float* dy, float* dx) {
-  launch_map2(ex, "relu_backward", y, dy, dx, n, ReluBackwardOp{});
+  launch_map2(ex, "relu_backward", y, dy, dx, n, ReluBackwardOp{}, {"y", "dy", "dx"});
 }
 void leaky_relu_forward(const Exec& ex, int64_t n, float slope, const float* x, float* y) {
   check_slope("leaky_relu_forward", slope);
@@ -84,28 +84,28 @@ void leaky_relu_forward(const Exec& ex, int64_t n, float slope, const float* x, 
 }
 void leaky_relu_backward(const Exec& ex, int64_t n, float slope, const float* x, const float* dy, float* dx) {
   check_slope("leaky_relu_backward", slope);
-  launch_map2(ex, "leaky_relu_backward", x, dy, dx, n, LeakyReluBackwardOp{slope});
+  launch_map2(ex, "leaky_relu_backward", x, dy, dx, n, LeakyReluBackwardOp{slope}, {"x", "dy", "dx"});
 }
 void sigmoid_forward(const Exec& ex, int64_t n, const float* x, float* y) {
   launch_map1(ex, "sigmoid_forward", x, y, n, SigmoidOp{});
 }
 void sigmoid_backward(const Exec& ex, int64_t n, const float* y, const float* dy, float* dx) {
-  launch_map2(ex, "sigmoid_backward", y, dy, dx, n, SigmoidBackwardOp{});
+  launch_map2(ex, "sigmoid_backward", y, dy, dx, n, SigmoidBackwardOp{}, {"y", "dy", "dx"});
 }
 void tanh_forward(const Exec& ex, int64_t n, const float* x, float* y) {
   launch_map1(ex, "tanh_forward", x, y, n, TanhOp{});
 }
 void tanh_backward(const Exec& ex, int64_t n, const float* y, const float* dy, float* dx) {
-  launch_map2(ex, "tanh_backward", y, dy, dx, n, TanhBackwardOp{});
+  launch_map2(ex, "tanh_backward", y, dy, dx, n, TanhBackwardOp{}, {"y", "dy", "dx"});
 }
 void residual_add_forward(const Exec& ex, int64_t n, const float* a, const float* b, float* y) {
-  launch_map2(ex, "residual_add_forward", a, b, y, n, AddOp{});
+  launch_map2(ex, "residual_add_forward", a, b, y, n, AddOp{}, {"a", "b", "y"});
 }
 
 void residual_add_backward(const Exec& ex, int64_t n, const float* dy, float* da, float* db) {
   const char* op = "residual_add_backward";
   FOVEA_CHECK(n >= 0, op, ": argument 'n' must be >= 0, got ", n);
-  FOVEA_CHECK(dy != nullptr, op, ": argument 'dy' is null");
+  check_ptr(op, "dy", dy);
   FOVEA_CHECK(da || db, op, ": arguments 'da' and 'db' are both null");
   if (da == dy) da = nullptr;  // already holds the gradient
   if (db == dy) db = nullptr;

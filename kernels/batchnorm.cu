@@ -227,7 +227,7 @@ void batchnorm2d_forward(const Exec& ex, const BatchNormParams& p, const float* 
                          float* save_invstd) {
   const char* op = "batchnorm2d_forward";
   p.validate(op);
-  FOVEA_CHECK(x && y, op, ": null pointer (x ", static_cast<const void*>(x), ", y ", static_cast<void*>(y), ")");
+  check_ptr(op, "x", x), check_ptr(op, "y", y);
   FOVEA_CHECK((running_mean == nullptr) == (running_var == nullptr), op,
               ": arguments 'running_mean' and 'running_var' must be both given or both null");
   FOVEA_CHECK(p.training || running_mean, op, ": eval mode needs 'running_mean' and 'running_var', got null");
@@ -260,9 +260,8 @@ void batchnorm2d_backward(const Exec& ex, const BatchNormParams& p, const float*
                           const float* save_mean, const float* save_invstd, float* dx, float* dgamma, float* dbeta) {
   const char* op = "batchnorm2d_backward";
   p.validate(op);
-  FOVEA_CHECK(x && dy && save_mean && save_invstd, op, ": null pointer (x ", static_cast<const void*>(x), ", dy ",
-              static_cast<const void*>(dy), ", save_mean ", static_cast<const void*>(save_mean), ", save_invstd ",
-              static_cast<const void*>(save_invstd), ")");
+  check_ptr(op, "x", x), check_ptr(op, "dy", dy);
+  check_ptr(op, "save_mean", save_mean), check_ptr(op, "save_invstd", save_invstd);
   FOVEA_CHECK(dx || dgamma || dbeta, op, ": arguments 'dx', 'dgamma' and 'dbeta' are all null");
   const BnGeom g = bn_geom(p);
   const bool need_sums = dgamma || dbeta || (dx && p.training);

@@ -58,6 +58,11 @@ inline constexpr NoSlot kThisSlot{};  // the normal emu build registers; this on
 inline constexpr Slot kThisSlot = Slot::emu;
 #endif
 
+// Throws "<op>: argument '<arg>' is null".
+inline void check_ptr(const char* op, const char* arg, const void* p) {
+  FOVEA_CHECK(p != nullptr, op, ": argument '", arg, "' is null");
+}
+
 inline unsigned grid_1d(int64_t n, int block) {
   return unsigned((n + block - 1) / block);
 }

@@ -94,9 +94,7 @@ __global__ void conv2d_wgrad_direct_kernel(Conv2dParams p, const float* __restri
 void check_direct(const char* op, const Conv2dParams& p, const void* in1, const char* name1, const void* in2,
                   const char* name2, const void* out, const char* name_out) {
   p.validate(op);
-  FOVEA_CHECK(in1 != nullptr, op, ": argument '", name1, "' is null");
-  FOVEA_CHECK(in2 != nullptr, op, ": argument '", name2, "' is null");
-  FOVEA_CHECK(out != nullptr, op, ": argument '", name_out, "' is null");
+  check_ptr(op, name1, in1), check_ptr(op, name2, in2), check_ptr(op, name_out, out);
 }
 
 unsigned direct_grid(const char* op, int64_t n) {

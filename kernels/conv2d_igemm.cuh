@@ -227,9 +227,5 @@ dim3 gemm_grid(const char* op, const ConvGeom& g, int64_t batches) {
   return dim3(unsigned((g.Ngemm + Cfg::BN - 1) / Cfg::BN), unsigned(gy), unsigned(batches * g.splits));
 }
 
-void check_ptr(const char* op, const char* name, const void* ptr) {
-  FOVEA_CHECK(ptr != nullptr, op, ": argument '", name, "' is null");
-}
-
 }  // namespace
 }  // namespace fovea::FOVEA_KERNEL_NS

@@ -57,13 +57,13 @@ __global__ void map2_scalar_kernel(const float* a, const float* b, float* y, int
   for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride) y[i] = f(a[i], b[i]);
 }
 
-// `op` names the public launcher in launch errors. n == 0 launches nothing.
+// `op` names the public launcher in errors, and `names` its pointer arguments. n == 0 launches nothing.
 template <class F>
 void launch_map1(const Exec& ex, const char* op, const float* a, float* y, int64_t n, F f) {
   const StreamHandle stream = ex.stream;
   FOVEA_CHECK(n >= 0, op, ": argument 'n' must be >= 0, got ", n);
   if (n == 0) return;
-  FOVEA_CHECK(a && y, op, ": null pointer (x=", static_cast<const void*>(a), ", y=", static_cast<void*>(y), ")");
+  check_ptr(op, "x", a), check_ptr(op, "y", y);
   if (aligned16(a) && aligned16(y))
     launch<map1_vec4_kernel<F>>(op, dim3(grid_stride_blocks(n / 4 + 1, kMapBlock)), dim3(kMapBlock), 0, stream, a, y, n,
                                 f);
@@ -71,13 +71,17 @@ void launch_map1(const Exec& ex, const char* op, const float* a, float* y, int64
     launch<map1_scalar_kernel<F>>(op, dim3(grid_stride_blocks(n, kMapBlock)), dim3(kMapBlock), 0, stream, a, y, n, f);
 }
 
+struct Map2Names {
+  const char *a, *b, *y;
+};
+
 template <class F>
-void launch_map2(const Exec& ex, const char* op, const float* a, const float* b, float* y, int64_t n, F f) {
+void launch_map2(const Exec& ex, const char* op, const float* a, const float* b, float* y, int64_t n, F f,
+                 Map2Names names) {
   const StreamHandle stream = ex.stream;
   FOVEA_CHECK(n >= 0, op, ": argument 'n' must be >= 0, got ", n);
   if (n == 0) return;
-  FOVEA_CHECK(a && b && y, op, ": null pointer (inputs ", static_cast<const void*>(a), ", ",
-              static_cast<const void*>(b), ", output ", static_cast<void*>(y), ")");
+  check_ptr(op, names.a, a), check_ptr(op, names.b, b), check_ptr(op, names.y, y);
   if (aligned16(a) && aligned16(b) && aligned16(y))
     launch<map2_vec4_kernel<F>>(op, dim3(grid_stride_blocks(n / 4 + 1, kMapBlock)), dim3(kMapBlock), 0, stream, a, b, y,
                                 n, f);

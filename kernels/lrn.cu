@@ -98,7 +98,7 @@ LrnConsts<I> lrn_consts(const LrnParams& p) {
 void lrn_forward(const Exec& ex, const LrnParams& p, const float* x, float* y) {
   const char* op = "lrn_forward";
   p.validate(op);
-  FOVEA_CHECK(x && y, op, ": null pointer (x ", static_cast<const void*>(x), ", y ", static_cast<void*>(y), ")");
+  check_ptr(op, "x", x), check_ptr(op, "y", y);
   const int64_t total = p.x_size();
   const dim3 grid(grid_stride_blocks(total, kLrnBlock, 4096));
   if (total < kIndex32Limit)
@@ -111,8 +111,7 @@ void lrn_forward(const Exec& ex, const LrnParams& p, const float* x, float* y) {
 void lrn_backward(const Exec& ex, const LrnParams& p, const float* x, const float* dy, float* dx) {
   const char* op = "lrn_backward";
   p.validate(op);
-  FOVEA_CHECK(x && dy && dx, op, ": null pointer (x ", static_cast<const void*>(x), ", dy ",
-              static_cast<const void*>(dy), ", dx ", static_cast<void*>(dx), ")");
+  check_ptr(op, "x", x), check_ptr(op, "dy", dy), check_ptr(op, "dx", dx);
   const int64_t total = p.x_size();
   float* t = workspace_array<float>(ex, total, op);
   const dim3 grid(grid_stride_blocks(total, kLrnBlock, 4096));

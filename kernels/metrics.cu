@@ -136,9 +136,8 @@ void accumulate_metrics(const Exec& ex, const ops::MetricsBatch& b, double* sums
   const char* op = "accumulate_metrics";
   FOVEA_CHECK(b.N >= 0 && b.N < (int64_t(1) << 31) && b.C > 0, op,
               ": logits must be [N, C] with 0 <= N < 2^31 and C > 0, got [", b.N, ", ", b.C, "]");
-  FOVEA_CHECK(b.loss && sums && (b.N == 0 || (b.logits && b.labels)), op, ": null pointer (loss ",
-              static_cast<const void*>(b.loss), ", logits ", static_cast<const void*>(b.logits), ", labels ",
-              static_cast<const void*>(b.labels), ", sums ", static_cast<const void*>(sums), ")");
+  check_ptr(op, "loss", b.loss), check_ptr(op, "sums", sums);
+  if (b.N > 0) check_ptr(op, "logits", b.logits), check_ptr(op, "labels", b.labels);  // N = 0 reads neither
   launch<accumulate_metrics_kernel>(op, dim3(1), dim3(kMetricsBlock), 0, ex.stream, b, sums,
                                     reinterpret_cast<unsigned long long*>(confusion));
 }
@@ -161,8 +160,7 @@ int64_t count_correct(const float* logits, const int64_t* labels, int64_t N, int
   FOVEA_CHECK(N >= 0, op, ": argument 'N' must be >= 0, got ", N);
   FOVEA_CHECK(C > 0, op, ": argument 'C' must be > 0, got ", C);
   if (N == 0) return 0;
-  FOVEA_CHECK(logits && labels, op, ": null pointer (logits ", static_cast<const void*>(logits), ", labels ",
-              static_cast<const void*>(labels), ")");
+  check_ptr(op, "logits", logits), check_ptr(op, "labels", labels);
   return with_policy(ws, op, stream, [&](auto&& policy) {
     return thrust::transform_reduce(policy, thrust::counting_iterator<int64_t>(0),
                                     thrust::counting_iterator<int64_t>(N), RowCorrect{logits, labels, C}, int64_t(0),

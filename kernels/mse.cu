@@ -55,8 +55,7 @@ struct MseBackwardOp {
 void mse_forward(const Exec& ex, int64_t n, const float* x, const float* target, float* loss) {
   const char* op = "mse_forward";
   FOVEA_CHECK(n > 0, op, ": argument 'n' must be > 0, got ", n);
-  FOVEA_CHECK(x && target && loss, op, ": null pointer (x ", static_cast<const void*>(x), ", target ",
-              static_cast<const void*>(target), ", loss ", static_cast<void*>(loss), ")");
+  check_ptr(op, "x", x), check_ptr(op, "target", target), check_ptr(op, "loss", loss);
   const bool vec = aligned16(x) && aligned16(target);
   // The grid depends on n only, so the summation order (and the bits) does not change between runs.
   const unsigned blocks = grid_stride_blocks(vec ? n / 4 + 1 : n, kMseBlock, kMaxPartials);
@@ -72,7 +71,7 @@ void mse_forward(const Exec& ex, int64_t n, const float* x, const float* target,
 void mse_backward(const Exec& ex, int64_t n, const float* x, const float* target, float dloss, float* dx) {
   const char* op = "mse_backward";
   FOVEA_CHECK(n > 0, op, ": argument 'n' must be > 0, got ", n);
-  launch_map2(ex, op, x, target, dx, n, MseBackwardOp{float(2.0 * double(dloss) / double(n))});
+  launch_map2(ex, op, x, target, dx, n, MseBackwardOp{float(2.0 * double(dloss) / double(n))}, {"x", "target", "dx"});
 }
 
 const bool registered =

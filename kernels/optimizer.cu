@@ -123,8 +123,8 @@ __global__ void adamw_multi_kernel(const OptimizerTensor* __restrict__ tensors, 
 void check_launch(const char* op, const OptimizerTensor* tensors, int64_t count, int64_t chunks, int64_t step) {
   FOVEA_CHECK(step >= 1, op, ": argument 'step' must be >= 1, got ", step);
   FOVEA_CHECK(count >= 0 && chunks >= 0, op, ": arguments 'count'=", count, " and 'chunks'=", chunks, " must be >= 0");
-  FOVEA_CHECK(chunks == 0 || (count > 0 && tensors), op, ": ", chunks, " chunks but ", count, " tensors at ",
-              static_cast<const void*>(tensors));
+  FOVEA_CHECK(chunks == 0 || count > 0, op, ": ", chunks, " chunks but 'count' is ", count, " tensors");
+  if (chunks > 0) check_ptr(op, "tensors", tensors);
   FOVEA_CHECK(chunks <= int64_t(0x7fffffff), op, ": ", chunks, " chunks exceed one launch");
 }
 

@@ -181,8 +181,7 @@ void check_pool(const char* op, const Pool2dParams& p) {
   FOVEA_CHECK(p.P() > 0 && p.Q() > 0, op, ": empty output ", p.P(), "x", p.Q(), " (", p.str(), ")");
 }
 void check_ptrs(const char* op, const void* a, const char* an, const void* b, const char* bn) {
-  FOVEA_CHECK(a != nullptr, op, ": argument '", an, "' is null");
-  FOVEA_CHECK(b != nullptr, op, ": argument '", bn, "' is null");
+  check_ptr(op, an, a), check_ptr(op, bn, b);
 }
 bool use_index32(const Pool2dParams& p) {
   return p.x_size() < kIndex32Limit && p.y_size() < kIndex32Limit;
@@ -210,7 +209,7 @@ void maxpool_backward(const Exec& ex, const Pool2dParams& p, const float* dy, co
   const char* op = "maxpool2d_backward";
   check_pool(op, p);
   check_ptrs(op, dy, "dy", dx, "dx");
-  FOVEA_CHECK(idx != nullptr, op, ": argument 'idx' is null");
+  check_ptr(op, "idx", idx);
   const int64_t total = p.x_size();
   if (use_index32(p))
     launch<maxpool2d_backward_kernel<int32_t, Index>>(op, pool_grid(total), dim3(kPoolBlock), 0, ex.stream,

@@ -277,9 +277,6 @@ void check_rows(const char* op, int64_t N, int64_t C) {
   FOVEA_CHECK(N > 0, op, ": argument 'N' must be > 0, got ", N);
   FOVEA_CHECK(C > 0, op, ": argument 'C' must be > 0, got ", C);
 }
-void check_ptr(const char* op, const char* arg, const void* p) {
-  FOVEA_CHECK(p != nullptr, op, ": argument '", arg, "' is null");
-}
 
 dim3 warp_row_grid(int64_t N) {
   return dim3(grid_stride_blocks(N, kRowsPerWarpBlock, 8192));

@@ -180,9 +180,8 @@ __global__ void __launch_bounds__(32)
 
 GemmArgs checked_args(const char* op, const SgemmParams& p, const void* A, const void* B, const void* C) {
   p.validate(op);
-  FOVEA_CHECK(C != nullptr, op, ": argument 'C' is null");
-  FOVEA_CHECK(p.K == 0 || (A != nullptr && B != nullptr), op, ": arguments 'A' and 'B' must not be null when K=", p.K,
-              " > 0");
+  check_ptr(op, "C", C);
+  if (p.K != 0) check_ptr(op, "A", A), check_ptr(op, "B", B);  // K = 0: C = beta C reads neither
   auto fits = [](int64_t v) { return v >= 0 && v < INT_MAX; };
   FOVEA_CHECK(
       fits(p.M) && fits(p.N) && fits(p.K) && fits(p.a_rows() * p.lda) && fits(p.b_rows() * p.ldb) && fits(p.M * p.ldc),

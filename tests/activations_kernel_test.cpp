@@ -188,10 +188,18 @@ TEST_P(ActivationKernels, BadArguments) {
   const Device dev = GetParam();
   FOVEA_SKIP_IF_NO_DEVICE(dev);
   DeviceArray<float> a(8, dev), b(8, dev);
-  EXPECT_THROW(ops::relu_forward_stub(kernel_exec(dev), -1, a.data(), b.data()), Error);
-  EXPECT_THROW(ops::relu_forward_stub(kernel_exec(dev), 8, nullptr, b.data()), Error);
-  EXPECT_THROW(ops::leaky_relu_forward_stub(kernel_exec(dev), 8, NAN, a.data(), b.data()), Error);
-  EXPECT_THROW(ops::residual_add_backward_stub(kernel_exec(dev), 8, a.data(), nullptr, nullptr), Error);
+  EXPECT_TRUE(throws_error([&] { ops::relu_forward_stub(kernel_exec(dev), -1, a.data(), b.data()); },
+                           {"relu_forward", "argument 'n'", "got -1"}));
+  EXPECT_TRUE(throws_error([&] { ops::relu_forward_stub(kernel_exec(dev), 8, nullptr, b.data()); },
+                           {"relu_forward", "argument 'x' is null"}));
+  EXPECT_TRUE(throws_error([&] { ops::sigmoid_backward_stub(kernel_exec(dev), 8, a.data(), nullptr, b.data()); },
+                           {"sigmoid_backward", "argument 'dy' is null"}));
+  EXPECT_TRUE(throws_error([&] { ops::leaky_relu_forward_stub(kernel_exec(dev), 8, NAN, a.data(), b.data()); },
+                           {"leaky_relu_forward", "argument 'slope'", "nan"}));
+  EXPECT_TRUE(throws_error([&] { ops::residual_add_forward_stub(kernel_exec(dev), 8, a.data(), a.data(), nullptr); },
+                           {"residual_add_forward", "argument 'y' is null"}));
+  EXPECT_TRUE(throws_error([&] { ops::residual_add_backward_stub(kernel_exec(dev), 8, a.data(), nullptr, nullptr); },
+                           {"residual_add_backward", "'da' and 'db'", "both null"}));
   EXPECT_NO_THROW(ops::relu_forward_stub(kernel_exec(dev), 0, a.data(), b.data()));  // empty: no launch
 }
 

@@ -330,6 +330,20 @@ TEST(Parse, ListsPairsAndBools) {
   EXPECT_TRUE(test::throws_error([] { parse_bool("2", "count_include_pad"); }, {"count_include_pad", "'2'"}));
   EXPECT_FALSE(try_parse_int("7.0"));
   EXPECT_EQ(try_parse_float("7"), 7.0);
+  EXPECT_EQ(try_parse_uint("18446744073709551615"), UINT64_MAX);
+  EXPECT_FALSE(try_parse_uint("18446744073709551616"));
+  EXPECT_FALSE(try_parse_uint("-1"));
+  EXPECT_FALSE(try_parse_uint("+1"));
+  EXPECT_FALSE(try_parse_uint(""));
+  EXPECT_FALSE(try_parse_uint("1 "));
+}
+
+TEST(Parse, DeviceIndices) {
+  EXPECT_EQ(parse_device("cuda:0"), Device(DeviceType::cuda, 0));
+  EXPECT_EQ(parse_device("cuda:2147483647"), Device(DeviceType::cuda, 2147483647));
+  for (const char* bad : {"cuda:", "cuda:x", "cuda:-1", "cuda:+1", "cuda:2147483648", "cuda:1 "})
+    EXPECT_TRUE(test::throws_error([&] { parse_device(bad); }, {"device", "'" + std::string(bad) + "'", "cuda:N"}))
+        << bad;
 }
 
 // ---------------------------------------------------------------- dispatch stubs (core/dispatch.h)
@@ -352,8 +366,13 @@ TEST(Dispatch, PicksTheSlotOfTheDeviceAndBackend) {
   EXPECT_TRUE(stub.define(Slot::emu, twice_emu) && stub.define(Slot::cuda, twice_cuda));
   EXPECT_EQ(stub(Exec{kEmu}, 3), 60);
   EXPECT_EQ(stub(Exec{kCUDA}, 3), 600);
+#if FOVEA_HAVE_CUDNN
   // cuDNN lacks the op: the cudnn backend runs our cuda kernels, as PyTorch does.
   EXPECT_EQ(stub(Exec{kCUDA, Backend::cudnn}, 3), 600);
+#else
+  // A build without cuDNN refuses the backend by name rather than running something else silently.
+  EXPECT_TRUE(test::throws_error([] { stub(Exec{kCUDA, Backend::cudnn}, 3); }, {"twice", "cudnn"}));
+#endif
   EXPECT_EQ(Exec({kCUDA, Backend::cudnn}).slot(), Slot::cudnn);
   EXPECT_TRUE(stub.has(Slot::emu) && !stub.has(Slot::cudnn));
   EXPECT_STREQ(stub.name(), "twice");

@@ -212,6 +212,24 @@ TEST(Cifar, ParsesBothKinds) {
   EXPECT_EQ(b.class_names[99], "worm");
 }
 
+// encode_cifar10 (fovea dataset) writes what parse_cifar reads back: the same pixels and labels, range by range.
+TEST(Cifar, EncodeRoundTripsTheSyntheticShapes) {
+  const Dataset shapes = make_shapes(30, Split::test, 3);
+  const std::string all = encode_cifar10(shapes, 0, 30);
+  ASSERT_EQ(all.size(), size_t(30 * 3073));
+  const Dataset back = parse_cifar(all, "all.bin", CifarKind::cifar10);
+  EXPECT_EQ(back.labels.to_vector<int64_t>(), shapes.labels.to_vector<int64_t>());
+  EXPECT_EQ(std::memcmp(back.images.raw_data(), shapes.images.raw_data(), shapes.images.nbytes()), 0);
+  const Dataset part = parse_cifar(encode_cifar10(shapes, 10, 13), "part.bin", CifarKind::cifar10);
+  EXPECT_EQ(part.size(), 3);
+  EXPECT_EQ(std::memcmp(part.images.raw_data(), shapes.images.data<uint8_t>() + 10 * 3072, 3 * 3072), 0);
+  EXPECT_EQ(encode_cifar10(shapes, 7, 7), "");
+  EXPECT_ERROR_HAS(encode_cifar10(shapes, 5, 31), "encode_cifar10", "[5, 31)", "30 examples");
+  EXPECT_ERROR_HAS(encode_cifar10(shapes, 5, 4), "encode_cifar10", "[5, 4)");
+  const Dataset c100 = parse_cifar(cifar_records(2, true, 1), "c100.bin", CifarKind::cifar100);
+  EXPECT_ERROR_HAS(encode_cifar10(c100, 0, 2), "encode_cifar10", "100 classes", "10 classes");
+}
+
 TEST(Cifar, BadFilesNameTheFileAndOffset) {
   const std::string c10 = cifar_records(3, false, 1);
   EXPECT_ERROR_HAS(parse_cifar("", "e.bin", CifarKind::cifar10), "'e.bin'", "empty");

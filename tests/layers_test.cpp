@@ -424,7 +424,7 @@ TEST(ModelSpec, BadSpecsNameTheItemAndTheProblem) {
   };
   for (const Case& c : {
            Case{"conv:32", "item 1 'conv:32': 'conv' takes 2 positional argument(s), got 1"},
-           Case{"conv:x:3", "argument 'OUT' (output channels) must be an integer, got 'x'"},
+           Case{"conv:x:3", "item 1 'conv:x:3': argument 'OUT' (output channels): must be an integer, got 'x'"},
            Case{"conv:8:3,rleu", "item 2 'rleu': unknown layer 'rleu'"},
            Case{"linear:0", "must be > 0"},
            Case{"maxpool:2:strid=2", "'maxpool' has no argument 'strid'"},
@@ -435,7 +435,8 @@ TEST(ModelSpec, BadSpecsNameTheItemAndTheProblem) {
            Case{"resnet50", "unknown model 'resnet50'"},
            Case{"conv:8:3:pad=1:groups=3", "groups 3 must divide"},
            Case{"dropout:1.5", "dropout: probability must be in [0, 1)"},
-           Case{"conv:8:3:pad=same:stride=2:bias=maybe", "argument 'bias' must be 0 or 1"},
+           Case{"conv:8:3:pad=same:stride=2:bias=maybe",
+                "argument 'bias': must be 1 or 0 (true or false), got 'maybe'"},
            Case{"conv:8:3:pad=1,resa(conv:4:3:pad=1),linear", "item 2 'resa(conv:4:3:pad=1)': the zero-pad shortcut"},
            Case{"conv:8:3:init=magic", "unknown scheme 'magic'"},
            Case{"", "empty"},
@@ -636,9 +637,20 @@ TEST(Schedule, MatchesPyTorchSchedulers) {
 }
 
 TEST(Schedule, BadSpecs) {
-  for (const char* bad :
-       {"cosin", "step", "step:x", "step:0", "onecycle:1.5", "multistep:3,2", "cosine:-1", "constant:1", "step:2:0"})
-    EXPECT_THROW(parse_schedule(bad), Error) << bad;
+  const std::pair<const char*, std::vector<std::string>> cases[] = {
+      {"cosin", {"unknown schedule 'cosin'", "cosine[:MIN_LR]"}},
+      {"step", {"schedule: 'step'", "takes 1 to 2 arguments, got 0"}},
+      {"step:x", {"schedule: 'step:x'", "the step size in epochs", "got 'x'"}},
+      {"step:0", {"schedule: 'step:0'", "step size must be > 0"}},
+      {"onecycle:1.5", {"schedule: 'onecycle:1.5'", "pct_start must be in (0, 1)"}},
+      {"multistep:3,2", {"schedule: 'multistep:3,2'", "milestones must increase"}},
+      {"multistep:3,,5", {"schedule: 'multistep:3,,5'", "a milestone epoch", "got ''"}},
+      {"cosine:-1", {"schedule: 'cosine:-1'", "minimum learning rate must be >= 0"}},
+      {"cosine:inf", {"schedule: 'cosine:inf'", "the minimum learning rate", "got 'inf'"}},
+      {"constant:1", {"schedule: 'constant:1'", "takes 0 to 0 arguments, got 1"}},
+      {"step:2:0", {"schedule: 'step:2:0'", "gamma must be > 0"}},
+  };
+  for (const auto& [bad, parts] : cases) EXPECT_TRUE(test::throws_error([&] { parse_schedule(bad); }, parts)) << bad;
 }
 
 // ---------------------------------------------------------------- checkpoints, freezing, training
@@ -718,9 +730,9 @@ TEST(Freeze, FrozenLayersKeepTheirWeights) {
   EXPECT_EQ(before.at("0.weight").to_vector<float>(), after.at("0.weight").to_vector<float>());
   EXPECT_NE(before.at("5.weight").to_vector<float>(), after.at("5.weight").to_vector<float>());
   EXPECT_EQ(m->freeze("all-but-last").size(), 4u);
-  EXPECT_THROW(m->freeze("7"), Error);
-  EXPECT_THROW(m->freeze("2-1"), Error);
-  EXPECT_THROW(m->freeze("x"), Error);
+  EXPECT_TRUE(test::throws_error([&] { m->freeze("7"); }, {"freeze: layer range '7'", "outside the model's layers"}));
+  EXPECT_TRUE(test::throws_error([&] { m->freeze("2-1"); }, {"freeze: layer range '2-1'"}));
+  EXPECT_TRUE(test::throws_error([&] { m->freeze("x"); }, {"freeze: layer index", "must be an integer, got 'x'"}));
 }
 
 TEST(Training, ShortRunReducesTheLossAndLearnsTheRings) {

@@ -83,11 +83,22 @@ TEST_P(MetricKernels, BadArguments) {
   Workspace ws(dev);
   DeviceArray<float> a(8, dev);
   DeviceArray<int64_t> l(8, dev);
-  EXPECT_THROW(FOVEA_KERNEL_CALL_RESULT(dev, metric_sum, a.data(), -1, ws, nullptr), Error);
-  EXPECT_THROW(FOVEA_KERNEL_CALL_RESULT(dev, count_correct, a.data(), l.data(), 2, 0, ws, nullptr), Error);
-  EXPECT_THROW(FOVEA_KERNEL_CALL_RESULT(dev, count_correct, nullptr, l.data(), 2, 4, ws, nullptr), Error);
+  EXPECT_TRUE(throws_error([&] { (void)FOVEA_KERNEL_CALL_RESULT(dev, metric_sum, a.data(), -1, ws, nullptr); },
+                           {"metric_sum", "argument 'n' must be >= 0, got -1"}));
+  EXPECT_TRUE(throws_error([&] { (void)FOVEA_KERNEL_CALL_RESULT(dev, metric_sum, nullptr, 8, ws, nullptr); },
+                           {"metric_sum", "argument 'values' is null"}));
+  EXPECT_TRUE(
+      throws_error([&] { (void)FOVEA_KERNEL_CALL_RESULT(dev, count_correct, a.data(), l.data(), 2, 0, ws, nullptr); },
+                   {"count_correct", "argument 'C' must be > 0, got 0"}));
+  EXPECT_TRUE(
+      throws_error([&] { (void)FOVEA_KERNEL_CALL_RESULT(dev, count_correct, nullptr, l.data(), 2, 4, ws, nullptr); },
+                   {"count_correct", "argument 'logits' is null"}));
+  EXPECT_TRUE(
+      throws_error([&] { (void)FOVEA_KERNEL_CALL_RESULT(dev, count_correct, a.data(), nullptr, 2, 4, ws, nullptr); },
+                   {"count_correct", "argument 'labels' is null"}));
   Workspace wrong(kCPU);
-  EXPECT_THROW(FOVEA_KERNEL_CALL_RESULT(dev, metric_sum, a.data(), 8, wrong, nullptr), Error);
+  EXPECT_TRUE(throws_error([&] { (void)FOVEA_KERNEL_CALL_RESULT(dev, metric_sum, a.data(), 8, wrong, nullptr); },
+                           {"metric_sum", "workspace is on cpu", "runs on " + dev.str()}));
 }
 
 // ---------------------------------------------------------------- accumulate_metrics
@@ -242,12 +253,12 @@ TEST_P(AccumulateMetrics, BadArgumentsNameTheOpAndTheValue) {
       [&] {
         ops::accumulate_metrics_stub(ex, ops::MetricsBatch{2, 4, a.data(), nullptr, l.data(), 0}, s.data(), nullptr);
       },
-      {"accumulate_metrics", "null"}));
+      {"accumulate_metrics", "argument 'logits' is null"}));
   EXPECT_TRUE(throws_error(
       [&] {
         ops::accumulate_metrics_stub(ex, ops::MetricsBatch{2, 4, a.data(), a.data(), l.data(), 0}, nullptr, nullptr);
       },
-      {"accumulate_metrics", "null"}));
+      {"accumulate_metrics", "argument 'sums' is null"}));
 }
 
 INSTANTIATE_TEST_SUITE_P(Devices, MetricKernels, KernelDevices(), DeviceName);

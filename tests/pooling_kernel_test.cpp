@@ -147,15 +147,25 @@ TEST_P(GlobalPoolKernels, BadArguments) {
   DeviceArray<int32_t> idx(16, dev);
   Pool2dParams too_big = p;
   too_big.kernel_h = 5;  // larger than the input
-  EXPECT_THROW(ops::maxpool2d_forward_stub(kernel_exec(dev), too_big, x.data(), y.data(), idx.data()), Error);
+  EXPECT_TRUE(
+      throws_error([&] { ops::maxpool2d_forward_stub(kernel_exec(dev), too_big, x.data(), y.data(), idx.data()); },
+                   {"maxpool2d_forward", "kernel 5x2 is larger than the padded input 4x4"}));
   Pool2dParams zero_stride = p;
   zero_stride.stride_w = 0;
-  EXPECT_THROW(ops::avgpool2d_forward_stub(kernel_exec(dev), zero_stride, x.data(), y.data()), Error);
-  EXPECT_THROW(ops::avgpool2d_backward_stub(kernel_exec(dev), p, nullptr, y.data()), Error);
-  EXPECT_THROW(ops::maxpool2d_backward_stub(kernel_exec(dev), p, nullptr, nullptr, static_cast<const int32_t*>(nullptr),
-                                            x.data(), y.data()),
-               Error);
-  EXPECT_THROW(ops::global_avgpool_forward_stub(kernel_exec(dev), 1, 0, 4, 4, x.data(), y.data()), Error);
+  EXPECT_TRUE(throws_error([&] { ops::avgpool2d_forward_stub(kernel_exec(dev), zero_stride, x.data(), y.data()); },
+                           {"avgpool2d_forward", "argument 'stride_w' must be > 0, got 0"}));
+  EXPECT_TRUE(throws_error([&] { ops::avgpool2d_backward_stub(kernel_exec(dev), p, nullptr, y.data()); },
+                           {"avgpool2d_backward", "argument 'dy' is null"}));
+  EXPECT_TRUE(throws_error(
+      [&] {
+        ops::maxpool2d_backward_stub(kernel_exec(dev), p, nullptr, nullptr, static_cast<const int32_t*>(nullptr),
+                                     x.data(), y.data());
+      },
+      {"maxpool2d_backward", "argument 'idx' is null"}));
+  EXPECT_TRUE(throws_error([&] { ops::global_avgpool_forward_stub(kernel_exec(dev), 1, 0, 4, 4, x.data(), y.data()); },
+                           {"global_avgpool_forward", "N, C, H, W must be > 0, got 1,0,4,4"}));
+  EXPECT_TRUE(throws_error([&] { ops::global_avgpool_backward_stub(kernel_exec(dev), 1, 1, 4, 4, x.data(), nullptr); },
+                           {"global_avgpool_backward", "argument 'dx' is null"}));
 }
 
 INSTANTIATE_TEST_SUITE_P(Devices, GlobalPoolKernels, KernelDevices(), DeviceName);

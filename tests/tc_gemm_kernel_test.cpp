@@ -298,7 +298,13 @@ TEST_P(TcGemmDevice, BadArgumentsFailClearly) {
                          {"tc_gemm_simple_tf32", "lda"}));
   EXPECT_TRUE(
       test::throws_error([&] { ops::tc_gemm_bf16_stub(test::kernel_exec(dev), g, h.data(), h.data(), nullptr); },
-                         {"tc_gemm_simple_bf16", "'C' is null"}));
+                         {"tc_gemm_simple_bf16", "argument 'C' is null"}));
+  EXPECT_TRUE(
+      test::throws_error([&] { ops::tc_gemm_bf16_stub(test::kernel_exec(dev), g, nullptr, h.data(), h.data()); },
+                         {"tc_gemm_simple_bf16", "argument 'A' is null"}));
+  EXPECT_TRUE(
+      test::throws_error([&] { ops::tc_gemm_tf32_stub(test::kernel_exec(dev), g, f.data(), nullptr, f.data()); },
+                         {"tc_gemm_simple_tf32", "argument 'B' is null"}));
   bad = g, bad.batch = 70000, bad.stride_c = 16;
   EXPECT_TRUE(
       test::throws_error([&] { ops::tc_gemm_tf32_stub(test::kernel_exec(dev), bad, f.data(), f.data(), f.data()); },

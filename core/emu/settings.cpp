@@ -2,14 +2,15 @@
 #include <unistd.h>
 
 #include <atomic>
-#include <charconv>
 #include <cstdlib>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 #include "core/emu/emu.h"
 #include "core/emu/settings.h"
 #include "core/error.h"
+#include "core/parse.h"
 
 namespace fovea::emu {
 namespace {
@@ -30,12 +31,6 @@ bool known_arch(int sm) {
   for (int k : {700, 750, 800, 860, 870, 890, 900})
     if (sm == k) return true;
   return false;
-}
-
-bool parse_u64(std::string_view text, uint64_t& out) {
-  const char* end = text.data() + text.size();
-  auto [p, ec] = std::from_chars(text.data(), end, out);
-  return ec == std::errc() && p == end && !text.empty();
 }
 
 size_t checked_stack(uint64_t bytes, const char* what) {
@@ -79,25 +74,25 @@ struct Settings {
       }
     }
     if (const char* s = std::getenv("FOVEA_EMU_WORKERS"); s && *s) {
-      uint64_t n = 0;
-      FOVEA_CHECK(parse_u64(s, n) && n >= 1 && n <= kMaxWorkers,
-                  "environment variable FOVEA_EMU_WORKERS must be an integer in 1..", kMaxWorkers, ", got '", s, "'");
-      default_workers = int(n);
+      const std::optional<uint64_t> n = try_parse_uint(s);
+      FOVEA_CHECK(n && *n >= 1 && *n <= kMaxWorkers, "environment variable FOVEA_EMU_WORKERS must be an integer in 1..",
+                  kMaxWorkers, ", got '", s, "'");
+      default_workers = int(*n);
     }
     if (const char* s = std::getenv("FOVEA_EMU_LENIENT"); s && *s) lenient = std::string_view(s) != "0";
     if (const char* s = std::getenv("FOVEA_EMU_POISON"); s && *s) poison = kSanitize || std::string_view(s) != "0";
     if (const char* s = std::getenv("FOVEA_EMU_STACK_KB"); s && *s) {
-      uint64_t kb = 0;
-      FOVEA_CHECK(parse_u64(s, kb) && kb <= kMaxStack / 1024,
+      const std::optional<uint64_t> kb = try_parse_uint(s);
+      FOVEA_CHECK(kb && *kb <= kMaxStack / 1024,
                   "environment variable FOVEA_EMU_STACK_KB must be an integer number of KiB, got '", s, "'");
-      stack = checked_stack(kb * 1024, "environment variable FOVEA_EMU_STACK_KB");
+      stack = checked_stack(*kb * 1024, "environment variable FOVEA_EMU_STACK_KB");
     }
     if (const char* s = std::getenv("FOVEA_EMU_ARCH"); s && *s) {
-      uint64_t sm = 0;
-      FOVEA_CHECK(parse_u64(s, sm) && known_arch(int(sm)),
+      const std::optional<uint64_t> sm = try_parse_uint(s);
+      FOVEA_CHECK(sm && *sm <= 10000 && known_arch(int(*sm)),
                   "environment variable FOVEA_EMU_ARCH must be one of 700, 750, 800, 860, 870, 890, 900, got '", s,
                   "'");
-      arch = int(sm);
+      arch = int(*sm);
     }
     read_checks();
   }
@@ -114,8 +109,8 @@ Schedule Schedule::parse(std::string_view text) {
   if (text == "forward") return {Order::forward, 0};
   if (text == "reverse") return {Order::reverse, 0};
   if (text == "shuffle") return {Order::shuffle, 1};
-  uint64_t seed = 0;
-  if (text.starts_with("shuffle:") && parse_u64(text.substr(8), seed)) return {Order::shuffle, seed};
+  if (text.starts_with("shuffle:"))
+    if (const std::optional<uint64_t> seed = try_parse_uint(text.substr(8))) return {Order::shuffle, *seed};
   FOVEA_FAIL("emu schedule: expected forward, reverse or shuffle:SEED (SEED a decimal integer), got '", text, "'");
 }
 

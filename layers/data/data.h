@@ -57,6 +57,9 @@ enum class CifarKind { cifar10, cifar100 };
 // One CIFAR binary batch: records of <label byte> (CIFAR-10) or <coarse byte><fine byte>
 // (CIFAR-100, the fine label is used) followed by 3072 bytes: the R, G and B planes, 32x32 each.
 Dataset parse_cifar(const std::string& bytes, const std::string& name, CifarKind kind);
+// Examples [begin, end) of a dataset of uint8 [N, 3, 32, 32] images and 10 classes as CIFAR-10 records
+// (what parse_cifar reads back): other tools can read what fovea trains on (the synthetic shapes).
+std::string encode_cifar10(const Dataset& ds, int64_t begin, int64_t end);
 
 // ------------------------------------------------------------------ loaders from a directory
 

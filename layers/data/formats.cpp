@@ -293,6 +293,26 @@ Dataset parse_cifar(const std::string& bytes, const std::string& name, CifarKind
   return ds;
 }
 
+std::string encode_cifar10(const Dataset& ds, int64_t begin, int64_t end) {
+  ds.validate();
+  FOVEA_CHECK(ds.images.dtype() == DType::uint8 && ds.is_image() && ds.channels() == 3 && ds.height() == 32 &&
+                  ds.width() == 32 && ds.num_classes() == 10,
+              "encode_cifar10: dataset '", ds.name, "' is ", ds.images.str(), " with ", ds.num_classes(),
+              " classes; the CIFAR-10 layout holds uint8 [N, 3, 32, 32] images of 10 classes");
+  FOVEA_CHECK(0 <= begin && begin <= end && end <= ds.size(), "encode_cifar10: range [", begin, ", ", end,
+              ") is outside the dataset's ", ds.size(), " examples");
+  constexpr size_t pixels = 3 * 32 * 32;
+  std::string out(size_t(end - begin) * (1 + pixels), '\0');
+  const uint8_t* img = ds.images.data<uint8_t>();
+  const int64_t* lab = ds.labels.data<int64_t>();
+  for (int64_t i = begin; i < end; ++i) {
+    char* rec = out.data() + size_t(i - begin) * (1 + pixels);
+    rec[0] = char(uint8_t(lab[i]));
+    std::memcpy(rec + 1, img + size_t(i) * pixels, pixels);
+  }
+  return out;
+}
+
 Dataset load_mnist(const std::string& dir, Split split) {
   return load_idx_dir("mnist", dir, split, mnist_names());
 }

@@ -3,11 +3,10 @@
 
 #include <fmt/core.h>
 
-#include <charconv>
-#include <cmath>
 #include <set>
 
 #include "core/error.h"
+#include "core/parse.h"
 #include "layers/nn/layers.h"
 
 namespace fovea::nn {
@@ -117,37 +116,6 @@ void Model::load_state_dict(const std::map<std::string, Tensor>& tensors, bool s
                   ") does not have");
 }
 
-namespace {
-
-int64_t parse_int(std::string_view text, std::string_view what) {
-  int64_t v = 0;
-  const auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
-  FOVEA_CHECK(ec == std::errc() && ptr == text.data() + text.size(), what, " must be an integer, got '", text, "'");
-  return v;
-}
-
-double parse_double(std::string_view text, std::string_view what) {
-  double v = 0;
-  const auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
-  FOVEA_CHECK(ec == std::errc() && ptr == text.data() + text.size() && std::isfinite(v), what,
-              " must be a number, got '", text, "'");
-  return v;
-}
-
-std::vector<std::string_view> split(std::string_view s, char sep) {
-  std::vector<std::string_view> out;
-  size_t start = 0;
-  while (true) {
-    const size_t p = s.find(sep, start);
-    out.push_back(s.substr(start, p == std::string_view::npos ? std::string_view::npos : p - start));
-    if (p == std::string_view::npos) break;
-    start = p + 1;
-  }
-  return out;
-}
-
-}  // namespace
-
 std::vector<std::string> Model::freeze(std::string_view which, std::string_view what) {
   std::set<size_t> layers;
   if (which == "all-but-last") {
@@ -231,14 +199,11 @@ struct Builder {
     }
     double key_double(const std::string& k, double dflt) {
       std::string_view v = key(k);
-      return v.empty() ? dflt : parse_double(v, "argument '" + k + "'");
+      return v.empty() ? dflt : parse_float(v, "argument '" + k + "'");
     }
     bool key_bool(const std::string& k, bool dflt) {
       std::string_view v = key(k);
-      if (v.empty()) return dflt;
-      FOVEA_CHECK(v == "0" || v == "1" || v == "true" || v == "false", "argument '", k, "' must be 0 or 1, got '", v,
-                  "'");
-      return v == "1" || v == "true";
+      return v.empty() ? dflt : parse_bool(v, "argument '" + k + "'");
     }
     void positional(size_t lo, size_t hi, const char* usage) {
       FOVEA_CHECK(pos.size() >= lo && pos.size() <= hi, "'", name, "' takes ",
@@ -277,7 +242,7 @@ struct Builder {
     std::string_view stdv = a.key("std");
     if (!stdv.empty()) {
       s.scheme = InitScheme::normal;
-      s.std = parse_double(stdv, "argument 'std'");
+      s.std = parse_float(stdv, "argument 'std'");
       FOVEA_CHECK(s.std > 0, "argument 'std' must be > 0, got ", s.std);
     }
     return s;
@@ -296,8 +261,8 @@ struct Builder {
       try {
         build_item(item, seq, here);
       } catch (const SpecError&) {
-        throw;  // a nested item's error already says where it is
-      } catch (const Error& e) {
+        throw;                         // a nested item's error already says where it is
+      } catch (const UsageError& e) {  // device and internal errors are not the spec's fault: they pass unchanged
         throw SpecError(cat("model spec: ", here, ": ", e.what()), e.file(), e.line());
       }
     }
@@ -424,12 +389,12 @@ struct Builder {
       if (n == "flatten") add(seq, std::make_unique<Flatten>());
     } else if (n == "leakyrelu") {
       a.positional(0, 1, "leakyrelu[:SLOPE]");
-      const double slope = a.pos.empty() ? 0.01 : parse_double(a.pos[0], "argument 'SLOPE'");
+      const double slope = a.pos.empty() ? 0.01 : parse_float(a.pos[0], "argument 'SLOPE'");
       a.finish();
       add(seq, std::make_unique<LeakyReLU>(float(slope)));
     } else if (n == "dropout") {
       a.positional(0, 1, "dropout[:P]");
-      const double p = a.pos.empty() ? 0.5 : parse_double(a.pos[0], "argument 'P' (drop probability)");
+      const double p = a.pos.empty() ? 0.5 : parse_float(a.pos[0], "argument 'P' (drop probability)");
       a.finish();
       auto d = std::make_unique<Dropout>(float(p));
       d->set_salt(++dropout_salt);
@@ -550,7 +515,7 @@ std::unique_ptr<Model> build_model(std::string_view name_or_spec, const Shape& s
     b.build(spec, *net, "");
   } catch (const SpecError&) {
     throw;
-  } catch (const Error& e) {
+  } catch (const UsageError& e) {
     throw SpecError(cat("model spec: ", e.what()), e.file(), e.line());
   }
   FOVEA_CHECK(net->size() > 0, "model spec: no layers");
