@@ -1321,7 +1321,10 @@ std::vector<KernelMetrics> profile_stop() {
 }  // namespace fovea::emu
 
 // ==================================================================== the hooks g++ calls
-// Declared by the compiler; defined here because -fsanitize=kernel-address links no runtime.
+// Declared by the compiler; defined here because -fsanitize=kernel-address links no runtime. Not in an
+// AddressSanitizer build (no checked kernels there): these names would replace ASan's own runtime functions,
+// and a no-op __asan_handle_no_return leaves the stack poisoned after every exception.
+#ifndef __SANITIZE_ADDRESS__
 extern "C" {
 #define FOVEA_EMU_HOOK(kind, n, op)                                                                        \
   void __asan_##kind##n##_noabort(uintptr_t a) {                                                           \
@@ -1354,3 +1357,4 @@ void __asan_after_dynamic_init() {}
 void __asan_register_globals(void*, size_t) {}
 void __asan_unregister_globals(void*, size_t) {}
 }
+#endif  // __SANITIZE_ADDRESS__
