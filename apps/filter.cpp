@@ -6,6 +6,8 @@
 #include <memory>
 
 #include "apps/command.h"
+#include "apps/flags.h"
+#include "core/io.h"
 #include "core/png_io.h"
 #include "layers/ops/image_filters.h"
 
@@ -40,6 +42,8 @@ int run_filter(const FilterOptions& o) {
   require_device(device);
   ops::Context ctx(device);
 
+  refuse_output_over_input(o.out, "output", o.in, "");
+  refuse_output_over_input(o.out, "output", o.kernel_file, "--kernel-file");
   const PngImage img = read_png(o.in);
   const Tensor out = filters::filter_image(ctx, img.pixels, img.has_alpha, f, mode);
   if (o.compare_cpu && device.type != DeviceType::cpu) {
@@ -98,10 +102,9 @@ Command filter_command(
           ->capture_default_str();
       app.add_option("--values", o->values, "clamp, normalize or abs (see below)")
           ->capture_default_str()
-          ->check(CLI::IsMember({"clamp", "normalize", "normalise", "abs"}));
+          ->check(one_of({"clamp", "normalize", "normalise", "abs"}));
       app.add_flag("--correlate", o->correlate, "apply the kernel as a correlation (no 180-degree rotation)");
-      app.add_option("--bits", o->bits, "output bit depth, 8 or 16 (default: the input's)")
-          ->check(CLI::IsMember({8, 16}));
+      app.add_option("--bits", o->bits, "output bit depth, 8 or 16 (default: the input's)")->check(one_of({"8", "16"}));
       app.add_flag("--compare-cpu", o->compare_cpu,
                    "with --device emu|cuda: also run the CPU reference and fail if they differ "
                    "(relative L2 error > 1e-5)");

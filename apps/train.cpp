@@ -72,7 +72,7 @@ Command train_command(
       app.add_option("--lr", c->lr, "peak learning rate (default 0.01 for sgd, 0.001 for adamw)")->check(kNonNegative);
       app.add_option("--optimizer", t->optimizer, "sgd or adamw")
           ->capture_default_str()
-          ->check(CLI::IsMember({"sgd", "adamw"}));
+          ->check(one_of({"sgd", "adamw"}));
       app.add_option("--momentum", c->momentum, "sgd momentum")->capture_default_str()->check(in_range(0, 1));
       app.add_flag("--nesterov", c->nesterov, "Nesterov momentum (sgd)");
       app.add_option("--schedule", t->schedule,
@@ -90,21 +90,27 @@ Command train_command(
       app.add_option("--device", t->device, "auto, cpu, emu or cuda[:N]")->capture_default_str();
       app.add_option("--backend", t->backend, "custom (our kernels) or cudnn")
           ->capture_default_str()
-          ->check(CLI::IsMember({"custom", "cudnn"}));
+          ->check(one_of({"custom", "cudnn"}));
       app.add_option("--precision", t->precision, "arithmetic of the training step: fp32 (the only one so far)")
           ->capture_default_str()
-          ->check(CLI::IsMember({"fp32"}));
+          ->check(one_of({"fp32"}));
       app.add_option("--seed", c->seed, "seed of the initialisation, data order, augmentation and dropout")
           ->capture_default_str()
           ->check(unsigned_integer());
       app.add_flag("--deterministic", c->deterministic, "deterministic algorithms only (cudnn; ours always are)");
       app.add_option("--max-steps", c->max_steps, "stop after this many updates in total")->check(kNonNegativeInt);
-      app.add_option("--out", c->out, "run directory (default runs/MODEL-DATASET-TIME)");
+      app.add_option("--out", c->out,
+                     "run directory (default runs/MODEL-DATASET-TIME-RANDOM); never one that holds "
+                     "another run, unless --overwrite or --resume");
+      app.add_flag("--overwrite", c->overwrite, "replace the run in --out (its config, metrics and checkpoints)");
       app.add_option("--resume", c->resume, "continue from this checkpoint (same config)");
       app.add_option("--init-from", c->init_from,
                      "initialise matching weights from this checkpoint (transfer learning)");
       app.add_option("--freeze", c->freeze, "freeze top-level layers: indices and ranges like 0-5,7, or all-but-last");
       app.add_option("--subset", c->subset, "train on N random training examples")->check(kNonNegativeInt);
+      app.add_option("--eval-subset", c->eval_subset,
+                     "score N random test examples each epoch (0: all; default: as many as --subset, or all)")
+          ->check(kNonNegativeInt);
       app.add_option(
              "--augment", t->augment,
              "none, standard (crop:4,flip), or a list of crop:PAD, flip, translate:F, rotate:DEG, zoom:F, shear:DEG")

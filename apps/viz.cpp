@@ -9,6 +9,7 @@
 
 #include "apps/command.h"
 #include "apps/flags.h"
+#include "core/io.h"
 #include "core/plot.h"
 #include "core/png_io.h"
 #include "layers/nn/checkpoint.h"
@@ -162,6 +163,10 @@ int show_activations(const VizOptions& o, const nn::Checkpoint& ckpt, nn::Model&
 
 int run_viz(const VizOptions& o) {
   FOVEA_CHECK(o.filters.empty() || o.activations.empty(), "viz: give --filters or --activations, not both");
+  for (const std::string& out : {o.out, o.filters}) {
+    refuse_output_over_input(out, "output", o.checkpoint, "checkpoint");
+    refuse_output_over_input(out, "output", o.activations, "--activations");
+  }
   const nn::Checkpoint ckpt = nn::load_checkpoint(o.checkpoint);
   std::unique_ptr<nn::Model> model = nn::model_from_checkpoint(ckpt, o.checkpoint);
   if (!o.filters.empty()) {
@@ -193,12 +198,12 @@ Command viz_command(
       app.add_option("--norm", o->norm,
                      "tile grey levels: tile (each tile's min..max to black..white, the default), signed (zero is "
                      "mid-grey, +-max|v| of the tile white/black), global (one min..max for all tiles), clamp")
-          ->check(CLI::IsMember({"tile", "signed", "global", "clamp"}));
+          ->check(one_of({"tile", "signed", "global", "clamp"}));
       app.add_option("--scale", o->scale, "magnify each tile this many times (default: to about 48 pixels)")
           ->check(kPositiveInt);
       app.add_option("--columns", o->columns, "tiles per row (default: near the square root of the count)")
           ->check(kPositiveInt);
-      app.add_option("--bits", o->bits, "PNG bit depth, 8 or 16")->capture_default_str()->check(CLI::IsMember({8, 16}));
+      app.add_option("--bits", o->bits, "PNG bit depth, 8 or 16")->capture_default_str()->check(one_of({"8", "16"}));
       app.footer(
           "\nLayers are numbered as in `fovea viz CKPT` (and fovea train's summary): the index of the top-level\n"
           "layer whose output is shown. The input image goes through the checkpoint's normalisation first, as in\n"

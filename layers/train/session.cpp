@@ -26,6 +26,13 @@ Shape sample_shape(const data::Dataset& ds) {
   return Shape(dims);
 }
 
+// The run folder of a --resume path: the folder itself, or the checkpoint's folder.
+std::string resume_folder(const std::string& resume) {
+  if (std::filesystem::is_directory(resume)) return resume;
+  const std::string parent = std::filesystem::path(resume).parent_path().string();
+  return parent.empty() ? "." : parent;
+}
+
 }  // namespace
 
 const char* precision_name(Precision p) {
@@ -116,11 +123,12 @@ TrainSession::TrainSession(const TrainConfig& config)
   loader_ = std::make_unique<data::BatchLoader>(train_ds_, lo);
   steps_per_epoch_ = loader_->batches_per_epoch();
   log_every_ = c.log_every > 0 ? c.log_every : std::max<int64_t>(steps_per_epoch_ / 10, 1);
+  // The schedule spans the steps the run will make: --max-steps shortens it like fewer epochs would.
   schedule_ = std::make_unique<LrSchedule>(c.schedule, lr_, total_steps(), steps_per_epoch_);
 
   if (resume_) restore_optimizer(*resume_);
   FOVEA_CHECK(step_ <= total_steps(), "--resume: the checkpoint is at step ", step_, ", past the ", total_steps(),
-              " steps of --epochs ", c.epochs);
+              " steps of --epochs ", c.epochs, c.max_steps > 0 ? cat(" and --max-steps ", c.max_steps) : "");
   last_good_ = c.resume;
   resume_.reset();
 
@@ -137,6 +145,11 @@ void TrainSession::load_data() {
   FOVEA_CHECK(c.subset <= train_ds_.size(), "--subset ", c.subset, " is larger than the training set (",
               train_ds_.size(), " examples)");
   if (c.subset > 0) train_ds_ = data::random_subset(train_ds_, c.subset, c.seed);
+  // --eval-subset, or by default as many test examples as --subset trains on: a quick run scores quickly.
+  const int64_t n_test = c.eval_subset >= 0 ? c.eval_subset : std::min(c.subset, test_ds_.size());
+  FOVEA_CHECK(n_test <= test_ds_.size(), "--eval-subset: must be <= ", test_ds_.size(), " (the test set's size), got ",
+              n_test);
+  if (n_test > 0) test_ds_ = data::random_subset(test_ds_, n_test, c.seed);
   if (c.val_split > 0) {
     const int64_t n_val =
         c.val_split < 1 ? int64_t(std::llround(c.val_split * double(train_ds_.size()))) : int64_t(c.val_split);
@@ -175,6 +188,10 @@ void TrainSession::build_model() {
     const Checkpoint src = load_checkpoint(c.init_from);
     std::vector<std::string> skipped;
     model_->load_state_dict(src.model, /*strict=*/false, &skipped);
+    const size_t entries = model_->parameters().size() + model_->states().size();
+    FOVEA_CHECK(skipped.size() < entries, "--init-from: no tensor of '", c.init_from,
+                "' matches the model by name and shape (", src.model.size(), " tensors in the checkpoint, ", entries,
+                " in the model); nothing would be initialised from it");
     if (c.progress) {
       fmt::print("initialised from {}", c.init_from);
       if (!skipped.empty()) {
@@ -206,9 +223,13 @@ void TrainSession::restore_optimizer(const Checkpoint& ckpt) {
 void TrainSession::open_record() {
   const TrainConfig& c = cfg_;
   const std::string dir = !c.out.empty()      ? c.out
-                          : !c.resume.empty() ? std::filesystem::path(c.resume).parent_path().string()
+                          : !c.resume.empty() ? resume_folder(c.resume)
                                               : default_run_dir(c.model, c.dataset);
-  record_ = std::make_unique<RunRecord>(dir, c.resume.empty() ? -1 : step_);
+  // A resumed run goes on writing into its own folder; any other folder must not hold a run (or --overwrite).
+  std::error_code ec;
+  const bool continues = !c.resume.empty() && std::filesystem::exists(dir) &&
+                         std::filesystem::equivalent(dir, resume_folder(c.resume), ec);
+  record_ = std::make_unique<RunRecord>(dir, c.resume.empty() ? -1 : step_, continues, c.overwrite);
   result_.device = c.device.str();
   result_.run_dir = record_->dir();
   result_.history = record_->history();
@@ -309,8 +330,7 @@ void TrainSession::write_checkpoint(bool best) {
 // ---------------------------------------------------------------- epochs
 
 bool TrainSession::finished() const {
-  return step_ >= total_steps() || (cfg_.max_steps > 0 && step_ >= cfg_.max_steps) || result_.stopped_early ||
-         stop_requested();
+  return step_ >= total_steps() || result_.stopped_early || stop_requested();
 }
 
 EpochMetrics TrainSession::run_epoch() {
@@ -322,7 +342,9 @@ EpochMetrics TrainSession::run_epoch() {
   const int64_t skip = step_ - epoch * steps_per_epoch_;  // resuming inside this epoch
   data::Batch batch;
   for (int64_t i = 0; i < skip; ++i) loader_->next(batch);
-  Progress progress(cfg_.progress, epoch + 1, cfg_.epochs, steps_per_epoch_);
+  // The epoch's last step: the end of the epoch, or of the run when --max-steps ends it inside this epoch.
+  const int64_t end = std::min(steps_per_epoch_, total_steps() - epoch * steps_per_epoch_);
+  Progress progress(cfg_.progress, epoch + 1, epochs(), end);
   begin_epoch_metrics();
   ops::MetricSums sums;
   int64_t b = skip, read_at = skip;
@@ -333,8 +355,7 @@ EpochMetrics TrainSession::run_epoch() {
       step(upload(batch));
       ++b;
       if (after_step) after_step(*this);
-      const bool stop_here =
-          b < steps_per_epoch_ && ((cfg_.max_steps > 0 && step_ >= cfg_.max_steps) || stop_requested());
+      const bool stop_here = b < steps_per_epoch_ && (b >= end || stop_requested());
       const bool show = progress.due(b);
       // A read point: the host waits here, and only here, for the device.
       if (show || stop_here || b == steps_per_epoch_ || b % log_every_ == 0) {
@@ -385,7 +406,7 @@ EpochMetrics TrainSession::run_epoch() {
   record_->add_epoch(m);
   result_.history = record_->history();
   result_.steps = step_;
-  if (cfg_.progress) print_epoch_summary(m, cfg_.epochs);
+  if (cfg_.progress) print_epoch_summary(m, epochs());
   result_.stopped = stop_requested();
   if (cfg_.early_stop > 0 && epochs_without_improvement_ >= cfg_.early_stop) {
     result_.stopped_early = true;

@@ -15,6 +15,7 @@
 // (Tensor::upload), so a whole step, upload included, performs no host synchronisation: tests/session_test.cpp
 // counts them on emu (TrainStepSyncs.StepOnEmuPerformsNoHostSynchronisation).
 #pragma once
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
 #include <functional>
@@ -105,7 +106,13 @@ class TrainSession {
   const TrainConfig& config() const { return cfg_; }
   int64_t step_count() const { return step_; }
   int64_t steps_per_epoch() const { return steps_per_epoch_; }
-  int64_t total_steps() const { return cfg_.epochs * steps_per_epoch_; }
+  // The steps of the run: --epochs of them, or --max-steps when fewer; the schedule, the progress display
+  // and the epoch count (epochs()) are of this run, not of the --epochs it would have been.
+  int64_t total_steps() const {
+    const int64_t all = cfg_.epochs * steps_per_epoch_;
+    return cfg_.max_steps > 0 ? std::min(all, cfg_.max_steps) : all;
+  }
+  int64_t epochs() const { return (total_steps() + steps_per_epoch_ - 1) / steps_per_epoch_; }
   int64_t log_every() const { return log_every_; }
   double peak_lr() const { return lr_; }
   Model& model() { return *model_; }
