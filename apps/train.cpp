@@ -3,6 +3,7 @@
 // the data or the model.
 #include <fmt/core.h>
 
+#include <csignal>
 #include <cstdio>
 #include <memory>
 
@@ -11,6 +12,7 @@
 #include "apps/flags.h"
 #include "layers/nn/models.h"
 #include "layers/train/session.h"
+#include "layers/train/stop_signals.h"
 
 namespace fovea::app {
 namespace {
@@ -41,7 +43,18 @@ int run_train(nn::TrainConfig c, const TextFlags& t, bool list_models) {
               "--backend cudnn runs on device cuda only, not ", c.device.str());
   c.command = quoted_command_line();
   try {
-    const nn::TrainResult r = nn::train(c);
+    nn::StopOnSignals signals;  // Ctrl-C, SIGTERM: finish the step, write the checkpoint, exit 130 / 143
+    nn::TrainSession session(c);
+    signals.attach(session);
+    const nn::TrainResult r = session.run();
+    signals.detach();
+    if (signals.signal()) {
+      std::fprintf(stderr,
+                   "fovea: stopped by %s after step %lld; checkpoint %s\ncontinue with: fovea train --resume %s\n",
+                   signals.signal() == SIGINT ? "SIGINT" : "SIGTERM", static_cast<long long>(r.steps),
+                   r.checkpoint.c_str(), r.run_dir.c_str());
+      return signals.exit_code();
+    }
     if (!r.history.empty()) {
       const nn::EpochMetrics& m = r.history.back();
       fmt::print("done: {} steps, test accuracy {:.2f}%, checkpoint {}\n", r.steps, 100 * m.test_acc, r.checkpoint);

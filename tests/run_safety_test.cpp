@@ -7,7 +7,11 @@
 #include <unistd.h>
 
 #include <fcntl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+
+#include <csignal>
+#include <cstring>
 
 #include <filesystem>
 #include <fstream>
@@ -16,7 +20,10 @@
 #include <thread>
 
 #include "core/io.h"
+#include "core/safetensors.h"
 #include "layers/train/run_record.h"
+#include "layers/train/session.h"
+#include "layers/train/stop_signals.h"
 #include "tests/cli_test_util.h"
 
 namespace fovea {
@@ -220,6 +227,180 @@ TEST(Outputs, AnOutputThatIsAnInputIsRefused) {
   EXPECT_EQ(r.code, 2) << r.output;
   EXPECT_TRUE(has(r.output, "is the input --checkpoint")) << r.output;
   EXPECT_EQ(read_file(d / "ckpt.safetensors"), "weights");
+}
+
+// ---- item 4: signals and I/O failures
+
+nn::TrainConfig tiny_run(const std::string& out) {
+  nn::TrainConfig c;
+  c.subset = 96;
+  c.batch = 16;  // 6 steps an epoch
+  c.epochs = 2;
+  c.model = "conv:4:3:pad=1,bn,relu,maxpool:4,dropout:0.2,linear";
+  c.augment = data::parse_augment("standard");
+  c.seed = 5;
+  c.progress = false;
+  c.out = out;
+  return c;
+}
+
+void expect_same_tensors(const std::string& a, const std::string& b) {
+  const Safetensors x = read_safetensors(a), y = read_safetensors(b);
+  ASSERT_EQ(x.tensors.size(), y.tensors.size());
+  for (const auto& [name, t] : x.tensors) {
+    ASSERT_TRUE(y.tensors.count(name)) << name;
+    ASSERT_EQ(t.nbytes(), y.tensors.at(name).nbytes()) << name;
+    EXPECT_EQ(std::memcmp(t.raw_data(), y.tensors.at(name).raw_data(), t.nbytes()), 0) << name << " differs";
+  }
+}
+
+// SIGTERM in the middle of an epoch: the step finishes, the partial epoch's checkpoint is written, the exit
+// code is 143; resuming it (cosine schedule, augmentation, dropout) ends bit for bit where the uninterrupted run
+// ends.
+TEST(Signals, SigtermWritesACheckpointAndTheResumedRunIsBitExact) {
+  TempDir d;
+  nn::TrainSession whole(tiny_run(d / "whole"));
+  const nn::TrainResult w = whole.run();
+  int code = 0;
+  {
+    nn::StopOnSignals signals;
+    nn::TrainSession s(tiny_run(d / "cut"));
+    signals.attach(s);
+    s.after_step = [](nn::TrainSession& t) {
+      if (t.step_count() == 4) std::raise(SIGTERM);
+    };
+    const nn::TrainResult r = s.run();
+    signals.detach();
+    code = signals.exit_code();
+    EXPECT_TRUE(r.stopped);
+    EXPECT_EQ(r.steps, 4);
+    EXPECT_TRUE(fs::exists(r.checkpoint));
+  }
+  EXPECT_EQ(code, 143);
+  nn::TrainConfig c = tiny_run(d / "cut");
+  c.resume = d / "cut/checkpoint.safetensors";
+  const nn::TrainResult rest = nn::TrainSession(c).run();
+  EXPECT_EQ(rest.steps, w.steps);
+  expect_same_tensors(w.checkpoint, rest.checkpoint);
+}
+
+// A second Ctrl-C does not wait for the step: the process exits at once with 130.
+TEST(Signals, ASecondSigintExitsAtOnce) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  TempDir d;
+  EXPECT_EXIT(
+      {
+        nn::StopOnSignals signals;
+        nn::TrainSession s(tiny_run(d / "run"));
+        signals.attach(s);
+        std::raise(SIGINT);
+        std::raise(SIGINT);
+        std::_Exit(0);
+      },
+      ::testing::ExitedWithCode(130), "SIGINT again: exiting at once");
+}
+
+// A file-size limit (ulimit -f) with SIGXFSZ ignored, as fovea's main() does: a clear error naming the file, the
+// previous file kept, no temporary file left behind.
+TEST(IoFailures, FileSizeLimitIsAClearErrorAndKeepsThePreviousFile) {
+  TempDir d;
+  write_file_atomic(d / "checkpoint.safetensors", "previous");
+  const auto old_handler = std::signal(SIGXFSZ, SIG_IGN);
+  rlimit old_limit;
+  getrlimit(RLIMIT_FSIZE, &old_limit);
+  rlimit small = old_limit;
+  small.rlim_cur = 1024;
+  setrlimit(RLIMIT_FSIZE, &small);
+  std::string error;
+  try {
+    write_file_atomic(d / "checkpoint.safetensors", std::string(4096, 'x'));
+  } catch (const Error& e) {
+    error = e.what();
+  }
+  setrlimit(RLIMIT_FSIZE, &old_limit);
+  std::signal(SIGXFSZ, old_handler);
+  EXPECT_TRUE(has(error, "cannot write '" + (d / "checkpoint.safetensors") + "': File too large")) << error;
+  EXPECT_EQ(read_file(d / "checkpoint.safetensors"), "previous");
+  for (const auto& e : fs::directory_iterator(d.str()))
+    EXPECT_EQ(e.path().string().find(".tmp."), std::string::npos) << e.path();
+}
+
+// The same failure in the middle of training: the error says at which step and that the last checkpoint is kept.
+TEST(IoFailures, ACheckpointThatCannotBeWrittenKeepsThePreviousOne) {
+  TempDir d;
+  nn::TrainSession s(tiny_run(d.str()));
+  s.run_epoch();
+  const std::string before = read_file(d / "checkpoint.safetensors");
+  const auto old_handler = std::signal(SIGXFSZ, SIG_IGN);
+  rlimit old_limit;
+  getrlimit(RLIMIT_FSIZE, &old_limit);
+  rlimit small = old_limit;
+  small.rlim_cur = 512;
+  setrlimit(RLIMIT_FSIZE, &small);
+  std::string error;
+  try {
+    s.run_epoch();
+  } catch (const Error& e) {
+    error = e.what();
+  }
+  setrlimit(RLIMIT_FSIZE, &old_limit);
+  std::signal(SIGXFSZ, old_handler);
+  EXPECT_TRUE(
+      has(error, "File too large (at step 12); the previous checkpoint " + (d / "checkpoint.safetensors") + " is kept"))
+      << error;
+  EXPECT_EQ(read_file(d / "checkpoint.safetensors"), before);
+}
+
+// A folder the process may not write to (not testable as root, who may write anywhere).
+TEST(IoFailures, ReadOnlyFolderIsAClearError) {
+  if (geteuid() == 0) GTEST_SKIP() << "running as root: a read-only folder is writable to root";
+  TempDir d;
+  write_file_atomic(d / "metrics.csv", "previous");
+  fs::permissions(d.str(), fs::perms::owner_read | fs::perms::owner_exec);
+  std::string error;
+  try {
+    write_file_atomic(d / "metrics.csv", "new");
+  } catch (const Error& e) {
+    error = e.what();
+  }
+  fs::permissions(d.str(), fs::perms::owner_all);
+  EXPECT_TRUE(has(error, "cannot write '" + (d / "metrics.csv") + "': Permission denied")) << error;
+  EXPECT_EQ(read_file(d / "metrics.csv"), "previous");
+}
+
+// Ctrl-C through the command: it says where the checkpoint is and how to continue, and exits 130.
+TEST(Signals, CtrlCThroughTheCommand) {
+  TempDir d;
+  int out[2];
+  ASSERT_EQ(pipe(out), 0);
+  const pid_t pid = fork();
+  if (pid == 0) {
+    dup2(out[1], 1);
+    dup2(out[1], 2);
+    close(out[0]);
+    execl(FOVEA_BINARY, "fovea", "train", "--device", "cpu", "--subset", "256", "--batch", "32", "--epochs", "100",
+          "--out", (d / "run").c_str(), static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  close(out[1]);
+  std::string text;
+  char buf[4096];
+  bool sent = false;
+  for (ssize_t n; (n = read(out[0], buf, sizeof buf)) > 0;) {
+    text.append(buf, size_t(n));
+    if (!sent && has(text, "epoch 1/100 step 1/8")) {  // a step was made: interrupt it
+      kill(pid, SIGINT);
+      sent = true;
+    }
+  }
+  close(out[0]);
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status)) << text;
+  EXPECT_EQ(WEXITSTATUS(status), 130) << text;
+  EXPECT_TRUE(has(text, "fovea: stopped by SIGINT after step")) << text;
+  EXPECT_TRUE(has(text, "continue with: fovea train --resume " + (d / "run"))) << text;
+  EXPECT_TRUE(fs::exists(d / "run/checkpoint.safetensors"));
 }
 
 }  // namespace

@@ -321,8 +321,17 @@ EvalResult TrainSession::evaluate(const data::Dataset& ds) {
 void TrainSession::write_checkpoint(bool best) {
   meta_.epoch = step_ / steps_per_epoch_;
   meta_.step = step_;
-  save_checkpoint(record_->checkpoint_path(), *model_, optimizer_.get(), meta_);
-  if (best) save_checkpoint(record_->best_path(), *model_, nullptr, meta_);
+  try {
+    save_checkpoint(record_->checkpoint_path(), *model_, optimizer_.get(), meta_);
+    if (best) save_checkpoint(record_->best_path(), *model_, nullptr, meta_);
+  } catch (const UsageError&) {
+    throw;
+  } catch (const Error& e) {
+    // Disk full, a file-size limit, a read-only folder: the file was not replaced.
+    throw Error(cat(e.what(), " (at step ", step_, "); ",
+                    last_good_.empty() ? std::string("no checkpoint was written before")
+                                       : "the previous checkpoint " + last_good_ + " is kept"));
+  }
   last_good_ = record_->checkpoint_path();
   result_.checkpoint = last_good_;
 }
