@@ -24,7 +24,7 @@ struct TextFlags {
   double warmup = 0;
 };
 
-int run_train(nn::TrainConfig c, const TextFlags& t, bool list_models) {
+int run_train(nn::TrainConfig c, const TextFlags& t, bool list_models, const std::vector<std::string>& given) {
   if (list_models) {
     for (const nn::ZooEntry& e : nn::model_zoo())
       fmt::print("{:<12} {}\n{:<12} {}\n\n", e.name, e.description, "", e.spec);
@@ -42,6 +42,7 @@ int run_train(nn::TrainConfig c, const TextFlags& t, bool list_models) {
   FOVEA_CHECK(c.backend == ops::Backend::custom || c.device.type == DeviceType::cuda,
               "--backend cudnn runs on device cuda only, not ", c.device.str());
   c.command = quoted_command_line();
+  if (!c.resume.empty()) c = nn::resumed_config(c, given);
   try {
     nn::StopOnSignals signals;  // Ctrl-C, SIGTERM: finish the step, write the checkpoint, exit 130 / 143
     nn::TrainSession session(c);
@@ -116,7 +117,9 @@ Command train_command(
                      "run directory (default runs/MODEL-DATASET-TIME-RANDOM); never one that holds "
                      "another run, unless --overwrite or --resume");
       app.add_flag("--overwrite", c->overwrite, "replace the run in --out (its config, metrics and checkpoints)");
-      app.add_option("--resume", c->resume, "continue from this checkpoint (same config)");
+      app.add_option("--resume", c->resume,
+                     "continue a run: its folder or a checkpoint; restores the whole configuration (a differing flag "
+                     "is refused; --epochs, --max-steps, --device and the like may change)");
       app.add_option("--init-from", c->init_from,
                      "initialise matching weights from this checkpoint (transfer learning)");
       app.add_option("--freeze", c->freeze, "freeze top-level layers: indices and ranges like 0-5,7, or all-but-last");
@@ -143,10 +146,13 @@ Command train_command(
       app.add_option("--threads", c->threads, "CPU threads for device cpu (default: all cores)")
           ->check(kNonNegativeInt);
       app.add_flag("--quiet", *quiet, "no progress output");
-      return [c, t, list, quiet] {
+      return [c, t, list, quiet, &app] {
         nn::TrainConfig config = *c;
         config.progress = !*quiet;
-        return run_train(config, *t, *list);
+        std::vector<std::string> given;  // the flags on the command line, for --resume
+        for (const CLI::Option* o : app.get_options())
+          if (o->count() > 0) given.push_back(o->get_name());
+        return run_train(config, *t, *list, given);
       };
     });
 

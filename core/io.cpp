@@ -111,6 +111,18 @@ void refuse_output_over_input(const std::string& output, std::string_view output
 }
 
 std::string read_file(const std::string& path) {
+  // A FIFO, a device or a socket could block forever or never end: inputs are regular files.
+  struct stat st;
+  if (::stat(path.c_str(), &st) == 0) {
+    FOVEA_CHECK(!S_ISDIR(st.st_mode), "cannot read '", path, "': it is a directory, not a file");
+    FOVEA_CHECK(S_ISREG(st.st_mode), "cannot read '", path, "': not a regular file (",
+                S_ISFIFO(st.st_mode)   ? "a FIFO"
+                : S_ISCHR(st.st_mode)  ? "a character device"
+                : S_ISBLK(st.st_mode)  ? "a block device"
+                : S_ISSOCK(st.st_mode) ? "a socket"
+                                       : "not a file",
+                "); fovea reads its inputs from regular files only");
+  }
   std::ifstream in(path, std::ios::binary);
   FOVEA_CHECK(in, "cannot open '", path, "': ", std::strerror(errno));
   std::ostringstream ss;

@@ -23,7 +23,8 @@ int descriptor_path(const std::string& path);
 void refuse_output_over_input(const std::string& output, std::string_view output_flag, const std::string& input,
                               std::string_view input_flag);
 
-// Whole file; an error names the file and the reason (missing, unreadable).
+// Whole file; an error names the file and the reason (missing, unreadable, not a regular file: a FIFO or a
+// device is refused, as reading it could block forever or never end).
 std::string read_file(const std::string& path);
 
 // Removes NAME.tmp.PID files in `dir` left by processes that no longer run (killed mid-write); the temporary

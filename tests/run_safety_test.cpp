@@ -15,12 +15,15 @@
 
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <iterator>
 #include <string>
 #include <thread>
 
+#include <nlohmann/json.hpp>
 #include "core/io.h"
 #include "core/safetensors.h"
+#include "layers/nn/models.h"
 #include "layers/train/run_record.h"
 #include "layers/train/session.h"
 #include "layers/train/stop_signals.h"
@@ -235,12 +238,13 @@ nn::TrainConfig tiny_run(const std::string& out) {
   nn::TrainConfig c;
   c.subset = 96;
   c.batch = 16;  // 6 steps an epoch
-  c.epochs = 2;
+  c.epochs = 1;
   c.model = "conv:4:3:pad=1,bn,relu,maxpool:4,dropout:0.2,linear";
   c.augment = data::parse_augment("standard");
   c.seed = 5;
   c.progress = false;
   c.out = out;
+  c.command = "fovea train (the original command)";
   return c;
 }
 
@@ -277,11 +281,70 @@ TEST(Signals, SigtermWritesACheckpointAndTheResumedRunIsBitExact) {
     EXPECT_TRUE(fs::exists(r.checkpoint));
   }
   EXPECT_EQ(code, 143);
-  nn::TrainConfig c = tiny_run(d / "cut");
-  c.resume = d / "cut/checkpoint.safetensors";
-  const nn::TrainResult rest = nn::TrainSession(c).run();
+  // --resume RUN_DIR and nothing else: the configuration (seed, augmentation, model, schedule) comes from the
+  // checkpoint, not from the defaults.
+  nn::TrainConfig given;
+  given.resume = d / "cut";
+  given.progress = false;
+  given.command = "fovea train --resume cut";
+  const nn::TrainResult rest = nn::TrainSession(nn::resumed_config(given, {"--resume"})).run();
   EXPECT_EQ(rest.steps, w.steps);
   expect_same_tensors(w.checkpoint, rest.checkpoint);
+  // config.json keeps the command that started the run and records the resume.
+  const nlohmann::json cfg = nlohmann::json::parse(read_file(d / "cut/config.json"));
+  EXPECT_EQ(cfg["command"], "fovea train (the original command)") << cfg.dump();
+  ASSERT_EQ(cfg["resumes"].size(), 1u) << cfg.dump();
+  EXPECT_EQ(cfg["resumes"][0]["command"], "fovea train --resume cut");
+  EXPECT_EQ(cfg["resumes"][0]["step"], 4);
+  EXPECT_EQ(cfg["config"]["seed"], 5);
+  EXPECT_EQ(cfg["config"]["augment"], "crop:4,flip");
+}
+
+// ---- item 3: resume restores the configuration; a differing flag is refused by name
+
+TEST(Resume, RestoresTheConfigurationAndRefusesDifferingFlags) {
+  TempDir d;
+  nn::TrainConfig original = tiny_run(d / "run");
+  original.max_steps = 2;
+  original.lr = 0.05;
+  original.schedule = nn::parse_schedule("step:1:0.5");
+  nn::TrainSession(original).run();
+  nn::TrainConfig given;
+  given.resume = d / "run";
+  const nn::TrainConfig c = nn::resumed_config(given, {"--resume"});
+  EXPECT_EQ(c.resume, d / "run/checkpoint.safetensors");
+  EXPECT_EQ(c.model, original.model);
+  EXPECT_EQ(c.seed, 5u);
+  EXPECT_EQ(c.lr, 0.05);
+  EXPECT_EQ(c.subset, 96);
+  EXPECT_EQ(c.batch, 16);
+  EXPECT_EQ(nn::schedule_name(c.schedule), "step:1:0.5");
+  EXPECT_EQ(data::augment_spec(c.augment), "crop:4,flip");
+  EXPECT_EQ(c.max_steps, 2);
+  struct Case {
+    std::string flag;
+    std::function<void(nn::TrainConfig&)> set;
+    std::string expect;
+  };
+  for (const Case& k : {
+           Case{"--lr", [](nn::TrainConfig& x) { x.lr = 0.5; }, "--lr 0.5 differs from the run's 0.05"},
+           Case{"--seed", [](nn::TrainConfig& x) { x.seed = 6; }, "--seed 6 differs from the run's 5"},
+           Case{"--model", [](nn::TrainConfig& x) { x.model = "small_cnn"; }, "--model \"small_cnn\" differs"},
+           Case{"--augment", [](nn::TrainConfig& x) { x.augment = {}; }, "--augment \"none\" differs"},
+       }) {
+    nn::TrainConfig g = given;
+    k.set(g);
+    const std::string e = usage_error_of([&] { nn::resumed_config(g, {"--resume", k.flag}); });
+    EXPECT_TRUE(has(e, "--resume: " + k.expect)) << e;
+  }
+  // The same value is no conflict; more epochs and steps are allowed.
+  nn::TrainConfig same = given;
+  same.lr = 0.05;
+  same.epochs = 4;
+  same.max_steps = 0;
+  const nn::TrainConfig longer = nn::resumed_config(same, {"--resume", "--lr", "--epochs", "--max-steps"});
+  EXPECT_EQ(longer.epochs, 4);
+  EXPECT_EQ(longer.max_steps, 0);
 }
 
 // A second Ctrl-C does not wait for the step: the process exits at once with 130.
@@ -328,7 +391,9 @@ TEST(IoFailures, FileSizeLimitIsAClearErrorAndKeepsThePreviousFile) {
 // The same failure in the middle of training: the error says at which step and that the last checkpoint is kept.
 TEST(IoFailures, ACheckpointThatCannotBeWrittenKeepsThePreviousOne) {
   TempDir d;
-  nn::TrainSession s(tiny_run(d.str()));
+  nn::TrainConfig c = tiny_run(d.str());
+  c.epochs = 2;
+  nn::TrainSession s(c);
   s.run_epoch();
   const std::string before = read_file(d / "checkpoint.safetensors");
   const auto old_handler = std::signal(SIGXFSZ, SIG_IGN);
@@ -401,6 +466,34 @@ TEST(Signals, CtrlCThroughTheCommand) {
   EXPECT_TRUE(has(text, "fovea: stopped by SIGINT after step")) << text;
   EXPECT_TRUE(has(text, "continue with: fovea train --resume " + (d / "run"))) << text;
   EXPECT_TRUE(fs::exists(d / "run/checkpoint.safetensors"));
+}
+
+// ---- item 5: inputs
+
+// A FIFO or a device as an input is refused at once, naming it: reading it could block forever (a FIFO with no
+// writer) or never end (/dev/zero).
+TEST(Inputs, FifosAndDevicesAreRefusedNotRead) {
+  TempDir d;
+  ASSERT_EQ(mkfifo((d / "images.fifo").c_str(), 0600), 0);
+  std::string e = usage_error_of([&] { read_file(d / "images.fifo"); });
+  EXPECT_TRUE(has(e, "cannot read '" + (d / "images.fifo") + "': not a regular file (a FIFO)")) << e;
+  e = usage_error_of([] { read_file("/dev/zero"); });
+  EXPECT_TRUE(has(e, "not a regular file (a character device)")) << e;
+  e = usage_error_of([&] { read_file(d.str()); });
+  EXPECT_TRUE(has(e, "it is a directory")) << e;
+}
+
+// A spec nested thousands deep is refused before anything is built (it used to need memory quadratic in the
+// depth: 24 GB at 5,000), with the limit in the message.
+TEST(Inputs, ModelSpecNestingHasAStatedLimit) {
+  std::string spec;
+  for (int i = 0; i < 5000; ++i) spec += "res(";
+  spec += "relu";
+  for (int i = 0; i < 5000; ++i) spec += ")";
+  const std::string e = usage_error_of([&] { nn::build_model(spec + ",linear", Shape({1, 8, 8}), 10); });
+  EXPECT_TRUE(has(e, "model spec: blocks nested 5000 deep, more than the limit of 32")) << e;
+  const std::string ok = "res(res(relu)),linear";
+  EXPECT_NO_THROW(nn::build_model(ok, Shape({1, 8, 8}), 10));
 }
 
 }  // namespace

@@ -123,8 +123,11 @@ TEST(Train, ResumeIsBitExact) {
       fovea("train " + kSmall + "--schedule constant --lr 0.02 --epochs 2 --max-steps 5 --out " + (d / "f"));
   ASSERT_EQ(part.rc, 0) << part.out;
   EXPECT_NE(part.out.find("(partial)"), std::string::npos) << part.out;
-  const Result rest = fovea("train " + kSmall + "--schedule constant --lr 0.02 --epochs 2 --max-steps 0 --resume " +
-                            (d / "f/checkpoint.safetensors"));
+  // --resume RUN_DIR restores the rest of the configuration; a differing flag is refused by name.
+  const Result conflict = fovea("train --resume " + (d / "f") + " --batch 16");
+  EXPECT_EQ(conflict.rc, 2) << conflict.out;
+  EXPECT_NE(conflict.out.find("--resume: --batch 16 differs from the run's 32"), std::string::npos) << conflict.out;
+  const Result rest = fovea("train --device cpu --max-steps 0 --resume " + (d / "f"));
   ASSERT_EQ(rest.rc, 0) << rest.out;
   expect_same_checkpoints(d / "a/checkpoint.safetensors", d / "f/checkpoint.safetensors");
 }
@@ -186,10 +189,10 @@ TEST(Train, EarlyStoppingOnTheValidationSplit) {
 
 TEST(Train, DivergenceNamesTheStepAndTheLastGoodCheckpoint) {
   TempDir d;
-  ASSERT_EQ(fovea("train " + kSmall + "--epochs 1 --out " + (d / "a")).rc, 0);
+  // A schedule that multiplies the learning rate by 1e32 after the first epoch (a resumed run may not change
+  // --lr: it keeps its configuration).
   const std::string ckpt = d / "a/checkpoint.safetensors";
-  const Result r =
-      fovea("train " + kSmall + "--epochs 3 --lr 1e30 --schedule constant --resume " + ckpt + " --out " + (d / "b"));
+  const Result r = fovea("train " + kSmall + "--epochs 3 --schedule step:1:1e32 --out " + (d / "a"));
   EXPECT_EQ(r.rc, 3) << r.out;
   EXPECT_NE(r.out.find("diverged"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("at step"), std::string::npos) << r.out;

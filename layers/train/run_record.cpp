@@ -175,7 +175,7 @@ const std::vector<std::string>& RunRecord::run_files() {
 }
 
 RunRecord::RunRecord(std::string dir, int64_t resume_step, bool continues, bool overwrite)
-    : dir_(dir.empty() ? "." : std::move(dir)) {
+    : dir_(dir.empty() ? "." : std::move(dir)), resume_step_(resume_step) {
   std::filesystem::create_directories(dir_);
   // The lock first: of two runs started together into one folder, exactly one goes on.
   const std::string lock = dir_ + "/.fovea.lock";
@@ -227,6 +227,17 @@ void RunRecord::write_config(const std::string& command, const nlohmann::json& c
                              const nlohmann::json& model_summary) {
   nlohmann::json top;
   top["command"] = command;
+  if (resume_step_ >= 0) {
+    nlohmann::json resumes = nlohmann::json::array();
+    const std::string path = dir_ + "/config.json";
+    if (std::filesystem::exists(path)) {
+      const nlohmann::json old = nlohmann::json::parse(read_file(path), nullptr, /*allow_exceptions=*/false);
+      if (old.is_object() && old.contains("command")) top["command"] = old["command"];
+      if (old.is_object() && old.contains("resumes") && old["resumes"].is_array()) resumes = old["resumes"];
+    }
+    resumes.push_back({{"command", command}, {"step", resume_step_}});
+    top["resumes"] = resumes;
+  }
   top["config"] = config;
   top["model_summary"] = model_summary;
   write_file_atomic(dir_ + "/config.json", top.dump(2) + "\n");

@@ -55,13 +55,16 @@ class RunRecord {
   // The files of a run in a folder (the lock file aside).
   static const std::vector<std::string>& run_files();
 
-  // config.json: {"command": ..., "config": ..., "model_summary": ...}, written atomically.
+  // config.json: {"command": ..., "config": ..., "model_summary": ...}, written atomically. A resumed run keeps
+  // the "command" that started the run (when the folder's config.json has it) and adds its own command and step
+  // to "resumes".
   void write_config(const std::string& command, const nlohmann::json& config, const nlohmann::json& model_summary);
   // Appends an epoch and rewrites metrics.jsonl, metrics.csv and curves.png (atomically).
   void add_epoch(const EpochMetrics& m);
 
  private:
   std::string dir_;
+  int64_t resume_step_ = -1;
   int lock_fd_ = -1;
   std::vector<EpochMetrics> history_;
 };

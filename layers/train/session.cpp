@@ -2,10 +2,12 @@
 
 #include <fmt/core.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <type_traits>
 
 #include "core/build_info.h"
 #include "core/stream.h"
@@ -129,7 +131,7 @@ TrainSession::TrainSession(const TrainConfig& config)
   if (resume_) restore_optimizer(*resume_);
   FOVEA_CHECK(step_ <= total_steps(), "--resume: the checkpoint is at step ", step_, ", past the ", total_steps(),
               " steps of --epochs ", c.epochs, c.max_steps > 0 ? cat(" and --max-steps ", c.max_steps) : "");
-  last_good_ = c.resume;
+  last_good_ = c.resume.empty() ? std::string() : resume_checkpoint(c.resume);
   resume_.reset();
 
   open_record();
@@ -170,8 +172,9 @@ void TrainSession::load_data() {
 void TrainSession::build_model() {
   const TrainConfig& c = cfg_;
   if (!c.resume.empty()) {
-    resume_ = std::make_unique<Checkpoint>(load_checkpoint(c.resume));
-    model_ = model_from_checkpoint(*resume_, c.resume);
+    const std::string path = resume_checkpoint(c.resume);
+    resume_ = std::make_unique<Checkpoint>(load_checkpoint(path));
+    model_ = model_from_checkpoint(*resume_, path);
     norm_ = resume_->meta.normalization;
   } else {
     if (train_ds_.is_image()) norm_ = data::channel_stats(train_ds_);
@@ -211,7 +214,8 @@ void TrainSession::restore_optimizer(const Checkpoint& ckpt) {
   FOVEA_CHECK(spe == steps_per_epoch_, "--resume: the checkpoint was written with ", spe,
               " steps per epoch but this run has ", steps_per_epoch_,
               " (use the same dataset, --subset, --val-split and --batch)");
-  FOVEA_CHECK(!ckpt.optimizer.empty(), "--resume: checkpoint '", cfg_.resume, "' has no optimizer state");
+  FOVEA_CHECK(!ckpt.optimizer.empty(), "--resume: checkpoint '", resume_checkpoint(cfg_.resume),
+              "' has no optimizer state");
   const std::string was = rc.value("optimizer", std::string()), now = optimizer_name(cfg_.optimizer);
   FOVEA_CHECK(was == now, "--resume: the checkpoint used optimizer '", was, "', this run '", now, "'");
   optimizer_->load_state_dict(ckpt.optimizer, cfg_.device);
@@ -431,6 +435,94 @@ TrainResult TrainSession::run() {
   if (stop_requested()) result_.stopped = true;
   result_.steps = step_;
   return result_;
+}
+
+std::string resume_checkpoint(const std::string& resume) {
+  return std::filesystem::is_directory(resume) ? (std::filesystem::path(resume) / "checkpoint.safetensors").string()
+                                               : resume;
+}
+
+TrainConfig resumed_config(const TrainConfig& given, const std::vector<std::string>& flags) {
+  TrainConfig c = given;
+  c.resume = resume_checkpoint(given.resume);
+  const Checkpoint ckpt = load_checkpoint(c.resume);
+  const nlohmann::json& saved = ckpt.meta.config;
+  const nlohmann::json now = config_json(given);
+  auto given_flag = [&](const std::string& flag) { return std::find(flags.begin(), flags.end(), flag) != flags.end(); };
+  struct Field {
+    const char* flag;
+    const char* key;
+    bool may_change;
+  };
+  static const Field fields[] = {
+      {"--dataset", "dataset", false},
+      {"--data", "data", true},
+      {"--model", "model", false},
+      {"--epochs", "epochs", true},
+      {"--batch", "batch", false},
+      {"--lr", "lr", false},
+      {"--optimizer", "optimizer", false},
+      {"--momentum", "momentum", false},
+      {"--nesterov", "nesterov", false},
+      {"--schedule", "schedule", false},
+      {"--warmup", "warmup_epochs", false},
+      {"--weight-decay", "weight_decay", false},
+      {"--l1", "l1", false},
+      {"--l2", "l2", false},
+      {"--max-norm", "max_norm", false},
+      {"--precision", "precision", false},
+      {"--seed", "seed", false},
+      {"--max-steps", "max_steps", true},
+      {"--freeze", "freeze", false},
+      {"--subset", "subset", false},
+      {"--eval-subset", "eval_subset", true},
+      {"--augment", "augment", false},
+      {"--label-smoothing", "label_smoothing", false},
+      {"--val-split", "val_split", false},
+      {"--early-stop", "early_stop", true},
+      {"--eval-batch", "eval_batch", true},
+  };
+  for (const Field& f : fields) {
+    if (!given_flag(f.flag) || f.may_change || !saved.contains(f.key)) continue;
+    FOVEA_CHECK(saved[f.key] == now[f.key], "--resume: ", f.flag, " ", now[f.key].dump(), " differs from the run's ",
+                saved[f.key].dump(), " in '", c.resume,
+                "'; a resumed run keeps its configuration (leave the flag out, or start a new run)");
+  }
+  // Everything the command line did not give comes from the checkpoint.
+  auto restore = [&](const char* flag, const char* key, auto& field) {
+    if (!given_flag(flag) && saved.contains(key)) field = saved[key].get<std::decay_t<decltype(field)>>();
+  };
+  restore("--dataset", "dataset", c.dataset);
+  restore("--data", "data", c.data_dir);
+  restore("--model", "model", c.model);
+  restore("--epochs", "epochs", c.epochs);
+  restore("--batch", "batch", c.batch);
+  restore("--lr", "lr", c.lr);
+  restore("--momentum", "momentum", c.momentum);
+  restore("--nesterov", "nesterov", c.nesterov);
+  restore("--weight-decay", "weight_decay", c.weight_decay);
+  restore("--l1", "l1", c.l1);
+  restore("--l2", "l2", c.l2);
+  restore("--max-norm", "max_norm", c.max_norm);
+  restore("--seed", "seed", c.seed);
+  restore("--max-steps", "max_steps", c.max_steps);
+  restore("--freeze", "freeze", c.freeze);
+  restore("--subset", "subset", c.subset);
+  restore("--eval-subset", "eval_subset", c.eval_subset);
+  restore("--label-smoothing", "label_smoothing", c.label_smoothing);
+  restore("--val-split", "val_split", c.val_split);
+  restore("--early-stop", "early_stop", c.early_stop);
+  restore("--eval-batch", "eval_batch", c.eval_batch);
+  if (!given_flag("--optimizer") && saved.contains("optimizer"))
+    c.optimizer = parse_optimizer(saved["optimizer"].get<std::string>(), "--resume: the checkpoint's optimizer");
+  const double warmup = c.schedule.warmup_epochs;
+  if (!given_flag("--schedule") && saved.contains("schedule"))
+    c.schedule = parse_schedule(saved["schedule"].get<std::string>(), "--resume: the checkpoint's schedule");
+  c.schedule.warmup_epochs = warmup;
+  restore("--warmup", "warmup_epochs", c.schedule.warmup_epochs);
+  if (!given_flag("--augment") && saved.contains("augment"))
+    c.augment = data::parse_augment(saved["augment"].get<std::string>(), "--resume: the checkpoint's augment");
+  return c;
 }
 
 TrainResult train(const TrainConfig& config) {

@@ -158,6 +158,19 @@ class TrainSession {
   int64_t seen_ = 0;  // examples in them
 };
 
+// --resume RUN_DIR or CHECKPOINT: the checkpoint file (RUN_DIR/checkpoint.safetensors for a folder).
+std::string resume_checkpoint(const std::string& resume);
+
+// The configuration of a run resumed from given.resume: what the checkpoint recorded (dataset, model, epochs,
+// batch, optimizer and its settings, schedule, seed, augmentation, subsets, penalties, ...), so that the run
+// continues exactly as the uninterrupted one. `flags` are the flags given on this command line ("--lr"); one
+// whose value differs from the checkpoint's is refused, naming it. These may differ, as they leave the
+// arithmetic of the steps alone: --device, --backend, --deterministic, --threads, --data (the folder moved),
+// --out, --eval-batch, --eval-subset, --early-stop, --log-every; and the run's length, --epochs and
+// --max-steps (a longer run: a schedule that depends on the length, like cosine, then follows the new length
+// from the resumed step on, so it is not the original run continued).
+TrainConfig resumed_config(const TrainConfig& given, const std::vector<std::string>& flags);
+
 // TrainSession(config).run().
 TrainResult train(const TrainConfig& config);
 
