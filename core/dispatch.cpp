@@ -3,6 +3,8 @@
 #include <cstdio>
 #include <cstdlib>
 
+#include "core/library_module.h"
+
 namespace fovea {
 
 const char* slot_name(Slot s) {
@@ -55,11 +57,7 @@ void check_backend(const char* stub, const Exec& ex) {
   if (ex.backend != Backend::cudnn) return;
   FOVEA_CHECK(ex.device.type == DeviceType::cuda, stub, ": backend cudnn runs on device cuda only, not ",
               ex.device.str());
-#if !FOVEA_HAVE_CUDNN
-  FOVEA_FAIL(stub,
-             ": backend cudnn requested but this build of fovea has no cuDNN (not found at build time or "
-             "FOVEA_WITH_CUDNN=OFF); use --backend custom");
-#endif
+  require_cudnn_module(stub);  // its slots exist only once it is loaded; never a silent fallback to cuda
 }
 
 [[noreturn]] void fail_defined_twice(const char* stub, Slot s) {

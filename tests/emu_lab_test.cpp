@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "core/emu/check.h"
+#include "core/emu/cost_model.h"
 #include "core/emu/emu.h"
 #include "core/emu/profile.h"
 #include "core/memory.h"
@@ -447,6 +448,31 @@ TEST(EmuFidelity, DevicePrintfIsBufferedPerLaunchInOneOrder) {
     k::lab_printf(nullptr);
     EXPECT_EQ(testing::internal::GetCapturedStdout(), want) << order;
   }
+}
+
+// The cost model finds an emulator kernel's ptxas row by name: nvcc and g++ spell the kernels' namespace and an
+// anonymous namespace differently (names from this build's ptxas table and from g++, written out here).
+TEST(CostModel, KernelNamesOfTheTwoBuildsMeet) {
+  const std::string nvcc =
+      "_ZN5fovea12cuda_kernels54_GLOBAL__N__fe5e2178_21_conv2d_igemm_fprop_cu_b913879325conv2d_fprop_igemm_"
+      "kernelINS0_4gemm10TileConfigILi32ELi64ELi8ELi4ELi4EEELb0ELb0EEEvNS1_8ConvGeomEPKfS8_S8_Pf";
+  const std::string gxx =
+      "_ZN5fovea11emu_kernels12_GLOBAL__N_125conv2d_fprop_igemm_kernelINS0_4gemm10TileConfigILi32ELi64ELi8ELi4ELi4E"
+      "EELb0ELb0EEEvNS1_8ConvGeomEPKfS8_S8_Pf";
+  const std::string checked =
+      "_ZN5fovea19emu_kernels_checked12_GLOBAL__N_125conv2d_fprop_igemm_kernelINS0_4gemm10TileConfigILi32ELi64ELi8E"
+      "Li4ELi4EEELb0ELb0EEEvNS1_8ConvGeomEPKfS8_S8_Pf";
+  EXPECT_EQ(emu::canonical_kernel_name(nvcc), emu::canonical_kernel_name(gxx));
+  EXPECT_EQ(emu::canonical_kernel_name(checked), emu::canonical_kernel_name(gxx));
+  EXPECT_EQ(emu::canonical_kernel_name(gxx),
+            "_ZN5fovea12cuda_kernels12_GLOBAL__N_125conv2d_fprop_igemm_kernelINS0_4gemm10TileConfigILi32ELi64ELi8ELi4E"
+            "Li4EEELb0ELb0EEEvNS1_8ConvGeomEPKfS8_S8_Pf");
+  // A different template argument stays different; a name without an anonymous namespace is unchanged.
+  std::string other = gxx;
+  other.replace(other.find("Lb0ELb0E"), 8, "Lb1ELb0E");
+  EXPECT_NE(emu::canonical_kernel_name(nvcc), emu::canonical_kernel_name(other));
+  EXPECT_EQ(emu::canonical_kernel_name("_ZN5fovea12cuda_kernels15lab_copy_kernelEPKfPfi"),
+            "_ZN5fovea12cuda_kernels15lab_copy_kernelEPKfPfi");
 }
 
 }  // namespace

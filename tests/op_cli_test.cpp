@@ -112,6 +112,11 @@ TEST_F(OpCli, ListNamesEveryOpAndJsonHasTheirContract) {
   ASSERT_EQ(j.code, 0) << j.output;
   for (const char* key : {"\"torch\"", "\"samples\"", "\"grads\"", "\"implementations\"", "F.conv2d"})
     EXPECT_NE(j.output.find(key), std::string::npos) << key;
+#if FOVEA_HAVE_CUDNN
+  // The cudnn slots exist once the program has loaded the cudnn module (core/library_module.h): the listing
+  // loads it, so `fovea` itself can (it exports what the module needs from it).
+  EXPECT_NE(r.output.find("implementations: cpu emu cuda cudnn"), std::string::npos) << r.output;
+#endif
 }
 
 }  // namespace

@@ -1,6 +1,9 @@
 // The lower-bound time model (cost_model.h).
 #include "core/emu/cost_model.h"
 
+#include <cctype>
+#include <cstdlib>
+
 #include <unistd.h>
 
 #include <algorithm>
@@ -136,18 +139,34 @@ ResourceTable::ResourceTable(const std::string& path) : path_(path) {
     if (!(fields >> arch >> name >> row.r.registers >> row.r.static_smem >> row.r.stack)) continue;
     if (!arch.starts_with("sm_")) continue;
     row.sm = std::atoi(arch.c_str() + 3) * 10;
-    row.name = name;
+    row.name = canonical_kernel_name(name);
     row.r.known = true;
     rows_.push_back(std::move(row));
   }
 }
 
-KernelResources ResourceTable::find(int sm, uintptr_t entry) const {
-  if (rows_.empty() || entry == 0) return {};
-  // The nvcc build's kernel has the same mangled name but for its namespace, cuda_kernels.
-  std::string name = mangled_symbol(entry);
+std::string canonical_kernel_name(std::string name) {
   name = replace_all(name, "19emu_kernels_checked", "12cuda_kernels");
   name = replace_all(name, "11emu_kernels", "12cuda_kernels");
+  static const std::string kAnon = "_GLOBAL__N_", kCanonical = "12_GLOBAL__N_1";
+  for (size_t p = 0; (p = name.find(kAnon, p)) != std::string::npos;) {
+    // The component is <length><name>: its length prefix is the digits just before it.
+    size_t b = p;
+    while (b > 0 && std::isdigit(static_cast<unsigned char>(name[b - 1]))) --b;
+    const size_t length = b < p ? std::strtoul(name.c_str() + b, nullptr, 10) : 0;
+    if (length < kAnon.size() || p + length > name.size()) {
+      p += kAnon.size();
+      continue;
+    }
+    name.replace(b, p - b + length, kCanonical);
+    p = b + kCanonical.size();
+  }
+  return name;
+}
+
+KernelResources ResourceTable::find(int sm, uintptr_t entry) const {
+  if (rows_.empty() || entry == 0) return {};
+  const std::string name = canonical_kernel_name(mangled_symbol(entry));
   for (const Row& r : rows_)
     if (r.sm == sm && r.name == name) return r.r;
   return {};

@@ -94,6 +94,13 @@ class ResourceTable {
   std::vector<Row> rows_;
 };
 
+// One spelling for a kernel's mangled name in both builds, so the emulator's kernel finds its ptxas row: the
+// namespace of the kernels becomes cuda_kernels (the emulator's are emu_kernels / emu_kernels_checked), and an
+// anonymous namespace becomes g++'s _GLOBAL__N_1 (nvcc names it after the file and a hash, e.g.
+// _GLOBAL__N__fe5e2178_21_conv2d_igemm_fprop_cu_b9138793). Substitutions (S_, S0_, ...) count components,
+// which both builds have alike, so they stay valid.
+std::string canonical_kernel_name(std::string mangled);
+
 // The mangled symbol of the function at a code address of this process ("" when unknown).
 std::string mangled_symbol(uintptr_t address);
 

@@ -1,15 +1,13 @@
 #include "layers/ops/context.h"
 
+#include "core/library_module.h"
+
 namespace fovea::ops {
 
 Context::Context(Device d, Backend b) : device(d), backend(b), workspace(std::make_shared<Workspace>(d)) {
   FOVEA_CHECK(b == Backend::custom || d.type == DeviceType::cuda, "backend cudnn runs on device cuda only, not ",
               d.str());
-#if !FOVEA_HAVE_CUDNN
-  FOVEA_CHECK(
-      b == Backend::custom,
-      "backend cudnn requested but this build of fovea has no cuDNN (not found at build time or FOVEA_WITH_CUDNN=OFF)");
-#endif
+  if (b == Backend::cudnn) require_cudnn_module("context");
 }
 
 void check_tensor(const Context& ctx, const char* op, const char* arg, const Tensor& t, DType dtype) {

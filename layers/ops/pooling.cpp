@@ -1,4 +1,5 @@
 #include "layers/ops/pooling.h"
+#include "core/library_module.h"
 
 #include <tuple>
 
@@ -37,7 +38,7 @@ Shape y_shape(const Pool2dParams& p) {
 }
 // cuDNN's max-pooling backward reads x and y; ours reads the argmax indices.
 bool backward_by_values(const Context& ctx) {
-  return ctx.exec().slot() == Slot::cudnn && maxpool2d_backward_stub.has(Slot::cudnn);
+  return ctx.exec().slot() == Slot::cudnn && load_cudnn_module() && maxpool2d_backward_stub.has(Slot::cudnn);
 }
 
 }  // namespace

@@ -1,4 +1,5 @@
 #include "layers/ops/registry.h"
+#include "core/library_module.h"
 
 #include <algorithm>
 #include <cmath>
@@ -81,6 +82,7 @@ std::vector<std::string> OpInfo::grads() const {
 
 bool OpInfo::implemented(Slot s) const {
   auto has = [s](const StubInfo* st) { return st->has(s); };
+  if (s == Slot::cudnn) load_cudnn_module();  // its slots are registered once it is loaded
   if (s == Slot::cudnn || s == Slot::onednn) return std::any_of(stubs.begin(), stubs.end(), has);
   return std::all_of(stubs.begin(), stubs.end(), has);
 }
