@@ -2,6 +2,7 @@
 
 #include <fmt/core.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
@@ -26,7 +27,7 @@ EvalResult evaluate(Model& model, ops::Context& ctx, const data::Dataset& ds, co
   const bool was_training = model.training();
   model.train(false);
   data::LoaderOptions lo;
-  lo.batch_size = batch;
+  lo.batch_size = std::min(batch, std::max<int64_t>(ds.size(), 1));  // buffers sized by the data, not the flag
   lo.shuffle = false;
   lo.normalization = norm;
   lo.prefetch = 1;

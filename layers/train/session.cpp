@@ -111,7 +111,9 @@ TrainSession::TrainSession(const TrainConfig& config)
   FOVEA_CHECK(optimizer_->size() > 0, "nothing to train: every parameter is frozen (--freeze ", c.freeze, ")");
 
   data::LoaderOptions& lo = loader_options_;
-  lo.batch_size = c.batch;
+  // A --batch beyond the training set makes one batch of all of it: the buffers are sized by what is there, not
+  // by the flag (--batch 10^12 is not an allocation of terabytes).
+  lo.batch_size = std::min(c.batch, std::max<int64_t>(train_ds_.size(), 1));
   lo.shuffle = true;
   lo.drop_last = train_ds_.size() > c.batch;  // equal-sized batches keep BatchNorm statistics sane
   lo.augment = c.augment;
