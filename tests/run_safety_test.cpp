@@ -426,6 +426,21 @@ TEST(IoFailures, ACheckpointThatCannotBeWrittenKeepsThePreviousOne) {
   EXPECT_EQ(read_file(d / "checkpoint.safetensors"), before);
 }
 
+// Through the command, under `ulimit -f`: not killed by SIGXFSZ (fovea's main ignores it) but a runtime error
+// (exit 1) naming the file, without a source location.
+TEST(IoFailures, FileSizeLimitThroughTheCommand) {
+  TempDir d;
+  const CliResult r =
+      test::run_command("ulimit -f 1; " + std::string(FOVEA_BINARY) +
+                        " train --device cpu --dataset rings --model linear --subset 64 --quiet --out " + (d / "run"));
+  EXPECT_EQ(r.code, 1) << r.output;
+  EXPECT_TRUE(has(r.output, "fovea: error: cannot write '" + (d / "run/")) && has(r.output, "': File too large"))
+      << r.output;
+  EXPECT_FALSE(has(r.output, ".cpp:")) << r.output;
+  for (const auto& e : fs::directory_iterator(d / "run"))
+    EXPECT_EQ(e.path().string().find(".tmp."), std::string::npos) << e.path();
+}
+
 // A folder the process may not write to (not testable as root, who may write anywhere).
 TEST(IoFailures, ReadOnlyFolderIsAClearError) {
   if (geteuid() == 0) GTEST_SKIP() << "running as root: a read-only folder is writable to root";
