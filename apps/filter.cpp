@@ -57,13 +57,13 @@ int run_filter(const FilterOptions& o) {
     for (int64_t i = 0; i < a.numel(); ++i)
       num += double(pa[i] - pb[i]) * (pa[i] - pb[i]), den += double(pb[i]) * pb[i];
     const double rel = den > 0 ? std::sqrt(num / den) : std::sqrt(num);
-    fmt::print("{} vs cpu: relative L2 error {:.3g}\n", device.str(), rel);
+    fmt::print(messages_stream(o.out), "{} vs cpu: relative L2 error {:.3g}\n", device.str(), rel);
     FOVEA_CHECK(rel <= 1e-5, "filter: device ", device.str(), " differs from the CPU reference: relative L2 error ",
                 rel, " > 1e-5");
   }
   const int bits = o.bits ? o.bits : img.bit_depth;
   write_png(o.out, out, bits);
-  fmt::print("{}: {} ({} {}x{}, {}-bit) -> {} ({}-bit), {} on {}, values {}\n", f.name, o.in,
+  fmt::print(messages_stream(o.out), "{}: {} ({} {}x{}, {}-bit) -> {} ({}-bit), {} on {}, values {}\n", f.name, o.in,
              channels_name(img.pixels.size(0)), img.pixels.size(2), img.pixels.size(1), img.bit_depth, o.out, bits,
              o.correlate ? "correlation" : "true convolution", device.str(), o.values);
   return 0;

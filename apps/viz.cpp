@@ -98,7 +98,8 @@ int show_filters(const VizOptions& o, nn::Model& model) {
     if (o.columns <= 0) g.columns = int(C);
   }
   write_png(o.filters, image_grid(tiles, g), o.bits);
-  fmt::print("{} ({}): {} filters of {} channel(s), {}x{} -> {} ({} tiles, {} per row, x{} magnified)\n", where,
+  fmt::print(messages_stream(o.filters),
+             "{} ({}): {} filters of {} channel(s), {}x{} -> {} ({} tiles, {} per row, x{} magnified)\n", where,
              conv->describe(), K, C, R, S, o.filters, tiles.size(), g.columns, g.scale);
   return 0;
 }
@@ -156,8 +157,8 @@ int show_activations(const VizOptions& o, const nn::Checkpoint& ckpt, nn::Model&
   const int64_t K = y.size(1), H = y.size(2), W = y.size(3);
   const GridOptions g = grid_options(o, K, H, W, TileNorm::per_tile);
   write_png(o.out, image_grid(y.reshape({K, H, W}), g), o.bits);
-  fmt::print("layer {} ({}) on {}: {} channels of {}x{} -> {} ({} per row, x{} magnified)\n", o.layer,
-             net.at(size_t(o.layer)).describe(), device.str(), K, H, W, o.out, g.columns, g.scale);
+  fmt::print(messages_stream(o.out), "layer {} ({}) on {}: {} channels of {}x{} -> {} ({} per row, x{} magnified)\n",
+             o.layer, net.at(size_t(o.layer)).describe(), device.str(), K, H, W, o.out, g.columns, g.scale);
   return 0;
 }
 

@@ -101,6 +101,10 @@ void write_file_atomic(const std::string& path, std::string_view bytes) {
   }
 }
 
+std::FILE* messages_stream(const std::string& output) {
+  return descriptor_path(output) == 1 ? stderr : stdout;
+}
+
 void refuse_output_over_input(const std::string& output, std::string_view output_flag, const std::string& input,
                               std::string_view input_flag) {
   struct stat a, b;

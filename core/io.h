@@ -7,6 +7,7 @@
 //     append mode), and other non-regular targets (character devices, FIFOs) are opened and written in place.
 // Failures are fovea::Error (runtime, exit 1) naming the file and the system's reason.
 #pragma once
+#include <cstdio>
 #include <filesystem>
 #include <string>
 #include <string_view>
@@ -17,6 +18,10 @@ namespace fovea {
 void write_file_atomic(const std::string& path, std::string_view bytes);
 // The descriptor of /dev/stdout, /dev/stderr, /dev/fd/N or /proc/self/fd/N; -1 for any other path.
 int descriptor_path(const std::string& path);
+
+// Where a command's messages go when it writes `output`: stderr when the output is stdout (so that
+// `fovea filter in.png /dev/stdout | display` gets the PNG alone), else stdout.
+std::FILE* messages_stream(const std::string& output);
 
 // A UsageError when `output` and `input` are the same file (same device and inode, through links or not):
 // "--json: 'run/checkpoint.safetensors' is the input --checkpoint; writing it would destroy it".
