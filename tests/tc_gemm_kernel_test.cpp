@@ -72,8 +72,8 @@ std::vector<TcCase> shapes() {
   };
 }
 
-// The multistage kernel's 128 x 128 tiles: edges, K off the k-tile, alpha/beta, batches, and 5 (BF16/FP16) or 10
-// (TF32) k-tiles over 2 x 1 blocks, which wraps the 3-stage pipeline.
+// The multistage kernel's 128 x 128 tiles: edges, K off the k-tile, alpha/beta, batches, copies that zero-fill part
+// of a chunk, and 5 (BF16/FP16) or 10 (TF32) k-tiles over 2 x 1 blocks, which wraps the 3-stage pipeline.
 std::vector<TcCase> multistage_shapes() {
   std::vector<TcCase> v;
   for (const TcCase& c : shapes())
@@ -81,6 +81,8 @@ std::vector<TcCase> multistage_shapes() {
          {"1x1x1", "7x5x3_alpha_beta", "65x63x129_beta1", "130x97x33_padded", "k0_scales_c", "batch2_40x48x64"})
       if (c.name == name) v.push_back(c);
   v.push_back({kEmu, Precision::tf32, "140x72x300_beta1", 140, 72, 300, 1.0f, 1.0f});
+  // Rows of 80 elements (16-byte aligned at every precision) and K = 77: cp.async copies with a partial src-size.
+  v.push_back({kEmu, Precision::tf32, "65x70x77_pad3_partial_copies", 65, 70, 77, 1.0f, -1.0f, 3});
   for (TcCase& c : v) c.algo = Algo::multistage;
   return v;
 }
