@@ -2,20 +2,31 @@
 #
 # Collects what ptxas reported for every kernel of an nvcc-built kernel library (the OBJECT.ptxas files that
 # cmake/ptxas_log.sh keeps) into one table, a line per kernel and architecture:
-#   sm_80 <TAB> mangled name <TAB> registers <TAB> static shared bytes <TAB> stack bytes
-# read by `fovea profile` (core/emu/cost_model.h) for occupancy.
+#   sm_80 <TAB> mangled name <TAB> registers <TAB> static shared bytes <TAB> stack bytes <TAB> spill store bytes
+#   <TAB> spill load bytes <TAB> source file
+# read by `fovea profile` (core/emu/cost_model.h) for occupancy and by bench/ptxas_table.sh.
 file(GLOB_RECURSE logs "${DIR}/*.ptxas")
 set(table "")
 foreach(log ${logs})
   file(STRINGS "${log}" lines)
+  get_filename_component(source "${log}" NAME)
+  string(REGEX REPLACE "\\.o\\.ptxas$" "" source "${source}")
   set(name "")
   set(arch "")
   set(stack 0)
+  set(spill_st 0)
+  set(spill_ld 0)
   foreach(line IN LISTS lines)
     if(line MATCHES "Compiling entry function '([^']+)' for '(sm_[0-9a-z]+)'")
       set(name "${CMAKE_MATCH_1}")
       set(arch "${CMAKE_MATCH_2}")
       set(stack 0)
+      set(spill_st 0)
+      set(spill_ld 0)
+    elseif(line MATCHES "([0-9]+) bytes stack frame, ([0-9]+) bytes spill stores, ([0-9]+) bytes spill loads")
+      set(stack "${CMAKE_MATCH_1}")
+      set(spill_st "${CMAKE_MATCH_2}")
+      set(spill_ld "${CMAKE_MATCH_3}")
     elseif(line MATCHES "([0-9]+) bytes stack frame")
       set(stack "${CMAKE_MATCH_1}")
     elseif(line MATCHES "Used ([0-9]+) registers" AND NOT name STREQUAL "")
@@ -24,7 +35,7 @@ foreach(log ${logs})
       if(line MATCHES "([0-9]+) bytes smem")
         set(smem "${CMAKE_MATCH_1}")
       endif()
-      string(APPEND table "${arch}\t${name}\t${regs}\t${smem}\t${stack}\n")
+      string(APPEND table "${arch}\t${name}\t${regs}\t${smem}\t${stack}\t${spill_st}\t${spill_ld}\t${source}\n")
       set(name "")
     endif()
   endforeach()
