@@ -26,8 +26,8 @@
 //     (no padding). An ldmatrix phase reads one 8 x 8 matrix: 8 consecutive rows (r % 8 = 0..7) at one logical
 //     chunk, so at 8 distinct physical chunks: all 32 banks once, one wavefront. A cp.async phase (8 lanes) writes
 //     the 8 chunks of one row, a permutation of that row: one wavefront. Checked on the emulator's metrics
-//     (tests/tc_gemm_kernel_test.cpp, MultistageIsFreeOfBankConflicts), which see ldmatrix and cp.async through
-//     kernels/mma.cuh.
+//     (tests/tc_gemm_kernel_test.cpp, TcGemmMultistage.FreeOfBankConflictsWithTheCountsOfItsCostModel), which see
+//     ldmatrix and cp.async through kernels/mma.cuh.
 //   - Epilogue: accumulators to C (alpha, beta, output rounding) straight from registers, as the simple kernel.
 //
 // Cost model, per block and k-tile (16-bit types; TF32 in brackets):
@@ -35,9 +35,13 @@
 //   ldmatrix   4 warps x 4 k-steps x 8 = 128 .x4 (512 B each: 64 KiB read from shared memory);
 //   mma.sync   4 warps x 4 k-steps x 32 = 512 m16n8k16 [m16n8k8] = 2.1 M [1.05 M] FLOP.
 // Ratios: 64 [32] FLOP per byte of global traffic, 32 [16] FLOP per byte of shared traffic, 4 mma per ldmatrix.x4.
-// At the H100's ~990 dense BF16 TFLOP/s (mma.sync reaches about two thirds of it) that is ~10 TB/s of L2 bandwidth
-// over all SMs: this tile size is L2-bound unless neighbouring blocks hit the same A and B tiles in L2 (they do:
-// blocks are launched row of C by row, sharing their A tile). Per block the epilogue writes 128 x 128 outputs once.
+// Every block reads its k-tiles from L2 (cp.async.cg bypasses L1): at the ~650 TFLOP/s that mma.sync can reach on an
+// H100 (two thirds of its 990 dense BF16 TFLOP/s), 64 FLOP per byte asks ~10 TB/s of L2 bandwidth over all SMs, more
+// than its L2 is reported to deliver: this tile size is expected to be L2-bound there (a 128 x 256 tile gives 85
+// FLOP/B; a GPU run decides), not on an A100 (~250 TFLOP/s: ~4 TB/s). DRAM sees far less: consecutive blocks cover
+// a row of C tiles and share their A tile in L2. Per block the epilogue writes 128 x 128 outputs once.
+// Machine code (nvcc 13, sm_80/sm_90; README, "Tensor cores"): 236-246 registers, no spills; a k-tile of the
+// cp.async path executes ~400 instructions per warp: 16 LDGSTS in ~210, then 32 LDSM.16.M88.4 and 128 HMMA in 178.
 //
 // Order of the sums: each accumulator adds the mma results of its k-steps in k order, each mma adding 16 [8] k of
 // products (the same k-steps as the simple kernel: on the emulator both give the same bits). No split-K: nothing
