@@ -73,14 +73,14 @@ std::vector<TcCase> shapes() {
 }
 
 // The multistage kernel's 128 x 128 tiles: edges, K off the k-tile, alpha/beta, batches, copies that zero-fill part
-// of a chunk, and 5 (BF16/FP16) or 10 (TF32) k-tiles over 2 x 1 blocks, which wraps the 3-stage pipeline.
+// of a chunk, and 4 (BF16/FP16) or 7 (TF32) k-tiles over 2 x 1 blocks, which wraps the 3-stage pipeline.
 std::vector<TcCase> multistage_shapes() {
   std::vector<TcCase> v;
   for (const TcCase& c : shapes())
     for (const char* name :
          {"1x1x1", "7x5x3_alpha_beta", "65x63x129_beta1", "130x97x33_padded", "k0_scales_c", "batch2_40x48x64"})
       if (c.name == name) v.push_back(c);
-  v.push_back({kEmu, Precision::tf32, "136x40x260_beta1", 136, 40, 260, 1.0f, 1.0f});
+  v.push_back({kEmu, Precision::tf32, "136x40x200_beta1", 136, 40, 200, 1.0f, 1.0f});
   // Rows of 80 elements (16-byte aligned at every precision) and K = 77: cp.async copies with a partial src-size.
   v.push_back({kEmu, Precision::tf32, "65x70x77_pad3_partial_copies", 65, 70, 77, 1.0f, -1.0f, 3});
   for (TcCase& c : v) c.algo = Algo::multistage;
@@ -375,25 +375,26 @@ std::vector<float> product(const SgemmParams& g, const std::vector<float>& C) {
   return v;
 }
 
-// Bitwise the same in every schedule order, with both operands by cp.async (A N) and A by element loads (A T).
+// Bitwise the same in every schedule order, with both operands by cp.async (A N) and A by element loads (A T). (CI
+// also runs every test under reverse and shuffle:1; this compares the bits across orders in one process.)
 TEST(TcGemmMultistage, SameBitsInEveryScheduleOrder) {
-  for (Precision prec : {Precision::tf32, Precision::bf16})
-    for (Trans ta : {Trans::N, Trans::T}) {
-      const SgemmParams g = sgemm_params(ta, Trans::T, 136, 40, 200, 0.5f, 0.25f);
-      const Operands o(g, prec, false, 53);
-      std::vector<float> forward;
-      {
-        emu::ScopedSchedule order(emu::Schedule::parse("forward"));
-        forward = run(kEmu, prec, g, o, 0, Algo::multistage);
-      }
-      ASSERT_TRUE(test::all_written(product(g, forward)));
-      for (const char* name : {"reverse", "shuffle:1", "shuffle:2"}) {
-        emu::ScopedSchedule order(emu::Schedule::parse(name));
-        const std::vector<float> got = run(kEmu, prec, g, o, 0, Algo::multistage);
-        EXPECT_EQ(0, std::memcmp(got.data(), forward.data(), got.size() * sizeof(float)))
-            << precision_name(prec) << " A " << tname(ta) << ": " << name << " differs from forward";
-      }
+  const Precision prec = Precision::bf16;
+  for (Trans ta : {Trans::N, Trans::T}) {
+    const SgemmParams g = sgemm_params(ta, Trans::T, 136, 40, 200, 0.5f, 0.25f);
+    const Operands o(g, prec, false, 53);
+    std::vector<float> forward;
+    {
+      emu::ScopedSchedule order(emu::Schedule::parse("forward"));
+      forward = run(kEmu, prec, g, o, 0, Algo::multistage);
     }
+    ASSERT_TRUE(test::all_written(product(g, forward)));
+    for (const char* name : {"reverse", "shuffle:2"}) {
+      emu::ScopedSchedule order(emu::Schedule::parse(name));
+      const std::vector<float> got = run(kEmu, prec, g, o, 0, Algo::multistage);
+      EXPECT_EQ(0, std::memcmp(got.data(), forward.data(), got.size() * sizeof(float)))
+          << "A " << tname(ta) << ": " << name << " differs from forward";
+    }
+  }
 }
 
 // A missing cp.async.wait_group reads the emulator's poison (NaN); a swapped fragment register multiplies the wrong
