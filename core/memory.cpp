@@ -26,7 +26,7 @@ static void* host_raw_alloc(size_t bytes) {
 // Host memory is cached too: a training step frees and allocates the same large activations every
 // step, and giving them back to the OS means page faults on every step (measured: a large slowdown).
 CachingAllocator& host_allocator() {
-  static CachingAllocator* allocator = new CachingAllocator(host_raw_alloc, std::free);
+  static CachingAllocator* allocator = new CachingAllocator(host_raw_alloc, std::free, false);
   return *allocator;
 }
 
@@ -266,10 +266,12 @@ void* CachingAllocator::allocate(size_t bytes) {
       stats_.bytes_cached = 0;
       p = raw_alloc_(size);
     }
+    if (!p && gpu_)
+      throw DeviceError(cat("out of GPU memory allocating ", bytes, " bytes (", stats_.bytes_in_use, " bytes in use)"),
+                        __FILE__, __LINE__);
     if (!p)
-      throw DeviceError(
-          cat("out of device memory allocating ", bytes, " bytes (", stats_.bytes_in_use, " bytes in use)"), __FILE__,
-          __LINE__);
+      throw Error(cat("out of host memory allocating ", bytes, " bytes (", stats_.bytes_in_use,
+                      " bytes in use): the request is too large for this machine"));
     live_[p] = size;
     stats_.bytes_in_use += size;
     ++stats_.raw_allocations;
@@ -320,7 +322,7 @@ static void cuda_raw_free(void* p) {
 CachingAllocator& cuda_allocator() {
 #if FOVEA_HAVE_CUDA
   // Leaked on purpose: freeing at static destruction time races the CUDA runtime's own teardown.
-  static CachingAllocator* allocator = new CachingAllocator(cuda_raw_alloc, cuda_raw_free);
+  static CachingAllocator* allocator = new CachingAllocator(cuda_raw_alloc, cuda_raw_free, true);
   return *allocator;
 #else
   FOVEA_FAIL("device 'cuda': this build of fovea has no CUDA support");

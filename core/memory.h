@@ -85,7 +85,9 @@ class CachingAllocator {
  public:
   using RawAlloc = void* (*)(size_t);
   using RawFree = void (*)(void*);
-  CachingAllocator(RawAlloc alloc, RawFree free) : raw_alloc_(alloc), raw_free_(free) {}
+  // `gpu`: GPU memory (running out is a DeviceError); else host memory, which devices cpu and emu use (running
+  // out is a plain runtime error: the request was too large for this machine, nothing failed in a device).
+  CachingAllocator(RawAlloc alloc, RawFree free, bool gpu) : raw_alloc_(alloc), raw_free_(free), gpu_(gpu) {}
   ~CachingAllocator() { release_cached(); }
 
   void* allocate(size_t bytes);
@@ -102,6 +104,7 @@ class CachingAllocator {
  private:
   RawAlloc raw_alloc_;
   RawFree raw_free_;
+  bool gpu_;
   mutable std::mutex mu_;
   std::multimap<size_t, void*> free_blocks_;  // size -> block
   std::map<void*, size_t> live_;              // block -> size

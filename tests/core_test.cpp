@@ -185,7 +185,8 @@ TEST(CachingAllocator, ReusesFreedBlocksAndCountsPeak) {
       [](void* p) {
         ++raw_frees;
         std::free(p);
-      });
+      },
+      /*gpu=*/false);
   void* p = a.allocate(1000);
   EXPECT_EQ(a.stats().bytes_in_use, 1024u);
   a.deallocate(p);
@@ -206,6 +207,26 @@ TEST(CachingAllocator, ReusesFreedBlocksAndCountsPeak) {
   EXPECT_EQ(raw_frees, 3);
   EXPECT_EQ(a.stats().bytes_cached, 0u);
   EXPECT_THROW(a.deallocate(reinterpret_cast<void*>(0x1234)), Error);
+}
+
+// Running out of memory says which memory, and is a device error only for a GPU's (host memory: a runtime error
+// without a source location, as fovea prints it to users).
+TEST(CachingAllocator, OutOfMemorySaysWhichMemory) {
+  auto fail = [](size_t) -> void* { return nullptr; };
+  CachingAllocator host(fail, std::free, /*gpu=*/false), gpu(fail, std::free, /*gpu=*/true);
+  try {
+    host.allocate(1 << 20);
+    ADD_FAILURE() << "no error";
+  } catch (const DeviceError& e) {
+    ADD_FAILURE() << "a device error for host memory: " << e.what();
+  } catch (const Error& e) {
+    EXPECT_TRUE(std::string(e.what()).find("out of host memory allocating 1048576 bytes") != std::string::npos)
+        << e.what();
+    EXPECT_EQ(e.file(), nullptr);
+    EXPECT_FALSE(e.internal());
+  }
+  EXPECT_TRUE(test::throws_error([&] { gpu.allocate(1 << 20); }, {"out of GPU memory", "1048576"}));
+  EXPECT_THROW(gpu.allocate(1), DeviceError);
 }
 
 TEST(Workspace, GrowsAndRespectsLimit) {
