@@ -4,7 +4,7 @@ compare fovea with.
 
     /usr/bin/python3 tests/torchvision_fixtures.py OUTDIR
 
-For resnet18, resnet34 and resnet50 (torchvision.models.<arch>(weights=None), seeded): batch-norm
+For resnet18, resnet34, resnet50 and mobilenet_v2 (torchvision.models.<arch>(weights=None), seeded): batch-norm
 statistics made non-trivial (running averages of two training-mode batches, then weights, biases and
 variances scaled at random), the state_dict saved by torch.save as OUTDIR/<arch>.pth, and in eval mode
 the logits of a random batch (OUTDIR/input.npy, [2, 3, 64, 64]) as OUTDIR/<arch>.logits.npy.
@@ -54,7 +54,7 @@ def make(arch, seed):
     return model
 
 
-for i, arch in enumerate(("resnet18", "resnet34", "resnet50")):
+for i, arch in enumerate(("resnet18", "resnet34", "resnet50", "mobilenet_v2")):
     model = make(arch, 10 + i)
     torch.save(model.state_dict(), os.path.join(out, arch + ".pth"))
     with torch.no_grad():

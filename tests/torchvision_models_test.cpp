@@ -1,12 +1,15 @@
-// torchvision's ImageNet models in the zoo (resnet18, resnet34, resnet50; layers/nn/models.cpp):
+// torchvision's ImageNet models in the zoo (resnet18, resnet34, resnet50, mobilenet_v2; layers/nn/models.cpp):
 // torchvision's parameter names and counts, strict loading of its state_dict (a missing, extra or
 // misshapen tensor is an error naming it), and, when /usr/bin/python3 has torch and torchvision,
 // eval-mode logits equal to PyTorch's for random weights with non-trivial batch-norm statistics
-// saved by torch.save(model.state_dict()) (tests/torchvision_fixtures.py), on cpu, and on emu for resnet18.
+// saved by torch.save(model.state_dict()) (tests/torchvision_fixtures.py), on cpu, and on emu for resnet18
+// and mobilenet_v2 (one image).
 #include <gtest/gtest.h>
 
 #include <filesystem>
 #include <fstream>
+#include <functional>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <set>
 
@@ -58,7 +61,7 @@ std::set<std::string> tensor_names(Model& m) {
 TEST(TorchvisionModels, ParameterCountsAreTorchvisions) {
   // sum(p.numel() for p in torchvision.models.<arch>().parameters()), 1000 classes.
   for (const auto& [name, count] : std::vector<std::pair<const char*, int64_t>>{
-           {"resnet18", 11689512}, {"resnet34", 21797672}, {"resnet50", 25557032}}) {
+           {"resnet18", 11689512}, {"resnet34", 21797672}, {"resnet50", 25557032}, {"mobilenet_v2", 3504872}}) {
     std::unique_ptr<Model> m = build_model(name, {3, 224, 224}, 1000);
     EXPECT_EQ(m->num_parameters(), count) << name;
     EXPECT_EQ(m->name(), name);
@@ -80,6 +83,21 @@ TEST(TorchvisionModels, NamesAreTorchvisions) {
   for (const char* n :
        {"layer1.0.downsample.0.weight", "layer1.0.conv3.weight", "layer3.5.bn3.running_mean", "layer4.2.conv2.weight"})
     EXPECT_TRUE(n50.count(n)) << n;
+}
+
+TEST(TorchvisionModels, MobilenetV2NamesAreTorchvisions) {
+  std::unique_ptr<Model> m = build_model("mobilenet_v2", {3, 64, 64}, 1000);
+  const std::set<std::string> names = tensor_names(*m);
+  EXPECT_EQ(names.size(), 262u);  // torchvision's 314 less 52 num_batches_tracked
+  for (const char* n : {"features.0.0.weight", "features.0.1.running_var", "features.1.conv.0.0.weight",
+                        "features.1.conv.1.weight", "features.1.conv.2.bias", "features.2.conv.0.0.weight",
+                        "features.2.conv.1.0.weight", "features.2.conv.3.running_mean", "features.17.conv.2.weight",
+                        "features.18.0.weight", "features.18.1.bias", "classifier.1.weight", "classifier.1.bias"})
+    EXPECT_TRUE(names.count(n)) << n;
+  std::map<std::string, Shape> shapes;
+  for (const auto& [name, t] : m->state_dict()) shapes[name] = t.shape();
+  EXPECT_EQ(shapes["features.2.conv.1.0.weight"], Shape({96, 1, 3, 3}));  // depthwise: groups = channels
+  EXPECT_EQ(shapes["classifier.1.weight"], Shape({1000, 1280}));
 }
 
 // The stride of each bottleneck sits on conv2 (v1.5) and the stem halves twice: 64 -> 32 -> 16.
@@ -194,17 +212,23 @@ TEST_P(TorchvisionLogits, MatchPyTorchOnCpu) {
   std::printf("%s on cpu: rel L2 %.3g\n", GetParam(), err);
 }
 
-INSTANTIATE_TEST_SUITE_P(Models, TorchvisionLogits, ::testing::Values("resnet18", "resnet34", "resnet50"),
+INSTANTIATE_TEST_SUITE_P(Models, TorchvisionLogits,
+                         ::testing::Values("resnet18", "resnet34", "resnet50", "mobilenet_v2"),
                          [](const ::testing::TestParamInfo<const char*>& info) { return std::string(info.param); });
 
-TEST(TorchvisionLogitsEmu, Resnet18MatchesPyTorchOnEmu) {
+class TorchvisionLogitsEmu : public ::testing::TestWithParam<const char*> {};
+
+TEST_P(TorchvisionLogitsEmu, MatchPyTorchOnEmu) {
   const Fixtures& f = fixtures();
   if (!f.skip.empty()) GTEST_SKIP() << f.skip;
   ASSERT_TRUE(f.manifest.is_object()) << "the fixture generator failed";
-  const double err = compare_logits(f, "resnet18", kEmu, 1);
+  const double err = compare_logits(f, GetParam(), kEmu, 1);
   EXPECT_LE(err, 1e-4);
-  std::printf("resnet18 on emu: rel L2 %.3g\n", err);
+  std::printf("%s on emu: rel L2 %.3g\n", GetParam(), err);
 }
+
+INSTANTIATE_TEST_SUITE_P(Models, TorchvisionLogitsEmu, ::testing::Values("resnet18", "mobilenet_v2"),
+                         [](const ::testing::TestParamInfo<const char*>& info) { return std::string(info.param); });
 
 // A .pth of another architecture is refused naming the file and a tensor.
 TEST(TorchvisionWeights, WrongModelWeightsPairNamesFileAndTensor) {

@@ -219,11 +219,15 @@ Tensor Sequential::backward_impl(ops::Context& ctx, const Tensor& dy, Saved& sav
 Residual::Residual(LayerPtr body, LayerPtr shortcut, Style style)
     : body_(std::move(body)), shortcut_(std::move(shortcut)), style_(style) {
   FOVEA_CHECK(body_ != nullptr, "residual: argument 'body' is null");
+  FOVEA_CHECK(style_ != Style::inverted || shortcut_ == nullptr,
+              "residual: an inverted residual adds its input unchanged (no shortcut layer)");
 }
 
 std::string Residual::describe() const {
-  return (style_ == Style::block ? "block(" : "residual(") + body_->describe() +
-         (shortcut_ ? " + " + shortcut_->describe() : std::string(" + identity")) + ")";
+  return (style_ == Style::block      ? "block("
+          : style_ == Style::inverted ? "inverted_residual("
+                                      : "residual(") +
+         body_->describe() + (shortcut_ ? " + " + shortcut_->describe() : std::string(" + identity")) + ")";
 }
 
 Shape Residual::output_shape(const Shape& in) const {
@@ -236,7 +240,10 @@ Shape Residual::output_shape(const Shape& in) const {
 
 std::vector<std::pair<std::string, Layer*>> Residual::children() const {
   const bool block = style_ == Style::block;
-  std::vector<std::pair<std::string, Layer*>> out{{block ? "" : "body", body_.get()}};
+  std::vector<std::pair<std::string, Layer*>> out{{block                       ? ""
+                                                   : style_ == Style::inverted ? "conv"
+                                                                               : "body",
+                                                   body_.get()}};
   if (shortcut_) out.emplace_back(block ? "downsample" : "shortcut", shortcut_.get());
   return out;
 }

@@ -168,9 +168,11 @@ class Sequential : public Layer {
 //   Style::block  torchvision's BasicBlock / Bottleneck: y = relu(body(x) + shortcut(x)); the body's
 //                 children are named directly under the block (conv1, bn1, ...), the shortcut is
 //                 "downsample".
+//   Style::inverted  torchvision's InvertedResidual (MobileNetV2) where it adds: y = x + body(x), the
+//                 body named "conv", no shortcut layer.
 class Residual : public Layer {
  public:
-  enum class Style { plain, block };
+  enum class Style { plain, block, inverted };
   explicit Residual(LayerPtr body, LayerPtr shortcut = nullptr, Style style = Style::plain);
   Layer& body() { return *body_; }
   Layer* shortcut() { return shortcut_.get(); }

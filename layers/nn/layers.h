@@ -141,6 +141,18 @@ class ReLU : public Layer {
   Tensor backward_impl(ops::Context& ctx, const Tensor& dy, Saved& saved, bool propagate_down) override;
 };
 
+// torch.nn.ReLU6: min(max(x, 0), 6) (MobileNetV2)
+class ReLU6 : public Layer {
+ public:
+  const char* kind() const override { return "relu6"; }
+  std::string describe() const override { return "relu6"; }
+  Shape output_shape(const Shape& in) const override { return in; }
+
+ protected:
+  Output forward_impl(ops::Context& ctx, const Tensor& x) override;
+  Tensor backward_impl(ops::Context& ctx, const Tensor& dy, Saved& saved, bool propagate_down) override;
+};
+
 class LeakyReLU : public Layer {
  public:
   explicit LeakyReLU(float slope = 0.01f) : slope_(slope) {}

@@ -308,6 +308,16 @@ struct Builder {
       add(seq, std::move(inner), name);
       return;
     }
+    if (item.rfind("ires(", 0) == 0) {
+      FOVEA_CHECK(item.back() == ')', "an inverted residual is written ires(SPEC)");
+      const Shape in = shape;
+      auto body = std::make_unique<Sequential>();
+      build(item.substr(5, item.size() - 6), *body, here + " > ");
+      FOVEA_CHECK(shape == in, "ires(...) adds its input, so its body must keep the shape ", sample_shape_str(in),
+                  ", but it gives ", sample_shape_str(shape));
+      add(seq, std::make_unique<Residual>(std::move(body), nullptr, Residual::Style::inverted), name);
+      return;
+    }
     if (item.rfind("res(", 0) == 0 || item.rfind("resa(", 0) == 0 || item.rfind("block(", 0) == 0) {
       const bool option_a = item.rfind("resa(", 0) == 0, block = item.rfind("block(", 0) == 0;
       FOVEA_CHECK(item.back() == ')', "a residual block is written res(SPEC), resa(SPEC) or block(SPEC)");
@@ -412,6 +422,10 @@ struct Builder {
       a.positional(0, 0, "gap");
       a.finish();
       add(seq, std::make_unique<GlobalAvgPool>(), name);
+    } else if (n == "relu6") {
+      a.positional(0, 0, "relu6");
+      a.finish();
+      add(seq, std::make_unique<ReLU6>(), name);
     } else if (n == "relu" || n == "sigmoid" || n == "tanh" || n == "flatten" || n == "bn" || n == "batchnorm") {
       a.positional(0, 0, std::string(n).c_str());
       if (n == "bn" || n == "batchnorm") {
@@ -448,7 +462,8 @@ struct Builder {
     } else {
       FOVEA_FAIL("unknown layer '", n,
                  "' (expected conv, linear, maxpool, avgpool, gap, relu, leakyrelu, sigmoid, "
-                 "tanh, dropout, bn, flatten, lrn, res(...), resa(...), block(...), seq(...) or init=SCHEME)");
+                 "tanh, relu6, dropout, bn, flatten, lrn, res(...), resa(...), block(...), ires(...), seq(...) or "
+                 "init=SCHEME)");
     }
   }
 };
@@ -516,6 +531,29 @@ std::string resnet_imagenet(const int (&blocks)[4], bool bottleneck) {
   return s + ",avgpool=gap,fc=linear";
 }
 
+// torchvision.models.mobilenet_v2 (Sandler et al. 2018; torchvision/models/mobilenetv2.py) with its
+// names: features.0 (3x3/2 conv 32, bn, relu6), 17 inverted residual blocks features.1..17, each
+// features.N.conv = [1x1 expansion conv-bn-relu6 when t > 1,] 3x3 depthwise conv-bn-relu6 (groups =
+// channels), 1x1 projection conv, bn; the input is added where the stride is 1 and the channels stay;
+// features.18 (1x1 conv 1280, bn, relu6), adaptive average pooling, classifier (dropout 0.2, fc).
+std::string mobilenet_v2() {
+  std::string s = "init=kaiming,features=seq(seq(conv:32:3:stride=2:pad=1:bias=0,bn,relu6)";
+  const int settings[7][4] = {{1, 16, 1, 1}, {6, 24, 2, 2},  {6, 32, 3, 2}, {6, 64, 4, 2},
+                              {6, 96, 3, 1}, {6, 160, 3, 2}, {6, 320, 1, 1}};  // t, c, n, s
+  int in = 32;
+  for (const auto& [t, c, n, first_stride] : settings)
+    for (int i = 0; i < n; ++i) {
+      const int stride = i == 0 ? first_stride : 1, hidden = in * t;
+      std::string body;
+      if (t != 1) body += fmt::format("seq(conv:{}:1:bias=0,bn,relu6),", hidden);
+      body += fmt::format("seq(conv:{}:3:stride={}:pad=1:groups={}:bias=0,bn,relu6),conv:{}:1:bias=0,bn", hidden,
+                          stride, hidden, c);
+      s += stride == 1 && in == c ? fmt::format(",ires({})", body) : fmt::format(",seq(conv=seq({}))", body);
+      in = c;
+    }
+  return s + ",seq(conv:1280:1:bias=0,bn,relu6)),gap,classifier=seq(dropout:0.2,linear)";
+}
+
 }  // namespace
 
 const std::vector<ZooEntry>& model_zoo() {
@@ -544,6 +582,8 @@ const std::vector<ZooEntry>& model_zoo() {
        resnet_imagenet({3, 4, 6, 3}, false)},
       {"resnet50", "torchvision's ResNet-50 for ImageNet (bottleneck v1.5, 25.6 M parameters at 1000 classes)",
        resnet_imagenet({3, 4, 6, 3}, true)},
+      {"mobilenet_v2", "torchvision's MobileNetV2 for ImageNet (depthwise convolutions, relu6, 3.5 M parameters)",
+       mobilenet_v2()},
       {"resnet9", "DAWNBench-style ResNet-9 for speed runs", resnet9()},
       {"mlp", "two hidden layers of 64 (for the 2-D rings and other flat data)",
        "linear:64,relu,linear:64,relu,linear"},
@@ -570,8 +610,8 @@ std::unique_ptr<Model> build_model(std::string_view name_or_spec, const Shape& s
   const std::string spec = expand_model_name(name_or_spec);
   // A single word that is neither a zoo model nor a layer is most likely a mistyped model name.
   if (name == "custom" && spec.find_first_of(",:(") == std::string::npos) {
-    static const std::set<std::string> single{"relu",      "sigmoid", "tanh",    "flatten",   "gap", "bn",
-                                              "batchnorm", "linear",  "dropout", "leakyrelu", "lrn"};
+    static const std::set<std::string> single{"relu", "relu6",     "sigmoid", "tanh",    "flatten",   "gap",
+                                              "bn",   "batchnorm", "linear",  "dropout", "leakyrelu", "lrn"};
     if (!single.count(spec)) {
       std::string names;
       for (const ZooEntry& e : model_zoo()) names += (names.empty() ? "" : ", ") + e.name;

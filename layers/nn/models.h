@@ -7,13 +7,14 @@
 //   linear[:OUT][:bias=0][:init=I][:std=X]   OUT defaults to the number of classes; a 4-D input is
 //                                            flattened first (a flatten layer is inserted)
 //   maxpool:K[:stride=S][:pad=P]   avgpool:K[:stride=S][:pad=P][:include_pad=0]   gap (global average)
-//   relu  leakyrelu[:SLOPE]  sigmoid  tanh  dropout[:P]  bn (batchnorm)  flatten
+//   relu  relu6  leakyrelu[:SLOPE]  sigmoid  tanh  dropout[:P]  bn (batchnorm)  flatten
 //   lrn[:SIZE][:alpha=A][:beta=B][:k=K]
 //   res(SPEC)    y = SPEC(x) + x; when the shape changes, the shortcut is a 1x1 conv (stride from the
 //                shapes, no bias) + bn (ResNet "option B")
 //   resa(SPEC)   the same with the parameter-free zero-pad shortcut (ResNet "option A")
 //   block(SPEC)  torchvision's residual block: y = relu(SPEC(x) + x) with res's projection shortcut,
 //                named "downsample"; SPEC's layers are named directly under the block (no "body")
+//   ires(SPEC)   torchvision's inverted residual (MobileNetV2): y = x + SPEC(x), SPEC named "conv"
 //   seq(SPEC)    a nested sequence (torch.nn.Sequential)
 //   NAME=ITEM    names the item's module (an identifier, as a torch.nn.Module attribute): its
 //                parameters are NAME.weight, ... instead of INDEX.weight. torchvision's names, e.g.
@@ -97,7 +98,7 @@ struct ZooEntry {
   std::string name, description, spec;
 };
 // mnist_cnn, lenet5, cifar_quick, cifar_full, resnet20, resnet18_cifar, resnet9, small_cnn (the default), mlp,
-// and torchvision's ImageNet models with its parameter names: resnet18, resnet34, resnet50.
+// and torchvision's ImageNet models with its parameter names: resnet18, resnet34, resnet50, mobilenet_v2.
 const std::vector<ZooEntry>& model_zoo();
 // The zoo entry's spec, or the text itself when it is not a zoo name.
 std::string expand_model_name(std::string_view name_or_spec);
