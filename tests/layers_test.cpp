@@ -383,7 +383,8 @@ TEST(ModelZoo, EveryModelRunsForwardAndBackward) {
   ops::Context ctx(kCPU);
   for (const ZooEntry& e : model_zoo()) {
     // counted above, or ImageNet models (tests/torchvision_models_test.cpp): too slow for this suite
-    if (e.name == "resnet18_cifar" || e.name == "resnet9" || (e.name.rfind("resnet", 0) == 0 && e.name != "resnet20"))
+    if (e.name == "resnet18_cifar" || e.name == "resnet9" || e.name == "vgg16" ||
+        (e.name.rfind("resnet", 0) == 0 && e.name != "resnet20"))
       continue;
     const bool flat = e.name == "mlp", mnist = e.name == "mnist_cnn" || e.name == "lenet5";
     const Shape sample = flat ? Shape{2} : mnist ? Shape{1, 28, 28} : Shape{3, 32, 32};

@@ -100,6 +100,21 @@ TEST(TorchvisionModels, MobilenetV2NamesAreTorchvisions) {
   EXPECT_EQ(shapes["classifier.1.weight"], Shape({1000, 1280}));
 }
 
+TEST(TorchvisionModels, Vgg16NamesAreTorchvisions) {
+  // Built once (138 M parameters: half a gigabyte); its tensors are looked at, not copied.
+  std::unique_ptr<Model> m = build_model("vgg16", {3, 32, 32}, 1000);
+  EXPECT_EQ(m->num_parameters(), 138357544);
+  std::map<std::string, Shape> shapes;
+  for (const nn::ParamRef& p : m->parameters()) shapes[p.path] = p.param->value.shape();
+  EXPECT_EQ(shapes.size(), 32u);  // 13 convs and 3 linears, weight and bias each
+  EXPECT_EQ(shapes["features.0.weight"], Shape({64, 3, 3, 3}));
+  EXPECT_EQ(shapes["features.28.bias"], Shape({512}));
+  EXPECT_EQ(shapes["classifier.0.weight"], Shape({4096, 25088}));  // 512 x 7 x 7 after the adaptive pool
+  EXPECT_EQ(shapes["classifier.6.weight"], Shape({1000, 4096}));
+  // 32x32 leaves 1x1 after the features; the adaptive pool repeats it to 7x7.
+  EXPECT_EQ(m->net().output_shape({2, 3, 32, 32}), Shape({2, 1000}));
+}
+
 // The stride of each bottleneck sits on conv2 (v1.5) and the stem halves twice: 64 -> 32 -> 16.
 TEST(TorchvisionModels, ShapesFollowTheImageNetStemAndV15Bottleneck) {
   std::unique_ptr<Model> m = build_model("resnet50", {3, 64, 64}, 1000);

@@ -418,6 +418,15 @@ struct Builder {
         add(seq, std::make_unique<MaxPool2d>(p), name);
       else
         add(seq, std::make_unique<AvgPool2d>(p), name);
+    } else if (n == "adaptiveavgpool") {
+      a.positional(1, 1, "adaptiveavgpool:S or adaptiveavgpool:HxW");
+      const size_t x = a.pos[0].find('x');
+      const int64_t oh = parse_int(a.pos[0].substr(0, x), "argument 'S' (output size)");
+      const int64_t ow =
+          x == std::string_view::npos ? oh : parse_int(a.pos[0].substr(x + 1), "argument 'S' (output size)");
+      FOVEA_CHECK(oh > 0 && ow > 0, "argument 'S' (output size) must be > 0, got '", a.pos[0], "'");
+      a.finish();
+      add(seq, std::make_unique<AdaptiveAvgPool2d>(oh, ow), name);
     } else if (n == "gap") {
       a.positional(0, 0, "gap");
       a.finish();
@@ -462,7 +471,8 @@ struct Builder {
     } else {
       FOVEA_FAIL("unknown layer '", n,
                  "' (expected conv, linear, maxpool, avgpool, gap, relu, leakyrelu, sigmoid, "
-                 "tanh, relu6, dropout, bn, flatten, lrn, res(...), resa(...), block(...), ires(...), seq(...) or "
+                 "tanh, relu6, dropout, bn, flatten, lrn, adaptiveavgpool, res(...), resa(...), block(...), ires(...), "
+                 "seq(...) or "
                  "init=SCHEME)");
     }
   }
@@ -554,6 +564,22 @@ std::string mobilenet_v2() {
   return s + ",seq(conv:1280:1:bias=0,bn,relu6)),gap,classifier=seq(dropout:0.2,linear)";
 }
 
+// torchvision.models.vgg16 (Simonyan & Zisserman 2015, configuration D; torchvision/models/vgg.py):
+// features.0..30 (13 3x3 convs with bias and relu, 5 max pools), avgpool (adaptive to 7x7), flatten,
+// classifier.0..6 (4096, relu, dropout, 4096, relu, dropout, fc).
+std::string vgg16() {
+  std::string s = "init=kaiming,features=seq(";
+  const int cfg[] = {64, 64, 0, 128, 128, 0, 256, 256, 256, 0, 512, 512, 512, 0, 512, 512, 512, 0};  // 0: max pool
+  bool first = true;
+  for (int c : cfg) {
+    s += first ? "" : ",";
+    s += c ? fmt::format("conv:{}:3:pad=1,relu", c) : std::string("maxpool:2");
+    first = false;
+  }
+  return s + "),avgpool=adaptiveavgpool:7,flatten,classifier=seq(linear:4096,relu,dropout:0.5,linear:4096,relu," +
+         "dropout:0.5,linear)";
+}
+
 }  // namespace
 
 const std::vector<ZooEntry>& model_zoo() {
@@ -582,6 +608,7 @@ const std::vector<ZooEntry>& model_zoo() {
        resnet_imagenet({3, 4, 6, 3}, false)},
       {"resnet50", "torchvision's ResNet-50 for ImageNet (bottleneck v1.5, 25.6 M parameters at 1000 classes)",
        resnet_imagenet({3, 4, 6, 3}, true)},
+      {"vgg16", "torchvision's VGG-16 for ImageNet (138 M parameters at 1000 classes)", vgg16()},
       {"mobilenet_v2", "torchvision's MobileNetV2 for ImageNet (depthwise convolutions, relu6, 3.5 M parameters)",
        mobilenet_v2()},
       {"resnet9", "DAWNBench-style ResNet-9 for speed runs", resnet9()},

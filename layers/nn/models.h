@@ -7,6 +7,7 @@
 //   linear[:OUT][:bias=0][:init=I][:std=X]   OUT defaults to the number of classes; a 4-D input is
 //                                            flattened first (a flatten layer is inserted)
 //   maxpool:K[:stride=S][:pad=P]   avgpool:K[:stride=S][:pad=P][:include_pad=0]   gap (global average)
+//   adaptiveavgpool:S or :HxW      torch.nn.AdaptiveAvgPool2d (VGG's 7x7)
 //   relu  relu6  leakyrelu[:SLOPE]  sigmoid  tanh  dropout[:P]  bn (batchnorm)  flatten
 //   lrn[:SIZE][:alpha=A][:beta=B][:k=K]
 //   res(SPEC)    y = SPEC(x) + x; when the shape changes, the shortcut is a 1x1 conv (stride from the
@@ -98,7 +99,7 @@ struct ZooEntry {
   std::string name, description, spec;
 };
 // mnist_cnn, lenet5, cifar_quick, cifar_full, resnet20, resnet18_cifar, resnet9, small_cnn (the default), mlp,
-// and torchvision's ImageNet models with its parameter names: resnet18, resnet34, resnet50, mobilenet_v2.
+// and torchvision's ImageNet models with its parameter names: resnet18, resnet34, resnet50, vgg16, mobilenet_v2.
 const std::vector<ZooEntry>& model_zoo();
 // The zoo entry's spec, or the text itself when it is not a zoo name.
 std::string expand_model_name(std::string_view name_or_spec);
