@@ -128,7 +128,7 @@ Command predict_command(
       auto o = std::make_shared<PredictOptions>();
       app.add_option("images", o->images, "JPEG or PNG files")->required();
       app.add_option("--model", o->model,
-                     "resnet18, resnet34, resnet50 or mobilenet_v2 (torchvision's ImageNet models)")
+                     "resnet18, resnet34, resnet50, vgg16 or mobilenet_v2 (torchvision's ImageNet models)")
           ->capture_default_str();
       app.add_option("--weights", o->weights,
                      "torchvision weights: a .pth written by torch.save(model.state_dict()), or safetensors")

@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "core/device.h"
 #include "core/npy.h"
 #include "core/pth.h"
 #include "layers/nn/checkpoint.h"
@@ -231,9 +232,9 @@ INSTANTIATE_TEST_SUITE_P(Models, TorchvisionLogits,
                          ::testing::Values("resnet18", "resnet34", "resnet50", "mobilenet_v2"),
                          [](const ::testing::TestParamInfo<const char*>& info) { return std::string(info.param); });
 
-class TorchvisionLogitsEmu : public ::testing::TestWithParam<const char*> {};
+class TorchvisionLogitsKernels : public ::testing::TestWithParam<const char*> {};
 
-TEST_P(TorchvisionLogitsEmu, MatchPyTorchOnEmu) {
+TEST_P(TorchvisionLogitsKernels, MatchPyTorchOnEmu) {
   const Fixtures& f = fixtures();
   if (!f.skip.empty()) GTEST_SKIP() << f.skip;
   ASSERT_TRUE(f.manifest.is_object()) << "the fixture generator failed";
@@ -242,8 +243,19 @@ TEST_P(TorchvisionLogitsEmu, MatchPyTorchOnEmu) {
   std::printf("%s on emu: rel L2 %.3g\n", GetParam(), err);
 }
 
-INSTANTIATE_TEST_SUITE_P(Models, TorchvisionLogitsEmu, ::testing::Values("resnet18", "mobilenet_v2"),
+INSTANTIATE_TEST_SUITE_P(Models, TorchvisionLogitsKernels, ::testing::Values("resnet18", "mobilenet_v2"),
                          [](const ::testing::TestParamInfo<const char*>& info) { return std::string(info.param); });
+
+// On a GPU (scripts/gpu_check.sh runs the layers label): our kernels on the whole batch.
+TEST_P(TorchvisionLogitsKernels, MatchPyTorchOnCuda) {
+  if (!cuda_available()) GTEST_SKIP() << cuda_unavailable_reason();
+  const Fixtures& f = fixtures();
+  if (!f.skip.empty()) GTEST_SKIP() << f.skip;
+  ASSERT_TRUE(f.manifest.is_object()) << "the fixture generator failed";
+  const double err = compare_logits(f, GetParam(), kCUDA, 2);
+  EXPECT_LE(err, 1e-4);
+  std::printf("%s on cuda: rel L2 %.3g\n", GetParam(), err);
+}
 
 // A .pth of another architecture is refused naming the file and a tensor.
 TEST(TorchvisionWeights, WrongModelWeightsPairNamesFileAndTensor) {
