@@ -122,20 +122,26 @@ Command bench_command(
       app.add_option("--device", o->device, "cpu (the reference) or cuda; emu is refused")->capture_default_str();
       app.add_option("--shapes", o->shapes, "tiny, cifar, deepbench or none (default: cifar on cuda, tiny on cpu)");
       app.add_option("--batch", o->batches, "batch sizes of the cifar set (default 128 512 on cuda, 8 on cpu)")
-          ->delimiter(',');
+          ->delimiter(',')
+          ->check(kPositiveInt);
       app.add_option("--conv", o->convs, "extra conv shape N,C,H,W,K,R,S[,stride[,pad]] (repeatable)");
       app.add_option("--gemm", o->gemms, "extra GEMM shape M,N,K: C[M,N] = A[M,K] B[N,K]^T (repeatable)");
       app.add_option("--ops", o->ops, "only these: conv2d, gemm and op names (fovea op --list)")->delimiter(',');
       app.add_option("--suites", o->suites, "kernels, train-step (comma-separated)")->capture_default_str();
       app.add_option("--out", o->out, "output folder")->capture_default_str();
-      app.add_option("--warmup", o->warmup, "untimed runs first (default 10 on cuda, 1 on cpu)");
-      app.add_option("--reps", o->reps, "timed runs; the median is reported (default 50 on cuda, 5 on cpu)");
+      app.add_option("--warmup", o->warmup, "untimed runs first (default 10 on cuda, 1 on cpu)")
+          ->check(kNonNegativeInt);
+      app.add_option("--reps", o->reps, "timed runs; the median is reported (default 50 on cuda, 5 on cpu)")
+          ->check(kPositiveInt);
       app.add_option("--rotate", o->rotate, "input buffer sets cycled through")
           ->capture_default_str()
           ->check(kPositiveInt);
-      app.add_option("--tolerance", o->tolerance, "relative L2 error allowed vs the reference")->capture_default_str();
+      app.add_option("--tolerance", o->tolerance, "relative L2 error allowed vs the reference")
+          ->capture_default_str()
+          ->check(kNonNegative);
       app.add_option("--train-model", o->train_models, "zoo models of the train-step suite (repeatable)");
-      app.add_option("--train-batch", o->train_batch, "train-step batch (default 128 on cuda, 32 on cpu)");
+      app.add_option("--train-batch", o->train_batch, "train-step batch (default 128 on cuda, 32 on cpu)")
+          ->check(kPositiveInt);
       app.add_flag("--no-cudnn", o->no_cudnn, "leave out the cuDNN / cuBLAS rows");
       app.add_flag("--no-torch", o->no_torch, "leave out PyTorch's CPU train-step figure");
       app.add_option("--python", o->python, "python with torch")->capture_default_str();

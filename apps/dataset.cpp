@@ -7,6 +7,7 @@
 #include <memory>
 
 #include "apps/command.h"
+#include "apps/flags.h"
 #include "core/io.h"
 #include "layers/train/session.h"
 
@@ -37,22 +38,18 @@ int run_dataset(const DatasetOptions& o) {
   return 0;
 }
 
-Command dataset_command("dataset",
-                        "Write a dataset split (the built-in synthetic shapes, CIFAR-10) as CIFAR-10 binary batches",
-                        [](CLI::App& app) {
-                          auto o = std::make_shared<DatasetOptions>();
-                          app.add_option("--dataset", o->dataset,
-                                         "synthetic or cifar10 (32x32 RGB images of 10 classes)")
-                              ->capture_default_str();
-                          app.add_option("--data", o->data_dir, "folder with the dataset's files (real datasets)");
-                          app.add_option("--split", o->split, "test or train")
-                              ->capture_default_str()
-                              ->check(CLI::IsMember({"test", "train"}));
-                          app.add_option("--out", o->out,
-                                         "folder to write test_batch.bin (or data_batch_1..5.bin) and batches.meta.txt")
-                              ->required();
-                          return [o] { return run_dataset(*o); };
-                        });
+Command dataset_command(
+    "dataset", "Write a dataset split (the built-in synthetic shapes, CIFAR-10) as CIFAR-10 binary batches",
+    [](CLI::App& app) {
+      auto o = std::make_shared<DatasetOptions>();
+      app.add_option("--dataset", o->dataset, "synthetic or cifar10 (32x32 RGB images of 10 classes)")
+          ->capture_default_str();
+      app.add_option("--data", o->data_dir, "folder with the dataset's files (real datasets)");
+      app.add_option("--split", o->split, "test or train")->capture_default_str()->check(one_of({"test", "train"}));
+      app.add_option("--out", o->out, "folder to write test_batch.bin (or data_batch_1..5.bin) and batches.meta.txt")
+          ->required();
+      return [o] { return run_dataset(*o); };
+    });
 
 }  // namespace
 }  // namespace fovea::app

@@ -1,6 +1,10 @@
 // fovea eval: accuracy, per-class accuracy, confusion matrix and the translation test of a checkpoint.
 #include <fmt/core.h>
 
+#include <unistd.h>
+
+#include <chrono>
+#include <functional>
 #include <memory>
 #include <nlohmann/json.hpp>
 
@@ -21,7 +25,29 @@ struct EvalOptions {
   bool no_shifts = false;
 };
 
+// Progress on stderr: a line redrawn in place on a terminal, one line per pass otherwise (logs, pipes).
+struct EvalProgress {
+  bool tty = isatty(STDERR_FILENO) == 1;
+  std::chrono::steady_clock::time_point last{};
+  std::string label;
+  void start(std::string what, int64_t total) {
+    label = std::move(what);
+    if (!tty) fmt::print(stderr, "eval: {} ({} examples)\n", label, total);
+  }
+  std::function<void(int64_t, int64_t)> callback() {
+    return [this](int64_t done, int64_t total) {
+      if (!tty) return;
+      const auto now = std::chrono::steady_clock::now();
+      if (done < total && now - last < std::chrono::milliseconds(100)) return;
+      last = now;
+      fmt::print(stderr, "\r\033[Keval: {} {}/{}", label, done, total);
+      if (done == total) fmt::print(stderr, "\r\033[K");
+    };
+  }
+};
+
 int run_eval(const EvalOptions& o) {
+  refuse_output_over_input(o.json, "--json", o.checkpoint, "--checkpoint");
   const nn::Checkpoint ckpt = nn::load_checkpoint(o.checkpoint);
   std::unique_ptr<nn::Model> model = nn::model_from_checkpoint(ckpt, o.checkpoint);
   const std::string dataset = o.dataset.empty() ? ckpt.meta.dataset : o.dataset;
@@ -39,7 +65,9 @@ int run_eval(const EvalOptions& o) {
   FOVEA_CHECK(test.num_classes() == model->classes(), "eval: dataset '", dataset, "' has ", test.num_classes(),
               " classes but the checkpoint's model has ", model->classes());
 
-  const nn::EvalResult r = nn::evaluate(*model, ctx, test, ckpt.meta.normalization, o.batch);
+  EvalProgress progress;
+  progress.start(fmt::format("{} test set on {}", dataset, device.str()), test.size());
+  const nn::EvalResult r = nn::evaluate(*model, ctx, test, ckpt.meta.normalization, o.batch, progress.callback());
   nlohmann::json j;
   j["checkpoint"] = o.checkpoint;
   j["dataset"] = dataset;
@@ -77,9 +105,10 @@ int run_eval(const EvalOptions& o) {
       const int dirs[4][2] = {{k, 0}, {-k, 0}, {0, k}, {0, -k}};
       double acc[4], mean = 0;
       for (int d = 0; d < 4; ++d) {
-        acc[d] =
-            nn::evaluate(*model, ctx, nn::shift_images(test, dirs[d][0], dirs[d][1]), ckpt.meta.normalization, o.batch)
-                .accuracy;
+        progress.start(fmt::format("shifted by ({}, {})", dirs[d][0], dirs[d][1]), test.size());
+        acc[d] = nn::evaluate(*model, ctx, nn::shift_images(test, dirs[d][0], dirs[d][1]), ckpt.meta.normalization,
+                              o.batch, progress.callback())
+                     .accuracy;
         mean += acc[d] / 4;
       }
       fmt::print("  {:>5} {:>7.2f}% {:>7.2f}% {:>7.2f}% {:>7.2f}% {:>7.2f}%\n", k, 100 * acc[0], 100 * acc[1],
@@ -103,7 +132,7 @@ Command eval_command(
       app.add_option("--device", o->device, "auto, cpu, emu or cuda[:N]")->capture_default_str();
       app.add_option("--backend", o->backend, "custom or cudnn")
           ->capture_default_str()
-          ->check(CLI::IsMember({"custom", "cudnn"}));
+          ->check(one_of({"custom", "cudnn"}));
       app.add_option("--batch", o->batch, "batch size")->capture_default_str()->check(kPositiveInt);
       app.add_option("--shifts", o->shifts, "pixel shifts of the translation test")
           ->delimiter(',')

@@ -36,6 +36,18 @@ CLI::Validator in_range(double lo, double hi, bool hi_open) {
       range);
 }
 
+CLI::Validator one_of(std::vector<std::string> choices) {
+  std::string list;
+  for (const std::string& c : choices) list += (list.empty() ? "" : ", ") + c;
+  return CLI::Validator(
+      [=](std::string& text) -> std::string {
+        for (const std::string& c : choices)
+          if (text == c) return std::string();
+        return fmt::format("must be one of {}; got '{}'", list, text);
+      },
+      "{" + list + "}");
+}
+
 CLI::Validator unsigned_integer() {
   return CLI::Validator(
       [](std::string& text) -> std::string {

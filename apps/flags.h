@@ -4,6 +4,7 @@
 #pragma once
 #include <CLI/CLI.hpp>
 #include <string>
+#include <vector>
 
 #include "core/device.h"
 
@@ -13,6 +14,8 @@ namespace fovea::app {
 CLI::Validator at_least(double lo, bool strict, bool integer = false);
 // A number in [lo, hi], or [lo, hi) when hi_open.
 CLI::Validator in_range(double lo, double hi, bool hi_open = false);
+// One of `choices` ("--optimizer: must be one of sgd, adamw; got 'adam'").
+CLI::Validator one_of(std::vector<std::string> choices);
 // An integer in [0, 2^64) written without a sign ("-1" is refused, not read as 2^64 - 1).
 CLI::Validator unsigned_integer();
 

@@ -71,7 +71,7 @@ Command parity_command(
       app.add_option("--device-b", o->device_b, "device under test")->capture_default_str();
       app.add_option("--backend", o->backend, "backend of device B: custom or cudnn")
           ->capture_default_str()
-          ->check(CLI::IsMember({"custom", "cudnn"}));
+          ->check(one_of({"custom", "cudnn"}));
       app.add_option("--steps", o->steps, "training steps")->capture_default_str()->check(kPositiveInt);
       app.add_option("--batch", o->batch, "batch size")->capture_default_str()->check(kPositiveInt);
       app.add_option("--seed", o->seed, "seed")->capture_default_str()->check(unsigned_integer());

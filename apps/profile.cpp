@@ -16,10 +16,12 @@
 #include <nlohmann/json.hpp>
 
 #include "apps/command.h"
+#include "apps/flags.h"
 #include "core/counters.h"
 #include "core/emu/cost_model.h"
 #include "core/emu/emu.h"
 #include "core/emu/profile.h"
+#include "core/io.h"
 #include "core/memory.h"
 #include "core/stream.h"
 #include "layers/nn/models.h"
@@ -419,15 +421,9 @@ int run_profile(const ProfileOptions& o) {
   }
   json["predicted_us"] = total_us;
   auto write = [](const std::string& path, const std::string& text) {
-    const std::filesystem::path p(path), tmp = p.string() + ".tmp";
+    const std::filesystem::path p(path);
     if (p.has_parent_path()) std::filesystem::create_directories(p.parent_path());
-    {
-      std::ofstream f(tmp);
-      FOVEA_CHECK(f.good(), "fovea profile: cannot write '", tmp.string(), "'");
-      f << text;
-      FOVEA_CHECK(f.good(), "fovea profile: writing '", tmp.string(), "' failed");
-    }
-    std::filesystem::rename(tmp, p);
+    write_file_atomic(path, text);
   };
   if (!o.csv.empty()) write(o.csv, csv);
   if (!o.json.empty()) write(o.json, json.dump(2) + "\n");
@@ -446,7 +442,7 @@ Command profile_command(
       app.add_option("--attr", o->attrs, "KEY=VALUE: stride, pad, dilation, groups (conv); kernel, stride, pad (pool)");
       app.add_option("--pass", o->pass, "fprop, dgrad, wgrad or all")->default_val("fprop");
       app.add_option("--model", o->model, "train-step: zoo model")->default_val("cifar_quick");
-      app.add_option("--batch", o->batch, "train-step: batch size")->default_val(128)->check(CLI::PositiveNumber);
+      app.add_option("--batch", o->batch, "train-step: batch size")->default_val(128)->check(kPositiveInt);
       app.add_option("--gpu", o->gpu, "the GPU of the cost model: h100 or a100")->default_val("h100");
       app.add_option("--csv", o->csv, "write the sites and kernels as CSV");
       app.add_option("--json", o->json, "write everything as JSON");

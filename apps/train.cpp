@@ -3,6 +3,7 @@
 // the data or the model.
 #include <fmt/core.h>
 
+#include <csignal>
 #include <cstdio>
 #include <memory>
 
@@ -11,6 +12,7 @@
 #include "apps/flags.h"
 #include "layers/nn/models.h"
 #include "layers/train/session.h"
+#include "layers/train/stop_signals.h"
 
 namespace fovea::app {
 namespace {
@@ -22,7 +24,7 @@ struct TextFlags {
   double warmup = 0;
 };
 
-int run_train(nn::TrainConfig c, const TextFlags& t, bool list_models) {
+int run_train(nn::TrainConfig c, const TextFlags& t, bool list_models, const std::vector<std::string>& given) {
   if (list_models) {
     for (const nn::ZooEntry& e : nn::model_zoo())
       fmt::print("{:<12} {}\n{:<12} {}\n\n", e.name, e.description, "", e.spec);
@@ -40,8 +42,20 @@ int run_train(nn::TrainConfig c, const TextFlags& t, bool list_models) {
   FOVEA_CHECK(c.backend == ops::Backend::custom || c.device.type == DeviceType::cuda,
               "--backend cudnn runs on device cuda only, not ", c.device.str());
   c.command = quoted_command_line();
+  if (!c.resume.empty()) c = nn::resumed_config(c, given);
   try {
-    const nn::TrainResult r = nn::train(c);
+    nn::StopOnSignals signals;  // Ctrl-C, SIGTERM: finish the step, write the checkpoint, exit 130 / 143
+    nn::TrainSession session(c);
+    signals.attach(session);
+    const nn::TrainResult r = session.run();
+    signals.detach();
+    if (signals.signal()) {
+      std::fprintf(stderr,
+                   "fovea: stopped by %s after step %lld; checkpoint %s\ncontinue with: fovea train --resume %s\n",
+                   signals.signal() == SIGINT ? "SIGINT" : "SIGTERM", static_cast<long long>(r.steps),
+                   r.checkpoint.c_str(), r.run_dir.c_str());
+      return signals.exit_code();
+    }
     if (!r.history.empty()) {
       const nn::EpochMetrics& m = r.history.back();
       fmt::print("done: {} steps, test accuracy {:.2f}%, checkpoint {}\n", r.steps, 100 * m.test_acc, r.checkpoint);
@@ -72,7 +86,7 @@ Command train_command(
       app.add_option("--lr", c->lr, "peak learning rate (default 0.01 for sgd, 0.001 for adamw)")->check(kNonNegative);
       app.add_option("--optimizer", t->optimizer, "sgd or adamw")
           ->capture_default_str()
-          ->check(CLI::IsMember({"sgd", "adamw"}));
+          ->check(one_of({"sgd", "adamw"}));
       app.add_option("--momentum", c->momentum, "sgd momentum")->capture_default_str()->check(in_range(0, 1));
       app.add_flag("--nesterov", c->nesterov, "Nesterov momentum (sgd)");
       app.add_option("--schedule", t->schedule,
@@ -90,21 +104,29 @@ Command train_command(
       app.add_option("--device", t->device, "auto, cpu, emu or cuda[:N]")->capture_default_str();
       app.add_option("--backend", t->backend, "custom (our kernels) or cudnn")
           ->capture_default_str()
-          ->check(CLI::IsMember({"custom", "cudnn"}));
+          ->check(one_of({"custom", "cudnn"}));
       app.add_option("--precision", t->precision, "arithmetic of the training step: fp32 (the only one so far)")
           ->capture_default_str()
-          ->check(CLI::IsMember({"fp32"}));
+          ->check(one_of({"fp32"}));
       app.add_option("--seed", c->seed, "seed of the initialisation, data order, augmentation and dropout")
           ->capture_default_str()
           ->check(unsigned_integer());
       app.add_flag("--deterministic", c->deterministic, "deterministic algorithms only (cudnn; ours always are)");
       app.add_option("--max-steps", c->max_steps, "stop after this many updates in total")->check(kNonNegativeInt);
-      app.add_option("--out", c->out, "run directory (default runs/MODEL-DATASET-TIME)");
-      app.add_option("--resume", c->resume, "continue from this checkpoint (same config)");
+      app.add_option("--out", c->out,
+                     "run directory (default runs/MODEL-DATASET-TIME-RANDOM); never one that holds "
+                     "another run, unless --overwrite or --resume");
+      app.add_flag("--overwrite", c->overwrite, "replace the run in --out (its config, metrics and checkpoints)");
+      app.add_option("--resume", c->resume,
+                     "continue a run: its folder or a checkpoint; restores the whole configuration (a differing flag "
+                     "is refused; --epochs, --max-steps, --device and the like may change)");
       app.add_option("--init-from", c->init_from,
                      "initialise matching weights from this checkpoint (transfer learning)");
       app.add_option("--freeze", c->freeze, "freeze top-level layers: indices and ranges like 0-5,7, or all-but-last");
       app.add_option("--subset", c->subset, "train on N random training examples")->check(kNonNegativeInt);
+      app.add_option("--eval-subset", c->eval_subset,
+                     "score N random test examples each epoch (0: all; default: as many as --subset, or all)")
+          ->check(kNonNegativeInt);
       app.add_option(
              "--augment", t->augment,
              "none, standard (crop:4,flip), or a list of crop:PAD, flip, translate:F, rotate:DEG, zoom:F, shear:DEG")
@@ -124,10 +146,13 @@ Command train_command(
       app.add_option("--threads", c->threads, "CPU threads for device cpu (default: all cores)")
           ->check(kNonNegativeInt);
       app.add_flag("--quiet", *quiet, "no progress output");
-      return [c, t, list, quiet] {
+      return [c, t, list, quiet, &app] {
         nn::TrainConfig config = *c;
         config.progress = !*quiet;
-        return run_train(config, *t, *list);
+        std::vector<std::string> given;  // the flags on the command line, for --resume
+        for (const CLI::Option* o : app.get_options())
+          if (o->count() > 0) given.push_back(o->get_name());
+        return run_train(config, *t, *list, given);
       };
     });
 

@@ -22,7 +22,7 @@ run() {  # name, then the arguments of fovea train
   shift
   for a in "$@"; do [[ "$prev" == --data ]] && data_dir="$a"; prev="$a"; done
   echo "== $name: $FOVEA train $* --device cpu --threads $THREADS --out $runs/$name"
-  "$FOVEA" train "$@" --device cpu --threads "$THREADS" --out "$runs/$name"
+  "$FOVEA" train "$@" --device cpu --threads "$THREADS" --out "$runs/$name" --overwrite
   "$FOVEA" eval --device cpu --checkpoint "$runs/$name/checkpoint.safetensors" --json "$runs/$name/eval.json"
   # The same checkpoint in PyTorch, when Debian's python3-torch is installed: the same predictions (accuracy and
   # confusion matrix).

@@ -159,6 +159,31 @@ TEST(Gzip, RoundTripsMembersAndRejectsBadStreams) {
   EXPECT_ERROR_HAS(gunzip(gz, "bomb.gz", 1000), "'bomb.gz'", "more than 1000 bytes");
 }
 
+// Issue 13: a gzipped IDX file that inflates past the size its own header declares is stopped there, while
+// inflating: 16 MB of zeros behind a header of 10 images of 28x28 (7,856 bytes) stops within one 64 KiB
+// chunk, instead of inflating everything (gigabytes for a real bomb) before the size is checked.
+TEST(Gzip, ABombIsStoppedAtItsIdxHeadersSize) {
+  const std::string header = std::string("\0\0\x08\x03", 4) + std::string("\0\0\0\x0a\0\0\0\x1c\0\0\0\x1c", 12);
+  EXPECT_EQ(idx_declared_size(header), 16u + 10 * 28 * 28);
+  EXPECT_EQ(idx_declared_size(header.substr(0, 10)), 0u);  // too short to tell yet
+  EXPECT_EQ(idx_declared_size("PK\x03\x04"), SIZE_MAX);    // not IDX: nothing declared
+  const std::string gz = gzip(header + std::string(16 << 20, '\0'));
+  EXPECT_LT(gz.size(), 100000u);
+  try {
+    gunzip(gz, "bomb-idx3-ubyte.gz", size_t(1) << 32, idx_declared_size);
+    ADD_FAILURE() << "the bomb was inflated";
+  } catch (const UsageError& e) {
+    const std::string m = e.what();
+    EXPECT_NE(m.find("'bomb-idx3-ubyte.gz': inflates past the 7856 bytes its header declares"), std::string::npos) << m;
+    const size_t at = m.find("stopped after ");
+    ASSERT_NE(at, std::string::npos) << m;
+    EXPECT_LE(std::stoull(m.substr(at + 14)), 7856u + 65536u) << m;
+  }
+  // An honest file of that header inflates whole.
+  const std::string honest = header + pattern(7840, 1);
+  EXPECT_EQ(gunzip(gzip(honest), "ok.gz", size_t(1) << 32, idx_declared_size), honest);
+}
+
 // ------------------------------------------------------------------ directory loaders
 
 TEST(Mnist, LoadsRawAndGzipFilesInBothNamings) {

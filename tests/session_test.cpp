@@ -40,6 +40,21 @@ class TempDir {
 // BatchNorm (running statistics), a residual block, dropout (masks of the step), global average pooling.
 const char* const kModel = "conv:8:3:pad=1,bn,relu,res(conv:8:3:pad=1,bn,relu),maxpool:2,dropout:0.2,gap,linear";
 
+// The rings dataset (2-D points) and an MLP: for tests of the session's bookkeeping, a tenth of the setup time.
+TrainConfig rings_config(const std::string& out, const std::string& model = "linear:16,relu,linear") {
+  TrainConfig c;
+  c.dataset = "rings";
+  c.subset = 96;
+  c.batch = 16;
+  c.epochs = 2;
+  c.model = model;
+  c.device = kCPU;
+  c.seed = 3;
+  c.progress = false;
+  c.out = out;
+  return c;
+}
+
 TrainConfig small_config(Device device, const std::string& out) {
   TrainConfig c;
   c.dataset = "synthetic";
@@ -190,6 +205,61 @@ TEST(TrainSession, StopRequestEndsThePartialEpochWithItsCheckpoint) {
   EXPECT_EQ(r.history[0].steps, 3);
   EXPECT_TRUE(fs::exists(r.checkpoint));
   EXPECT_TRUE(s.finished());
+}
+
+// --max-steps is the run's length: the epoch count, the progress and the learning-rate schedule are of the
+// steps it will make (issue 13), not of --epochs.
+TEST(TrainSession, MaxStepsShapesEpochsAndSchedule) {
+  TempDir d;
+  TrainConfig c = rings_config(d.str());
+  c.epochs = 5;
+  c.max_steps = 8;  // 6 steps an epoch: one epoch and two steps
+  c.lr = 0.1;
+  TrainSession s(c);
+  EXPECT_EQ(s.total_steps(), 8);
+  EXPECT_EQ(s.epochs(), 2);
+  const TrainResult r = s.run();
+  EXPECT_EQ(r.steps, 8);
+  ASSERT_EQ(r.history.size(), 2u);
+  EXPECT_TRUE(r.history[1].partial);
+  // Cosine over 8 steps: the last update (step 7 of 0..7) is near the end of the decay, not at 4/5 of the peak
+  // as over 5 epochs of 6 steps.
+  EXPECT_LT(r.history[1].lr, 0.1 * 0.1) << r.history[1].lr;
+}
+
+// The test set scored each epoch: as many random examples as --subset by default, all with 0, N with N.
+TEST(TrainSession, EvalSubsetFollowsSubsetUnlessGiven) {
+  TempDir d;
+  TrainConfig c = rings_config(d.str());
+  c.epochs = 1;
+  c.max_steps = 1;
+  c.overwrite = true;  // each session below writes its config.json into the same folder
+  EXPECT_EQ(TrainSession(c).test_set().size(), 96);
+  c.eval_subset = 40;
+  EXPECT_EQ(TrainSession(c).test_set().size(), 40);
+  c.eval_subset = 100000000;
+  try {
+    TrainSession t(c);
+    ADD_FAILURE() << "an --eval-subset larger than the test set was accepted";
+  } catch (const UsageError& e) {
+    EXPECT_NE(std::string(e.what()).find("--eval-subset: must be <="), std::string::npos) << e.what();
+  }
+}
+
+// --init-from a checkpoint of which no tensor fits the model is an error, not a silent run from scratch.
+TEST(TrainSession, InitFromThatLoadsNothingIsAnError) {
+  TempDir a, b;
+  TrainConfig src = rings_config(a.str(), "linear:5,relu,linear:7,relu,linear");  // no shape as the default
+  src.max_steps = 1;
+  const TrainResult r = TrainSession(src).run();
+  TrainConfig c = rings_config(b.str());
+  c.init_from = r.checkpoint;
+  try {
+    TrainSession t(c);
+    ADD_FAILURE() << "--init-from that matches nothing was accepted";
+  } catch (const UsageError& e) {
+    EXPECT_NE(std::string(e.what()).find("--init-from: no tensor of"), std::string::npos) << e.what();
+  }
 }
 
 TEST(MetricsOp, RefusesBadArgumentsByName) {

@@ -7,6 +7,7 @@
 #pragma once
 #include <cmath>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -40,10 +41,19 @@ const char* split_name(Split s);
 // ------------------------------------------------------------------ file formats (bytes + a name
 // for messages, so tests and fuzzers need no files). Errors name the file and the byte offset.
 
-// A gzip stream (several members are concatenated) into bytes; more than `max_bytes` is an error.
-std::string gunzip(const std::string& bytes, const std::string& name, size_t max_bytes = size_t(1) << 32);
+// The size of a whole file as its first bytes declare it: 0 while `head` is too short to tell, SIZE_MAX when
+// it declares nothing (gunzip's `declared_size`).
+using DeclaredSize = std::function<size_t(std::string_view head)>;
+// An IDX file's size from its header (the header plus the product of its sizes); SIZE_MAX when `head` is not
+// an IDX header.
+size_t idx_declared_size(std::string_view head);
+// A gzip stream (several members are concatenated) into bytes; more than `max_bytes` is an error, and so is
+// more than `declared_size` says the data's own header declares: checked while inflating, so a gzip bomb is
+// stopped after the header's size, not after gigabytes.
+std::string gunzip(const std::string& bytes, const std::string& name, size_t max_bytes = size_t(1) << 32,
+                   const DeclaredSize& declared_size = nullptr);
 // A whole file, decompressed when it starts with the gzip magic bytes.
-std::string read_file_maybe_gzip(const std::string& path);
+std::string read_file_maybe_gzip(const std::string& path, const DeclaredSize& declared_size = nullptr);
 
 // An IDX file (big-endian header: 0, 0, type, ndim, then ndim uint32 sizes) of unsigned bytes
 // (type 0x08), 1 to 4 dimensions, as a uint8 tensor of those sizes. The data must fill the file exactly.

@@ -3,6 +3,7 @@
 
 #include <fmt/core.h>
 
+#include <algorithm>
 #include <cctype>
 #include <set>
 
@@ -635,6 +636,18 @@ std::unique_ptr<Model> build_model(std::string_view name_or_spec, const Shape& s
   for (const ZooEntry& e : model_zoo())
     if (e.name == name_or_spec) name = e.name;
   const std::string spec = expand_model_name(name_or_spec);
+  // Limits, stated in the error, before anything is built: a spec is a line of text, nested a few levels.
+  constexpr size_t kMaxSpecChars = 65536;
+  constexpr int kMaxSpecDepth = 32;
+  FOVEA_CHECK(spec.size() <= kMaxSpecChars, "model spec: ", spec.size(), " characters, more than the limit of ",
+              kMaxSpecChars);
+  int depth = 0, deepest = 0;
+  for (char ch : spec) {
+    if (ch == '(') deepest = std::max(deepest, ++depth);
+    if (ch == ')') --depth;
+  }
+  FOVEA_CHECK(deepest <= kMaxSpecDepth, "model spec: blocks nested ", deepest, " deep, more than the limit of ",
+              kMaxSpecDepth);
   // A single word that is neither a zoo model nor a layer is most likely a mistyped model name.
   if (name == "custom" && spec.find_first_of(",:(") == std::string::npos) {
     static const std::set<std::string> single{"relu", "relu6",     "sigmoid", "tanh",    "flatten",   "gap",

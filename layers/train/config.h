@@ -24,11 +24,12 @@ double default_lr(OptimizerKind k);
 struct TrainConfig {
   // ---- data
   std::string dataset =
-      "synthetic";        // synthetic (= shapes) | shapes | rings | mnist | fashion-mnist | cifar10 | cifar100
-  std::string data_dir;   // the dataset's folder (load_split)
-  int64_t subset = 0;     // train on this many random training examples (0: all)
-  double val_split = 0;   // fraction (< 1) or number of training examples held out
-  data::Augment augment;  // of the training images (data::parse_augment)
+      "synthetic";           // synthetic (= shapes) | shapes | rings | mnist | fashion-mnist | cifar10 | cifar100
+  std::string data_dir;      // the dataset's folder (load_split)
+  int64_t subset = 0;        // train on this many random training examples (0: all)
+  int64_t eval_subset = -1;  // score this many random test examples (0: all; -1: as many as subset, or all)
+  double val_split = 0;      // fraction (< 1) or number of training examples held out
+  data::Augment augment;     // of the training images (data::parse_augment)
   // ---- model
   std::string model = "small_cnn";  // zoo name or spec (build_model)
   std::string resume;               // checkpoint to continue from (model, optimizer, step, normalisation)
@@ -56,8 +57,9 @@ struct TrainConfig {
   uint64_t seed = 1;
   int64_t eval_batch = 256;
   // ---- the record
-  std::string out;       // run directory (default runs/<model>-<dataset>-<time>)
-  bool progress = true;  // print the progress bar / lines and epoch summaries
+  std::string out;         // run directory (default runs/<model>-<dataset>-<time>-<random>)
+  bool overwrite = false;  // out may hold another run's files: they are removed (RunRecord)
+  bool progress = true;    // print the progress bar / lines and epoch summaries
   // Steps between reads of the metric sums on the device (the loss and accuracy of the progress display and
   // the NaN/Inf check); 0: a tenth of an epoch. A terminal's progress bar reads more often (10 times a second).
   int64_t log_every = 0;

@@ -2,6 +2,7 @@
 
 #include <fmt/core.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
@@ -21,12 +22,12 @@ std::vector<double> EvalResult::per_class_accuracy() const {
 }
 
 EvalResult evaluate(Model& model, ops::Context& ctx, const data::Dataset& ds, const data::Normalization& norm,
-                    int64_t batch) {
+                    int64_t batch, const std::function<void(int64_t done, int64_t total)>& progress) {
   FOVEA_ASSERT(batch > 0, "evaluate: batch ", batch);
   const bool was_training = model.training();
   model.train(false);
   data::LoaderOptions lo;
-  lo.batch_size = batch;
+  lo.batch_size = std::min(batch, std::max<int64_t>(ds.size(), 1));  // buffers sized by the data, not the flag
   lo.shuffle = false;
   lo.normalization = norm;
   lo.prefetch = 1;
@@ -49,6 +50,7 @@ EvalResult evaluate(Model& model, ops::Context& ctx, const data::Dataset& ds, co
     ops::CrossEntropyOut ce = ops::cross_entropy(ctx, out.y, y, 0.0f);
     ops::accumulate_metrics(ctx, ce.loss, out.y, y, sums, r.count, &confusion);
     r.count += n;
+    if (progress) progress(r.count, ds.size());
   }
   model.train(was_training);
   const ops::MetricSums s = ops::read_metric_sums(ctx, sums);

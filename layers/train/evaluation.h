@@ -2,6 +2,7 @@
 // matrix of a model over a dataset, accumulated on the model's device and read back once at the end.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <vector>
 
 #include "layers/data/data.h"
@@ -20,8 +21,9 @@ struct EvalResult {
 // Eval mode, no gradients; batches of `batch` through the model on ctx's device. The prediction of a row is
 // torch.argmax of its logits (the first maximum; a NaN counts as the maximum). The host waits for the device
 // twice, at the end (the sums and the confusion matrix); batches are uploaded without waiting.
+// `progress` (when set) is called after each batch is issued with the examples issued so far and the total.
 EvalResult evaluate(Model& model, ops::Context& ctx, const data::Dataset& ds, const data::Normalization& norm,
-                    int64_t batch);
+                    int64_t batch, const std::function<void(int64_t done, int64_t total)>& progress = nullptr);
 
 // The images moved by (dx, dy) pixels (right and down for positive values), zeros shifted in (black in
 // pixel space, before normalisation). A copy.

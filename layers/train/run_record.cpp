@@ -1,6 +1,8 @@
 #include "layers/train/run_record.h"
 
+#include <fcntl.h>
 #include <fmt/core.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include <cctype>
@@ -9,6 +11,7 @@
 #include <ctime>
 #include <filesystem>
 #include <fstream>
+#include <random>
 
 #include "core/build_info.h"
 #include "core/io.h"
@@ -133,10 +136,12 @@ nlohmann::json config_json(const TrainConfig& c) {
   j["deterministic"] = c.deterministic;
   j["max_steps"] = c.max_steps;
   j["out"] = c.out;
+  j["overwrite"] = c.overwrite;
   j["resume"] = c.resume;
   j["init_from"] = c.init_from;
   j["freeze"] = c.freeze;
   j["subset"] = c.subset;
+  j["eval_subset"] = c.eval_subset;
   j["augment"] = data::augment_spec(c.augment);
   j["label_smoothing"] = c.label_smoothing;
   j["val_split"] = c.val_split;
@@ -154,13 +159,55 @@ std::string default_run_dir(const std::string& model, const std::string& dataset
   for (char& ch : name)
     if (!std::isalnum(static_cast<unsigned char>(ch)) && ch != '_') ch = '_';
   if (name.size() > 24) name = "custom";
-  return fmt::format("runs/{}-{}-{}", name, dataset, stamp);
+  std::random_device random;
+  for (;;) {
+    const std::string dir = fmt::format("runs/{}-{}-{}-{:04x}", name, dataset, stamp, random() & 0xffff);
+    if (!std::filesystem::exists(dir)) return dir;
+  }
 }
 
 // ---------------------------------------------------------------- RunRecord
 
-RunRecord::RunRecord(std::string dir, int64_t resume_step) : dir_(dir.empty() ? "." : std::move(dir)) {
+const std::vector<std::string>& RunRecord::run_files() {
+  static const std::vector<std::string> files{"config.json", "metrics.jsonl",          "metrics.csv",
+                                              "curves.png",  "checkpoint.safetensors", "best.safetensors"};
+  return files;
+}
+
+RunRecord::RunRecord(std::string dir, int64_t resume_step, bool continues, bool overwrite)
+    : dir_(dir.empty() ? "." : std::move(dir)), resume_step_(resume_step) {
   std::filesystem::create_directories(dir_);
+  // The lock first: of two runs started together into one folder, exactly one goes on.
+  const std::string lock = dir_ + "/.fovea.lock";
+  lock_fd_ = ::open(lock.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (lock_fd_ < 0) throw Error(cat("cannot create '", lock, "': ", std::strerror(errno)));
+  if (::flock(lock_fd_, LOCK_EX | LOCK_NB) != 0) {
+    const int err = errno;
+    char pid[32] = {};
+    const ssize_t n = ::pread(lock_fd_, pid, sizeof pid - 1, 0);
+    ::close(lock_fd_);
+    lock_fd_ = -1;
+    if (err != EWOULDBLOCK) throw Error(cat("cannot lock '", lock, "': ", std::strerror(err)));
+    FOVEA_FAIL("--out: the run folder '", dir_, "' is in use by another fovea process",
+               n > 0 ? cat(" (pid ", std::string(pid, size_t(n)), ")") : std::string(),
+               "; wait for it to finish or choose another --out");
+  }
+  const std::string me = std::to_string(::getpid());
+  // The pid only serves the message of a run refused above: failing to write it changes nothing.
+  if (::ftruncate(lock_fd_, 0) == 0) (void)!::pwrite(lock_fd_, me.data(), me.size(), 0);
+  remove_stale_temp_files(dir_);
+  if (!continues) {
+    std::string found;
+    for (const std::string& f : run_files())
+      if (std::filesystem::exists(dir_ + "/" + f)) found += (found.empty() ? "" : ", ") + f;
+    if (!found.empty() && !overwrite) {
+      ::close(lock_fd_);
+      lock_fd_ = -1;
+      FOVEA_FAIL("--out: the folder '", dir_, "' holds another run (", found, "); continue it with --resume ", dir_,
+                 ", replace it with --overwrite, or choose another --out");
+    }
+    for (const std::string& f : run_files()) std::filesystem::remove(dir_ + "/" + f);
+  }
   if (resume_step >= 0 && std::filesystem::exists(dir_ + "/metrics.jsonl")) {
     std::ifstream in(dir_ + "/metrics.jsonl");
     std::string line;
@@ -172,10 +219,25 @@ RunRecord::RunRecord(std::string dir, int64_t resume_step) : dir_(dir.empty() ? 
   }
 }
 
+RunRecord::~RunRecord() {
+  if (lock_fd_ >= 0) ::close(lock_fd_);  // releases the lock
+}
+
 void RunRecord::write_config(const std::string& command, const nlohmann::json& config,
                              const nlohmann::json& model_summary) {
   nlohmann::json top;
   top["command"] = command;
+  if (resume_step_ >= 0) {
+    nlohmann::json resumes = nlohmann::json::array();
+    const std::string path = dir_ + "/config.json";
+    if (std::filesystem::exists(path)) {
+      const nlohmann::json old = nlohmann::json::parse(read_file(path), nullptr, /*allow_exceptions=*/false);
+      if (old.is_object() && old.contains("command")) top["command"] = old["command"];
+      if (old.is_object() && old.contains("resumes") && old["resumes"].is_array()) resumes = old["resumes"];
+    }
+    resumes.push_back({{"command", command}, {"step", resume_step_}});
+    top["resumes"] = resumes;
+  }
   top["config"] = config;
   top["model_summary"] = model_summary;
   write_file_atomic(dir_ + "/config.json", top.dump(2) + "\n");

@@ -30,27 +30,42 @@ EpochMetrics metrics_from_json(const nlohmann::json& j);
 // in their canonical text (parse_schedule, data::parse_augment, ... read them back).
 nlohmann::json config_json(const TrainConfig& c);
 
-// runs/<model>-<dataset>-<YYYYmmdd-HHMMSS> (a spec that is not a plain name becomes "custom").
+// runs/<model>-<dataset>-<YYYYmmdd-HHMMSS>-<4 hex digits> (a spec that is not a plain name becomes "custom"): the
+// random suffix keeps two runs started in the same second apart (and the folder lock catches the rest).
 std::string default_run_dir(const std::string& model, const std::string& dataset);
 
 class RunRecord {
  public:
-  // Creates `dir` (and its parents). With resume_step >= 0, keeps the epochs of an existing metrics.jsonl
-  // that ended at or before that step, so that a resumed run continues its curves.
-  RunRecord(std::string dir, int64_t resume_step);
+  // Creates `dir` (and its parents) and locks it (flock on dir/.fovea.lock, held while this object lives): a
+  // second run into the same folder is refused naming the process that holds it. A folder holding another run's
+  // files (config.json, checkpoints, metrics) is refused unless `continues` (this run resumes that run's
+  // checkpoint) or `overwrite` (--overwrite: those files are removed first). Temporary files of dead processes
+  // (NAME.tmp.PID) are removed. With resume_step >= 0, keeps the epochs of an existing metrics.jsonl that ended
+  // at or before that step, so that a resumed run continues its curves.
+  RunRecord(std::string dir, int64_t resume_step, bool continues = false, bool overwrite = false);
+  ~RunRecord();
+  RunRecord(const RunRecord&) = delete;
+  RunRecord& operator=(const RunRecord&) = delete;
 
   const std::string& dir() const { return dir_; }
   std::string checkpoint_path() const { return dir_ + "/checkpoint.safetensors"; }
   std::string best_path() const { return dir_ + "/best.safetensors"; }
   const std::vector<EpochMetrics>& history() const { return history_; }
 
-  // config.json: {"command": ..., "config": ..., "model_summary": ...}, written atomically.
+  // The files of a run in a folder (the lock file aside).
+  static const std::vector<std::string>& run_files();
+
+  // config.json: {"command": ..., "config": ..., "model_summary": ...}, written atomically. A resumed run keeps
+  // the "command" that started the run (when the folder's config.json has it) and adds its own command and step
+  // to "resumes".
   void write_config(const std::string& command, const nlohmann::json& config, const nlohmann::json& model_summary);
   // Appends an epoch and rewrites metrics.jsonl, metrics.csv and curves.png (atomically).
   void add_epoch(const EpochMetrics& m);
 
  private:
   std::string dir_;
+  int64_t resume_step_ = -1;
+  int lock_fd_ = -1;
   std::vector<EpochMetrics> history_;
 };
 

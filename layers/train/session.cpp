@@ -2,10 +2,12 @@
 
 #include <fmt/core.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <type_traits>
 
 #include "core/build_info.h"
 #include "core/stream.h"
@@ -24,6 +26,13 @@ Shape sample_shape(const data::Dataset& ds) {
   std::vector<int64_t> dims = ds.images.shape().vec();
   dims.erase(dims.begin());
   return Shape(dims);
+}
+
+// The run folder of a --resume path: the folder itself, or the checkpoint's folder.
+std::string resume_folder(const std::string& resume) {
+  if (std::filesystem::is_directory(resume)) return resume;
+  const std::string parent = std::filesystem::path(resume).parent_path().string();
+  return parent.empty() ? "." : parent;
 }
 
 }  // namespace
@@ -102,7 +111,9 @@ TrainSession::TrainSession(const TrainConfig& config)
   FOVEA_CHECK(optimizer_->size() > 0, "nothing to train: every parameter is frozen (--freeze ", c.freeze, ")");
 
   data::LoaderOptions& lo = loader_options_;
-  lo.batch_size = c.batch;
+  // A --batch beyond the training set makes one batch of all of it: the buffers are sized by what is there, not
+  // by the flag (--batch 10^12 is not an allocation of terabytes).
+  lo.batch_size = std::min(c.batch, std::max<int64_t>(train_ds_.size(), 1));
   lo.shuffle = true;
   lo.drop_last = train_ds_.size() > c.batch;  // equal-sized batches keep BatchNorm statistics sane
   lo.augment = c.augment;
@@ -116,12 +127,13 @@ TrainSession::TrainSession(const TrainConfig& config)
   loader_ = std::make_unique<data::BatchLoader>(train_ds_, lo);
   steps_per_epoch_ = loader_->batches_per_epoch();
   log_every_ = c.log_every > 0 ? c.log_every : std::max<int64_t>(steps_per_epoch_ / 10, 1);
+  // The schedule spans the steps the run will make: --max-steps shortens it like fewer epochs would.
   schedule_ = std::make_unique<LrSchedule>(c.schedule, lr_, total_steps(), steps_per_epoch_);
 
   if (resume_) restore_optimizer(*resume_);
   FOVEA_CHECK(step_ <= total_steps(), "--resume: the checkpoint is at step ", step_, ", past the ", total_steps(),
-              " steps of --epochs ", c.epochs);
-  last_good_ = c.resume;
+              " steps of --epochs ", c.epochs, c.max_steps > 0 ? cat(" and --max-steps ", c.max_steps) : "");
+  last_good_ = c.resume.empty() ? std::string() : resume_checkpoint(c.resume);
   resume_.reset();
 
   open_record();
@@ -137,6 +149,11 @@ void TrainSession::load_data() {
   FOVEA_CHECK(c.subset <= train_ds_.size(), "--subset ", c.subset, " is larger than the training set (",
               train_ds_.size(), " examples)");
   if (c.subset > 0) train_ds_ = data::random_subset(train_ds_, c.subset, c.seed);
+  // --eval-subset, or by default as many test examples as --subset trains on: a quick run scores quickly.
+  const int64_t n_test = c.eval_subset >= 0 ? c.eval_subset : std::min(c.subset, test_ds_.size());
+  FOVEA_CHECK(n_test <= test_ds_.size(), "--eval-subset: must be <= ", test_ds_.size(), " (the test set's size), got ",
+              n_test);
+  if (n_test > 0) test_ds_ = data::random_subset(test_ds_, n_test, c.seed);
   if (c.val_split > 0) {
     const int64_t n_val =
         c.val_split < 1 ? int64_t(std::llround(c.val_split * double(train_ds_.size()))) : int64_t(c.val_split);
@@ -157,8 +174,9 @@ void TrainSession::load_data() {
 void TrainSession::build_model() {
   const TrainConfig& c = cfg_;
   if (!c.resume.empty()) {
-    resume_ = std::make_unique<Checkpoint>(load_checkpoint(c.resume));
-    model_ = model_from_checkpoint(*resume_, c.resume);
+    const std::string path = resume_checkpoint(c.resume);
+    resume_ = std::make_unique<Checkpoint>(load_checkpoint(path));
+    model_ = model_from_checkpoint(*resume_, path);
     norm_ = resume_->meta.normalization;
   } else {
     if (train_ds_.is_image()) norm_ = data::channel_stats(train_ds_);
@@ -175,6 +193,10 @@ void TrainSession::build_model() {
     const Checkpoint src = load_checkpoint(c.init_from);
     std::vector<std::string> skipped;
     model_->load_state_dict(src.model, /*strict=*/false, &skipped);
+    const size_t entries = model_->parameters().size() + model_->states().size();
+    FOVEA_CHECK(skipped.size() < entries, "--init-from: no tensor of '", c.init_from,
+                "' matches the model by name and shape (", src.model.size(), " tensors in the checkpoint, ", entries,
+                " in the model); nothing would be initialised from it");
     if (c.progress) {
       fmt::print("initialised from {}", c.init_from);
       if (!skipped.empty()) {
@@ -194,7 +216,8 @@ void TrainSession::restore_optimizer(const Checkpoint& ckpt) {
   FOVEA_CHECK(spe == steps_per_epoch_, "--resume: the checkpoint was written with ", spe,
               " steps per epoch but this run has ", steps_per_epoch_,
               " (use the same dataset, --subset, --val-split and --batch)");
-  FOVEA_CHECK(!ckpt.optimizer.empty(), "--resume: checkpoint '", cfg_.resume, "' has no optimizer state");
+  FOVEA_CHECK(!ckpt.optimizer.empty(), "--resume: checkpoint '", resume_checkpoint(cfg_.resume),
+              "' has no optimizer state");
   const std::string was = rc.value("optimizer", std::string()), now = optimizer_name(cfg_.optimizer);
   FOVEA_CHECK(was == now, "--resume: the checkpoint used optimizer '", was, "', this run '", now, "'");
   optimizer_->load_state_dict(ckpt.optimizer, cfg_.device);
@@ -206,9 +229,13 @@ void TrainSession::restore_optimizer(const Checkpoint& ckpt) {
 void TrainSession::open_record() {
   const TrainConfig& c = cfg_;
   const std::string dir = !c.out.empty()      ? c.out
-                          : !c.resume.empty() ? std::filesystem::path(c.resume).parent_path().string()
+                          : !c.resume.empty() ? resume_folder(c.resume)
                                               : default_run_dir(c.model, c.dataset);
-  record_ = std::make_unique<RunRecord>(dir, c.resume.empty() ? -1 : step_);
+  // A resumed run goes on writing into its own folder; any other folder must not hold a run (or --overwrite).
+  std::error_code ec;
+  const bool continues = !c.resume.empty() && std::filesystem::exists(dir) &&
+                         std::filesystem::equivalent(dir, resume_folder(c.resume), ec);
+  record_ = std::make_unique<RunRecord>(dir, c.resume.empty() ? -1 : step_, continues, c.overwrite);
   result_.device = c.device.str();
   result_.run_dir = record_->dir();
   result_.history = record_->history();
@@ -300,8 +327,17 @@ EvalResult TrainSession::evaluate(const data::Dataset& ds) {
 void TrainSession::write_checkpoint(bool best) {
   meta_.epoch = step_ / steps_per_epoch_;
   meta_.step = step_;
-  save_checkpoint(record_->checkpoint_path(), *model_, optimizer_.get(), meta_);
-  if (best) save_checkpoint(record_->best_path(), *model_, nullptr, meta_);
+  try {
+    save_checkpoint(record_->checkpoint_path(), *model_, optimizer_.get(), meta_);
+    if (best) save_checkpoint(record_->best_path(), *model_, nullptr, meta_);
+  } catch (const UsageError&) {
+    throw;
+  } catch (const Error& e) {
+    // Disk full, a file-size limit, a read-only folder: the file was not replaced.
+    throw Error(cat(e.what(), " (at step ", step_, "); ",
+                    last_good_.empty() ? std::string("no checkpoint was written before")
+                                       : "the previous checkpoint " + last_good_ + " is kept"));
+  }
   last_good_ = record_->checkpoint_path();
   result_.checkpoint = last_good_;
 }
@@ -309,8 +345,7 @@ void TrainSession::write_checkpoint(bool best) {
 // ---------------------------------------------------------------- epochs
 
 bool TrainSession::finished() const {
-  return step_ >= total_steps() || (cfg_.max_steps > 0 && step_ >= cfg_.max_steps) || result_.stopped_early ||
-         stop_requested();
+  return step_ >= total_steps() || result_.stopped_early || stop_requested();
 }
 
 EpochMetrics TrainSession::run_epoch() {
@@ -322,7 +357,9 @@ EpochMetrics TrainSession::run_epoch() {
   const int64_t skip = step_ - epoch * steps_per_epoch_;  // resuming inside this epoch
   data::Batch batch;
   for (int64_t i = 0; i < skip; ++i) loader_->next(batch);
-  Progress progress(cfg_.progress, epoch + 1, cfg_.epochs, steps_per_epoch_);
+  // The epoch's last step: the end of the epoch, or of the run when --max-steps ends it inside this epoch.
+  const int64_t end = std::min(steps_per_epoch_, total_steps() - epoch * steps_per_epoch_);
+  Progress progress(cfg_.progress, epoch + 1, epochs(), end);
   begin_epoch_metrics();
   ops::MetricSums sums;
   int64_t b = skip, read_at = skip;
@@ -333,8 +370,7 @@ EpochMetrics TrainSession::run_epoch() {
       step(upload(batch));
       ++b;
       if (after_step) after_step(*this);
-      const bool stop_here =
-          b < steps_per_epoch_ && ((cfg_.max_steps > 0 && step_ >= cfg_.max_steps) || stop_requested());
+      const bool stop_here = b < steps_per_epoch_ && (b >= end || stop_requested());
       const bool show = progress.due(b);
       // A read point: the host waits here, and only here, for the device.
       if (show || stop_here || b == steps_per_epoch_ || b % log_every_ == 0) {
@@ -385,7 +421,7 @@ EpochMetrics TrainSession::run_epoch() {
   record_->add_epoch(m);
   result_.history = record_->history();
   result_.steps = step_;
-  if (cfg_.progress) print_epoch_summary(m, cfg_.epochs);
+  if (cfg_.progress) print_epoch_summary(m, epochs());
   result_.stopped = stop_requested();
   if (cfg_.early_stop > 0 && epochs_without_improvement_ >= cfg_.early_stop) {
     result_.stopped_early = true;
@@ -401,6 +437,94 @@ TrainResult TrainSession::run() {
   if (stop_requested()) result_.stopped = true;
   result_.steps = step_;
   return result_;
+}
+
+std::string resume_checkpoint(const std::string& resume) {
+  return std::filesystem::is_directory(resume) ? (std::filesystem::path(resume) / "checkpoint.safetensors").string()
+                                               : resume;
+}
+
+TrainConfig resumed_config(const TrainConfig& given, const std::vector<std::string>& flags) {
+  TrainConfig c = given;
+  c.resume = resume_checkpoint(given.resume);
+  const Checkpoint ckpt = load_checkpoint(c.resume);
+  const nlohmann::json& saved = ckpt.meta.config;
+  const nlohmann::json now = config_json(given);
+  auto given_flag = [&](const std::string& flag) { return std::find(flags.begin(), flags.end(), flag) != flags.end(); };
+  struct Field {
+    const char* flag;
+    const char* key;
+    bool may_change;
+  };
+  static const Field fields[] = {
+      {"--dataset", "dataset", false},
+      {"--data", "data", true},
+      {"--model", "model", false},
+      {"--epochs", "epochs", true},
+      {"--batch", "batch", false},
+      {"--lr", "lr", false},
+      {"--optimizer", "optimizer", false},
+      {"--momentum", "momentum", false},
+      {"--nesterov", "nesterov", false},
+      {"--schedule", "schedule", false},
+      {"--warmup", "warmup_epochs", false},
+      {"--weight-decay", "weight_decay", false},
+      {"--l1", "l1", false},
+      {"--l2", "l2", false},
+      {"--max-norm", "max_norm", false},
+      {"--precision", "precision", false},
+      {"--seed", "seed", false},
+      {"--max-steps", "max_steps", true},
+      {"--freeze", "freeze", false},
+      {"--subset", "subset", false},
+      {"--eval-subset", "eval_subset", true},
+      {"--augment", "augment", false},
+      {"--label-smoothing", "label_smoothing", false},
+      {"--val-split", "val_split", false},
+      {"--early-stop", "early_stop", true},
+      {"--eval-batch", "eval_batch", true},
+  };
+  for (const Field& f : fields) {
+    if (!given_flag(f.flag) || f.may_change || !saved.contains(f.key)) continue;
+    FOVEA_CHECK(saved[f.key] == now[f.key], "--resume: ", f.flag, " ", now[f.key].dump(), " differs from the run's ",
+                saved[f.key].dump(), " in '", c.resume,
+                "'; a resumed run keeps its configuration (leave the flag out, or start a new run)");
+  }
+  // Everything the command line did not give comes from the checkpoint.
+  auto restore = [&](const char* flag, const char* key, auto& field) {
+    if (!given_flag(flag) && saved.contains(key)) field = saved[key].get<std::decay_t<decltype(field)>>();
+  };
+  restore("--dataset", "dataset", c.dataset);
+  restore("--data", "data", c.data_dir);
+  restore("--model", "model", c.model);
+  restore("--epochs", "epochs", c.epochs);
+  restore("--batch", "batch", c.batch);
+  restore("--lr", "lr", c.lr);
+  restore("--momentum", "momentum", c.momentum);
+  restore("--nesterov", "nesterov", c.nesterov);
+  restore("--weight-decay", "weight_decay", c.weight_decay);
+  restore("--l1", "l1", c.l1);
+  restore("--l2", "l2", c.l2);
+  restore("--max-norm", "max_norm", c.max_norm);
+  restore("--seed", "seed", c.seed);
+  restore("--max-steps", "max_steps", c.max_steps);
+  restore("--freeze", "freeze", c.freeze);
+  restore("--subset", "subset", c.subset);
+  restore("--eval-subset", "eval_subset", c.eval_subset);
+  restore("--label-smoothing", "label_smoothing", c.label_smoothing);
+  restore("--val-split", "val_split", c.val_split);
+  restore("--early-stop", "early_stop", c.early_stop);
+  restore("--eval-batch", "eval_batch", c.eval_batch);
+  if (!given_flag("--optimizer") && saved.contains("optimizer"))
+    c.optimizer = parse_optimizer(saved["optimizer"].get<std::string>(), "--resume: the checkpoint's optimizer");
+  const double warmup = c.schedule.warmup_epochs;
+  if (!given_flag("--schedule") && saved.contains("schedule"))
+    c.schedule = parse_schedule(saved["schedule"].get<std::string>(), "--resume: the checkpoint's schedule");
+  c.schedule.warmup_epochs = warmup;
+  restore("--warmup", "warmup_epochs", c.schedule.warmup_epochs);
+  if (!given_flag("--augment") && saved.contains("augment"))
+    c.augment = data::parse_augment(saved["augment"].get<std::string>(), "--resume: the checkpoint's augment");
+  return c;
 }
 
 TrainResult train(const TrainConfig& config) {

@@ -15,6 +15,7 @@
 // (Tensor::upload), so a whole step, upload included, performs no host synchronisation: tests/session_test.cpp
 // counts them on emu (TrainStepSyncs.StepOnEmuPerformsNoHostSynchronisation).
 #pragma once
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
 #include <functional>
@@ -105,7 +106,13 @@ class TrainSession {
   const TrainConfig& config() const { return cfg_; }
   int64_t step_count() const { return step_; }
   int64_t steps_per_epoch() const { return steps_per_epoch_; }
-  int64_t total_steps() const { return cfg_.epochs * steps_per_epoch_; }
+  // The steps of the run: --epochs of them, or --max-steps when fewer; the schedule, the progress display
+  // and the epoch count (epochs()) are of this run, not of the --epochs it would have been.
+  int64_t total_steps() const {
+    const int64_t all = cfg_.epochs * steps_per_epoch_;
+    return cfg_.max_steps > 0 ? std::min(all, cfg_.max_steps) : all;
+  }
+  int64_t epochs() const { return (total_steps() + steps_per_epoch_ - 1) / steps_per_epoch_; }
   int64_t log_every() const { return log_every_; }
   double peak_lr() const { return lr_; }
   Model& model() { return *model_; }
@@ -150,6 +157,19 @@ class TrainSession {
   Tensor sums_;       // the metric sums of the epoch in progress, on the device
   int64_t seen_ = 0;  // examples in them
 };
+
+// --resume RUN_DIR or CHECKPOINT: the checkpoint file (RUN_DIR/checkpoint.safetensors for a folder).
+std::string resume_checkpoint(const std::string& resume);
+
+// The configuration of a run resumed from given.resume: what the checkpoint recorded (dataset, model, epochs,
+// batch, optimizer and its settings, schedule, seed, augmentation, subsets, penalties, ...), so that the run
+// continues exactly as the uninterrupted one. `flags` are the flags given on this command line ("--lr"); one
+// whose value differs from the checkpoint's is refused, naming it. These may differ, as they leave the
+// arithmetic of the steps alone: --device, --backend, --deterministic, --threads, --data (the folder moved),
+// --out, --eval-batch, --eval-subset, --early-stop, --log-every; and the run's length, --epochs and
+// --max-steps (a longer run: a schedule that depends on the length, like cosine, then follows the new length
+// from the resumed step on, so it is not the original run continued).
+TrainConfig resumed_config(const TrainConfig& given, const std::vector<std::string>& flags);
 
 // TrainSession(config).run().
 TrainResult train(const TrainConfig& config);
