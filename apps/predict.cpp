@@ -11,6 +11,7 @@
 #include "apps/command.h"
 #include "apps/flags.h"
 #include "core/error.h"
+#include "core/io.h"
 #include "core/plot.h"
 #include "core/png_io.h"
 #include "layers/data/image.h"
@@ -77,6 +78,10 @@ void draw_grid(const std::string& path, const std::vector<Image8>& crops,
 int run_predict(const PredictOptions& o) {
   FOVEA_CHECK(!o.weights.empty(), "predict: give the model's weights with --weights FILE (.pth or .safetensors)");
   FOVEA_CHECK(!o.images.empty(), "predict: give one or more images (JPEG or PNG)");
+  if (!o.grid.empty()) {
+    refuse_output_over_input(o.grid, "--grid", o.weights, "--weights");
+    for (const std::string& image : o.images) refuse_output_over_input(o.grid, "--grid", image, "");
+  }
   const Device device = resolve_device(o.device, "--device");
   const std::vector<std::string>& names = data::imagenet_classes();
   const int64_t classes = int64_t(names.size());
@@ -107,17 +112,19 @@ int run_predict(const PredictOptions& o) {
     const Tensor logits = model->forward(ctx, x).y.to(kCPU);
     for (size_t i = 0; i < n; ++i) guesses.push_back(ranked(logits.data<float>() + i * size_t(classes), classes));
   }
-  fmt::print("{} with {} on {}\n", model->name(), o.weights, device.str());
+  // With --grid /dev/stdout the PNG goes alone to stdout and the labels to stderr.
+  std::FILE* out = o.grid.empty() ? stdout : messages_stream(o.grid);
+  fmt::print(out, "{} with {} on {}\n", model->name(), o.weights, device.str());
   for (size_t i = 0; i < o.images.size(); ++i) {
-    fmt::print("{}\n", o.images[i]);
+    fmt::print(out, "{}\n", o.images[i]);
     for (int64_t k = 0; k < o.topk; ++k) {
       const Guess& g = guesses[i][size_t(k)];
-      fmt::print("  {:>2}. {:7.3f}%  {:>4}  {}\n", k + 1, 100 * g.probability, g.index, names[size_t(g.index)]);
+      fmt::print(out, "  {:>2}. {:7.3f}%  {:>4}  {}\n", k + 1, 100 * g.probability, g.index, names[size_t(g.index)]);
     }
   }
   if (!o.grid.empty()) {
     draw_grid(o.grid, crops, guesses, names);
-    fmt::print("grid: {}\n", o.grid);
+    fmt::print(out, "grid: {}\n", o.grid);
   }
   return 0;
 }

@@ -1,8 +1,8 @@
 // `fovea predict` (apps/predict.cpp) against torchvision: for a synthetic photo as JPEG and PNG and the
 // same random resnet18 weights (a .pth written by torch.save; tests/torchvision_fixtures.py), fovea's
 // top-5 labels are torchvision's, in order, with the same softmax probabilities; --grid draws the
-// figure; a missing weights file, an unreadable image and a wrong model/weights pair each exit 2
-// naming the file. Skips with the reason when /usr/bin/python3 lacks torch or torchvision.
+// figure; a missing weights file, an unreadable image, a wrong model/weights pair and a --grid over a
+// photo each exit 2 naming the file. Skips with the reason when /usr/bin/python3 lacks torch or torchvision.
 #include <gtest/gtest.h>
 
 #include <cstdio>
@@ -100,6 +100,13 @@ TEST(Predict, TopFiveIsTorchvisionsAndBadInputsNameTheFile) {
   EXPECT_EQ(pair.code, 2) << pair.output;
   EXPECT_NE(pair.output.find(weights), std::string::npos) << pair.output;
   EXPECT_NE(pair.output.find("layer1.2.conv1.weight"), std::string::npos) << pair.output;
+  // --grid over one of the photos is refused before anything is written.
+  const auto size_before = fs::file_size(png);
+  const CliResult over =
+      run_fovea("predict --model resnet18 --device cpu --weights " + weights + " --grid " + png + " " + png);
+  EXPECT_EQ(over.code, 2) << over.output;
+  EXPECT_NE(over.output.find("--grid"), std::string::npos) << over.output;
+  EXPECT_EQ(fs::file_size(png), size_before);
 }
 
 }  // namespace
