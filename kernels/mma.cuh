@@ -37,6 +37,26 @@
 #define FOVEA_TC_PTX 1
 #endif
 
+// The emulator's checked build (core/emu/README.md) sees a kernel's loads and stores through the hooks g++ calls
+// before each one; ldmatrix and cp.async move their bytes inside the emulator's runtime, which is not instrumented,
+// so they call the same hooks themselves, from the kernel's code: memcheck, racecheck and the memory metrics (bank
+// wavefronts, sectors) then see them as one access site per call. ldmatrix: each of lanes 0 .. 8 num - 1 loads its
+// 16-byte row (one 8 x 8 matrix per phase of 8 lanes, as the hardware's 128-bit accesses). cp.async: a store of
+// the whole destination when the copy is issued (racecheck's view: the write may land any time before the wait),
+// and a load of the src-size bytes of the source.
+#if defined(FOVEA_EMU_CHECKED) && !defined(__CUDACC__)
+extern "C" {
+void __asan_load4_noabort(uintptr_t);
+void __asan_load8_noabort(uintptr_t);
+void __asan_load16_noabort(uintptr_t);
+void __asan_loadN_noabort(uintptr_t, size_t);
+void __asan_store4_noabort(uintptr_t);
+void __asan_store8_noabort(uintptr_t);
+void __asan_store16_noabort(uintptr_t);
+}
+#define FOVEA_TC_HOOKS 1
+#endif
+
 namespace fovea::FOVEA_KERNEL_NS::tc {
 
 // ------------------------------------------------------------------ mma.sync
@@ -114,6 +134,10 @@ FOVEA_DEVICE_INLINE void ldmatrix(uint32_t (&r)[kNum], const void* smem_row) {
   __trap();
 #elif defined(FOVEA_EMU)
   ::fovea::emu::ldmatrix(kNum, kTrans, r, smem_row);
+#if defined(FOVEA_TC_HOOKS)
+  const unsigned t = threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z);
+  if (t % 32 < 8 * kNum) __asan_load16_noabort(reinterpret_cast<uintptr_t>(smem_row));
+#endif
 #endif
 }
 
@@ -134,7 +158,17 @@ FOVEA_DEVICE_INLINE void cp_async(void* dst, const void* src, int src_bytes = kB
 #elif defined(__CUDA_ARCH__)
   __trap();
 #elif defined(FOVEA_EMU)
-  ::fovea::emu::cp_async(dst, src, kBytes, src_bytes);
+  ::fovea::emu::cp_async(dst, src, kBytes, src_bytes);  // checks sizes and alignment first
+#if defined(FOVEA_TC_HOOKS)
+  const uintptr_t d = reinterpret_cast<uintptr_t>(dst), s = reinterpret_cast<uintptr_t>(src);
+  if constexpr (kBytes == 4) __asan_store4_noabort(d);
+  if constexpr (kBytes == 8) __asan_store8_noabort(d);
+  if constexpr (kBytes == 16) __asan_store16_noabort(d);
+  if (src_bytes == kBytes && kBytes == 4) __asan_load4_noabort(s);
+  if (src_bytes == kBytes && kBytes == 8) __asan_load8_noabort(s);
+  if (src_bytes == kBytes && kBytes == 16) __asan_load16_noabort(s);
+  if (src_bytes > 0 && src_bytes < kBytes) __asan_loadN_noabort(s, size_t(src_bytes));
+#endif
 #endif
 }
 

@@ -17,53 +17,14 @@
 //
 // Order of the sums: each accumulator adds the mma results of its slabs in k order, each mma adding its k-step
 // of products to the accumulator; nothing depends on scheduling.
-#include "kernels/tc_gemm.h"
-
-#include <climits>
-
-#include "kernels/mma.cuh"
-#include "kernels/reduce.cuh"  // aligned16
-#if defined(__CUDACC__)
-#include <cuda_bf16.h>
-#include <cuda_fp16.h>
-#endif
+#include "kernels/tc_gemm.cuh"
 
 namespace fovea::FOVEA_KERNEL_NS {
 namespace {
 
-constexpr int kTile = 32;  // BM = BN = 32, one warp
+using tcg::Bf16, tcg::Fp16, tcg::Tf32, tcg::GemmArgs;
 
-// What differs between the precisions: storage type, the mma, operand conversion, output conversion.
-struct Tf32 {
-  using Raw = float;
-  static constexpr int kStepK = 8;
-  static FOVEA_DEVICE_INLINE void mma(float (&acc)[4], const uint32_t (&a)[4], const uint32_t (&b)[2]) {
-    tc::mma_m16n8k8_tf32(acc, a, b, acc);
-  }
-  static FOVEA_DEVICE_INLINE uint32_t operand(uint32_t bits) { return tc::cvt_rna_tf32(__uint_as_float(bits)); }
-  static FOVEA_DEVICE_INLINE float to_float(Raw x) { return x; }
-  static FOVEA_DEVICE_INLINE Raw from_float(float x) { return x; }
-};
-struct Bf16 {
-  using Raw = uint16_t;
-  static constexpr int kStepK = 16;
-  static FOVEA_DEVICE_INLINE void mma(float (&acc)[4], const uint32_t (&a)[4], const uint32_t (&b)[2]) {
-    tc::mma_m16n8k16_bf16(acc, a, b, acc);
-  }
-  static FOVEA_DEVICE_INLINE uint32_t operand(uint32_t bits) { return bits; }
-  static FOVEA_DEVICE_INLINE float to_float(Raw x) { return __bfloat162float(__ushort_as_bfloat16(x)); }
-  static FOVEA_DEVICE_INLINE Raw from_float(float x) { return __bfloat16_as_ushort(__float2bfloat16_rn(x)); }
-};
-struct Fp16 {
-  using Raw = uint16_t;
-  static constexpr int kStepK = 16;
-  static FOVEA_DEVICE_INLINE void mma(float (&acc)[4], const uint32_t (&a)[4], const uint32_t (&b)[2]) {
-    tc::mma_m16n8k16_f16(acc, a, b, acc);
-  }
-  static FOVEA_DEVICE_INLINE uint32_t operand(uint32_t bits) { return bits; }
-  static FOVEA_DEVICE_INLINE float to_float(Raw x) { return __half2float(__ushort_as_half(x)); }
-  static FOVEA_DEVICE_INLINE Raw from_float(float x) { return __half_as_ushort(__float2half_rn(x)); }
-};
+constexpr int kTile = 32;  // BM = BN = 32, one warp
 
 template <class P>
 struct Slab {
@@ -72,15 +33,6 @@ struct Slab {
   static constexpr int kBK = 4 * kChunk;                // k per slab: 64 bytes, two mma k-steps
   static constexpr int kLd = kBK + kChunk;              // shared row: 80 bytes
   static_assert(kBK == 2 * P::kStepK, "a slab is two mma k-steps");
-};
-
-// Sizes in int once checked: every operand spans < 2^31 elements per batch entry.
-struct GemmArgs {
-  int M, N, K;
-  float alpha, beta;
-  int lda, ldb, ldc;
-  int64_t stride_a, stride_b, stride_c;
-  bool a_trans, b_trans;
 };
 
 // Stages slab [k0, k0 + kBK) of rows [mn0, mn0 + 32) of an operand into S[mn][k], zeros outside [0, MN) x [0, K).
@@ -178,34 +130,12 @@ __global__ void __launch_bounds__(32)
       }
 }
 
-GemmArgs checked_args(const char* op, const SgemmParams& p, const void* A, const void* B, const void* C) {
-  p.validate(op);
-  check_ptr(op, "C", C);
-  if (p.K != 0) check_ptr(op, "A", A), check_ptr(op, "B", B);  // K = 0: C = beta C reads neither
-  auto fits = [](int64_t v) { return v >= 0 && v < INT_MAX; };
-  FOVEA_CHECK(
-      fits(p.M) && fits(p.N) && fits(p.K) && fits(p.a_rows() * p.lda) && fits(p.b_rows() * p.ldb) && fits(p.M * p.ldc),
-      op, ": each matrix must span fewer than 2^31 elements (M=", p.M, " N=", p.N, " K=", p.K, " lda=", p.lda,
-      " ldb=", p.ldb, " ldc=", p.ldc, ")");
-  FOVEA_CHECK(p.batch <= 65535, op, ": argument 'batch'=", p.batch, " exceeds the grid limit 65535");
-  GemmArgs g;
-  g.M = int(p.M), g.N = int(p.N), g.K = int(p.K);
-  g.alpha = p.alpha, g.beta = p.beta;
-  g.lda = int(p.lda), g.ldb = int(p.ldb), g.ldc = int(p.ldc);
-  g.stride_a = p.stride_a, g.stride_b = p.stride_b, g.stride_c = p.stride_c;
-  g.a_trans = p.trans_a == Trans::T, g.b_trans = p.trans_b == Trans::T;
-  return g;
-}
-
 template <class P>
 void launch_simple(const char* op, const SgemmParams& p, const typename P::Raw* A, const typename P::Raw* B,
                    typename P::Raw* C, StreamHandle stream) {
-  const GemmArgs g = checked_args(op, p, A, B, C);
+  const GemmArgs g = tcg::checked_args(op, p, A, B, C);
   if (g.M == 0 || g.N == 0) return;
-  // cp.async needs k-contiguous rows (A as stored, B transposed) that start 16-byte aligned in every batch entry.
-  constexpr int64_t kE = int64_t(sizeof(typename P::Raw));
-  const bool async_a = !g.a_trans && aligned16(A) && (g.lda * kE) % 16 == 0 && (p.stride_a * kE) % 16 == 0;
-  const bool async_b = g.b_trans && aligned16(B) && (g.ldb * kE) % 16 == 0 && (p.stride_b * kE) % 16 == 0;
+  const bool async_a = tcg::async_a(p, A), async_b = tcg::async_b(p, B);
   const dim3 grid((g.N + kTile - 1) / kTile, (g.M + kTile - 1) / kTile, unsigned(p.batch));
   if (async_a && async_b)
     FOVEA_LAUNCH((tc_gemm_simple_kernel<P, true, true>), grid, 32, 0, stream, g, A, B, C);

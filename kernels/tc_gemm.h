@@ -9,7 +9,11 @@
 //
 //   tc_gemm_simple_*: one warp per 32 x 32 tile of C, 64-byte k slabs staged in shared memory (cp.async when an
 //                     operand's rows are k-contiguous and 16-byte aligned, else element loads), ldmatrix
-//                     fragments, mma.sync. Correctness first: the simple kernel beside the coming optimised one.
+//                     fragments, mma.sync. Correctness first: the simple kernel beside the optimised one.
+//   tc_gemm_multistage_*: 4 warps per 128 x 128 tile, a 3-stage cp.async pipeline of 128-byte k-tiles in XOR-swizzled
+//                     shared memory (no bank conflicts), ldmatrix.x4 fragments (kernels/tc_gemm_multistage.cuh). Fast
+//                     when A is stored M x K and B N x K with 16-byte aligned rows; other layouts are staged by
+//                     element loads. Same results as the simple kernel, bit for bit (same k-steps in the same order).
 #pragma once
 #include <cstdint>
 
@@ -20,8 +24,9 @@
 namespace fovea::ops {
 
 // Entry points, filled by kernels/tc_gemm.cu in slots emu (its emulator build) and cuda (its nvcc build) with
-// tc_gemm_simple_*; the reference of the same precision is fovea::ref::gemm (not registered: its arguments are
-// BLAS's). Callers link fovea_impl. They move to layers/ops/gemm.h with the precision-aware GEMM op.
+// tc_gemm_simple_*, and by kernels/tc_gemm_multistage.cu with tc_gemm_multistage_* (same signatures); the reference of
+// the same precision is fovea::ref::gemm (not registered: its arguments are BLAS's). Callers link fovea_impl. They move
+// to layers/ops/gemm.h with the precision-aware GEMM op.
 inline constinit DispatchStub<void(const Exec&, const SgemmParams& g, const float* A, const float* B, float* C)>
     tc_gemm_tf32_stub{"tc_gemm_tf32"};
 inline constinit DispatchStub<void(const Exec&, const SgemmParams& g, const BFloat16* A, const BFloat16* B,
@@ -29,5 +34,12 @@ inline constinit DispatchStub<void(const Exec&, const SgemmParams& g, const BFlo
     tc_gemm_bf16_stub{"tc_gemm_bf16"};
 inline constinit DispatchStub<void(const Exec&, const SgemmParams& g, const Half* A, const Half* B, Half* C)>
     tc_gemm_fp16_stub{"tc_gemm_fp16"};
+inline constinit DispatchStub<void(const Exec&, const SgemmParams& g, const float* A, const float* B, float* C)>
+    tc_gemm_multistage_tf32_stub{"tc_gemm_multistage_tf32"};
+inline constinit DispatchStub<void(const Exec&, const SgemmParams& g, const BFloat16* A, const BFloat16* B,
+                                   BFloat16* C)>
+    tc_gemm_multistage_bf16_stub{"tc_gemm_multistage_bf16"};
+inline constinit DispatchStub<void(const Exec&, const SgemmParams& g, const Half* A, const Half* B, Half* C)>
+    tc_gemm_multistage_fp16_stub{"tc_gemm_multistage_fp16"};
 
 }  // namespace fovea::ops

@@ -138,6 +138,15 @@ for suite in half_kernel_test tensor_core_test tc_gemm_kernel_test; do
   step "tensor-core:$suite" "$OUT/logs/tensor_core_$suite.log" "$BUILD/tests/$suite" --gtest_filter='*cuda*' || true
 done
 
+# The multistage tensor-core GEMM (kernels/tc_gemm_multistage.cuh) in a row of its own. Only a GPU can say: cp.async
+# zero fill with a partial src-size in LDGSTS, ldmatrix on the XOR-swizzled layout, the 96 KiB dynamic shared memory
+# opt-in, and that the hardware's mma gives the simple kernel's bits (the same k-steps in the same order). The
+# compute-sanitizer rows below run it too (racecheck: the 3-stage pipeline's single barrier per k-tile).
+if [ "$HAVE_GPU" = 0 ] && [ "$DRY" = 0 ]; then skip "tensor-core:tc_gemm_multistage" "no GPU"
+elif [ ! -x "$BUILD/tests/tc_gemm_kernel_test" ] && [ "$DRY" = 0 ]; then skip "tensor-core:tc_gemm_multistage" "$BUILD/tests/tc_gemm_kernel_test not built"
+else step "tensor-core:tc_gemm_multistage" "$OUT/logs/tensor_core_tc_gemm_multistage.log" "$BUILD/tests/tc_gemm_kernel_test" --gtest_filter='*cuda_multistage*' || true
+fi
+
 # ---- 3. compute-sanitizer on the kernel tests (their cuda cases)
 SAN=""
 command -v compute-sanitizer >/dev/null 2>&1 && SAN=compute-sanitizer

@@ -240,7 +240,7 @@ TEST(Outputs, AnOutputThatIsAnInputIsRefused) {
   write_file_atomic(d / "ckpt.safetensors", "weights");
   fs::create_hard_link(d / "ckpt.safetensors", d / "hard.json");
   fs::create_symlink(d / "ckpt.safetensors", d / "soft.json");
-  for (const std::string out : {d / "ckpt.safetensors", d / "hard.json", d / "soft.json"}) {
+  for (const std::string& out : {d / "ckpt.safetensors", d / "hard.json", d / "soft.json"}) {
     const std::string e =
         usage_error_of([&] { refuse_output_over_input(out, "--json", d / "ckpt.safetensors", "--checkpoint"); });
     EXPECT_TRUE(has(e, "--json: '" + out + "' is the input --checkpoint")) << e;
