@@ -103,8 +103,8 @@ ShapeSet make_shape_set(const std::string& name, const std::vector<int64_t>& bat
     s.registry_rows = ShapeSet::RegistryRows::test_samples;
     s.notes = "tiny: fixed small shapes; registry ops at their largest test sample";
   } else if (name == "cifar") {
-    const std::vector<std::string> models = {"small_cnn", "cifar_quick", "cifar_full",
-                                             "resnet20",  "resnet18",    "resnet9"};
+    const std::vector<std::string> models = {"small_cnn", "cifar_quick",    "cifar_full",
+                                             "resnet20",  "resnet18_cifar", "resnet9"};
     for (int64_t b : batches) {
       for (const std::string& m : models) {
         auto model = nn::build_model(m, Shape{3, 32, 32}, 10);
@@ -112,7 +112,8 @@ ShapeSet make_shape_set(const std::string& name, const std::vector<int64_t>& bat
       }
     }
     s.notes = fmt::format(
-        "cifar: conv/linear layers of small_cnn, cifar_quick, cifar_full, resnet20, resnet18, resnet9 at batch {}; "
+        "cifar: conv/linear layers of small_cnn, cifar_quick, cifar_full, resnet20, resnet18_cifar, resnet9 at batch "
+        "{}; "
         "the other ops at the op registry's bench samples",
         fmt::join(batches, ","));
   } else if (name == "deepbench") {

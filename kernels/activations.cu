@@ -1,6 +1,6 @@
 // Elementwise activations and the residual add: the emu/cuda slots of layers/ops/activations.h.
 //
-// All of them: 1-3 FLOPs (relu, add) to ~20 (sigmoid/tanh: one expf/tanhf) per element; 8 bytes per element
+// All of them: 1-3 FLOPs (relu, relu6, add) to ~20 (sigmoid/tanh: one expf/tanhf) per element; 8 bytes per element
 // forward (read x, write y), 12 backward (read y or x and dy, write dx). Far below the H100's compute
 // roofline, so the limit designed against is HBM: >= 85% of 3.35 TB/s on tensors larger than the 50 MB L2,
 // through the float4 grid-stride maps of kernels/elementwise.cuh (scalar fallback for unaligned pointers).
@@ -18,6 +18,12 @@ struct ReluOp {
 };
 struct ReluBackwardOp {
   FOVEA_HD float operator()(float y, float dy) const { return y > 0.0f ? dy : 0.0f; }
+};
+struct Relu6Op {
+  FOVEA_HD float operator()(float x) const { return x < 0.0f ? 0.0f : (x > 6.0f ? 6.0f : x); }  // NaN propagates
+};
+struct Relu6BackwardOp {
+  FOVEA_HD float operator()(float x, float dy) const { return x > 0.0f && x < 6.0f ? dy : 0.0f; }
 };
 struct LeakyReluOp {
   float slope;
@@ -78,6 +84,12 @@ void relu_forward(const Exec& ex, int64_t n, const float* x, float* y) {
 void relu_backward(const Exec& ex, int64_t n, const float* y, const float* dy, float* dx) {
   launch_map2(ex, "relu_backward", y, dy, dx, n, ReluBackwardOp{}, {"y", "dy", "dx"});
 }
+void relu6_forward(const Exec& ex, int64_t n, const float* x, float* y) {
+  launch_map1(ex, "relu6_forward", x, y, n, Relu6Op{});
+}
+void relu6_backward(const Exec& ex, int64_t n, const float* x, const float* dy, float* dx) {
+  launch_map2(ex, "relu6_backward", x, dy, dx, n, Relu6BackwardOp{}, {"x", "dy", "dx"});
+}
 void leaky_relu_forward(const Exec& ex, int64_t n, float slope, const float* x, float* y) {
   check_slope("leaky_relu_forward", slope);
   launch_map1(ex, "leaky_relu_forward", x, y, n, LeakyReluOp{slope});
@@ -121,6 +133,8 @@ void residual_add_backward(const Exec& ex, int64_t n, const float* dy, float* da
 
 const bool registered = ops::relu_forward_stub.define(kThisSlot, relu_forward) &&
                         ops::relu_backward_stub.define(kThisSlot, relu_backward) &&
+                        ops::relu6_forward_stub.define(kThisSlot, relu6_forward) &&
+                        ops::relu6_backward_stub.define(kThisSlot, relu6_backward) &&
                         ops::leaky_relu_forward_stub.define(kThisSlot, leaky_relu_forward) &&
                         ops::leaky_relu_backward_stub.define(kThisSlot, leaky_relu_backward) &&
                         ops::sigmoid_forward_stub.define(kThisSlot, sigmoid_forward) &&

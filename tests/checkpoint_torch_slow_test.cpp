@@ -1,6 +1,6 @@
 // scripts/check_checkpoint_torch.py on checkpoints that `fovea train` writes (resnet20, cifar_full, small_cnn,
 // two epochs on 2,000 synthetic images: batch-norm statistics and weights that have learnt something) over the
-// whole synthetic test set, and on random checkpoints of the other CNNs of the zoo (resnet18 and resnet9 with
+// whole synthetic test set, and on random checkpoints of the other CNNs of the zoo (resnet18_cifar and resnet9 with
 // projection shortcuts, cifar_quick, lenet5, mnist_cnn). A few minutes on 2 cores: label slow.
 // Skips when Debian's python3-torch is not installed.
 #include "tests/checkpoint_torch_test_util.h"
@@ -39,7 +39,7 @@ TEST_P(RandomCheckpoint, PyTorchClassifiesAsFoveaDoes) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Models, RandomCheckpoint,
-                         ::testing::Values("resnet18", "resnet9", "cifar_quick", "lenet5", "mnist_cnn"),
+                         ::testing::Values("resnet18_cifar", "resnet9", "cifar_quick", "lenet5", "mnist_cnn"),
                          [](const ::testing::TestParamInfo<const char*>& info) { return std::string(info.param); });
 
 }  // namespace

@@ -317,7 +317,8 @@ TEST(Train, BadDataFilesExitWithUsageErrorNamingTheFile) {
 TEST(Train, ListModels) {
   const Result r = fovea("train --list-models");
   ASSERT_EQ(r.rc, 0) << r.out;
-  for (const char* m : {"mnist_cnn", "lenet5", "cifar_quick", "cifar_full", "resnet20", "resnet18", "resnet9"})
+  for (const char* m : {"mnist_cnn", "lenet5", "cifar_quick", "cifar_full", "resnet20", "resnet18_cifar", "resnet9",
+                        "resnet18", "resnet34", "resnet50"})
     EXPECT_NE(r.out.find(m), std::string::npos) << m;
 }
 
