@@ -17,15 +17,6 @@ FOVEA_DEVICE_INLINE float gemm_output(float acc, float alpha, float beta, const 
   return beta == 0.0f ? alpha * acc : alpha * acc + beta * *c;  // beta == 0: C is not read (BLAS)
 }
 
-// Sizes in int once checked: every operand spans < 2^31 elements per batch entry.
-struct GemmArgs {
-  int M, N, K;
-  float alpha, beta;
-  int lda, ldb, ldc;
-  int64_t stride_a, stride_b, stride_c;
-  bool a_trans, b_trans;
-};
-
 // ------------------------------------------------------------------------------------------------
 // Version 1: one thread per C element, a dot product over k.
 // Per output: 2K FLOPs, 8K bytes through L1/L2 (A row and B column; reuse only through caches), so it
@@ -113,25 +104,6 @@ __global__ void FOVEA_LAUNCH_BOUNDS(Cfg::kThreads)
       }
     }
   }
-}
-
-GemmArgs checked_args(const char* op, const SgemmParams& p, const float* A, const float* B, const float* C) {
-  p.validate(op);
-  check_ptr(op, "C", C);
-  if (p.K != 0) check_ptr(op, "A", A), check_ptr(op, "B", B);  // K = 0: C = beta C reads neither
-  auto fits = [](int64_t v) { return v >= 0 && v < INT_MAX; };
-  FOVEA_CHECK(
-      fits(p.M) && fits(p.N) && fits(p.K) && fits(p.a_rows() * p.lda) && fits(p.b_rows() * p.ldb) && fits(p.M * p.ldc),
-      op, ": each matrix must span fewer than 2^31 elements (M=", p.M, " N=", p.N, " K=", p.K, " lda=", p.lda,
-      " ldb=", p.ldb, " ldc=", p.ldc, ")");
-  FOVEA_CHECK(p.batch <= 65535, op, ": argument 'batch'=", p.batch, " exceeds the grid limit 65535");
-  GemmArgs g;
-  g.M = int(p.M), g.N = int(p.N), g.K = int(p.K);
-  g.alpha = p.alpha, g.beta = p.beta;
-  g.lda = int(p.lda), g.ldb = int(p.ldb), g.ldc = int(p.ldc);
-  g.stride_a = p.stride_a, g.stride_b = p.stride_b, g.stride_c = p.stride_c;
-  g.a_trans = p.trans_a == Trans::T, g.b_trans = p.trans_b == Trans::T;
-  return g;
 }
 
 template <class Cfg, bool kVec>
