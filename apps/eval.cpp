@@ -59,6 +59,10 @@ int run_eval(const EvalOptions& o) {
   ops::Context ctx(device, backend);
   model->to(device);
   data::Dataset test = nn::load_split(dataset, dir, data::Split::test);
+  // A model trained on some of the classes (--classes) is scored on those, unless told another dataset.
+  const std::string classes = o.dataset.empty() ? ckpt.meta.config.value("classes", std::string()) : std::string();
+  if (!classes.empty())
+    test = data::select_classes(test, data::parse_class_list(classes, test.num_classes(), "the checkpoint's classes"));
   FOVEA_CHECK(o.subset <= test.size(), "--subset ", o.subset, " is larger than the test set (", test.size(),
               " examples)");
   if (o.subset > 0) test = data::subset(test, o.subset);
@@ -85,9 +89,12 @@ int run_eval(const EvalOptions& o) {
              correct, r.count, r.loss);
   const std::vector<double> per_class = r.per_class_accuracy();
   fmt::print("per-class accuracy:\n");
-  for (size_t c = 0; c < per_class.size(); ++c)
-    fmt::print("  {:>3} {:<14} {:6.2f}%\n", c, c < test.class_names.size() ? test.class_names[c] : "",
-               100 * per_class[c]);
+  for (size_t c = 0; c < per_class.size(); ++c) {
+    int64_t total = 0;
+    for (int64_t v : r.confusion[c]) total += v;
+    fmt::print("  {:>3} {:<14} {:6.2f}% ({}/{})\n", c, c < test.class_names.size() ? test.class_names[c] : "",
+               100 * per_class[c], r.confusion[c][c], total);
+  }
   fmt::print("\nconfusion matrix (rows: true class, columns: predicted class):\n     ");
   for (size_t c = 0; c < r.confusion.size(); ++c) fmt::print("{:>6}", c);
   fmt::print("\n");

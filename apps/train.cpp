@@ -32,6 +32,7 @@ int run_train(nn::TrainConfig c, const TextFlags& t, bool list_models, const std
   }
   FOVEA_CHECK(c.early_stop == 0 || c.val_split > 0, "--early-stop needs a validation split (--val-split)");
   FOVEA_CHECK(c.resume.empty() || c.init_from.empty(), "--resume and --init-from cannot be combined");
+  FOVEA_CHECK(!c.replace_head || !c.init_from.empty(), "--replace-head needs --init-from (the weights it loads)");
   c.optimizer = nn::parse_optimizer(t.optimizer, "--optimizer");
   c.schedule = nn::parse_schedule(t.schedule, "--schedule");
   c.schedule.warmup_epochs = t.warmup;
@@ -83,7 +84,10 @@ Command train_command(
       app.add_flag("--list-models", *list, "print the model zoo and exit");
       app.add_option("--epochs", c->epochs, "epochs")->capture_default_str()->check(kPositiveInt);
       app.add_option("--batch", c->batch, "batch size")->capture_default_str()->check(kPositiveInt);
-      app.add_option("--lr", c->lr, "peak learning rate (default 0.01 for sgd, 0.001 for adamw)")->check(kNonNegative);
+      app.add_option("--lr", c->lr,
+                     "peak learning rate (default 0.01 for sgd, 0.001 for adamw); of the head only "
+                     "with --lr-backbone")
+          ->check(kNonNegative);
       app.add_option("--optimizer", t->optimizer, "sgd or adamw")
           ->capture_default_str()
           ->check(one_of({"sgd", "adamw"}));
@@ -121,8 +125,19 @@ Command train_command(
                      "continue a run: its folder or a checkpoint; restores the whole configuration (a differing flag "
                      "is refused; --epochs, --max-steps, --device and the like may change)");
       app.add_option("--init-from", c->init_from,
-                     "initialise matching weights from this checkpoint (transfer learning)");
-      app.add_option("--freeze", c->freeze, "freeze top-level layers: indices and ranges like 0-5,7, or all-but-last");
+                     "initialise the model from weights (transfer learning): a fovea checkpoint (the tensors that "
+                     "match by name and shape), or a PyTorch .pth / safetensors state_dict (all tensors must match)");
+      app.add_flag("--replace-head", c->replace_head,
+                   "with --init-from: the classifier (fc, classifier.6, ..., the last module with parameters) is "
+                   "not loaded but freshly initialised for the dataset's classes");
+      app.add_option("--freeze", c->freeze,
+                     "freeze a module and everything before it (a name like layer3 or features.10), top-level layers "
+                     "by index and range (0-5,7), or all-but-head; frozen batch norms stay in eval mode");
+      app.add_option("--lr-backbone", c->lr_backbone,
+                     "peak learning rate of every parameter but the head's (default: --lr); the schedule scales both")
+          ->check(kNonNegative);
+      app.add_option("--classes", c->classes,
+                     "train and test on these classes only, relabelled 0..k-1: indices and ranges like 0-4 or 1,3,5");
       app.add_option("--subset", c->subset, "train on N random training examples")->check(kNonNegativeInt);
       app.add_option("--eval-subset", c->eval_subset,
                      "score N random test examples each epoch (0: all; default: as many as --subset, or all)")

@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <functional>
 #include <set>
@@ -754,7 +755,101 @@ TEST(Freeze, FrozenLayersKeepTheirWeights) {
   EXPECT_EQ(m->freeze("all-but-last").size(), 4u);
   EXPECT_TRUE(test::throws_error([&] { m->freeze("7"); }, {"freeze: layer range '7'", "outside the model's layers"}));
   EXPECT_TRUE(test::throws_error([&] { m->freeze("2-1"); }, {"freeze: layer range '2-1'"}));
-  EXPECT_TRUE(test::throws_error([&] { m->freeze("x"); }, {"freeze: layer index", "must be an integer, got 'x'"}));
+  EXPECT_TRUE(test::throws_error([&] { m->freeze("x"); }, {"freeze: model custom has no module 'x'", "0, 1, 2"}));
+}
+
+// Parameter groups: each group's update is lr * scale times torch.optim.SGD's, computed here by hand.
+TEST(Optimizer, PerGroupLearningRatesFollowSgdByHand) {
+  ops::Context ctx(kCPU);
+  Param a{"a", randn({3, 2}, 11), randn({3, 2}, 12), true}, b{"b", randn({4}, 13), randn({4}, 14), true};
+  const std::vector<float> a0 = a.value.to_vector<float>(), b0 = b.value.to_vector<float>();
+  const std::vector<float> ga = a.grad.to_vector<float>(), gb = b.grad.to_vector<float>();
+  OptimizerConfig oc;
+  oc.momentum = 0.9;
+  oc.weight_decay = 0.01;
+  Optimizer opt(oc, {{"head.a", &a}, {"body.b", &b}});
+  opt.set_lr_scale({"body.b"}, 0.1);
+  const double lr = 0.5;
+  opt.step(ctx, lr);
+  // First step: buf = d = g + wd * w; w -= lr_group * buf.
+  const std::vector<float> a1 = a.value.to_vector<float>(), b1 = b.value.to_vector<float>();
+  for (size_t i = 0; i < a0.size(); ++i)
+    EXPECT_NEAR(a1[i], a0[i] - 0.5 * (ga[i] + 0.01 * a0[i]), 1e-6) << "a[" << i << "]";
+  for (size_t i = 0; i < b0.size(); ++i)
+    EXPECT_NEAR(b1[i], b0[i] - 0.05 * (gb[i] + 0.01 * b0[i]), 1e-6) << "b[" << i << "]";
+  // Second step with the same gradients: buf = 0.9 buf + d(w1).
+  opt.step(ctx, lr);
+  const std::vector<float> b2 = b.value.to_vector<float>();
+  for (size_t i = 0; i < b0.size(); ++i) {
+    const double buf = 0.9 * (gb[i] + 0.01 * b0[i]) + (gb[i] + 0.01 * b1[i]);
+    EXPECT_NEAR(b2[i], b1[i] - 0.05 * buf, 1e-6) << "b[" << i << "]";
+  }
+  EXPECT_TRUE(test::throws_error([&] { opt.set_lr_scale({"nope"}, 0.1); }, {"'nope'", "not a trainable parameter"}));
+}
+
+// torchvision-style names: --freeze NAME freezes up to and including that module, the head is the last module
+// with parameters, and an unknown name lists the model's modules.
+TEST(Freeze, ByModuleNameUpToAndIncluding) {
+  auto build = [] {
+    return build_model(
+        "conv1=conv:4:3:pad=1,bn1=bn,relu,layer1=seq(conv:4:3:pad=1,bn,relu),layer2=seq(conv:4:3),gap,fc=linear",
+        {2, 6, 6}, 3);
+  };
+  std::unique_ptr<Model> m = build();
+  EXPECT_EQ(m->head_name(), "fc");
+  EXPECT_EQ(m->head_paths(), (std::vector<std::string>{"fc.weight", "fc.bias"}));
+  EXPECT_EQ(m->freeze("layer1"),
+            (std::vector<std::string>{"conv1.weight", "conv1.bias", "bn1.weight", "bn1.bias", "layer1.0.weight",
+                                      "layer1.0.bias", "layer1.1.weight", "layer1.1.bias"}));
+  for (const ParamRef& r : m->parameters())
+    EXPECT_EQ(r.param->trainable, r.path.rfind("layer2", 0) == 0 || r.path.rfind("fc", 0) == 0) << r.path;
+  m = build();
+  EXPECT_EQ(m->freeze("layer1.0").size(), 6u);  // conv1, bn1, layer1.0
+  EXPECT_TRUE(
+      test::throws_error([&] { build()->freeze("layer3", "--freeze"); },
+                         {"--freeze: model custom has no module 'layer3'", "conv1, bn1, 2, layer1, layer2, 5, fc"}));
+}
+
+// A frozen batch norm is in eval mode while the model trains: its running statistics stay, it normalises with
+// them, and the gradient through it is dy * gamma / sqrt(running_var + eps) (checked by hand here).
+TEST(Freeze, FrozenBatchNormUsesAndKeepsItsRunningStatistics) {
+  ops::Context ctx(kCPU);
+  std::unique_ptr<Model> m = build_model("conv:3:3:pad=1,bn,linear", {2, 4, 4}, 2);
+  m->initialize(ctx, 5);
+  BatchNorm2d& bn = dynamic_cast<BatchNorm2d&>(m->net().at(1));
+  bn.params()[0].value.copy_from(host({0.5f, 1.5f, -2.0f}, {3}));
+  bn.params()[1].value.copy_from(host({0.1f, -0.2f, 0.3f}, {3}));
+  bn.states()[0].value.copy_from(host({0.2f, -0.1f, 0.05f}, {3}));
+  bn.states()[1].value.copy_from(host({0.7f, 1.3f, 2.0f}, {3}));
+  EXPECT_EQ(m->freeze("1"), (std::vector<std::string>{"1.weight", "1.bias"}));
+  const auto before = m->state_dict();
+  m->train(true);
+  const Tensor x = randn({2, 2, 4, 4}, 21);
+  Output o = m->forward(ctx, x);
+  // Through layer 1 alone: y = (x - mean) / sqrt(var + eps) * gamma + beta with the running statistics.
+  Output c = m->net().at(0).forward(ctx, x);
+  const Tensor dy = randn({2, 3, 4, 4}, 22);
+  Output b = bn.forward(ctx, c.y);
+  const std::vector<float> h = c.y.to_vector<float>(), y = b.y.to_vector<float>();
+  const float gamma[3] = {0.5f, 1.5f, -2.0f}, beta[3] = {0.1f, -0.2f, 0.3f}, mean[3] = {0.2f, -0.1f, 0.05f},
+              var[3] = {0.7f, 1.3f, 2.0f};
+  for (size_t i = 0; i < h.size(); ++i) {
+    const size_t ch = (i / 16) % 3;
+    EXPECT_NEAR(y[i], (h[i] - mean[ch]) / std::sqrt(var[ch] + 1e-5f) * gamma[ch] + beta[ch], 1e-5) << i;
+  }
+  const std::vector<float> dx = bn.backward(ctx, dy, *b.saved, true).to_vector<float>(), g = dy.to_vector<float>();
+  for (size_t i = 0; i < g.size(); ++i) {
+    const size_t ch = (i / 16) % 3;
+    EXPECT_NEAR(dx[i], g[i] * gamma[ch] / std::sqrt(var[ch] + 1e-5f), 1e-5) << i;
+  }
+  // A training step of the whole model: the conv before the frozen batch norm learns through it.
+  m->backward(ctx, randn({2, 2}, 23), *o.saved);
+  Optimizer opt(OptimizerConfig{}, m->parameters());
+  opt.step(ctx, 0.1);
+  const auto after = m->state_dict();
+  for (const char* name : {"1.weight", "1.bias", "1.running_mean", "1.running_var"})
+    EXPECT_EQ(std::memcmp(before.at(name).raw_data(), after.at(name).raw_data(), before.at(name).nbytes()), 0) << name;
+  EXPECT_NE(before.at("0.weight").to_vector<float>(), after.at("0.weight").to_vector<float>());
 }
 
 TEST(Training, ShortRunReducesTheLossAndLearnsTheRings) {

@@ -6,6 +6,7 @@
 // and mobilenet_v2 (one image).
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -231,6 +232,28 @@ TEST_P(TorchvisionLogits, MatchPyTorchOnCpu) {
 INSTANTIATE_TEST_SUITE_P(Models, TorchvisionLogits,
                          ::testing::Values("resnet18", "resnet34", "resnet50", "mobilenet_v2"),
                          [](const ::testing::TestParamInfo<const char*>& info) { return std::string(info.param); });
+
+// Transfer learning (`fovea train --init-from resnet18.pth --replace-head`): a state_dict saved by torch.save loads
+// into a 5-class resnet18 with every tensor but the head's, which keeps its fresh initialisation.
+TEST(TorchvisionModels, PthLoadsWithANewHeadForTransferLearning) {
+  const Fixtures& f = fixtures();
+  if (!f.skip.empty()) GTEST_SKIP() << f.skip;
+  ASSERT_TRUE(f.manifest.is_object()) << "the fixture generator failed";
+  ops::Context ctx(kCPU);
+  std::unique_ptr<Model> m = build_model("resnet18", {3, 32, 32}, 5);
+  m->initialize(ctx, 1);
+  const std::map<std::string, Tensor> fresh = m->state_dict();
+  const std::map<std::string, Tensor> file = nn::read_weights(f.dir + "/resnet18.pth");
+  EXPECT_TRUE(throws_error([&] { m->load_state_dict(file, /*strict=*/true); }, {"'fc.weight'", "[1000, 512]"}));
+  ASSERT_EQ(m->head_paths(), (std::vector<std::string>{"fc.weight", "fc.bias"}));
+  m->load_state_dict(file, /*strict=*/true, nullptr, m->head_paths());
+  for (const auto& [name, t] : m->state_dict()) {
+    const Tensor& want = name.rfind("fc.", 0) == 0 ? fresh.at(name) : file.at(name);
+    ASSERT_EQ(t.shape(), want.shape()) << name;
+    EXPECT_EQ(std::memcmp(t.raw_data(), want.raw_data(), t.nbytes()), 0) << name;
+  }
+  EXPECT_EQ(m->state_dict().at("fc.weight").shape(), (Shape{5, 512}));
+}
 
 class TorchvisionLogitsKernels : public ::testing::TestWithParam<const char*> {};
 

@@ -150,6 +150,20 @@ TEST(Train, EvalReportsAccuracyConfusionAndShiftedAccuracy) {
   for (const auto& row : j["confusion"])
     for (const auto& v : row) total += v.get<int64_t>();
   EXPECT_EQ(total, j["examples"].get<int64_t>());
+  // One per-class line per class with its name and its count of correct / all test examples of that class.
+  const std::string per_class = r.out.substr(r.out.find("per-class accuracy:"));
+  const char* const names[] = {"circle", "square", "triangle"};
+  for (int c = 0; c < 3; ++c) {
+    int64_t row = 0;
+    for (const auto& v : j["confusion"][c]) row += v.get<int64_t>();
+    const std::string counts =
+        "(" + std::to_string(j["confusion"][c][c].get<int64_t>()) + "/" + std::to_string(row) + ")";
+    const size_t line = per_class.find("\n    " + std::to_string(c) + " " + names[c]);
+    ASSERT_NE(line, std::string::npos) << names[c] << "\n" << per_class;
+    EXPECT_NE(per_class.substr(line, per_class.find('\n', line + 1) - line).find(counts), std::string::npos)
+        << counts << "\n"
+        << per_class;
+  }
   ASSERT_EQ(j["shifted"].size(), 3u);
   EXPECT_EQ(j["shifted"][2]["pixels"], 3);
   EXPECT_GT(j["accuracy"].get<double>(), 0.2);  // far above chance (0.1) after two small epochs
@@ -229,6 +243,12 @@ TEST(Train, BadFlagsExitWithUsageErrorNamingTheFlag) {
            Case{"--model rleu", "rleu"},
            Case{"--model conv:8:3,linear:5", "10 classes"},
            Case{"--freeze 99", "--freeze"},
+           Case{"--model resnet18 --freeze layer5",
+                "--freeze: model resnet18 has no module 'layer5'; its top-level "
+                "modules are conv1, bn1, relu, maxpool, layer1, layer2, layer3, "
+                "layer4, avgpool, fc"},
+           Case{"--replace-head", "--replace-head needs --init-from"},
+           Case{"--classes 3-12", "--classes: '3-12' is outside the dataset's classes 0-9"},
            Case{"--subset 999999", "--subset"},
            Case{"--early-stop 2", "--val-split"},
            Case{"--val-split 2000000", "--val-split"},

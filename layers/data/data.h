@@ -109,6 +109,10 @@ Dataset select(const Dataset& ds, const std::vector<int64_t>& indices);
 Dataset subset(const Dataset& ds, int64_t n);
 // n distinct samples drawn by a seeded permutation, kept in their original relative order (a copy).
 Dataset random_subset(const Dataset& ds, int64_t n, uint64_t seed);
+// The samples of the listed classes (in this order: classes[i] becomes label i, with its name), a copy.
+Dataset select_classes(const Dataset& ds, const std::vector<int64_t>& classes);
+// "0-4", "1,3,5", "0-2,7": class indices in [0, num_classes), each once; errors name `what` and the text.
+std::vector<int64_t> parse_class_list(std::string_view text, int64_t num_classes, std::string_view what = "classes");
 // Holds out n_val random samples (seeded) as validation; both parts keep their original order.
 struct TrainVal {
   Dataset train, val;

@@ -79,6 +79,46 @@ Dataset random_subset(const Dataset& ds, int64_t n, uint64_t seed) {
   return select(ds, p);
 }
 
+Dataset select_classes(const Dataset& ds, const std::vector<int64_t>& classes) {
+  std::vector<int64_t> label_of(size_t(ds.num_classes()), -1);
+  for (size_t i = 0; i < classes.size(); ++i) {
+    FOVEA_CHECK(classes[i] >= 0 && classes[i] < ds.num_classes(), "select_classes: class ", classes[i],
+                " is outside dataset '", ds.name, "''s ", ds.num_classes(), " classes");
+    FOVEA_CHECK(label_of[size_t(classes[i])] < 0, "select_classes: class ", classes[i], " is listed twice");
+    label_of[size_t(classes[i])] = int64_t(i);
+  }
+  std::vector<int64_t> keep;
+  const int64_t* labels = ds.labels.data<int64_t>();
+  for (int64_t i = 0; i < ds.size(); ++i)
+    if (label_of[size_t(labels[i])] >= 0) keep.push_back(i);
+  Dataset out = select(ds, keep);
+  int64_t* l = out.labels.data<int64_t>();
+  for (int64_t i = 0; i < out.size(); ++i) l[i] = label_of[size_t(l[i])];
+  out.class_names.clear();
+  for (int64_t c : classes) out.class_names.push_back(ds.class_names[size_t(c)]);
+  return out;
+}
+
+std::vector<int64_t> parse_class_list(std::string_view text, int64_t num_classes, std::string_view what) {
+  std::vector<int64_t> out;
+  for (std::string_view part : split(text, ',')) {
+    FOVEA_CHECK(!part.empty(), what, ": empty entry in '", text, "' (expected class indices and ranges like 0-4,7)");
+    const size_t dash = part.find('-');
+    const std::string index_what = cat(what, ": class index");
+    const int64_t lo = parse_int(part.substr(0, dash), index_what);
+    const int64_t hi = dash == std::string_view::npos ? lo : parse_int(part.substr(dash + 1), index_what);
+    FOVEA_CHECK(lo >= 0 && lo <= hi && hi < num_classes, what, ": '", part, "' is outside the dataset's classes 0-",
+                num_classes - 1);
+    for (int64_t c = lo; c <= hi; ++c) {
+      FOVEA_CHECK(std::find(out.begin(), out.end(), c) == out.end(), what, ": class ", c, " is listed twice in '", text,
+                  "'");
+      out.push_back(c);
+    }
+  }
+  FOVEA_CHECK(!out.empty(), what, ": no classes in '", text, "'");
+  return out;
+}
+
 TrainVal split_validation(const Dataset& ds, int64_t n_val, uint64_t seed) {
   FOVEA_CHECK(n_val >= 0 && n_val <= ds.size(), "split_validation: argument 'n_val' must be in [0, ", ds.size(),
               "] for dataset '", ds.name, "', got ", n_val);

@@ -79,12 +79,21 @@ std::unique_ptr<Model> model_from_checkpoint(const Checkpoint& ckpt, const std::
   return m;
 }
 
-void load_weights(Model& model, const std::string& path) {
+std::map<std::string, Tensor> read_weights(const std::string& path, bool* fovea_checkpoint) {
   // Told apart by content, not by name: a safetensors file starts with its header's length and '{'.
   const std::string bytes = read_file(path);
   const bool safetensors = bytes.size() >= 9 && bytes[8] == '{';
-  std::map<std::string, Tensor> tensors =
-      safetensors ? parse_safetensors_as_float32(bytes, path).tensors : parse_pth(bytes, path).tensors;
+  if (fovea_checkpoint) *fovea_checkpoint = false;
+  if (!safetensors) return parse_pth(bytes, path).tensors;
+  Safetensors st = parse_safetensors_as_float32(bytes, path);
+  auto it = st.metadata.find("format");
+  if (it == st.metadata.end() || it->second != kFormat) return std::move(st.tensors);
+  if (fovea_checkpoint) *fovea_checkpoint = true;
+  return load_checkpoint(path).model;
+}
+
+void load_weights(Model& model, const std::string& path) {
+  const std::map<std::string, Tensor> tensors = read_weights(path);
   try {
     model.load_state_dict(tensors, /*strict=*/true);
   } catch (const Error& e) {

@@ -52,4 +52,8 @@ std::unique_ptr<Model> model_from_checkpoint(const Checkpoint& ckpt, const std::
 // loads into the zoo's torchvision models (resnet18, ...) as it is. Errors name the file and the tensor.
 void load_weights(Model& model, const std::string& path);
 
+// The tensors of a weights file by name, as load_weights reads them: a fovea checkpoint's model part
+// (`*fovea_checkpoint` set true), a PyTorch .pth / .pt, or a safetensors file. Errors name the file.
+std::map<std::string, Tensor> read_weights(const std::string& path, bool* fovea_checkpoint = nullptr);
+
 }  // namespace fovea::nn

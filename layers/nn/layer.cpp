@@ -38,6 +38,7 @@ Tensor Layer::backward(ops::Context& ctx, const Tensor& dy, Saved& saved, bool p
               ctx.device.str());
   FOVEA_CHECK(dy.shape() == saved.y_shape, kind(), ": dy has shape ", dy.shape().str(), " but the output was ",
               saved.y_shape.str());
+  if (!propagate_down && !any_trainable()) return Tensor();  // frozen, and nobody wants dx: no work
   Tensor dx = backward_impl(ctx, dy, saved, propagate_down);
   if (propagate_down)
     FOVEA_CHECK(dx.defined() && dx.shape() == saved.x_shape, kind(), ": backward produced ",

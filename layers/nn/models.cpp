@@ -91,9 +91,10 @@ std::map<std::string, Tensor> Model::state_dict() const {
 }
 
 void Model::load_state_dict(const std::map<std::string, Tensor>& tensors, bool strict,
-                            std::vector<std::string>* skipped) {
-  std::set<std::string> used;
+                            std::vector<std::string>* skipped, const std::vector<std::string>& keep) {
+  std::set<std::string> used(keep.begin(), keep.end());
   auto load = [&](const std::string& path, Tensor& dst) {
+    if (std::find(keep.begin(), keep.end(), path) != keep.end()) return;
     auto it = tensors.find(path);
     if (it == tensors.end()) {
       FOVEA_CHECK(!strict, "model: the checkpoint has no tensor '", path, "'");
@@ -132,9 +133,55 @@ void Model::load_state_dict(const std::map<std::string, Tensor>& tensors, bool s
                   ") does not have");
 }
 
+namespace {
+
+// The modules of `layer` in model order (depth first, a module before its children) with the number of
+// parameters that come before their end: freezing "up to and including" a module freezes that many.
+void module_ends(Layer& layer, const std::string& path, size_t& count,
+                 std::vector<std::pair<std::string, size_t>>& out) {
+  const size_t at = out.size();
+  if (!path.empty()) out.emplace_back(path, 0);
+  count += layer.params().size();
+  for (auto& [name, child] : layer.children())
+    module_ends(*child, name.empty() ? path : path.empty() ? name : path + "." + name, count, out);
+  if (!path.empty()) out[at].second = count;
+}
+
+bool is_index_list(std::string_view s) {
+  return !s.empty() &&
+         std::all_of(s.begin(), s.end(), [](char c) { return std::isdigit(uint8_t(c)) || c == '-' || c == ','; });
+}
+
+}  // namespace
+
 std::vector<std::string> Model::freeze(std::string_view which, std::string_view what) {
+  std::vector<ParamRef> params = parameters();
+  std::vector<std::string> frozen;
+  auto freeze_param = [&](ParamRef& r) {
+    r.param->trainable = false;
+    r.param->grad = Tensor();
+    frozen.push_back(r.path);
+  };
+  if (!is_index_list(which) && which != "all-but-last" && which != "all-but-head") {
+    size_t count = 0;
+    std::vector<std::pair<std::string, size_t>> modules;
+    module_ends(*net_, "", count, modules);
+    const auto it = std::find_if(modules.begin(), modules.end(), [&](const auto& m) { return m.first == which; });
+    if (it == modules.end()) {
+      std::string names;
+      for (const auto& [name, layer] : net_->children()) names += (names.empty() ? "" : ", ") + name;
+      const auto dotted = std::find_if(modules.begin(), modules.end(),
+                                       [](const auto& m) { return m.first.find('.') != std::string::npos; });
+      FOVEA_FAIL(what, ": model ", name_, " has no module '", which, "'; its top-level modules are ", names,
+                 dotted == modules.end() ? std::string() : " (or a path below one, such as " + dotted->first + ")",
+                 "; or give top-level indices and ranges like 0-5,7, or all-but-head");
+    }
+    FOVEA_CHECK(it->second > 0, what, ": module '", which, "' and everything before it have no parameters");
+    for (size_t i = 0; i < it->second; ++i) freeze_param(params[i]);
+    return frozen;
+  }
   std::set<size_t> layers;
-  if (which == "all-but-last") {
+  if (which == "all-but-last" || which == "all-but-head") {
     size_t last = net_->size();
     for (size_t i = net_->size(); i-- > 0;)
       if (net_->at(i).num_params() > 0) {
@@ -155,17 +202,35 @@ std::vector<std::string> Model::freeze(std::string_view which, std::string_view 
       for (int64_t i = lo; i <= hi; ++i) layers.insert(size_t(i));
     }
   }
-  std::vector<std::string> frozen;
   for (size_t i : layers) {
     std::vector<ParamRef> refs;
     net_->at(i).collect_params(net_->children()[i].first + ".", refs);
-    for (ParamRef& r : refs) {
-      r.param->trainable = false;
-      r.param->grad = Tensor();
-      frozen.push_back(r.path);
-    }
+    for (ParamRef& r : refs) freeze_param(r);
   }
   return frozen;
+}
+
+std::string Model::head_name() const {
+  std::vector<ParamRef> refs;
+  const_cast<Sequential&>(*net_).collect_params("", refs);
+  FOVEA_CHECK(!refs.empty(), "model ", name_, ": has no parameters, so no classifier head");
+  const std::string& last = refs.back().path;
+  const size_t dot = last.rfind('.');
+  return dot == std::string::npos ? std::string() : last.substr(0, dot);
+}
+
+std::vector<std::string> Model::head_paths() const {
+  const std::string prefix = head_name() + ".";
+  std::vector<std::string> out;
+  std::vector<ParamRef> params;
+  std::vector<StateRef> states;
+  const_cast<Sequential&>(*net_).collect_params("", params);
+  const_cast<Sequential&>(*net_).collect_states("", states);
+  for (const ParamRef& p : params)
+    if (p.path.rfind(prefix, 0) == 0 && p.path.find('.', prefix.size()) == std::string::npos) out.push_back(p.path);
+  for (const StateRef& s : states)
+    if (s.path.rfind(prefix, 0) == 0 && s.path.find('.', prefix.size()) == std::string::npos) out.push_back(s.path);
+  return out;
 }
 
 // ---------------------------------------------------------------- spec parser

@@ -80,12 +80,23 @@ class Model {
   // present with its shape, and no unknown entries (but batch norm's num_batches_tracked, which
   // PyTorch saves and fovea does not use: accepted when it is one int64). Non-strict (transfer learning): entries whose
   // name or shape does not match are skipped and listed in `skipped`.
+  // `keep`: paths that are neither loaded nor required, and whose entries in `tensors` are ignored (the head
+  // that --replace-head initialises afresh).
   void load_state_dict(const std::map<std::string, Tensor>& tensors, bool strict,
-                       std::vector<std::string>* skipped = nullptr);
-  // Freezes (trainable = false) the top-level layers named by `which`: indices and ranges "0-5,7",
-  // or "all-but-last" (everything but the last layer with parameters). Returns the frozen parameter paths.
-  // Errors are UsageErrors naming `what` (e.g. "--freeze").
+                       std::vector<std::string>* skipped = nullptr, const std::vector<std::string>& keep = {});
+  // Freezes (trainable = false) parameters, by `which`:
+  //   NAME          a module (a top-level name such as layer3 or features, or a dotted path such as layer3.1
+  //                 or 7.body) and every module before it in model order: "up to and including NAME";
+  //   0-5,7         top-level layers by index and range (only those; 0-5 is "up to and including 5");
+  //   all-but-last  (or all-but-head) every top-level layer before the last one with parameters.
+  // A frozen batch norm normalises with its running statistics and leaves them unchanged (eval mode) while
+  // the model trains. Returns the frozen parameter paths. Errors are UsageErrors naming `what` (e.g.
+  // "--freeze"); an unknown NAME lists the model's top-level names.
   std::vector<std::string> freeze(std::string_view which, std::string_view what = "freeze");
+  // The classifier: the paths of the parameters and states of the last module with parameters (fc,
+  // classifier.6, classifier.1, or the last linear of a spec), and that module's path.
+  std::vector<std::string> head_paths() const;
+  std::string head_name() const;
 
  private:
   std::string name_, spec_;

@@ -10,6 +10,8 @@ namespace {
 struct BatchNormSaved : Saved {
   Tensor x, mean, invstd;
 };
+// A frozen batch norm is the affine map of eval mode: its backward needs no saved activations.
+struct FrozenBatchNormSaved : Saved {};
 struct LrnSaved : Saved {
   Tensor x, y;
 };
@@ -49,10 +51,13 @@ Output BatchNorm2d::forward_impl(ops::Context& ctx, const Tensor& x) {
   for (StateTensor& s : states_)
     FOVEA_CHECK(s.value.device() == ctx.device, "batchnorm2d: state '", s.name, "' is on ", s.value.device().str(),
                 ", context on ", ctx.device.str());
-  if (!training_) {
+  // Frozen (both parameters): eval mode while the model trains, as PyTorch users set model.eval() on a frozen
+  // backbone: the running statistics normalise and stay as they were loaded.
+  const bool frozen = !params_[0].trainable && !params_[1].trainable;
+  if (!training_ || frozen) {
     Tensor y =
         ops::batchnorm_forward_eval(c, x, params_[0].value, params_[1].value, states_[0].value, states_[1].value, eps_);
-    return {y, nullptr};
+    return {y, training_ ? std::make_unique<FrozenBatchNormSaved>() : nullptr};
   }
   ops::BatchNormOut o = ops::batchnorm_forward_train(c, x, params_[0].value, params_[1].value, states_[0].value,
                                                      states_[1].value, momentum_, eps_);
@@ -65,6 +70,12 @@ Output BatchNorm2d::forward_impl(ops::Context& ctx, const Tensor& x) {
 
 Tensor BatchNorm2d::backward_impl(ops::Context& ctx, const Tensor& dy, Saved& saved, bool propagate_down) {
   ops::Context c = local_context(ctx);
+  if (dynamic_cast<FrozenBatchNormSaved*>(&saved)) {
+    if (!propagate_down) return Tensor();
+    // dx = dy * gamma / sqrt(running_var + eps): eval mode's forward on dy with mean and beta zero.
+    Tensor zero = Tensor::zeros({c_}, DType::float32, ctx.device, ctx.stream);
+    return ops::batchnorm_forward_eval(c, dy, params_[0].value, zero, zero, states_[1].value, eps_);
+  }
   auto& s = dynamic_cast<BatchNormSaved&>(saved);
   ops::BatchNormGrads g = ops::batchnorm_backward(c, dy, s.x, params_[0].value, s.mean, s.invstd);
   accumulate_grad(c, params_[0], g.dgamma);

@@ -2,6 +2,7 @@
 
 #include <fmt/core.h>
 
+#include <algorithm>
 #include <cmath>
 #include <optional>
 
@@ -39,7 +40,17 @@ Optimizer::Optimizer(const OptimizerConfig& config, const std::vector<ParamRef>&
     p.validate("adamw");
   }
   for (const ParamRef& r : params)
-    if (r.param->trainable) params_.push_back({r, Tensor(), Tensor()});
+    if (r.param->trainable) params_.push_back({r, Tensor(), Tensor(), 1.0});
+}
+
+void Optimizer::set_lr_scale(const std::vector<std::string>& paths, double scale) {
+  FOVEA_CHECK(std::isfinite(scale) && scale >= 0, "optimizer: learning-rate scale must be finite and >= 0, got ",
+              scale);
+  for (const std::string& path : paths) {
+    auto it = std::find_if(params_.begin(), params_.end(), [&](const Slot& s) { return s.ref.path == path; });
+    FOVEA_CHECK(it != params_.end(), "optimizer: '", path, "' is not a trainable parameter of this optimizer");
+    it->lr_scale = scale;
+  }
 }
 
 void Optimizer::ensure_state(Slot& s) {
@@ -56,35 +67,45 @@ void Optimizer::ensure_state(Slot& s) {
 
 void Optimizer::step(ops::Context& ctx, double lr) {
   FOVEA_CHECK(std::isfinite(lr) && lr >= 0, "optimizer: learning rate must be finite and >= 0, got ", lr);
-  std::vector<ops::ParamSlot> slots, weights;
+  // One fused update per learning rate (group), in the order the groups first appear.
+  std::vector<double> scales;
+  std::vector<std::vector<ops::ParamSlot>> groups;
+  std::vector<ops::ParamSlot> weights;
   for (Slot& s : params_) {
     Param& p = *s.ref.param;
     if (!p.grad.defined()) continue;
     ensure_state(s);
-    slots.push_back({p.value, p.grad, s.state1, s.state2});
+    const size_t g = size_t(std::find(scales.begin(), scales.end(), s.lr_scale) - scales.begin());
+    if (g == scales.size()) {
+      scales.push_back(s.lr_scale);
+      groups.emplace_back();
+    }
+    groups[g].push_back({p.value, p.grad, s.state1, s.state2});
     if (p.value.ndim() >= 2) weights.push_back({p.value, p.grad, Tensor(), Tensor()});
   }
-  if (slots.empty()) return;
+  if (groups.empty()) return;
   penalties_ = Tensor();
   if ((config_.l1 > 0 || config_.l2 > 0) && !weights.empty())
     penalties_ = ops::l1_l2_penalty(ctx, weights, float(config_.l1), float(config_.l2));
   ++steps_;
-  if (config_.kind == OptimizerKind::sgd) {
-    SgdParams p;
-    p.lr = lr;
-    p.momentum = config_.momentum;
-    p.dampening = config_.dampening;
-    p.weight_decay = config_.weight_decay;
-    p.nesterov = config_.nesterov;
-    ops::sgd_step(ctx, slots, p, steps_);
-  } else {
-    AdamWParams p;
-    p.lr = lr;
-    p.beta1 = config_.beta1;
-    p.beta2 = config_.beta2;
-    p.eps = config_.eps;
-    p.weight_decay = config_.weight_decay;
-    ops::adamw_step(ctx, slots, p, steps_);
+  for (size_t g = 0; g < groups.size(); ++g) {
+    if (config_.kind == OptimizerKind::sgd) {
+      SgdParams p;
+      p.lr = lr * scales[g];
+      p.momentum = config_.momentum;
+      p.dampening = config_.dampening;
+      p.weight_decay = config_.weight_decay;
+      p.nesterov = config_.nesterov;
+      ops::sgd_step(ctx, groups[g], p, steps_);
+    } else {
+      AdamWParams p;
+      p.lr = lr * scales[g];
+      p.beta1 = config_.beta1;
+      p.beta2 = config_.beta2;
+      p.eps = config_.eps;
+      p.weight_decay = config_.weight_decay;
+      ops::adamw_step(ctx, groups[g], p, steps_);
+    }
   }
   if (config_.max_norm > 0)
     for (ops::ParamSlot& w : weights) ops::max_norm(ctx, w.param, float(config_.max_norm));

@@ -35,6 +35,10 @@ class Optimizer {
   // Keeps the trainable parameters among `params` (in that order).
   Optimizer(const OptimizerConfig& config, const std::vector<ParamRef>& params);
 
+  // Parameter groups with their own learning rate, as PyTorch's param_groups: the parameters whose path is
+  // in `paths` are updated with lr * scale (the schedule scales every group alike, as PyTorch's schedulers
+  // do with each group's initial lr). Throws naming a path that is not a trainable parameter here.
+  void set_lr_scale(const std::vector<std::string>& paths, double scale);
   // One update with learning rate `lr` from the gradients in Param::grad (parameters without a
   // gradient are skipped). Adds the penalties' gradients first. Reads nothing back from the device.
   void step(ops::Context& ctx, double lr);
@@ -54,6 +58,7 @@ class Optimizer {
   struct Slot {
     ParamRef ref;
     Tensor state1, state2;
+    double lr_scale = 1.0;
   };
   void ensure_state(Slot& s);
   OptimizerConfig config_;

@@ -29,17 +29,21 @@ struct TrainConfig {
   int64_t subset = 0;        // train on this many random training examples (0: all)
   int64_t eval_subset = -1;  // score this many random test examples (0: all; -1: as many as subset, or all)
   double val_split = 0;      // fraction (< 1) or number of training examples held out
+  std::string classes;       // train and score on these classes only ("0-4", "1,3,5"), relabelled 0..k-1; "" all
   data::Augment augment;     // of the training images (data::parse_augment)
   // ---- model
   std::string model = "small_cnn";  // zoo name or spec (build_model)
   std::string resume;               // checkpoint to continue from (model, optimizer, step, normalisation)
-  std::string init_from;            // checkpoint whose matching weights initialise the model
-  std::string freeze;               // top-level layers to freeze (Model::freeze), "" for none
+  std::string init_from;      // weights that initialise the model: a fovea checkpoint (the tensors that match by name
+                              // and shape), or a PyTorch .pth / safetensors state_dict (strict, as load_weights)
+  bool replace_head = false;  // init_from: the classifier (Model::head_paths) keeps its fresh initialisation
+  std::string freeze;         // what to freeze (Model::freeze: a module name and all before it, or indices), ""
   // ---- optimisation
   int64_t epochs = 3;
   int64_t batch = 64;
   OptimizerKind optimizer = OptimizerKind::sgd;
-  double lr = 0;  // peak learning rate; 0: default_lr(optimizer)
+  double lr = 0;           // peak learning rate; 0: default_lr(optimizer)
+  double lr_backbone = 0;  // peak learning rate of every parameter but the head's; 0: lr
   double momentum = 0.9;
   bool nesterov = false;
   ScheduleConfig schedule{.kind = ScheduleKind::cosine};  // warm-up included (schedule.warmup_epochs)

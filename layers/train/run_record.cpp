@@ -120,6 +120,7 @@ nlohmann::json config_json(const TrainConfig& c) {
   j["epochs"] = c.epochs;
   j["batch"] = c.batch;
   j["lr"] = c.lr > 0 ? c.lr : default_lr(c.optimizer);
+  j["lr_backbone"] = c.lr_backbone;
   j["optimizer"] = optimizer_name(c.optimizer);
   j["momentum"] = c.momentum;
   j["nesterov"] = c.nesterov;
@@ -139,7 +140,9 @@ nlohmann::json config_json(const TrainConfig& c) {
   j["overwrite"] = c.overwrite;
   j["resume"] = c.resume;
   j["init_from"] = c.init_from;
+  j["replace_head"] = c.replace_head;
   j["freeze"] = c.freeze;
+  j["classes"] = c.classes;
   j["subset"] = c.subset;
   j["eval_subset"] = c.eval_subset;
   j["augment"] = data::augment_spec(c.augment);

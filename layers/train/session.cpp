@@ -109,6 +109,14 @@ TrainSession::TrainSession(const TrainConfig& config)
   oc.max_norm = c.max_norm;
   optimizer_ = std::make_unique<Optimizer>(oc, model_->parameters());
   FOVEA_CHECK(optimizer_->size() > 0, "nothing to train: every parameter is frozen (--freeze ", c.freeze, ")");
+  if (c.lr_backbone > 0) {
+    // Two parameter groups: the head at --lr, the rest (the trainable part of it) at --lr-backbone.
+    const std::vector<std::string> head = model_->head_paths();
+    std::vector<std::string> backbone;
+    for (const ParamRef& r : model_->parameters())
+      if (r.param->trainable && std::find(head.begin(), head.end(), r.path) == head.end()) backbone.push_back(r.path);
+    optimizer_->set_lr_scale(backbone, c.lr_backbone / lr_);
+  }
 
   data::LoaderOptions& lo = loader_options_;
   // A --batch beyond the training set makes one batch of all of it: the buffers are sized by what is there, not
@@ -146,6 +154,11 @@ void TrainSession::load_data() {
   const TrainConfig& c = cfg_;
   train_ds_ = load_split(c.dataset, c.data_dir, data::Split::train);
   test_ds_ = load_split(c.dataset, c.data_dir, data::Split::test);
+  if (!c.classes.empty()) {
+    const std::vector<int64_t> classes = data::parse_class_list(c.classes, train_ds_.num_classes(), "--classes");
+    train_ds_ = data::select_classes(train_ds_, classes);
+    test_ds_ = data::select_classes(test_ds_, classes);
+  }
   FOVEA_CHECK(c.subset <= train_ds_.size(), "--subset ", c.subset, " is larger than the training set (",
               train_ds_.size(), " examples)");
   if (c.subset > 0) train_ds_ = data::random_subset(train_ds_, c.subset, c.seed);
@@ -189,24 +202,38 @@ void TrainSession::build_model() {
               " outputs but dataset '", train_ds_.name, "' has ", train_ds_.num_classes(), " classes");
   model_->to(c.device);
   if (c.resume.empty()) model_->initialize(ctx_, c.seed);
-  if (!c.init_from.empty()) {
-    const Checkpoint src = load_checkpoint(c.init_from);
-    std::vector<std::string> skipped;
-    model_->load_state_dict(src.model, /*strict=*/false, &skipped);
-    const size_t entries = model_->parameters().size() + model_->states().size();
-    FOVEA_CHECK(skipped.size() < entries, "--init-from: no tensor of '", c.init_from,
-                "' matches the model by name and shape (", src.model.size(), " tensors in the checkpoint, ", entries,
-                " in the model); nothing would be initialised from it");
-    if (c.progress) {
-      fmt::print("initialised from {}", c.init_from);
-      if (!skipped.empty()) {
-        fmt::print("; kept the fresh initialisation of:");
-        for (const std::string& s : skipped) fmt::print(" {}", s);
-      }
-      fmt::print("\n");
-    }
-  }
+  if (!c.init_from.empty()) init_weights();
   if (!c.freeze.empty()) model_->freeze(c.freeze, "--freeze");
+}
+
+// --init-from (and --replace-head): a fovea checkpoint gives the tensors that match by name and shape; another
+// framework's state_dict must match exactly (Model::load_state_dict strict), but for the head with --replace-head.
+void TrainSession::init_weights() {
+  const TrainConfig& c = cfg_;
+  bool fovea_checkpoint = false;
+  const std::map<std::string, Tensor> tensors = read_weights(c.init_from, &fovea_checkpoint);
+  const std::vector<std::string> head = c.replace_head ? model_->head_paths() : std::vector<std::string>{};
+  std::vector<std::string> skipped;
+  try {
+    model_->load_state_dict(tensors, /*strict=*/!fovea_checkpoint, &skipped, head);
+  } catch (const Error& e) {
+    rethrow_with_prefix(e, cat("--init-from '", c.init_from, "' for model ", c.model,
+                               c.replace_head ? ": " : " (--replace-head re-creates the classifier): "));
+  }
+  const size_t entries = model_->parameters().size() + model_->states().size();
+  FOVEA_CHECK(skipped.size() + head.size() < entries, "--init-from: no tensor of '", c.init_from,
+              "' matches the model by name and shape (", tensors.size(), " tensors in the file, ", entries,
+              " in the model); nothing would be initialised from it");
+  if (c.progress) {
+    fmt::print("initialised from {}", c.init_from);
+    if (c.replace_head)
+      fmt::print("; new head {} ({} classes, freshly initialised)", model_->head_name(), model_->classes());
+    if (!skipped.empty()) {
+      fmt::print("; kept the fresh initialisation of:");
+      for (const std::string& s : skipped) fmt::print(" {}", s);
+    }
+    fmt::print("\n");
+  }
 }
 
 void TrainSession::restore_optimizer(const Checkpoint& ckpt) {
@@ -463,6 +490,7 @@ TrainConfig resumed_config(const TrainConfig& given, const std::vector<std::stri
       {"--epochs", "epochs", true},
       {"--batch", "batch", false},
       {"--lr", "lr", false},
+      {"--lr-backbone", "lr_backbone", false},
       {"--optimizer", "optimizer", false},
       {"--momentum", "momentum", false},
       {"--nesterov", "nesterov", false},
@@ -476,6 +504,7 @@ TrainConfig resumed_config(const TrainConfig& given, const std::vector<std::stri
       {"--seed", "seed", false},
       {"--max-steps", "max_steps", true},
       {"--freeze", "freeze", false},
+      {"--classes", "classes", false},
       {"--subset", "subset", false},
       {"--eval-subset", "eval_subset", true},
       {"--augment", "augment", false},
@@ -500,6 +529,7 @@ TrainConfig resumed_config(const TrainConfig& given, const std::vector<std::stri
   restore("--epochs", "epochs", c.epochs);
   restore("--batch", "batch", c.batch);
   restore("--lr", "lr", c.lr);
+  restore("--lr-backbone", "lr_backbone", c.lr_backbone);
   restore("--momentum", "momentum", c.momentum);
   restore("--nesterov", "nesterov", c.nesterov);
   restore("--weight-decay", "weight_decay", c.weight_decay);
@@ -509,6 +539,7 @@ TrainConfig resumed_config(const TrainConfig& given, const std::vector<std::stri
   restore("--seed", "seed", c.seed);
   restore("--max-steps", "max_steps", c.max_steps);
   restore("--freeze", "freeze", c.freeze);
+  restore("--classes", "classes", c.classes);
   restore("--subset", "subset", c.subset);
   restore("--eval-subset", "eval_subset", c.eval_subset);
   restore("--label-smoothing", "label_smoothing", c.label_smoothing);

@@ -126,6 +126,7 @@ class TrainSession {
  private:
   void load_data();
   void build_model();
+  void init_weights();
   void restore_optimizer(const Checkpoint& ckpt);
   void open_record();
   [[noreturn]] void diverged(const ops::MetricSums& s) const;
