@@ -114,19 +114,6 @@ std::vector<int64_t> class_permutation(int64_t n, uint64_t seed, int64_t cls) {
   return p;
 }
 
-Image8 crop(const Image8& img, const CropBox& b) {
-  Image8 out;
-  out.width = b.width;
-  out.height = b.height;
-  out.colour = img.colour;
-  const int64_t C = img.channels();
-  out.samples.resize(size_t(b.width * b.height * C));
-  for (int64_t y = 0; y < b.height; ++y)
-    std::copy_n(img.samples.data() + ((b.top + y) * img.width + b.left) * C, b.width * C,
-                out.samples.data() + y * b.width * C);
-  return out;
-}
-
 }  // namespace
 
 Shape Dataset::sample_shape() const {
@@ -264,7 +251,7 @@ bool decode_file_sample(const Dataset& ds, int64_t index, uint64_t seed, uint64_
   }
   if (t.random_crop) {
     const CropBox b = random_resized_crop_box(img.height, img.width, seed, epoch, index);
-    img = resize_bilinear_pil(crop(img, b), t.size, t.size);
+    img = resized_crop(img, b.top, b.left, b.height, b.width, t.size);
   } else {
     img = center_crop(resize_shorter_side(img, eval_resize_size(t.size)), t.size, t.size);
   }
