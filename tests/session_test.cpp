@@ -97,6 +97,10 @@ TEST_P(TrainStepSyncs, StepOnEmuPerformsNoHostSynchronisation) {
   c.max_norm = 3;  // the max-norm constraint and the L1/L2 penalties run in the step too
   c.l1 = 1e-5;
   c.l2 = 1e-4;
+  if (GetParam() == OptimizerKind::adamw) {  // transfer learning: a frozen conv + batch norm, two learning rates
+    c.freeze = "0-1";
+    c.lr_backbone = 1e-4;
+  }
   TrainSession s(c);
   data::BatchLoader& loader = s.loader();
   loader.start_epoch(0);
