@@ -1,0 +1,49 @@
+#!/usr/bin/env python3
+"""PyTorch's CPU figure for `fovea bench`'s inference suite: torchvision's model (random weights), eval
+mode, under torch.inference_mode, on random inputs of the given size and batch, with the given thread
+count (fovea bench passes its own). Prints 'torch images/s: <value>' (fovea bench parses it).
+
+  /usr/bin/python3 bench/inference_torch.py --model resnet50 --batch 8 --size 224 --threads 2 --steps 5
+"""
+import argparse
+import sys
+import time
+
+import torch
+import torchvision
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--model", default="resnet50")
+    ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--size", type=int, default=224)
+    ap.add_argument("--threads", type=int, default=0)
+    ap.add_argument("--warmup", type=int, default=1)
+    ap.add_argument("--steps", type=int, default=5)
+    a = ap.parse_args()
+    if not hasattr(torchvision.models, a.model):
+        print(f"inference_torch.py: torchvision has no model '{a.model}'")
+        sys.exit(3)
+    if a.threads > 0:
+        torch.set_num_threads(a.threads)
+    torch.manual_seed(0)
+    net = getattr(torchvision.models, a.model)(weights=None).eval()
+    x = torch.rand(a.batch, 3, a.size, a.size) * 2 - 1
+    with torch.inference_mode():
+        for _ in range(a.warmup):
+            net(x)
+        times = []
+        for _ in range(a.steps):
+            t0 = time.perf_counter()
+            net(x)
+            times.append(time.perf_counter() - t0)
+    times.sort()
+    median = times[len(times) // 2]
+    print(f"torch {a.model} threads {torch.get_num_threads()} batch {a.batch} size {a.size} steps {a.steps}: "
+          f"median {median * 1e3:.2f} ms/batch (mkldnn {torch.backends.mkldnn.is_available()})")
+    print(f"torch images/s: {a.batch / median:.1f}")
+
+
+if __name__ == "__main__":
+    main()
