@@ -67,6 +67,7 @@ int run_eval(const EvalOptions& o) {
   fo.val_split = o.val_split >= 0 ? o.val_split : rc.value("val_split", 0.0);
   fo.seed = rc.value("seed", uint64_t(1));
   fo.skip_bad_images = o.skip_bad_images || rc.value("skip_bad_images", false);
+  fo.transform = rc.value("image_transform", std::string("torchvision"));
   data::Dataset test = nn::load_split(dataset, dir, data::Split::test, fo);
   FOVEA_CHECK(o.subset <= test.size(), "--subset ", o.subset, " is larger than the test set (", test.size(),
               " examples)");
