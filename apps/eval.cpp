@@ -110,7 +110,9 @@ int run_eval(const EvalOptions& o) {
     fmt::print("\n");
   }
 
-  if (!o.no_shifts && test.is_image() && !test.from_files()) {  // folder datasets: decoded per batch, not shifted
+  if (!o.no_shifts && test.from_files())
+    fmt::print("\ntranslation test: skipped (a folder dataset is decoded per batch, not held in memory to shift)\n");
+  if (!o.no_shifts && test.is_image() && !test.from_files()) {
     fmt::print("\ntranslation test: accuracy with the test images shifted by k pixels (zeros shifted in):\n");
     fmt::print("  {:>5} {:>8} {:>8} {:>8} {:>8} {:>8}\n", "k", "right", "left", "down", "up", "mean");
     nlohmann::json shifts = nlohmann::json::array();

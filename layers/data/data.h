@@ -1,6 +1,7 @@
 // Datasets for training and evaluation: the file formats of MNIST / Fashion-MNIST (IDX, raw or
 // gzip) and CIFAR-10 / CIFAR-100 (binary batches), two built-in synthetic datasets (coloured shapes
-// for small CNNs, 2-D rings for small MLPs), subsets and validation splits, per-channel
+// for small CNNs, 2-D rings for small MLPs), folder datasets of image files in class folders
+// (torchvision's ImageFolder, decoded per batch by the loader), subsets and validation splits, per-channel
 // normalisation and seeded augmentation. Every random choice is Philox from (seed, epoch, sample
 // index), so a run gives the same batches on every machine, whatever the timing.
 // The background batch loader is in layers/data/loader.h.
