@@ -67,6 +67,7 @@ int run_eval(const EvalOptions& o) {
   fo.val_split = o.val_split >= 0 ? o.val_split : rc.value("val_split", 0.0);
   fo.seed = rc.value("seed", uint64_t(1));
   fo.skip_bad_images = o.skip_bad_images || rc.value("skip_bad_images", false);
+  fo.transform = rc.value("image_transform", std::string("torchvision"));
   data::Dataset test = nn::load_split(dataset, dir, data::Split::test, fo);
   // A model trained on some of the classes (--classes) is scored on those, unless told another dataset.
   const std::string classes = o.dataset.empty() ? ckpt.meta.config.value("classes", std::string()) : std::string();
@@ -116,7 +117,9 @@ int run_eval(const EvalOptions& o) {
     fmt::print("\n");
   }
 
-  if (!o.no_shifts && test.is_image() && !test.from_files()) {  // folder datasets: decoded per batch, not shifted
+  if (!o.no_shifts && test.from_files())
+    fmt::print("\ntranslation test: skipped (a folder dataset is decoded per batch, not held in memory to shift)\n");
+  if (!o.no_shifts && test.is_image() && !test.from_files()) {
     fmt::print("\ntranslation test: accuracy with the test images shifted by k pixels (zeros shifted in):\n");
     fmt::print("  {:>5} {:>8} {:>8} {:>8} {:>8} {:>8}\n", "k", "right", "left", "down", "up", "mean");
     nlohmann::json shifts = nlohmann::json::array();

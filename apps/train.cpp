@@ -83,6 +83,11 @@ Command train_command(
       app.add_option("--image-size", c->image_size, "folder datasets: side of the square crops (224; 32 for small)")
           ->capture_default_str()
           ->check(in_range(1, 4096));
+      app.add_option("--image-transform", c->image_transform,
+                     "folder datasets: torchvision (train: RandomResizedCrop + flip; test: resize to round(S*256/224), "
+                     "centre crop S) or resize (all: shorter side to S, centre crop; augment with --augment)")
+          ->capture_default_str()
+          ->check(one_of({"torchvision", "resize"}));
       app.add_flag("--skip-bad-images", c->skip_bad_images,
                    "folder datasets: skip and count images that do not decode instead of stopping");
       app.add_option("--decode-threads", c->decode_threads,

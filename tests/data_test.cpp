@@ -965,6 +965,12 @@ TEST(FolderDataset, DecodesToPlanarRgbThroughTheTransforms) {
   for (int i = 0; i < 27; ++i) EXPECT_EQ(px[i], rgb[size_t(i)]) << i;
   for (int c = 0; c < 3; ++c)
     for (int i = 0; i < 9; ++i) EXPECT_EQ(px[27 + c * 9 + i], grey[size_t(i)]) << c << " " << i;
+  // The "resize" transform: the shorter side to the size, then the centre crop; a training image of that size
+  // passes unchanged (no random crop, no flip).
+  o.transform = "resize";
+  const Dataset plain = decode_all(load_image_folder(root.string(), Split::train, o), 5, 3);
+  for (int i = 0; i < 27; ++i) EXPECT_EQ(plain.images.data<uint8_t>()[i], rgb[size_t(i)]) << i;
+  o.transform = "torchvision";
   // The training transform of a one-colour image is that colour, whatever the crop and flip.
   std::vector<uint8_t> flat(3 * 20 * 30);
   for (int c = 0; c < 3; ++c) std::fill_n(flat.begin() + c * 600, 600, uint8_t(40 + 70 * c));

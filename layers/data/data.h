@@ -1,6 +1,7 @@
 // Datasets for training and evaluation: the file formats of MNIST / Fashion-MNIST (IDX, raw or
 // gzip) and CIFAR-10 / CIFAR-100 (binary batches), two built-in synthetic datasets (coloured shapes
-// for small CNNs, 2-D rings for small MLPs), subsets and validation splits, per-channel
+// for small CNNs, 2-D rings for small MLPs), folder datasets of image files in class folders
+// (torchvision's ImageFolder, decoded per batch by the loader), subsets and validation splits, per-channel
 // normalisation and seeded augmentation. Every random choice is Philox from (seed, epoch, sample
 // index), so a run gives the same batches on every machine, whatever the timing.
 // The background batch loader is in layers/data/loader.h.
@@ -21,9 +22,10 @@ namespace fovea::data {
 
 // How the image files of a folder dataset become uint8 [3, size, size] samples (decode_file_sample).
 struct FileTransform {
-  int64_t size = 224;        // the side of the square samples (--image-size)
-  bool random_crop = false;  // training: RandomResizedCrop + horizontal flip; else resize + centre crop
-  bool skip_bad = false;     // a file that does not decode is skipped and counted, not an error
+  int64_t size = 224;         // the side of the square samples (--image-size)
+  bool random_crop = false;   // training: RandomResizedCrop + horizontal flip; else resize + centre crop
+  bool plain_resize = false;  // the resize makes the shorter side `size` (not round(size * 256 / 224))
+  bool skip_bad = false;      // a file that does not decode is skipped and counted, not an error
 };
 
 struct Dataset {
@@ -122,6 +124,10 @@ struct FolderOptions {
   double val_split = 0;
   uint64_t seed = 1;
   bool skip_bad_images = false;
+  // "torchvision": training images through RandomResizedCrop + flip, test images resized to round(size * 256 /
+  // 224) and centre-cropped. "resize": every image's shorter side resized to `size`, then centre-cropped (an
+  // image of size x size stays as it is); training augmentation only through --augment (for small images).
+  std::string transform = "torchvision";
 };
 // A folder dataset, torchvision's ImageFolder convention: `dir`/train/<class>/* (Split::train) and
 // `dir`/val/<class>/* (Split::test); or `dir`/<class>/* with options.val_split, split per class. The files are

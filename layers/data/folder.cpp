@@ -96,7 +96,8 @@ Dataset make_dataset(const Listing& l, const std::vector<int64_t>& keep, const s
   ds.class_names = l.classes;
   ds.name = name;
   ds.file_transform.size = o.image_size;
-  ds.file_transform.random_crop = split == Split::train;
+  ds.file_transform.random_crop = split == Split::train && o.transform == "torchvision";
+  ds.file_transform.plain_resize = o.transform == "resize";
   ds.file_transform.skip_bad = o.skip_bad_images;
   return ds;
 }
@@ -144,6 +145,8 @@ std::vector<std::string> image_folder_classes(const std::string& root) {
 
 Dataset load_image_folder(const std::string& dir, Split split, const FolderOptions& o) {
   FOVEA_CHECK(o.image_size >= 1 && o.image_size <= 4096, "--image-size: must be in [1, 4096], got ", o.image_size);
+  FOVEA_CHECK(o.transform == "torchvision" || o.transform == "resize", "--image-transform: '", o.transform,
+              "' is not a transform (expected torchvision or resize)");
   std::error_code ec;
   FOVEA_CHECK(fs::exists(dir, ec), "--data: folder dataset '", dir, "' does not exist");
   FOVEA_CHECK(is_dir(dir), "--data: folder dataset '", dir, "' is not a folder");
@@ -253,7 +256,7 @@ bool decode_file_sample(const Dataset& ds, int64_t index, uint64_t seed, uint64_
     const CropBox b = random_resized_crop_box(img.height, img.width, seed, epoch, index);
     img = resized_crop(img, b.top, b.left, b.height, b.width, t.size);
   } else {
-    img = center_crop(resize_shorter_side(img, eval_resize_size(t.size)), t.size, t.size);
+    img = center_crop(resize_shorter_side(img, t.plain_resize ? t.size : eval_resize_size(t.size)), t.size, t.size);
   }
   const bool flip = t.random_crop && random_flip(seed, epoch, index);
   const int64_t S = t.size;

@@ -32,9 +32,10 @@ struct TrainConfig {
   std::string classes;       // train and score on these classes only ("0-4", "1,3,5"), relabelled 0..k-1; "" all
   data::Augment augment;     // of the training images (data::parse_augment)
   // ---- folder datasets (dataset "folder", data::load_image_folder)
-  int64_t image_size = 224;      // the side of the samples the images are cropped and resized to
-  bool skip_bad_images = false;  // skip (and count) files that do not decode, instead of stopping
-  int decode_threads = 0;        // image decoding threads of the loader (0: the cores, at most 8)
+  int64_t image_size = 224;                     // the side of the samples the images are cropped and resized to
+  bool skip_bad_images = false;                 // skip (and count) files that do not decode, instead of stopping
+  int decode_threads = 0;                       // image decoding threads of the loader (0: the cores, at most 8)
+  std::string image_transform = "torchvision";  // data::FolderOptions::transform
   // ---- model
   std::string model = "small_cnn";  // zoo name or spec (build_model)
   std::string resume;               // checkpoint to continue from (model, optimizer, step, normalisation)

@@ -161,6 +161,7 @@ void TrainSession::load_data() {
   fo.image_size = c.image_size;
   fo.seed = c.seed;
   fo.skip_bad_images = c.skip_bad_images;
+  fo.transform = c.image_transform;
   // A folder dataset without train/ and val/: --val-split holds out part of each class as the test split.
   const bool one_folder = c.dataset == "folder" && !c.data_dir.empty() && std::filesystem::is_directory(c.data_dir) &&
                           !data::image_folder_has_splits(c.data_dir);
@@ -537,6 +538,7 @@ TrainConfig resumed_config(const TrainConfig& given, const std::vector<std::stri
       {"--eval-subset", "eval_subset", true},
       {"--augment", "augment", false},
       {"--image-size", "image_size", false},
+      {"--image-transform", "image_transform", false},
       {"--label-smoothing", "label_smoothing", false},
       {"--val-split", "val_split", false},
       {"--early-stop", "early_stop", true},
@@ -577,6 +579,7 @@ TrainConfig resumed_config(const TrainConfig& given, const std::vector<std::stri
   restore("--eval-batch", "eval_batch", c.eval_batch);
   restore("--image-size", "image_size", c.image_size);
   restore("--skip-bad-images", "skip_bad_images", c.skip_bad_images);
+  restore("--image-transform", "image_transform", c.image_transform);
   if (!given_flag("--optimizer") && saved.contains("optimizer"))
     c.optimizer = parse_optimizer(saved["optimizer"].get<std::string>(), "--resume: the checkpoint's optimizer");
   const double warmup = c.schedule.warmup_epochs;
