@@ -812,44 +812,50 @@ TEST(Freeze, ByModuleNameUpToAndIncluding) {
 
 // A frozen batch norm is in eval mode while the model trains: its running statistics stay, it normalises with
 // them, and the gradient through it is dy * gamma / sqrt(running_var + eps) (checked by hand here).
+// On cpu and on emu (our kernels).
 TEST(Freeze, FrozenBatchNormUsesAndKeepsItsRunningStatistics) {
-  ops::Context ctx(kCPU);
-  std::unique_ptr<Model> m = build_model("conv:3:3:pad=1,bn,linear", {2, 4, 4}, 2);
-  m->initialize(ctx, 5);
-  BatchNorm2d& bn = dynamic_cast<BatchNorm2d&>(m->net().at(1));
-  bn.params()[0].value.copy_from(host({0.5f, 1.5f, -2.0f}, {3}));
-  bn.params()[1].value.copy_from(host({0.1f, -0.2f, 0.3f}, {3}));
-  bn.states()[0].value.copy_from(host({0.2f, -0.1f, 0.05f}, {3}));
-  bn.states()[1].value.copy_from(host({0.7f, 1.3f, 2.0f}, {3}));
-  EXPECT_EQ(m->freeze("1"), (std::vector<std::string>{"1.weight", "1.bias"}));
-  const auto before = m->state_dict();
-  m->train(true);
-  const Tensor x = randn({2, 2, 4, 4}, 21);
-  Output o = m->forward(ctx, x);
-  // Through layer 1 alone: y = (x - mean) / sqrt(var + eps) * gamma + beta with the running statistics.
-  Output c = m->net().at(0).forward(ctx, x);
-  const Tensor dy = randn({2, 3, 4, 4}, 22);
-  Output b = bn.forward(ctx, c.y);
-  const std::vector<float> h = c.y.to_vector<float>(), y = b.y.to_vector<float>();
-  const float gamma[3] = {0.5f, 1.5f, -2.0f}, beta[3] = {0.1f, -0.2f, 0.3f}, mean[3] = {0.2f, -0.1f, 0.05f},
-              var[3] = {0.7f, 1.3f, 2.0f};
-  for (size_t i = 0; i < h.size(); ++i) {
-    const size_t ch = (i / 16) % 3;
-    EXPECT_NEAR(y[i], (h[i] - mean[ch]) / std::sqrt(var[ch] + 1e-5f) * gamma[ch] + beta[ch], 1e-5) << i;
+  for (Device d : {kCPU, kEmu}) {
+    SCOPED_TRACE(d.str());
+    ops::Context ctx(d);
+    std::unique_ptr<Model> m = build_model("conv:3:3:pad=1,bn,linear", {2, 4, 4}, 2);
+    m->to(d);
+    m->initialize(ctx, 5);
+    BatchNorm2d& bn = dynamic_cast<BatchNorm2d&>(m->net().at(1));
+    bn.params()[0].value.copy_from(host({0.5f, 1.5f, -2.0f}, {3}));
+    bn.params()[1].value.copy_from(host({0.1f, -0.2f, 0.3f}, {3}));
+    bn.states()[0].value.copy_from(host({0.2f, -0.1f, 0.05f}, {3}));
+    bn.states()[1].value.copy_from(host({0.7f, 1.3f, 2.0f}, {3}));
+    EXPECT_EQ(m->freeze("1"), (std::vector<std::string>{"1.weight", "1.bias"}));
+    const auto before = m->state_dict();
+    m->train(true);
+    const Tensor x = randn({2, 2, 4, 4}, 21).to(d);
+    Output o = m->forward(ctx, x);
+    // Through layer 1 alone: y = (x - mean) / sqrt(var + eps) * gamma + beta with the running statistics.
+    Output c = m->net().at(0).forward(ctx, x);
+    const Tensor dy = randn({2, 3, 4, 4}, 22).to(d);
+    Output b = bn.forward(ctx, c.y);
+    const std::vector<float> h = c.y.to_vector<float>(), y = b.y.to_vector<float>();
+    const float gamma[3] = {0.5f, 1.5f, -2.0f}, beta[3] = {0.1f, -0.2f, 0.3f}, mean[3] = {0.2f, -0.1f, 0.05f},
+                var[3] = {0.7f, 1.3f, 2.0f};
+    for (size_t i = 0; i < h.size(); ++i) {
+      const size_t ch = (i / 16) % 3;
+      EXPECT_NEAR(y[i], (h[i] - mean[ch]) / std::sqrt(var[ch] + 1e-5f) * gamma[ch] + beta[ch], 1e-5) << i;
+    }
+    const std::vector<float> dx = bn.backward(ctx, dy, *b.saved, true).to_vector<float>(), g = dy.to_vector<float>();
+    for (size_t i = 0; i < g.size(); ++i) {
+      const size_t ch = (i / 16) % 3;
+      EXPECT_NEAR(dx[i], g[i] * gamma[ch] / std::sqrt(var[ch] + 1e-5f), 1e-5) << i;
+    }
+    // A training step of the whole model: the conv before the frozen batch norm learns through it.
+    m->backward(ctx, randn({2, 2}, 23).to(d), *o.saved);
+    Optimizer opt(OptimizerConfig{}, m->parameters());
+    opt.step(ctx, 0.1);
+    const auto after = m->state_dict();
+    for (const char* name : {"1.weight", "1.bias", "1.running_mean", "1.running_var"})
+      EXPECT_EQ(std::memcmp(before.at(name).raw_data(), after.at(name).raw_data(), before.at(name).nbytes()), 0)
+          << name;
+    EXPECT_NE(before.at("0.weight").to_vector<float>(), after.at("0.weight").to_vector<float>());
   }
-  const std::vector<float> dx = bn.backward(ctx, dy, *b.saved, true).to_vector<float>(), g = dy.to_vector<float>();
-  for (size_t i = 0; i < g.size(); ++i) {
-    const size_t ch = (i / 16) % 3;
-    EXPECT_NEAR(dx[i], g[i] * gamma[ch] / std::sqrt(var[ch] + 1e-5f), 1e-5) << i;
-  }
-  // A training step of the whole model: the conv before the frozen batch norm learns through it.
-  m->backward(ctx, randn({2, 2}, 23), *o.saved);
-  Optimizer opt(OptimizerConfig{}, m->parameters());
-  opt.step(ctx, 0.1);
-  const auto after = m->state_dict();
-  for (const char* name : {"1.weight", "1.bias", "1.running_mean", "1.running_var"})
-    EXPECT_EQ(std::memcmp(before.at(name).raw_data(), after.at(name).raw_data(), before.at(name).nbytes()), 0) << name;
-  EXPECT_NE(before.at("0.weight").to_vector<float>(), after.at("0.weight").to_vector<float>());
 }
 
 TEST(Training, ShortRunReducesTheLossAndLearnsTheRings) {
