@@ -88,6 +88,12 @@ inline constinit DispatchStub<void(const Exec&, Precision, const Conv2dParams&, 
 // One image: x [C,H,W] -> col [C*R*S, P*Q] (cpu_reference/conv2d.h's layout); col2im overwrites x.
 inline constinit DispatchStub<void(const Exec&, const Conv2dParams&, const float* x, float* col)> im2col_stub{"im2col"};
 inline constinit DispatchStub<void(const Exec&, const Conv2dParams&, const float* col, float* x)> col2im_stub{"col2im"};
+// The implicit-GEMM dgrad's weight copy (kernels/conv2d_igemm_dgrad.cu): w [K, C/g, R, S] -> wt (K*C/g*R*S floats):
+// per group, the taps of each stride phase (phase ah of the rows: r*dil_h mod stride_h = ah, then aw of the
+// columns) as rows (k, r, s) of C/g contiguous channels. A building block (slots emu and cuda only), exposed
+// for its test.
+inline constinit DispatchStub<void(const Exec&, const Conv2dParams&, const float* w, float* wt)>
+    conv2d_dgrad_weight_copy_stub{"conv2d_dgrad_weight_copy"};
 
 // ---- tensor-level ops
 struct Context;
