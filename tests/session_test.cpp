@@ -340,8 +340,12 @@ TEST(TrainSession, TransferFromAPthFileWithANewHeadAndAFrozenBackbone) {
   EXPECT_EQ(out.meta.class_names, (std::vector<std::string>{all.class_names[1], all.class_names[0]}));
   for (const auto& [name, t] : weights) {
     const bool frozen = name.rfind("stem.", 0) == 0 || name.rfind("layer1.", 0) == 0;
-    if (frozen) EXPECT_TRUE(same_bits(out.model.at(name), t)) << name << " changed but is frozen";
-    if (name.rfind("layer2.", 0) == 0) EXPECT_FALSE(same_bits(out.model.at(name), t)) << name << " did not train";
+    if (frozen) {
+      EXPECT_TRUE(same_bits(out.model.at(name), t)) << name << " changed but is frozen";
+    }
+    if (name.rfind("layer2.", 0) == 0) {
+      EXPECT_FALSE(same_bits(out.model.at(name), t)) << name << " did not train";
+    }
   }
   // Resume restores the transfer settings from the run.
   TrainConfig given;
