@@ -40,11 +40,21 @@ enum class Slot : uint8_t {
 inline constexpr int kSlotCount = 5;
 const char* slot_name(Slot s);
 
-// Which library runs an op on its device: ours (the reference on cpu, our kernels on emu and cuda) or
-// NVIDIA's (cuDNN/cuBLAS, on cuda only).
-enum class Backend : uint8_t { custom, cudnn };
-const char* backend_name(Backend b);
-Backend parse_backend(std::string_view text);  // "custom" | "cudnn"; throws UsageError naming the text
+// Which library runs an op on its device: ours (the reference on cpu, our kernels on emu and cuda), NVIDIA's
+// (cuDNN/cuBLAS, on cuda only) or oneDNN (on cpu only). On cpu, ours is called "reference" (the oracle
+// every test compares with): "reference" and "custom" name the same backend.
+enum class Backend : uint8_t { custom, cudnn, onednn };
+const char* backend_name(Backend b);                // "custom", "cudnn", "onednn"
+const char* backend_name(Backend b, Device d);      // the same, but "reference" for custom on cpu
+// "custom" | "reference" | "cudnn" | "onednn"; throws UsageError naming the text.
+Backend parse_backend(std::string_view text);
+// The backend a device runs when none is named: onednn on cpu when this build has it (measured faster than
+// the reference: README, `fovea bench --suite train-step`), else ours.
+Backend default_backend(Device d);
+// parse_backend, plus "auto": default_backend(d).
+Backend resolve_backend(std::string_view text, Device d);
+// Whether this build has a backend at all (cudnn: found at build time; onednn: oneDNN found at build time).
+bool backend_built(Backend b);
 
 // Where and how one call runs. Implementations take it first.
 struct Exec {
@@ -59,8 +69,8 @@ struct Exec {
 
 // Throws the error for a stub with no implementation in the slot the call needs.
 [[noreturn]] void fail_no_implementation(const char* stub, const Exec& ex);
-// Throws when the Exec asks for a backend its device or this build cannot run (cudnn off device cuda, or a
-// build without cuDNN): a library backend never falls back silently.
+// Throws when the Exec asks for a backend its device or this build cannot run (cudnn off device cuda, onednn
+// off device cpu, or a build without the library): a library backend never falls back silently.
 void check_backend(const char* stub, const Exec& ex);
 // Aborts: two files registered the same slot of one stub (a build mistake, caught at start-up).
 [[noreturn]] void fail_defined_twice(const char* stub, Slot s);

@@ -18,7 +18,7 @@
 namespace fovea::ops {
 namespace {
 
-enum class Target { emu, cuda, cudnn };
+enum class Target { emu, cuda, cudnn, onednn };
 
 struct Case {
   const OpInfo* op;
@@ -31,7 +31,23 @@ void PrintTo(const Case& c, std::ostream* os) {
 }
 
 const char* target_name(Target t) {
-  return t == Target::emu ? "emu" : t == Target::cuda ? "cuda" : "cudnn";
+  switch (t) {
+    case Target::emu: return "emu";
+    case Target::cuda: return "cuda";
+    case Target::cudnn: return "cudnn";
+    case Target::onednn: return "onednn";
+  }
+  return "?";
+}
+
+Slot slot_of(Target t) {
+  switch (t) {
+    case Target::emu: return Slot::emu;
+    case Target::cuda: return Slot::cuda;
+    case Target::cudnn: return Slot::cudnn;
+    case Target::onednn: return Slot::onednn;
+  }
+  return Slot::cpu;
 }
 
 // The samples that are not benchmark rows (those are large: `fovea bench` runs them).
@@ -86,8 +102,11 @@ class OpOnDevice : public ::testing::TestWithParam<Case> {};
 TEST_P(OpOnDevice, MatchesTheReference) {
   const Case& c = GetParam();
   const OpInfo& op = *c.op;
-  const Slot slot = c.target == Target::emu ? Slot::emu : c.target == Target::cuda ? Slot::cuda : Slot::cudnn;
-  if (c.target != Target::emu && !cuda_available()) GTEST_SKIP() << "device cuda: " << cuda_unavailable_reason();
+  const Slot slot = slot_of(c.target);
+  const bool gpu = c.target == Target::cuda || c.target == Target::cudnn;
+  if (gpu && !cuda_available()) GTEST_SKIP() << "device cuda: " << cuda_unavailable_reason();
+  if (c.target == Target::onednn && !backend_built(Backend::onednn))
+    GTEST_SKIP() << "backend onednn is not built (libdnnl-dev not found or FOVEA_WITH_ONEDNN=OFF)";
   if (!op.implemented(slot)) GTEST_SKIP() << op.name << " has no " << slot_name(slot) << " implementation";
   const uint64_t seed = seed_of(c);
   const std::map<std::string, Tensor> inputs = sample_inputs(op, c.sample, seed, kCPU);
@@ -96,8 +115,10 @@ TEST_P(OpOnDevice, MatchesTheReference) {
   const NamedTensors douts = op.backward ? sample_output_grads(op, ref_out, seed + 1, kCPU) : NamedTensors{};
   const NamedTensors want = run(cpu, op, inputs, c.sample.attrs, douts);
 
-  const Device dev = c.target == Target::emu ? kEmu : kCUDA;
-  Context ctx(dev, c.target == Target::cudnn ? Backend::cudnn : Backend::custom);
+  const Device dev = c.target == Target::emu ? kEmu : c.target == Target::onednn ? kCPU : kCUDA;
+  const Backend backend =
+      c.target == Target::cudnn ? Backend::cudnn : c.target == Target::onednn ? Backend::onednn : Backend::custom;
+  Context ctx(dev, backend);
   NamedTensors got;
   {
     ScopedAllocationPoison poison;  // an element an op leaves unwritten reads as NaN
@@ -105,6 +126,7 @@ TEST_P(OpOnDevice, MatchesTheReference) {
   }
   ASSERT_EQ(got.size(), want.size()) << op.name;
   // cuDNN picks its own algorithms (other summation orders, Winograd/FFT): a looser bound, as in cudnn_test.
+  // oneDNN runs direct convolutions only: float32 rounding, the bound of our kernels.
   const double tol = c.target == Target::cudnn ? 1e-4 : 1e-5;
   for (size_t i = 0; i < want.size(); ++i) {
     const auto& [name, w] = want[i];
@@ -121,7 +143,8 @@ TEST_P(OpOnDevice, MatchesTheReference) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Registry, OpOnDevice, ::testing::ValuesIn(cases({Target::emu, Target::cuda, Target::cudnn})),
+INSTANTIATE_TEST_SUITE_P(Registry, OpOnDevice,
+                         ::testing::ValuesIn(cases({Target::emu, Target::onednn, Target::cuda, Target::cudnn})),
                          case_name);
 
 // ---------------------------------------------------------------- backward against finite differences

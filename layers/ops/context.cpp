@@ -3,13 +3,8 @@
 namespace fovea::ops {
 
 Context::Context(Device d, Backend b) : device(d), backend(b), workspace(std::make_shared<Workspace>(d)) {
-  FOVEA_CHECK(b == Backend::custom || d.type == DeviceType::cuda, "backend cudnn runs on device cuda only, not ",
-              d.str());
-#if !FOVEA_HAVE_CUDNN
-  FOVEA_CHECK(
-      b == Backend::custom,
-      "backend cudnn requested but this build of fovea has no cuDNN (not found at build time or FOVEA_WITH_CUDNN=OFF)");
-#endif
+  // A library backend on a device it does not run on, or one this build lacks, is an error here already.
+  check_backend("context", Exec{d, b});
 }
 
 void check_tensor(const Context& ctx, const char* op, const char* arg, const Tensor& t, DType dtype) {

@@ -11,7 +11,9 @@ namespace fovea::ops {
 
 using fovea::Backend;
 using fovea::backend_name;
+using fovea::default_backend;
 using fovea::parse_backend;
+using fovea::resolve_backend;
 
 struct Context {
   Device device = kCPU;

@@ -1,0 +1,83 @@
+// Backend 'onednn': the onednn slots of the ops' dispatch stubs on oneDNN (Debian's libdnnl-dev 2.6), the CPU's
+// counterpart of backend cudnn on cuda. This header holds what users of the backend set and ask (settings, cache
+// statistics, the library version and the CPU code it runs); the implementations register themselves from
+// layers/onednn/*.cpp.
+//   conv2d      forward, backward data, backward weights (bias: a oneDNN reduction)
+//   pooling     max (indices kept in our format), average (either padding rule), global average; fwd + bwd
+//   batch norm  training (batch statistics, running-statistics update), eval, backward
+//   eltwise     relu, leaky relu, sigmoid, tanh; fwd + bwd
+//   linear      inner product forward, backward data, backward weights (bias: a reduction)
+//   softmax     softmax and log-softmax, fwd + bwd
+// Everything else (cross-entropy, dropout, optimizers, residual add, fills, LRN, ...) runs the reference under
+// backend onednn (DispatchStub's fallback), as PyTorch runs its own code beside oneDNN.
+//
+// Memory formats. The stubs take plain pointers (NCHW, KCRS, row-major), so every call starts and ends in
+// plain formats. Convolutions let oneDNN choose its blocked formats (nChw16c, OIhw16i16o, ...: the only ones
+// its direct AVX-512/AVX2 kernels take) and reorder at the edges of the call, into scratch from
+// Exec::workspace: measured 1.5-5x faster than oneDNN's plain-format (im2col + GEMM) convolutions on CIFAR
+// shapes, reorders included. Keeping the blocked formats between layers would save those reorders but needs a
+// tensor that knows its layout (not in fovea yet). Pooling, batch norm, eltwise, softmax and inner product run
+// on the plain formats directly (memory-bound, or GEMM-based either way): a reorder would cost what they do.
+//
+// Caching: one primitive (with its reorders and memory objects) per op, shape, settings and thread count,
+// created on first use and kept per thread; later calls only swap the data pointers. oneDNN's JIT compiles
+// a kernel once per primitive. Nothing grows with the number of calls (cache_stats()).
+//
+// Numerics: float32 throughout (oneDNN's default fpmath mode: no implicit bf16). Sums run in oneDNN's order,
+// not the reference's, so results match the reference to float32 rounding (rel L2 <= 1e-5), not bitwise.
+// Deterministic: for a fixed thread count the same inputs give the same bits (oneDNN's CPU primitives do not
+// use atomics); a different thread count can change the bits of reductions (backward weights, batch-norm
+// statistics), unlike the reference.
+//
+// Threads: oneDNN here is built on OpenMP (libgomp, like the reference): a call uses omp_get_max_threads() of
+// the calling thread (`--threads`, fovea::ref::set_num_threads).
+#pragma once
+#include <cstdint>
+#include <string>
+
+#include "core/dispatch.h"
+
+namespace fovea::onednn {
+
+// "2.6.3 (git N/A), CPU ISA avx512_core_bf16", or why there is none.
+#if FOVEA_HAVE_ONEDNN
+std::string runtime_version();
+#else
+inline std::string runtime_version() {
+  return "not built (libdnnl-dev was not found or FOVEA_WITH_ONEDNN=OFF)";
+}
+#endif
+
+// ---------------------------------------------------------------- settings (per thread)
+
+struct Settings {
+  // Convolutions in oneDNN's blocked formats with reorders at the edges (true), or on the plain formats
+  // (oneDNN then runs im2col + its GEMM): for measuring the difference.
+  bool blocked_conv_formats = true;
+};
+Settings& settings();
+class ScopedSettings {
+ public:
+  explicit ScopedSettings(const Settings& s) : saved_(settings()) { settings() = s; }
+  ~ScopedSettings() { settings() = saved_; }
+  ScopedSettings(const ScopedSettings&) = delete;
+  ScopedSettings& operator=(const ScopedSettings&) = delete;
+
+ private:
+  Settings saved_;
+};
+
+// ---------------------------------------------------------------- cache statistics and implementation names
+
+struct CacheStats {
+  int64_t primitives = 0;  // primitives created so far, all threads (reorders included)
+  int64_t plans = 0;       // cache entries (one per op, shape, settings and thread count), all threads
+  int64_t calls = 0;       // calls served from the cache
+};
+CacheStats cache_stats();
+
+// oneDNN's name of the implementation the cached primitive for the latest call of `stub` on this thread
+// runs ("jit:avx512_core", "gemm:jit", ...), for `fovea bench` notes and tests; "" when none ran yet.
+std::string last_implementation(const char* stub);
+
+}  // namespace fovea::onednn
