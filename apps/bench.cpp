@@ -9,9 +9,11 @@
 #include <filesystem>
 
 #include "apps/command.h"
+#include "apps/flags.h"
 #include "bench/bench_harness.h"
 #include "bench/bench_suites.h"
 #include "core/io.h"
+#include "core/parse.h"
 
 #ifndef FOVEA_BENCH_SOURCE_DIR
 #define FOVEA_BENCH_SOURCE_DIR "."
@@ -68,16 +70,13 @@ int run_bench(BenchOptions o) {
       !o.batches.empty() ? o.batches : (cuda ? std::vector<int64_t>{128, 512} : std::vector<int64_t>{8});
 
   bool kernels = false, train = false;
-  for (size_t start = 0; start <= o.suites.size();) {
-    const size_t comma = std::min(o.suites.find(',', start), o.suites.size());
-    const std::string s = o.suites.substr(start, comma - start);
+  for (std::string_view s : split(o.suites, ',')) {
     if (s == "kernels")
       kernels = true;
     else if (s == "train-step")
       train = true;
     else
       FOVEA_FAIL("fovea bench: unknown suite '", s, "' in --suites (expected kernels, train-step)");
-    start = comma + 1;
   }
 
   Stream stream(device);
@@ -123,20 +122,26 @@ Command bench_command(
       app.add_option("--device", o->device, "cpu (the reference) or cuda; emu is refused")->capture_default_str();
       app.add_option("--shapes", o->shapes, "tiny, cifar, deepbench or none (default: cifar on cuda, tiny on cpu)");
       app.add_option("--batch", o->batches, "batch sizes of the cifar set (default 128 512 on cuda, 8 on cpu)")
-          ->delimiter(',');
+          ->delimiter(',')
+          ->check(kPositiveInt);
       app.add_option("--conv", o->convs, "extra conv shape N,C,H,W,K,R,S[,stride[,pad]] (repeatable)");
       app.add_option("--gemm", o->gemms, "extra GEMM shape M,N,K: C[M,N] = A[M,K] B[N,K]^T (repeatable)");
       app.add_option("--ops", o->ops, "only these: conv2d, gemm and op names (fovea op --list)")->delimiter(',');
       app.add_option("--suites", o->suites, "kernels, train-step (comma-separated)")->capture_default_str();
       app.add_option("--out", o->out, "output folder")->capture_default_str();
-      app.add_option("--warmup", o->warmup, "untimed runs first (default 10 on cuda, 1 on cpu)");
-      app.add_option("--reps", o->reps, "timed runs; the median is reported (default 50 on cuda, 5 on cpu)");
+      app.add_option("--warmup", o->warmup, "untimed runs first (default 10 on cuda, 1 on cpu)")
+          ->check(kNonNegativeInt);
+      app.add_option("--reps", o->reps, "timed runs; the median is reported (default 50 on cuda, 5 on cpu)")
+          ->check(kPositiveInt);
       app.add_option("--rotate", o->rotate, "input buffer sets cycled through")
           ->capture_default_str()
-          ->check(CLI::PositiveNumber);
-      app.add_option("--tolerance", o->tolerance, "relative L2 error allowed vs the reference")->capture_default_str();
+          ->check(kPositiveInt);
+      app.add_option("--tolerance", o->tolerance, "relative L2 error allowed vs the reference")
+          ->capture_default_str()
+          ->check(kNonNegative);
       app.add_option("--train-model", o->train_models, "zoo models of the train-step suite (repeatable)");
-      app.add_option("--train-batch", o->train_batch, "train-step batch (default 128 on cuda, 32 on cpu)");
+      app.add_option("--train-batch", o->train_batch, "train-step batch (default 128 on cuda, 32 on cpu)")
+          ->check(kPositiveInt);
       app.add_flag("--no-cudnn", o->no_cudnn, "leave out the cuDNN / cuBLAS rows");
       app.add_flag("--no-torch", o->no_torch, "leave out PyTorch's CPU train-step figure");
       app.add_option("--python", o->python, "python with torch")->capture_default_str();

@@ -1,13 +1,19 @@
 // fovea eval: accuracy, per-class accuracy, confusion matrix and the translation test of a checkpoint.
 #include <fmt/core.h>
 
+#include <unistd.h>
+
+#include <chrono>
+#include <functional>
 #include <memory>
 #include <nlohmann/json.hpp>
 
 #include "apps/command.h"
+#include "apps/flags.h"
 #include "core/io.h"
 #include "layers/nn/checkpoint.h"
-#include "layers/train/trainer.h"
+#include "layers/train/evaluation.h"
+#include "layers/train/session.h"
 
 namespace fovea::app {
 namespace {
@@ -19,15 +25,38 @@ struct EvalOptions {
   bool no_shifts = false;
 };
 
+// Progress on stderr: a line redrawn in place on a terminal, one line per pass otherwise (logs, pipes).
+struct EvalProgress {
+  bool tty = isatty(STDERR_FILENO) == 1;
+  std::chrono::steady_clock::time_point last{};
+  std::string label;
+  void start(std::string what, int64_t total) {
+    label = std::move(what);
+    if (!tty) fmt::print(stderr, "eval: {} ({} examples)\n", label, total);
+  }
+  std::function<void(int64_t, int64_t)> callback() {
+    return [this](int64_t done, int64_t total) {
+      if (!tty) return;
+      const auto now = std::chrono::steady_clock::now();
+      if (done < total && now - last < std::chrono::milliseconds(100)) return;
+      last = now;
+      fmt::print(stderr, "\r\033[Keval: {} {}/{}", label, done, total);
+      if (done == total) fmt::print(stderr, "\r\033[K");
+    };
+  }
+};
+
 int run_eval(const EvalOptions& o) {
+  refuse_output_over_input(o.json, "--json", o.checkpoint, "--checkpoint");
   const nn::Checkpoint ckpt = nn::load_checkpoint(o.checkpoint);
   std::unique_ptr<nn::Model> model = nn::model_from_checkpoint(ckpt, o.checkpoint);
   const std::string dataset = o.dataset.empty() ? ckpt.meta.dataset : o.dataset;
   const std::string dir = o.data_dir.empty() ? ckpt.meta.config.value("data", std::string()) : o.data_dir;
-  std::string notice;
-  const Device device = nn::resolve_device(o.device, &notice);
-  if (!notice.empty()) std::fprintf(stderr, "fovea: %s\n", notice.c_str());
-  ops::Context ctx(device, ops::parse_backend(o.backend));
+  const Device device = resolve_device(o.device, "--device");
+  const ops::Backend backend = ops::parse_backend(o.backend);
+  FOVEA_CHECK(backend == ops::Backend::custom || device.type == DeviceType::cuda,
+              "--backend cudnn runs on device cuda only, not ", device.str());
+  ops::Context ctx(device, backend);
   model->to(device);
   data::Dataset test = nn::load_split(dataset, dir, data::Split::test);
   FOVEA_CHECK(o.subset <= test.size(), "--subset ", o.subset, " is larger than the test set (", test.size(),
@@ -36,7 +65,9 @@ int run_eval(const EvalOptions& o) {
   FOVEA_CHECK(test.num_classes() == model->classes(), "eval: dataset '", dataset, "' has ", test.num_classes(),
               " classes but the checkpoint's model has ", model->classes());
 
-  const nn::EvalResult r = nn::evaluate(*model, ctx, test, ckpt.meta.normalization, o.batch);
+  EvalProgress progress;
+  progress.start(fmt::format("{} test set on {}", dataset, device.str()), test.size());
+  const nn::EvalResult r = nn::evaluate(*model, ctx, test, ckpt.meta.normalization, o.batch, progress.callback());
   nlohmann::json j;
   j["checkpoint"] = o.checkpoint;
   j["dataset"] = dataset;
@@ -74,9 +105,10 @@ int run_eval(const EvalOptions& o) {
       const int dirs[4][2] = {{k, 0}, {-k, 0}, {0, k}, {0, -k}};
       double acc[4], mean = 0;
       for (int d = 0; d < 4; ++d) {
-        acc[d] =
-            nn::evaluate(*model, ctx, nn::shift_images(test, dirs[d][0], dirs[d][1]), ckpt.meta.normalization, o.batch)
-                .accuracy;
+        progress.start(fmt::format("shifted by ({}, {})", dirs[d][0], dirs[d][1]), test.size());
+        acc[d] = nn::evaluate(*model, ctx, nn::shift_images(test, dirs[d][0], dirs[d][1]), ckpt.meta.normalization,
+                              o.batch, progress.callback())
+                     .accuracy;
         mean += acc[d] / 4;
       }
       fmt::print("  {:>5} {:>7.2f}% {:>7.2f}% {:>7.2f}% {:>7.2f}% {:>7.2f}%\n", k, 100 * acc[0], 100 * acc[1],
@@ -100,13 +132,13 @@ Command eval_command(
       app.add_option("--device", o->device, "auto, cpu, emu or cuda[:N]")->capture_default_str();
       app.add_option("--backend", o->backend, "custom or cudnn")
           ->capture_default_str()
-          ->check(CLI::IsMember({"custom", "cudnn"}));
-      app.add_option("--batch", o->batch, "batch size")->capture_default_str()->check(CLI::PositiveNumber);
+          ->check(one_of({"custom", "cudnn"}));
+      app.add_option("--batch", o->batch, "batch size")->capture_default_str()->check(kPositiveInt);
       app.add_option("--shifts", o->shifts, "pixel shifts of the translation test")
           ->delimiter(',')
-          ->check(CLI::Range(0, 64));
+          ->check(in_range(0, 64));
       app.add_flag("--no-shifts", o->no_shifts, "skip the translation test");
-      app.add_option("--subset", o->subset, "evaluate the first N test examples only")->check(CLI::NonNegativeNumber);
+      app.add_option("--subset", o->subset, "evaluate the first N test examples only")->check(kNonNegativeInt);
       app.add_option("--json", o->json, "also write the results to this JSON file");
       return [o] { return run_eval(*o); };
     });

@@ -6,6 +6,8 @@
 #include <memory>
 
 #include "apps/command.h"
+#include "apps/flags.h"
+#include "core/io.h"
 #include "core/png_io.h"
 #include "layers/ops/image_filters.h"
 
@@ -40,6 +42,8 @@ int run_filter(const FilterOptions& o) {
   require_device(device);
   ops::Context ctx(device);
 
+  refuse_output_over_input(o.out, "output", o.in, "");
+  refuse_output_over_input(o.out, "output", o.kernel_file, "--kernel-file");
   const PngImage img = read_png(o.in);
   const Tensor out = filters::filter_image(ctx, img.pixels, img.has_alpha, f, mode);
   if (o.compare_cpu && device.type != DeviceType::cpu) {
@@ -53,13 +57,13 @@ int run_filter(const FilterOptions& o) {
     for (int64_t i = 0; i < a.numel(); ++i)
       num += double(pa[i] - pb[i]) * (pa[i] - pb[i]), den += double(pb[i]) * pb[i];
     const double rel = den > 0 ? std::sqrt(num / den) : std::sqrt(num);
-    fmt::print("{} vs cpu: relative L2 error {:.3g}\n", device.str(), rel);
+    fmt::print(messages_stream(o.out), "{} vs cpu: relative L2 error {:.3g}\n", device.str(), rel);
     FOVEA_CHECK(rel <= 1e-5, "filter: device ", device.str(), " differs from the CPU reference: relative L2 error ",
                 rel, " > 1e-5");
   }
   const int bits = o.bits ? o.bits : img.bit_depth;
   write_png(o.out, out, bits);
-  fmt::print("{}: {} ({} {}x{}, {}-bit) -> {} ({}-bit), {} on {}, values {}\n", f.name, o.in,
+  fmt::print(messages_stream(o.out), "{}: {} ({} {}x{}, {}-bit) -> {} ({}-bit), {} on {}, values {}\n", f.name, o.in,
              channels_name(img.pixels.size(0)), img.pixels.size(2), img.pixels.size(1), img.bit_depth, o.out, bits,
              o.correlate ? "correlation" : "true convolution", device.str(), o.values);
   return 0;
@@ -98,10 +102,9 @@ Command filter_command(
           ->capture_default_str();
       app.add_option("--values", o->values, "clamp, normalize or abs (see below)")
           ->capture_default_str()
-          ->check(CLI::IsMember({"clamp", "normalize", "normalise", "abs"}));
+          ->check(one_of({"clamp", "normalize", "normalise", "abs"}));
       app.add_flag("--correlate", o->correlate, "apply the kernel as a correlation (no 180-degree rotation)");
-      app.add_option("--bits", o->bits, "output bit depth, 8 or 16 (default: the input's)")
-          ->check(CLI::IsMember({8, 16}));
+      app.add_option("--bits", o->bits, "output bit depth, 8 or 16 (default: the input's)")->check(one_of({"8", "16"}));
       app.add_flag("--compare-cpu", o->compare_cpu,
                    "with --device emu|cuda: also run the CPU reference and fail if they differ "
                    "(relative L2 error > 1e-5)");

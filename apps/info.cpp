@@ -7,6 +7,7 @@
 #include "core/build_info.h"
 #include "core/device.h"
 #include "core/emu/emu.h"
+#include "core/library_module.h"
 #include "layers/cudnn/cudnn_backend.h"
 
 namespace fovea::app {
@@ -35,9 +36,10 @@ int run_info() {
                  g.memory_bandwidth_gbs);
     }
   }
-  if (b.cudnn)
+  if (b.cudnn) {
     fmt::print("  cudnn built against cuDNN {}, runtime library {}\n", b.cudnn_version, cudnn::runtime_version());
-  else
+    fmt::print("        module {}\n", cudnn_module_status());
+  } else
     fmt::print("  cudnn {}\n", cudnn::runtime_version());
   return 0;
 }

@@ -4,9 +4,10 @@
 #include <memory>
 
 #include "apps/command.h"
+#include "apps/flags.h"
 #include "layers/data/loader.h"
 #include "layers/train/parity.h"
-#include "layers/train/trainer.h"
+#include "layers/train/session.h"
 
 namespace fovea::app {
 namespace {
@@ -20,8 +21,12 @@ struct ParityCli {
 };
 
 int run_parity_cli(const ParityCli& o) {
-  const Device da = nn::resolve_device(o.device_a, nullptr), db = nn::resolve_device(o.device_b, nullptr);
-  ops::Context ca(da), cb(db, ops::parse_backend(o.backend));
+  const Device da = resolve_device(o.device_a, "--device-a", false),
+               db = resolve_device(o.device_b, "--device-b", false);
+  const ops::Backend backend = ops::parse_backend(o.backend);
+  FOVEA_CHECK(backend == ops::Backend::custom || db.type == DeviceType::cuda,
+              "--backend cudnn runs on device cuda only, not ", db.str(), " (--device-b)");
+  ops::Context ca(da), cb(db, backend);
   const data::Dataset train = nn::load_split(o.dataset, o.data_dir, data::Split::train);
   data::LoaderOptions lo;
   lo.batch_size = o.batch;
@@ -66,15 +71,18 @@ Command parity_command(
       app.add_option("--device-b", o->device_b, "device under test")->capture_default_str();
       app.add_option("--backend", o->backend, "backend of device B: custom or cudnn")
           ->capture_default_str()
-          ->check(CLI::IsMember({"custom", "cudnn"}));
-      app.add_option("--steps", o->steps, "training steps")->capture_default_str()->check(CLI::PositiveNumber);
-      app.add_option("--batch", o->batch, "batch size")->capture_default_str()->check(CLI::PositiveNumber);
-      app.add_option("--seed", o->seed, "seed")->capture_default_str();
-      app.add_option("--lr", o->lr, "SGD learning rate (momentum 0.9)")->capture_default_str();
-      app.add_option("--tolerance", o->tolerance, "relative loss tolerance per step")->capture_default_str();
+          ->check(one_of({"custom", "cudnn"}));
+      app.add_option("--steps", o->steps, "training steps")->capture_default_str()->check(kPositiveInt);
+      app.add_option("--batch", o->batch, "batch size")->capture_default_str()->check(kPositiveInt);
+      app.add_option("--seed", o->seed, "seed")->capture_default_str()->check(unsigned_integer());
+      app.add_option("--lr", o->lr, "SGD learning rate (momentum 0.9)")->capture_default_str()->check(kNonNegative);
+      app.add_option("--tolerance", o->tolerance, "relative loss tolerance per step")
+          ->capture_default_str()
+          ->check(kNonNegative);
       app.add_option("--layer-tolerance", o->layer_tolerance,
                      "relative L2 tolerance of each layer's output and gradients")
-          ->capture_default_str();
+          ->capture_default_str()
+          ->check(kNonNegative);
       return [o] { return run_parity_cli(*o); };
     });
 

@@ -1,46 +1,61 @@
-// fovea train: train a CNN (or MLP) end to end; see layers/train/trainer.h.
+// fovea train: train a CNN (or MLP) end to end; see layers/train/session.h. Every flag is checked here
+// (ranges, choices, combinations) and turned into the typed TrainConfig; the session checks only what needs
+// the data or the model.
 #include <fmt/core.h>
 
+#include <csignal>
 #include <cstdio>
 #include <memory>
 
 #include "apps/command.h"
 #include "apps/command_line.h"
+#include "apps/flags.h"
 #include "layers/nn/models.h"
-#include "layers/train/trainer.h"
+#include "layers/train/session.h"
+#include "layers/train/stop_signals.h"
 
 namespace fovea::app {
 namespace {
 
-// Short messages for number ranges ("must be > 0, got 0") instead of CLI11's range with DBL_MAX.
-CLI::Validator number_at_least(double lo, bool strict) {
-  return CLI::Validator(
-      [lo, strict](std::string& v) -> std::string {
-        double x = 0;
-        try {
-          size_t used = 0;
-          x = std::stod(v, &used);
-          if (used != v.size()) return "must be a number, got '" + v + "'";
-        } catch (...) {
-          return "must be a number, got '" + v + "'";
-        }
-        if (strict ? x > lo : x >= lo) return std::string();
-        return fmt::format("must be {} {}, got {}", strict ? ">" : ">=", lo, v);
-      },
-      strict ? "> 0" : ">= 0");
-}
-const CLI::Validator kPositive = number_at_least(0, true), kNonNegative = number_at_least(0, false);
+// The flags that arrive as text and become typed fields of TrainConfig.
+struct TextFlags {
+  std::string optimizer = "sgd", schedule = "cosine", device = "auto", backend = "custom", augment = "none";
+  std::string precision = "fp32";
+  double warmup = 0;
+};
 
-int run_train(const nn::TrainConfig& cfg, bool list_models) {
+int run_train(nn::TrainConfig c, const TextFlags& t, bool list_models, const std::vector<std::string>& given) {
   if (list_models) {
     for (const nn::ZooEntry& e : nn::model_zoo())
       fmt::print("{:<12} {}\n{:<12} {}\n\n", e.name, e.description, "", e.spec);
     return 0;
   }
-  nn::TrainConfig c = cfg;
+  FOVEA_CHECK(c.early_stop == 0 || c.val_split > 0, "--early-stop needs a validation split (--val-split)");
+  FOVEA_CHECK(c.resume.empty() || c.init_from.empty(), "--resume and --init-from cannot be combined");
+  c.optimizer = nn::parse_optimizer(t.optimizer, "--optimizer");
+  c.schedule = nn::parse_schedule(t.schedule, "--schedule");
+  c.schedule.warmup_epochs = t.warmup;
+  c.augment = data::parse_augment(t.augment, "--augment");
+  c.precision = nn::parse_precision(t.precision, "--precision");
+  c.backend = ops::parse_backend(t.backend);
+  c.device = resolve_device(t.device, "--device");
+  FOVEA_CHECK(c.backend == ops::Backend::custom || c.device.type == DeviceType::cuda,
+              "--backend cudnn runs on device cuda only, not ", c.device.str());
   c.command = quoted_command_line();
+  if (!c.resume.empty()) c = nn::resumed_config(c, given);
   try {
-    const nn::TrainResult r = nn::train(c);
+    nn::StopOnSignals signals;  // Ctrl-C, SIGTERM: finish the step, write the checkpoint, exit 130 / 143
+    nn::TrainSession session(c);
+    signals.attach(session);
+    const nn::TrainResult r = session.run();
+    signals.detach();
+    if (signals.signal()) {
+      std::fprintf(stderr,
+                   "fovea: stopped by %s after step %lld; checkpoint %s\ncontinue with: fovea train --resume %s\n",
+                   signals.signal() == SIGINT ? "SIGINT" : "SIGTERM", static_cast<long long>(r.steps),
+                   r.checkpoint.c_str(), r.run_dir.c_str());
+      return signals.exit_code();
+    }
     if (!r.history.empty()) {
       const nn::EpochMetrics& m = r.history.back();
       fmt::print("done: {} steps, test accuracy {:.2f}%, checkpoint {}\n", r.steps, 100 * m.test_acc, r.checkpoint);
@@ -55,6 +70,7 @@ int run_train(const nn::TrainConfig& cfg, bool list_models) {
 Command train_command(
     "train", "Train a network (with no arguments: a small CNN on the built-in synthetic dataset)", [](CLI::App& app) {
       auto c = std::make_shared<nn::TrainConfig>();
+      auto t = std::make_shared<TextFlags>();
       auto list = std::make_shared<bool>(false);
       auto quiet = std::make_shared<bool>(false);
       app.add_option("--dataset", c->dataset, "synthetic, rings, mnist, fashion-mnist, cifar10 or cifar100")
@@ -65,19 +81,19 @@ Command train_command(
                      "a zoo name (--list-models) or a spec like conv:32:3:pad=1,relu,maxpool:2,linear")
           ->capture_default_str();
       app.add_flag("--list-models", *list, "print the model zoo and exit");
-      app.add_option("--epochs", c->epochs, "epochs")->capture_default_str()->check(kPositive);
-      app.add_option("--batch", c->batch, "batch size")->capture_default_str()->check(kPositive);
+      app.add_option("--epochs", c->epochs, "epochs")->capture_default_str()->check(kPositiveInt);
+      app.add_option("--batch", c->batch, "batch size")->capture_default_str()->check(kPositiveInt);
       app.add_option("--lr", c->lr, "peak learning rate (default 0.01 for sgd, 0.001 for adamw)")->check(kNonNegative);
-      app.add_option("--optimizer", c->optimizer, "sgd or adamw")
+      app.add_option("--optimizer", t->optimizer, "sgd or adamw")
           ->capture_default_str()
-          ->check(CLI::IsMember({"sgd", "adamw"}));
-      app.add_option("--momentum", c->momentum, "sgd momentum")->capture_default_str()->check(CLI::Range(0.0, 1.0));
+          ->check(one_of({"sgd", "adamw"}));
+      app.add_option("--momentum", c->momentum, "sgd momentum")->capture_default_str()->check(in_range(0, 1));
       app.add_flag("--nesterov", c->nesterov, "Nesterov momentum (sgd)");
-      app.add_option("--schedule", c->schedule,
+      app.add_option("--schedule", t->schedule,
                      "constant, step:EPOCHS[:GAMMA], multistep:E1,E2[:GAMMA], cosine[:MIN_LR], onecycle[:PCT], "
                      "onecycle-linear[:PCT]")
           ->capture_default_str();
-      app.add_option("--warmup", c->warmup_epochs, "linear learning-rate warm-up, in epochs")->check(kNonNegative);
+      app.add_option("--warmup", t->warmup, "linear learning-rate warm-up, in epochs")->check(kNonNegative);
       app.add_option("--weight-decay", c->weight_decay, "weight decay (sgd: L2 in the gradient; adamw: decoupled)")
           ->capture_default_str()
           ->check(kNonNegative);
@@ -85,38 +101,58 @@ Command train_command(
       app.add_option("--l2", c->l2, "L2 penalty on the weights (l2/2 * sum w^2); with --l1: elastic net")
           ->check(kNonNegative);
       app.add_option("--max-norm", c->max_norm, "max-norm constraint on each unit's weights")->check(kNonNegative);
-      app.add_option("--device", c->device, "auto, cpu, emu or cuda[:N]")->capture_default_str();
-      app.add_option("--backend", c->backend, "custom (our kernels) or cudnn")
+      app.add_option("--device", t->device, "auto, cpu, emu or cuda[:N]")->capture_default_str();
+      app.add_option("--backend", t->backend, "custom (our kernels) or cudnn")
           ->capture_default_str()
-          ->check(CLI::IsMember({"custom", "cudnn"}));
+          ->check(one_of({"custom", "cudnn"}));
+      app.add_option("--precision", t->precision, "arithmetic of the training step: fp32 (the only one so far)")
+          ->capture_default_str()
+          ->check(one_of({"fp32"}));
       app.add_option("--seed", c->seed, "seed of the initialisation, data order, augmentation and dropout")
-          ->capture_default_str();
+          ->capture_default_str()
+          ->check(unsigned_integer());
       app.add_flag("--deterministic", c->deterministic, "deterministic algorithms only (cudnn; ours always are)");
-      app.add_option("--max-steps", c->max_steps, "stop after this many updates in total")->check(kNonNegative);
-      app.add_option("--out", c->out, "run directory (default runs/MODEL-DATASET-TIME)");
-      app.add_option("--resume", c->resume, "continue from this checkpoint (same config)");
+      app.add_option("--max-steps", c->max_steps, "stop after this many updates in total")->check(kNonNegativeInt);
+      app.add_option("--out", c->out,
+                     "run directory (default runs/MODEL-DATASET-TIME-RANDOM); never one that holds "
+                     "another run, unless --overwrite or --resume");
+      app.add_flag("--overwrite", c->overwrite, "replace the run in --out (its config, metrics and checkpoints)");
+      app.add_option("--resume", c->resume,
+                     "continue a run: its folder or a checkpoint; restores the whole configuration (a differing flag "
+                     "is refused; --epochs, --max-steps, --device and the like may change)");
       app.add_option("--init-from", c->init_from,
                      "initialise matching weights from this checkpoint (transfer learning)");
       app.add_option("--freeze", c->freeze, "freeze top-level layers: indices and ranges like 0-5,7, or all-but-last");
-      app.add_option("--subset", c->subset, "train on N random training examples")->check(kNonNegative);
+      app.add_option("--subset", c->subset, "train on N random training examples")->check(kNonNegativeInt);
+      app.add_option("--eval-subset", c->eval_subset,
+                     "score N random test examples each epoch (0: all; default: as many as --subset, or all)")
+          ->check(kNonNegativeInt);
       app.add_option(
-             "--augment", c->augment,
+             "--augment", t->augment,
              "none, standard (crop:4,flip), or a list of crop:PAD, flip, translate:F, rotate:DEG, zoom:F, shear:DEG")
           ->capture_default_str();
       app.add_option("--label-smoothing", c->label_smoothing, "label smoothing of the cross-entropy")
-          ->check(CLI::Range(0.0, 0.999));
+          ->check(in_range(0, 1, /*hi_open=*/true));
       app.add_option("--val-split", c->val_split, "hold out a fraction (< 1) or a number of training examples")
           ->check(kNonNegative);
       app.add_option("--early-stop", c->early_stop, "stop after N epochs without a better validation loss")
-          ->check(kNonNegative);
+          ->check(kNonNegativeInt);
       app.add_option("--eval-batch", c->eval_batch, "batch size for evaluation")
           ->capture_default_str()
-          ->check(kPositive);
-      app.add_option("--threads", c->threads, "CPU threads for device cpu (default: all cores)")->check(kNonNegative);
+          ->check(kPositiveInt);
+      app.add_option("--log-every", c->log_every,
+                     "steps between reads of the loss and accuracy from the device (default: a tenth of an epoch)")
+          ->check(kNonNegativeInt);
+      app.add_option("--threads", c->threads, "CPU threads for device cpu (default: all cores)")
+          ->check(kNonNegativeInt);
       app.add_flag("--quiet", *quiet, "no progress output");
-      return [c, list, quiet] {
-        c->progress = !*quiet;
-        return run_train(*c, *list);
+      return [c, t, list, quiet, &app] {
+        nn::TrainConfig config = *c;
+        config.progress = !*quiet;
+        std::vector<std::string> given;  // the flags on the command line, for --resume
+        for (const CLI::Option* o : app.get_options())
+          if (o->count() > 0) given.push_back(o->get_name());
+        return run_train(config, *t, *list, given);
       };
     });
 

@@ -8,6 +8,8 @@
 #include <memory>
 
 #include "apps/command.h"
+#include "apps/flags.h"
+#include "core/io.h"
 #include "core/plot.h"
 #include "core/png_io.h"
 #include "layers/nn/checkpoint.h"
@@ -96,7 +98,8 @@ int show_filters(const VizOptions& o, nn::Model& model) {
     if (o.columns <= 0) g.columns = int(C);
   }
   write_png(o.filters, image_grid(tiles, g), o.bits);
-  fmt::print("{} ({}): {} filters of {} channel(s), {}x{} -> {} ({} tiles, {} per row, x{} magnified)\n", where,
+  fmt::print(messages_stream(o.filters),
+             "{} ({}): {} filters of {} channel(s), {}x{} -> {} ({} tiles, {} per row, x{} magnified)\n", where,
              conv->describe(), K, C, R, S, o.filters, tiles.size(), g.columns, g.scale);
   return 0;
 }
@@ -154,13 +157,17 @@ int show_activations(const VizOptions& o, const nn::Checkpoint& ckpt, nn::Model&
   const int64_t K = y.size(1), H = y.size(2), W = y.size(3);
   const GridOptions g = grid_options(o, K, H, W, TileNorm::per_tile);
   write_png(o.out, image_grid(y.reshape({K, H, W}), g), o.bits);
-  fmt::print("layer {} ({}) on {}: {} channels of {}x{} -> {} ({} per row, x{} magnified)\n", o.layer,
-             net.at(size_t(o.layer)).describe(), device.str(), K, H, W, o.out, g.columns, g.scale);
+  fmt::print(messages_stream(o.out), "layer {} ({}) on {}: {} channels of {}x{} -> {} ({} per row, x{} magnified)\n",
+             o.layer, net.at(size_t(o.layer)).describe(), device.str(), K, H, W, o.out, g.columns, g.scale);
   return 0;
 }
 
 int run_viz(const VizOptions& o) {
   FOVEA_CHECK(o.filters.empty() || o.activations.empty(), "viz: give --filters or --activations, not both");
+  for (const std::string& out : {o.out, o.filters}) {
+    refuse_output_over_input(out, "output", o.checkpoint, "checkpoint");
+    refuse_output_over_input(out, "output", o.activations, "--activations");
+  }
   const nn::Checkpoint ckpt = nn::load_checkpoint(o.checkpoint);
   std::unique_ptr<nn::Model> model = nn::model_from_checkpoint(ckpt, o.checkpoint);
   if (!o.filters.empty()) {
@@ -187,18 +194,17 @@ Command viz_command(
       app.add_option("--filters", o->filters,
                      "write the filters of the first conv layer (or of --layer N) to this PNG");
       app.add_option("--activations", o->activations, "an input image (PNG, the model's input size)");
-      app.add_option("--layer", o->layer, "top-level layer index (fovea viz CKPT lists them)")
-          ->check(CLI::NonNegativeNumber);
+      app.add_option("--layer", o->layer, "top-level layer index (fovea viz CKPT lists them)")->check(kNonNegativeInt);
       app.add_option("--device", o->device, "cpu, emu or cuda[:N] for --activations")->capture_default_str();
       app.add_option("--norm", o->norm,
                      "tile grey levels: tile (each tile's min..max to black..white, the default), signed (zero is "
                      "mid-grey, +-max|v| of the tile white/black), global (one min..max for all tiles), clamp")
-          ->check(CLI::IsMember({"tile", "signed", "global", "clamp"}));
+          ->check(one_of({"tile", "signed", "global", "clamp"}));
       app.add_option("--scale", o->scale, "magnify each tile this many times (default: to about 48 pixels)")
-          ->check(CLI::PositiveNumber);
+          ->check(kPositiveInt);
       app.add_option("--columns", o->columns, "tiles per row (default: near the square root of the count)")
-          ->check(CLI::PositiveNumber);
-      app.add_option("--bits", o->bits, "PNG bit depth, 8 or 16")->capture_default_str()->check(CLI::IsMember({8, 16}));
+          ->check(kPositiveInt);
+      app.add_option("--bits", o->bits, "PNG bit depth, 8 or 16")->capture_default_str()->check(one_of({"8", "16"}));
       app.footer(
           "\nLayers are numbered as in `fovea viz CKPT` (and fovea train's summary): the index of the top-level\n"
           "layer whose output is shown. The input image goes through the checkpoint's normalisation first, as in\n"

@@ -11,9 +11,11 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <random>
 #include <set>
 #include <sstream>
+#include <string_view>
 
 #include "core/error.h"
 #include "core/memory.h"
@@ -101,8 +103,8 @@ ShapeSet make_shape_set(const std::string& name, const std::vector<int64_t>& bat
     s.registry_rows = ShapeSet::RegistryRows::test_samples;
     s.notes = "tiny: fixed small shapes; registry ops at their largest test sample";
   } else if (name == "cifar") {
-    const std::vector<std::string> models = {"small_cnn", "cifar_quick", "cifar_full",
-                                             "resnet20",  "resnet18",    "resnet9"};
+    const std::vector<std::string> models = {"small_cnn", "cifar_quick",    "cifar_full",
+                                             "resnet20",  "resnet18_cifar", "resnet9"};
     for (int64_t b : batches) {
       for (const std::string& m : models) {
         auto model = nn::build_model(m, Shape{3, 32, 32}, 10);
@@ -110,7 +112,8 @@ ShapeSet make_shape_set(const std::string& name, const std::vector<int64_t>& bat
       }
     }
     s.notes = fmt::format(
-        "cifar: conv/linear layers of small_cnn, cifar_quick, cifar_full, resnet20, resnet18, resnet9 at batch {}; "
+        "cifar: conv/linear layers of small_cnn, cifar_quick, cifar_full, resnet20, resnet18_cifar, resnet9 at batch "
+        "{}; "
         "the other ops at the op registry's bench samples",
         fmt::join(batches, ","));
   } else if (name == "deepbench") {
@@ -671,12 +674,22 @@ double torch_images_per_s(const BenchConfig& c, const std::string& model, int64_
     while (!why.empty() && (why.back() == '\n')) why.pop_back();
     return 0;
   }
-  return std::atof(text.c_str() + at + 16);
+  const size_t begin = at + 16, end = text.find_first_of(" \t\r\n", begin);
+  const std::string_view number = std::string_view(text).substr(begin, end == std::string::npos ? end : end - begin);
+  const std::optional<double> ips = try_parse_float(number);
+  if (!ips || *ips <= 0) {
+    why = "PyTorch printed 'torch images/s: " + std::string(number) + "', not a positive number";
+    return 0;
+  }
+  return *ips;
 }
 
 }  // namespace
 
 std::vector<Row> run_train_step_suite(const BenchConfig& c, const Stream& stream) {
+  // Every copy and fill of the suite (inputs, initialisation, the loss read back) on the timed stream, in
+  // order with its kernels: a copy on the legacy default stream would not wait for a non-blocking stream.
+  StreamGuard on_stream(stream);
   std::vector<Row> rows;
   std::vector<ops::Backend> backends{ops::Backend::custom};
   if (with_vendor(c)) backends.push_back(ops::Backend::cudnn);
@@ -709,7 +722,7 @@ std::vector<Row> run_train_step_suite(const BenchConfig& c, const Stream& stream
           ops::CrossEntropyOut ce = ops::cross_entropy(ctx, out.y, in[1]);
           model->backward(ctx, ce.dlogits, *out.saved);
           opt.step(ctx, 0.01);
-          last_loss = ce.loss.to(kCPU).to_vector<float>()[0];
+          last_loss = ce.loss.to_vector<float>(ctx.stream)[0];
         };
         step(0);  // verify: one step gives a finite loss
         if (!std::isfinite(last_loss)) {

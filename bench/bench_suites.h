@@ -8,7 +8,7 @@
 // Shape sets:
 //   tiny      a few small shapes (seconds anywhere; the tests use it); registry ops: each op's largest test sample
 //   cifar     every conv and linear layer of the zoo's CIFAR nets (small_cnn, cifar_quick, cifar_full, resnet20,
-//             resnet18, resnet9), read from the built models, at each --batch; registry ops: their bench samples
+//             resnet18_cifar, resnet9), read from the built models, at each --batch; registry ops: their bench samples
 //   deepbench a subset of the DeepBench training convolution and GEMM problems that fit one GPU; registry ops:
 //             their bench samples
 //   and any --conv N,C,H,W,K,R,S[,stride[,pad]] / --gemm M,N,K given on the command line.

@@ -7,10 +7,12 @@
 #include <cstdio>
 #include <cstdlib>
 #include <ctime>
+#include <optional>
 #include <random>
 #include <vector>
 
 #include "core/emu/device_api.h"
+#include "core/parse.h"
 
 namespace {
 
@@ -64,7 +66,15 @@ Timing measure(int reps, F&& f) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  const int reps = argc > 1 ? std::max(1, std::atoi(argv[1])) : 21;
+  int reps = 21;
+  if (argc > 1) {
+    const std::optional<int64_t> n = fovea::try_parse_int(argv[1]);
+    if (!n || *n < 1 || *n > 100000) {
+      std::fprintf(stderr, "emu_bench: repetitions must be an integer in 1..100000, got '%s'\n", argv[1]);
+      return 2;
+    }
+    reps = int(*n);
+  }
   namespace emu = fovea::emu;
 
   const Timing empty =

@@ -17,10 +17,13 @@
 #include <cstdlib>
 #include <cstring>
 #include <map>
+#include <optional>
 #include <random>
 #include <string>
+#include <string_view>
 #include <vector>
 
+#include "core/parse.h"
 #include "cpu_reference/activations.h"
 #include "cpu_reference/conv2d.h"
 #include "cpu_reference/linear.h"
@@ -58,14 +61,24 @@ Options parse(int argc, char** argv) {
       }
       return argv[++i];
     };
+    auto count = [&](int64_t lo) {  // a whole number >= lo, or exit 2 naming the flag
+      const char* text = next();
+      const std::optional<int64_t> v = fovea::try_parse_int(text);
+      if (!v || *v < lo) {
+        std::fprintf(stderr, "mnist_cnn_cpu_bench: %s must be an integer >= %lld, got '%s'\n", a.c_str(),
+                     static_cast<long long>(lo), text);
+        std::exit(2);
+      }
+      return *v;
+    };
     if (a == "--batch")
-      o.batch = std::atoll(next());
+      o.batch = count(1);
     else if (a == "--warmup")
-      o.warmup = std::atoll(next());
+      o.warmup = count(0);
     else if (a == "--steps")
-      o.steps = std::atoll(next());
+      o.steps = count(1);
     else if (a == "--threads")
-      o.threads = std::atoi(next());
+      o.threads = int(count(0));
     else if (a == "--profile")
       o.profile = true;
     else if (a == "--no-torch")
@@ -229,7 +242,12 @@ double run_torch(const Options& o, int threads) {
   char line[512];
   while (std::fgets(line, sizeof line, pipe)) {
     std::fputs(line, stdout);
-    if (std::strncmp(line, "torch images/s:", 15) == 0) ips = std::atof(line + 15);
+    if (std::strncmp(line, "torch images/s:", 15) == 0) {
+      std::string_view v(line + 15);
+      while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
+      while (!v.empty() && (v.back() == '\n' || v.back() == ' ')) v.remove_suffix(1);
+      ips = fovea::try_parse_float(v).value_or(-1.0);  // -1: not a number, reported like a failed run
+    }
   }
   if (pclose(pipe) != 0) std::printf("torch: %s failed\n", o.torch_script.c_str());
   return ips;

@@ -3,6 +3,8 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "core/counters.h"
+
 namespace fovea {
 
 [[noreturn]] void fail_cuda(cudaError_t err, const char* call, const char* file, int line) {
@@ -24,7 +26,10 @@ static bool sync_launches() {
 
 void check_cuda_launch(const char* kernel, cudaStream_t stream, const char* file, int line) {
   cudaError_t err = cudaGetLastError();
-  if (err == cudaSuccess && sync_launches()) err = cudaStreamSynchronize(stream);
+  if (err == cudaSuccess && sync_launches()) {
+    detail::count_host_sync();
+    err = cudaStreamSynchronize(stream);
+  }
   if (err != cudaSuccess)
     throw DeviceError(
         cat("CUDA error: launch of ", kernel, " failed: ", cudaGetErrorName(err), ": ", cudaGetErrorString(err)), file,

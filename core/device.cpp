@@ -1,6 +1,10 @@
 #include "core/device.h"
 
+#include <limits>
+#include <optional>
+
 #include "core/error.h"
+#include "core/parse.h"
 
 #if FOVEA_HAVE_CUDA
 #include <cuda_runtime.h>
@@ -21,13 +25,11 @@ Device parse_device(std::string_view text) {
   if (text == "cpu") return kCPU;
   if (text == "emu") return kEmu;
   if (text == "cuda") return kCUDA;
-  if (text.substr(0, 5) == "cuda:" && text.size() > 5) {
-    int idx = 0;
-    for (char c : text.substr(5)) {
-      FOVEA_CHECK(c >= '0' && c <= '9', "device: '", text, "' is not a device (expected cpu, emu, cuda or cuda:N)");
-      idx = idx * 10 + (c - '0');
-    }
-    return Device(DeviceType::cuda, idx);
+  if (text.substr(0, 5) == "cuda:") {
+    const std::optional<uint64_t> idx = try_parse_uint(text.substr(5));
+    FOVEA_CHECK(idx && *idx <= uint64_t(std::numeric_limits<int>::max()), "device: '", text,
+                "' is not a device (expected cpu, emu, cuda or cuda:N)");
+    return Device(DeviceType::cuda, int(*idx));
   }
   FOVEA_FAIL("device: '", text, "' is not a device (expected cpu, emu, cuda or cuda:N)");
 }

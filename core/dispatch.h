@@ -29,6 +29,10 @@ namespace fovea {
 using StreamHandle = void*;
 class Workspace;
 
+// The "slot" of a build that registers nothing: the emulator's checked build of the kernels
+// (kernels/common.cuh), whose kernels run only as the instrumented twins of the normal emu build's.
+struct NoSlot {};
+
 // The implementations an entry point can have.
 enum class Slot : uint8_t {
   cpu,     // the reference (cpu_reference/)
@@ -119,6 +123,7 @@ class DispatchStub<R(const Exec&, Args...)> : public StubInfo {
     defined_[size_t(s)] = f != nullptr;
     return true;
   }
+  bool define(NoSlot, Fn) { return true; }
 
  private:
   std::array<Fn, kSlotCount> fns_{};

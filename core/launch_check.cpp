@@ -2,7 +2,8 @@
 
 #include "core/error.h"
 
-namespace fovea::detail {
+namespace fovea {
+namespace detail {
 
 void check_launch_config(const char* kernel, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by,
                          unsigned bz, size_t smem_bytes) {
@@ -15,6 +16,8 @@ void check_launch_config(const char* kernel, unsigned gx, unsigned gy, unsigned 
               ") exceeds 65535 in y or z");
   FOVEA_CHECK(smem_bytes <= 227 * 1024, "launch of ", kernel, ": ", smem_bytes,
               " bytes of dynamic shared memory exceed 227 KiB");
+  count_launch();
 }
 
-}  // namespace fovea::detail
+}  // namespace detail
+}  // namespace fovea

@@ -12,7 +12,12 @@ namespace fovea {
 
 using StreamHandle = void*;  // a cudaStream_t for 'cuda'; ignored on host devices
 
-// Raw allocation on a device, 64-byte aligned on the host, through the caching allocators below.
+// The calling thread's current stream (PyTorch's getCurrentCUDAStream): the legacy default stream (null)
+// until a StreamGuard (core/stream.h) names another. Copies and fills that are not given a stream run on
+// it, so that code working on its own stream orders them after its kernels, never beside them.
+StreamHandle current_stream();
+
+// Raw allocation on a device, 256-byte aligned on the host (as cudaMalloc), through the caching allocators below.
 // Prefer Buffer.
 void* device_alloc(size_t bytes, Device d);
 void device_free(void* p, Device d);
@@ -27,14 +32,20 @@ class ScopedAllocationPoison {
   ScopedAllocationPoison& operator=(const ScopedAllocationPoison&) = delete;
 };
 
-// The one way bytes move between devices. Host<->host is memcpy; anything touching cuda is a
-// cudaMemcpyAsync on `stream` followed by a synchronisation of that stream, so the call is
-// synchronous everywhere.
+// The one way bytes move between devices, in the order of `stream`. Host<->host is memcpy. A copy between
+// the host and a device returns when it is complete (a cudaMemcpyAsync and a synchronisation of `stream`:
+// a host synchronisation, counted, see core/stream.h), so the host memory may be reused at once. A copy
+// from device to device is only enqueued (stream-ordered, like every kernel) and does not wait.
 void copy_bytes(void* dst, Device dst_device, const void* src, Device src_device, size_t bytes,
-                StreamHandle stream = nullptr);
-// Sets `bytes` bytes to the byte value `value` (0 for zeros, 0xFF for NaN poison).
-void fill_bytes(void* dst, Device d, int value, size_t bytes, StreamHandle stream = nullptr);
-// Waits for all work on the device (no-op for host devices).
+                StreamHandle stream = current_stream());
+// A copy from host memory to `dst_device` that does not wait: `src` is copied at once into page-locked
+// staging memory (so it may be reused when this returns), from which the device reads it in the order of
+// `stream`. No host synchronisation, on any device (host to emu or cpu is a memcpy). For the uploads of a
+// training step: its batch, the optimizer's tensor list.
+void upload_bytes(void* dst, Device dst_device, const void* src, size_t bytes, StreamHandle stream = current_stream());
+// Sets `bytes` bytes to the byte value `value` (0 for zeros, 0xFF for NaN poison); enqueued on `stream`.
+void fill_bytes(void* dst, Device d, int value, size_t bytes, StreamHandle stream = current_stream());
+// Waits for all work on the device (a host synchronisation on emu and cuda; nothing on cpu).
 void synchronize(Device d);
 
 class Buffer {
@@ -74,7 +85,9 @@ class CachingAllocator {
  public:
   using RawAlloc = void* (*)(size_t);
   using RawFree = void (*)(void*);
-  CachingAllocator(RawAlloc alloc, RawFree free) : raw_alloc_(alloc), raw_free_(free) {}
+  // `gpu`: GPU memory (running out is a DeviceError); else host memory, which devices cpu and emu use (running
+  // out is a plain runtime error: the request was too large for this machine, nothing failed in a device).
+  CachingAllocator(RawAlloc alloc, RawFree free, bool gpu) : raw_alloc_(alloc), raw_free_(free), gpu_(gpu) {}
   ~CachingAllocator() { release_cached(); }
 
   void* allocate(size_t bytes);
@@ -91,6 +104,7 @@ class CachingAllocator {
  private:
   RawAlloc raw_alloc_;
   RawFree raw_free_;
+  bool gpu_;
   mutable std::mutex mu_;
   std::multimap<size_t, void*> free_blocks_;  // size -> block
   std::map<void*, size_t> live_;              // block -> size

@@ -2,8 +2,11 @@
 
 #include <cctype>
 #include <cstring>
+#include <optional>
+#include <string_view>
 
 #include "core/io.h"
+#include "core/parse.h"
 
 namespace fovea {
 namespace {
@@ -45,18 +48,15 @@ Header parse_header(const std::string& h, const std::string& name) {
   if (p >= h.size() || h[p] != '(') fail("'shape' is not a tuple");
   const size_t e = h.find(')', p);
   if (e == std::string::npos) fail("unterminated 'shape'");
-  std::string dims = h.substr(p + 1, e - p - 1);
-  size_t i = 0;
-  while (i < dims.size()) {
-    while (i < dims.size() && (std::isspace(static_cast<unsigned char>(dims[i])) || dims[i] == ',')) ++i;
-    if (i >= dims.size()) break;
-    if (!std::isdigit(static_cast<unsigned char>(dims[i]))) fail("'shape' holds something that is not a size");
-    int64_t v = 0;
-    while (i < dims.size() && std::isdigit(static_cast<unsigned char>(dims[i]))) {
-      v = v * 10 + (dims[i++] - '0');
-      if (v > (int64_t(1) << 40)) fail("a dimension is absurdly large");
-    }
-    out.shape.push_back(v);
+  for (std::string_view d : split(std::string_view(h).substr(p + 1, e - p - 1), ',')) {
+    while (!d.empty() && std::isspace(static_cast<unsigned char>(d.front()))) d.remove_prefix(1);
+    while (!d.empty() && std::isspace(static_cast<unsigned char>(d.back()))) d.remove_suffix(1);
+    if (d.empty()) continue;  // "()" and the trailing comma of "(3,)"
+    const std::optional<uint64_t> v = try_parse_uint(d);
+    if (!v && d.find_first_not_of("0123456789") == std::string_view::npos) fail("a dimension is absurdly large");
+    if (!v) fail("'shape' holds something that is not a size");
+    if (*v > (uint64_t(1) << 40)) fail("a dimension is absurdly large");
+    out.shape.push_back(int64_t(*v));
   }
   return out;
 }

@@ -23,6 +23,13 @@ std::optional<double> try_parse_float(std::string_view text) {
   return v;
 }
 
+std::optional<uint64_t> try_parse_uint(std::string_view text) {
+  uint64_t v = 0;
+  const auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (text.empty() || ec != std::errc() || ptr != text.data() + text.size()) return std::nullopt;
+  return v;
+}
+
 int64_t parse_int(std::string_view text, std::string_view what) {
   const std::optional<int64_t> v = try_parse_int(text);
   FOVEA_CHECK(v, what, ": must be an integer, got '", text, "'");
@@ -30,11 +37,9 @@ int64_t parse_int(std::string_view text, std::string_view what) {
 }
 
 uint64_t parse_uint(std::string_view text, std::string_view what) {
-  uint64_t v = 0;
-  const auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
-  FOVEA_CHECK(!text.empty() && ec == std::errc() && ptr == text.data() + text.size(), what,
-              ": must be a non-negative integer below 2^64, got '", text, "'");
-  return v;
+  const std::optional<uint64_t> v = try_parse_uint(text);
+  FOVEA_CHECK(v, what, ": must be a non-negative integer below 2^64, got '", text, "'");
+  return *v;
 }
 
 double parse_float(std::string_view text, std::string_view what) {

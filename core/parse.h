@@ -15,6 +15,7 @@ namespace fovea {
 // several readings of a token).
 std::optional<int64_t> try_parse_int(std::string_view text);
 std::optional<double> try_parse_float(std::string_view text);
+std::optional<uint64_t> try_parse_uint(std::string_view text);  // no sign: "-1" is not 2^64-1
 
 int64_t parse_int(std::string_view text, std::string_view what);
 uint64_t parse_uint(std::string_view text, std::string_view what);  // refuses a sign: "-1" is not 2^64-1

@@ -134,14 +134,41 @@ bool encode_raw(PngContext* ctx, const RawImage* img) {
 
 }  // namespace
 
-PngImage decode_png(const std::string& bytes, const std::string& name) {
-  FOVEA_CHECK(bytes.size() >= 8 && png_sig_cmp(reinterpret_cast<png_const_bytep>(bytes.data()), 0, 8) == 0,
-              "PNG file '", name, "': not a PNG file (the 8-byte PNG signature is missing)");
+bool looks_like_png(const std::string& bytes) {
+  return bytes.size() >= 8 && png_sig_cmp(reinterpret_cast<png_const_bytep>(bytes.data()), 0, 8) == 0;
+}
+
+namespace {
+RawImage decode_checked(const std::string& bytes, const std::string& name) {
+  FOVEA_CHECK(looks_like_png(bytes), "PNG file '", name, "': not a PNG file (the 8-byte PNG signature is missing)");
   PngContext ctx;
   ctx.in = reinterpret_cast<const unsigned char*>(bytes.data());
   ctx.in_size = bytes.size();
   RawImage raw;
   FOVEA_CHECK(decode_raw(&ctx, &raw), "PNG file '", name, "': ", ctx.error);
+  return raw;
+}
+}  // namespace
+
+Image8 decode_png8(const std::string& bytes, const std::string& name) {
+  RawImage raw = decode_checked(bytes, name);
+  static const ImageColour kColour[5] = {ImageColour::grey, ImageColour::grey, ImageColour::grey_alpha,
+                                         ImageColour::rgb, ImageColour::rgba};
+  Image8 img;
+  img.width = raw.width;
+  img.height = raw.height;
+  img.colour = kColour[raw.channels];
+  if (raw.bit_depth == 8) {
+    img.samples = std::move(raw.data);
+  } else {
+    img.samples.resize(raw.data.size() / 2);
+    for (size_t i = 0; i < img.samples.size(); ++i) img.samples[i] = raw.data[2 * i];  // big-endian: high byte first
+  }
+  return img;
+}
+
+PngImage decode_png(const std::string& bytes, const std::string& name) {
+  const RawImage raw = decode_checked(bytes, name);
   const int64_t C = raw.channels, H = raw.height, W = raw.width;
   PngImage out;
   out.bit_depth = raw.bit_depth;

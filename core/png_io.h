@@ -3,6 +3,7 @@
 #pragma once
 #include <string>
 
+#include "core/image8.h"
 #include "core/tensor.h"
 
 namespace fovea {
@@ -19,6 +20,10 @@ struct PngImage {
 // Errors (missing file, not a PNG, corrupt or truncated data) name the file.
 PngImage read_png(const std::string& path);
 PngImage decode_png(const std::string& bytes, const std::string& name);
+// The same images as 8-bit samples (for the preprocessing that must match PIL, layers/data/image.h):
+// grey, grey_alpha, rgb or rgba; 16-bit samples keep their high byte, as PIL does for 16-bit RGB(A).
+Image8 decode_png8(const std::string& bytes, const std::string& name);
+bool looks_like_png(const std::string& bytes);
 
 // Writes float [C,H,W] (C = 1, 2, 3, 4 as above) or [H,W] (grey) from any host device; values are
 // clamped to [0,1] (NaN -> 0) and rounded to 8 or 16 bits. Atomic (temporary file + rename).

@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 #include <vector>
 
+#include "core/float16.h"
 #include "core/io.h"
 
 namespace fovea {
@@ -22,6 +23,7 @@ const char* st_dtype_name(DType t) {
     case DType::uint8: return "U8";
     case DType::float16: return "F16";
     case DType::bfloat16: return "BF16";
+    case DType::float64: FOVEA_FAIL("safetensors: fovea does not write float64 tensors");  // metric sums only
   }
   return "?";
 }
@@ -185,6 +187,18 @@ Safetensors parse_safetensors(const std::string& bytes, const std::string& name)
 
 Safetensors read_safetensors(const std::string& path) {
   return parse_safetensors(read_file(path), path);
+}
+
+Safetensors parse_safetensors_as_float32(const std::string& bytes, const std::string& name) {
+  Safetensors s = parse_safetensors(bytes, name);
+  for (auto& [key, t] : s.tensors)
+    if (t.dtype() == DType::float16 || t.dtype() == DType::bfloat16)
+      t = to_float32(t, cat("tensor '", key, "' of '", name, "'"));
+  return s;
+}
+
+Safetensors read_safetensors_as_float32(const std::string& path) {
+  return parse_safetensors_as_float32(read_file(path), path);
 }
 
 }  // namespace fovea

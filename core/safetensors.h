@@ -32,4 +32,9 @@ void write_safetensors(const std::string& path, const std::map<std::string, Tens
 Safetensors parse_safetensors(const std::string& bytes, const std::string& name);
 Safetensors read_safetensors(const std::string& path);
 
+// For weights, which fovea computes with in float32: the same, with every F16 and BF16 tensor
+// converted to float32 exactly (core/float16.h); F32 and integer tensors as stored.
+Safetensors parse_safetensors_as_float32(const std::string& bytes, const std::string& name);
+Safetensors read_safetensors_as_float32(const std::string& path);
+
 }  // namespace fovea

@@ -8,6 +8,22 @@
 
 namespace fovea {
 
+namespace {
+thread_local StreamHandle t_current_stream = nullptr;
+}  // namespace
+
+StreamHandle current_stream() {
+  return t_current_stream;
+}
+
+StreamGuard::StreamGuard(StreamHandle stream) : saved_(t_current_stream) {
+  t_current_stream = stream;
+}
+
+StreamGuard::~StreamGuard() {
+  t_current_stream = saved_;
+}
+
 Stream::Stream(Device d) : device_(d) {
   if (d.is_host_memory()) return;
   require_device(d);
@@ -25,6 +41,7 @@ Stream::~Stream() {
 }
 
 void Stream::synchronize() const {
+  if (device_.type != DeviceType::cpu) detail::count_host_sync();
 #if FOVEA_HAVE_CUDA
   if (!device_.is_host_memory()) FOVEA_CUDA_CHECK(cudaStreamSynchronize(static_cast<cudaStream_t>(handle_)));
 #endif
@@ -58,6 +75,7 @@ void Event::record(const Stream& s) {
 }
 
 void Event::synchronize() const {
+  if (device_.type != DeviceType::cpu) detail::count_host_sync();
 #if FOVEA_HAVE_CUDA
   if (handle_) FOVEA_CUDA_CHECK(cudaEventSynchronize(static_cast<cudaEvent_t>(handle_)));
 #endif

@@ -10,6 +10,7 @@ size_t dtype_size(DType t) {
     case DType::uint8: return 1;
     case DType::float16: return 2;
     case DType::bfloat16: return 2;
+    case DType::float64: return 8;
   }
   return 0;
 }
@@ -22,6 +23,7 @@ const char* dtype_name(DType t) {
     case DType::uint8: return "uint8";
     case DType::float16: return "float16";
     case DType::bfloat16: return "bfloat16";
+    case DType::float64: return "float64";
   }
   return "?";
 }
@@ -73,9 +75,9 @@ Tensor Tensor::empty(const Shape& shape, DType dtype, Device device) {
   return t;
 }
 
-Tensor Tensor::zeros(const Shape& shape, DType dtype, Device device) {
+Tensor Tensor::zeros(const Shape& shape, DType dtype, Device device, StreamHandle stream) {
   Tensor t = empty(shape, dtype, device);
-  t.fill_zero();
+  t.fill_zero(stream);
   return t;
 }
 
@@ -126,19 +128,26 @@ Tensor Tensor::narrow(int64_t start, int64_t length) const {
   return t;
 }
 
-Tensor Tensor::to(Device device) const {
+Tensor Tensor::to(Device device, StreamHandle stream) const {
   Tensor t = empty(shape_, dtype_, device);
-  t.copy_from(*this);
+  t.copy_from(*this, stream);
   return t;
 }
 
-void Tensor::copy_from(const Tensor& src) {
-  FOVEA_CHECK(src.shape_ == shape_ && src.dtype_ == dtype_, "copy_from: destination ", str(), " vs source ", src.str());
-  copy_bytes(raw_data(), device_, src.raw_data(), src.device_, nbytes());
+Tensor Tensor::upload(Device device, StreamHandle stream) const {
+  FOVEA_CHECK(device_ == kCPU, "Tensor::upload: the source must be a cpu tensor, got ", str());
+  Tensor t = empty(shape_, dtype_, device);
+  upload_bytes(t.raw_data(), device, raw_data(), nbytes(), stream);
+  return t;
 }
 
-void Tensor::fill_zero() {
-  fill_bytes(raw_data(), device_, 0, nbytes());
+void Tensor::copy_from(const Tensor& src, StreamHandle stream) {
+  FOVEA_CHECK(src.shape_ == shape_ && src.dtype_ == dtype_, "copy_from: destination ", str(), " vs source ", src.str());
+  copy_bytes(raw_data(), device_, src.raw_data(), src.device_, nbytes(), stream);
+}
+
+void Tensor::fill_zero(StreamHandle stream) {
+  fill_bytes(raw_data(), device_, 0, nbytes(), stream);
 }
 
 }  // namespace fovea

@@ -1,6 +1,7 @@
 // Tensor: a shape (up to 5-D, contiguous row-major, i.e. NCHW for images), a dtype, a device, and a
 // shared reference to device memory. Views (reshape, narrow) share memory; copies between devices
-// are explicit (to(), copy_from(), to_vector()): nothing moves between host and GPU behind your back.
+// are explicit (to(), copy_from(), to_vector()): nothing moves between host and GPU behind your back, and
+// copies and fills run on the stream they are given or the current stream (core/stream.h).
 #pragma once
 #include <array>
 #include <cstdint>
@@ -15,7 +16,7 @@
 
 namespace fovea {
 
-enum class DType : uint8_t { float32, int32, int64, uint8, float16, bfloat16 };
+enum class DType : uint8_t { float32, int32, int64, uint8, float16, bfloat16, float64 };
 
 size_t dtype_size(DType t);
 const char* dtype_name(DType t);
@@ -37,6 +38,10 @@ constexpr DType dtype_of<int64_t>() {
 template <>
 constexpr DType dtype_of<uint8_t>() {
   return DType::uint8;
+}
+template <>
+constexpr DType dtype_of<double>() {
+  return DType::float64;
 }
 
 class Shape {
@@ -65,14 +70,16 @@ class Tensor {
  public:
   Tensor() = default;
   static Tensor empty(const Shape& shape, DType dtype = DType::float32, Device device = kCPU);
-  static Tensor zeros(const Shape& shape, DType dtype = DType::float32, Device device = kCPU);
+  static Tensor zeros(const Shape& shape, DType dtype = DType::float32, Device device = kCPU,
+                      StreamHandle stream = current_stream());
   // Copies host values into a new tensor on `device`.
   template <typename T>
-  static Tensor from_vector(const std::vector<T>& values, const Shape& shape, Device device = kCPU) {
+  static Tensor from_vector(const std::vector<T>& values, const Shape& shape, Device device = kCPU,
+                            StreamHandle stream = current_stream()) {
     FOVEA_CHECK(int64_t(values.size()) == shape.numel(), "Tensor::from_vector: ", values.size(), " values for shape ",
                 shape.str());
     Tensor t = empty(shape, dtype_of<T>(), device);
-    copy_bytes(t.raw_data(), device, values.data(), kCPU, values.size() * sizeof(T));
+    copy_bytes(t.raw_data(), device, values.data(), kCPU, values.size() * sizeof(T), stream);
     return t;
   }
 
@@ -97,16 +104,20 @@ class Tensor {
   Tensor reshape(const Shape& shape) const;
   Tensor narrow(int64_t start, int64_t length) const;  // rows [start, start+length) of dim 0
 
-  // Explicit copies.
-  Tensor to(Device device) const;     // a new tensor on `device` (a copy, even on the same device)
-  void copy_from(const Tensor& src);  // same shape and dtype, any devices
+  // Explicit copies, in the order of `stream` (default: the thread's current stream, core/stream.h). A copy
+  // between the host and a device returns when it is complete; device to device is only enqueued.
+  Tensor to(Device device, StreamHandle stream = current_stream()) const;     // a copy, even on the same device
+  void copy_from(const Tensor& src, StreamHandle stream = current_stream());  // same shape and dtype
+  // A host tensor's copy on `device` that does not wait for the device (core/memory.h: upload_bytes): this
+  // tensor may change as soon as the call returns. For the batches of a training loop.
+  Tensor upload(Device device, StreamHandle stream = current_stream()) const;
   template <typename T>
-  std::vector<T> to_vector() const {  // device -> host copy
+  std::vector<T> to_vector(StreamHandle stream = current_stream()) const {  // device -> host copy
     std::vector<T> out(static_cast<size_t>(numel()));
-    copy_bytes(out.data(), kCPU, data<T>(), device_, nbytes());
+    copy_bytes(out.data(), kCPU, data<T>(), device_, nbytes(), stream);
     return out;
   }
-  void fill_zero();  // byte fill, any device
+  void fill_zero(StreamHandle stream = current_stream());  // byte fill, any device; enqueued
   // Tensors on the same buffer and byte range (views of one another or the same object).
   bool same_memory(const Tensor& o) const { return storage_ == o.storage_ && offset_ == o.offset_; }
 

@@ -30,6 +30,26 @@ void relu_backward(int64_t n, const float* y, const float* dy, float* dx) {
   }
 }
 
+void relu6_forward(int64_t n, const float* x, float* y) {
+  const char* op = "relu6_forward";
+  check_count(op, "n", n), check_ptr(op, "x", x), check_ptr(op, "y", y);
+#pragma omp parallel for simd schedule(dynamic, kChunk) if (n >= kParallelGrain)
+  for (int64_t i = 0; i < n; ++i) {
+    const float v = x[i];
+    y[i] = v < 0.0f ? 0.0f : (v > 6.0f ? 6.0f : v);  // NaN fails both tests and propagates
+  }
+}
+
+void relu6_backward(int64_t n, const float* x, const float* dy, float* dx) {
+  const char* op = "relu6_backward";
+  check_count(op, "n", n), check_ptr(op, "x", x), check_ptr(op, "dy", dy), check_ptr(op, "dx", dx);
+#pragma omp parallel for simd schedule(dynamic, kChunk) if (n >= kParallelGrain)
+  for (int64_t i = 0; i < n; ++i) {
+    const float g = dy[i];
+    dx[i] = x[i] > 0.0f && x[i] < 6.0f ? g : 0.0f;
+  }
+}
+
 void leaky_relu_forward(int64_t n, float slope, const float* x, float* y) {
   const char* op = "leaky_relu_forward";
   check_count(op, "n", n), check_ptr(op, "x", x), check_ptr(op, "y", y);
@@ -104,6 +124,10 @@ const bool registered =
                                   [](const Exec&, int64_t n, const float* x, float* y) { relu_forward(n, x, y); }) &&
     ops::relu_backward_stub.define(Slot::cpu, [](const Exec&, int64_t n, const float* s, const float* dy,
                                                  float* dx) { relu_backward(n, s, dy, dx); }) &&
+    ops::relu6_forward_stub.define(Slot::cpu,
+                                   [](const Exec&, int64_t n, const float* x, float* y) { relu6_forward(n, x, y); }) &&
+    ops::relu6_backward_stub.define(Slot::cpu, [](const Exec&, int64_t n, const float* s, const float* dy,
+                                                  float* dx) { relu6_backward(n, s, dy, dx); }) &&
     ops::sigmoid_forward_stub.define(
         Slot::cpu, [](const Exec&, int64_t n, const float* x, float* y) { sigmoid_forward(n, x, y); }) &&
     ops::sigmoid_backward_stub.define(Slot::cpu, [](const Exec&, int64_t n, const float* s, const float* dy,

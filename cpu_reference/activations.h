@@ -10,6 +10,11 @@ namespace fovea::ref {
 void relu_forward(int64_t n, const float* x, float* y);
 void relu_backward(int64_t n, const float* y, const float* dy, float* dx);
 
+// y = min(max(x, 0), 6) (ReLU6; NaN propagates). Backward: dx = dy where 0 < x < 6, else 0 (PyTorch's
+// hardtanh_backward: gradient 0 at both kinks). `x` may be the forward input or output.
+void relu6_forward(int64_t n, const float* x, float* y);
+void relu6_backward(int64_t n, const float* x, const float* dy, float* dx);
+
 // y = x > 0 ? x : slope * x. Backward reads the forward INPUT x: dx = x > 0 ? dy : slope * dy.
 void leaky_relu_forward(int64_t n, float slope, const float* x, float* y);
 void leaky_relu_backward(int64_t n, float slope, const float* x, const float* dy, float* dx);

@@ -3,8 +3,10 @@
 
 #include <algorithm>
 #include <cstring>
+#include <vector>
 
 #include "cpu_reference/common.h"
+#include "cpu_reference/gemm.h"
 
 namespace fovea::ref {
 namespace {
@@ -274,6 +276,49 @@ void conv2d_backward_bias(const Conv2dParams& p, const float* dy, float* db) {
     for (int64_t n = 0; n < p.N; ++n) s += detail::sum_double(dy + (n * p.K + k) * PQ, PQ);
     db[k] = float(s);
   }
+}
+
+// ------------------------------------------------------------------ tensor-core precisions
+namespace {
+std::vector<float> rounded(Precision prec, const float* x, int64_t n, bool as_output = false) {
+  std::vector<float> v(static_cast<size_t>(n));
+  if (as_output)
+    round_outputs(prec, x, n, v.data());
+  else
+    round_operands(prec, x, n, v.data());
+  return v;
+}
+}  // namespace
+
+void conv2d_forward(const Conv2dParams& p, Precision prec, const float* x, const float* w, const float* b, float* y) {
+  if (prec == Precision::fp32) return conv2d_forward(p, x, w, b, y);
+  const char* op = "conv2d_forward";
+  check_conv(op, p);
+  check_ptr(op, "x", x), check_ptr(op, "w", w), check_ptr(op, "y", y);
+  const std::vector<float> xr = rounded(prec, x, p.x_size()), wr = rounded(prec, w, p.w_size());
+  const std::vector<float> br = b ? rounded(prec, b, p.K, true) : std::vector<float>();
+  conv2d_forward(p, xr.data(), wr.data(), b ? br.data() : nullptr, y);
+  round_outputs(prec, y, p.y_size(), y);
+}
+
+void conv2d_backward_data(const Conv2dParams& p, Precision prec, const float* dy, const float* w, float* dx) {
+  if (prec == Precision::fp32) return conv2d_backward_data(p, dy, w, dx);
+  const char* op = "conv2d_backward_data";
+  check_conv(op, p);
+  check_ptr(op, "dy", dy), check_ptr(op, "w", w), check_ptr(op, "dx", dx);
+  const std::vector<float> dyr = rounded(prec, dy, p.y_size()), wr = rounded(prec, w, p.w_size());
+  conv2d_backward_data(p, dyr.data(), wr.data(), dx);
+  round_outputs(prec, dx, p.x_size(), dx);
+}
+
+void conv2d_backward_filter(const Conv2dParams& p, Precision prec, const float* x, const float* dy, float* dw) {
+  if (prec == Precision::fp32) return conv2d_backward_filter(p, x, dy, dw);
+  const char* op = "conv2d_backward_filter";
+  check_conv(op, p);
+  check_ptr(op, "x", x), check_ptr(op, "dy", dy), check_ptr(op, "dw", dw);
+  const std::vector<float> xr = rounded(prec, x, p.x_size()), dyr = rounded(prec, dy, p.y_size());
+  conv2d_backward_filter(p, xr.data(), dyr.data(), dw);
+  round_outputs(prec, dw, p.w_size(), dw);
 }
 
 // ---- the cpu slots of layers/ops/conv2d.h's dispatch stubs

@@ -3,6 +3,7 @@
 // b [K], y [N, K, P, Q] (Conv2dParams::P/Q). Implemented as im2col + sgemm per (image, group),
 // OpenMP over images, one BLAS thread; col2im for the data gradient.
 #pragma once
+#include "core/float_formats.h"
 #include "layers/ops/conv2d.h"
 
 namespace fovea::ref {
@@ -31,5 +32,12 @@ void conv2d_backward_data(const Conv2dParams& p, const float* dy, const float* w
 void conv2d_backward_filter(const Conv2dParams& p, const float* x, const float* dy, float* dw);
 // db[k] = sum over n, p, q of dy[n][k][p][q] (overwritten).
 void conv2d_backward_bias(const Conv2dParams& p, const float* dy, float* db);
+
+// The same three at a tensor-core precision (semantics and error bound: cpu_reference/gemm.h): the multiplied
+// tensors rounded to the input format, exact products, FP32 accumulation, the output (and a bias, read as a
+// value of the output type) rounded as the output is stored. Precision::fp32 is the functions above.
+void conv2d_forward(const Conv2dParams& p, Precision prec, const float* x, const float* w, const float* b, float* y);
+void conv2d_backward_data(const Conv2dParams& p, Precision prec, const float* dy, const float* w, float* dx);
+void conv2d_backward_filter(const Conv2dParams& p, Precision prec, const float* x, const float* dy, float* dw);
 
 }  // namespace fovea::ref

@@ -227,6 +227,46 @@ void global_avgpool_backward(int64_t N, int64_t C, int64_t H, int64_t W, const f
   }
 }
 
+void adaptive_avgpool2d_forward(const AdaptivePool2dParams& p, const float* x, float* y) {
+  const char* op = "adaptive_avgpool2d_forward";
+  p.validate(op);
+  check_ptr(op, "x", x), check_ptr(op, "y", y);
+  using B = AdaptivePool2dParams;
+#pragma omp parallel for schedule(static) if (p.N * p.C * p.H * p.W >= detail::kParallelGrain)
+  for (int64_t nc = 0; nc < p.N * p.C; ++nc) {
+    const float* plane = x + nc * p.H * p.W;
+    for (int64_t i = 0; i < p.OH; ++i)
+      for (int64_t j = 0; j < p.OW; ++j) {
+        const int64_t h0 = B::start(i, p.H, p.OH), h1 = B::end(i, p.H, p.OH);
+        const int64_t w0 = B::start(j, p.W, p.OW), w1 = B::end(j, p.W, p.OW);
+        double s = 0;
+        for (int64_t h = h0; h < h1; ++h)
+          for (int64_t w = w0; w < w1; ++w) s += plane[h * p.W + w];
+        y[(nc * p.OH + i) * p.OW + j] = float(s / double((h1 - h0) * (w1 - w0)));
+      }
+  }
+}
+
+void adaptive_avgpool2d_backward(const AdaptivePool2dParams& p, const float* dy, float* dx) {
+  const char* op = "adaptive_avgpool2d_backward";
+  p.validate(op);
+  check_ptr(op, "dy", dy), check_ptr(op, "dx", dx);
+  using B = AdaptivePool2dParams;
+#pragma omp parallel for schedule(static) if (p.N * p.C * p.H * p.W >= detail::kParallelGrain)
+  for (int64_t nc = 0; nc < p.N * p.C; ++nc) {
+    float* plane = dx + nc * p.H * p.W;
+    std::fill(plane, plane + p.H * p.W, 0.0f);
+    for (int64_t i = 0; i < p.OH; ++i)
+      for (int64_t j = 0; j < p.OW; ++j) {
+        const int64_t h0 = B::start(i, p.H, p.OH), h1 = B::end(i, p.H, p.OH);
+        const int64_t w0 = B::start(j, p.W, p.OW), w1 = B::end(j, p.W, p.OW);
+        const float g = float(double(dy[(nc * p.OH + i) * p.OW + j]) / double((h1 - h0) * (w1 - w0)));
+        for (int64_t h = h0; h < h1; ++h)
+          for (int64_t w = w0; w < w1; ++w) plane[h * p.W + w] += g;
+      }
+  }
+}
+
 // ---- the cpu slots of layers/ops/pooling.h's dispatch stubs
 
 namespace {
@@ -245,8 +285,14 @@ const bool registered =
                                             [](const Exec&, int64_t N, int64_t C, int64_t H, int64_t W, const float* x,
                                                float* y) { global_avgpool_forward(N, C, H, W, x, y); }) &&
     ops::global_avgpool_backward_stub.define(
-        Slot::cpu, [](const Exec&, int64_t N, int64_t C, int64_t H, int64_t W, const float* dy, float* dx) {
-          global_avgpool_backward(N, C, H, W, dy, dx);
+        Slot::cpu, [](const Exec&, int64_t N, int64_t C, int64_t H, int64_t W, const float* dy,
+                      float* dx) { global_avgpool_backward(N, C, H, W, dy, dx); }) &&
+    ops::adaptive_avgpool2d_forward_stub.define(Slot::cpu,
+                                                [](const Exec&, const AdaptivePool2dParams& p, const float* x,
+                                                   float* y) { adaptive_avgpool2d_forward(p, x, y); }) &&
+    ops::adaptive_avgpool2d_backward_stub.define(
+        Slot::cpu, [](const Exec&, const AdaptivePool2dParams& p, const float* dy, float* dx) {
+          adaptive_avgpool2d_backward(p, dy, dx);
         });
 
 }  // namespace

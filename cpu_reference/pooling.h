@@ -26,4 +26,9 @@ void avgpool2d_backward(const Pool2dParams& p, const float* dy, float* dx);
 void global_avgpool_forward(int64_t N, int64_t C, int64_t H, int64_t W, const float* x, float* y);
 void global_avgpool_backward(int64_t N, int64_t C, int64_t H, int64_t W, const float* dy, float* dx);
 
+// Adaptive average pooling to [OH, OW] (AdaptivePool2dParams' bins), sums in double. Backward
+// overwrites dx with the sum over the bins holding each pixel of dy / the bin's size.
+void adaptive_avgpool2d_forward(const AdaptivePool2dParams& p, const float* x, float* y);
+void adaptive_avgpool2d_backward(const AdaptivePool2dParams& p, const float* dy, float* dx);
+
 }  // namespace fovea::ref

@@ -32,12 +32,11 @@ void run(const Exec& ex, const AugmentParams& p, const T* x, const Affine* warps
   const char* op = "augment_forward";
   p.validate(op);
   if (p.size() == 0) return;
-  FOVEA_CHECK(x && y, op, ": arguments 'x' and 'y' must not be null (x ", static_cast<const void*>(x), ", y ",
-              static_cast<void*>(y), ")");
+  check_ptr(op, "x", x), check_ptr(op, "y", y);
   FOVEA_CHECK(!p.warp || warps, op, ": argument 'warps' must not be null when p.warp is set");
   FOVEA_CHECK(static_cast<const void*>(x) != static_cast<const void*>(y), op, ": 'y' must not alias 'x'");
-  launch(op, augment_kernel<T>, dim3(grid_stride_blocks(p.size(), kAugmentBlock)), dim3(kAugmentBlock), 0, ex.stream, p,
-         x, warps, y);
+  launch<augment_kernel<T>>(op, dim3(grid_stride_blocks(p.size(), kAugmentBlock)), dim3(kAugmentBlock), 0, ex.stream, p,
+                            x, warps, y);
 }
 
 }  // namespace

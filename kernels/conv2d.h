@@ -22,6 +22,13 @@
 
 namespace fovea {
 
+// The multiply-adds of a convolution, x2: the same for its forward pass and both gradients (note_flop, for the
+// emulator's cost model).
+inline double conv_flop(const Conv2dParams& p) {
+  return 2.0 * double(p.N) * double(p.K) * double(p.P()) * double(p.Q()) * double(p.C_per_group()) * double(p.R) *
+         double(p.S);
+}
+
 // ---------------------------------------------------------------- implicit-GEMM planning
 // Each op is a batch of GEMMs C[M][N] = sum over Kred of A[M][Kred] B[Kred][N]:
 //   forward         M = K/groups (out channels)  N = N*P*Q (out pixels)  Kred = C/groups*R*S   per group

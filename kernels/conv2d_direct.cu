@@ -94,9 +94,7 @@ __global__ void conv2d_wgrad_direct_kernel(Conv2dParams p, const float* __restri
 void check_direct(const char* op, const Conv2dParams& p, const void* in1, const char* name1, const void* in2,
                   const char* name2, const void* out, const char* name_out) {
   p.validate(op);
-  FOVEA_CHECK(in1 != nullptr, op, ": argument '", name1, "' is null");
-  FOVEA_CHECK(in2 != nullptr, op, ": argument '", name2, "' is null");
-  FOVEA_CHECK(out != nullptr, op, ": argument '", name_out, "' is null");
+  check_ptr(op, name1, in1), check_ptr(op, name2, in2), check_ptr(op, name_out, out);
 }
 
 unsigned direct_grid(const char* op, int64_t n) {
@@ -110,18 +108,21 @@ unsigned direct_grid(const char* op, int64_t n) {
 void conv2d_forward_direct(const Exec& ex, const Conv2dParams& p, const float* x, const float* w, const float* b,
                            float* y) {
   check_direct("conv2d_forward_direct", p, x, "x", w, "w", y, "y");
+  note_flop(conv_flop(p));
   FOVEA_LAUNCH(conv2d_fprop_direct_kernel, direct_grid("conv2d_forward_direct", p.y_size()), kDirectBlock, 0, ex.stream,
                p, x, w, b, y);
 }
 
 void conv2d_backward_data_direct(const Exec& ex, const Conv2dParams& p, const float* dy, const float* w, float* dx) {
   check_direct("conv2d_backward_data_direct", p, dy, "dy", w, "w", dx, "dx");
+  note_flop(conv_flop(p));
   FOVEA_LAUNCH(conv2d_dgrad_direct_kernel, direct_grid("conv2d_backward_data_direct", p.x_size()), kDirectBlock, 0,
                ex.stream, p, dy, w, dx);
 }
 
 void conv2d_backward_filter_direct(const Exec& ex, const Conv2dParams& p, const float* x, const float* dy, float* dw) {
   check_direct("conv2d_backward_filter_direct", p, x, "x", dy, "dy", dw, "dw");
+  note_flop(conv_flop(p));
   FOVEA_LAUNCH(conv2d_wgrad_direct_kernel, direct_grid("conv2d_backward_filter_direct", p.w_size()), kDirectBlock, 0,
                ex.stream, p, x, dy, dw);
 }

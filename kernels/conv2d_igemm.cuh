@@ -32,6 +32,14 @@
 #include "kernels/reduce.cuh"  // aligned16, grid_stride_blocks, workspace_array
 
 namespace fovea::FOVEA_KERNEL_NS {
+
+// out[i] = sum of the `splits` partials ws[s * n + i] (n = out_size), plus bias[(i / plane) % channels] when
+// bias is set. Defined once, in conv2d_igemm_fprop.cu, for the three ops: kernels defined in a header's
+// anonymous namespace would be one kernel name in three files, which the emulator's checked build cannot tell
+// apart.
+void splitk_reduce(const Exec& ex, const float* ws, int splits, int64_t out_size, float* out, const float* bias,
+                   int64_t plane, int64_t channels);
+
 namespace {
 
 using gemm::Radix3Walker;
@@ -152,36 +160,6 @@ FOVEA_DEVICE_INLINE void store_tile(const float (&acc)[Cfg::TM][Cfg::TN], float*
   }
 }
 
-// out[i] = sum over slices s = 0, 1, ... of ws[s * n + i], plus bias[(i / plane) % channels].
-// Per output 4 * splits bytes read (L2-resident while the partials fit in 50 MB) and 4 written:
-// memory-bound, a few microseconds next to the GEMM it completes.
-__global__ void splitk_reduce_vec4_kernel(const float* __restrict__ ws, int splits, int64_t n4, float* __restrict__ out,
-                                          const float* __restrict__ bias, int64_t plane, int64_t channels) {
-  const int64_t stride = int64_t(gridDim.x) * blockDim.x;
-  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n4; i += stride) {
-    float4 s = reinterpret_cast<const float4*>(ws)[i];
-    for (int k = 1; k < splits; ++k) {
-      const float4 v = reinterpret_cast<const float4*>(ws)[k * n4 + i];
-      s.x += v.x, s.y += v.y, s.z += v.z, s.w += v.w;
-    }
-    if (bias) {
-      const float b = bias[(4 * i / plane) % channels];  // plane % 4 == 0: one channel per float4
-      s.x += b, s.y += b, s.z += b, s.w += b;
-    }
-    reinterpret_cast<float4*>(out)[i] = s;
-  }
-}
-__global__ void splitk_reduce_kernel(const float* __restrict__ ws, int splits, int64_t n, float* __restrict__ out,
-                                     const float* __restrict__ bias, int64_t plane, int64_t channels) {
-  const int64_t stride = int64_t(gridDim.x) * blockDim.x;
-  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride) {
-    float s = ws[i];
-    for (int k = 1; k < splits; ++k) s += ws[k * n + i];
-    if (bias) s += bias[(i / plane) % channels];
-    out[i] = s;
-  }
-}
-
 // ---------------------------------------------------------------- host side
 
 using Tile128x128 = gemm::TileConfig<128, 128, kConvGemmBK, 8, 8>;  // 256 threads
@@ -241,30 +219,12 @@ float* gemm_target(const Exec& ex, const char* op, ConvOp which, const Conv2dPar
   return workspace_array<float>(ex, int64_t(conv2d_igemm_workspace_bytes(which, p, plan) / sizeof(float)), op);
 }
 
-void splitk_reduce(const Exec& ex, const ConvGeom& g, const float* ws, float* out, const float* bias, int64_t plane,
-                   int64_t channels) {
-  const StreamHandle stream = ex.stream;
-  constexpr int kBlock = 256;
-  const int64_t n = g.out_size;
-  if (n % 4 == 0 && plane % 4 == 0 && aligned16(ws) && aligned16(out)) {
-    FOVEA_LAUNCH(splitk_reduce_vec4_kernel, grid_stride_blocks(n / 4, kBlock), kBlock, 0, stream, ws, g.splits, n / 4,
-                 out, bias, plane, channels);
-  } else {
-    FOVEA_LAUNCH(splitk_reduce_kernel, grid_stride_blocks(n, kBlock), kBlock, 0, stream, ws, g.splits, n, out, bias,
-                 plane, channels);
-  }
-}
-
 // x: columns, y: rows of C, z: independent GEMMs (groups, dgrad phases) x reduction slices.
 template <class Cfg>
 dim3 gemm_grid(const char* op, const ConvGeom& g, int64_t batches) {
   const int64_t gy = (g.M + Cfg::BM - 1) / Cfg::BM;
   FOVEA_CHECK(gy <= 65535, op, ": ", g.M, " channels per group exceed the grid limit");
   return dim3(unsigned((g.Ngemm + Cfg::BN - 1) / Cfg::BN), unsigned(gy), unsigned(batches * g.splits));
-}
-
-void check_ptr(const char* op, const char* name, const void* ptr) {
-  FOVEA_CHECK(ptr != nullptr, op, ": argument '", name, "' is null");
 }
 
 }  // namespace

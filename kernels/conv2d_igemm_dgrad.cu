@@ -148,7 +148,7 @@ template <class Cfg, bool kVecDy>
 __global__ void FOVEA_LAUNCH_BOUNDS(Cfg::kThreads)
     conv2d_dgrad_igemm_kernel(ConvGeom g, const float* __restrict__ dy, const float* __restrict__ w,
                               float* __restrict__ out) {
-  __shared__ gemm::SharedTiles<Cfg> sm;
+  __shared__ gemm::SharedTiles<Cfg, Cfg::kLdA, gemm::kGatherLd<Cfg>> sm;  // B: gather stores
   const int tid = threadIdx.x;
   int tm, tn;
   gemm::thread_coords<Cfg>(tid, tm, tn);
@@ -210,12 +210,13 @@ void conv2d_backward_data_implicit_gemm(const Exec& ex, const Conv2dParams& p, c
   with_tile(plan, [&](auto cfg) {
     using Cfg = decltype(cfg);
     const dim3 grid = gemm_grid<Cfg>(op, g, p.groups * p.stride_h * p.stride_w);
+    note_flop(conv_flop(p));
     if (vec_dy)
       FOVEA_LAUNCH((conv2d_dgrad_igemm_kernel<Cfg, true>), grid, Cfg::kThreads, 0, stream, g, dy, w, out);
     else
       FOVEA_LAUNCH((conv2d_dgrad_igemm_kernel<Cfg, false>), grid, Cfg::kThreads, 0, stream, g, dy, w, out);
   });
-  if (plan.splits > 1) splitk_reduce(ex, g, out, dx, nullptr, g.HW, g.C);
+  if (plan.splits > 1) splitk_reduce(ex, out, g.splits, g.out_size, dx, nullptr, g.HW, g.C);
 }
 
 }  // namespace fovea::FOVEA_KERNEL_NS

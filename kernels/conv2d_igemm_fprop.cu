@@ -62,7 +62,7 @@ template <class Cfg, bool kVecW, bool kVecX>
 __global__ void FOVEA_LAUNCH_BOUNDS(Cfg::kThreads)
     conv2d_fprop_igemm_kernel(ConvGeom g, const float* __restrict__ x, const float* __restrict__ w,
                               const float* __restrict__ bias, float* __restrict__ out) {
-  __shared__ gemm::SharedTiles<Cfg> sm;
+  __shared__ gemm::SharedTiles<Cfg, Cfg::kLdA, gemm::kGatherLd<Cfg>> sm;  // B: gather stores
   const int tid = threadIdx.x;
   int tm, tn;
   gemm::thread_coords<Cfg>(tid, tm, tn);
@@ -97,7 +97,51 @@ __global__ void FOVEA_LAUNCH_BOUNDS(Cfg::kThreads)
                   });
 }
 
+// out[i] = sum over slices s = 0, 1, ... of ws[s * n + i], plus bias[(i / plane) % channels].
+// Per output 4 * splits bytes read (L2-resident while the partials fit in 50 MB) and 4 written:
+// memory-bound, a few microseconds next to the GEMM it completes.
+__global__ void splitk_reduce_vec4_kernel(const float* __restrict__ ws, int splits, int64_t n4, float* __restrict__ out,
+                                          const float* __restrict__ bias, int64_t plane, int64_t channels) {
+  const int64_t stride = int64_t(gridDim.x) * blockDim.x;
+  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n4; i += stride) {
+    float4 s = reinterpret_cast<const float4*>(ws)[i];
+    for (int k = 1; k < splits; ++k) {
+      const float4 v = reinterpret_cast<const float4*>(ws)[k * n4 + i];
+      s.x += v.x, s.y += v.y, s.z += v.z, s.w += v.w;
+    }
+    if (bias) {
+      const float b = bias[(4 * i / plane) % channels];  // plane % 4 == 0: one channel per float4
+      s.x += b, s.y += b, s.z += b, s.w += b;
+    }
+    reinterpret_cast<float4*>(out)[i] = s;
+  }
+}
+__global__ void splitk_reduce_kernel(const float* __restrict__ ws, int splits, int64_t n, float* __restrict__ out,
+                                     const float* __restrict__ bias, int64_t plane, int64_t channels) {
+  const int64_t stride = int64_t(gridDim.x) * blockDim.x;
+  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride) {
+    float s = ws[i];
+    for (int k = 1; k < splits; ++k) s += ws[k * n + i];
+    if (bias) s += bias[(i / plane) % channels];
+    out[i] = s;
+  }
+}
+
 }  // namespace
+
+void splitk_reduce(const Exec& ex, const float* ws, int splits, int64_t out_size, float* out, const float* bias,
+                   int64_t plane, int64_t channels) {
+  const StreamHandle stream = ex.stream;
+  constexpr int kBlock = 256;
+  const int64_t n = out_size;
+  if (n % 4 == 0 && plane % 4 == 0 && aligned16(ws) && aligned16(out)) {
+    FOVEA_LAUNCH(splitk_reduce_vec4_kernel, grid_stride_blocks(n / 4, kBlock), kBlock, 0, stream, ws, splits, n / 4,
+                 out, bias, plane, channels);
+  } else {
+    FOVEA_LAUNCH(splitk_reduce_kernel, grid_stride_blocks(n, kBlock), kBlock, 0, stream, ws, splits, n, out, bias,
+                 plane, channels);
+  }
+}
 
 void conv2d_forward_implicit_gemm(const Exec& ex, const Conv2dParams& p, const float* x, const float* w, const float* b,
                                   float* y, const ConvGemmPlan& requested) {
@@ -118,6 +162,7 @@ void conv2d_forward_implicit_gemm(const Exec& ex, const Conv2dParams& p, const f
   with_tile(plan, [&](auto cfg) {
     using Cfg = decltype(cfg);
     const dim3 grid = gemm_grid<Cfg>(op, g, p.groups);
+    note_flop(conv_flop(p));
     if (vec_x)
       FOVEA_LAUNCH((conv2d_fprop_igemm_kernel<Cfg, true, true>), grid, Cfg::kThreads, 0, stream, g, x, w, fused_bias,
                    out);
@@ -128,7 +173,7 @@ void conv2d_forward_implicit_gemm(const Exec& ex, const Conv2dParams& p, const f
       FOVEA_LAUNCH((conv2d_fprop_igemm_kernel<Cfg, false, false>), grid, Cfg::kThreads, 0, stream, g, x, w, fused_bias,
                    out);
   });
-  if (plan.splits > 1) splitk_reduce(ex, g, out, y, b, g.PQ, g.K);
+  if (plan.splits > 1) splitk_reduce(ex, out, g.splits, g.out_size, y, b, g.PQ, g.K);
 }
 
 }  // namespace fovea::FOVEA_KERNEL_NS

@@ -155,12 +155,13 @@ void conv2d_backward_filter_implicit_gemm(const Exec& ex, const Conv2dParams& p,
   with_tile(plan, [&](auto cfg) {
     using Cfg = decltype(cfg);
     const dim3 grid = gemm_grid<Cfg>(op, g, p.groups);
+    note_flop(conv_flop(p));
     if (vec_dy)
       FOVEA_LAUNCH((conv2d_wgrad_igemm_kernel<Cfg, true>), grid, Cfg::kThreads, 0, stream, g, x, dy, out);
     else
       FOVEA_LAUNCH((conv2d_wgrad_igemm_kernel<Cfg, false>), grid, Cfg::kThreads, 0, stream, g, x, dy, out);
   });
-  if (plan.splits > 1) splitk_reduce(ex, g, out, dw, nullptr, g.Ngemm, g.K);
+  if (plan.splits > 1) splitk_reduce(ex, out, g.splits, g.out_size, dw, nullptr, g.Ngemm, g.K);
 }
 
 }  // namespace fovea::FOVEA_KERNEL_NS

@@ -59,9 +59,7 @@ float* column_buffer(const Exec& ex, const char* op, const Conv2dParams& p) {
 
 void check_ptrs(const char* op, const void* a, const char* an, const void* b, const char* bn, const void* c,
                 const char* cn) {
-  FOVEA_CHECK(a != nullptr, op, ": argument '", an, "' is null");
-  FOVEA_CHECK(b != nullptr, op, ": argument '", bn, "' is null");
-  FOVEA_CHECK(c != nullptr, op, ": argument '", cn, "' is null");
+  check_ptr(op, an, a), check_ptr(op, bn, b), check_ptr(op, cn, c);
 }
 
 }  // namespace

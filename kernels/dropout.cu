@@ -45,12 +45,13 @@ __global__ void dropout_kernel(const float* in, float* out, int64_t n, uint64_t 
   }
 }
 
-void apply(const Exec& ex, const char* op, const DropoutParams& p, int64_t n, const float* in, float* out) {
+// `names`: the op's names of `in` and `out`, for errors.
+void apply(const Exec& ex, const char* op, const char* const names[2], const DropoutParams& p, int64_t n,
+           const float* in, float* out) {
   p.validate(op);
   FOVEA_CHECK(n >= 0, op, ": argument 'n' must be >= 0, got ", n);
   if (n == 0) return;
-  FOVEA_CHECK(in && out, op, ": null pointer (input ", static_cast<const void*>(in), ", output ",
-              static_cast<void*>(out), ")");
+  check_ptr(op, names[0], in), check_ptr(op, names[1], out);
   if (!p.training) {
     if (in != out) launch_map1(ex, op, in, out, n, IdentityOp{});
     return;
@@ -58,18 +59,20 @@ void apply(const Exec& ex, const char* op, const DropoutParams& p, int64_t n, co
   const float pf = float(p.p), scale = float(1.0 / (1.0 - p.p));
   const dim3 grid(grid_stride_blocks((n + 3) / 4, kMapBlock));
   if (aligned16(in) && aligned16(out))
-    launch(op, dropout_kernel<true>, grid, dim3(kMapBlock), 0, ex.stream, in, out, n, p.seed, p.offset, pf, scale);
+    launch<dropout_kernel<true>>(op, grid, dim3(kMapBlock), 0, ex.stream, in, out, n, p.seed, p.offset, pf, scale);
   else
-    launch(op, dropout_kernel<false>, grid, dim3(kMapBlock), 0, ex.stream, in, out, n, p.seed, p.offset, pf, scale);
+    launch<dropout_kernel<false>>(op, grid, dim3(kMapBlock), 0, ex.stream, in, out, n, p.seed, p.offset, pf, scale);
 }
 
 }  // namespace
 
 void dropout_forward(const Exec& ex, const DropoutParams& p, int64_t n, const float* x, float* y) {
-  apply(ex, "dropout_forward", p, n, x, y);
+  static const char* const names[2] = {"x", "y"};
+  apply(ex, "dropout_forward", names, p, n, x, y);
 }
 void dropout_backward(const Exec& ex, const DropoutParams& p, int64_t n, const float* dy, float* dx) {
-  apply(ex, "dropout_backward", p, n, dy, dx);
+  static const char* const names[2] = {"dy", "dx"};
+  apply(ex, "dropout_backward", names, p, n, dy, dx);
 }
 
 const bool registered = ops::dropout_forward_stub.define(kThisSlot, dropout_forward) &&

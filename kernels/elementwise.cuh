@@ -44,7 +44,8 @@ __global__ void map2_vec4_kernel(const float* a, const float* b, float* y, int64
   for (int64_t i = t0; i < n4; i += stride) {
     const float4 u = reinterpret_cast<const float4*>(a)[i];
     const float4 v = reinterpret_cast<const float4*>(b)[i];
-    reinterpret_cast<float4*>(y)[i] = float4{f(u.x, v.x), f(u.y, v.y), f(u.z, v.z), f(u.w, v.w)};
+    const float4 r{f(u.x, v.x), f(u.y, v.y), f(u.z, v.z), f(u.w, v.w)};  // stored whole: see batchnorm.cu
+    reinterpret_cast<float4*>(y)[i] = r;
   }
   const int64_t t = (n4 << 2) + t0;
   if (t < n) y[t] = f(a[t], b[t]);
@@ -56,33 +57,37 @@ __global__ void map2_scalar_kernel(const float* a, const float* b, float* y, int
   for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride) y[i] = f(a[i], b[i]);
 }
 
-// `op` names the public launcher in launch errors. n == 0 launches nothing.
+// `op` names the public launcher in errors, and `names` its pointer arguments. n == 0 launches nothing.
 template <class F>
 void launch_map1(const Exec& ex, const char* op, const float* a, float* y, int64_t n, F f) {
   const StreamHandle stream = ex.stream;
   FOVEA_CHECK(n >= 0, op, ": argument 'n' must be >= 0, got ", n);
   if (n == 0) return;
-  FOVEA_CHECK(a && y, op, ": null pointer (x=", static_cast<const void*>(a), ", y=", static_cast<void*>(y), ")");
+  check_ptr(op, "x", a), check_ptr(op, "y", y);
   if (aligned16(a) && aligned16(y))
-    launch(op, map1_vec4_kernel<F>, dim3(grid_stride_blocks(n / 4 + 1, kMapBlock)), dim3(kMapBlock), 0, stream, a, y, n,
-           f);
+    launch<map1_vec4_kernel<F>>(op, dim3(grid_stride_blocks(n / 4 + 1, kMapBlock)), dim3(kMapBlock), 0, stream, a, y, n,
+                                f);
   else
-    launch(op, map1_scalar_kernel<F>, dim3(grid_stride_blocks(n, kMapBlock)), dim3(kMapBlock), 0, stream, a, y, n, f);
+    launch<map1_scalar_kernel<F>>(op, dim3(grid_stride_blocks(n, kMapBlock)), dim3(kMapBlock), 0, stream, a, y, n, f);
 }
 
+struct Map2Names {
+  const char *a, *b, *y;
+};
+
 template <class F>
-void launch_map2(const Exec& ex, const char* op, const float* a, const float* b, float* y, int64_t n, F f) {
+void launch_map2(const Exec& ex, const char* op, const float* a, const float* b, float* y, int64_t n, F f,
+                 Map2Names names) {
   const StreamHandle stream = ex.stream;
   FOVEA_CHECK(n >= 0, op, ": argument 'n' must be >= 0, got ", n);
   if (n == 0) return;
-  FOVEA_CHECK(a && b && y, op, ": null pointer (inputs ", static_cast<const void*>(a), ", ",
-              static_cast<const void*>(b), ", output ", static_cast<void*>(y), ")");
+  check_ptr(op, names.a, a), check_ptr(op, names.b, b), check_ptr(op, names.y, y);
   if (aligned16(a) && aligned16(b) && aligned16(y))
-    launch(op, map2_vec4_kernel<F>, dim3(grid_stride_blocks(n / 4 + 1, kMapBlock)), dim3(kMapBlock), 0, stream, a, b, y,
-           n, f);
+    launch<map2_vec4_kernel<F>>(op, dim3(grid_stride_blocks(n / 4 + 1, kMapBlock)), dim3(kMapBlock), 0, stream, a, b, y,
+                                n, f);
   else
-    launch(op, map2_scalar_kernel<F>, dim3(grid_stride_blocks(n, kMapBlock)), dim3(kMapBlock), 0, stream, a, b, y, n,
-           f);
+    launch<map2_scalar_kernel<F>>(op, dim3(grid_stride_blocks(n, kMapBlock)), dim3(kMapBlock), 0, stream, a, b, y, n,
+                                  f);
 }
 
 }  // namespace fovea::FOVEA_KERNEL_NS

@@ -10,12 +10,16 @@
 //
 // Register tile: a thread's TM rows are TM/4 groups of 4 consecutive rows spaced BM/(TM/4) apart
 // (columns likewise). Each warp covers 4 x 8 threads of the block's thread grid (thread_coords), so
-// per k a warp reads 4 distinct float4s of As and 8 of Bs, each broadcast to the lanes that share it
-// (one shared-memory wavefront per load instead of four), and a quarter warp's epilogue stores 128
-// contiguous bytes.
+// per k a warp reads 4 distinct float4s of As and 8 of Bs, each broadcast to the lanes that share it,
+// and a quarter warp's epilogue stores 128 contiguous bytes. The emulator's memory metrics count 4
+// wavefronts for each of these 128-bit shared loads (4 quarter-warp phases, none conflicting): with
+// TM = TN = 4 that is 8 wavefronts per 16 FMAs per lane, which makes the small tiles L1-bound in the
+// cost model (core/emu/cost_model.h); whether the GPU merges phases that read the same addresses is for
+// a GPU profile to tell.
 //
 // Shared rows are padded by 4 floats: the transposing stores of k-contiguous operands (4 m columns
-// x 8 k rows per warp) then hit 32 distinct banks, and float4 reads stay 16-byte aligned.
+// x 8 k rows per warp) then hit 32 distinct banks, and float4 reads stay 16-byte aligned. The conv
+// gathers use other padding (kGatherLd).
 #pragma once
 #include "kernels/common.cuh"
 
@@ -55,12 +59,22 @@ FOVEA_DEVICE_INLINE void thread_coords(int tid, int& tm, int& tn) {
   tn = (warp % kWarpsN) * 8 + lane % 8;
 }
 
-// Both double-buffered operand slabs of a block; 16-byte aligned for float4 access.
-template <class Cfg>
+// Both double-buffered operand slabs of a block; 16-byte aligned for float4 access. The row lengths
+// (padding) are those of the loaders that fill them: see kGatherLd.
+template <class Cfg, int LdA = Cfg::kLdA, int LdB = Cfg::kLdB>
 struct alignas(16) SharedTiles {
-  float a[2][Cfg::BK][Cfg::kLdA];
-  float b[2][Cfg::BK][Cfg::kLdB];
+  float a[2][Cfg::BK][LdA];
+  float b[2][Cfg::BK][LdB];
 };
+
+// Row length of a B slab stored by the conv gather loaders (kernels/conv2d_igemm.cuh), where a warp
+// stores 32 / R rows of R consecutive columns (R = kThreads / BK threads per slab row): rows R banks apart
+// make those stores conflict-free. The default pad of 4 puts two rows of 16 columns 4 banks apart, a 2-way
+// bank conflict on every store (measured by the emulator's memory metrics: 2 wavefronts per request).
+template <class Cfg>
+inline constexpr int kGatherLd = Cfg::BN + ((Cfg::kThreads / Cfg::BK) >= 32
+                                                ? 4
+                                                : (((Cfg::kThreads / Cfg::BK) - Cfg::BN) % 32 + 32) % 32);
 
 // Block-tile row (column) held in register row i (column j) of thread tm (tn).
 template <class Cfg>
@@ -79,9 +93,9 @@ FOVEA_DEVICE_INLINE void load_float4(const float* p, float* out) {
 
 // acc += As * Bs over one slab. Each accumulator sums its products in k order, so the result does
 // not depend on thread scheduling.
-template <class Cfg>
-FOVEA_DEVICE_INLINE void mma_slab(const float (&As)[Cfg::BK][Cfg::kLdA], const float (&Bs)[Cfg::BK][Cfg::kLdB], int tm,
-                                  int tn, float (&acc)[Cfg::TM][Cfg::TN]) {
+template <class Cfg, int LdA, int LdB>
+FOVEA_DEVICE_INLINE void mma_slab(const float (&As)[Cfg::BK][LdA], const float (&Bs)[Cfg::BK][LdB], int tm, int tn,
+                                  float (&acc)[Cfg::TM][Cfg::TN]) {
 #pragma unroll
   for (int k = 0; k < Cfg::BK; ++k) {
     float a[Cfg::TM], b[Cfg::TN];
@@ -98,9 +112,9 @@ FOVEA_DEVICE_INLINE void mma_slab(const float (&As)[Cfg::BK][Cfg::kLdA], const f
 
 // Runs the slabs [k_begin, k_end) through shared memory, double buffered (see the top of this file).
 // load() fills the loaders' registers with the next slab, store(buf) moves them to buffer buf.
-template <class Cfg, class Load, class Store>
-FOVEA_DEVICE_INLINE void mainloop(SharedTiles<Cfg>& sm, int k_begin, int k_end, Load&& load, Store&& store, int tm,
-                                  int tn, float (&acc)[Cfg::TM][Cfg::TN]) {
+template <class Cfg, int LdA, int LdB, class Load, class Store>
+FOVEA_DEVICE_INLINE void mainloop(SharedTiles<Cfg, LdA, LdB>& sm, int k_begin, int k_end, Load&& load, Store&& store,
+                                  int tm, int tn, float (&acc)[Cfg::TM][Cfg::TN]) {
   const int slabs = k_end > k_begin ? (k_end - k_begin + Cfg::BK - 1) / Cfg::BK : 0;
   if (slabs > 0) {
     load();
@@ -111,7 +125,7 @@ FOVEA_DEVICE_INLINE void mainloop(SharedTiles<Cfg>& sm, int k_begin, int k_end, 
     const int cur = t & 1;
     const bool more = t + 1 < slabs;
     if (more) load();
-    mma_slab<Cfg>(sm.a[cur], sm.b[cur], tm, tn, acc);
+    mma_slab<Cfg, LdA, LdB>(sm.a[cur], sm.b[cur], tm, tn, acc);
     if (more) store(cur ^ 1);
     __syncthreads();  // slab t+1 is visible, and nobody still reads slab t's buffer when it is refilled
   }

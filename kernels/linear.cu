@@ -70,7 +70,7 @@ void bias_add(const Exec& ex, float* y, const float* b, int64_t outer, int64_t c
               " channels=", channels, " inner=", inner);
   const int64_t n = outer * channels * inner;
   if (n == 0) return;
-  FOVEA_CHECK(y != nullptr && b != nullptr, "bias_add: arguments 'y' and 'b' must not be null");
+  check_ptr("bias_add", "y", y), check_ptr("bias_add", "b", b);
   if (inner % 4 == 0 && aligned16(y)) {
     FOVEA_LAUNCH(bias_add_vec4_kernel, grid_stride_blocks(n / 4, kBiasBlock), kBiasBlock, 0, ex.stream, y, b, n / 4,
                  channels, inner / 4);
@@ -84,8 +84,8 @@ void bias_backward(const Exec& ex, const float* dy, float* db, int64_t outer, in
   FOVEA_CHECK(outer >= 0 && channels >= 0 && inner >= 0, "bias_backward: sizes must be >= 0, got outer=", outer,
               " channels=", channels, " inner=", inner);
   if (channels == 0) return;
-  FOVEA_CHECK(db != nullptr, "bias_backward: argument 'db' is null");
-  FOVEA_CHECK(outer * inner == 0 || dy != nullptr, "bias_backward: argument 'dy' is null");
+  check_ptr("bias_backward", "db", db);
+  if (outer * inner != 0) check_ptr("bias_backward", "dy", dy);
   if (inner <= 1 || outer * inner == 0) {
     FOVEA_LAUNCH(bias_backward_column_kernel, grid_1d(channels, kBiasBlock), kBiasBlock, 0, ex.stream, dy, db,
                  inner == 0 ? int64_t(0) : outer, channels);
@@ -98,30 +98,39 @@ void bias_backward(const Exec& ex, const float* dy, float* db, int64_t outer, in
 
 void conv2d_backward_bias(const Exec& ex, const Conv2dParams& p, const float* dy, float* db) {
   p.validate("conv2d_backward_bias");
+  check_ptr("conv2d_backward_bias", "dy", dy), check_ptr("conv2d_backward_bias", "db", db);
   bias_backward(ex, dy, db, p.N, p.K, p.P() * p.Q());
 }
 
 // y[batch, out] = x[batch, in] W[out, in]^T: GEMM NT, M = batch, N = out, K = in; then the bias.
 void linear_forward(const Exec& ex, const LinearParams& p, const float* x, const float* w, const float* b, float* y) {
-  p.validate("linear_forward");
+  const char* op = "linear_forward";
+  p.validate(op);
+  check_ptr(op, "x", x), check_ptr(op, "w", w), check_ptr(op, "y", y);  // b may be null: no bias
   sgemm_tiled(ex, sgemm_params(Trans::N, Trans::T, p.N, p.out_features, p.in_features), x, w, y);
   if (b) bias_add(ex, y, b, p.N, p.out_features, 1);
 }
 
 // dx[batch, in] = dy[batch, out] W[out, in]: GEMM NN, M = batch, N = in, K = out.
 void linear_backward_data(const Exec& ex, const LinearParams& p, const float* dy, const float* w, float* dx) {
-  p.validate("linear_backward_data");
+  const char* op = "linear_backward_data";
+  p.validate(op);
+  check_ptr(op, "dy", dy), check_ptr(op, "w", w), check_ptr(op, "dx", dx);
   sgemm_tiled(ex, sgemm_params(Trans::N, Trans::N, p.N, p.in_features, p.out_features), dy, w, dx);
 }
 
 // dW[out, in] = dy[batch, out]^T x[batch, in]: GEMM TN, M = out, N = in, K = batch.
 void linear_backward_weight(const Exec& ex, const LinearParams& p, const float* x, const float* dy, float* dw) {
-  p.validate("linear_backward_weight");
+  const char* op = "linear_backward_weight";
+  p.validate(op);
+  check_ptr(op, "x", x), check_ptr(op, "dy", dy), check_ptr(op, "dw", dw);
   sgemm_tiled(ex, sgemm_params(Trans::T, Trans::N, p.out_features, p.in_features, p.N), dy, x, dw);
 }
 
 void linear_backward_bias(const Exec& ex, const LinearParams& p, const float* dy, float* db) {
-  p.validate("linear_backward_bias");
+  const char* op = "linear_backward_bias";
+  p.validate(op);
+  check_ptr(op, "dy", dy), check_ptr(op, "db", db);
   bias_backward(ex, dy, db, p.N, p.out_features, 1);
 }
 

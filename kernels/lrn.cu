@@ -98,32 +98,31 @@ LrnConsts<I> lrn_consts(const LrnParams& p) {
 void lrn_forward(const Exec& ex, const LrnParams& p, const float* x, float* y) {
   const char* op = "lrn_forward";
   p.validate(op);
-  FOVEA_CHECK(x && y, op, ": null pointer (x ", static_cast<const void*>(x), ", y ", static_cast<void*>(y), ")");
+  check_ptr(op, "x", x), check_ptr(op, "y", y);
   const int64_t total = p.x_size();
   const dim3 grid(grid_stride_blocks(total, kLrnBlock, 4096));
   if (total < kIndex32Limit)
-    launch(op, lrn_forward_kernel<int32_t>, grid, dim3(kLrnBlock), 0, ex.stream, x, y, int32_t(total),
-           lrn_consts<int32_t>(p));
+    launch<lrn_forward_kernel<int32_t>>(op, grid, dim3(kLrnBlock), 0, ex.stream, x, y, int32_t(total),
+                                        lrn_consts<int32_t>(p));
   else
-    launch(op, lrn_forward_kernel<int64_t>, grid, dim3(kLrnBlock), 0, ex.stream, x, y, total, lrn_consts<int64_t>(p));
+    launch<lrn_forward_kernel<int64_t>>(op, grid, dim3(kLrnBlock), 0, ex.stream, x, y, total, lrn_consts<int64_t>(p));
 }
 
 void lrn_backward(const Exec& ex, const LrnParams& p, const float* x, const float* dy, float* dx) {
   const char* op = "lrn_backward";
   p.validate(op);
-  FOVEA_CHECK(x && dy && dx, op, ": null pointer (x ", static_cast<const void*>(x), ", dy ",
-              static_cast<const void*>(dy), ", dx ", static_cast<void*>(dx), ")");
+  check_ptr(op, "x", x), check_ptr(op, "dy", dy), check_ptr(op, "dx", dx);
   const int64_t total = p.x_size();
   float* t = workspace_array<float>(ex, total, op);
   const dim3 grid(grid_stride_blocks(total, kLrnBlock, 4096));
   if (total < kIndex32Limit) {
     const LrnConsts<int32_t> k = lrn_consts<int32_t>(p);
-    launch(op, lrn_backward_t_kernel<int32_t>, grid, dim3(kLrnBlock), 0, ex.stream, x, dy, t, int32_t(total), k);
-    launch(op, lrn_backward_dx_kernel<int32_t>, grid, dim3(kLrnBlock), 0, ex.stream, x, dy, t, dx, int32_t(total), k);
+    launch<lrn_backward_t_kernel<int32_t>>(op, grid, dim3(kLrnBlock), 0, ex.stream, x, dy, t, int32_t(total), k);
+    launch<lrn_backward_dx_kernel<int32_t>>(op, grid, dim3(kLrnBlock), 0, ex.stream, x, dy, t, dx, int32_t(total), k);
   } else {
     const LrnConsts<int64_t> k = lrn_consts<int64_t>(p);
-    launch(op, lrn_backward_t_kernel<int64_t>, grid, dim3(kLrnBlock), 0, ex.stream, x, dy, t, total, k);
-    launch(op, lrn_backward_dx_kernel<int64_t>, grid, dim3(kLrnBlock), 0, ex.stream, x, dy, t, dx, total, k);
+    launch<lrn_backward_t_kernel<int64_t>>(op, grid, dim3(kLrnBlock), 0, ex.stream, x, dy, t, total, k);
+    launch<lrn_backward_dx_kernel<int64_t>>(op, grid, dim3(kLrnBlock), 0, ex.stream, x, dy, t, dx, total, k);
   }
 }
 

@@ -2,6 +2,7 @@
 // under nvcc, the OpenMP backend (serial CPP backend without OpenMP) in the emulator build. Both return the
 // value to the host, so they synchronise `stream`. Thrust's temporary storage comes from `ws` (a bump
 // allocator over at most kMetricScratchBytes), never from a hidden allocation.
+// The same file implements ops::accumulate_metrics_stub (layers/ops/metrics.h), which reads nothing back.
 #pragma once
 #include <cstdint>
 

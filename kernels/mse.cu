@@ -55,24 +55,23 @@ struct MseBackwardOp {
 void mse_forward(const Exec& ex, int64_t n, const float* x, const float* target, float* loss) {
   const char* op = "mse_forward";
   FOVEA_CHECK(n > 0, op, ": argument 'n' must be > 0, got ", n);
-  FOVEA_CHECK(x && target && loss, op, ": null pointer (x ", static_cast<const void*>(x), ", target ",
-              static_cast<const void*>(target), ", loss ", static_cast<void*>(loss), ")");
+  check_ptr(op, "x", x), check_ptr(op, "target", target), check_ptr(op, "loss", loss);
   const bool vec = aligned16(x) && aligned16(target);
   // The grid depends on n only, so the summation order (and the bits) does not change between runs.
   const unsigned blocks = grid_stride_blocks(vec ? n / 4 + 1 : n, kMseBlock, kMaxPartials);
   float* partials = workspace_array<float>(ex, blocks, op);
   if (vec)
-    launch(op, mse_partial_kernel<true>, dim3(blocks), dim3(kMseBlock), 0, ex.stream, x, target, partials, n);
+    launch<mse_partial_kernel<true>>(op, dim3(blocks), dim3(kMseBlock), 0, ex.stream, x, target, partials, n);
   else
-    launch(op, mse_partial_kernel<false>, dim3(blocks), dim3(kMseBlock), 0, ex.stream, x, target, partials, n);
-  launch(op, mse_finish_kernel, dim3(1), dim3(kMseBlock), 0, ex.stream, partials, int64_t(blocks), n, loss);
+    launch<mse_partial_kernel<false>>(op, dim3(blocks), dim3(kMseBlock), 0, ex.stream, x, target, partials, n);
+  launch<mse_finish_kernel>(op, dim3(1), dim3(kMseBlock), 0, ex.stream, partials, int64_t(blocks), n, loss);
 }
 
 // dx = (x - t) * (2 dloss / n): 8 bytes read + 4 written per element, HBM-bound (elementwise.cuh).
 void mse_backward(const Exec& ex, int64_t n, const float* x, const float* target, float dloss, float* dx) {
   const char* op = "mse_backward";
   FOVEA_CHECK(n > 0, op, ": argument 'n' must be > 0, got ", n);
-  launch_map2(ex, op, x, target, dx, n, MseBackwardOp{float(2.0 * double(dloss) / double(n))});
+  launch_map2(ex, op, x, target, dx, n, MseBackwardOp{float(2.0 * double(dloss) / double(n))}, {"x", "target", "dx"});
 }
 
 const bool registered =

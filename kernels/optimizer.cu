@@ -123,8 +123,8 @@ __global__ void adamw_multi_kernel(const OptimizerTensor* __restrict__ tensors, 
 void check_launch(const char* op, const OptimizerTensor* tensors, int64_t count, int64_t chunks, int64_t step) {
   FOVEA_CHECK(step >= 1, op, ": argument 'step' must be >= 1, got ", step);
   FOVEA_CHECK(count >= 0 && chunks >= 0, op, ": arguments 'count'=", count, " and 'chunks'=", chunks, " must be >= 0");
-  FOVEA_CHECK(chunks == 0 || (count > 0 && tensors), op, ": ", chunks, " chunks but ", count, " tensors at ",
-              static_cast<const void*>(tensors));
+  FOVEA_CHECK(chunks == 0 || count > 0, op, ": ", chunks, " chunks but 'count' is ", count, " tensors");
+  if (chunks > 0) check_ptr(op, "tensors", tensors);
   FOVEA_CHECK(chunks <= int64_t(0x7fffffff), op, ": ", chunks, " chunks exceed one launch");
 }
 
@@ -144,7 +144,7 @@ void sgd_step(const Exec& ex, const SgdParams& p, const OptimizerList& list, int
                     p.momentum != 0.0,
                     step == 1,
                     p.nesterov};
-  launch(op, sgd_multi_kernel, dim3(unsigned(chunks)), dim3(kOptBlock), 0, ex.stream, tensors, count, k);
+  launch<sgd_multi_kernel>(op, dim3(unsigned(chunks)), dim3(kOptBlock), 0, ex.stream, tensors, count, k);
 }
 
 void adamw_step(const Exec& ex, const AdamWParams& p, const OptimizerList& list, int64_t step) {
@@ -162,7 +162,7 @@ void adamw_step(const Exec& ex, const AdamWParams& p, const OptimizerList& list,
                       float(std::sqrt(bc2)),
                       float(p.eps),
                       float(-(p.lr / bc1))};
-  launch(op, adamw_multi_kernel, dim3(unsigned(chunks)), dim3(kOptBlock), 0, ex.stream, tensors, count, k);
+  launch<adamw_multi_kernel>(op, dim3(unsigned(chunks)), dim3(kOptBlock), 0, ex.stream, tensors, count, k);
 }
 
 const bool registered =

@@ -176,13 +176,52 @@ __global__ void global_avgpool_backward_kernel(const float* __restrict__ dy, flo
   for (I i = grid_start<I>(); i < total; i += grid_stride<I>()) dx[i] = dy[i / HW] / div;
 }
 
+// Adaptive average pooling forward: a thread per output, the bin summed row by row in float (PyTorch's
+// order); backward: a thread per INPUT pixel gathering dy / size from the few bins that hold it (bins
+// are monotone, so they start at floor(h * OH / H)): no atomics, deterministic. HBM-bound like avgpool.
+template <typename I>
+__global__ void adaptive_avgpool2d_forward_kernel(AdaptivePool2dParams p, const float* __restrict__ x,
+                                                  float* __restrict__ y, I total) {
+  using B = AdaptivePool2dParams;
+  for (I o = grid_start<I>(); o < total; o += grid_stride<I>()) {
+    const I j = o % I(p.OW), i = (o / I(p.OW)) % I(p.OH), nc = o / (I(p.OW) * I(p.OH));
+    const I h0 = I(B::start(i, p.H, p.OH)), h1 = I(B::end(i, p.H, p.OH));
+    const I w0 = I(B::start(j, p.W, p.OW)), w1 = I(B::end(j, p.W, p.OW));
+    const float* plane = x + nc * I(p.H) * I(p.W);
+    float s = 0.0f;
+    for (I h = h0; h < h1; ++h)
+      for (I w = w0; w < w1; ++w) s += plane[h * I(p.W) + w];
+    y[o] = s / float((h1 - h0) * (w1 - w0));
+  }
+}
+
+template <typename I>
+__global__ void adaptive_avgpool2d_backward_kernel(AdaptivePool2dParams p, const float* __restrict__ dy,
+                                                   float* __restrict__ dx, I total) {
+  using B = AdaptivePool2dParams;
+  for (I t = grid_start<I>(); t < total; t += grid_stride<I>()) {
+    const I w = t % I(p.W), h = (t / I(p.W)) % I(p.H), nc = t / (I(p.W) * I(p.H));
+    const float* g = dy + nc * I(p.OH) * I(p.OW);
+    float acc = 0.0f;
+    for (I i = I(int64_t(h) * p.OH / p.H); i < I(p.OH) && I(B::start(i, p.H, p.OH)) <= h; ++i) {
+      const I h0 = I(B::start(i, p.H, p.OH)), h1 = I(B::end(i, p.H, p.OH));
+      if (h >= h1) continue;
+      for (I j = I(int64_t(w) * p.OW / p.W); j < I(p.OW) && I(B::start(j, p.W, p.OW)) <= w; ++j) {
+        const I w0 = I(B::start(j, p.W, p.OW)), w1 = I(B::end(j, p.W, p.OW));
+        if (w >= w1) continue;
+        acc += g[i * I(p.OW) + j] / float((h1 - h0) * (w1 - w0));
+      }
+    }
+    dx[t] = acc;
+  }
+}
+
 void check_pool(const char* op, const Pool2dParams& p) {
   p.validate(op);
   FOVEA_CHECK(p.P() > 0 && p.Q() > 0, op, ": empty output ", p.P(), "x", p.Q(), " (", p.str(), ")");
 }
 void check_ptrs(const char* op, const void* a, const char* an, const void* b, const char* bn) {
-  FOVEA_CHECK(a != nullptr, op, ": argument '", an, "' is null");
-  FOVEA_CHECK(b != nullptr, op, ": argument '", bn, "' is null");
+  check_ptr(op, an, a), check_ptr(op, bn, b);
 }
 bool use_index32(const Pool2dParams& p) {
   return p.x_size() < kIndex32Limit && p.y_size() < kIndex32Limit;
@@ -198,11 +237,11 @@ void maxpool_forward(const Exec& ex, const Pool2dParams& p, const float* x, floa
   check_ptrs(op, x, "x", y, "y");
   const int64_t total = p.y_size();
   if (use_index32(p))
-    launch(op, maxpool2d_forward_kernel<int32_t, Index>, pool_grid(total), dim3(kPoolBlock), 0, ex.stream,
-           pool_geom<int32_t>(p), x, y, idx, int32_t(total));
+    launch<maxpool2d_forward_kernel<int32_t, Index>>(op, pool_grid(total), dim3(kPoolBlock), 0, ex.stream,
+                                                     pool_geom<int32_t>(p), x, y, idx, int32_t(total));
   else
-    launch(op, maxpool2d_forward_kernel<int64_t, Index>, pool_grid(total), dim3(kPoolBlock), 0, ex.stream,
-           pool_geom<int64_t>(p), x, y, idx, total);
+    launch<maxpool2d_forward_kernel<int64_t, Index>>(op, pool_grid(total), dim3(kPoolBlock), 0, ex.stream,
+                                                     pool_geom<int64_t>(p), x, y, idx, total);
 }
 
 template <typename Index>
@@ -210,14 +249,14 @@ void maxpool_backward(const Exec& ex, const Pool2dParams& p, const float* dy, co
   const char* op = "maxpool2d_backward";
   check_pool(op, p);
   check_ptrs(op, dy, "dy", dx, "dx");
-  FOVEA_CHECK(idx != nullptr, op, ": argument 'idx' is null");
+  check_ptr(op, "idx", idx);
   const int64_t total = p.x_size();
   if (use_index32(p))
-    launch(op, maxpool2d_backward_kernel<int32_t, Index>, pool_grid(total), dim3(kPoolBlock), 0, ex.stream,
-           pool_geom<int32_t>(p), dy, idx, dx, int32_t(total));
+    launch<maxpool2d_backward_kernel<int32_t, Index>>(op, pool_grid(total), dim3(kPoolBlock), 0, ex.stream,
+                                                      pool_geom<int32_t>(p), dy, idx, dx, int32_t(total));
   else
-    launch(op, maxpool2d_backward_kernel<int64_t, Index>, pool_grid(total), dim3(kPoolBlock), 0, ex.stream,
-           pool_geom<int64_t>(p), dy, idx, dx, total);
+    launch<maxpool2d_backward_kernel<int64_t, Index>>(op, pool_grid(total), dim3(kPoolBlock), 0, ex.stream,
+                                                      pool_geom<int64_t>(p), dy, idx, dx, total);
 }
 
 void check_global(const char* op, int64_t N, int64_t C, int64_t H, int64_t W, const void* a, const char* an,
@@ -245,11 +284,11 @@ void avgpool2d_forward(const Exec& ex, const Pool2dParams& p, const float* x, fl
   check_ptrs(op, x, "x", y, "y");
   const int64_t total = p.y_size();
   if (use_index32(p))
-    launch(op, avgpool2d_forward_kernel<int32_t>, pool_grid(total), dim3(kPoolBlock), 0, ex.stream,
-           pool_geom<int32_t>(p), x, y, int32_t(total));
+    launch<avgpool2d_forward_kernel<int32_t>>(op, pool_grid(total), dim3(kPoolBlock), 0, ex.stream,
+                                              pool_geom<int32_t>(p), x, y, int32_t(total));
   else
-    launch(op, avgpool2d_forward_kernel<int64_t>, pool_grid(total), dim3(kPoolBlock), 0, ex.stream,
-           pool_geom<int64_t>(p), x, y, total);
+    launch<avgpool2d_forward_kernel<int64_t>>(op, pool_grid(total), dim3(kPoolBlock), 0, ex.stream,
+                                              pool_geom<int64_t>(p), x, y, total);
 }
 
 void avgpool2d_backward(const Exec& ex, const Pool2dParams& p, const float* dy, float* dx) {
@@ -258,19 +297,19 @@ void avgpool2d_backward(const Exec& ex, const Pool2dParams& p, const float* dy, 
   check_ptrs(op, dy, "dy", dx, "dx");
   const int64_t total = p.x_size();
   if (use_index32(p))
-    launch(op, avgpool2d_backward_kernel<int32_t>, pool_grid(total), dim3(kPoolBlock), 0, ex.stream,
-           pool_geom<int32_t>(p), dy, dx, int32_t(total));
+    launch<avgpool2d_backward_kernel<int32_t>>(op, pool_grid(total), dim3(kPoolBlock), 0, ex.stream,
+                                               pool_geom<int32_t>(p), dy, dx, int32_t(total));
   else
-    launch(op, avgpool2d_backward_kernel<int64_t>, pool_grid(total), dim3(kPoolBlock), 0, ex.stream,
-           pool_geom<int64_t>(p), dy, dx, total);
+    launch<avgpool2d_backward_kernel<int64_t>>(op, pool_grid(total), dim3(kPoolBlock), 0, ex.stream,
+                                               pool_geom<int64_t>(p), dy, dx, total);
 }
 
 void global_avgpool_forward(const Exec& ex, int64_t N, int64_t C, int64_t H, int64_t W, const float* x, float* y) {
   const char* op = "global_avgpool_forward";
   check_global(op, N, C, H, W, x, "x", y, "y");
   const int64_t planes = N * C, warps_per_block = kPoolBlock / kWarpSize;
-  launch(op, global_avgpool_forward_kernel, dim3(grid_stride_blocks(planes, int(warps_per_block), 4096)),
-         dim3(kPoolBlock), 0, ex.stream, x, y, planes, H * W);
+  launch<global_avgpool_forward_kernel>(op, dim3(grid_stride_blocks(planes, int(warps_per_block), 4096)),
+                                        dim3(kPoolBlock), 0, ex.stream, x, y, planes, H * W);
 }
 
 void global_avgpool_backward(const Exec& ex, int64_t N, int64_t C, int64_t H, int64_t W, const float* dy, float* dx) {
@@ -278,11 +317,37 @@ void global_avgpool_backward(const Exec& ex, int64_t N, int64_t C, int64_t H, in
   check_global(op, N, C, H, W, dy, "dy", dx, "dx");
   const int64_t total = N * C * H * W;
   if (total < kIndex32Limit)
-    launch(op, global_avgpool_backward_kernel<int32_t>, pool_grid(total), dim3(kPoolBlock), 0, ex.stream, dy, dx,
-           int32_t(total), int32_t(H * W));
+    launch<global_avgpool_backward_kernel<int32_t>>(op, pool_grid(total), dim3(kPoolBlock), 0, ex.stream, dy, dx,
+                                                    int32_t(total), int32_t(H * W));
   else
-    launch(op, global_avgpool_backward_kernel<int64_t>, pool_grid(total), dim3(kPoolBlock), 0, ex.stream, dy, dx, total,
-           H * W);
+    launch<global_avgpool_backward_kernel<int64_t>>(op, pool_grid(total), dim3(kPoolBlock), 0, ex.stream, dy, dx, total,
+                                                    H * W);
+}
+
+void adaptive_avgpool2d_forward(const Exec& ex, const AdaptivePool2dParams& p, const float* x, float* y) {
+  const char* op = "adaptive_avgpool2d_forward";
+  p.validate(op);
+  check_ptrs(op, x, "x", y, "y");
+  const int64_t total = p.N * p.C * p.OH * p.OW;
+  if (total < kIndex32Limit && p.N * p.C * p.H * p.W < kIndex32Limit)
+    launch<adaptive_avgpool2d_forward_kernel<int32_t>>(op, pool_grid(total), dim3(kPoolBlock), 0, ex.stream, p, x, y,
+                                                       int32_t(total));
+  else
+    launch<adaptive_avgpool2d_forward_kernel<int64_t>>(op, pool_grid(total), dim3(kPoolBlock), 0, ex.stream, p, x, y,
+                                                       total);
+}
+
+void adaptive_avgpool2d_backward(const Exec& ex, const AdaptivePool2dParams& p, const float* dy, float* dx) {
+  const char* op = "adaptive_avgpool2d_backward";
+  p.validate(op);
+  check_ptrs(op, dy, "dy", dx, "dx");
+  const int64_t total = p.N * p.C * p.H * p.W;
+  if (total < kIndex32Limit && p.N * p.C * p.OH * p.OW < kIndex32Limit)
+    launch<adaptive_avgpool2d_backward_kernel<int32_t>>(op, pool_grid(total), dim3(kPoolBlock), 0, ex.stream, p, dy, dx,
+                                                        int32_t(total));
+  else
+    launch<adaptive_avgpool2d_backward_kernel<int64_t>>(op, pool_grid(total), dim3(kPoolBlock), 0, ex.stream, p, dy, dx,
+                                                        total);
 }
 
 const bool registered = ops::maxpool2d_forward_stub.define(kThisSlot, maxpool2d_forward) &&
@@ -290,6 +355,8 @@ const bool registered = ops::maxpool2d_forward_stub.define(kThisSlot, maxpool2d_
                         ops::avgpool2d_forward_stub.define(kThisSlot, avgpool2d_forward) &&
                         ops::avgpool2d_backward_stub.define(kThisSlot, avgpool2d_backward) &&
                         ops::global_avgpool_forward_stub.define(kThisSlot, global_avgpool_forward) &&
-                        ops::global_avgpool_backward_stub.define(kThisSlot, global_avgpool_backward);
+                        ops::global_avgpool_backward_stub.define(kThisSlot, global_avgpool_backward) &&
+                        ops::adaptive_avgpool2d_forward_stub.define(kThisSlot, adaptive_avgpool2d_forward) &&
+                        ops::adaptive_avgpool2d_backward_stub.define(kThisSlot, adaptive_avgpool2d_backward);
 
 }  // namespace fovea::FOVEA_KERNEL_NS

@@ -42,7 +42,10 @@ T* workspace_array(const Exec& ex, int64_t count, const char* op) {
   FOVEA_CHECK(ex.workspace, op, ": needs scratch memory but the call has no workspace (Exec::workspace)");
   FOVEA_CHECK(ex.workspace->device().type == kKernelDevice, op, ": the workspace is on ", ex.workspace->device().str(),
               ", but this kernel runs on ", Device(kKernelDevice).str());
-  return static_cast<T*>(ex.workspace->get(size_t(count) * sizeof(T)));
+  const size_t bytes = size_t(count) * sizeof(T);
+  FOVEA_CHECK(bytes <= ex.workspace->limit(), op, ": needs ", bytes, " bytes of scratch, but the workspace on ",
+              ex.workspace->device().str(), " holds at most ", ex.workspace->limit());
+  return static_cast<T*>(ex.workspace->get(bytes));
 }
 
 // All 32 lanes must call these (full mask); every lane gets the result.

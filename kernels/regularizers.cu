@@ -32,8 +32,10 @@ __global__ void sum_partials_kernel(const float* partials, int count, float* out
 }
 
 void elastic_net_penalty(const Exec& ex, int64_t n, const float* w, float l1, float l2, float* grad, float* penalty) {
-  FOVEA_CHECK(n >= 0 && w && penalty, "elastic_net_penalty: null argument or negative n=", n);
-  float* partials = workspace_array<float>(ex, kPenaltyBlocks, "elastic_net_penalty");
+  const char* op = "elastic_net_penalty";
+  FOVEA_CHECK(n >= 0, op, ": argument 'n' must be >= 0, got ", n);
+  check_ptr(op, "w", w), check_ptr(op, "penalty", penalty);
+  float* partials = workspace_array<float>(ex, kPenaltyBlocks, op);
   FOVEA_LAUNCH(elastic_net_partials_kernel, kPenaltyBlocks, kPenaltyThreads, 0, ex.stream, n, w, l1, l2, grad,
                partials);
   FOVEA_LAUNCH(sum_partials_kernel, 1, kPenaltyThreads, 0, ex.stream, (const float*)partials, kPenaltyBlocks, penalty);
@@ -52,10 +54,12 @@ __global__ void max_norm_rows_kernel(int64_t cols, float* w, float max_norm) {
 }
 
 void max_norm_rows(const Exec& ex, int64_t rows, int64_t cols, float* w, float max_norm) {
-  FOVEA_CHECK(rows >= 0 && cols >= 0 && max_norm > 0, "max_norm: rows=", rows, " cols=", cols, " max_norm=", max_norm,
-              " (max_norm must be > 0)");
+  const char* op = "max_norm_rows";
+  FOVEA_CHECK(rows >= 0 && cols >= 0, op, ": arguments 'rows' and 'cols' must be >= 0, got ", rows, " and ", cols);
+  FOVEA_CHECK(max_norm > 0, op, ": argument 'max_norm' must be > 0, got ", max_norm);
   if (rows == 0 || cols == 0) return;
-  FOVEA_CHECK(rows <= 2147483647, "max_norm: ", rows, " rows exceed the grid limit");
+  check_ptr(op, "w", w);
+  FOVEA_CHECK(rows <= 2147483647, op, ": ", rows, " rows exceed the grid limit");
   FOVEA_LAUNCH(max_norm_rows_kernel, unsigned(rows), 128, 0, ex.stream, cols, w, max_norm);
 }
 

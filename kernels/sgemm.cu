@@ -17,15 +17,6 @@ FOVEA_DEVICE_INLINE float gemm_output(float acc, float alpha, float beta, const 
   return beta == 0.0f ? alpha * acc : alpha * acc + beta * *c;  // beta == 0: C is not read (BLAS)
 }
 
-// Sizes in int once checked: every operand spans < 2^31 elements per batch entry.
-struct GemmArgs {
-  int M, N, K;
-  float alpha, beta;
-  int lda, ldb, ldc;
-  int64_t stride_a, stride_b, stride_c;
-  bool a_trans, b_trans;
-};
-
 // ------------------------------------------------------------------------------------------------
 // Version 1: one thread per C element, a dot product over k.
 // Per output: 2K FLOPs, 8K bytes through L1/L2 (A row and B column; reuse only through caches), so it
@@ -115,30 +106,11 @@ __global__ void FOVEA_LAUNCH_BOUNDS(Cfg::kThreads)
   }
 }
 
-GemmArgs checked_args(const char* op, const SgemmParams& p, const float* A, const float* B, const float* C) {
-  p.validate(op);
-  FOVEA_CHECK(C != nullptr, op, ": argument 'C' is null");
-  FOVEA_CHECK(p.K == 0 || (A != nullptr && B != nullptr), op, ": arguments 'A' and 'B' must not be null when K=", p.K,
-              " > 0");
-  auto fits = [](int64_t v) { return v >= 0 && v < INT_MAX; };
-  FOVEA_CHECK(
-      fits(p.M) && fits(p.N) && fits(p.K) && fits(p.a_rows() * p.lda) && fits(p.b_rows() * p.ldb) && fits(p.M * p.ldc),
-      op, ": each matrix must span fewer than 2^31 elements (M=", p.M, " N=", p.N, " K=", p.K, " lda=", p.lda,
-      " ldb=", p.ldb, " ldc=", p.ldc, ")");
-  FOVEA_CHECK(p.batch <= 65535, op, ": argument 'batch'=", p.batch, " exceeds the grid limit 65535");
-  GemmArgs g;
-  g.M = int(p.M), g.N = int(p.N), g.K = int(p.K);
-  g.alpha = p.alpha, g.beta = p.beta;
-  g.lda = int(p.lda), g.ldb = int(p.ldb), g.ldc = int(p.ldc);
-  g.stride_a = p.stride_a, g.stride_b = p.stride_b, g.stride_c = p.stride_c;
-  g.a_trans = p.trans_a == Trans::T, g.b_trans = p.trans_b == Trans::T;
-  return g;
-}
-
 template <class Cfg, bool kVec>
 void launch_tiled(const Exec& ex, const GemmArgs& g, int64_t batch, const float* A, const float* B, float* C) {
   const dim3 grid((g.N + Cfg::BN - 1) / Cfg::BN, (g.M + Cfg::BM - 1) / Cfg::BM, unsigned(batch));
   const int threads = Cfg::kThreads;
+  note_flop(2.0 * g.M * g.N * g.K * double(batch));
   if (!g.a_trans && !g.b_trans)
     FOVEA_LAUNCH((sgemm_tiled_kernel<Cfg, false, false, kVec>), grid, threads, 0, ex.stream, g, A, B, C);
   else if (!g.a_trans && g.b_trans)
@@ -156,6 +128,7 @@ void sgemm_simple(const Exec& ex, const SgemmParams& p, const float* A, const fl
   if (g.M == 0 || g.N == 0) return;
   const dim3 block(32, 8);
   const dim3 grid((g.N + 31) / 32, (g.M + 7) / 8, unsigned(p.batch));
+  note_flop(2.0 * g.M * g.N * g.K * double(p.batch));
   FOVEA_LAUNCH(sgemm_simple_kernel, grid, block, 0, ex.stream, g, A, B, C);
 }
 

@@ -277,9 +277,6 @@ void check_rows(const char* op, int64_t N, int64_t C) {
   FOVEA_CHECK(N > 0, op, ": argument 'N' must be > 0, got ", N);
   FOVEA_CHECK(C > 0, op, ": argument 'C' must be > 0, got ", C);
 }
-void check_ptr(const char* op, const char* arg, const void* p) {
-  FOVEA_CHECK(p != nullptr, op, ": argument '", arg, "' is null");
-}
 
 dim3 warp_row_grid(int64_t N) {
   return dim3(grid_stride_blocks(N, kRowsPerWarpBlock, 8192));
@@ -293,11 +290,11 @@ void softmax_fwd(const Exec& ex, const char* op, int64_t N, int64_t C, const flo
   check_rows(op, N, C), check_ptr(op, "x", x), check_ptr(op, "y", y);
   if (use_warp_per_row(op, C, algo))
     with_lane_values(C, [&](auto kc) {
-      launch(op, softmax_forward_warp_kernel<decltype(kc)::value, Log>, warp_row_grid(N), dim3(kWarpRowBlock), 0,
-             ex.stream, x, y, N, C);
+      launch<softmax_forward_warp_kernel<decltype(kc)::value, Log>>(op, warp_row_grid(N), dim3(kWarpRowBlock), 0,
+                                                                    ex.stream, x, y, N, C);
     });
   else
-    launch(op, softmax_forward_block_kernel<Log>, block_row_grid(N), dim3(kBlockRowBlock), 0, ex.stream, x, y, N, C);
+    launch<softmax_forward_block_kernel<Log>>(op, block_row_grid(N), dim3(kBlockRowBlock), 0, ex.stream, x, y, N, C);
 }
 
 template <bool Log>
@@ -306,12 +303,12 @@ void softmax_bwd(const Exec& ex, const char* op, int64_t N, int64_t C, const flo
   check_rows(op, N, C), check_ptr(op, "y", y), check_ptr(op, "dy", dy), check_ptr(op, "dx", dx);
   if (use_warp_per_row(op, C, algo))
     with_lane_values(C, [&](auto kc) {
-      launch(op, softmax_backward_warp_kernel<decltype(kc)::value, Log>, warp_row_grid(N), dim3(kWarpRowBlock), 0,
-             ex.stream, y, dy, dx, N, C);
+      launch<softmax_backward_warp_kernel<decltype(kc)::value, Log>>(op, warp_row_grid(N), dim3(kWarpRowBlock), 0,
+                                                                     ex.stream, y, dy, dx, N, C);
     });
   else
-    launch(op, softmax_backward_block_kernel<Log>, block_row_grid(N), dim3(kBlockRowBlock), 0, ex.stream, y, dy, dx, N,
-           C);
+    launch<softmax_backward_block_kernel<Log>>(op, block_row_grid(N), dim3(kBlockRowBlock), 0, ex.stream, y, dy, dx, N,
+                                               C);
 }
 
 CeConsts ce_consts(const CrossEntropyParams& p, float dloss) {
@@ -343,14 +340,14 @@ void cross_entropy_forward(const Exec& ex, RowAlgo algo, const CrossEntropyParam
   const CeConsts k = ce_consts(p, 1.0f);
   if (use_warp_per_row(op, p.C, algo))
     with_lane_values(p.C, [&](auto kc) {
-      launch(op, ce_forward_warp_kernel<decltype(kc)::value>, warp_row_grid(p.N), dim3(kWarpRowBlock), 0, ex.stream,
-             logits, labels, row_loss, p.N, p.C, k);
+      launch<ce_forward_warp_kernel<decltype(kc)::value>>(op, warp_row_grid(p.N), dim3(kWarpRowBlock), 0, ex.stream,
+                                                          logits, labels, row_loss, p.N, p.C, k);
     });
   else
-    launch(op, ce_forward_block_kernel, block_row_grid(p.N), dim3(kBlockRowBlock), 0, ex.stream, logits, labels,
-           row_loss, p.N, p.C, k);
+    launch<ce_forward_block_kernel>(op, block_row_grid(p.N), dim3(kBlockRowBlock), 0, ex.stream, logits, labels,
+                                    row_loss, p.N, p.C, k);
   if (loss)
-    launch("cross_entropy_forward(mean)", ce_mean_kernel, dim3(1), dim3(256), 0, ex.stream, row_loss, p.N, loss);
+    launch<ce_mean_kernel>("cross_entropy_forward(mean)", dim3(1), dim3(256), 0, ex.stream, row_loss, p.N, loss);
 }
 
 void cross_entropy_backward(const Exec& ex, RowAlgo algo, const CrossEntropyParams& p, const float* logits,
@@ -361,12 +358,12 @@ void cross_entropy_backward(const Exec& ex, RowAlgo algo, const CrossEntropyPara
   const CeConsts k = ce_consts(p, dloss);
   if (use_warp_per_row(op, p.C, algo))
     with_lane_values(p.C, [&](auto kc) {
-      launch(op, ce_backward_warp_kernel<decltype(kc)::value>, warp_row_grid(p.N), dim3(kWarpRowBlock), 0, ex.stream,
-             logits, labels, dlogits, p.N, p.C, k);
+      launch<ce_backward_warp_kernel<decltype(kc)::value>>(op, warp_row_grid(p.N), dim3(kWarpRowBlock), 0, ex.stream,
+                                                           logits, labels, dlogits, p.N, p.C, k);
     });
   else
-    launch(op, ce_backward_block_kernel, block_row_grid(p.N), dim3(kBlockRowBlock), 0, ex.stream, logits, labels,
-           dlogits, p.N, p.C, k);
+    launch<ce_backward_block_kernel>(op, block_row_grid(p.N), dim3(kBlockRowBlock), 0, ex.stream, logits, labels,
+                                     dlogits, p.N, p.C, k);
 }
 
 const bool registered = ops::softmax_forward_stub.define(kThisSlot, softmax_forward) &&

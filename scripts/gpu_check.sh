@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # The check to run on a machine with an NVIDIA GPU, in one go:
 #   1. configure and build for the GPU's own architecture (CMAKE_CUDA_ARCHITECTURES=native)
-#   2. every test, label by label (emu, gpu, ref, and the rest)
+#   2. every test, label by label (emu, gpu, ref, and the rest), then the tensor-core semantics one by one
 #   3. the kernel test binaries under compute-sanitizer memcheck and racecheck
 #   4. fovea bench --device cuda --shapes cifar (ours vs cuDNN / cuBLAS and the roofline)
 #   5. resnet20 on CIFAR-10 for a few epochs with each backend (custom, cudnn)
+#   6. the emulator's cost model against this GPU: `fovea profile ... --measure cuda` for the hot ops at
+#      CIFAR shapes and a training step; the modelled and the measured times side by side in
+#      model_vs_measured.csv, for calibrating core/emu/cost_model.h
 # and one report in --out: report.md (what passed and the numbers), report.csv (one line per step),
 # report.png (the bench chart). Exit status 0 only when nothing failed.
 #
@@ -125,6 +128,25 @@ else
   skip tests "the build failed"
 fi
 
+# ---- 2b. the emulator's claims about the hardware, which only a GPU can confirm: the __half/__nv_bfloat16 API
+# bit for bit (NaN bits included), mma.sync fragment layouts and values (TF32 operands read as their top 19 bits,
+# subnormal 16-bit inputs), ldmatrix, cp.async zero fill, cvt.rna.tf32.f32, and the tensor-core GEMM (the cuda
+# cases of these suites; they also ran in tests:emu above, here they are reported one by one).
+for suite in half_kernel_test tensor_core_test tc_gemm_kernel_test; do
+  if [ "$HAVE_GPU" = 0 ] && [ "$DRY" = 0 ]; then skip "tensor-core:$suite" "no GPU: the emulator's tensor-core semantics are checked against the device"; continue; fi
+  if [ ! -x "$BUILD/tests/$suite" ] && [ "$DRY" = 0 ]; then skip "tensor-core:$suite" "$BUILD/tests/$suite not built"; continue; fi
+  step "tensor-core:$suite" "$OUT/logs/tensor_core_$suite.log" "$BUILD/tests/$suite" --gtest_filter='*cuda*' || true
+done
+
+# The multistage tensor-core GEMM (kernels/tc_gemm_multistage.cuh) in a row of its own. Only a GPU can say: cp.async
+# zero fill with a partial src-size in LDGSTS, ldmatrix on the XOR-swizzled layout, the 96 KiB dynamic shared memory
+# opt-in, and that the hardware's mma gives the simple kernel's bits (the same k-steps in the same order). The
+# compute-sanitizer rows below run it too (racecheck: the 3-stage pipeline's single barrier per k-tile).
+if [ "$HAVE_GPU" = 0 ] && [ "$DRY" = 0 ]; then skip "tensor-core:tc_gemm_multistage" "no GPU"
+elif [ ! -x "$BUILD/tests/tc_gemm_kernel_test" ] && [ "$DRY" = 0 ]; then skip "tensor-core:tc_gemm_multistage" "$BUILD/tests/tc_gemm_kernel_test not built"
+else step "tensor-core:tc_gemm_multistage" "$OUT/logs/tensor_core_tc_gemm_multistage.log" "$BUILD/tests/tc_gemm_kernel_test" --gtest_filter='*cuda_multistage*' || true
+fi
+
 # ---- 3. compute-sanitizer on the kernel tests (their cuda cases)
 SAN=""
 command -v compute-sanitizer >/dev/null 2>&1 && SAN=compute-sanitizer
@@ -165,6 +187,41 @@ for backend in custom cudnn; do
   fi
 done
 
+# ---- 6. the cost model against the GPU (the model runs on the emulator, the same work is timed on the GPU)
+MODEL_CSV="$OUT/model_vs_measured.csv"
+echo "what,section,model_gpu,predicted_us,measured_us,ratio" > "$MODEL_CSV"
+model_gpu=h100
+[ "$REAL_GPU" = 1 ] && nvidia-smi -L | head -n 1 | grep -q "A100" && model_gpu=a100
+profiles=(
+  "conv2d --x 128,3,32,32 --w 32,3,5,5 --attr pad=2 --pass all"
+  "conv2d --x 128,32,16,16 --w 32,32,5,5 --attr pad=2 --pass all"
+  "conv2d --x 128,64,8,8 --w 64,64,3,3 --attr pad=1 --pass all"
+  "linear --x 128,1024 --w 10,1024 --pass all"
+  "maxpool2d --x 128,32,32,32 --attr kernel=3 --attr stride=2 --pass all"
+  "batchnorm2d --x 128,64,16,16 --pass all"
+  "softmax --x 128,10 --pass all"
+  "train-step --model cifar_quick --batch 128"
+)
+for args in "${profiles[@]}"; do
+  name="model:$(echo "$args" | tr ' ,=' '_..' | cut -c1-60)"
+  json="$OUT/model/$(echo "$args" | tr ' ,=/' '_..-').json"
+  mkdir -p "$OUT/model"
+  if [ "$HAVE_GPU" = 0 ] && [ "$DRY" = 0 ]; then skip "$name" "no GPU: only the model side could run"; continue; fi
+  # shellcheck disable=SC2086
+  if step "$name" "$OUT/logs/$(basename "$json" .json).log" "$FOVEA" profile $args --gpu "$model_gpu" --measure cuda \
+       --json "$json" && [ "$DRY" = 0 ]; then
+    python3 - "$json" "$args" "$model_gpu" >> "$MODEL_CSV" <<'PY' || true
+import json, sys
+j = json.load(open(sys.argv[1]))
+for s in j["sections"]:
+    m = s.get("measured_us")
+    ratio = s["predicted_us"] / m if m else ""
+    what, title = sys.argv[2].replace(",", " "), s["title"].replace(",", " ")  # no commas inside fields
+    print(f'{what},{title},{sys.argv[3]},{s["predicted_us"]:.2f},{m if m else ""},{ratio}')
+PY
+  fi
+done
+
 # ---- report
 MD="$OUT/report.md"
 {
@@ -184,6 +241,14 @@ MD="$OUT/report.md"
   tail -n +2 "$CSV" | while IFS=, read -r s st sec detail; do echo "| $s | $st | $sec | ${detail//\"/} |"; done
   echo
   for b in custom cudnn; do [ -n "${ACC[$b]:-}" ] && echo "- resnet20, $EPOCHS epochs, backend $b: ${ACC[$b]}"; done
+  if [ "$(wc -l < "$MODEL_CSV")" -gt 1 ]; then
+    echo
+    echo "## The emulator's cost model against this GPU (a model: lower bounds; ratio = model / measured)"
+    echo
+    echo "| section | model GPU | predicted us | measured us | ratio |"
+    echo "|---|---|---|---|---|"
+    tail -n +2 "$MODEL_CSV" | while IFS=, read -r what sec g p m r; do echo "| $sec | $g | $p | $m | $r |"; done
+  fi
   if [ -f "$OUT/bench/bench.txt" ]; then
     echo
     echo "## fovea bench"

@@ -18,7 +18,7 @@ import subprocess
 import sys
 import tempfile
 
-ZOO = ["small_cnn", "mnist_cnn", "lenet5", "cifar_quick", "cifar_full", "resnet20", "resnet18", "resnet9", "mlp"]
+ZOO = ["small_cnn", "mnist_cnn", "lenet5", "cifar_quick", "cifar_full", "resnet20", "resnet18_cifar", "resnet9", "mlp"]
 
 
 def tensor_hashes(path):

@@ -60,6 +60,11 @@ std::vector<BinaryCase> binary_cases() {
          ops::relu_backward_stub(kernel_exec(d), n, y, g, dx);
        },
        ref::relu_backward, -2.0f, 2.0f},
+      {"relu6_backward",  // both kinks, 0 and 6, inside the range
+       [](Device d, int64_t n, const float* x, const float* g, float* dx) {
+         ops::relu6_backward_stub(kernel_exec(d), n, x, g, dx);
+       },
+       ref::relu6_backward, -3.0f, 9.0f},
       {"leaky_relu_backward",
        [](Device d, int64_t n, const float* x, const float* g, float* dx) {
          ops::leaky_relu_backward_stub(kernel_exec(d), n, kSlope, x, g, dx);
@@ -153,6 +158,26 @@ TEST_P(ActivationKernels, ReluPropagatesNaNLikeReference) {
   for (size_t i = 1; i < x.size(); ++i) EXPECT_EQ(got[i], want[i]) << i;
 }
 
+// ReLU6 forward on both paths (float4 and scalar) over -3..9, both kinks and the special values.
+TEST_P(ActivationKernels, Relu6MatchesReference) {
+  const Device dev = GetParam();
+  FOVEA_SKIP_IF_NO_DEVICE(dev);
+  for (int64_t n : kSizes)
+    for (size_t offset : {0, 1}) {
+      auto x = random_vector(size_t(n), 300 + n, -3.0f, 9.0f);
+      const std::vector<float> special = {NAN, 0.0f, 6.0f, -0.0f, INFINITY, -INFINITY};
+      for (size_t i = 0; i < special.size() && i < x.size(); ++i) x[i] = special[i];
+      std::vector<float> want(n);
+      ref::relu6_forward(n, x.data(), want.data());
+      OffsetArray dx(x, dev, offset), dy(std::vector<float>(n), dev, offset);
+      dy.poison();
+      ops::relu6_forward_stub(kernel_exec(dev), n, dx.data(), dy.data());
+      const auto got = dy.download();
+      EXPECT_TRUE(std::isnan(got[0]));
+      for (int64_t i = 1; i < n; ++i) ASSERT_EQ(got[size_t(i)], want[size_t(i)]) << "n " << n << " i " << i;
+    }
+}
+
 TEST_P(ActivationKernels, ResidualBackwardCopiesToEitherOrBoth) {
   const Device dev = GetParam();
   FOVEA_SKIP_IF_NO_DEVICE(dev);
@@ -188,10 +213,18 @@ TEST_P(ActivationKernels, BadArguments) {
   const Device dev = GetParam();
   FOVEA_SKIP_IF_NO_DEVICE(dev);
   DeviceArray<float> a(8, dev), b(8, dev);
-  EXPECT_THROW(ops::relu_forward_stub(kernel_exec(dev), -1, a.data(), b.data()), Error);
-  EXPECT_THROW(ops::relu_forward_stub(kernel_exec(dev), 8, nullptr, b.data()), Error);
-  EXPECT_THROW(ops::leaky_relu_forward_stub(kernel_exec(dev), 8, NAN, a.data(), b.data()), Error);
-  EXPECT_THROW(ops::residual_add_backward_stub(kernel_exec(dev), 8, a.data(), nullptr, nullptr), Error);
+  EXPECT_TRUE(throws_error([&] { ops::relu_forward_stub(kernel_exec(dev), -1, a.data(), b.data()); },
+                           {"relu_forward", "argument 'n'", "got -1"}));
+  EXPECT_TRUE(throws_error([&] { ops::relu_forward_stub(kernel_exec(dev), 8, nullptr, b.data()); },
+                           {"relu_forward", "argument 'x' is null"}));
+  EXPECT_TRUE(throws_error([&] { ops::sigmoid_backward_stub(kernel_exec(dev), 8, a.data(), nullptr, b.data()); },
+                           {"sigmoid_backward", "argument 'dy' is null"}));
+  EXPECT_TRUE(throws_error([&] { ops::leaky_relu_forward_stub(kernel_exec(dev), 8, NAN, a.data(), b.data()); },
+                           {"leaky_relu_forward", "argument 'slope'", "nan"}));
+  EXPECT_TRUE(throws_error([&] { ops::residual_add_forward_stub(kernel_exec(dev), 8, a.data(), a.data(), nullptr); },
+                           {"residual_add_forward", "argument 'y' is null"}));
+  EXPECT_TRUE(throws_error([&] { ops::residual_add_backward_stub(kernel_exec(dev), 8, a.data(), nullptr, nullptr); },
+                           {"residual_add_backward", "'da' and 'db'", "both null"}));
   EXPECT_NO_THROW(ops::relu_forward_stub(kernel_exec(dev), 0, a.data(), b.data()));  // empty: no launch
 }
 

@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include "tests/test_util.h"
@@ -56,6 +57,45 @@ TEST(ActivationsRef, Relu) {
   float d = NAN;
   relu_backward(1, &zero, &one, &d);
   EXPECT_EQ(d, 0.0f);
+}
+
+// ReLU6 has two kinks (0 and 6): inputs on both sides of each, kept 0.05 away from them.
+TEST(ActivationsRef, Relu6) {
+  auto x = test::random_away_from_zero(kN, 3, 0.05f, 3.0f);
+  for (size_t i = 1; i < x.size(); i += 2) x[i] += 6.0f;  // around 6 (3..5.95 and 6.05..9)
+  const auto g = test::random_vector(kN, 4);
+  std::vector<float> y(kN), dx(kN);
+  test::poison(y);
+  relu6_forward(kN, x.data(), y.data());
+  ASSERT_TRUE(test::all_written(y, "y"));
+  std::vector<double> want(kN);
+  for (int64_t i = 0; i < kN; ++i) want[i] = std::min(std::max(double(x[i]), 0.0), 6.0);
+  EXPECT_TRUE(test::close_l2(y, want, 1e-7, "forward"));
+  test::poison(dx);
+  relu6_backward(kN, x.data(), g.data(), dx.data());
+  ASSERT_TRUE(test::all_written(dx, "dx"));
+  std::vector<float> yy(kN);
+  auto loss = [&] {
+    relu6_forward(kN, x.data(), yy.data());
+    return test::weighted_sum(yy, g);
+  };
+  test::GradCheckOptions o;
+  o.step = 1e-2;
+  EXPECT_TRUE(test::check_gradient(x, loss, dx, o, "dx"));
+  // NaN propagates (torch.nn.functional.relu6(nan) is nan); the gradient is 0 at both kinks and the
+  // same test on the forward output gives the same gate.
+  std::vector<float> v = {NAN, -1.0f, 7.0f, 3.0f, 0.0f, 6.0f};
+  relu6_forward(int64_t(v.size()), v.data(), v.data());
+  EXPECT_TRUE(std::isnan(v[0]));
+  EXPECT_EQ(v[1], 0.0f);
+  EXPECT_EQ(v[2], 6.0f);
+  EXPECT_EQ(v[3], 3.0f);
+  const std::vector<float> kinks = {0.0f, 6.0f}, ones = {1.0f, 1.0f};
+  std::vector<float> d = {NAN, NAN};
+  relu6_backward(2, kinks.data(), ones.data(), d.data());
+  EXPECT_EQ(d, std::vector<float>({0.0f, 0.0f}));
+  EXPECT_TRUE(test::throws_error([&] { relu6_forward(-1, v.data(), v.data()); }, {"relu6_forward", "'n'", "-1"}));
+  EXPECT_TRUE(test::throws_error([&] { relu6_backward(1, nullptr, v.data(), v.data()); }, {"relu6_backward", "'x'"}));
 }
 
 TEST(ActivationsRef, LeakyRelu) {

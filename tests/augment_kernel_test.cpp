@@ -216,6 +216,10 @@ TEST_P(AugmentKernels, ArgumentErrors) {
   p.normalize = false;
   EXPECT_TRUE(throws_error([&] { ops::augment_forward_f32_stub(kernel_exec(dev), p, x.data(), nullptr, x.data()); },
                            {"augment_forward", "alias"}));
+  EXPECT_TRUE(throws_error([&] { ops::augment_forward_f32_stub(kernel_exec(dev), p, nullptr, nullptr, y.data()); },
+                           {"augment_forward", "argument 'x' is null"}));
+  EXPECT_TRUE(throws_error([&] { ops::augment_forward_f32_stub(kernel_exec(dev), p, x.data(), nullptr, nullptr); },
+                           {"augment_forward", "argument 'y' is null"}));
   ops::Context ctx(dev);
   const Tensor img = Tensor::zeros({2, 3, 4, 4}, DType::uint8, dev);
   EXPECT_TRUE(throws_error(

@@ -144,20 +144,44 @@ TEST_P(BatchNormKernels, BadArguments) {
   DeviceArray<float> a(16, dev), b(16, dev), c(16, dev), d(16, dev);
   Workspace ws(dev);
   // Training needs more than one value per channel (PyTorch's rule).
-  EXPECT_THROW(ops::batchnorm2d_forward_stub(kernel_exec(dev, &ws), bn_params(1, 2, 1, 1, true), a.data(), nullptr,
-                                             nullptr, nullptr, nullptr, b.data(), nullptr, nullptr),
-               Error);
+  EXPECT_TRUE(throws_error(
+      [&] {
+        ops::batchnorm2d_forward_stub(kernel_exec(dev, &ws), bn_params(1, 2, 1, 1, true), a.data(), nullptr, nullptr,
+                                      nullptr, nullptr, b.data(), nullptr, nullptr);
+      },
+      {"batchnorm2d_forward", "more than 1 value per channel", "N*H*W=1"}));
   // Eval without running statistics.
-  EXPECT_THROW(ops::batchnorm2d_forward_stub(kernel_exec(dev, &ws), bn_params(1, 2, 2, 2, false), a.data(), nullptr,
-                                             nullptr, nullptr, nullptr, b.data(), nullptr, nullptr),
-               Error);
+  EXPECT_TRUE(throws_error(
+      [&] {
+        ops::batchnorm2d_forward_stub(kernel_exec(dev, &ws), bn_params(1, 2, 2, 2, false), a.data(), nullptr, nullptr,
+                                      nullptr, nullptr, b.data(), nullptr, nullptr);
+      },
+      {"batchnorm2d_forward", "eval mode needs 'running_mean' and 'running_var'"}));
   // Only one of the running statistics.
-  EXPECT_THROW(ops::batchnorm2d_forward_stub(kernel_exec(dev, &ws), bn_params(1, 2, 2, 2, true), a.data(), nullptr,
-                                             nullptr, c.data(), nullptr, b.data(), nullptr, nullptr),
-               Error);
-  EXPECT_THROW(ops::batchnorm2d_backward_stub(kernel_exec(dev, &ws), bn_params(1, 2, 2, 2, true), a.data(), b.data(),
-                                              nullptr, c.data(), d.data(), nullptr, nullptr, nullptr),
-               Error);
+  EXPECT_TRUE(throws_error(
+      [&] {
+        ops::batchnorm2d_forward_stub(kernel_exec(dev, &ws), bn_params(1, 2, 2, 2, true), a.data(), nullptr, nullptr,
+                                      c.data(), nullptr, b.data(), nullptr, nullptr);
+      },
+      {"batchnorm2d_forward", "'running_mean' and 'running_var' must be both given or both null"}));
+  EXPECT_TRUE(throws_error(
+      [&] {
+        ops::batchnorm2d_forward_stub(kernel_exec(dev, &ws), bn_params(1, 2, 2, 2, true), nullptr, nullptr, nullptr,
+                                      nullptr, nullptr, b.data(), nullptr, nullptr);
+      },
+      {"batchnorm2d_forward", "argument 'x' is null"}));
+  EXPECT_TRUE(throws_error(
+      [&] {
+        ops::batchnorm2d_backward_stub(kernel_exec(dev, &ws), bn_params(1, 2, 2, 2, true), a.data(), b.data(), nullptr,
+                                       c.data(), d.data(), nullptr, nullptr, nullptr);
+      },
+      {"batchnorm2d_backward", "'dx', 'dgamma' and 'dbeta' are all null"}));
+  EXPECT_TRUE(throws_error(
+      [&] {
+        ops::batchnorm2d_backward_stub(kernel_exec(dev, &ws), bn_params(1, 2, 2, 2, true), a.data(), b.data(), nullptr,
+                                       c.data(), nullptr, b.data(), nullptr, nullptr);
+      },
+      {"batchnorm2d_backward", "argument 'save_invstd' is null"}));
 }
 
 INSTANTIATE_TEST_SUITE_P(Devices, BatchNormKernels, KernelDevices(), DeviceName);

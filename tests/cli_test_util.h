@@ -16,9 +16,9 @@ struct CliResult {
   std::string output;  // stdout and stderr together
 };
 
-// `fovea ARGS` through the shell.
-inline CliResult run_fovea(const std::string& args) {
-  const std::string cmd = std::string(FOVEA_BINARY) + " " + args + " 2>&1";
+// `command` through the shell.
+inline CliResult run_command(const std::string& command) {
+  const std::string cmd = command + " 2>&1";
   CliResult r;
   FILE* p = popen(cmd.c_str(), "r");
   if (!p) return r;
@@ -27,6 +27,11 @@ inline CliResult run_fovea(const std::string& args) {
   const int status = pclose(p);
   r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   return r;
+}
+
+// `fovea ARGS` through the shell.
+inline CliResult run_fovea(const std::string& args) {
+  return run_command(std::string(FOVEA_BINARY) + " " + args);
 }
 
 }  // namespace fovea::test

@@ -330,82 +330,74 @@ TEST_P(ConvDevice, GrowingWorkspace) {
 
 // ---------------------------------------------------------------- bad launches
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
-
 TEST_P(ConvDevice, BadLaunchesFailClearly) {
   const Device dev = GetParam();
   FOVEA_SKIP_IF_NO_DEVICE(dev);
   const Conv2dParams p = shapes::conv_params(2, 4, 8, 8, 6, 3, 3, 1, 1);
   const ConvData d(p, 3);
   DeviceCopy x(d.x, dev), w(d.w, dev), dy(d.dy, dev), y(d.y.size(), dev), dx(d.dx.size(), dev), dw(d.dw.size(), dev);
-  auto has = [](const std::string& msg, const char* part) {
-    return msg.find(part) != std::string::npos
-               ? ::testing::AssertionSuccess()
-               : ::testing::AssertionFailure() << "'" << msg << "' lacks '" << part << "'";
-  };
 
   // Geometry the op cannot take: every version validates before launching.
   Conv2dParams bad = p;
   bad.groups = 4, bad.K = 6;  // 6 output channels in 4 groups
   for (ConvAlgo algo : kAlgos) {
-    EXPECT_TRUE(
-        has(error_of([&] {
-              ops::conv2d_forward_stub(test::kernel_exec(dev), {algo, {}}, bad, x.data(), w.data(), nullptr, y.data());
-            }),
-            "groups"));
-    EXPECT_TRUE(
-        has(error_of([&] {
-              ops::conv2d_backward_data_stub(test::kernel_exec(dev), {algo, {}}, p, nullptr, w.data(), dx.data());
-            }),
-            "'dy' is null"));
+    EXPECT_TRUE(test::throws_error(
+        [&] {
+          ops::conv2d_forward_stub(test::kernel_exec(dev), {algo, {}}, bad, x.data(), w.data(), nullptr, y.data());
+        },
+        {"conv2d_forward", "argument 'groups'=4", "does not divide output channels K=6"}))
+        << conv_algo_name(algo);
+    EXPECT_TRUE(test::throws_error(
+        [&] {
+          ops::conv2d_backward_data_stub(test::kernel_exec(dev), {algo, {}}, p, nullptr, w.data(), dx.data());
+        },
+        {"conv2d_backward_data", "argument 'dy' is null"}))
+        << conv_algo_name(algo);
   }
   // A tile that has no kernel.
   ConvGemmPlan odd;
   odd.bm = 48, odd.bn = 48;
-  EXPECT_TRUE(has(error_of([&] {
-                    ops::conv2d_forward_stub(test::kernel_exec(dev), {ConvAlgo::implicit_gemm, odd}, p, x.data(),
-                                             w.data(), nullptr, y.data());
-                  }),
-                  "not one of the tiles"));
+  EXPECT_TRUE(test::throws_error(
+      [&] {
+        ops::conv2d_forward_stub(test::kernel_exec(dev), {ConvAlgo::implicit_gemm, odd}, p, x.data(), w.data(), nullptr,
+                                 y.data());
+      },
+      {"conv2d_forward_implicit_gemm", "48", "not one of the tiles"}));
   // Split-K without (enough) workspace.
   ConvGemmPlan split;
   split.bm = 32, split.bn = 64, split.splits = 4;
   const size_t need = conv2d_igemm_workspace_bytes(ConvOp::backward_filter, p, split);
   ASSERT_GT(need, 0u);
-  EXPECT_TRUE(has(error_of([&] {
-                    ops::conv2d_backward_filter_stub(test::kernel_exec(dev), {ConvAlgo::implicit_gemm, split}, p,
-                                                     x.data(), dy.data(), dw.data());
-                  }),
-                  "workspace"));
+  EXPECT_TRUE(test::throws_error(
+      [&] {
+        ops::conv2d_backward_filter_stub(test::kernel_exec(dev), {ConvAlgo::implicit_gemm, split}, p, x.data(),
+                                         dy.data(), dw.data());
+      },
+      {"conv2d_backward_filter_implicit_gemm", "workspace"}));
   DeviceCopy small(need / sizeof(float) / 2, dev);
   Workspace too_small(dev, small.data(), need / 2);
-  EXPECT_TRUE(has(error_of([&] {
-                    ops::conv2d_backward_filter_stub(test::kernel_exec(dev, &too_small),
-                                                     {ConvAlgo::implicit_gemm, split}, p, x.data(), dy.data(),
-                                                     dw.data());
-                  }),
-                  "workspace"));
+  EXPECT_TRUE(test::throws_error(
+      [&] {
+        ops::conv2d_backward_filter_stub(test::kernel_exec(dev, &too_small), {ConvAlgo::implicit_gemm, split}, p,
+                                         x.data(), dy.data(), dw.data());
+      },
+      {"conv2d_backward_filter_implicit_gemm", "workspace", std::to_string(need / 2)}));
   // im2col's column buffer.
-  EXPECT_TRUE(has(error_of([&] {
-                    Workspace tiny(dev, small.data(), 16);
-                    ops::conv2d_forward_stub(test::kernel_exec(dev, &tiny), {ConvAlgo::im2col_gemm, {}}, p, x.data(),
-                                             w.data(), nullptr, y.data());
-                  }),
-                  "workspace"));
+  EXPECT_TRUE(test::throws_error(
+      [&] {
+        Workspace tiny(dev, small.data(), 16);
+        ops::conv2d_forward_stub(test::kernel_exec(dev, &tiny), {ConvAlgo::im2col_gemm, {}}, p, x.data(), w.data(),
+                                 nullptr, y.data());
+      },
+      {"conv2d_forward_im2col", "workspace", "16"}));
   // Tensors past 32-bit indexing are refused before anything is read.
   Conv2dParams huge = shapes::conv_params(1 << 12, 64, 128, 128, 64, 3, 3, 1, 1);
-  EXPECT_TRUE(has(error_of([&] {
-                    ops::conv2d_forward_stub(test::kernel_exec(dev), {ConvAlgo::implicit_gemm, {}}, huge, x.data(),
-                                             w.data(), nullptr, y.data());
-                  }),
-                  "32 bits"));
+  EXPECT_TRUE(test::throws_error(
+      [&] {
+        ops::conv2d_forward_stub(test::kernel_exec(dev), {ConvAlgo::implicit_gemm, {}}, huge, x.data(), w.data(),
+                                 nullptr, y.data());
+      },
+      {"conv2d_forward_implicit_gemm", "32 bits"}));
   // The outputs were never touched by the failed calls.
   EXPECT_FALSE(test::all_written(y.download(), "y"));
 }
@@ -413,10 +405,12 @@ TEST_P(ConvDevice, BadLaunchesFailClearly) {
 #if !FOVEA_HAVE_CUDA
 TEST(ConvKernelBuild, CudaDeviceWithoutCudaBuildIsAClearError) {
   const Conv2dParams p = shapes::conv_params(1, 1, 3, 3, 1, 1, 1);
-  const std::string msg = error_of([&] {
-    ops::conv2d_forward_stub(test::kernel_exec(kCUDA), {ConvAlgo::direct, {}}, p, nullptr, nullptr, nullptr, nullptr);
-  });
-  EXPECT_NE(msg.find("no CUDA support"), std::string::npos) << msg;
+  EXPECT_TRUE(test::throws_error(
+      [&] {
+        ops::conv2d_forward_stub(test::kernel_exec(kCUDA), {ConvAlgo::direct, {}}, p, nullptr, nullptr, nullptr,
+                                 nullptr);
+      },
+      {"conv2d_forward", "no CUDA support"}));
 }
 #endif
 

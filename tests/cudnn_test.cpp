@@ -7,6 +7,7 @@
 // cpu/emu, in builds without cuDNN, ops it does not implement) run everywhere.
 #include <gtest/gtest.h>
 
+#include <cctype>
 #include <cmath>
 #include <cstring>
 #include <functional>
@@ -15,6 +16,7 @@
 #include <vector>
 
 #include "core/device.h"
+#include "core/library_module.h"
 #include "core/memory.h"
 #include "core/tensor.h"
 #include "layers/cudnn/cudnn_backend.h"
@@ -23,6 +25,7 @@
 #include "layers/nn/models.h"
 #include "layers/ops/conv_shapes.h"
 #include "layers/ops/ops.h"
+#include "layers/ops/registry.h"
 #include "layers/train/parity.h"
 #include "tests/test_util.h"
 
@@ -65,6 +68,25 @@ TEST(CudnnErrors, BuildWithoutCudnnRejectsTheBackend) {
                << "; the error is for builds without it (-DFOVEA_WITH_CUDNN=OFF or -DFOVEA_WITH_CUDA=OFF)";
 #else
   EXPECT_TRUE(test::throws_error([] { Context c(kCUDA, Backend::cudnn); }, {"backend cudnn", "no cuDNN"}));
+#endif
+}
+
+// Backend cudnn lives in a module the program loads when first asked (core/library_module.h). Loading it needs
+// no GPU: its slots register, its entry points answer, and an op it lacks falls back to our cuda kernels.
+TEST(CudnnModule, LoadsRegistersItsSlotsAndFallsBackToOurKernels) {
+#if !FOVEA_HAVE_CUDNN
+  GTEST_SKIP() << "this build has no cuDNN, so no cudnn module (-DFOVEA_WITH_CUDNN=OFF or -DFOVEA_WITH_CUDA=OFF)";
+#else
+  ASSERT_TRUE(load_cudnn_module()) << cudnn_module_status();
+  EXPECT_EQ(cudnn_module_status().rfind("loaded from ", 0), 0u) << cudnn_module_status();
+  EXPECT_TRUE(ops::relu_forward_stub.has(Slot::cudnn) && ops::find_op("conv2d").implemented(Slot::cudnn));
+  EXPECT_FALSE(ops::find_op("dropout").implemented(Slot::cudnn));  // cuDNN has none: our kernels run it
+  const std::string v = cudnn::runtime_version();
+  EXPECT_TRUE(!v.empty() && std::isdigit(static_cast<unsigned char>(v[0])) && v.find('.') != std::string::npos) << v;
+  EXPECT_EQ(cudnn::cache_stats().handles, 0);  // nothing ran on a GPU yet
+  static DispatchStub<int(const Exec&, int)> stub{"only_ours"};
+  EXPECT_TRUE(stub.define(Slot::cuda, [](const Exec&, int v) { return 2 * v; }));
+  EXPECT_EQ(stub(Exec{kCUDA, Backend::cudnn}, 3), 6);
 #endif
 }
 

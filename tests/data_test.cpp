@@ -159,6 +159,31 @@ TEST(Gzip, RoundTripsMembersAndRejectsBadStreams) {
   EXPECT_ERROR_HAS(gunzip(gz, "bomb.gz", 1000), "'bomb.gz'", "more than 1000 bytes");
 }
 
+// Issue 13: a gzipped IDX file that inflates past the size its own header declares is stopped there, while
+// inflating: 16 MB of zeros behind a header of 10 images of 28x28 (7,856 bytes) stops within one 64 KiB
+// chunk, instead of inflating everything (gigabytes for a real bomb) before the size is checked.
+TEST(Gzip, ABombIsStoppedAtItsIdxHeadersSize) {
+  const std::string header = std::string("\0\0\x08\x03", 4) + std::string("\0\0\0\x0a\0\0\0\x1c\0\0\0\x1c", 12);
+  EXPECT_EQ(idx_declared_size(header), 16u + 10 * 28 * 28);
+  EXPECT_EQ(idx_declared_size(header.substr(0, 10)), 0u);  // too short to tell yet
+  EXPECT_EQ(idx_declared_size("PK\x03\x04"), SIZE_MAX);    // not IDX: nothing declared
+  const std::string gz = gzip(header + std::string(16 << 20, '\0'));
+  EXPECT_LT(gz.size(), 100000u);
+  try {
+    gunzip(gz, "bomb-idx3-ubyte.gz", size_t(1) << 32, idx_declared_size);
+    ADD_FAILURE() << "the bomb was inflated";
+  } catch (const UsageError& e) {
+    const std::string m = e.what();
+    EXPECT_NE(m.find("'bomb-idx3-ubyte.gz': inflates past the 7856 bytes its header declares"), std::string::npos) << m;
+    const size_t at = m.find("stopped after ");
+    ASSERT_NE(at, std::string::npos) << m;
+    EXPECT_LE(std::stoull(m.substr(at + 14)), 7856u + 65536u) << m;
+  }
+  // An honest file of that header inflates whole.
+  const std::string honest = header + pattern(7840, 1);
+  EXPECT_EQ(gunzip(gzip(honest), "ok.gz", size_t(1) << 32, idx_declared_size), honest);
+}
+
 // ------------------------------------------------------------------ directory loaders
 
 TEST(Mnist, LoadsRawAndGzipFilesInBothNamings) {
@@ -210,6 +235,24 @@ TEST(Cifar, ParsesBothKinds) {
   EXPECT_EQ(b.labels.to_vector<int64_t>(), std::vector<int64_t>({0, 7, 14, 21, 28}));  // the fine labels
   EXPECT_EQ(b.num_classes(), 100);
   EXPECT_EQ(b.class_names[99], "worm");
+}
+
+// encode_cifar10 (fovea dataset) writes what parse_cifar reads back: the same pixels and labels, range by range.
+TEST(Cifar, EncodeRoundTripsTheSyntheticShapes) {
+  const Dataset shapes = make_shapes(30, Split::test, 3);
+  const std::string all = encode_cifar10(shapes, 0, 30);
+  ASSERT_EQ(all.size(), size_t(30 * 3073));
+  const Dataset back = parse_cifar(all, "all.bin", CifarKind::cifar10);
+  EXPECT_EQ(back.labels.to_vector<int64_t>(), shapes.labels.to_vector<int64_t>());
+  EXPECT_EQ(std::memcmp(back.images.raw_data(), shapes.images.raw_data(), shapes.images.nbytes()), 0);
+  const Dataset part = parse_cifar(encode_cifar10(shapes, 10, 13), "part.bin", CifarKind::cifar10);
+  EXPECT_EQ(part.size(), 3);
+  EXPECT_EQ(std::memcmp(part.images.raw_data(), shapes.images.data<uint8_t>() + 10 * 3072, 3 * 3072), 0);
+  EXPECT_EQ(encode_cifar10(shapes, 7, 7), "");
+  EXPECT_ERROR_HAS(encode_cifar10(shapes, 5, 31), "encode_cifar10", "[5, 31)", "30 examples");
+  EXPECT_ERROR_HAS(encode_cifar10(shapes, 5, 4), "encode_cifar10", "[5, 4)");
+  const Dataset c100 = parse_cifar(cifar_records(2, true, 1), "c100.bin", CifarKind::cifar100);
+  EXPECT_ERROR_HAS(encode_cifar10(c100, 0, 2), "encode_cifar10", "100 classes", "10 classes");
 }
 
 TEST(Cifar, BadFilesNameTheFileAndOffset) {

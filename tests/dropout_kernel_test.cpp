@@ -83,10 +83,21 @@ TEST_P(DropoutKernels, BadArguments) {
   const Device dev = GetParam();
   FOVEA_SKIP_IF_NO_DEVICE(dev);
   DeviceArray<float> a(8, dev), b(8, dev);
-  EXPECT_THROW(ops::dropout_forward_stub(kernel_exec(dev), dropout_params(1.0, 0, 0), 8, a.data(), b.data()), Error);
-  EXPECT_THROW(ops::dropout_forward_stub(kernel_exec(dev), dropout_params(-0.1, 0, 0), 8, a.data(), b.data()), Error);
-  EXPECT_THROW(ops::dropout_backward_stub(kernel_exec(dev), dropout_params(0.5, 0, 0), 8, nullptr, b.data()), Error);
-  EXPECT_THROW(ops::dropout_forward_stub(kernel_exec(dev), dropout_params(0.5, 0, 0), -1, a.data(), b.data()), Error);
+  EXPECT_TRUE(throws_error(
+      [&] { ops::dropout_forward_stub(kernel_exec(dev), dropout_params(1.0, 0, 0), 8, a.data(), b.data()); },
+      {"dropout_forward", "argument 'p' must be in [0, 1), got 1"}));
+  EXPECT_TRUE(throws_error(
+      [&] { ops::dropout_forward_stub(kernel_exec(dev), dropout_params(-0.1, 0, 0), 8, a.data(), b.data()); },
+      {"dropout_forward", "argument 'p'", "got -0.1"}));
+  EXPECT_TRUE(throws_error(
+      [&] { ops::dropout_backward_stub(kernel_exec(dev), dropout_params(0.5, 0, 0), 8, nullptr, b.data()); },
+      {"dropout_backward", "argument 'dy' is null"}));
+  EXPECT_TRUE(throws_error(
+      [&] { ops::dropout_forward_stub(kernel_exec(dev), dropout_params(0.5, 0, 0), 8, a.data(), nullptr); },
+      {"dropout_forward", "argument 'y' is null"}));
+  EXPECT_TRUE(throws_error(
+      [&] { ops::dropout_forward_stub(kernel_exec(dev), dropout_params(0.5, 0, 0), -1, a.data(), b.data()); },
+      {"dropout_forward", "argument 'n'", "got -1"}));
 }
 
 INSTANTIATE_TEST_SUITE_P(Devices, DropoutKernels, KernelDevices(), DeviceName);

@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "core/emu/check.h"
 #include "core/emu/emu.h"
 #include "core/error.h"
 #include "tests/emu_test_kernels.h"
@@ -64,6 +65,19 @@ std::string error_of(const std::function<void()>& f) {
   return "";
 }
 
+// Host memory the test kernels use as device memory, registered with the emulator so that its memcheck knows the
+// bounds (CI runs this suite under FOVEA_EMU_CHECK=memcheck).
+template <class T>
+class EmuVector : public std::vector<T> {
+ public:
+  template <class... A>
+  explicit EmuVector(A&&... a)
+      : std::vector<T>(std::forward<A>(a)...), registered_(this->data(), this->size() * sizeof(T)) {}
+
+ private:
+  emu::ScopedAllocation registered_;
+};
+
 const char* const kOrders[] = {"forward", "reverse", "shuffle:1", "shuffle:2", "shuffle:12345"};
 
 // ------------------------------------------------------------------ settings
@@ -100,19 +114,19 @@ TEST(EmuSettings, WorkersAndStack) {
 // ------------------------------------------------------------------ kernels against host loops
 TEST(EmuKernels, TiledSgemmMatchesHostLoop) {
   const int m = 70, n = 45, kk = 53;  // not multiples of the 16x16 tile
-  const auto a = random_ints(size_t(m) * kk, 1), b = random_ints(size_t(kk) * n, 2);
-  std::vector<float> c(size_t(m) * n, kNaN);
+  const EmuVector<float> a(random_ints(size_t(m) * kk, 1)), b(random_ints(size_t(kk) * n, 2));
+  EmuVector<float> c(size_t(m) * n, kNaN);
   k::emu_test_sgemm(a.data(), b.data(), c.data(), m, n, kk, nullptr);
   EXPECT_EQ(count_wrong(c, host_sgemm(a, b, m, n, kk)), 0);
 }
 
 TEST(EmuKernels, TiledSgemmIsCorrectInEveryOrder) {
   const int m = 48, n = 64, kk = 80;
-  const auto a = random_ints(size_t(m) * kk, 3), b = random_ints(size_t(kk) * n, 4);
+  const EmuVector<float> a(random_ints(size_t(m) * kk, 3)), b(random_ints(size_t(kk) * n, 4));
   const auto want = host_sgemm(a, b, m, n, kk);
   for (const char* order : kOrders) {
     emu::ScopedSchedule s(order);
-    std::vector<float> c(size_t(m) * n, kNaN);
+    EmuVector<float> c(size_t(m) * n, kNaN);
     k::emu_test_sgemm(a.data(), b.data(), c.data(), m, n, kk, nullptr);
     EXPECT_EQ(count_wrong(c, want), 0) << "schedule " << order;
   }
@@ -120,11 +134,11 @@ TEST(EmuKernels, TiledSgemmIsCorrectInEveryOrder) {
 
 TEST(EmuKernels, BlockAndWarpReductions) {
   const int n = 256 * 37 + 11;
-  const auto x = random_ints(n, 5, -100, 100);
+  const EmuVector<float> x(random_ints(n, 5, -100, 100));
   const int blocks = (n + 255) / 256;
-  std::vector<float> want(blocks, 0.0f);
+  EmuVector<float> want(blocks, 0.0f);
   for (int i = 0; i < n; ++i) want[i / 256] += x[i];
-  std::vector<float> tree(blocks, kNaN), shuffled(blocks, kNaN);
+  EmuVector<float> tree(blocks, kNaN), shuffled(blocks, kNaN);
   k::emu_test_block_reduce(x.data(), tree.data(), n, nullptr);
   k::emu_test_warp_reduce(x.data(), shuffled.data(), n, nullptr);
   EXPECT_EQ(count_wrong(tree, want), 0);
@@ -133,7 +147,7 @@ TEST(EmuKernels, BlockAndWarpReductions) {
 
 TEST(EmuKernels, HalfWarpsReduceWithTheirOwnMasks) {
   const int n = 128 * 5;
-  std::vector<int> x(n), out(n, -1);
+  EmuVector<int> x(n), out(n, -1);
   for (int i = 0; i < n; ++i) x[i] = (i * 7919) % 1000 + 1;
   for (const char* order : kOrders) {
     emu::ScopedSchedule s(order);
@@ -147,7 +161,7 @@ TEST(EmuKernels, HalfWarpsReduceWithTheirOwnMasks) {
 }
 
 TEST(EmuKernels, ShufflesFollowCudaSegmentRules) {
-  std::vector<int> out(64 * 8, -1);
+  EmuVector<int> out(64 * 8, -1);
   k::emu_test_shuffle_semantics(out.data(), nullptr);
   for (int t = 0; t < 64; ++t) {
     const int lane = t % 32;
@@ -172,7 +186,7 @@ TEST(EmuKernels, ShufflesFollowCudaSegmentRules) {
 }
 
 TEST(EmuKernels, BallotAnyAll) {
-  std::vector<unsigned> out(64 * 5, 12345);
+  EmuVector<unsigned> out(64 * 5, 12345);
   k::emu_test_vote(out.data(), nullptr);
   unsigned every_third = 0, odd_low = 0, high_quarter = 0;
   for (int l = 0; l < 32; ++l) {
@@ -191,7 +205,7 @@ TEST(EmuKernels, BallotAnyAll) {
 }
 
 TEST(EmuKernels, SyncthreadsCountAndOr) {
-  std::vector<int> out(256 * 3, -1);
+  EmuVector<int> out(256 * 3, -1);
   k::emu_test_barrier_predicates(out.data(), nullptr);
   for (int t = 0; t < 256; ++t) {
     EXPECT_EQ(out[t * 3 + 0], 64) << t;
@@ -204,12 +218,16 @@ TEST(EmuKernels, AtomicsAcrossBlocksAndWorkers) {
   const int blocks = 300, threads = blocks * 256;
   for (int nworkers : {1, 2, 4}) {
     emu::ScopedWorkers w(nworkers);
-    int count = 0, imin = 0, cas_count = 0;
-    float fcount = 0.0f;
-    unsigned umax = 0, wrap = 0;
-    unsigned long long sum = 0;
-    double dsum = 0;
-    k::emu_test_atomics(blocks, &count, &fcount, &umax, &imin, &sum, &cas_count, &wrap, &dsum, nullptr);
+    struct {
+      int count = 0, imin = 0, cas_count = 0;
+      float fcount = 0.0f;
+      unsigned umax = 0, wrap = 0;
+      unsigned long long sum = 0;
+      double dsum = 0;
+    } c;
+    emu::ScopedAllocation registered(&c, sizeof c);
+    k::emu_test_atomics(blocks, &c.count, &c.fcount, &c.umax, &c.imin, &c.sum, &c.cas_count, &c.wrap, &c.dsum, nullptr);
+    const auto [count, imin, cas_count, fcount, umax, wrap, sum, dsum] = c;
     EXPECT_EQ(count, threads) << nworkers << " workers";
     EXPECT_EQ(fcount, float(threads)) << nworkers << " workers";  // exact: integers below 2^24
     EXPECT_EQ(umax, unsigned(threads - 1));
@@ -223,9 +241,9 @@ TEST(EmuKernels, AtomicsAcrossBlocksAndWorkers) {
 
 TEST(EmuKernels, DynamicSharedMemory) {
   const int n = 1000, block = 96;
-  const auto in = random_ints(n, 6, -50, 50);
-  std::vector<float> out(n, kNaN);
-  std::vector<int> aligned((n + block - 1) / block, -1);
+  const EmuVector<float> in(random_ints(n, 6, -50, 50));
+  EmuVector<float> out(n, kNaN);
+  EmuVector<int> aligned((n + block - 1) / block, -1);
   k::emu_test_dynamic_reverse(in.data(), out.data(), aligned.data(), n, block, nullptr);
   for (int i = 0; i < n; ++i) {
     const int base = i / block * block, r = base + block - 1 - (i - base);
@@ -237,14 +255,14 @@ TEST(EmuKernels, DynamicSharedMemory) {
 TEST(EmuKernels, PoisonFillsSharedMemory) {
   const bool saved = emu::poison();
   emu::set_poison(true);
-  std::vector<unsigned> out(64, 0);
+  EmuVector<unsigned> out(64, 0);
   k::emu_test_read_unwritten_shared(out.data(), nullptr);
   emu::set_poison(saved);
   for (unsigned v : out) EXPECT_EQ(v, 0xffffffffu);
 }
 
 TEST(EmuKernels, MultiDimensionalGridAndBlock) {
-  std::vector<int> out(12 * 24 * 8, -1);
+  EmuVector<int> out(12 * 24 * 8, -1);
   k::emu_test_indices(out.data(), nullptr);
   for (int bz = 0; bz < 2; ++bz)
     for (int by = 0; by < 2; ++by)
@@ -262,8 +280,8 @@ TEST(EmuKernels, MultiDimensionalGridAndBlock) {
 TEST(EmuKernels, BigPerThreadArrayWithBiggerStack) {
   const size_t saved = emu::stack_size();
   emu::set_stack_size(256 * 1024);
-  const auto in = random_ints(64, 7);
-  std::vector<float> out(8, kNaN);
+  const EmuVector<float> in(random_ints(64, 7));
+  EmuVector<float> out(8, kNaN);
   k::emu_test_big_stack(in.data(), out.data(), nullptr);
   emu::set_stack_size(saved);
   const int size = 96 * 1024 / 4;
@@ -276,8 +294,8 @@ TEST(EmuKernels, BigPerThreadArrayWithBiggerStack) {
 
 TEST(EmuKernelsDeathTest, StackOverflowHitsTheGuardPage) {
   GTEST_FLAG_SET(death_test_style, "threadsafe");
-  const auto in = random_ints(64, 7);
-  std::vector<float> out(8, kNaN);
+  const EmuVector<float> in(random_ints(64, 7));
+  EmuVector<float> out(8, kNaN);
   // 96 KiB per thread on a 32 KiB stack: the guard page stops it.
   EXPECT_DEATH(
       {
@@ -293,13 +311,14 @@ TEST(EmuKernelsDeathTest, StackOverflowHitsTheGuardPage) {
 
 // ------------------------------------------------------------------ planted bugs
 TEST(EmuPlantedBugs, MissingSyncthreadsGivesWrongResultsUnderPerturbedOrders) {
+  emu::ScopedChecks none(0);  // racecheck would report the race instead (next test)
   const int m = 64, n = 64, kk = 64;
-  const auto a = random_ints(size_t(m) * kk, 8), b = random_ints(size_t(kk) * n, 9);
+  const EmuVector<float> a(random_ints(size_t(m) * kk, 8)), b(random_ints(size_t(kk) * n, 9));
   const auto want = host_sgemm(a, b, m, n, kk);
   int wrong_perturbed = 0;
   for (const char* order : kOrders) {
     emu::ScopedSchedule s(order);
-    std::vector<float> with(size_t(m) * n, kNaN), without(size_t(m) * n, kNaN);
+    EmuVector<float> with(size_t(m) * n, kNaN), without(size_t(m) * n, kNaN);
     k::emu_test_sgemm(a.data(), b.data(), with.data(), m, n, kk, nullptr);
     k::emu_test_sgemm_missing_sync(a.data(), b.data(), without.data(), m, n, kk, nullptr);
     EXPECT_EQ(count_wrong(with, want), 0) << "with the barrier, schedule " << order;
@@ -310,8 +329,38 @@ TEST(EmuPlantedBugs, MissingSyncthreadsGivesWrongResultsUnderPerturbedOrders) {
   EXPECT_GT(wrong_perturbed, 0) << "the missing barrier went unnoticed under reverse and shuffled orders";
 }
 
+// racecheck finds the same bug in every order, at the two lines: the next tile's stores and this tile's loads.
+TEST(EmuPlantedBugs, MissingSyncthreadsIsFoundByRacecheckInEveryOrder) {
+  if (!emu::instrumented_build_available()) {
+    GTEST_SKIP() << "needs the checked build of the kernels, which -DFOVEA_SANITIZE=ON and -DFOVEA_EMU_CHECKED=OFF "
+                    "builds do not make";
+  }
+  const int m = 32, n = 32, kk = 64;
+  const EmuVector<float> a(random_ints(size_t(m) * kk, 8)), b(random_ints(size_t(kk) * n, 9));
+  EmuVector<float> c(size_t(m) * n, kNaN);
+  std::string first;
+  for (const char* order : kOrders) {
+    emu::ScopedSchedule s(order);
+    emu::ScopedChecks checks(emu::kRacecheck);
+    const std::string msg =
+        error_of([&] { k::emu_test_sgemm_missing_sync(a.data(), b.data(), c.data(), m, n, kk, nullptr); });
+    EXPECT_NE(msg.find("kernel '(sgemm_tiled_kernel<false>)': racecheck found"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("WAR (write after read) hazard, no barrier between tests/emu_test_kernels.cu"),
+              std::string::npos)
+        << msg;
+    // The kinds and lines of the findings (the text before each ": in block"), without counts.
+    std::string kinds;
+    for (size_t p = 0; (p = msg.find("racecheck: ", p)) != std::string::npos; ++p)
+      kinds += msg.substr(p, msg.find(": in block", p) - p) + "\n";
+    if (first.empty()) first = kinds;
+    EXPECT_EQ(kinds, first) << "schedule " << order;
+  }
+  emu::ScopedChecks checks(emu::kRacecheck);
+  k::emu_test_sgemm(a.data(), b.data(), c.data(), m, n, kk, nullptr);  // with the barrier: no finding
+}
+
 TEST(EmuPlantedBugs, DeadlockIsReported) {
-  std::vector<int> out(3 * 64, 0);
+  EmuVector<int> out(3 * 64, 0);
   for (const char* order : kOrders) {
     emu::ScopedSchedule s(order);
     const std::string msg = error_of([&] { k::emu_test_deadlock(out.data(), nullptr); });
@@ -325,7 +374,7 @@ TEST(EmuPlantedBugs, DeadlockIsReported) {
 }
 
 TEST(EmuPlantedBugs, DivergentBarrierIsReported) {
-  std::vector<float> out(3 * 128, kNaN);
+  EmuVector<float> out(3 * 128, kNaN);
   {
     emu::ScopedLenient strict(false);
     const std::string msg = error_of([&] { k::emu_test_divergent_barrier(out.data(), 100, nullptr); });
@@ -347,7 +396,7 @@ TEST(EmuPlantedBugs, DivergentBarrierIsReported) {
 }
 
 TEST(EmuPlantedBugs, LaneOutsideItsMaskIsReported) {
-  std::vector<int> out(3 * 64, 0);
+  EmuVector<int> out(3 * 64, 0);
   const std::string msg = error_of([&] { k::emu_test_bad_mask(out.data(), nullptr); });
   std::printf("reported: %s\n", msg.c_str());
   EXPECT_NE(msg.find("bad_mask_kernel"), std::string::npos) << msg;
@@ -356,7 +405,7 @@ TEST(EmuPlantedBugs, LaneOutsideItsMaskIsReported) {
 }
 
 TEST(EmuPlantedBugs, ShuffleReadingOutsideItsMaskIsReported) {
-  std::vector<int> out(3 * 32, 0);
+  EmuVector<int> out(3 * 32, 0);
   const std::string msg = error_of([&] { k::emu_test_shuffle_outside_mask(out.data(), nullptr); });
   std::printf("reported: %s\n", msg.c_str());
   EXPECT_NE(msg.find("shuffle_outside_mask_kernel"), std::string::npos) << msg;
@@ -365,14 +414,14 @@ TEST(EmuPlantedBugs, ShuffleReadingOutsideItsMaskIsReported) {
 }
 
 TEST(EmuPlantedBugs, TrapNamesBlockAndThread) {
-  std::vector<int> out(8 * 32, 0);
+  EmuVector<int> out(8 * 32, 0);
   for (int nworkers : {1, 2}) {
     emu::ScopedWorkers w(nworkers);
     const std::string msg = error_of([&] { k::emu_test_trap(out.data(), nullptr); });
     EXPECT_NE(msg.find("kernel 'trap_kernel' block (5,0,0) thread (7,0,0): __trap() called"), std::string::npos) << msg;
   }
   // The runtime is usable after a failed launch.
-  std::vector<float> ok(3 * 128, kNaN);
+  EmuVector<float> ok(3 * 128, kNaN);
   k::emu_test_divergent_barrier(ok.data(), 128, nullptr);
   EXPECT_EQ(ok[0], 127.0f);
 }
@@ -382,7 +431,7 @@ TEST(EmuPlantedBugs, OutOfBoundsGlobalWriteIsReportedByAddressSanitizer) {
   GTEST_FLAG_SET(death_test_style, "threadsafe");
   EXPECT_DEATH(
       {
-        std::vector<float> out(1000);
+        EmuVector<float> out(1000);
         k::emu_test_out_of_bounds_write(out.data(), int(out.size()), nullptr);
       },
       "heap-buffer-overflow");
@@ -393,7 +442,7 @@ TEST(EmuPlantedBugs, OutOfBoundsGlobalWriteIsReportedByAddressSanitizer) {
 }
 
 TEST(EmuPlantedBugs, ShuffleWidthMustBeAPowerOfTwo) {
-  std::vector<int> out(32, 0);
+  EmuVector<int> out(32, 0);
   const std::string msg = error_of([&] { k::emu_test_bad_width(out.data(), nullptr); });
   EXPECT_NE(msg.find("bad_width_kernel"), std::string::npos) << msg;
   EXPECT_NE(msg.find("__shfl_down_sync: width must be a power of 2 in 1..32, got 12"), std::string::npos) << msg;
@@ -406,7 +455,7 @@ TEST(EmuPlantedBugs, StaticSharedOverflowIsReportedInSanitizerBuilds) {
   GTEST_FLAG_SET(death_test_style, "threadsafe");
   EXPECT_DEATH(
       {
-        std::vector<float> out(65);
+        EmuVector<float> out(65);
         k::emu_test_static_shared_overflow(out.data(), nullptr);
       },
       "global-buffer-overflow");
@@ -444,7 +493,7 @@ TEST(EmuRuntime, LaunchFromDeviceCodeThrows) {
 
 TEST(EmuRuntime, ManyLaunchesReuseFibersAndStacks) {
   for (int i = 0; i < 200; ++i) k::emu_test_empty(1 + i % 7, 1 + (i * 37) % 1024, nullptr);
-  std::vector<float> out(3 * 128, kNaN);
+  EmuVector<float> out(3 * 128, kNaN);
   k::emu_test_divergent_barrier(out.data(), 128, nullptr);
   EXPECT_EQ(out[0], 127.0f);
 }

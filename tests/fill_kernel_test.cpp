@@ -64,6 +64,13 @@ TEST_P(FillKernel, ElasticNetPenaltyMatchesTheReference) {
     ops::elastic_net_penalty_stub(kernel_exec(dev, &ws), n, dw.data(), 0.01f, 0.003f, nullptr, penalty.data());
     EXPECT_EQ(penalty.download()[0], got);
   }
+  DeviceArray<float> w(4, dev), penalty(1, dev);
+  EXPECT_TRUE(throws_error(
+      [&] { ops::elastic_net_penalty_stub(kernel_exec(dev), -1, w.data(), 0.01f, 0.0f, nullptr, penalty.data()); },
+      {"elastic_net_penalty", "argument 'n' must be >= 0, got -1"}));
+  EXPECT_TRUE(
+      throws_error([&] { ops::elastic_net_penalty_stub(kernel_exec(dev), 4, w.data(), 0.01f, 0.0f, nullptr, nullptr); },
+                   {"elastic_net_penalty", "argument 'penalty' is null"}));
 }
 
 TEST_P(FillKernel, MaxNormRowsMatchesTheReference) {
@@ -78,7 +85,13 @@ TEST_P(FillKernel, MaxNormRowsMatchesTheReference) {
     ops::max_norm_rows_stub(kernel_exec(dev), rows, cols, dw.data(), 0.5f);
     EXPECT_LE(rel_l2(dw.download(), want), 1e-6) << rows << "x" << cols;
   }
-  EXPECT_THROW(ops::max_norm_rows_stub(kernel_exec(dev), int64_t(2), int64_t(2), nullptr, 0.0f), Error);
+  DeviceArray<float> dw(4, dev);
+  EXPECT_TRUE(throws_error([&] { ops::max_norm_rows_stub(kernel_exec(dev), int64_t(2), int64_t(2), dw.data(), 0.0f); },
+                           {"max_norm_rows", "argument 'max_norm' must be > 0, got 0"}));
+  EXPECT_TRUE(throws_error([&] { ops::max_norm_rows_stub(kernel_exec(dev), int64_t(2), int64_t(2), nullptr, 1.0f); },
+                           {"max_norm_rows", "argument 'w' is null"}));
+  EXPECT_TRUE(throws_error([&] { ops::max_norm_rows_stub(kernel_exec(dev), int64_t(-1), int64_t(2), dw.data(), 1.0f); },
+                           {"max_norm_rows", "'rows' and 'cols'", "got -1 and 2"}));
 }
 
 INSTANTIATE_TEST_SUITE_P(Devices, FillKernel, KernelDevices(), DeviceName);

@@ -69,14 +69,24 @@ TEST_P(LrnKernels, BadArguments) {
   FOVEA_SKIP_IF_NO_DEVICE(dev);
   DeviceArray<float> a(16, dev), b(16, dev), c(16, dev);
   Workspace ws(dev);
-  EXPECT_THROW(ops::lrn_forward_stub(kernel_exec(dev), lrn_params(1, 1, 4, 4, 0), a.data(), b.data()), Error);
-  EXPECT_THROW(ops::lrn_forward_stub(kernel_exec(dev), lrn_params(1, 1, 4, 4, 3, 1e-4, 0.75, 0.0), a.data(), b.data()),
-               Error);
-  EXPECT_THROW(ops::lrn_backward_stub(kernel_exec(dev, &ws), lrn_params(1, 1, 4, 4, 3), a.data(), nullptr, c.data()),
-               Error);
+  EXPECT_TRUE(
+      throws_error([&] { ops::lrn_forward_stub(kernel_exec(dev), lrn_params(1, 1, 4, 4, 0), a.data(), b.data()); },
+                   {"lrn_forward", "argument 'size' must be > 0, got 0"}));
+  EXPECT_TRUE(throws_error(
+      [&] { ops::lrn_forward_stub(kernel_exec(dev), lrn_params(1, 1, 4, 4, 3, 1e-4, 0.75, 0.0), a.data(), b.data()); },
+      {"lrn_forward", "argument 'k' must be finite and > 0, got 0"}));
+  EXPECT_TRUE(
+      throws_error([&] { ops::lrn_forward_stub(kernel_exec(dev), lrn_params(1, 1, 4, 4, 3), a.data(), nullptr); },
+                   {"lrn_forward", "argument 'y' is null"}));
+  EXPECT_TRUE(throws_error(
+      [&] { ops::lrn_backward_stub(kernel_exec(dev, &ws), lrn_params(1, 1, 4, 4, 3), a.data(), nullptr, c.data()); },
+      {"lrn_backward", "argument 'dy' is null"}));
   Workspace wrong(dev.type == DeviceType::emu ? kCPU : kEmu);  // scratch on a device the kernel cannot use
-  EXPECT_THROW(
-      ops::lrn_backward_stub(kernel_exec(dev, &wrong), lrn_params(1, 1, 4, 4, 3), a.data(), b.data(), c.data()), Error);
+  EXPECT_TRUE(throws_error(
+      [&] {
+        ops::lrn_backward_stub(kernel_exec(dev, &wrong), lrn_params(1, 1, 4, 4, 3), a.data(), b.data(), c.data());
+      },
+      {"lrn_backward", "workspace is on " + wrong.device().str(), "runs on " + dev.str()}));
 }
 
 INSTANTIATE_TEST_SUITE_P(Devices, LrnKernels, KernelDevices(), DeviceName);

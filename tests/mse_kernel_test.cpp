@@ -56,9 +56,14 @@ TEST_P(MseKernels, BadArguments) {
   FOVEA_SKIP_IF_NO_DEVICE(dev);
   DeviceArray<float> a(8, dev), b(8, dev), c(8, dev);
   Workspace ws(dev);
-  EXPECT_THROW(ops::mse_forward_stub(kernel_exec(dev, &ws), 0, a.data(), b.data(), c.data()), Error);
-  EXPECT_THROW(ops::mse_forward_stub(kernel_exec(dev, &ws), 8, a.data(), nullptr, c.data()), Error);
-  EXPECT_THROW(ops::mse_backward_stub(kernel_exec(dev), -1, a.data(), b.data(), 1.0f, c.data()), Error);
+  EXPECT_TRUE(throws_error([&] { ops::mse_forward_stub(kernel_exec(dev, &ws), 0, a.data(), b.data(), c.data()); },
+                           {"mse_forward", "argument 'n' must be > 0, got 0"}));
+  EXPECT_TRUE(throws_error([&] { ops::mse_forward_stub(kernel_exec(dev, &ws), 8, a.data(), nullptr, c.data()); },
+                           {"mse_forward", "argument 'target' is null"}));
+  EXPECT_TRUE(throws_error([&] { ops::mse_backward_stub(kernel_exec(dev), -1, a.data(), b.data(), 1.0f, c.data()); },
+                           {"mse_backward", "argument 'n'", "got -1"}));
+  EXPECT_TRUE(throws_error([&] { ops::mse_backward_stub(kernel_exec(dev), 8, a.data(), b.data(), 1.0f, nullptr); },
+                           {"mse_backward", "argument 'dx' is null"}));
 }
 
 INSTANTIATE_TEST_SUITE_P(Devices, MseKernels, KernelDevices(), DeviceName);

@@ -99,19 +99,24 @@ TEST_F(OpCli, CrossEntropyRejectsLabelsOutOfRange) {
   }
 }
 
-
 // --list names every registered op; --json is the registry scripts/check_op_vs_torch.py reads.
 TEST_F(OpCli, ListNamesEveryOpAndJsonHasTheirContract) {
   const Result r = run("op --list");
   ASSERT_EQ(r.code, 0) << r.output;
-  for (const char* op : {"conv2d", "maxpool2d", "avgpool2d", "global_avgpool", "linear", "relu", "leaky_relu",
-                         "sigmoid", "tanh", "dropout", "softmax", "log_softmax", "cross_entropy", "mse", "lrn",
-                         "batchnorm2d", "batchnorm2d_eval", "add", "augment", "sgd", "adamw"})
+  for (const char* op : {"conv2d",        "maxpool2d", "avgpool2d", "global_avgpool", "linear",           "relu",
+                         "leaky_relu",    "sigmoid",   "tanh",      "dropout",        "softmax",          "log_softmax",
+                         "cross_entropy", "mse",       "lrn",       "batchnorm2d",    "batchnorm2d_eval", "add",
+                         "augment",       "sgd",       "adamw"})
     EXPECT_NE(("\n" + r.output).find(std::string("\n") + op + "\n"), std::string::npos) << op << " missing";
   const Result j = run("op --list --json");
   ASSERT_EQ(j.code, 0) << j.output;
   for (const char* key : {"\"torch\"", "\"samples\"", "\"grads\"", "\"implementations\"", "F.conv2d"})
     EXPECT_NE(j.output.find(key), std::string::npos) << key;
+#if FOVEA_HAVE_CUDNN
+  // The cudnn slots exist once the program has loaded the cudnn module (core/library_module.h): the listing
+  // loads it, so `fovea` itself can (it exports what the module needs from it).
+  EXPECT_NE(r.output.find("implementations: cpu emu cuda cudnn"), std::string::npos) << r.output;
+#endif
 }
 
 }  // namespace

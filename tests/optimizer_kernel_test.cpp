@@ -146,23 +146,44 @@ TEST_P(OptimizerKernels, BadArguments) {
   DeviceArray<float> w(8, dev), g(8, dev);
   std::vector<OptimizerTensor> host = {{w.data(), g.data(), nullptr, nullptr, 8}};
   // Momentum needs a buffer; AdamW needs both states.
-  EXPECT_THROW(plan_optimizer_chunks(host.data(), 1, "sgd", true, false), Error);
-  EXPECT_THROW(plan_optimizer_chunks(host.data(), 1, "adamw", true, true), Error);
+  EXPECT_TRUE(throws_error([&] { plan_optimizer_chunks(host.data(), 1, "sgd", true, false); },
+                           {"sgd", "tensor 0", "null first state buffer"}));
+  EXPECT_TRUE(throws_error([&] { plan_optimizer_chunks(host.data(), 1, "adamw", true, true); },
+                           {"adamw", "tensor 0", "null first state buffer"}));
   host[0].n = -1;
-  EXPECT_THROW(plan_optimizer_chunks(host.data(), 1, "sgd", false, false), Error);
+  EXPECT_TRUE(
+      throws_error([&] { plan_optimizer_chunks(host.data(), 1, "sgd", false, false); }, {"sgd", "tensor 0 has n=-1"}));
   host[0].n = 8;
   const int64_t chunks = plan_optimizer_chunks(host.data(), 1, "sgd", false, false);
   EXPECT_EQ(chunks, 1);
   auto list = DeviceArray<OptimizerTensor>::upload(host, dev);
-  EXPECT_THROW(ops::sgd_step_stub(kernel_exec(dev), sgd(0.1, 0, 0, 0, false), OptimizerList{list.data(), 1, chunks}, 0),
-               Error);  // step is 1-based
-  EXPECT_THROW(ops::sgd_step_stub(kernel_exec(dev), sgd(0.1, 0, 0, 0, true), OptimizerList{list.data(), 1, chunks}, 1),
-               Error);  // Nesterov without momentum
-  EXPECT_THROW(ops::sgd_step_stub(kernel_exec(dev), sgd(0.1, 0, 0, 0, false), OptimizerList{nullptr, 1, chunks}, 1),
-               Error);
+  EXPECT_TRUE(throws_error(  // step is 1-based
+      [&] {
+        ops::sgd_step_stub(kernel_exec(dev), sgd(0.1, 0, 0, 0, false), OptimizerList{list.data(), 1, chunks}, 0);
+      },
+      {"sgd_step", "argument 'step' must be >= 1, got 0"}));
+  EXPECT_TRUE(throws_error(  // Nesterov without momentum
+      [&] {
+        ops::sgd_step_stub(kernel_exec(dev), sgd(0.1, 0, 0, 0, true), OptimizerList{list.data(), 1, chunks}, 1);
+      },
+      {"sgd_step", "argument 'nesterov' requires momentum > 0", "got momentum 0"}));
+  EXPECT_TRUE(throws_error(
+      [&] {
+        ops::sgd_step_stub(kernel_exec(dev), sgd(0.1, 0, 0, 0, false), OptimizerList{nullptr, 1, chunks}, 1);
+      },
+      {"sgd_step", "argument 'tensors' is null"}));
+  EXPECT_TRUE(throws_error(
+      [&] {
+        ops::sgd_step_stub(kernel_exec(dev), sgd(0.1, 0, 0, 0, false), OptimizerList{list.data(), 0, chunks}, 1);
+      },
+      {"sgd_step", "1 chunks but 'count' is 0"}));
   AdamWParams bad;
   bad.beta1 = 1.0;
-  EXPECT_THROW(ops::adamw_step_stub(kernel_exec(dev), bad, OptimizerList{list.data(), 1, chunks}, 1), Error);
+  EXPECT_TRUE(throws_error(
+      [&] {
+        ops::adamw_step_stub(kernel_exec(dev), bad, OptimizerList{list.data(), 1, chunks}, 1);
+      },
+      {"adamw_step", "argument 'beta1' must be in [0, 1), got 1"}));
 }
 
 INSTANTIATE_TEST_SUITE_P(Devices, OptimizerKernels, KernelDevices(), DeviceName);

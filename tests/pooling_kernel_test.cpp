@@ -139,6 +139,47 @@ TEST_P(GlobalPoolKernels, MatchesReference) {
   }
 }
 
+TEST_P(GlobalPoolKernels, AdaptiveMatchesReference) {
+  const Device dev = GetParam();
+  FOVEA_SKIP_IF_NO_DEVICE(dev);
+  for (const AdaptivePool2dParams p :
+       {AdaptivePool2dParams{1, 1, 1, 1, 1, 1}, AdaptivePool2dParams{2, 3, 2, 3, 7, 7},
+        AdaptivePool2dParams{2, 2, 10, 9, 4, 3}, AdaptivePool2dParams{1, 4, 14, 14, 7, 7},
+        AdaptivePool2dParams{3, 5, 33, 17, 5, 6}, AdaptivePool2dParams{1, 2, 5, 7, 5, 7}}) {
+    const std::string tag = cat("adaptive_avgpool.", p.H, "x", p.W, "_to_", p.OH, "x", p.OW);
+    const int64_t xs = p.N * p.C * p.H * p.W, ys = p.N * p.C * p.OH * p.OW;
+    const auto x = random_vector(xs, 8), dy = random_vector(ys, 9);
+    std::vector<float> want_y(ys), want_dx(xs);
+    ref::adaptive_avgpool2d_forward(p, x.data(), want_y.data());
+    ref::adaptive_avgpool2d_backward(p, dy.data(), want_dx.data());
+    auto d_x = DeviceArray<float>::upload(x, dev), d_dy = DeviceArray<float>::upload(dy, dev);
+    DeviceArray<float> y(ys, dev), dx(xs, dev);
+    const auto got_y = expect_deterministic(dev, tag + ".y", [&] {
+      y.poison();
+      ops::adaptive_avgpool2d_forward_stub(kernel_exec(dev), p, d_x.data(), y.data());
+      return y.download();
+    });
+    EXPECT_TRUE(matches_reference(got_y, want_y, tag + ".y"));
+    const auto got_dx = expect_deterministic(dev, tag + ".dx", [&] {
+      dx.poison();
+      ops::adaptive_avgpool2d_backward_stub(kernel_exec(dev), p, d_dy.data(), dx.data());
+      return dx.download();
+    });
+    EXPECT_TRUE(matches_reference(got_dx, want_dx, tag + ".dx"));
+  }
+  DeviceArray<float> a(4, dev);
+  EXPECT_TRUE(throws_error(
+      [&] {
+        ops::adaptive_avgpool2d_forward_stub(kernel_exec(dev), {1, 1, 2, 2, 0, 1}, a.data(), a.data());
+      },
+      {"adaptive_avgpool2d_forward", "output_size"}));
+  EXPECT_TRUE(throws_error(
+      [&] {
+        ops::adaptive_avgpool2d_backward_stub(kernel_exec(dev), {1, 1, 2, 2, 1, 1}, nullptr, a.data());
+      },
+      {"adaptive_avgpool2d_backward", "'dy'"}));
+}
+
 TEST_P(GlobalPoolKernels, BadArguments) {
   const Device dev = GetParam();
   FOVEA_SKIP_IF_NO_DEVICE(dev);
@@ -147,15 +188,25 @@ TEST_P(GlobalPoolKernels, BadArguments) {
   DeviceArray<int32_t> idx(16, dev);
   Pool2dParams too_big = p;
   too_big.kernel_h = 5;  // larger than the input
-  EXPECT_THROW(ops::maxpool2d_forward_stub(kernel_exec(dev), too_big, x.data(), y.data(), idx.data()), Error);
+  EXPECT_TRUE(
+      throws_error([&] { ops::maxpool2d_forward_stub(kernel_exec(dev), too_big, x.data(), y.data(), idx.data()); },
+                   {"maxpool2d_forward", "kernel 5x2 is larger than the padded input 4x4"}));
   Pool2dParams zero_stride = p;
   zero_stride.stride_w = 0;
-  EXPECT_THROW(ops::avgpool2d_forward_stub(kernel_exec(dev), zero_stride, x.data(), y.data()), Error);
-  EXPECT_THROW(ops::avgpool2d_backward_stub(kernel_exec(dev), p, nullptr, y.data()), Error);
-  EXPECT_THROW(ops::maxpool2d_backward_stub(kernel_exec(dev), p, nullptr, nullptr, static_cast<const int32_t*>(nullptr),
-                                            x.data(), y.data()),
-               Error);
-  EXPECT_THROW(ops::global_avgpool_forward_stub(kernel_exec(dev), 1, 0, 4, 4, x.data(), y.data()), Error);
+  EXPECT_TRUE(throws_error([&] { ops::avgpool2d_forward_stub(kernel_exec(dev), zero_stride, x.data(), y.data()); },
+                           {"avgpool2d_forward", "argument 'stride_w' must be > 0, got 0"}));
+  EXPECT_TRUE(throws_error([&] { ops::avgpool2d_backward_stub(kernel_exec(dev), p, nullptr, y.data()); },
+                           {"avgpool2d_backward", "argument 'dy' is null"}));
+  EXPECT_TRUE(throws_error(
+      [&] {
+        ops::maxpool2d_backward_stub(kernel_exec(dev), p, nullptr, nullptr, static_cast<const int32_t*>(nullptr),
+                                     x.data(), y.data());
+      },
+      {"maxpool2d_backward", "argument 'idx' is null"}));
+  EXPECT_TRUE(throws_error([&] { ops::global_avgpool_forward_stub(kernel_exec(dev), 1, 0, 4, 4, x.data(), y.data()); },
+                           {"global_avgpool_forward", "N, C, H, W must be > 0, got 1,0,4,4"}));
+  EXPECT_TRUE(throws_error([&] { ops::global_avgpool_backward_stub(kernel_exec(dev), 1, 1, 4, 4, x.data(), nullptr); },
+                           {"global_avgpool_backward", "argument 'dx' is null"}));
 }
 
 INSTANTIATE_TEST_SUITE_P(Devices, GlobalPoolKernels, KernelDevices(), DeviceName);

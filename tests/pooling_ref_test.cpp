@@ -210,6 +210,64 @@ TEST(PoolingRef, GlobalAverage) {
   EXPECT_TRUE(test::check_gradient(x, loss, dx, {}, "global avg dx"));
 }
 
+// Adaptive average pooling: PyTorch's bins written out by hand, equal to avgpool when they tile the
+// input, to the global average at 1x1, overlapping and repeating bins, and finite differences.
+TEST(PoolingRef, AdaptiveAverage) {
+  // 5 rows into 3 bins: [0, 2), [1, 4), [3, 5) (torch: start = floor(i*5/3), end = ceil((i+1)*5/3)).
+  EXPECT_EQ(AdaptivePool2dParams::start(1, 5, 3), 1);
+  EXPECT_EQ(AdaptivePool2dParams::end(1, 5, 3), 4);
+  EXPECT_EQ(AdaptivePool2dParams::start(2, 5, 3), 3);
+  EXPECT_EQ(AdaptivePool2dParams::end(2, 5, 3), 5);
+  const std::vector<float> row = {1, 2, 4, 8, 16};  // one row, W = 5 -> 3
+  std::vector<float> y(3);
+  adaptive_avgpool2d_forward({1, 1, 1, 5, 1, 3}, row.data(), y.data());
+  EXPECT_EQ(y, std::vector<float>({1.5f, 14.0f / 3.0f, 12.0f}));
+  // 2 -> 7: bins [0,1) x3, [0,2) (the middle one spans both), [1,2) x3, as torch computes it.
+  std::vector<float> up(7);
+  const std::vector<float> two = {3, 5};
+  adaptive_avgpool2d_forward({1, 1, 1, 2, 1, 7}, two.data(), up.data());
+  EXPECT_EQ(up, std::vector<float>({3, 3, 3, 4, 5, 5, 5}));
+  const int64_t N = 2, C = 3, H = 14, W = 12;
+  auto x = test::random_vector(N * C * H * W, 9);
+  std::vector<float> a(N * C * 7 * 4), b(a.size());
+  adaptive_avgpool2d_forward({N, C, H, W, 7, 4}, x.data(), a.data());
+  avgpool2d_forward(shapes::pool_params(N, C, H, W, 2, 3, 2, 3), x.data(), b.data());
+  EXPECT_TRUE(test::close_l2(a, b, 1e-6, "adaptive vs avgpool"));
+  std::vector<float> g1(N * C), g2(N * C);
+  adaptive_avgpool2d_forward({N, C, H, W, 1, 1}, x.data(), g1.data());
+  global_avgpool_forward(N, C, H, W, x.data(), g2.data());
+  EXPECT_TRUE(test::close_l2(g1, g2, 1e-6, "adaptive 1x1 vs global"));
+  for (const AdaptivePool2dParams p : {AdaptivePool2dParams{2, 2, 5, 7, 3, 4}, AdaptivePool2dParams{1, 2, 2, 3, 7, 7},
+                                       AdaptivePool2dParams{1, 1, 9, 4, 4, 9}}) {
+    SCOPED_TRACE(cat(p.H, "x", p.W, " -> ", p.OH, "x", p.OW));
+    auto xi = test::random_vector(p.N * p.C * p.H * p.W, 10);
+    auto g = test::random_vector(p.N * p.C * p.OH * p.OW, 11);
+    std::vector<float> yo(g.size()), dx(xi.size());
+    test::poison(yo);
+    adaptive_avgpool2d_forward(p, xi.data(), yo.data());
+    ASSERT_TRUE(test::all_written(yo));
+    test::poison(dx);
+    adaptive_avgpool2d_backward(p, g.data(), dx.data());
+    ASSERT_TRUE(test::all_written(dx));
+    auto loss = [&] {
+      adaptive_avgpool2d_forward(p, xi.data(), yo.data());
+      return test::weighted_sum(yo, g);
+    };
+    EXPECT_TRUE(test::check_gradient(xi, loss, dx, {}, "adaptive dx"));
+  }
+  float v = 0;
+  EXPECT_TRUE(test::throws_error(
+      [&] {
+        adaptive_avgpool2d_forward({1, 1, 1, 1, 0, 1}, &v, &v);
+      },
+      {"adaptive_avgpool2d_forward", "output_size", "0"}));
+  EXPECT_TRUE(test::throws_error(
+      [&] {
+        adaptive_avgpool2d_forward({1, 1, 1, 1, 1, 1}, nullptr, &v);
+      },
+      {"adaptive_avgpool2d_forward", "'x'"}));
+}
+
 TEST(PoolingRef, BadArguments) {
   std::vector<float> buf(1024, 1.0f);
   std::vector<int64_t> ibuf(1024, 0);

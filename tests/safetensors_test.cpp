@@ -3,6 +3,7 @@
 
 #include <unistd.h>
 
+#include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <nlohmann/json.hpp>
@@ -161,6 +162,56 @@ TEST(Safetensors, AcceptsWhatTheReferenceWriterProduces) {
   const Safetensors s = parse_safetensors(f, "ok");
   EXPECT_EQ(s.tensors.at("a").to_vector<float>()[0], 1.0f);
   EXPECT_EQ(s.tensors.at("b").to_vector<int32_t>()[0], 7);
+}
+
+// Independent references: a half or bfloat16 value from its fields by ldexp, NaN as NaN with its sign.
+float half_reference(uint16_t h) {
+  const int e = (h >> 10) & 0x1F, m = h & 0x3FF;
+  const float sign = (h & 0x8000) ? -1.0f : 1.0f;
+  if (e == 31) return m ? std::copysign(NAN, sign) : sign * INFINITY;
+  return sign * (e == 0 ? std::ldexp(float(m), -24) : std::ldexp(float(1024 + m), e - 25));
+}
+float bfloat16_reference(uint16_t h) {
+  const int e = (h >> 7) & 0xFF, m = h & 0x7F;
+  const float sign = (h & 0x8000) ? -1.0f : 1.0f;
+  if (e == 255) return m ? std::copysign(NAN, sign) : sign * INFINITY;
+  return sign * (e == 0 ? std::ldexp(float(m), -133) : std::ldexp(float(128 + m), e - 134));
+}
+
+TEST(Safetensors, Float16AndBfloat16ReadAsFloat32ExactlyForEveryBitPattern) {
+  std::string all(65536 * 2, '\0');
+  for (uint32_t i = 0; i < 65536; ++i) {
+    all[2 * i] = char(i & 0xFF);
+    all[2 * i + 1] = char(i >> 8);
+  }
+  const std::string f32("\x00\x00\x80\x3f\x00\x00\x20\xc1", 8);  // 1.0, -10.0
+  const std::string i64("\x05\x00\x00\x00\x00\x00\x00\x80", 8);
+  const std::string file = make_file(R"({"h":{"dtype":"F16","shape":[65536],"data_offsets":[0,131072]},)"
+                                     R"("b":{"dtype":"BF16","shape":[256,256],"data_offsets":[131072,262144]},)"
+                                     R"("f":{"dtype":"F32","shape":[2],"data_offsets":[262144,262152]},)"
+                                     R"("i":{"dtype":"I64","shape":[],"data_offsets":[262152,262160]}})",
+                                     all + all + f32 + i64);
+  const Safetensors raw = parse_safetensors(file, "mem");
+  EXPECT_EQ(raw.tensors.at("h").dtype(), DType::float16);  // the plain reader keeps the stored dtype
+  const Safetensors s = parse_safetensors_as_float32(file, "mem");
+  const Tensor& h = s.tensors.at("h");
+  const Tensor& b = s.tensors.at("b");
+  ASSERT_EQ(h.dtype(), DType::float32);
+  ASSERT_EQ(b.dtype(), DType::float32);
+  EXPECT_EQ(b.shape(), Shape({256, 256}));
+  const std::vector<float> hv = h.to_vector<float>(), bv = b.to_vector<float>();
+  int mismatches = 0;
+  for (uint32_t i = 0; i < 65536; ++i) {
+    for (auto [got, want] : {std::pair{hv[i], half_reference(uint16_t(i))}, {bv[i], bfloat16_reference(uint16_t(i))}}) {
+      const bool ok = std::isnan(want) ? std::isnan(got) && std::signbit(got) == std::signbit(want)
+                                       : got == want && std::signbit(got) == std::signbit(want);
+      if (!ok && ++mismatches < 10) ADD_FAILURE() << "bit pattern 0x" << std::hex << i << ": " << got << " vs " << want;
+    }
+  }
+  EXPECT_EQ(mismatches, 0);
+  EXPECT_EQ(s.tensors.at("f").to_vector<float>(), std::vector<float>({1.0f, -10.0f}));
+  EXPECT_EQ(s.tensors.at("i").dtype(), DType::int64);
+  EXPECT_EQ(s.tensors.at("i").to_vector<int64_t>()[0], int64_t(0x8000000000000005ull));
 }
 
 }  // namespace

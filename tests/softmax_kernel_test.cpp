@@ -165,20 +165,33 @@ TEST_P(SoftmaxKernels, BadArguments) {
   FOVEA_SKIP_IF_NO_DEVICE(dev);
   DeviceArray<float> a(4096, dev), b(4096, dev);
   DeviceArray<int64_t> labels(4, dev);
-  EXPECT_THROW(ops::softmax_forward_stub(kernel_exec(dev), RowAlgo::automatic, 2, 0, a.data(), b.data()), Error);
-  EXPECT_THROW(ops::softmax_forward_stub(kernel_exec(dev), RowAlgo::automatic, 0, 4, a.data(), b.data()), Error);
-  EXPECT_THROW(ops::softmax_forward_stub(kernel_exec(dev), RowAlgo::warp_per_row, 2, 1025, a.data(), b.data()), Error);
-  EXPECT_THROW(ops::log_softmax_backward_stub(kernel_exec(dev), RowAlgo::automatic, 2, 4, a.data(), nullptr, b.data()),
-               Error);
+  EXPECT_TRUE(
+      throws_error([&] { ops::softmax_forward_stub(kernel_exec(dev), RowAlgo::automatic, 2, 0, a.data(), b.data()); },
+                   {"softmax_forward", "argument 'C' must be > 0, got 0"}));
+  EXPECT_TRUE(
+      throws_error([&] { ops::softmax_forward_stub(kernel_exec(dev), RowAlgo::automatic, 0, 4, a.data(), b.data()); },
+                   {"softmax_forward", "argument 'N' must be > 0, got 0"}));
+  EXPECT_TRUE(throws_error(
+      [&] { ops::softmax_forward_stub(kernel_exec(dev), RowAlgo::warp_per_row, 2, 1025, a.data(), b.data()); },
+      {"softmax_forward", "warp_per_row takes C <= 1024, got C=1025"}));
+  EXPECT_TRUE(throws_error(
+      [&] { ops::log_softmax_backward_stub(kernel_exec(dev), RowAlgo::automatic, 2, 4, a.data(), nullptr, b.data()); },
+      {"log_softmax_backward", "argument 'dy' is null"}));
   CrossEntropyParams p;
   p.N = 4, p.C = 8, p.label_smoothing = 1.5;
-  EXPECT_THROW(ops::cross_entropy_forward_stub(kernel_exec(dev), RowAlgo::automatic, p, a.data(), labels.data(),
-                                               b.data(), nullptr),
-               Error);
+  EXPECT_TRUE(throws_error(
+      [&] {
+        ops::cross_entropy_forward_stub(kernel_exec(dev), RowAlgo::automatic, p, a.data(), labels.data(), b.data(),
+                                        nullptr);
+      },
+      {"cross_entropy_forward", "argument 'label_smoothing' must be in [0, 1], got 1.5"}));
   p.label_smoothing = 0.0;
-  EXPECT_THROW(ops::cross_entropy_forward_stub(kernel_exec(dev), RowAlgo::automatic, p, a.data(), labels.data(),
-                                               nullptr, b.data()),
-               Error);
+  EXPECT_TRUE(throws_error(
+      [&] {
+        ops::cross_entropy_forward_stub(kernel_exec(dev), RowAlgo::automatic, p, a.data(), labels.data(), nullptr,
+                                        b.data());
+      },
+      {"cross_entropy_forward", "argument 'row_loss' is null"}));
 }
 
 INSTANTIATE_TEST_SUITE_P(Devices, SoftmaxKernels, KernelDevices(), DeviceName);

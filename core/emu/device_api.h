@@ -13,6 +13,7 @@
 #include <climits>
 #include <cmath>
 #include <cstdint>
+#include <cstdio>
 #include <cstring>
 #include <limits>
 #include <memory>  // before __noinline__ below: libstdc++ spells __attribute__((__noinline__)) in shared_ptr_base.h
@@ -45,8 +46,27 @@
 #define __shared__ static thread_local
 #endif
 
-// Device code is compiled for the host: __CUDA_ARCH__ stays undefined. FOVEA_EMU lets a kernel tell.
+// Device code is compiled for the host: __CUDA_ARCH__ is undefined unless the build emulates an architecture
+// (cmake FOVEA_EMU_CUDA_ARCH=800, or fovea_add_kernels(... EMU_CUDA_ARCH 900)), which defines it for the kernel
+// files so that their arch-dependent paths run here. FOVEA_EMU lets a kernel tell.
 #define FOVEA_EMU 1
+
+// The checked build names each static __shared__ variable through this reference (cmake/FoveaEmuSource.cmake): an
+// access through a pointer the compiler cannot trace is instrumented even at a constant offset.
+#define FOVEA_EMU_SHARED_ALIAS(name, storage) auto& name = *::fovea::emu::detail::opaque(&storage)
+namespace fovea::emu::detail {
+template <class T>
+inline __attribute__((always_inline)) T* opaque(T* p) {
+  asm("" : "+r"(p));
+  return p;
+}
+}  // namespace fovea::emu::detail
+
+// `extern __shared__ T name[];`: the build rewrites such a declaration in a kernel file into this macro
+// (cmake/FoveaEmuSource.cmake), because g++ cannot give an extern array per-block storage. The name is then a
+// pointer to the block's dynamic shared memory; every extern __shared__ array of a kernel starts there, as in CUDA.
+#define FOVEA_EMU_EXTERN_SHARED(name, ...) \
+  __VA_ARGS__* const name = static_cast<__VA_ARGS__*>(::fovea::emu::extern_shared_memory())
 
 namespace fovea::emu {
 
@@ -54,16 +74,18 @@ namespace fovea::emu {
 inline constexpr int warpSize = 32;
 
 namespace detail {
-inline const uint3& thread_idx() {
+// By value: a reference would make the kernel's own code read the emulator's thread-local state, which the
+// instrumented build would then take for a shared-memory access.
+FOVEA_EMU_UNCHECKED inline uint3 thread_idx() {
   return current.thread_idx;
 }
-inline const uint3& block_idx() {
+FOVEA_EMU_UNCHECKED inline uint3 block_idx() {
   return current.block_idx;
 }
-inline const dim3& block_dim() {
+FOVEA_EMU_UNCHECKED inline dim3 block_dim() {
   return current.block_dim;
 }
-inline const dim3& grid_dim() {
+FOVEA_EMU_UNCHECKED inline dim3 grid_dim() {
   return current.grid_dim;
 }
 
@@ -190,133 +212,114 @@ FOVEA_EMU_REDUCE(__reduce_xor_sync, reduce_xor, unsigned)
 
 // ------------------------------------------------------------------ atomics
 // Real atomics: blocks run in parallel on several OS threads. acq_rel so that the usual "write, __threadfence,
-// atomic counter; last block reads" pattern is ordered for the compiler too.
+// atomic counter; last block reads" pattern is ordered for the compiler too. GCC's __atomic builtins rather than
+// std::atomic_ref: these functions stay out of the instrumented build's access hooks (an atomic is not a plain
+// load or store), and tell the checks about themselves instead; the test costs one thread-local load.
 namespace detail {
-constexpr auto kAtomicOrder = std::memory_order_acq_rel;
-template <class T>
-inline std::atomic_ref<T> aref(T* p) {
-  return std::atomic_ref<T>(*p);
-}
+constexpr int kAtomicOrder = __ATOMIC_ACQ_REL;
+void note_atomic(const void* p, unsigned bytes, const void* site);  // core/emu/check.cpp
+#define FOVEA_EMU_NOTE_ATOMIC(p)                                     \
+  if (::fovea::emu::detail::current.monitor != nullptr) [[unlikely]] \
+  ::fovea::emu::detail::note_atomic(p, sizeof(*(p)), __builtin_return_address(0))
+
 template <class T, class F>
-inline T atomic_update(T* p, F f) {  // CAS loop: returns the old value
-  auto a = aref(p);
-  T old = a.load(std::memory_order_relaxed);
-  while (!a.compare_exchange_weak(old, f(old), kAtomicOrder, std::memory_order_relaxed)) {
+FOVEA_EMU_UNCHECKED inline T atomic_update(T* p, F f) {  // CAS loop: returns the old value
+  T old;
+  __atomic_load(p, &old, __ATOMIC_RELAXED);
+  for (;;) {
+    T desired = f(old);
+    if (__atomic_compare_exchange(p, &old, &desired, true, kAtomicOrder, __ATOMIC_RELAXED)) return old;
   }
-  return old;
 }
 }  // namespace detail
 
-#define FOVEA_EMU_ATOMIC_ARITH(T)                                                                         \
-  inline T atomicAdd(T* p, T v) {                                                                         \
-    return detail::aref(p).fetch_add(v, detail::kAtomicOrder);                                            \
-  }                                                                                                       \
-  inline T atomicExch(T* p, T v) {                                                                        \
-    return detail::aref(p).exchange(v, detail::kAtomicOrder);                                             \
-  }                                                                                                       \
-  inline T atomicCAS(T* p, T compare, T v) {                                                              \
-    detail::aref(p).compare_exchange_strong(compare, v, detail::kAtomicOrder, std::memory_order_relaxed); \
-    return compare;                                                                                       \
-  }                                                                                                       \
-  inline T atomicMin(T* p, T v) {                                                                         \
-    return detail::atomic_update(p, [v](T old) { return v < old ? v : old; });                            \
-  }                                                                                                       \
-  inline T atomicMax(T* p, T v) {                                                                         \
-    return detail::atomic_update(p, [v](T old) { return v > old ? v : old; });                            \
-  }                                                                                                       \
-  inline T atomicAnd(T* p, T v) {                                                                         \
-    return detail::aref(p).fetch_and(v, detail::kAtomicOrder);                                            \
-  }                                                                                                       \
-  inline T atomicOr(T* p, T v) {                                                                          \
-    return detail::aref(p).fetch_or(v, detail::kAtomicOrder);                                             \
-  }                                                                                                       \
-  inline T atomicXor(T* p, T v) {                                                                         \
-    return detail::aref(p).fetch_xor(v, detail::kAtomicOrder);                                            \
+#define FOVEA_EMU_ATOMIC_FN(T, name, body)       \
+  FOVEA_EMU_UNCHECKED inline T name(T* p, T v) { \
+    FOVEA_EMU_NOTE_ATOMIC(p);                    \
+    body;                                        \
+  }
+#define FOVEA_EMU_ATOMIC_ARITH(T)                                                                              \
+  FOVEA_EMU_ATOMIC_FN(T, atomicAdd, return __atomic_fetch_add(p, v, detail::kAtomicOrder))                     \
+  FOVEA_EMU_ATOMIC_FN(T, atomicExch, return __atomic_exchange_n(p, v, detail::kAtomicOrder))                   \
+  FOVEA_EMU_ATOMIC_FN(T, atomicMin, return detail::atomic_update(p, [v](T old) { return v < old ? v : old; })) \
+  FOVEA_EMU_ATOMIC_FN(T, atomicMax, return detail::atomic_update(p, [v](T old) { return v > old ? v : old; })) \
+  FOVEA_EMU_ATOMIC_FN(T, atomicAnd, return __atomic_fetch_and(p, v, detail::kAtomicOrder))                     \
+  FOVEA_EMU_ATOMIC_FN(T, atomicOr, return __atomic_fetch_or(p, v, detail::kAtomicOrder))                       \
+  FOVEA_EMU_ATOMIC_FN(T, atomicXor, return __atomic_fetch_xor(p, v, detail::kAtomicOrder))                     \
+  FOVEA_EMU_UNCHECKED inline T atomicCAS(T* p, T compare, T v) {                                               \
+    FOVEA_EMU_NOTE_ATOMIC(p);                                                                                  \
+    __atomic_compare_exchange_n(p, &compare, v, false, detail::kAtomicOrder, __ATOMIC_RELAXED);                \
+    return compare;                                                                                            \
   }
 FOVEA_EMU_ATOMIC_ARITH(int)
 FOVEA_EMU_ATOMIC_ARITH(unsigned int)
 FOVEA_EMU_ATOMIC_ARITH(unsigned long long)
 #undef FOVEA_EMU_ATOMIC_ARITH
-inline int atomicSub(int* p, int v) {
-  return detail::aref(p).fetch_sub(v, detail::kAtomicOrder);
-}
-inline unsigned atomicSub(unsigned* p, unsigned v) {
-  return detail::aref(p).fetch_sub(v, detail::kAtomicOrder);
-}
-inline long long atomicMin(long long* p, long long v) {
-  return detail::atomic_update(p, [v](long long old) { return v < old ? v : old; });
-}
-inline long long atomicMax(long long* p, long long v) {
-  return detail::atomic_update(p, [v](long long old) { return v > old ? v : old; });
-}
-inline unsigned atomicInc(unsigned* p, unsigned limit) {
-  return detail::atomic_update(p, [limit](unsigned old) { return old >= limit ? 0u : old + 1; });
-}
-inline unsigned atomicDec(unsigned* p, unsigned limit) {
-  return detail::atomic_update(p, [limit](unsigned old) { return (old == 0 || old > limit) ? limit : old - 1; });
-}
-inline unsigned short atomicCAS(unsigned short* p, unsigned short compare, unsigned short v) {
-  detail::aref(p).compare_exchange_strong(compare, v, detail::kAtomicOrder, std::memory_order_relaxed);
+FOVEA_EMU_ATOMIC_FN(int, atomicSub, return __atomic_fetch_sub(p, v, detail::kAtomicOrder))
+FOVEA_EMU_ATOMIC_FN(unsigned, atomicSub, return __atomic_fetch_sub(p, v, detail::kAtomicOrder))
+FOVEA_EMU_ATOMIC_FN(long long, atomicMin, return detail::atomic_update(p, [v](long long o) { return v < o ? v : o; }))
+FOVEA_EMU_ATOMIC_FN(long long, atomicMax, return detail::atomic_update(p, [v](long long o) { return v > o ? v : o; }))
+FOVEA_EMU_ATOMIC_FN(unsigned, atomicInc,
+                    return detail::atomic_update(p, [v](unsigned old) { return old >= v ? 0u : old + 1; }))
+FOVEA_EMU_ATOMIC_FN(unsigned, atomicDec,
+                    return detail::atomic_update(p, [v](unsigned old) { return (old == 0 || old > v) ? v : old - 1; }))
+FOVEA_EMU_ATOMIC_FN(float, atomicAdd, return detail::atomic_update(p, [v](float old) { return old + v; }))
+FOVEA_EMU_ATOMIC_FN(double, atomicAdd, return detail::atomic_update(p, [v](double old) { return old + v; }))
+FOVEA_EMU_ATOMIC_FN(float, atomicExch, float old; __atomic_exchange(p, &v, &old, detail::kAtomicOrder); return old)
+FOVEA_EMU_UNCHECKED inline unsigned short atomicCAS(unsigned short* p, unsigned short compare, unsigned short v) {
+  FOVEA_EMU_NOTE_ATOMIC(p);
+  __atomic_compare_exchange_n(p, &compare, v, false, detail::kAtomicOrder, __ATOMIC_RELAXED);
   return compare;
 }
-inline float atomicAdd(float* p, float v) {
-  return detail::aref(p).fetch_add(v, detail::kAtomicOrder);
-}
-inline double atomicAdd(double* p, double v) {
-  return detail::aref(p).fetch_add(v, detail::kAtomicOrder);
-}
-inline float atomicExch(float* p, float v) {
-  return detail::aref(p).exchange(v, detail::kAtomicOrder);
-}
 // CUDA has no float atomicMin/atomicMax (nvcc rejects them): usable in emulator-only code, flagged otherwise.
-[[deprecated("CUDA has no atomicMax(float*, float): nvcc rejects this kernel")]] inline float atomicMax(float* p,
-                                                                                                        float v) {
-  return detail::atomic_update(p, [v](float old) { return v > old ? v : old; });
-}
-[[deprecated("CUDA has no atomicMin(float*, float): nvcc rejects this kernel")]] inline float atomicMin(float* p,
-                                                                                                        float v) {
-  return detail::atomic_update(p, [v](float old) { return v < old ? v : old; });
-}
+[[deprecated("CUDA has no atomicMax(float*, float): nvcc rejects this kernel")]] FOVEA_EMU_ATOMIC_FN(
+    float, atomicMax, return detail::atomic_update(p, [v](float old) { return v > old ? v : old; }))
+    [[deprecated("CUDA has no atomicMin(float*, float): nvcc rejects this kernel")]] FOVEA_EMU_ATOMIC_FN(
+        float, atomicMin, return detail::atomic_update(p, [v](float old) { return v < old ? v : old; }))
+#undef FOVEA_EMU_ATOMIC_FN
 
 // ------------------------------------------------------------------ loads and stores with cache hints
-template <class T>
-inline T __ldg(const T* p) {
+// Always inlined: a copy outside the kernel would be shared (COMDAT) by the normal and the instrumented build of
+// the kernels, and the instrumented kernel's access could land in the uninstrumented copy.
+#define FOVEA_EMU_ALWAYS_INLINE inline __attribute__((always_inline))
+        template <class T>
+        FOVEA_EMU_ALWAYS_INLINE T __ldg(const T* p) {
   return *p;
 }
 template <class T>
-inline T __ldcg(const T* p) {
+FOVEA_EMU_ALWAYS_INLINE T __ldcg(const T* p) {
   return *p;
 }
 template <class T>
-inline T __ldca(const T* p) {
+FOVEA_EMU_ALWAYS_INLINE T __ldca(const T* p) {
   return *p;
 }
 template <class T>
-inline T __ldcs(const T* p) {
+FOVEA_EMU_ALWAYS_INLINE T __ldcs(const T* p) {
   return *p;
 }
 template <class T>
-inline T __ldlu(const T* p) {
+FOVEA_EMU_ALWAYS_INLINE T __ldlu(const T* p) {
   return *p;
 }
 template <class T>
-inline T __ldcv(const T* p) {
+FOVEA_EMU_ALWAYS_INLINE T __ldcv(const T* p) {
   return *p;
 }
 template <class T>
-inline void __stcg(T* p, T v) {
+FOVEA_EMU_ALWAYS_INLINE void __stcg(T* p, T v) {
   *p = v;
 }
 template <class T>
-inline void __stcs(T* p, T v) {
+FOVEA_EMU_ALWAYS_INLINE void __stcs(T* p, T v) {
   *p = v;
 }
 template <class T>
-inline void __stwb(T* p, T v) {
+FOVEA_EMU_ALWAYS_INLINE void __stwb(T* p, T v) {
   *p = v;
 }
 template <class T>
-inline void __stwt(T* p, T v) {
+FOVEA_EMU_ALWAYS_INLINE void __stwt(T* p, T v) {
   *p = v;
 }
 
@@ -653,6 +656,44 @@ inline unsigned long long ullmax(unsigned long long a, unsigned long long b) {
   return a > b ? a : b;
 }
 
+// ------------------------------------------------------------------ printf
+// Device printf is buffered per launch, as on a GPU: the launch prints its threads' lines when it ends, ordered by
+// block, then thread, then call (the same text under every schedule), at most 1 MiB (cudaLimitPrintfFifoSize's
+// default; the rest is dropped with a note on stderr). Outside a kernel it is std::printf.
+namespace detail {
+void device_printf(const char* text, size_t bytes);  // core/emu/runtime.cpp
+}
+template <class... A>
+int printf(const char* format, A... args) {
+  if (detail::current.worker == nullptr) return std::printf(format, args...);
+  const int n = std::snprintf(nullptr, 0, format, args...);
+  if (n <= 0) return n;
+  std::unique_ptr<char[]> text(new char[size_t(n) + 1]);
+  std::snprintf(text.get(), size_t(n) + 1, format, args...);
+  detail::device_printf(text.get(), size_t(n));
+  return n;
+}
+
+// ------------------------------------------------------------------ runtime API a kernel file may call
+// cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes): the opt-in a launch with more
+// than 48 KiB of dynamic shared memory needs, up to the emulated architecture's maximum (emu::arch()).
+template <class... A>
+cudaError_t cudaFuncSetAttribute(void (*kernel)(A...), cudaFuncAttribute attr, int value) {
+#if defined(__CUDA_ARCH__)
+  return detail::func_set_attribute(reinterpret_cast<const void*>(kernel), attr, value, __CUDA_ARCH__);
+#else
+  return detail::func_set_attribute(reinterpret_cast<const void*>(kernel), attr, value, 0);
+#endif
+}
+inline const char* cudaGetErrorString(cudaError_t e) {
+  switch (e) {
+    case cudaSuccess: return "no error";
+    case cudaErrorInvalidValue: return "invalid argument";
+    case cudaErrorInvalidDeviceFunction: return "invalid device function";
+  }
+  return "unrecognized error code";
+}
+
 }  // namespace fovea::emu
 
 // ------------------------------------------------------------------ global scope, as in CUDA
@@ -711,6 +752,21 @@ FOVEA_EMU_USING_VECTOR(double)
 #undef FOVEA_EMU_USING_VECTOR
 using ::fovea::emu::dim3;
 using ::fovea::emu::warpSize;
+
+using ::fovea::emu::cudaError;
+using ::fovea::emu::cudaError_t;
+using ::fovea::emu::cudaErrorInvalidDeviceFunction;
+using ::fovea::emu::cudaErrorInvalidValue;
+using ::fovea::emu::cudaFuncAttribute;
+using ::fovea::emu::cudaFuncAttributeMaxDynamicSharedMemorySize;
+using ::fovea::emu::cudaFuncAttributePreferredSharedMemoryCarveout;
+using ::fovea::emu::cudaFuncSetAttribute;
+using ::fovea::emu::cudaGetErrorString;
+using ::fovea::emu::cudaSuccess;
+// Device printf: kernels in namespace fovea (every file of kernels/) find this one before ::printf.
+namespace fovea {
+using ::fovea::emu::printf;
+}
 
 using ::fovea::emu::__brkpt;
 using ::fovea::emu::__syncthreads;
@@ -843,3 +899,7 @@ using ::fovea::emu::ullmax;
 using ::fovea::emu::ullmin;
 using ::fovea::emu::umax;
 using ::fovea::emu::umin;
+
+// __half, __nv_bfloat16 and their API (cuda_fp16.h / cuda_bf16.h), after everything above so that its
+// using-declarations of __hadd cover the integer overload too.
+#include "core/emu/half.h"

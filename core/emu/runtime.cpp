@@ -16,14 +16,19 @@
 #include <boost/context/detail/fcontext.hpp>
 #include <cerrno>
 #include <condition_variable>
+#include <cstdio>
 #include <cstring>
 #include <exception>
+#include <map>
 #include <mutex>
 #include <new>
+#include <string>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 #include "core/emu/emu.h"
+#include "core/emu/monitor.h"
 #include "core/emu/settings.h"
 #include "core/error.h"
 
@@ -100,10 +105,19 @@ struct alignas(64) Fiber {  // one cache line
 
 struct ForcedUnwind {};  // thrown from a blocking call to unwind a fiber of an aborted block
 
+// A line of device printf: sorted by (block, thread, seq) when the launch ends.
+struct PrintfLine {
+  uint64_t block;
+  uint32_t thread;
+  uint64_t seq;
+  std::string text;
+};
+
 struct Launch {
   const char* name;
   dim3 grid, block;
   size_t smem_bytes;
+  detail::LaunchMonitor* monitor;  // null unless instrumented
   detail::KernelBody invoke;
   const void* body;
   int threads;
@@ -112,7 +126,8 @@ struct Launch {
   std::atomic<uint64_t> next{0};
   std::atomic<bool> failed{false};
   std::mutex error_mu{};
-  std::string error{};  // the first failure wins
+  std::string error{};                     // the first failure wins
+  std::vector<PrintfLine> printf_lines{};  // guarded by error_mu
 
   void fail(std::string message) {
     std::lock_guard lock(error_mu);
@@ -152,6 +167,11 @@ struct Worker {
   void* dynamic_smem = nullptr;
   size_t dynamic_smem_bytes = 0;
   bool has_dynamic_smem = false;
+
+  detail::WorkerMonitor* monitor = nullptr;  // the instrumented launch's per-worker state
+  uint64_t block_linear = 0;
+  uint64_t printf_seq = 0;
+  std::vector<PrintfLine> printf_lines;  // this worker's lines of the running launch
 
 #if defined(FOVEA_EMU_ASAN)
   const void* scheduler_stack = nullptr;
@@ -410,6 +430,7 @@ void release_barrier(Worker& w) {
   }
   w.at_barrier = 0;
   w.barrier_true = 0;
+  if (w.monitor) detail::block_barrier(w.monitor);
 }
 
 // ------------------------------------------------------------------ warp collectives
@@ -531,6 +552,21 @@ void complete_collective(Worker& w, int warp, uint32_t need) {
       common = all_equal ? need : 0;
       break;
     }
+    case detail::WarpOp::custom: {
+      void* records[32] = {};
+      const auto* lead = reinterpret_cast<const detail::WarpCustom*>(L.value);
+      for (uint32_t m = need; m; m &= m - 1) {
+        const int l = std::countr_zero(m);
+        auto* r = reinterpret_cast<detail::WarpCustom*>(lanes[l].value);
+        if (r->combine != lead->combine)
+          FOVEA_FAIL(L.fn, ": the lanes of warp ", warp, " named in mask ", hex(L.mask),
+                     " must all make the same call, but lane ", leader, " calls ", L.fn, " and lane ", l, " calls ",
+                     lanes[l].fn);
+        records[l] = r;
+      }
+      lead->combine(records, need);
+      break;
+    }
     default: break;
   }
   if (is_shuffle(L.op)) {
@@ -576,6 +612,7 @@ void complete_collective(Worker& w, int warp, uint32_t need) {
   }
   w.ready[warp >> 1] |= uint64_t(need) << ((warp & 1) * 32);  // a warp is half a word of the bitmap
   w.waiting[warp] &= ~need;
+  if (w.monitor && L.op == detail::WarpOp::sync) detail::block_warp_sync(w.monitor, warp, need);
 }
 
 // Completes the collective of `mask` in `warp` if every live lane it names has arrived.
@@ -692,6 +729,7 @@ void run_block(Worker& w, Launch& L, uint64_t index) {
   const uint3 b{unsigned(index % L.grid.x), unsigned(index / L.grid.x % L.grid.y),
                 unsigned(index / (uint64_t(L.grid.x) * L.grid.y))};
   detail::current.block_idx = b;
+  ++detail::current.block_serial;
   const int n = L.threads;
   if (L.settings.poison && L.smem_bytes > 0) std::memset(w.dynamic_smem, 0xff, L.smem_bytes);
 
@@ -718,6 +756,8 @@ void run_block(Worker& w, Launch& L, uint64_t index) {
   w.error = nullptr;
   w.error_thread = -1;
   w.rng = L.settings.schedule.seed * 0x2545f4914f6cdd1dull + index;
+  w.block_linear = index;
+  if (w.monitor) detail::block_begin(w.monitor);
 
   std::string stuck;
   while (w.done < n) {
@@ -746,6 +786,7 @@ void run_block(Worker& w, Launch& L, uint64_t index) {
     run_round(w);
   }
 
+  if (w.monitor) detail::block_end(w.monitor);
   if (w.error) {
     const uint3 t = w.fibers[w.error_thread].tid;
     const std::string where = cat(block_name(L, b), " thread (", t.x, ",", t.y, ",", t.z, "): ");
@@ -790,12 +831,21 @@ void prepare(Worker& w, Launch& L) {
   w.n = L.threads;
   w.words = (L.threads + 63) / 64;
   w.lenient = L.settings.lenient;
+  w.printf_seq = 0;
+  w.printf_lines.clear();
+  w.monitor = nullptr;
+  if (L.monitor) {
+    std::vector<detail::StackRange> ranges(size_t(L.threads));
+    for (int i = 0; i < L.threads; ++i) ranges[i] = {w.stacks[i].map, w.stacks[i].map + w.stacks[i].map_bytes};
+    w.monitor = detail::worker_begin(L.monitor, ranges.data(), L.threads, w.dynamic_smem, L.smem_bytes);
+  }
   detail::Current& c = detail::current;
   c.block_dim = L.block;
   c.grid_dim = L.grid;
   c.dynamic_smem = w.dynamic_smem;
   c.dynamic_smem_bytes = L.smem_bytes;
   c.worker = &w;
+  c.monitor = w.monitor;
 }
 
 void run_worker(Launch& L) noexcept {
@@ -814,7 +864,17 @@ void run_worker(Launch& L) noexcept {
     L.fail(cat("emu: kernel '", L.name, "': unknown failure"));
   }
   detail::current.worker = nullptr;
+  detail::current.monitor = nullptr;
   if (wp) {
+    if (wp->monitor) {
+      detail::worker_end(wp->monitor);
+      wp->monitor = nullptr;
+    }
+    if (!wp->printf_lines.empty()) {
+      std::lock_guard lock(L.error_mu);
+      for (PrintfLine& line : wp->printf_lines) L.printf_lines.push_back(std::move(line));
+      wp->printf_lines.clear();
+    }
     wp->launch = nullptr;
     wp->cur = nullptr;
   }
@@ -960,7 +1020,78 @@ void device_trap(const char* what) {
   FOVEA_FAIL(what);
 }
 
-void launch(const char* name, dim3 grid, dim3 block, size_t smem_bytes, KernelBody invoke, const void* body) {
+void device_printf(const char* text, size_t bytes) {
+  Worker& w = running_worker("printf");
+  const uint3 t = w.cur->tid;
+  const dim3 bd = w.launch->block;
+  w.printf_lines.push_back(
+      PrintfLine{w.block_linear, t.x + bd.x * (t.y + bd.y * t.z), w.printf_seq++, std::string(text, bytes)});
+}
+
+namespace {
+// cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes), per kernel function.
+std::mutex g_attr_mu;
+std::map<const void*, int> g_max_dynamic_smem;
+
+constexpr size_t kDefaultDynamicSmem = 48 * 1024;
+
+// cudaDevAttrMaxSharedMemoryPerBlockOptin of each architecture (CUDA C++ Programming Guide, compute capabilities).
+size_t max_dynamic_smem(int sm) {
+  switch (sm) {
+    case 700: return 96 * 1024;
+    case 750: return 64 * 1024;
+    case 800: return 163 * 1024;
+    case 860:
+    case 870:
+    case 890: return 99 * 1024;
+    case 900: return 227 * 1024;
+    default: return 0;
+  }
+}
+
+// Writes the launch's device printf lines in a fixed order, at most cudaLimitPrintfFifoSize's default of 1 MiB.
+void flush_printf(Launch& L) {
+  if (L.printf_lines.empty()) return;
+  std::sort(L.printf_lines.begin(), L.printf_lines.end(), [](const PrintfLine& a, const PrintfLine& b) {
+    return std::tie(a.block, a.thread, a.seq) < std::tie(b.block, b.thread, b.seq);
+  });
+  constexpr size_t kFifoBytes = size_t(1) << 20;
+  size_t written = 0, dropped = 0;
+  std::string out;
+  for (const PrintfLine& line : L.printf_lines) {
+    if (written + line.text.size() > kFifoBytes) {
+      ++dropped;
+      continue;
+    }
+    written += line.text.size();
+    out += line.text;
+  }
+  std::fwrite(out.data(), 1, out.size(), stdout);
+  std::fflush(stdout);
+  if (dropped)
+    std::fprintf(stderr, "fovea emu: kernel '%s': %zu device printf calls dropped (more than 1 MiB in one launch)\n",
+                 L.name, dropped);
+  L.printf_lines.clear();
+}
+
+std::atomic<uint64_t> g_launches{0};
+}  // namespace
+
+cudaError_t func_set_attribute(const void* kernel, cudaFuncAttribute attr, int value, int sm) {
+  if (kernel == nullptr) return cudaErrorInvalidDeviceFunction;
+  if (attr == cudaFuncAttributePreferredSharedMemoryCarveout)
+    return value >= -1 && value <= 100 ? cudaSuccess : cudaErrorInvalidValue;
+  if (attr != cudaFuncAttributeMaxDynamicSharedMemorySize) return cudaErrorInvalidValue;
+  if (value < 0 || size_t(value) > max_dynamic_smem(sm ? sm : emu::arch())) return cudaErrorInvalidValue;
+  std::lock_guard lock(g_attr_mu);
+  g_max_dynamic_smem[kernel] = value;
+  return cudaSuccess;
+}
+
+void launch(const LaunchSpec& spec, KernelBody invoke, const void* body, size_t body_bytes) {
+  const char* name = spec.name;
+  const dim3 grid = spec.grid, block = spec.block;
+  const size_t smem_bytes = spec.smem_bytes;
   if (current.worker != nullptr)
     FOVEA_FAIL("emu: kernel '", name, "' launched from device code: dynamic parallelism is not emulated");
   const uint64_t threads = uint64_t(block.x) * block.y * block.z;
@@ -968,11 +1099,31 @@ void launch(const char* name, dim3 grid, dim3 block, size_t smem_bytes, KernelBo
               block.y, ",", block.z, ") has ", threads, " threads; must be 1..", kMaxThreads);
   const uint64_t blocks = uint64_t(grid.x) * grid.y * grid.z;
   FOVEA_CHECK(blocks >= 1, "emu: launch of '", name, "': empty grid (", grid.x, ",", grid.y, ",", grid.z, ")");
+  if (spec.kernel != nullptr && smem_bytes > kDefaultDynamicSmem) {
+    // As on a GPU: above 48 KiB only with the kernel's opt-in, and never above the architecture's maximum.
+    const int sm = spec.arch ? spec.arch : emu::arch();
+    int opt_in = 0;
+    {
+      std::lock_guard lock(g_attr_mu);
+      auto it = g_max_dynamic_smem.find(spec.kernel);
+      if (it != g_max_dynamic_smem.end()) opt_in = it->second;
+    }
+    FOVEA_CHECK(smem_bytes <= max_dynamic_smem(sm), "emu: launch of '", name, "': ", smem_bytes,
+                " bytes of dynamic shared memory exceed the ", max_dynamic_smem(sm) / 1024, " KiB of sm_", sm / 10,
+                " (too many resources requested for launch)");
+    FOVEA_CHECK(smem_bytes <= size_t(opt_in), "emu: launch of '", name, "': ", smem_bytes,
+                " bytes of dynamic shared memory need cudaFuncSetAttribute(kernel, "
+                "cudaFuncAttributeMaxDynamicSharedMemorySize, ",
+                smem_bytes, ") first (",
+                opt_in ? cat("the kernel opted in to ", opt_in, " bytes") : std::string("no opt-in"),
+                "; 48 KiB is the limit without it; too many resources requested for launch)");
+  }
 
   Launch L{.name = name,
            .grid = grid,
            .block = block,
            .smem_bytes = smem_bytes,
+           .monitor = nullptr,
            .invoke = invoke,
            .body = body,
            .threads = int(threads),
@@ -980,9 +1131,31 @@ void launch(const char* name, dim3 grid, dim3 block, size_t smem_bytes, KernelBo
            .settings = launch_settings()};
   const int helpers = int(std::min<uint64_t>(uint64_t(L.settings.workers), blocks)) - 1;
   std::lock_guard lock(launch_mutex());  // one launch at a time: launches are synchronous anyway
-  pool().run(L, helpers);
+  g_launches.fetch_add(1, std::memory_order_relaxed);
+  L.monitor = monitor_begin(spec, body, body_bytes);
+  try {
+    pool().run(L, helpers);
+  } catch (...) {
+    if (L.monitor) monitor_discard(L.monitor);
+    throw;
+  }
+  flush_printf(L);
+  if (L.monitor) monitor_end(L.monitor, L.failed.load());
   if (L.failed.load()) throw DeviceError(L.error);
 }
 
 }  // namespace detail
+
+void* extern_shared_memory() {
+  if (detail::current.worker == nullptr)
+    FOVEA_FAIL(
+        "emu: an extern __shared__ array was used outside a kernel: declare it inside the kernel (a "
+        "namespace-scope extern __shared__ declaration is not supported by the emulator)");
+  return detail::current.dynamic_smem;
+}
+
+uint64_t launch_count() {
+  return detail::g_launches.load(std::memory_order_relaxed);
+}
+
 }  // namespace fovea::emu

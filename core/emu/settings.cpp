@@ -2,14 +2,15 @@
 #include <unistd.h>
 
 #include <atomic>
-#include <charconv>
 #include <cstdlib>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 #include "core/emu/emu.h"
 #include "core/emu/settings.h"
 #include "core/error.h"
+#include "core/parse.h"
 
 namespace fovea::emu {
 namespace {
@@ -24,11 +25,12 @@ constexpr size_t kDefaultStack = 64 * 1024;
 constexpr size_t kMinStack = 16 * 1024;
 constexpr size_t kMaxStack = size_t(1) << 30;
 constexpr int kMaxWorkers = 256;
+constexpr int kDefaultArch = 800;
 
-bool parse_u64(std::string_view text, uint64_t& out) {
-  const char* end = text.data() + text.size();
-  auto [p, ec] = std::from_chars(text.data(), end, out);
-  return ec == std::errc() && p == end && !text.empty();
+bool known_arch(int sm) {
+  for (int k : {700, 750, 800, 860, 870, 890, 900})
+    if (sm == k) return true;
+  return false;
 }
 
 size_t checked_stack(uint64_t bytes, const char* what) {
@@ -46,6 +48,20 @@ struct Settings {
   std::atomic<bool> lenient{false};
   std::atomic<bool> poison{kSanitize};
   std::atomic<size_t> stack{kDefaultStack};
+  std::atomic<int> arch{0};  // 0: kDefaultArch
+
+  void read_checks() {
+    unsigned flags = 0;
+    if (const char* s = std::getenv("FOVEA_EMU_CHECK"); s && *s) {
+      try {
+        flags = parse_checks(s);
+      } catch (const Error& e) {
+        detail::g_check_flags.store(0);
+        FOVEA_FAIL("environment variable FOVEA_EMU_CHECK: ", e.what());
+      }
+    }
+    detail::g_check_flags.store(flags);
+  }
 
   Settings() {
     const unsigned hw = std::thread::hardware_concurrency();
@@ -58,19 +74,27 @@ struct Settings {
       }
     }
     if (const char* s = std::getenv("FOVEA_EMU_WORKERS"); s && *s) {
-      uint64_t n = 0;
-      FOVEA_CHECK(parse_u64(s, n) && n >= 1 && n <= kMaxWorkers,
-                  "environment variable FOVEA_EMU_WORKERS must be an integer in 1..", kMaxWorkers, ", got '", s, "'");
-      default_workers = int(n);
+      const std::optional<uint64_t> n = try_parse_uint(s);
+      FOVEA_CHECK(n && *n >= 1 && *n <= kMaxWorkers, "environment variable FOVEA_EMU_WORKERS must be an integer in 1..",
+                  kMaxWorkers, ", got '", s, "'");
+      default_workers = int(*n);
     }
     if (const char* s = std::getenv("FOVEA_EMU_LENIENT"); s && *s) lenient = std::string_view(s) != "0";
     if (const char* s = std::getenv("FOVEA_EMU_POISON"); s && *s) poison = kSanitize || std::string_view(s) != "0";
     if (const char* s = std::getenv("FOVEA_EMU_STACK_KB"); s && *s) {
-      uint64_t kb = 0;
-      FOVEA_CHECK(parse_u64(s, kb) && kb <= kMaxStack / 1024,
+      const std::optional<uint64_t> kb = try_parse_uint(s);
+      FOVEA_CHECK(kb && *kb <= kMaxStack / 1024,
                   "environment variable FOVEA_EMU_STACK_KB must be an integer number of KiB, got '", s, "'");
-      stack = checked_stack(kb * 1024, "environment variable FOVEA_EMU_STACK_KB");
+      stack = checked_stack(*kb * 1024, "environment variable FOVEA_EMU_STACK_KB");
     }
+    if (const char* s = std::getenv("FOVEA_EMU_ARCH"); s && *s) {
+      const std::optional<uint64_t> sm = try_parse_uint(s);
+      FOVEA_CHECK(sm && *sm <= 10000 && known_arch(int(*sm)),
+                  "environment variable FOVEA_EMU_ARCH must be one of 700, 750, 800, 860, 870, 890, 900, got '", s,
+                  "'");
+      arch = int(*sm);
+    }
+    read_checks();
   }
 };
 
@@ -85,8 +109,8 @@ Schedule Schedule::parse(std::string_view text) {
   if (text == "forward") return {Order::forward, 0};
   if (text == "reverse") return {Order::reverse, 0};
   if (text == "shuffle") return {Order::shuffle, 1};
-  uint64_t seed = 0;
-  if (text.starts_with("shuffle:") && parse_u64(text.substr(8), seed)) return {Order::shuffle, seed};
+  if (text.starts_with("shuffle:"))
+    if (const std::optional<uint64_t> seed = try_parse_uint(text.substr(8))) return {Order::shuffle, *seed};
   FOVEA_FAIL("emu schedule: expected forward, reverse or shuffle:SEED (SEED a decimal integer), got '", text, "'");
 }
 
@@ -136,6 +160,68 @@ void set_poison(bool on) {
   settings().poison = kSanitize || on;
 }
 
+unsigned parse_checks(std::string_view text) {
+  unsigned mask = 0;
+  if (text.empty() || text == "none" || text == "0") return 0;
+  while (!text.empty()) {
+    const size_t comma = text.find(',');
+    const std::string_view word = text.substr(0, comma);
+    if (word == "memcheck")
+      mask |= kMemcheck;
+    else if (word == "initcheck")
+      mask |= kInitcheck;
+    else if (word == "racecheck")
+      mask |= kRacecheck;
+    else if (word == "racecheck-global")
+      mask |= kRacecheck | kRacecheckGlobal;
+    else
+      FOVEA_FAIL(
+          "emu checks: expected a comma-separated list of memcheck, initcheck, racecheck, racecheck-global "
+          "(or none), got '",
+          text, "'");
+    text = comma == std::string_view::npos ? std::string_view() : text.substr(comma + 1);
+  }
+  return mask;
+}
+
+std::string checks_str(unsigned mask) {
+  std::string out;
+  auto add = [&](unsigned bit, const char* name) {
+    if (!(mask & bit)) return;
+    if (!out.empty()) out += ',';
+    out += name;
+  };
+  add(kMemcheck, "memcheck");
+  add(kInitcheck, "initcheck");
+  if (mask & kRacecheckGlobal)
+    add(kRacecheckGlobal, "racecheck-global");
+  else
+    add(kRacecheck, "racecheck");
+  return out.empty() ? "none" : out;
+}
+
+unsigned checks() {
+  settings();  // reads FOVEA_EMU_CHECK once
+  return detail::check_flags() & ~(detail::kProfileFlag | detail::kUnreadFlag);
+}
+void set_checks(unsigned mask) {
+  settings();
+  FOVEA_CHECK((mask & ~unsigned(kMemcheck | kInitcheck | kRacecheck | kRacecheckGlobal)) == 0,
+              "emu set_checks: unknown check bits ", mask);
+  if (mask & kRacecheckGlobal) mask |= kRacecheck;
+  detail::set_check_flags(mask | (detail::check_flags() & detail::kProfileFlag));
+}
+
+int arch() {
+  const int a = settings().arch.load();
+  return a ? a : kDefaultArch;
+}
+void set_arch(int sm) {
+  FOVEA_CHECK(sm == 0 || known_arch(sm), "emu set_arch: argument 'sm' must be 0 (default) or one of 700, 750, 800, ",
+              "860, 870, 890, 900, got ", sm);
+  settings().arch = sm;
+}
+
 size_t stack_size() {
   return settings().stack.load();
 }
@@ -144,6 +230,15 @@ void set_stack_size(size_t bytes) {
 }
 
 namespace detail {
+void set_check_flags(unsigned flags) {
+  settings();
+  g_check_flags.store(flags & ~kUnreadFlag);
+}
+bool instrumentation_wanted() {
+  settings();
+  return (check_flags() & ~kUnreadFlag) != 0;
+}
+
 LaunchSettings launch_settings() {
   Settings& s = settings();
   LaunchSettings out;

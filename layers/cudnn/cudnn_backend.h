@@ -6,8 +6,10 @@
 //   cuBLAS : linear forward (cuBLASLt, bias fused as an epilogue) and backward; the GEMM stub (our sgemm's contract),
 //   the
 //            GEMM baseline of the benchmarks.
-// The implementation lives in layers/cudnn/ (library fovea_cudnn), built only when CMake finds cuDNN
-// (FOVEA_HAVE_CUDNN). This header has no cuDNN types, so any file may include it. Asking for the backend in a
+// The implementation lives in layers/cudnn/, built only when CMake finds cuDNN (FOVEA_HAVE_CUDNN), as the
+// module libfovea_cudnn.so that a program loads the first time it asks for backend cudnn
+// (core/library_module.h): a run that never does never pays for loading cuDNN and cuBLAS. This header
+// has no cuDNN types, so any file may include it. Asking for the backend in a
 // build without cuDNN is a clear error (ops::Context's constructor, and the stubs for Exec values made
 // directly). Ops cuDNN does not offer (dropout, cross-entropy, MSE, LRN, optimizers, fills) run our cuda
 // kernels under backend cudnn too, as PyTorch's cudnn backend does (DispatchStub's fallback).
@@ -41,14 +43,9 @@
 
 namespace fovea::cudnn {
 
-// The cuDNN library loaded at run time: "9.19.0", or why there is none.
-#if FOVEA_HAVE_CUDNN
+// The cuDNN library loaded at run time: "9.19.0", or why there is none (the module's status,
+// core/library_module.h). Loads the module.
 std::string runtime_version();
-#else
-inline std::string runtime_version() {
-  return "not built (cuDNN was not found or FOVEA_WITH_CUDNN=OFF)";
-}
-#endif
 
 // ---------------------------------------------------------------- settings (per thread)
 
@@ -109,5 +106,17 @@ struct CacheStats {
   int64_t conv_algo_searches = 0;  // heuristic queries + benchmarks run
 };
 CacheStats cache_stats();
+
+// The functions above that need cuDNN live in the module (libfovea_cudnn.so, core/library_module.h); the
+// module fills this table while it loads, and the functions above (layers/ops/cudnn_backend.cpp, always
+// linked) load the module and call through it. Settings stay on the program's side: the module reads them.
+struct ModuleApi {
+  std::string (*runtime_version)() = nullptr;
+  std::vector<ConvAlgoInfo> (*conv_algorithms)(const Exec&, ConvOp, const Conv2dParams&) = nullptr;
+  std::optional<ConvAlgoInfo> (*cached_conv_algo)(const Exec&, ConvOp, const Conv2dParams&) = nullptr;
+  void (*clear_conv_algo_cache)() = nullptr;
+  CacheStats (*cache_stats)() = nullptr;
+};
+ModuleApi& module_api();
 
 }  // namespace fovea::cudnn

@@ -6,21 +6,6 @@
 
 namespace fovea::cudnn {
 
-const char* conv_search_name(ConvSearch s) {
-  return s == ConvSearch::heuristic ? "heuristic" : "benchmark";
-}
-
-ConvSearch parse_conv_search(const std::string& text) {
-  if (text == "heuristic") return ConvSearch::heuristic;
-  if (text == "benchmark") return ConvSearch::benchmark;
-  FOVEA_FAIL("cudnn: convolution algorithm search '", text, "' is not one (expected heuristic or benchmark)");
-}
-
-Settings& settings() {
-  thread_local Settings s;
-  return s;
-}
-
 namespace detail {
 
 std::atomic<int64_t> g_handles{0}, g_descriptors{0}, g_conv_algo_searches{0};
@@ -223,12 +208,14 @@ cudnnOpTensorDescriptor_t add_desc() {
 
 }  // namespace detail
 
-std::string runtime_version() {
+namespace {
+
+std::string runtime_version_impl() {
   const size_t v = cudnnGetVersion();  // works without a GPU
   return cat(v / 10000, ".", (v % 10000) / 100, ".", v % 100);
 }
 
-CacheStats cache_stats() {
+CacheStats cache_stats_impl() {
   CacheStats s;
   s.handles = detail::g_handles.load();
   s.descriptors = detail::g_descriptors.load();
@@ -236,5 +223,18 @@ CacheStats cache_stats() {
   s.conv_algo_searches = detail::g_conv_algo_searches.load();
   return s;
 }
+
+// The module's entry points, handed to the program while the module loads (cudnn_backend.h, ModuleApi).
+const bool api_set = [] {
+  ModuleApi& api = module_api();
+  api.runtime_version = runtime_version_impl;
+  api.conv_algorithms = detail::conv_algorithms_impl;
+  api.cached_conv_algo = detail::cached_conv_algo_impl;
+  api.clear_conv_algo_cache = detail::clear_conv_algo_cache_impl;
+  api.cache_stats = cache_stats_impl;
+  return true;
+}();
+
+}  // namespace
 
 }  // namespace fovea::cudnn

@@ -33,6 +33,11 @@ namespace fovea::cudnn::detail {
 // ---------------------------------------------------------------- counters behind cache_stats()
 extern std::atomic<int64_t> g_handles, g_descriptors, g_conv_algo_searches;
 
+// ---------------------------------------------------------------- the module's entry points (cudnn_conv.cpp)
+std::vector<ConvAlgoInfo> conv_algorithms_impl(const Exec& ctx, ConvOp op, const Conv2dParams& p);
+std::optional<ConvAlgoInfo> cached_conv_algo_impl(const Exec& ctx, ConvOp op, const Conv2dParams& p);
+void clear_conv_algo_cache_impl();
+
 // ---------------------------------------------------------------- checks
 
 // Backend cudnn only runs on device cuda (a layer's backend can be set after the Context was made).

@@ -319,7 +319,7 @@ using namespace detail;
 
 // ---------------------------------------------------------------- public: algorithm queries
 
-std::vector<ConvAlgoInfo> conv_algorithms(const Exec& ctx, ConvOp op, const Conv2dParams& p) {
+std::vector<ConvAlgoInfo> detail::conv_algorithms_impl(const Exec& ctx, ConvOp op, const Conv2dParams& p) {
   require_cuda(ctx, conv_op_name(op));
   DeviceGuard guard(ctx.device.index);
   cudnnHandle_t h = cudnn_handle(ctx);
@@ -354,7 +354,7 @@ std::vector<ConvAlgoInfo> conv_algorithms(const Exec& ctx, ConvOp op, const Conv
   return out;
 }
 
-std::optional<ConvAlgoInfo> cached_conv_algo(const Exec& ctx, ConvOp op, const Conv2dParams& p) {
+std::optional<ConvAlgoInfo> detail::cached_conv_algo_impl(const Exec& ctx, ConvOp op, const Conv2dParams& p) {
   const Key key = key_of(ctx, op, p);
   std::lock_guard<std::mutex> lock(g_mu);
   auto it = algo_cache().find(key);
@@ -362,7 +362,7 @@ std::optional<ConvAlgoInfo> cached_conv_algo(const Exec& ctx, ConvOp op, const C
   return it->second.info;
 }
 
-void clear_conv_algo_cache() {
+void detail::clear_conv_algo_cache_impl() {
   std::lock_guard<std::mutex> lock(g_mu);
   algo_cache().clear();
 }

@@ -7,7 +7,9 @@
 #pragma once
 #include <cmath>
 #include <cstdint>
+#include <functional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/augment.h"
@@ -39,10 +41,19 @@ const char* split_name(Split s);
 // ------------------------------------------------------------------ file formats (bytes + a name
 // for messages, so tests and fuzzers need no files). Errors name the file and the byte offset.
 
-// A gzip stream (several members are concatenated) into bytes; more than `max_bytes` is an error.
-std::string gunzip(const std::string& bytes, const std::string& name, size_t max_bytes = size_t(1) << 32);
+// The size of a whole file as its first bytes declare it: 0 while `head` is too short to tell, SIZE_MAX when
+// it declares nothing (gunzip's `declared_size`).
+using DeclaredSize = std::function<size_t(std::string_view head)>;
+// An IDX file's size from its header (the header plus the product of its sizes); SIZE_MAX when `head` is not
+// an IDX header.
+size_t idx_declared_size(std::string_view head);
+// A gzip stream (several members are concatenated) into bytes; more than `max_bytes` is an error, and so is
+// more than `declared_size` says the data's own header declares: checked while inflating, so a gzip bomb is
+// stopped after the header's size, not after gigabytes.
+std::string gunzip(const std::string& bytes, const std::string& name, size_t max_bytes = size_t(1) << 32,
+                   const DeclaredSize& declared_size = nullptr);
 // A whole file, decompressed when it starts with the gzip magic bytes.
-std::string read_file_maybe_gzip(const std::string& path);
+std::string read_file_maybe_gzip(const std::string& path, const DeclaredSize& declared_size = nullptr);
 
 // An IDX file (big-endian header: 0, 0, type, ndim, then ndim uint32 sizes) of unsigned bytes
 // (type 0x08), 1 to 4 dimensions, as a uint8 tensor of those sizes. The data must fill the file exactly.
@@ -56,6 +67,9 @@ enum class CifarKind { cifar10, cifar100 };
 // One CIFAR binary batch: records of <label byte> (CIFAR-10) or <coarse byte><fine byte>
 // (CIFAR-100, the fine label is used) followed by 3072 bytes: the R, G and B planes, 32x32 each.
 Dataset parse_cifar(const std::string& bytes, const std::string& name, CifarKind kind);
+// Examples [begin, end) of a dataset of uint8 [N, 3, 32, 32] images and 10 classes as CIFAR-10 records
+// (what parse_cifar reads back): other tools can read what fovea trains on (the synthetic shapes).
+std::string encode_cifar10(const Dataset& ds, int64_t begin, int64_t end);
 
 // ------------------------------------------------------------------ loaders from a directory
 
@@ -125,6 +139,13 @@ struct Augment {
   float shear_deg = 0.0f;   // horizontal shear angle uniform in +-shear_deg
   bool any() const { return pad_crop > 0 || hflip || translate > 0 || rotate_deg > 0 || zoom > 0 || shear_deg > 0; }
 };
+
+// The augmentation language of --augment: "none", "standard" (= crop:4,flip), or a comma list of crop:PAD
+// (0-64), flip, translate:FRACTION (0-0.5), rotate:DEGREES (0-180), zoom:FRACTION (0-0.9), shear:DEGREES
+// (0-60). Errors are UsageErrors naming `what` and the item.
+Augment parse_augment(std::string_view text, std::string_view what = "augment");
+// The canonical text of `a` in that language ("none" when it does nothing); parse_augment reads it back.
+std::string augment_spec(const Augment& a);
 
 // The warp of sample `index` in `epoch`: a function of (seed, epoch, index) only. Pure flips and
 // integer shifts give integer source coordinates, so they copy pixels exactly.

@@ -5,6 +5,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 
 #include "core/io.h"
 #include "layers/data/data.h"
@@ -58,8 +59,8 @@ const std::vector<std::string>& fashion_names() {
 
 // Class names from a text file with one name per line, when it exists and has `expect` names.
 std::vector<std::string> names_from_file(const fs::path& path, const std::vector<std::string>& fallback) {
-  std::ifstream in(path);
-  if (!in) return fallback;
+  if (!fs::exists(path)) return fallback;
+  std::istringstream in(read_file(path.string()));  // a regular file (read_file refuses FIFOs and devices)
   std::vector<std::string> names;
   std::string line;
   while (std::getline(in, line)) {
@@ -114,14 +115,20 @@ Dataset concat(const std::vector<Dataset>& parts, const std::string& name) {
   return out;
 }
 
+// A CIFAR file holds at most the whole dataset (60,000 images of 3,074 bytes, CIFAR-100's record): the bound
+// of a gzipped one while it inflates.
+size_t cifar_max_size(std::string_view) {
+  return size_t(60000) * 3074;
+}
+
 Dataset load_idx_dir(const std::string& what, const std::string& dir, Split split,
                      const std::vector<std::string>& class_names) {
   const std::string pre = split == Split::train ? "train" : "t10k";
   const fs::path d(dir);
   const std::string images = find_file(what, d, {pre + "-images-idx3-ubyte", pre + "-images.idx3-ubyte"});
   const std::string labels = find_file(what, d, {pre + "-labels-idx1-ubyte", pre + "-labels.idx1-ubyte"});
-  Dataset ds =
-      parse_idx_dataset(read_file_maybe_gzip(images), images, read_file_maybe_gzip(labels), labels, class_names);
+  Dataset ds = parse_idx_dataset(read_file_maybe_gzip(images, idx_declared_size), images,
+                                 read_file_maybe_gzip(labels, idx_declared_size), labels, class_names);
   ds.name = cat(what, "/", split_name(split));
   return ds;
 }
@@ -148,13 +155,40 @@ void Dataset::validate() const {
                 " is out of range [0, ", num_classes(), ")");
 }
 
-std::string gunzip(const std::string& bytes, const std::string& name, size_t max_bytes) {
+size_t idx_declared_size(std::string_view head) {
+  if (head.size() < 4) return 0;
+  if (head[0] != 0 || head[1] != 0 || head[3] == 0) return SIZE_MAX;
+  const size_t ndim = uint8_t(head[3]), header = 4 + 4 * ndim;
+  if (head.size() < header) return 0;
+  size_t elem = 0;
+  switch (uint8_t(head[2])) {
+    case 0x08:
+    case 0x09: elem = 1; break;
+    case 0x0B: elem = 2; break;
+    case 0x0C:
+    case 0x0D: elem = 4; break;
+    case 0x0E: elem = 8; break;
+    default: return SIZE_MAX;
+  }
+  size_t total = elem;
+  for (size_t i = 0; i < ndim; ++i) {
+    const size_t d = size_t(uint8_t(head[4 + 4 * i])) << 24 | size_t(uint8_t(head[5 + 4 * i])) << 16 |
+                     size_t(uint8_t(head[6 + 4 * i])) << 8 | size_t(uint8_t(head[7 + 4 * i]));
+    if (d != 0 && total > (size_t(1) << 48) / d) return SIZE_MAX - 1;  // absurd: parse_idx names it
+    total *= d;
+  }
+  return header + total;
+}
+
+std::string gunzip(const std::string& bytes, const std::string& name, size_t max_bytes,
+                   const DeclaredSize& declared_size) {
   FOVEA_CHECK(bytes.size() >= 2 && uint8_t(bytes[0]) == 0x1f && uint8_t(bytes[1]) == 0x8b, "gzip file '", name,
               "': not gzip data (bytes 0-1 are not 1f 8b)");
   std::string out;
   z_stream zs{};
   FOVEA_CHECK(inflateInit2(&zs, 16 + MAX_WBITS) == Z_OK, "gzip file '", name, "': inflateInit2 failed");
   size_t in_pos = 0;
+  bool from_header = false;  // max_bytes is the data's own declared size
   char chunk[1 << 16];
   int rc = Z_OK;
   for (;;) {
@@ -168,9 +202,24 @@ std::string gunzip(const std::string& bytes, const std::string& name, size_t max
     const size_t produced = sizeof chunk - zs.avail_out;
     if (out.size() + produced > max_bytes) {
       inflateEnd(&zs);
+      if (from_header)
+        FOVEA_FAIL("gzip file '", name, "': inflates past the ", max_bytes,
+                   " bytes its header declares (stopped after ", out.size() + produced, " bytes)");
       FOVEA_FAIL("gzip file '", name, "': decompresses to more than ", max_bytes, " bytes");
     }
     out.append(chunk, produced);
+    if (declared_size) {
+      const size_t declared = declared_size(out);
+      if (declared != 0 && declared < max_bytes) {  // its own header bounds the file
+        max_bytes = declared;
+        from_header = true;
+      }
+      if (out.size() > max_bytes) {
+        inflateEnd(&zs);
+        FOVEA_FAIL("gzip file '", name, "': inflates past the ", max_bytes,
+                   " bytes its header declares (stopped after ", out.size(), " bytes)");
+      }
+    }
     if (rc == Z_STREAM_END) {
       // Another member may follow (concatenated gzip files are one file).
       if (in_pos + 2 <= bytes.size() && uint8_t(bytes[in_pos]) == 0x1f && uint8_t(bytes[in_pos + 1]) == 0x8b) {
@@ -194,9 +243,10 @@ std::string gunzip(const std::string& bytes, const std::string& name, size_t max
   return out;
 }
 
-std::string read_file_maybe_gzip(const std::string& path) {
+std::string read_file_maybe_gzip(const std::string& path, const DeclaredSize& declared_size) {
   std::string bytes = read_file(path);
-  if (bytes.size() >= 2 && uint8_t(bytes[0]) == 0x1f && uint8_t(bytes[1]) == 0x8b) return gunzip(bytes, path);
+  if (bytes.size() >= 2 && uint8_t(bytes[0]) == 0x1f && uint8_t(bytes[1]) == 0x8b)
+    return gunzip(bytes, path, size_t(1) << 32, declared_size);
   return bytes;
 }
 
@@ -293,6 +343,26 @@ Dataset parse_cifar(const std::string& bytes, const std::string& name, CifarKind
   return ds;
 }
 
+std::string encode_cifar10(const Dataset& ds, int64_t begin, int64_t end) {
+  ds.validate();
+  FOVEA_CHECK(ds.images.dtype() == DType::uint8 && ds.is_image() && ds.channels() == 3 && ds.height() == 32 &&
+                  ds.width() == 32 && ds.num_classes() == 10,
+              "encode_cifar10: dataset '", ds.name, "' is ", ds.images.str(), " with ", ds.num_classes(),
+              " classes; the CIFAR-10 layout holds uint8 [N, 3, 32, 32] images of 10 classes");
+  FOVEA_CHECK(0 <= begin && begin <= end && end <= ds.size(), "encode_cifar10: range [", begin, ", ", end,
+              ") is outside the dataset's ", ds.size(), " examples");
+  constexpr size_t pixels = 3 * 32 * 32;
+  std::string out(size_t(end - begin) * (1 + pixels), '\0');
+  const uint8_t* img = ds.images.data<uint8_t>();
+  const int64_t* lab = ds.labels.data<int64_t>();
+  for (int64_t i = begin; i < end; ++i) {
+    char* rec = out.data() + size_t(i - begin) * (1 + pixels);
+    rec[0] = char(uint8_t(lab[i]));
+    std::memcpy(rec + 1, img + size_t(i) * pixels, pixels);
+  }
+  return out;
+}
+
 Dataset load_mnist(const std::string& dir, Split split) {
   return load_idx_dir("mnist", dir, split, mnist_names());
 }
@@ -311,7 +381,7 @@ Dataset load_cifar10(const std::string& dir, Split split) {
   std::vector<Dataset> parts;
   for (const auto& f : files) {
     const std::string path = find_file("cifar10", d, {f});
-    parts.push_back(parse_cifar(read_file_maybe_gzip(path), path, CifarKind::cifar10));
+    parts.push_back(parse_cifar(read_file_maybe_gzip(path, cifar_max_size), path, CifarKind::cifar10));
   }
   Dataset ds = parts.size() == 1 ? parts[0] : concat(parts, "");
   ds.class_names = names_from_file(d / "batches.meta.txt", cifar10_names());
@@ -322,7 +392,7 @@ Dataset load_cifar10(const std::string& dir, Split split) {
 Dataset load_cifar100(const std::string& dir, Split split) {
   const fs::path d = first_dir_with(dir, "cifar-100-binary", "test.bin");
   const std::string path = find_file("cifar100", d, {split == Split::train ? "train.bin" : "test.bin"});
-  Dataset ds = parse_cifar(read_file_maybe_gzip(path), path, CifarKind::cifar100);
+  Dataset ds = parse_cifar(read_file_maybe_gzip(path, cifar_max_size), path, CifarKind::cifar100);
   ds.class_names = names_from_file(d / "fine_label_names.txt", cifar100_names());
   ds.name = cat("cifar100/", split_name(split));
   return ds;

@@ -3,6 +3,9 @@
 #include <cmath>
 #include <cstring>
 
+#include <fmt/core.h>
+
+#include "core/parse.h"
 #include "core/philox.h"
 #include "layers/data/data.h"
 
@@ -246,6 +249,60 @@ void gather_batch(const Dataset& ds, const int64_t* indices, int64_t count, cons
     std::memcpy(dst + b * sample_bytes, src + idx * sample_bytes, size_t(sample_bytes));
     warps[b] = aug.any() ? augment_affine(aug, H, W, seed, epoch, idx) : Affine{};
   }
+}
+
+Augment parse_augment(std::string_view text, std::string_view what) {
+  Augment a;
+  if (text.empty() || text == "none") return a;
+  if (text == "standard") {
+    a.pad_crop = 4;
+    a.hflip = true;
+    return a;
+  }
+  for (std::string_view item : split(text, ',')) {
+    const size_t colon = item.find(':');
+    const std::string_view name = item.substr(0, colon);
+    const std::string_view arg = colon == std::string_view::npos ? std::string_view() : item.substr(colon + 1);
+    auto number = [&](double lo, double hi) {
+      FOVEA_CHECK(!arg.empty(), what, ": '", name, "' needs a value, e.g. ", name, ":", hi / 2);
+      const std::optional<double> v = try_parse_float(arg);
+      FOVEA_CHECK(v, what, ": '", item, "': '", arg, "' is not a number");
+      FOVEA_CHECK(*v >= lo && *v <= hi, what, ": '", item, "': value must be in [", lo, ", ", hi, "]");
+      return *v;
+    };
+    if (name == "crop") {
+      a.pad_crop = int(number(0, 64));
+    } else if (name == "flip") {
+      FOVEA_CHECK(arg.empty(), what, ": 'flip' takes no value");
+      a.hflip = true;
+    } else if (name == "translate") {
+      a.translate = float(number(0, 0.5));
+    } else if (name == "rotate") {
+      a.rotate_deg = float(number(0, 180));
+    } else if (name == "zoom") {
+      a.zoom = float(number(0, 0.9));
+    } else if (name == "shear") {
+      a.shear_deg = float(number(0, 60));
+    } else {
+      FOVEA_FAIL(what, ": unknown augmentation '", item,
+                 "' (expected none, standard, or a list of crop:PAD, flip, translate:FRACTION, rotate:DEGREES, "
+                 "zoom:FRACTION, shear:DEGREES)");
+    }
+  }
+  return a;
+}
+
+std::string augment_spec(const Augment& a) {
+  if (!a.any()) return "none";
+  std::string s;
+  auto add = [&](const std::string& item) { s += (s.empty() ? "" : ",") + item; };
+  if (a.pad_crop > 0) add(fmt::format("crop:{}", a.pad_crop));
+  if (a.hflip) add("flip");
+  if (a.translate > 0) add(fmt::format("translate:{}", a.translate));
+  if (a.rotate_deg > 0) add(fmt::format("rotate:{}", a.rotate_deg));
+  if (a.zoom > 0) add(fmt::format("zoom:{}", a.zoom));
+  if (a.shear_deg > 0) add(fmt::format("shear:{}", a.shear_deg));
+  return s;
 }
 
 }  // namespace fovea::data

@@ -1,4 +1,4 @@
-// ReLU, LeakyReLU, Sigmoid, Tanh, Dropout.
+// ReLU, ReLU6, LeakyReLU, Sigmoid, Tanh, Dropout.
 #include <fmt/core.h>
 
 #include "core/error.h"
@@ -40,6 +40,16 @@ Tensor ReLU::backward_impl(ops::Context& ctx, const Tensor& dy, Saved& saved, bo
   if (!propagate_down) return Tensor();
   ops::Context c = local_context(ctx);
   return ops::relu_backward(c, dy, dynamic_cast<TensorSaved&>(saved).t);
+}
+
+Output ReLU6::forward_impl(ops::Context& ctx, const Tensor& x) {
+  ops::Context c = local_context(ctx);
+  return saving(training_, ops::relu6_forward(c, x), x);
+}
+Tensor ReLU6::backward_impl(ops::Context& ctx, const Tensor& dy, Saved& saved, bool propagate_down) {
+  if (!propagate_down) return Tensor();
+  ops::Context c = local_context(ctx);
+  return ops::relu6_backward(c, dy, dynamic_cast<TensorSaved&>(saved).t);
 }
 
 std::string LeakyReLU::describe() const {

@@ -1,6 +1,8 @@
 #include "layers/nn/checkpoint.h"
 
 #include "core/error.h"
+#include "core/io.h"
+#include "core/pth.h"
 #include "core/safetensors.h"
 
 namespace fovea::nn {
@@ -75,6 +77,19 @@ std::unique_ptr<Model> model_from_checkpoint(const Checkpoint& ckpt, const std::
     rethrow_with_prefix(e, cat("checkpoint '", path, "': "));
   }
   return m;
+}
+
+void load_weights(Model& model, const std::string& path) {
+  // Told apart by content, not by name: a safetensors file starts with its header's length and '{'.
+  const std::string bytes = read_file(path);
+  const bool safetensors = bytes.size() >= 9 && bytes[8] == '{';
+  std::map<std::string, Tensor> tensors =
+      safetensors ? parse_safetensors_as_float32(bytes, path).tensors : parse_pth(bytes, path).tensors;
+  try {
+    model.load_state_dict(tensors, /*strict=*/true);
+  } catch (const Error& e) {
+    rethrow_with_prefix(e, cat("weights '", path, "' for model ", model.name(), ": "));
+  }
 }
 
 }  // namespace fovea::nn

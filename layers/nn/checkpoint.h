@@ -45,4 +45,11 @@ Checkpoint load_checkpoint(const std::string& path);
 // The model the checkpoint describes, on the CPU, with its weights (strict).
 std::unique_ptr<Model> model_from_checkpoint(const Checkpoint& ckpt, const std::string& path);
 
+// Another framework's weights for `model`, loaded strictly (every parameter and state present with
+// its shape, nothing else; batch norm's num_batches_tracked accepted): a PyTorch file written by
+// torch.save(model.state_dict()) (.pth / .pt, or a checkpoint dict holding it; core/pth.h), or a
+// safetensors file (F32, F16, BF16; scripts/torch_export.py writes one). A torchvision state_dict
+// loads into the zoo's torchvision models (resnet18, ...) as it is. Errors name the file and the tensor.
+void load_weights(Model& model, const std::string& path);
+
 }  // namespace fovea::nn

@@ -1,6 +1,8 @@
 // The layer contract's checks, and the two composite layers (Sequential, Residual).
 #include "layers/nn/layer.h"
 
+#include <algorithm>
+#include <cctype>
 #include <string>
 
 #include "core/error.h"
@@ -80,12 +82,12 @@ void Layer::reset_parameters(ops::Context& ctx, uint64_t seed, uint64_t& counter
 
 void Layer::collect_params(const std::string& prefix, std::vector<ParamRef>& out) {
   for (Param& p : params_) out.push_back({prefix + p.name, &p});
-  for (auto& [name, child] : children()) child->collect_params(prefix + name + ".", out);
+  for (auto& [name, child] : children()) child->collect_params(name.empty() ? prefix : prefix + name + ".", out);
 }
 
 void Layer::collect_states(const std::string& prefix, std::vector<StateRef>& out) {
   for (StateTensor& s : states_) out.push_back({prefix + s.name, &s});
-  for (auto& [name, child] : children()) child->collect_states(prefix + name + ".", out);
+  for (auto& [name, child] : children()) child->collect_states(name.empty() ? prefix : prefix + name + ".", out);
 }
 
 int64_t Layer::num_params() const {
@@ -124,8 +126,24 @@ struct SequentialSaved : Saved {
 };
 struct ResidualSaved : Saved {
   SavedPtr body, shortcut;
+  Tensor y;  // Style::block: the output, for the ReLU's backward
 };
 }  // namespace
+
+void Sequential::add(LayerPtr layer, std::string name) {
+  FOVEA_CHECK(layer != nullptr, "sequential: argument 'layer' is null");
+  if (!name.empty()) {
+    const bool identifier = (std::isalpha(static_cast<unsigned char>(name[0])) || name[0] == '_') &&
+                            std::all_of(name.begin(), name.end(),
+                                        [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; });
+    FOVEA_CHECK(identifier, "sequential: layer name '", name,
+                "' is not an identifier (letters, digits and '_', not starting with a digit)");
+    for (const auto& [other, child] : children())
+      FOVEA_CHECK(other != name, "sequential: two layers are named '", name, "'");
+  }
+  layers_.push_back(std::move(layer));
+  names_.push_back(std::move(name));
+}
 
 LayerPtr Sequential::replace(size_t i, LayerPtr layer) {
   FOVEA_CHECK(i < layers_.size(), "sequential: replace index ", i, " out of range (", layers_.size(), " layers)");
@@ -153,7 +171,8 @@ Shape Sequential::output_shape(const Shape& in) const {
 
 std::vector<std::pair<std::string, Layer*>> Sequential::children() const {
   std::vector<std::pair<std::string, Layer*>> out;
-  for (size_t i = 0; i < layers_.size(); ++i) out.emplace_back(std::to_string(i), layers_[i].get());
+  for (size_t i = 0; i < layers_.size(); ++i)
+    out.emplace_back(names_[i].empty() ? std::to_string(i) : names_[i], layers_[i].get());
   return out;
 }
 
@@ -197,13 +216,18 @@ Tensor Sequential::backward_impl(ops::Context& ctx, const Tensor& dy, Saved& sav
 
 // ---------------------------------------------------------------- Residual
 
-Residual::Residual(LayerPtr body, LayerPtr shortcut) : body_(std::move(body)), shortcut_(std::move(shortcut)) {
+Residual::Residual(LayerPtr body, LayerPtr shortcut, Style style)
+    : body_(std::move(body)), shortcut_(std::move(shortcut)), style_(style) {
   FOVEA_CHECK(body_ != nullptr, "residual: argument 'body' is null");
+  FOVEA_CHECK(style_ != Style::inverted || shortcut_ == nullptr,
+              "residual: an inverted residual adds its input unchanged (no shortcut layer)");
 }
 
 std::string Residual::describe() const {
-  return "residual(" + body_->describe() + (shortcut_ ? " + " + shortcut_->describe() : std::string(" + identity")) +
-         ")";
+  return (style_ == Style::block      ? "block("
+          : style_ == Style::inverted ? "inverted_residual("
+                                      : "residual(") +
+         body_->describe() + (shortcut_ ? " + " + shortcut_->describe() : std::string(" + identity")) + ")";
 }
 
 Shape Residual::output_shape(const Shape& in) const {
@@ -215,8 +239,12 @@ Shape Residual::output_shape(const Shape& in) const {
 }
 
 std::vector<std::pair<std::string, Layer*>> Residual::children() const {
-  std::vector<std::pair<std::string, Layer*>> out{{"body", body_.get()}};
-  if (shortcut_) out.emplace_back("shortcut", shortcut_.get());
+  const bool block = style_ == Style::block;
+  std::vector<std::pair<std::string, Layer*>> out{{block                       ? ""
+                                                   : style_ == Style::inverted ? "conv"
+                                                                               : "body",
+                                                   body_.get()}};
+  if (shortcut_) out.emplace_back(block ? "downsample" : "shortcut", shortcut_.get());
   return out;
 }
 
@@ -226,14 +254,26 @@ Output Residual::forward_impl(ops::Context& ctx, const Tensor& x) {
   if (shortcut_) s = shortcut_->forward(ctx, x);
   ops::Context c = local_context(ctx);
   Tensor y = ops::add(c, b.y, shortcut_ ? s.y : x);
+  if (style_ == Style::block) y = ops::relu_forward(c, y);
   if (!training_) return {y, nullptr};
   auto saved = std::make_unique<ResidualSaved>();
   saved->body = std::move(b.saved);
   saved->shortcut = std::move(s.saved);
+  if (style_ == Style::block) saved->y = y;
   return {y, std::move(saved)};
 }
 
 Tensor Residual::backward_impl(ops::Context& ctx, const Tensor& dy, Saved& saved_base, bool propagate_down) {
+  auto& saved = dynamic_cast<ResidualSaved&>(saved_base);
+  if (style_ == Style::block) {
+    // relu's backward from its output: y > 0 exactly where its input was.
+    ops::Context c = local_context(ctx);
+    return backward_sum(ctx, ops::relu_backward(c, dy, saved.y), saved, propagate_down);
+  }
+  return backward_sum(ctx, dy, saved, propagate_down);
+}
+
+Tensor Residual::backward_sum(ops::Context& ctx, const Tensor& dy, Saved& saved_base, bool propagate_down) {
   auto& saved = dynamic_cast<ResidualSaved&>(saved_base);
   Tensor db = body_->backward(ctx, dy, *saved.body, propagate_down);
   if (!propagate_down) {

@@ -93,7 +93,9 @@ class Layer {
   std::vector<Param>& params() { return params_; }
   const std::vector<Param>& params() const { return params_; }
   std::vector<StateTensor>& states() { return states_; }
-  // Child layers with their local names ("0", "body", ...).
+  // Child layers with their local names ("0", "body", "conv1", ...). An empty name adds nothing to
+  // the paths below it: the child's own children appear directly under this layer (torchvision's
+  // residual blocks name their convolutions conv1, bn1, ... with no "body" in between).
   virtual std::vector<std::pair<std::string, Layer*>> children() const { return {}; }
 
   // All parameters / states of this layer and its children, depth first, named by path.
@@ -123,12 +125,14 @@ class Layer {
 
 using LayerPtr = std::unique_ptr<Layer>;
 
-// Layers in a row. The children are named "0", "1", ... like torch.nn.Sequential.
+// Layers in a row. The children are named "0", "1", ... like torch.nn.Sequential, or by the name
+// given to add() (an identifier such as "conv1", as the attributes of a torch.nn.Module name them).
 class Sequential : public Layer {
  public:
   Sequential() = default;
-  explicit Sequential(std::vector<LayerPtr> layers) : layers_(std::move(layers)) {}
-  void add(LayerPtr layer) { layers_.push_back(std::move(layer)); }
+  explicit Sequential(std::vector<LayerPtr> layers) : layers_(std::move(layers)), names_(layers_.size()) {}
+  // `name` empty: the child's index. A name used by another child is an error.
+  void add(LayerPtr layer, std::string name = "");
   size_t size() const { return layers_.size(); }
   Layer& at(size_t i) { return *layers_.at(i); }
   const Layer& at(size_t i) const { return *layers_.at(i); }
@@ -154,14 +158,22 @@ class Sequential : public Layer {
 
  private:
   std::vector<LayerPtr> layers_;
+  std::vector<std::string> names_;  // "" : the index
   Trace* trace_ = nullptr;
 };
 
-// y = body(x) + shortcut(x); the shortcut is the identity when null. Children "body", "shortcut".
-// A following activation (ResNet's post-addition ReLU) is a separate layer.
+// y = body(x) + shortcut(x); the shortcut is the identity when null.
+//   Style::plain  children "body", "shortcut"; a following activation (ResNet's post-addition ReLU)
+//                 is a separate layer.
+//   Style::block  torchvision's BasicBlock / Bottleneck: y = relu(body(x) + shortcut(x)); the body's
+//                 children are named directly under the block (conv1, bn1, ...), the shortcut is
+//                 "downsample".
+//   Style::inverted  torchvision's InvertedResidual (MobileNetV2) where it adds: y = x + body(x), the
+//                 body named "conv", no shortcut layer.
 class Residual : public Layer {
  public:
-  explicit Residual(LayerPtr body, LayerPtr shortcut = nullptr);
+  enum class Style { plain, block, inverted };
+  explicit Residual(LayerPtr body, LayerPtr shortcut = nullptr, Style style = Style::plain);
   Layer& body() { return *body_; }
   Layer* shortcut() { return shortcut_.get(); }
 
@@ -175,7 +187,10 @@ class Residual : public Layer {
   Tensor backward_impl(ops::Context& ctx, const Tensor& dy, Saved& saved, bool propagate_down) override;
 
  private:
+  // The backward of body(x) + shortcut(x) for the gradient dy of the sum.
+  Tensor backward_sum(ops::Context& ctx, const Tensor& dy, Saved& saved, bool propagate_down);
   LayerPtr body_, shortcut_;
+  Style style_;
 };
 
 // "[64, 3, 32, 32]" without the batch dimension: "[3, 32, 32]".

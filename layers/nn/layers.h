@@ -117,6 +117,22 @@ class AvgPool2d : public Layer {
   ops::Pool2dAttrs a_;
 };
 
+// torch.nn.AdaptiveAvgPool2d((out_h, out_w)): [N, C, H, W] -> [N, C, out_h, out_w]
+class AdaptiveAvgPool2d : public Layer {
+ public:
+  AdaptiveAvgPool2d(int64_t out_h, int64_t out_w) : oh_(out_h), ow_(out_w) {}
+  const char* kind() const override { return "adaptive_avgpool2d"; }
+  std::string describe() const override;
+  Shape output_shape(const Shape& in) const override;
+
+ protected:
+  Output forward_impl(ops::Context& ctx, const Tensor& x) override;
+  Tensor backward_impl(ops::Context& ctx, const Tensor& dy, Saved& saved, bool propagate_down) override;
+
+ private:
+  int64_t oh_, ow_;
+};
+
 // [N, C, H, W] -> [N, C] (the mean of each plane)
 class GlobalAvgPool : public Layer {
  public:
@@ -134,6 +150,18 @@ class ReLU : public Layer {
  public:
   const char* kind() const override { return "relu"; }
   std::string describe() const override { return "relu"; }
+  Shape output_shape(const Shape& in) const override { return in; }
+
+ protected:
+  Output forward_impl(ops::Context& ctx, const Tensor& x) override;
+  Tensor backward_impl(ops::Context& ctx, const Tensor& dy, Saved& saved, bool propagate_down) override;
+};
+
+// torch.nn.ReLU6: min(max(x, 0), 6) (MobileNetV2)
+class ReLU6 : public Layer {
+ public:
+  const char* kind() const override { return "relu6"; }
+  std::string describe() const override { return "relu6"; }
   Shape output_shape(const Shape& in) const override { return in; }
 
  protected:

@@ -3,11 +3,12 @@
 
 #include <fmt/core.h>
 
-#include <charconv>
-#include <cmath>
+#include <algorithm>
+#include <cctype>
 #include <set>
 
 #include "core/error.h"
+#include "core/parse.h"
 #include "layers/nn/layers.h"
 
 namespace fovea::nn {
@@ -110,45 +111,28 @@ void Model::load_state_dict(const std::map<std::string, Tensor>& tensors, bool s
     dst.copy_from(src);
   };
   for (ParamRef& p : parameters()) load(p.path, p.param->value);
-  for (StateRef& s : states()) load(s.path, s.state->value);
+  for (StateRef& s : states()) {
+    load(s.path, s.state->value);
+    // PyTorch's batch norm also saves num_batches_tracked (int64, one element), which it reads only
+    // when momentum is None (a cumulative average). fovea's batch norm always uses its momentum, so
+    // the count is checked and accepted beside each batch norm's running_mean, nowhere else.
+    const std::string suffix = "running_mean";
+    if (s.path.size() >= suffix.size() && s.path.compare(s.path.size() - suffix.size(), suffix.size(), suffix) == 0) {
+      const std::string count = s.path.substr(0, s.path.size() - suffix.size()) + "num_batches_tracked";
+      auto it = tensors.find(count);
+      if (it == tensors.end()) continue;
+      FOVEA_CHECK(it->second.dtype() == DType::int64 && it->second.numel() == 1, "model: tensor '", count, "' is ",
+                  it->second.str(), " in the checkpoint but batch norm's count must be one int64");
+      used.insert(count);
+    }
+  }
   if (strict)
     for (const auto& [name, t] : tensors)
       FOVEA_CHECK(used.count(name), "model: the checkpoint has tensor '", name, "' that the model (", spec_,
                   ") does not have");
 }
 
-namespace {
-
-int64_t parse_int(std::string_view text, std::string_view what) {
-  int64_t v = 0;
-  const auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
-  FOVEA_CHECK(ec == std::errc() && ptr == text.data() + text.size(), what, " must be an integer, got '", text, "'");
-  return v;
-}
-
-double parse_double(std::string_view text, std::string_view what) {
-  double v = 0;
-  const auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
-  FOVEA_CHECK(ec == std::errc() && ptr == text.data() + text.size() && std::isfinite(v), what,
-              " must be a number, got '", text, "'");
-  return v;
-}
-
-std::vector<std::string_view> split(std::string_view s, char sep) {
-  std::vector<std::string_view> out;
-  size_t start = 0;
-  while (true) {
-    const size_t p = s.find(sep, start);
-    out.push_back(s.substr(start, p == std::string_view::npos ? std::string_view::npos : p - start));
-    if (p == std::string_view::npos) break;
-    start = p + 1;
-  }
-  return out;
-}
-
-}  // namespace
-
-std::vector<std::string> Model::freeze(std::string_view which) {
+std::vector<std::string> Model::freeze(std::string_view which, std::string_view what) {
   std::set<size_t> layers;
   if (which == "all-but-last") {
     size_t last = net_->size();
@@ -157,15 +141,16 @@ std::vector<std::string> Model::freeze(std::string_view which) {
         last = i;
         break;
       }
-    FOVEA_CHECK(last < net_->size(), "freeze: the model has no parameters");
+    FOVEA_CHECK(last < net_->size(), what, ": the model has no parameters");
     for (size_t i = 0; i < last; ++i) layers.insert(i);
   } else {
     for (std::string_view part : split(which, ',')) {
-      FOVEA_CHECK(!part.empty(), "freeze: empty entry in '", which, "' (expected indices and ranges like 0-5,7)");
+      FOVEA_CHECK(!part.empty(), what, ": empty entry in '", which, "' (expected indices and ranges like 0-5,7)");
       const size_t dash = part.find('-');
-      const int64_t lo = parse_int(part.substr(0, dash), "freeze: layer index");
-      const int64_t hi = dash == std::string_view::npos ? lo : parse_int(part.substr(dash + 1), "freeze: layer index");
-      FOVEA_CHECK(lo >= 0 && lo <= hi && hi < int64_t(net_->size()), "freeze: layer range '", part,
+      const std::string index_what = cat(what, ": layer index");
+      const int64_t lo = parse_int(part.substr(0, dash), index_what);
+      const int64_t hi = dash == std::string_view::npos ? lo : parse_int(part.substr(dash + 1), index_what);
+      FOVEA_CHECK(lo >= 0 && lo <= hi && hi < int64_t(net_->size()), what, ": layer range '", part,
                   "' is outside the model's layers 0-", net_->size() - 1);
       for (int64_t i = lo; i <= hi; ++i) layers.insert(size_t(i));
     }
@@ -173,7 +158,7 @@ std::vector<std::string> Model::freeze(std::string_view which) {
   std::vector<std::string> frozen;
   for (size_t i : layers) {
     std::vector<ParamRef> refs;
-    net_->at(i).collect_params(std::to_string(i) + ".", refs);
+    net_->at(i).collect_params(net_->children()[i].first + ".", refs);
     for (ParamRef& r : refs) {
       r.param->trainable = false;
       r.param->grad = Tensor();
@@ -230,14 +215,11 @@ struct Builder {
     }
     double key_double(const std::string& k, double dflt) {
       std::string_view v = key(k);
-      return v.empty() ? dflt : parse_double(v, "argument '" + k + "'");
+      return v.empty() ? dflt : parse_float(v, "argument '" + k + "'");
     }
     bool key_bool(const std::string& k, bool dflt) {
       std::string_view v = key(k);
-      if (v.empty()) return dflt;
-      FOVEA_CHECK(v == "0" || v == "1" || v == "true" || v == "false", "argument '", k, "' must be 0 or 1, got '", v,
-                  "'");
-      return v == "1" || v == "true";
+      return v.empty() ? dflt : parse_bool(v, "argument '" + k + "'");
     }
     void positional(size_t lo, size_t hi, const char* usage) {
       FOVEA_CHECK(pos.size() >= lo && pos.size() <= hi, "'", name, "' takes ",
@@ -276,15 +258,26 @@ struct Builder {
     std::string_view stdv = a.key("std");
     if (!stdv.empty()) {
       s.scheme = InitScheme::normal;
-      s.std = parse_double(stdv, "argument 'std'");
+      s.std = parse_float(stdv, "argument 'std'");
       FOVEA_CHECK(s.std > 0, "argument 'std' must be > 0, got ", s.std);
     }
     return s;
   }
 
-  void add(Sequential& seq, LayerPtr layer) {
+  void add(Sequential& seq, LayerPtr layer, const std::string& name = "") {
     shape = layer->output_shape(shape);
-    seq.add(std::move(layer));
+    seq.add(std::move(layer), name);
+  }
+
+  // "NAME=ITEM" names the item; "init=SCHEME" is the global setting, not a name.
+  static std::string_view item_name(std::string_view item) {
+    const size_t eq = item.find('=');
+    if (eq == std::string_view::npos || eq == 0) return {};
+    const std::string_view name = item.substr(0, eq);
+    if (name == "init") return {};
+    for (char c : name)
+      if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_')) return {};
+    return name;
   }
 
   void build(std::string_view spec, Sequential& seq, const std::string& where) {
@@ -293,21 +286,44 @@ struct Builder {
       const std::string_view item = list[i];
       const std::string here = fmt::format("{}item {} '{}'", where, i + 1, item);
       try {
-        build_item(item, seq, here);
+        const std::string_view name = item_name(item);
+        FOVEA_CHECK(name.empty() || !std::isdigit(static_cast<unsigned char>(name[0])), "layer name '", name,
+                    "' must not start with a digit (unnamed layers are numbered)");
+        build_item(name.empty() ? item : item.substr(name.size() + 1), seq, here, std::string(name));
       } catch (const SpecError&) {
-        throw;  // a nested item's error already says where it is
-      } catch (const Error& e) {
+        throw;                         // a nested item's error already says where it is
+      } catch (const UsageError& e) {  // device and internal errors are not the spec's fault: they pass unchanged
         throw SpecError(cat("model spec: ", here, ": ", e.what()), e.file(), e.line());
       }
     }
   }
 
-  void build_item(std::string_view item, Sequential& seq, const std::string& here) {
+  void build_item(std::string_view item, Sequential& seq, const std::string& here, const std::string& name) {
     FOVEA_CHECK(!item.empty(), "empty item (two commas in a row, or a comma at the start or end)");
-    if (item.rfind("res(", 0) == 0 || item.rfind("resa(", 0) == 0) {
-      const bool option_a = item[3] == 'a';
-      FOVEA_CHECK(item.back() == ')', "a residual block is written res(SPEC) or resa(SPEC)");
-      const std::string_view inner = item.substr(option_a ? 5 : 4, item.size() - (option_a ? 6 : 5));
+    if (item.rfind("seq(", 0) == 0) {
+      FOVEA_CHECK(item.back() == ')', "a nested sequence is written seq(SPEC)");
+      const Shape in = shape;
+      auto inner = std::make_unique<Sequential>();
+      build(item.substr(4, item.size() - 5), *inner, here + " > ");
+      shape = in;
+      add(seq, std::move(inner), name);
+      return;
+    }
+    if (item.rfind("ires(", 0) == 0) {
+      FOVEA_CHECK(item.back() == ')', "an inverted residual is written ires(SPEC)");
+      const Shape in = shape;
+      auto body = std::make_unique<Sequential>();
+      build(item.substr(5, item.size() - 6), *body, here + " > ");
+      FOVEA_CHECK(shape == in, "ires(...) adds its input, so its body must keep the shape ", sample_shape_str(in),
+                  ", but it gives ", sample_shape_str(shape));
+      add(seq, std::make_unique<Residual>(std::move(body), nullptr, Residual::Style::inverted), name);
+      return;
+    }
+    if (item.rfind("res(", 0) == 0 || item.rfind("resa(", 0) == 0 || item.rfind("block(", 0) == 0) {
+      const bool option_a = item.rfind("resa(", 0) == 0, block = item.rfind("block(", 0) == 0;
+      FOVEA_CHECK(item.back() == ')', "a residual block is written res(SPEC), resa(SPEC) or block(SPEC)");
+      const size_t open = item.find('(');
+      const std::string_view inner = item.substr(open + 1, item.size() - open - 2);
       const Shape in = shape;
       auto body = std::make_unique<Sequential>();
       build(inner, *body, here + " > ");
@@ -339,15 +355,16 @@ struct Builder {
           shortcut = std::move(proj);
         }
       }
-      auto res = std::make_unique<Residual>(std::move(body), std::move(shortcut));
+      auto res = std::make_unique<Residual>(std::move(body), std::move(shortcut),
+                                            block ? Residual::Style::block : Residual::Style::plain);
       shape = in;
-      add(seq, std::move(res));
+      add(seq, std::move(res), name);
       return;
     }
     Args a = parse_args(item);
     const std::string_view n = a.name;
     if (n.find('=') != std::string_view::npos) {
-      FOVEA_CHECK(n.rfind("init=", 0) == 0 && a.pos.empty() && a.keys.empty(),
+      FOVEA_CHECK(n.rfind("init=", 0) == 0 && a.pos.empty() && a.keys.empty() && name.empty(),
                   "the only global setting is init=SCHEME");
       init = parse_init(n.substr(5));
       return;
@@ -378,7 +395,7 @@ struct Builder {
       o.bias = a.key_bool("bias", true);
       o.init = init_from(a);
       a.finish();
-      add(seq, std::make_unique<Conv2d>(o));
+      add(seq, std::make_unique<Conv2d>(o), name);
     } else if (n == "linear") {
       a.positional(0, 1, "linear[:OUT][:bias=0][:init=I][:std=X]");
       const int64_t out = a.pos.empty() ? classes : parse_int(a.pos[0], "argument 'OUT' (output features)");
@@ -386,8 +403,8 @@ struct Builder {
       const bool bias = a.key_bool("bias", true);
       const InitSpec s = init_from(a);
       a.finish();
-      if (shape.ndim() != 2) add(seq, std::make_unique<Flatten>());
-      add(seq, std::make_unique<Linear>(shape[1], out, bias, s));
+      if (shape.ndim() != 2) add(seq, std::make_unique<Flatten>());  // unnamed: torch.flatten in forward()
+      add(seq, std::make_unique<Linear>(shape[1], out, bias, s), name);
     } else if (n == "maxpool" || n == "avgpool") {
       a.positional(1, 1,
                    n == "maxpool" ? "maxpool:K[:stride=S][:pad=P]" : "avgpool:K[:stride=S][:pad=P][:include_pad=0]");
@@ -399,13 +416,26 @@ struct Builder {
       if (n == "avgpool") p.count_include_pad = a.key_bool("include_pad", true);
       a.finish();
       if (n == "maxpool")
-        add(seq, std::make_unique<MaxPool2d>(p));
+        add(seq, std::make_unique<MaxPool2d>(p), name);
       else
-        add(seq, std::make_unique<AvgPool2d>(p));
+        add(seq, std::make_unique<AvgPool2d>(p), name);
+    } else if (n == "adaptiveavgpool") {
+      a.positional(1, 1, "adaptiveavgpool:S or adaptiveavgpool:HxW");
+      const size_t x = a.pos[0].find('x');
+      const int64_t oh = parse_int(a.pos[0].substr(0, x), "argument 'S' (output size)");
+      const int64_t ow =
+          x == std::string_view::npos ? oh : parse_int(a.pos[0].substr(x + 1), "argument 'S' (output size)");
+      FOVEA_CHECK(oh > 0 && ow > 0, "argument 'S' (output size) must be > 0, got '", a.pos[0], "'");
+      a.finish();
+      add(seq, std::make_unique<AdaptiveAvgPool2d>(oh, ow), name);
     } else if (n == "gap") {
       a.positional(0, 0, "gap");
       a.finish();
-      add(seq, std::make_unique<GlobalAvgPool>());
+      add(seq, std::make_unique<GlobalAvgPool>(), name);
+    } else if (n == "relu6") {
+      a.positional(0, 0, "relu6");
+      a.finish();
+      add(seq, std::make_unique<ReLU6>(), name);
     } else if (n == "relu" || n == "sigmoid" || n == "tanh" || n == "flatten" || n == "bn" || n == "batchnorm") {
       a.positional(0, 0, std::string(n).c_str());
       if (n == "bn" || n == "batchnorm") {
@@ -413,36 +443,38 @@ struct Builder {
         a.finish();
         FOVEA_CHECK(shape.ndim() == 4 || shape.ndim() == 2, "bn needs [C, H, W] or [F] input, got ",
                     sample_shape_str(shape));
-        add(seq, std::make_unique<BatchNorm2d>(shape[1], float(eps), float(momentum)));
+        add(seq, std::make_unique<BatchNorm2d>(shape[1], float(eps), float(momentum)), name);
         return;
       }
       a.finish();
-      if (n == "relu") add(seq, std::make_unique<ReLU>());
-      if (n == "sigmoid") add(seq, std::make_unique<Sigmoid>());
-      if (n == "tanh") add(seq, std::make_unique<Tanh>());
-      if (n == "flatten") add(seq, std::make_unique<Flatten>());
+      if (n == "relu") add(seq, std::make_unique<ReLU>(), name);
+      if (n == "sigmoid") add(seq, std::make_unique<Sigmoid>(), name);
+      if (n == "tanh") add(seq, std::make_unique<Tanh>(), name);
+      if (n == "flatten") add(seq, std::make_unique<Flatten>(), name);
     } else if (n == "leakyrelu") {
       a.positional(0, 1, "leakyrelu[:SLOPE]");
-      const double slope = a.pos.empty() ? 0.01 : parse_double(a.pos[0], "argument 'SLOPE'");
+      const double slope = a.pos.empty() ? 0.01 : parse_float(a.pos[0], "argument 'SLOPE'");
       a.finish();
-      add(seq, std::make_unique<LeakyReLU>(float(slope)));
+      add(seq, std::make_unique<LeakyReLU>(float(slope)), name);
     } else if (n == "dropout") {
       a.positional(0, 1, "dropout[:P]");
-      const double p = a.pos.empty() ? 0.5 : parse_double(a.pos[0], "argument 'P' (drop probability)");
+      const double p = a.pos.empty() ? 0.5 : parse_float(a.pos[0], "argument 'P' (drop probability)");
       a.finish();
       auto d = std::make_unique<Dropout>(float(p));
       d->set_salt(++dropout_salt);
-      add(seq, std::move(d));
+      add(seq, std::move(d), name);
     } else if (n == "lrn") {
       a.positional(0, 1, "lrn[:SIZE][:alpha=A][:beta=B][:k=K]");
       const int64_t size = a.pos.empty() ? 5 : parse_int(a.pos[0], "argument 'SIZE'");
       const double alpha = a.key_double("alpha", 1e-4), beta = a.key_double("beta", 0.75), k = a.key_double("k", 1.0);
       a.finish();
-      add(seq, std::make_unique<LocalResponseNorm>(size, alpha, beta, k));
+      add(seq, std::make_unique<LocalResponseNorm>(size, alpha, beta, k), name);
     } else {
       FOVEA_FAIL("unknown layer '", n,
                  "' (expected conv, linear, maxpool, avgpool, gap, relu, leakyrelu, sigmoid, "
-                 "tanh, dropout, bn, flatten, lrn, res(...), resa(...) or init=SCHEME)");
+                 "tanh, relu6, dropout, bn, flatten, lrn, adaptiveavgpool, res(...), resa(...), block(...), ires(...), "
+                 "seq(...) or "
+                 "init=SCHEME)");
     }
   }
 };
@@ -481,6 +513,74 @@ std::string resnet9() {
          ",maxpool:2," + cbr(512) + ",maxpool:2,res(" + cbr(512) + "," + cbr(512) + "),gap,linear";
 }
 
+// torchvision.models.resnet18/34/50 (torchvision/models/resnet.py), module for module and with its
+// attribute names, so that its state_dict loads as it is: the ImageNet stem (7x7/2 conv, bn, relu,
+// 3x3/2 max pool with padding 1), four stages layer1..layer4 of blocks, adaptive average pooling to
+// 1x1 and fc. `blocks` per stage; BasicBlock (two 3x3 convs) or Bottleneck v1.5 (1x1, 3x3 with the
+// stride, 1x1 to 4x the width). A block whose shape changes gets the projection shortcut
+// "downsample" (1x1 conv with the stride, bn).
+std::string resnet_imagenet(const int (&blocks)[4], bool bottleneck) {
+  std::string s =
+      "init=kaiming,conv1=conv:64:7:stride=2:pad=3:bias=0,bn1=bn,relu=relu,maxpool=maxpool:3:stride=2:pad=1";
+  const int widths[4] = {64, 128, 256, 512};
+  for (int stage = 0; stage < 4; ++stage) {
+    s += fmt::format(",layer{}=seq(", stage + 1);
+    for (int b = 0; b < blocks[stage]; ++b) {
+      const int w = widths[stage], stride = (stage > 0 && b == 0) ? 2 : 1;
+      if (bottleneck)
+        s += fmt::format(
+            "{}block(conv1=conv:{}:1:bias=0,bn1=bn,relu,conv2=conv:{}:3:stride={}:pad=1:bias=0,bn2=bn,relu,"
+            "conv3=conv:{}:1:bias=0,bn3=bn)",
+            b ? "," : "", w, w, stride, 4 * w);
+      else
+        s += fmt::format(
+            "{}block(conv1=conv:{}:3:stride={}:pad=1:bias=0,bn1=bn,relu,conv2=conv:{}:3:pad=1:bias=0,bn2=bn)",
+            b ? "," : "", w, stride, w);
+    }
+    s += ")";
+  }
+  return s + ",avgpool=gap,fc=linear";
+}
+
+// torchvision.models.mobilenet_v2 (Sandler et al. 2018; torchvision/models/mobilenetv2.py) with its
+// names: features.0 (3x3/2 conv 32, bn, relu6), 17 inverted residual blocks features.1..17, each
+// features.N.conv = [1x1 expansion conv-bn-relu6 when t > 1,] 3x3 depthwise conv-bn-relu6 (groups =
+// channels), 1x1 projection conv, bn; the input is added where the stride is 1 and the channels stay;
+// features.18 (1x1 conv 1280, bn, relu6), adaptive average pooling, classifier (dropout 0.2, fc).
+std::string mobilenet_v2() {
+  std::string s = "init=kaiming,features=seq(seq(conv:32:3:stride=2:pad=1:bias=0,bn,relu6)";
+  const int settings[7][4] = {{1, 16, 1, 1}, {6, 24, 2, 2},  {6, 32, 3, 2}, {6, 64, 4, 2},
+                              {6, 96, 3, 1}, {6, 160, 3, 2}, {6, 320, 1, 1}};  // t, c, n, s
+  int in = 32;
+  for (const auto& [t, c, n, first_stride] : settings)
+    for (int i = 0; i < n; ++i) {
+      const int stride = i == 0 ? first_stride : 1, hidden = in * t;
+      std::string body;
+      if (t != 1) body += fmt::format("seq(conv:{}:1:bias=0,bn,relu6),", hidden);
+      body += fmt::format("seq(conv:{}:3:stride={}:pad=1:groups={}:bias=0,bn,relu6),conv:{}:1:bias=0,bn", hidden,
+                          stride, hidden, c);
+      s += stride == 1 && in == c ? fmt::format(",ires({})", body) : fmt::format(",seq(conv=seq({}))", body);
+      in = c;
+    }
+  return s + ",seq(conv:1280:1:bias=0,bn,relu6)),gap,classifier=seq(dropout:0.2,linear)";
+}
+
+// torchvision.models.vgg16 (Simonyan & Zisserman 2015, configuration D; torchvision/models/vgg.py):
+// features.0..30 (13 3x3 convs with bias and relu, 5 max pools), avgpool (adaptive to 7x7), flatten,
+// classifier.0..6 (4096, relu, dropout, 4096, relu, dropout, fc).
+std::string vgg16() {
+  std::string s = "init=kaiming,features=seq(";
+  const int cfg[] = {64, 64, 0, 128, 128, 0, 256, 256, 256, 0, 512, 512, 512, 0, 512, 512, 512, 0};  // 0: max pool
+  bool first = true;
+  for (int c : cfg) {
+    s += first ? "" : ",";
+    s += c ? fmt::format("conv:{}:3:pad=1,relu", c) : std::string("maxpool:2");
+    first = false;
+  }
+  return s + "),avgpool=adaptiveavgpool:7,flatten,classifier=seq(linear:4096,relu,dropout:0.5,linear:4096,relu," +
+         "dropout:0.5,linear)";
+}
+
 }  // namespace
 
 const std::vector<ZooEntry>& model_zoo() {
@@ -502,7 +602,16 @@ const std::vector<ZooEntry>& model_zoo() {
        "conv:32:5:pad=2,relu,avgpool:3:stride=2:pad=1,lrn:3:alpha=5e-05:beta=0.75,"
        "conv:64:5:pad=2,relu,avgpool:3:stride=2:pad=1,flatten,linear"},
       {"resnet20", "He et al. 2016 CIFAR ResNet-20 (option A shortcuts, 0.27 M parameters)", resnet_cifar(3, true)},
-      {"resnet18", "ResNet-18, CIFAR variant (3x3 stem, no max-pool, projection shortcuts)", resnet18_cifar()},
+      {"resnet18_cifar", "ResNet-18, CIFAR variant (3x3 stem, no max-pool, projection shortcuts)", resnet18_cifar()},
+      {"resnet18", "torchvision's ResNet-18 for ImageNet (11.7 M parameters at 1000 classes; its state_dict loads)",
+       resnet_imagenet({2, 2, 2, 2}, false)},
+      {"resnet34", "torchvision's ResNet-34 for ImageNet (21.8 M parameters at 1000 classes)",
+       resnet_imagenet({3, 4, 6, 3}, false)},
+      {"resnet50", "torchvision's ResNet-50 for ImageNet (bottleneck v1.5, 25.6 M parameters at 1000 classes)",
+       resnet_imagenet({3, 4, 6, 3}, true)},
+      {"vgg16", "torchvision's VGG-16 for ImageNet (138 M parameters at 1000 classes)", vgg16()},
+      {"mobilenet_v2", "torchvision's MobileNetV2 for ImageNet (depthwise convolutions, relu6, 3.5 M parameters)",
+       mobilenet_v2()},
       {"resnet9", "DAWNBench-style ResNet-9 for speed runs", resnet9()},
       {"mlp", "two hidden layers of 64 (for the 2-D rings and other flat data)",
        "linear:64,relu,linear:64,relu,linear"},
@@ -527,10 +636,22 @@ std::unique_ptr<Model> build_model(std::string_view name_or_spec, const Shape& s
   for (const ZooEntry& e : model_zoo())
     if (e.name == name_or_spec) name = e.name;
   const std::string spec = expand_model_name(name_or_spec);
+  // Limits, stated in the error, before anything is built: a spec is a line of text, nested a few levels.
+  constexpr size_t kMaxSpecChars = 65536;
+  constexpr int kMaxSpecDepth = 32;
+  FOVEA_CHECK(spec.size() <= kMaxSpecChars, "model spec: ", spec.size(), " characters, more than the limit of ",
+              kMaxSpecChars);
+  int depth = 0, deepest = 0;
+  for (char ch : spec) {
+    if (ch == '(') deepest = std::max(deepest, ++depth);
+    if (ch == ')') --depth;
+  }
+  FOVEA_CHECK(deepest <= kMaxSpecDepth, "model spec: blocks nested ", deepest, " deep, more than the limit of ",
+              kMaxSpecDepth);
   // A single word that is neither a zoo model nor a layer is most likely a mistyped model name.
   if (name == "custom" && spec.find_first_of(",:(") == std::string::npos) {
-    static const std::set<std::string> single{"relu",      "sigmoid", "tanh",    "flatten",   "gap", "bn",
-                                              "batchnorm", "linear",  "dropout", "leakyrelu", "lrn"};
+    static const std::set<std::string> single{"relu", "relu6",     "sigmoid", "tanh",    "flatten",   "gap",
+                                              "bn",   "batchnorm", "linear",  "dropout", "leakyrelu", "lrn"};
     if (!single.count(spec)) {
       std::string names;
       for (const ZooEntry& e : model_zoo()) names += (names.empty() ? "" : ", ") + e.name;
@@ -549,7 +670,7 @@ std::unique_ptr<Model> build_model(std::string_view name_or_spec, const Shape& s
     b.build(spec, *net, "");
   } catch (const SpecError&) {
     throw;
-  } catch (const Error& e) {
+  } catch (const UsageError& e) {
     throw SpecError(cat("model spec: ", e.what()), e.file(), e.line());
   }
   FOVEA_CHECK(net->size() > 0, "model spec: no layers");

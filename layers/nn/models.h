@@ -7,11 +7,19 @@
 //   linear[:OUT][:bias=0][:init=I][:std=X]   OUT defaults to the number of classes; a 4-D input is
 //                                            flattened first (a flatten layer is inserted)
 //   maxpool:K[:stride=S][:pad=P]   avgpool:K[:stride=S][:pad=P][:include_pad=0]   gap (global average)
-//   relu  leakyrelu[:SLOPE]  sigmoid  tanh  dropout[:P]  bn (batchnorm)  flatten
+//   adaptiveavgpool:S or :HxW      torch.nn.AdaptiveAvgPool2d (VGG's 7x7)
+//   relu  relu6  leakyrelu[:SLOPE]  sigmoid  tanh  dropout[:P]  bn (batchnorm)  flatten
 //   lrn[:SIZE][:alpha=A][:beta=B][:k=K]
 //   res(SPEC)    y = SPEC(x) + x; when the shape changes, the shortcut is a 1x1 conv (stride from the
 //                shapes, no bias) + bn (ResNet "option B")
 //   resa(SPEC)   the same with the parameter-free zero-pad shortcut (ResNet "option A")
+//   block(SPEC)  torchvision's residual block: y = relu(SPEC(x) + x) with res's projection shortcut,
+//                named "downsample"; SPEC's layers are named directly under the block (no "body")
+//   ires(SPEC)   torchvision's inverted residual (MobileNetV2): y = x + SPEC(x), SPEC named "conv"
+//   seq(SPEC)    a nested sequence (torch.nn.Sequential)
+//   NAME=ITEM    names the item's module (an identifier, as a torch.nn.Module attribute): its
+//                parameters are NAME.weight, ... instead of INDEX.weight. torchvision's names, e.g.
+//                conv1=conv:64:7:stride=2:pad=3:bias=0,bn1=bn,...,layer1=seq(block(...),...),fc=linear
 //   init=I       default initialisation of the conv/linear items that follow (see layers/nn/init.h)
 // Example: conv:32:3:pad=1,relu,maxpool:2,conv:64:3:pad=1,relu,maxpool:2,linear:128,relu,linear
 #pragma once
@@ -69,13 +77,15 @@ class Model {
   // Parameters and states as host tensors by path (the checkpoint's model part).
   std::map<std::string, Tensor> state_dict() const;
   // Copies matching entries onto the model's device. strict: every parameter and state must be
-  // present with its shape, and no unknown entries. Non-strict (transfer learning): entries whose name
-  // or shape does not match are skipped and listed in `skipped`.
+  // present with its shape, and no unknown entries (but batch norm's num_batches_tracked, which
+  // PyTorch saves and fovea does not use: accepted when it is one int64). Non-strict (transfer learning): entries whose
+  // name or shape does not match are skipped and listed in `skipped`.
   void load_state_dict(const std::map<std::string, Tensor>& tensors, bool strict,
                        std::vector<std::string>* skipped = nullptr);
   // Freezes (trainable = false) the top-level layers named by `which`: indices and ranges "0-5,7",
   // or "all-but-last" (everything but the last layer with parameters). Returns the frozen parameter paths.
-  std::vector<std::string> freeze(std::string_view which);
+  // Errors are UsageErrors naming `what` (e.g. "--freeze").
+  std::vector<std::string> freeze(std::string_view which, std::string_view what = "freeze");
 
  private:
   std::string name_, spec_;
@@ -88,7 +98,8 @@ class Model {
 struct ZooEntry {
   std::string name, description, spec;
 };
-// mnist_cnn, lenet5, cifar_quick, cifar_full, resnet20, resnet18, resnet9, small_cnn (the default), mlp.
+// mnist_cnn, lenet5, cifar_quick, cifar_full, resnet20, resnet18_cifar, resnet9, small_cnn (the default), mlp,
+// and torchvision's ImageNet models with its parameter names: resnet18, resnet34, resnet50, vgg16, mobilenet_v2.
 const std::vector<ZooEntry>& model_zoo();
 // The zoo entry's spec, or the text itself when it is not a zoo name.
 std::string expand_model_name(std::string_view name_or_spec);

@@ -2,17 +2,22 @@
 
 #include <fmt/core.h>
 
-#include <charconv>
 #include <cmath>
+#include <optional>
 
 #include "core/error.h"
+#include "core/parse.h"
 
 namespace fovea::nn {
 
-OptimizerKind parse_optimizer(std::string_view text) {
+OptimizerKind parse_optimizer(std::string_view text, std::string_view what) {
   if (text == "sgd") return OptimizerKind::sgd;
   if (text == "adamw") return OptimizerKind::adamw;
-  FOVEA_FAIL("optimizer: unknown optimizer '", text, "' (expected sgd or adamw)");
+  FOVEA_FAIL(what, ": unknown optimizer '", text, "' (expected sgd or adamw)");
+}
+
+const char* optimizer_name(OptimizerKind k) {
+  return k == OptimizerKind::sgd ? "sgd" : "adamw";
 }
 
 Optimizer::Optimizer(const OptimizerConfig& config, const std::vector<ParamRef>& params) : config_(config) {
@@ -136,37 +141,18 @@ void Optimizer::load_state_dict(const std::map<std::string, Tensor>& state, Devi
 
 // ---------------------------------------------------------------- schedules
 
-namespace {
-
-double parse_number(std::string_view text, std::string_view what, std::string_view spec) {
-  double v = 0;
-  const auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
-  FOVEA_CHECK(ec == std::errc() && ptr == text.data() + text.size() && std::isfinite(v), "schedule '", spec,
-              "': ", what, " must be a number, got '", text, "'");
-  return v;
-}
-
-std::vector<std::string_view> split(std::string_view s, char sep) {
-  std::vector<std::string_view> out;
-  size_t start = 0;
-  while (true) {
-    const size_t p = s.find(sep, start);
-    out.push_back(s.substr(start, p == std::string_view::npos ? std::string_view::npos : p - start));
-    if (p == std::string_view::npos) break;
-    start = p + 1;
-  }
-  return out;
-}
-
-}  // namespace
-
-ScheduleConfig parse_schedule(std::string_view text) {
+ScheduleConfig parse_schedule(std::string_view text, std::string_view what) {
   ScheduleConfig c;
   const std::vector<std::string_view> f = split(text, ':');
   const std::string_view name = f[0];
   auto arity = [&](size_t lo, size_t hi) {
-    FOVEA_CHECK(f.size() >= lo + 1 && f.size() <= hi + 1, "schedule '", text, "': '", name, "' takes ", lo, " to ", hi,
+    FOVEA_CHECK(f.size() >= lo + 1 && f.size() <= hi + 1, what, ": '", text, "': '", name, "' takes ", lo, " to ", hi,
                 " arguments, got ", f.size() - 1);
+  };
+  auto number = [&](std::string_view arg, std::string_view meaning) {
+    const std::optional<double> v = try_parse_float(arg);
+    FOVEA_CHECK(v, what, ": '", text, "': ", meaning, " must be a number, got '", arg, "'");
+    return *v;
   };
   if (name == "constant") {
     arity(0, 0);
@@ -174,34 +160,34 @@ ScheduleConfig parse_schedule(std::string_view text) {
   } else if (name == "step") {
     arity(1, 2);
     c.kind = ScheduleKind::step;
-    c.milestones = {parse_number(f[1], "the step size in epochs", text)};
-    FOVEA_CHECK(c.milestones[0] > 0, "schedule '", text, "': the step size must be > 0");
-    if (f.size() > 2) c.gamma = parse_number(f[2], "gamma", text);
+    c.milestones = {number(f[1], "the step size in epochs")};
+    FOVEA_CHECK(c.milestones[0] > 0, what, ": '", text, "': the step size must be > 0");
+    if (f.size() > 2) c.gamma = number(f[2], "gamma");
   } else if (name == "multistep") {
     arity(1, 2);
     c.kind = ScheduleKind::multistep;
     c.milestones.clear();
-    for (std::string_view m : split(f[1], ',')) c.milestones.push_back(parse_number(m, "a milestone epoch", text));
+    for (std::string_view m : split(f[1], ',')) c.milestones.push_back(number(m, "a milestone epoch"));
     for (size_t i = 1; i < c.milestones.size(); ++i)
-      FOVEA_CHECK(c.milestones[i] > c.milestones[i - 1], "schedule '", text, "': milestones must increase");
-    if (f.size() > 2) c.gamma = parse_number(f[2], "gamma", text);
+      FOVEA_CHECK(c.milestones[i] > c.milestones[i - 1], what, ": '", text, "': milestones must increase");
+    if (f.size() > 2) c.gamma = number(f[2], "gamma");
   } else if (name == "cosine") {
     arity(0, 1);
     c.kind = ScheduleKind::cosine;
-    if (f.size() > 1) c.min_lr = parse_number(f[1], "the minimum learning rate", text);
-    FOVEA_CHECK(c.min_lr >= 0, "schedule '", text, "': the minimum learning rate must be >= 0");
+    if (f.size() > 1) c.min_lr = number(f[1], "the minimum learning rate");
+    FOVEA_CHECK(c.min_lr >= 0, what, ": '", text, "': the minimum learning rate must be >= 0");
   } else if (name == "onecycle" || name == "onecycle-linear") {
     arity(0, 1);
     c.kind = ScheduleKind::onecycle;
     c.linear = name == "onecycle-linear";
-    if (f.size() > 1) c.pct_start = parse_number(f[1], "pct_start", text);
-    FOVEA_CHECK(c.pct_start > 0 && c.pct_start < 1, "schedule '", text, "': pct_start must be in (0, 1)");
+    if (f.size() > 1) c.pct_start = number(f[1], "pct_start");
+    FOVEA_CHECK(c.pct_start > 0 && c.pct_start < 1, what, ": '", text, "': pct_start must be in (0, 1)");
   } else {
-    FOVEA_FAIL("schedule: unknown schedule '", text,
+    FOVEA_FAIL(what, ": unknown schedule '", text,
                "' (expected constant, step:EPOCHS[:GAMMA], multistep:E1,E2,...[:GAMMA], cosine[:MIN_LR], "
                "onecycle[:PCT_START] or onecycle-linear[:PCT_START])");
   }
-  FOVEA_CHECK(c.gamma > 0, "schedule '", text, "': gamma must be > 0");
+  FOVEA_CHECK(c.gamma > 0, what, ": '", text, "': gamma must be > 0");
   return c;
 }
 

@@ -13,7 +13,8 @@
 namespace fovea::nn {
 
 enum class OptimizerKind : uint8_t { sgd, adamw };
-OptimizerKind parse_optimizer(std::string_view text);  // "sgd" | "adamw"
+OptimizerKind parse_optimizer(std::string_view text, std::string_view what = "optimizer");  // "sgd" | "adamw"
+const char* optimizer_name(OptimizerKind k);
 
 struct OptimizerConfig {
   OptimizerKind kind = OptimizerKind::sgd;
@@ -75,8 +76,9 @@ struct ScheduleConfig {
 };
 
 // "constant", "step:EPOCHS[:GAMMA]", "multistep:E1,E2,...[:GAMMA]", "cosine[:MIN_LR]",
-// "onecycle[:PCT_START]", "onecycle-linear[:PCT_START]". Throws naming the text.
-ScheduleConfig parse_schedule(std::string_view text);
+// "onecycle[:PCT_START]", "onecycle-linear[:PCT_START]". Throws a UsageError naming `what` and the text.
+ScheduleConfig parse_schedule(std::string_view text, std::string_view what = "schedule");
+// The canonical text of c (not its warm-up), which parse_schedule reads back.
 std::string schedule_name(const ScheduleConfig& c);
 
 // lr(t) for the update t (0-based), the formulas of PyTorch's schedulers stepped once per update:

@@ -1,4 +1,4 @@
-// MaxPool2d, AvgPool2d, GlobalAvgPool.
+// MaxPool2d, AvgPool2d, AdaptiveAvgPool2d, GlobalAvgPool.
 #include <fmt/core.h>
 
 #include "core/error.h"
@@ -67,6 +67,25 @@ Tensor AvgPool2d::backward_impl(ops::Context& ctx, const Tensor& dy, Saved& save
   if (!propagate_down) return Tensor();
   ops::Context c = local_context(ctx);
   return ops::avgpool2d_backward(c, dy, saved.x_shape, a_);
+}
+
+std::string AdaptiveAvgPool2d::describe() const {
+  return fmt::format("adaptive_avgpool2d {}x{}", oh_, ow_);
+}
+Shape AdaptiveAvgPool2d::output_shape(const Shape& in) const {
+  FOVEA_CHECK(in.ndim() == 4, "adaptive_avgpool2d: input must be [N, C, H, W], got ", in.str());
+  FOVEA_CHECK(oh_ > 0 && ow_ > 0, "adaptive_avgpool2d: output size must be > 0, got ", oh_, "x", ow_);
+  return Shape{in[0], in[1], oh_, ow_};
+}
+Output AdaptiveAvgPool2d::forward_impl(ops::Context& ctx, const Tensor& x) {
+  ops::Context c = local_context(ctx);
+  Tensor y = ops::adaptive_avgpool2d_forward(c, x, oh_, ow_);
+  return {y, training_ ? std::make_unique<Saved>() : nullptr};
+}
+Tensor AdaptiveAvgPool2d::backward_impl(ops::Context& ctx, const Tensor& dy, Saved& saved, bool propagate_down) {
+  if (!propagate_down) return Tensor();
+  ops::Context c = local_context(ctx);
+  return ops::adaptive_avgpool2d_backward(c, dy, saved.x_shape);
 }
 
 Shape GlobalAvgPool::output_shape(const Shape& in) const {

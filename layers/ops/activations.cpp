@@ -32,6 +32,12 @@ Tensor relu_forward(Context& ctx, const Tensor& x) {
 Tensor relu_backward(Context& ctx, const Tensor& dy, const Tensor& x) {
   return unary_backward(ctx, relu_backward_stub, "relu_backward", dy, x);
 }
+Tensor relu6_forward(Context& ctx, const Tensor& x) {
+  return unary(ctx, relu6_forward_stub, "relu6", x);
+}
+Tensor relu6_backward(Context& ctx, const Tensor& dy, const Tensor& x) {
+  return unary_backward(ctx, relu6_backward_stub, "relu6_backward", dy, x);
+}
 Tensor sigmoid_forward(Context& ctx, const Tensor& x) {
   return unary(ctx, sigmoid_forward_stub, "sigmoid", x);
 }
@@ -112,6 +118,9 @@ OpInfo unary(std::string name, std::string doc, Tensor (*fwd)(Context&, const Te
 
 const RegisterOp relu_op{unary("relu", "max(x, 0), NaN propagates; torch.nn.functional.relu", relu_forward,
                                relu_backward, false, "y = F.relu(x)", {&relu_forward_stub, &relu_backward_stub}, 1)};
+const RegisterOp relu6_op{unary("relu6", "min(max(x, 0), 6), NaN propagates; torch.nn.functional.relu6 (MobileNetV2)",
+                                relu6_forward, relu6_backward, false, "y = F.relu6(x)",
+                                {&relu6_forward_stub, &relu6_backward_stub}, 2)};
 const RegisterOp sigmoid_op{unary("sigmoid", "1 / (1 + exp(-x)); torch.sigmoid", sigmoid_forward, sigmoid_backward,
                                   true, "y = torch.sigmoid(x)", {&sigmoid_forward_stub, &sigmoid_backward_stub}, 20)};
 const RegisterOp tanh_op{unary("tanh", "tanh(x); torch.tanh", tanh_forward, tanh_backward, true, "y = torch.tanh(x)",
@@ -156,10 +165,11 @@ const RegisterOp add_op{{
                 {"image", {{"a", {2, 3, 7, 9}}, {"b", {2, 3, 7, 9}}}},
                 {"cifar_n64", {{"a", {64, 64, 32, 32}}, {"b", {64, 64, 32, 32}}}, {}, true}},
     .stubs = {&residual_add_forward_stub, &residual_add_backward_stub},
-    .cost = [](const OpArgs& a) {
-      const double n = double(a.tensor("a").numel());
-      return std::pair{n, 12.0 * n};
-    },
+    .cost =
+        [](const OpArgs& a) {
+          const double n = double(a.tensor("a").numel());
+          return std::pair{n, 12.0 * n};
+        },
 }};
 
 }  // namespace

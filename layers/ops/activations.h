@@ -1,5 +1,7 @@
 // Elementwise activations and the residual add, PyTorch semantics, on n floats of any shape:
 //   relu        y = max(x, 0) (NaN propagates); backward dx = y > 0 ? dy : 0 (y: forward input or output)
+//   relu6       y = min(max(x, 0), 6) (NaN propagates); backward dx = 0 < x < 6 ? dy : 0 (PyTorch's
+//               hardtanh gate; x: forward input or output, the same test on either)
 //   leaky_relu  y = x > 0 ? x : slope * x; backward reads the forward INPUT x
 //   sigmoid     y = 1 / (1 + exp(-x)); backward reads the forward OUTPUT y: dx = dy * (1 - y) * y
 //   tanh        y = tanh(x); backward reads the forward OUTPUT y: dx = dy * (1 - y * y)
@@ -19,6 +21,8 @@ using UnaryFn = void(const Exec&, int64_t n, const float* x, float* y);
 using UnaryBackwardFn = void(const Exec&, int64_t n, const float* saved, const float* dy, float* dx);
 inline constinit DispatchStub<UnaryFn> relu_forward_stub{"relu_forward"};
 inline constinit DispatchStub<UnaryBackwardFn> relu_backward_stub{"relu_backward"};
+inline constinit DispatchStub<UnaryFn> relu6_forward_stub{"relu6_forward"};
+inline constinit DispatchStub<UnaryBackwardFn> relu6_backward_stub{"relu6_backward"};
 inline constinit DispatchStub<UnaryFn> sigmoid_forward_stub{"sigmoid_forward"};
 inline constinit DispatchStub<UnaryBackwardFn> sigmoid_backward_stub{"sigmoid_backward"};
 inline constinit DispatchStub<UnaryFn> tanh_forward_stub{"tanh_forward"};
@@ -36,6 +40,8 @@ inline constinit DispatchStub<void(const Exec&, int64_t n, const float* dy, floa
 struct Context;
 Tensor relu_forward(Context& ctx, const Tensor& x);
 Tensor relu_backward(Context& ctx, const Tensor& dy, const Tensor& x);
+Tensor relu6_forward(Context& ctx, const Tensor& x);
+Tensor relu6_backward(Context& ctx, const Tensor& dy, const Tensor& x);
 Tensor leaky_relu_forward(Context& ctx, const Tensor& x, float slope);
 Tensor leaky_relu_backward(Context& ctx, const Tensor& dy, const Tensor& x, float slope);
 Tensor sigmoid_forward(Context& ctx, const Tensor& x);

@@ -116,12 +116,16 @@ const RegisterOp augment_op{{
                 {"warp_normalise",
                  {{"x", {4, 3, 8, 8}}, {"warps", {4, 6}}},
                  {{"mean", "0.49,0.48,0.45"}, {"std", "0.25,0.24,0.26"}}},
-                {"cifar_n128", {{"x", {128, 3, 32, 32}}, {"warps", {128, 6}}}, {{"mean", "0.5,0.5,0.5"}, {"std", "0.25,0.25,0.25"}}, true}},
+                {"cifar_n128",
+                 {{"x", {128, 3, 32, 32}}, {"warps", {128, 6}}},
+                 {{"mean", "0.5,0.5,0.5"}, {"std", "0.25,0.25,0.25"}},
+                 true}},
     .stubs = {&augment_forward_f32_stub, &augment_forward_u8_stub},
-    .cost = [](const OpArgs& a) {
-      const double n = double(a.tensor("x").numel());
-      return std::pair{12.0 * n, 8.0 * n};
-    },
+    .cost =
+        [](const OpArgs& a) {
+          const double n = double(a.tensor("x").numel());
+          return std::pair{12.0 * n, 8.0 * n};
+        },
 }};
 
 }  // namespace

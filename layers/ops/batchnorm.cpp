@@ -146,8 +146,8 @@ const RegisterOp batchnorm2d_op{{
               {"new_running_var", rv}};
     },
     .backward = [](Context& ctx, const OpArgs& a, const NamedTensors& out) -> NamedTensors {
-      const BatchNormGrads g = batchnorm_backward(ctx, a.tensor("dy"), a.tensor("x"), a.tensor("gamma"),
-                                                  out.at(1).second, out.at(2).second);
+      const BatchNormGrads g =
+          batchnorm_backward(ctx, a.tensor("dy"), a.tensor("x"), a.tensor("gamma"), out.at(1).second, out.at(2).second);
       return {{"dx", g.dx}, {"dgamma", g.dgamma}, {"dbeta", g.dbeta}};
     },
     .torch = "rm, rv = running_mean.clone(), running_var.clone()\n"
@@ -158,10 +158,11 @@ const RegisterOp batchnorm2d_op{{
              "save_invstd = 1 / torch.sqrt(x.var(dim=dims, unbiased=False) + eps)",
     .samples = bn_samples(true),
     .stubs = {&batchnorm2d_forward_stub, &batchnorm2d_backward_stub},
-    .cost = [](const OpArgs& a) {
-      const double n = double(a.tensor("x").numel());
-      return std::pair{10.0 * n, 12.0 * n};
-    },
+    .cost =
+        [](const OpArgs& a) {
+          const double n = double(a.tensor("x").numel());
+          return std::pair{10.0 * n, 12.0 * n};
+        },
 }};
 
 const RegisterOp batchnorm2d_eval_op{{
@@ -177,10 +178,11 @@ const RegisterOp batchnorm2d_eval_op{{
     .torch = "y = F.batch_norm(x, running_mean, running_var, gamma, beta, training=False, eps=eps)",
     .samples = bn_samples(false),
     .stubs = {&batchnorm2d_forward_stub},
-    .cost = [](const OpArgs& a) {
-      const double n = double(a.tensor("x").numel());
-      return std::pair{2.0 * n, 8.0 * n};
-    },
+    .cost =
+        [](const OpArgs& a) {
+          const double n = double(a.tensor("x").numel());
+          return std::pair{2.0 * n, 8.0 * n};
+        },
 }};
 
 }  // namespace

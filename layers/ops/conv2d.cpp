@@ -194,10 +194,11 @@ const RegisterOp conv2d_op{{
     .samples = conv_samples(),
     .stubs = {&conv2d_forward_stub, &conv2d_backward_data_stub, &conv2d_backward_filter_stub,
               &conv2d_backward_bias_stub},
-    .cost = [](const OpArgs& a) {
-      const Conv2dParams p = conv2d_params(a.tensor("x").shape(), a.tensor("w").shape(), conv_attrs(a));
-      return std::pair{p.flops(), 4.0 * double(p.x_size() + p.w_size() + p.y_size())};
-    },
+    .cost =
+        [](const OpArgs& a) {
+          const Conv2dParams p = conv2d_params(a.tensor("x").shape(), a.tensor("w").shape(), conv_attrs(a));
+          return std::pair{p.flops(), 4.0 * double(p.x_size() + p.w_size() + p.y_size())};
+        },
 }};
 
 }  // namespace

@@ -80,10 +80,11 @@ const RegisterOp dropout_op{{
                 {"image", {{"x", {2, 3, 7, 9}}}, {{"p", "0.5"}, {"seed", "123456789"}, {"offset", "42"}}},
                 {"cifar_n64", {{"x", {64, 64, 32, 32}}}, {}, true}},
     .stubs = {&dropout_forward_stub, &dropout_backward_stub},
-    .cost = [](const OpArgs& a) {
-      const double n = double(a.tensor("x").numel());
-      return std::pair{n, 8.0 * n};
-    },
+    .cost =
+        [](const OpArgs& a) {
+          const double n = double(a.tensor("x").numel());
+          return std::pair{n, 8.0 * n};
+        },
 }};
 
 }  // namespace

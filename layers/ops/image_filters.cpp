@@ -3,9 +3,10 @@
 #include <algorithm>
 #include <cctype>
 #include <cmath>
-#include <cstdlib>
+#include <optional>
 
 #include "core/io.h"
+#include "core/parse.h"
 
 namespace fovea::filters {
 namespace {
@@ -80,16 +81,6 @@ std::vector<std::string> tokens(const std::string& line) {
   return out;
 }
 
-// A whole-token decimal number; false when the token is not one (or not finite).
-bool to_number(const std::string& t, double* out) {
-  if (t.empty()) return false;
-  char* end = nullptr;
-  const double v = std::strtod(t.c_str(), &end);
-  if (end != t.c_str() + t.size() || !std::isfinite(v)) return false;
-  *out = v;
-  return true;
-}
-
 }  // namespace
 
 Kernel Kernel::flipped() const {
@@ -145,15 +136,13 @@ Kernel parse_kernel(const std::string& text, const std::string& source) {
       FOVEA_CHECK(first, where, "a scale ('", line, "') may only be the first line, before the kernel rows");
       FOVEA_CHECK(!scale_word || t.size() == 2, where, "write the scale as 'scale X' or as a fraction like 1/16, got '",
                   line, "'");
-      const std::string s = scale_word ? t[1] : t[0];
+      const std::string_view s = scale_word ? t[1] : t[0];
       const size_t slash = s.find('/');
-      double num = 0, den = 1;
-      const bool ok = slash == std::string::npos
-                          ? to_number(s, &num)
-                          : to_number(s.substr(0, slash), &num) && to_number(s.substr(slash + 1), &den);
-      FOVEA_CHECK(ok, where, "the scale '", s, "' is not a number or a fraction like 1/16");
-      FOVEA_CHECK(den != 0, where, "the scale '", s, "' divides by zero");
-      scale = num / den;
+      const std::optional<double> num = try_parse_float(s.substr(0, slash));
+      const std::optional<double> den = slash == std::string::npos ? 1.0 : try_parse_float(s.substr(slash + 1));
+      FOVEA_CHECK(num && den, where, "the scale '", s, "' is not a number or a fraction like 1/16");
+      FOVEA_CHECK(*den != 0, where, "the scale '", s, "' divides by zero");
+      scale = *num / *den;
       FOVEA_CHECK(std::isfinite(scale), where, "the scale '", s, "' is not finite");
       first = false;
       continue;
@@ -161,11 +150,10 @@ Kernel parse_kernel(const std::string& text, const std::string& source) {
     first = false;
     std::vector<float> row;
     for (const std::string& tok : t) {
-      double v = 0;
-      FOVEA_CHECK(to_number(tok, &v), where, "'", tok,
-                  "' is not a number (kernel rows hold numbers separated by spaces or commas)");
-      FOVEA_CHECK(std::isfinite(float(v)), where, "'", tok, "' is too large for a float");
-      row.push_back(float(v));
+      const std::optional<double> v = try_parse_float(tok);
+      FOVEA_CHECK(v, where, "'", tok, "' is not a number (kernel rows hold numbers separated by spaces or commas)");
+      FOVEA_CHECK(std::isfinite(float(*v)), where, "'", tok, "' is too large for a float");
+      row.push_back(float(*v));
     }
     FOVEA_CHECK(rows.empty() || row.size() == rows[0].size(), where, "this row has ", row.size(),
                 " numbers but the first row has ", rows[0].size(), " (every row must have the same length)");

@@ -114,11 +114,12 @@ const RegisterOp linear_op{{
                 {"cifar_head_n128", {{"x", {128, 512}}, {"w", {10, 512}}, {"b", {10}}}, {}, true}},
     .stubs = {&linear_forward_stub, &linear_backward_data_stub, &linear_backward_weight_stub,
               &linear_backward_bias_stub},
-    .cost = [](const OpArgs& a) {
-      const double N = double(a.tensor("x").size(0)), I = double(a.tensor("x").size(1)),
-                   O = double(a.tensor("w").size(0));
-      return std::pair{2 * N * I * O, 4 * (N * I + O * I + N * O)};
-    },
+    .cost =
+        [](const OpArgs& a) {
+          const double N = double(a.tensor("x").size(0)), I = double(a.tensor("x").size(1)),
+                       O = double(a.tensor("w").size(0));
+          return std::pair{2 * N * I * O, 4 * (N * I + O * I + N * O)};
+        },
 }};
 
 }  // namespace

@@ -88,10 +88,11 @@ const RegisterOp lrn_op{{
                 {"cifar_full", {{"x", {2, 32, 16, 16}}}, {{"size", "3"}, {"alpha", "5e-05"}}},
                 {"cifar_full_n100", {{"x", {100, 32, 16, 16}}}, {{"size", "3"}, {"alpha", "5e-05"}}, true}},
     .stubs = {&lrn_forward_stub, &lrn_backward_stub},
-    .cost = [](const OpArgs& a) {
-      const double n = double(a.tensor("x").numel());
-      return std::pair{double(a.integer("size") * 2 + 10) * n, 8.0 * n};
-    },
+    .cost =
+        [](const OpArgs& a) {
+          const double n = double(a.tensor("x").numel());
+          return std::pair{double(a.integer("size") * 2 + 10) * n, 8.0 * n};
+        },
 }};
 
 }  // namespace

@@ -49,10 +49,11 @@ const RegisterOp mse_op{{
                 {"odd", {{"pred", {3, 5}}, {"target", {3, 5}}}},
                 {"large", {{"pred", {64, 1000}}, {"target", {64, 1000}}}, {}, true}},
     .stubs = {&mse_forward_stub, &mse_backward_stub},
-    .cost = [](const OpArgs& a) {
-      const double n = double(a.tensor("pred").numel());
-      return std::pair{3.0 * n, 8.0 * n};
-    },
+    .cost =
+        [](const OpArgs& a) {
+          const double n = double(a.tensor("pred").numel());
+          return std::pair{3.0 * n, 8.0 * n};
+        },
 }};
 
 }  // namespace

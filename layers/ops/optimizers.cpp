@@ -81,8 +81,8 @@ fovea::OptimizerList optimizer_list(Context& ctx, std::vector<ParamSlot>& params
     cache->chunks = chunks;
     if (!host.empty()) {
       cache->device = Buffer(host.size() * sizeof(OptimizerTensor), ctx.device);
-      copy_bytes(cache->device.data(), ctx.device, host.data(), kCPU, host.size() * sizeof(OptimizerTensor),
-                 ctx.stream);
+      // Staged, not waited for: the gradients are new tensors every step, so this runs every step.
+      upload_bytes(cache->device.data(), ctx.device, host.data(), host.size() * sizeof(OptimizerTensor), ctx.stream);
     }
   }
   return {cache->device.as<OptimizerTensor>(), int64_t(cache->host.size()), cache->chunks};
@@ -160,8 +160,10 @@ std::vector<Sample> sgd_samples() {
   out[1].attrs = {{"momentum", "0.9"}, {"weight_decay", "0.0005"}, {"step", "3"}};
   out[2].attrs = {{"momentum", "0.9"}, {"nesterov", "1"}, {"dampening", "0"}, {"step", "2"}};
   out.push_back({"first_step", out[2].shapes, {{"momentum", "0.9"}, {"dampening", "0.1"}, {"step", "1"}}});
-  out.push_back({"resnet18_1m", {{"param", {1 << 20}}, {"grad", {1 << 20}}, {"momentum_buffer", {1 << 20}}},
-                 {{"momentum", "0.9"}, {"step", "2"}}, true});
+  out.push_back({"resnet18_1m",
+                 {{"param", {1 << 20}}, {"grad", {1 << 20}}, {"momentum_buffer", {1 << 20}}},
+                 {{"momentum", "0.9"}, {"step", "2"}},
+                 true});
   return out;
 }
 
@@ -182,7 +184,9 @@ const RegisterOp sgd_op{{
     .doc = "one torch.optim.SGD step on a parameter (momentum, dampening, nesterov, weight_decay)",
     .inputs = {{.name = "param", .no_grad = true, .doc = "any shape"},
                {.name = "grad", .no_grad = true, .doc = "the shape of param"},
-               {.name = "momentum_buffer", .optional = true, .no_grad = true,
+               {.name = "momentum_buffer",
+                .optional = true,
+                .no_grad = true,
                 .doc = "the shape of param; needed when momentum != 0 (ignored on step 1, which sets it)"}},
     .attrs = {{"lr", AttrType::number, "0.1", "learning rate"},
               {"momentum", AttrType::number, "0", ""},
@@ -217,10 +221,11 @@ const RegisterOp sgd_op{{
              "    new_momentum_buffer = opt.state[p]['momentum_buffer']",
     .samples = sgd_samples(),
     .stubs = {&sgd_step_stub},
-    .cost = [](const OpArgs& a) {
-      const double n = double(a.tensor("param").numel());
-      return std::pair{6.0 * n, 20.0 * n};
-    },
+    .cost =
+        [](const OpArgs& a) {
+          const double n = double(a.tensor("param").numel());
+          return std::pair{6.0 * n, 20.0 * n};
+        },
 }};
 
 const RegisterOp adamw_op{{
@@ -229,7 +234,9 @@ const RegisterOp adamw_op{{
     .inputs = {{.name = "param", .no_grad = true, .doc = "any shape"},
                {.name = "grad", .no_grad = true, .doc = "the shape of param"},
                {.name = "exp_avg", .no_grad = true, .doc = "the shape of param (zeros before step 1)"},
-               {.name = "exp_avg_sq", .no_grad = true, .fill = Fill::positive,
+               {.name = "exp_avg_sq",
+                .no_grad = true,
+                .fill = Fill::positive,
                 .doc = "the shape of param (zeros before step 1)"}},
     .attrs = {{"lr", AttrType::number, "0.001", "learning rate"},
               {"beta1", AttrType::number, "0.9", ""},
@@ -242,8 +249,8 @@ const RegisterOp adamw_op{{
       AdamWParams p;
       p.lr = a.number("lr"), p.beta1 = a.number("beta1"), p.beta2 = a.number("beta2"), p.eps = a.number("eps");
       p.weight_decay = a.number("weight_decay");
-      std::vector<ParamSlot> slots{{copy_of(ctx, a.tensor("param")), a.tensor("grad"), copy_of(ctx, a.tensor("exp_avg")),
-                                    copy_of(ctx, a.tensor("exp_avg_sq"))}};
+      std::vector<ParamSlot> slots{{copy_of(ctx, a.tensor("param")), a.tensor("grad"),
+                                    copy_of(ctx, a.tensor("exp_avg")), copy_of(ctx, a.tensor("exp_avg_sq"))}};
       adamw_step(ctx, slots, p, step_attr(a, "adamw"));
       return {{"new_param", slots[0].param}, {"new_exp_avg", slots[0].state1}, {"new_exp_avg_sq", slots[0].state2}};
     },
@@ -258,10 +265,11 @@ const RegisterOp adamw_op{{
              "new_exp_avg, new_exp_avg_sq = opt.state[p]['exp_avg'], opt.state[p]['exp_avg_sq']",
     .samples = adamw_samples(),
     .stubs = {&adamw_step_stub},
-    .cost = [](const OpArgs& a) {
-      const double n = double(a.tensor("param").numel());
-      return std::pair{15.0 * n, 28.0 * n};
-    },
+    .cost =
+        [](const OpArgs& a) {
+          const double n = double(a.tensor("param").numel());
+          return std::pair{15.0 * n, 28.0 * n};
+        },
 }};
 
 }  // namespace

@@ -1,4 +1,5 @@
 #include "layers/ops/pooling.h"
+#include "core/library_module.h"
 
 #include <tuple>
 
@@ -24,6 +25,12 @@ void Pool2dParams::validate(const char* op) const {
               " is larger than the padded input ", H + 2 * pad_h, "x", W + 2 * pad_w);
 }
 
+void AdaptivePool2dParams::validate(const char* op) const {
+  FOVEA_CHECK(N > 0 && C > 0 && H > 0 && W > 0, op, ": x must be [N, C, H, W] with every size > 0, got [", N, ", ", C,
+              ", ", H, ", ", W, "]");
+  FOVEA_CHECK(OH > 0 && OW > 0, op, ": argument 'output_size' must be > 0, got ", OH, ",", OW);
+}
+
 std::string Pool2dParams::str() const {
   return cat("x[", N, ",", C, ",", H, ",", W, "] kernel ", kernel_h, ",", kernel_w, " stride ", stride_h, ",", stride_w,
              " pad ", pad_h, ",", pad_w);
@@ -37,7 +44,7 @@ Shape y_shape(const Pool2dParams& p) {
 }
 // cuDNN's max-pooling backward reads x and y; ours reads the argmax indices.
 bool backward_by_values(const Context& ctx) {
-  return ctx.exec().slot() == Slot::cudnn && maxpool2d_backward_stub.has(Slot::cudnn);
+  return ctx.exec().slot() == Slot::cudnn && load_cudnn_module() && maxpool2d_backward_stub.has(Slot::cudnn);
 }
 
 }  // namespace
@@ -114,6 +121,33 @@ Tensor global_avgpool_forward(Context& ctx, const Tensor& x) {
   Tensor y = empty_like(ctx, {N, C});
   global_avgpool_forward_stub(ctx.exec(), N, C, H, W, x.data<float>(), y.data<float>());
   return y;
+}
+
+namespace {
+AdaptivePool2dParams adaptive_params(const char* op, const Shape& x, int64_t out_h, int64_t out_w) {
+  FOVEA_CHECK(x.ndim() == 4, op, ": argument 'x' must be [N, C, H, W], got ", x.str());
+  const AdaptivePool2dParams p{x[0], x[1], x[2], x[3], out_h, out_w};
+  p.validate(op);
+  return p;
+}
+}  // namespace
+
+Tensor adaptive_avgpool2d_forward(Context& ctx, const Tensor& x, int64_t out_h, int64_t out_w) {
+  check_tensor(ctx, "adaptive_avgpool2d", "x", x);
+  const AdaptivePool2dParams p = adaptive_params("adaptive_avgpool2d", x.shape(), out_h, out_w);
+  Tensor y = empty_like(ctx, {p.N, p.C, p.OH, p.OW});
+  adaptive_avgpool2d_forward_stub(ctx.exec(), p, x.data<float>(), y.data<float>());
+  return y;
+}
+
+Tensor adaptive_avgpool2d_backward(Context& ctx, const Tensor& dy, const Shape& x_shape) {
+  check_tensor(ctx, "adaptive_avgpool2d_backward", "dy", dy);
+  FOVEA_CHECK(dy.ndim() == 4 && x_shape.ndim() == 4 && dy.shape()[0] == x_shape[0] && dy.shape()[1] == x_shape[1],
+              "adaptive_avgpool2d_backward: 'dy' ", dy.shape().str(), " does not fit x ", x_shape.str());
+  const AdaptivePool2dParams p = adaptive_params("adaptive_avgpool2d_backward", x_shape, dy.shape()[2], dy.shape()[3]);
+  Tensor dx = empty_like(ctx, x_shape);
+  adaptive_avgpool2d_backward_stub(ctx.exec(), p, dy.data<float>(), dx.data<float>());
+  return dx;
 }
 
 Tensor global_avgpool_backward(Context& ctx, const Tensor& dy, const Shape& x_shape) {
@@ -199,7 +233,9 @@ const RegisterOp avgpool2d_op{{
     .name = "avgpool2d",
     .doc = "2-D average pooling, torch.nn.functional.avg_pool2d (floor mode)",
     .inputs = {{.name = "x", .doc = "[N, C, H, W]"}},
-    .attrs = {kWindowAttrs[0], kWindowAttrs[1], kWindowAttrs[2],
+    .attrs = {kWindowAttrs[0],
+              kWindowAttrs[1],
+              kWindowAttrs[2],
               {"count_include_pad", AttrType::boolean, "1", "divide by the whole window, padding included"}},
     .outputs = {"y"},
     .forward = [](Context& ctx, const OpArgs& a) -> NamedTensors {
@@ -232,10 +268,38 @@ const RegisterOp global_avgpool_op{{
                 {"resnet_8x8", {{"x", {3, 16, 8, 8}}}},
                 {"resnet20_head_n128", {{"x", {128, 64, 8, 8}}}, {}, true}},
     .stubs = {&global_avgpool_forward_stub, &global_avgpool_backward_stub},
-    .cost = [](const OpArgs& a) {
-      const double n = double(a.tensor("x").numel());
-      return std::pair{n, 4.0 * n};
+    .cost =
+        [](const OpArgs& a) {
+          const double n = double(a.tensor("x").numel());
+          return std::pair{n, 4.0 * n};
+        },
+}};
+
+const RegisterOp adaptive_avgpool2d_op{{
+    .name = "adaptive_avgpool2d",
+    .doc = "adaptive average pooling to [OH, OW], torch.nn.functional.adaptive_avg_pool2d (VGG's 7x7)",
+    .inputs = {{.name = "x", .doc = "[N, C, H, W]"}},
+    .attrs = {{"output_size", AttrType::pair, "7", "output rows and columns (one number or h,w)"}},
+    .outputs = {"y"},
+    .forward = [](Context& ctx, const OpArgs& a) -> NamedTensors {
+      const auto [oh, ow] = a.pair("output_size");
+      return {{"y", adaptive_avgpool2d_forward(ctx, a.tensor("x"), oh, ow)}};
     },
+    .backward = [](Context& ctx, const OpArgs& a, const NamedTensors&) -> NamedTensors {
+      return {{"dx", adaptive_avgpool2d_backward(ctx, a.tensor("dy"), a.tensor("x").shape())}};
+    },
+    .torch = "y = F.adaptive_avg_pool2d(x, output_size)",
+    .samples = {{"n1_c1_1x1_to_1", {{"x", {1, 1, 1, 1}}}, {{"output_size", "1"}}},
+                {"up_2x3_to_7", {{"x", {2, 3, 2, 3}}}, {{"output_size", "7"}}},
+                {"uneven_10x9_to_4x3", {{"x", {2, 2, 10, 9}}}, {{"output_size", "4,3"}}},
+                {"vgg_14x14_to_7", {{"x", {1, 4, 14, 14}}}, {{"output_size", "7"}}},
+                {"vgg_n8", {{"x", {8, 512, 14, 14}}}, {{"output_size", "7"}}, true}},
+    .stubs = {&adaptive_avgpool2d_forward_stub, &adaptive_avgpool2d_backward_stub},
+    .cost =
+        [](const OpArgs& a) {
+          const double n = double(a.tensor("x").numel());
+          return std::pair{n, 8.0 * n};
+        },
 }};
 
 }  // namespace

@@ -1,9 +1,10 @@
 #include "layers/ops/registry.h"
+#include "core/library_module.h"
 
 #include <algorithm>
+#include <cmath>
 #include <map>
 #include <nlohmann/json.hpp>
-#include <cmath>
 
 #include "core/error.h"
 #include "core/parse.h"
@@ -81,6 +82,7 @@ std::vector<std::string> OpInfo::grads() const {
 
 bool OpInfo::implemented(Slot s) const {
   auto has = [s](const StubInfo* st) { return st->has(s); };
+  if (s == Slot::cudnn) load_cudnn_module();  // its slots are registered once it is loaded
   if (s == Slot::cudnn || s == Slot::onednn) return std::any_of(stubs.begin(), stubs.end(), has);
   return std::all_of(stubs.begin(), stubs.end(), has);
 }
@@ -118,8 +120,8 @@ OpArgs::OpArgs(const OpInfo& op, std::map<std::string, Tensor> tensors, std::map
     const std::vector<std::string>& outs = op.differentiated_outputs();
     const bool is_grad =
         key.size() > 1 && key[0] == 'd' && std::find(outs.begin(), outs.end(), key.substr(1)) != outs.end();
-    FOVEA_CHECK(in || (is_grad && op.backward), "op ", op.name, ": unknown input '", key, "' (inputs: ", list(op.inputs),
-                op.backward ? "; output gradients: d + an output's name" : "", ")");
+    FOVEA_CHECK(in || (is_grad && op.backward), "op ", op.name, ": unknown input '", key,
+                "' (inputs: ", list(op.inputs), op.backward ? "; output gradients: d + an output's name" : "", ")");
     FOVEA_CHECK(t.defined(), "op ", op.name, ": input '", key, "' is undefined");
     if (in) {
       const bool dtype_ok =
@@ -196,8 +198,8 @@ std::string registry_json() {
     j["doc"] = op->doc;
     json inputs = json::array();
     for (const InputInfo& in : op->inputs) {
-      json i = {{"name", in.name},         {"dtype", dtype_name(in.dtype)}, {"optional", in.optional},
-                {"no_grad", in.no_grad},   {"fill", fill_name(in.fill)},     {"doc", in.doc}};
+      json i = {{"name", in.name},       {"dtype", dtype_name(in.dtype)}, {"optional", in.optional},
+                {"no_grad", in.no_grad}, {"fill", fill_name(in.fill)},    {"doc", in.doc}};
       json also = json::array();
       for (DType d : in.also) also.push_back(dtype_name(d));
       i["also"] = also;

@@ -161,10 +161,11 @@ const RegisterOp cross_entropy_op{{
                 {"cifar_n128", {{"logits", {128, 10}}, {"labels", {128}}}, {}, true},
                 {"imagenet_n256", {{"logits", {256, 1000}}, {"labels", {256}}}, {}, true}},
     .stubs = {&cross_entropy_forward_stub, &cross_entropy_backward_stub},
-    .cost = [](const OpArgs& a) {
-      const double n = double(a.tensor("logits").numel());
-      return std::pair{5.0 * n, 8.0 * n};
-    },
+    .cost =
+        [](const OpArgs& a) {
+          const double n = double(a.tensor("logits").numel());
+          return std::pair{5.0 * n, 8.0 * n};
+        },
 }};
 
 }  // namespace

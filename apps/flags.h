@@ -1,0 +1,29 @@
+// Checks of command-line values shared by the commands, through core/parse.h (the one number parser): short
+// messages naming the rule and the value ("must be > 0, got 0"; CLI11 puts the flag in front) instead of
+// CLI11's ranges, which print DBL_MAX; and the device flag, where "auto" is resolved.
+#pragma once
+#include <CLI/CLI.hpp>
+#include <string>
+#include <vector>
+
+#include "core/device.h"
+
+namespace fovea::app {
+
+// A number >= lo (> lo when strict); with `integer`, a whole number.
+CLI::Validator at_least(double lo, bool strict, bool integer = false);
+// A number in [lo, hi], or [lo, hi) when hi_open.
+CLI::Validator in_range(double lo, double hi, bool hi_open = false);
+// One of `choices` ("--optimizer: must be one of sgd, adamw; got 'adam'").
+CLI::Validator one_of(std::vector<std::string> choices);
+// An integer in [0, 2^64) written without a sign ("-1" is refused, not read as 2^64 - 1).
+CLI::Validator unsigned_integer();
+
+inline const CLI::Validator kPositive = at_least(0, true), kNonNegative = at_least(0, false);
+inline const CLI::Validator kPositiveInt = at_least(0, true, true), kNonNegativeInt = at_least(0, false, true);
+
+// "auto" (cuda when a GPU is visible, else cpu, and then a one-line notice on stderr when `notice`), cpu,
+// emu, cuda or cuda:N; a device this build or machine cannot use is a UsageError naming `flag`.
+Device resolve_device(const std::string& text, const std::string& flag, bool notice = true);
+
+}  // namespace fovea::app

@@ -1,0 +1,250 @@
+// Tensor-core GEMM (kernels/tc_gemm.h): the optimised version, a multistage cp.async pipeline. The kernel template
+// lives in this header so that tests can instantiate it with a planted bug (tests/tc_gemm_planted_kernels.cu);
+// kernels/tc_gemm_multistage.cu instantiates the correct one per precision and registers it.
+//
+// Design (model: CUTLASS's SM80 multistage GEMM, gemm/threadblock/mma_multistage.h, with the warp-level
+// ldmatrix iterators of warp/mma_tensor_op_tile_iterator_sm80.h and the XOR-swizzled "crosswise" shared layouts of
+// layout/tensor_op_multiplicand_sm75.h; the ideas, not the code):
+//   - A block of 4 warps (2 x 2) computes a 128 x 128 tile of C; each warp a 64 x 64 tile as 4 x 8 mma tiles
+//     (m16 x n8): 128 FP32 accumulators per thread.
+//   - K is walked in k-tiles of 128 bytes per row (64 BF16/FP16 or 32 TF32 elements: 4 mma k-steps). Both operands'
+//     k-tiles are staged in shared memory as 128 rows of k (As[m][k], Bs[n][k]), 3 stages of 2 x 16 KiB: 96 KiB
+//     of dynamic shared memory.
+//   - Pipeline: the prologue issues k-tiles 0 and 1; iteration kt waits for k-tile kt (cp.async.wait_group 1),
+//     passes one barrier (k-tile kt visible to all; every warp done with k-tile kt - 1), issues k-tile kt + 2 into
+//     the stage k-tile kt - 1 held, then runs the 4 k-steps of k-tile kt. One commit per iteration, empty groups
+//     included, so the group count stays uniform. Copies of two k-tiles are in flight during each k-tile's mma.
+//   - Staging: an operand whose rows are k-contiguous and 16-byte aligned (A as stored, B transposed: the "TN"
+//     layout of linear forward) is copied with 16-byte cp.async, zero-filling past K and outside the matrix
+//     (src-size); 8 consecutive lanes copy one 128-byte row. Any other operand (m- or n-contiguous, or unaligned)
+//     is staged by element loads and shared stores at the same point of the pipeline (correct, not fast: the
+//     tensor cores then wait on the loads; a transposing ldmatrix path is the next step for 16-bit types).
+//   - Fragments: ldmatrix.x4, as in kernels/tc_gemm.cu (an 8 x 8 matrix of 16-bit elements is an 8 x 4 matrix of
+//     32-bit ones, the TF32 fragment layout). Per k-step a warp issues 4 ldmatrix.x4 for A (one per m16) and 4 for
+//     B (one per pair of n8), then 32 mma.sync.
+//   - Bank conflicts: a shared row is 8 chunks of 16 bytes, and chunk c of row r is stored at chunk c ^ (r % 8)
+//     (no padding). An ldmatrix phase reads one 8 x 8 matrix: 8 consecutive rows (r % 8 = 0..7) at one logical
+//     chunk, so at 8 distinct physical chunks: all 32 banks once, one wavefront. A cp.async phase (8 lanes) writes
+//     the 8 chunks of one row, a permutation of that row: one wavefront. Checked on the emulator's metrics
+//     (tests/tc_gemm_kernel_test.cpp, TcGemmMultistage.FreeOfBankConflictsWithTheCountsOfItsCostModel), which see
+//     ldmatrix and cp.async through kernels/mma.cuh.
+//   - Epilogue: accumulators to C (alpha, beta, output rounding) straight from registers, as the simple kernel.
+//
+// Cost model, per block and k-tile (16-bit types; TF32 in brackets):
+//   cp.async   2 x 128 rows x 128 B = 32 KiB from global (L2), 16 copies of 16 B per thread;
+//   ldmatrix   4 warps x 4 k-steps x 8 = 128 .x4 (512 B each: 64 KiB read from shared memory);
+//   mma.sync   4 warps x 4 k-steps x 32 = 512 m16n8k16 [m16n8k8] = 2.1 M [1.05 M] FLOP.
+// Ratios: 64 [32] FLOP per byte of global traffic, 32 [16] FLOP per byte of shared traffic, 4 mma per ldmatrix.x4.
+// Every block reads its k-tiles from L2 (cp.async.cg bypasses L1): at the ~650 TFLOP/s that mma.sync can reach on an
+// H100 (two thirds of its 990 dense BF16 TFLOP/s), 64 FLOP per byte asks ~10 TB/s of L2 bandwidth over all SMs, more
+// than its L2 is reported to deliver: this tile size is expected to be L2-bound there (a 128 x 256 tile gives 85
+// FLOP/B; a GPU run decides), not on an A100 (~250 TFLOP/s: ~4 TB/s). DRAM sees far less: consecutive blocks cover
+// a row of C tiles and share their A tile in L2. Per block the epilogue writes 128 x 128 outputs once.
+// Machine code (nvcc 13, sm_80/sm_90; README, "Tensor cores"): 236-246 registers, no spills; a k-tile of the
+// cp.async path executes ~400 instructions per warp: 16 LDGSTS in ~210, then 32 LDSM.16.M88.4 and 128 HMMA in 178.
+//
+// Order of the sums: each accumulator adds the mma results of its k-steps in k order, each mma adding 16 [8] k of
+// products (the same k-steps as the simple kernel: on the emulator both give the same bits). No split-K: nothing
+// depends on scheduling, bitwise the same run to run and under every emulator schedule.
+#pragma once
+#include "kernels/tc_gemm.cuh"
+
+namespace fovea::FOVEA_KERNEL_NS::tcg {
+
+// Bugs that tests plant (tests/tc_gemm_planted_kernels.cu); the library instantiates none.
+enum class Plant : int {
+  none,
+  missing_wait,   // the cp.async.wait_group before a k-tile is read is left out
+  wrong_fragment  // the A fragment's matrices 1 and 2 swapped (rows 8-15 of k 0-7 <-> rows 0-7 of k 8-15)
+};
+
+template <class P>
+struct Ms {
+  using Raw = typename P::Raw;
+  static constexpr int kTile = 128;                         // BM = BN
+  static constexpr int kThreads = 128;                      // 4 warps, 2 x 2
+  static constexpr int kWarpTile = 64;                      // per warp: 64 x 64 = 4 x 8 mma tiles
+  static constexpr int kChunk = 16 / int(sizeof(Raw));      // elements per 16-byte chunk (ldmatrix row, cp.async)
+  static constexpr int kBK = 8 * kChunk;                    // k per k-tile: 128-byte rows
+  static constexpr int kSteps = kBK / P::kStepK;            // mma k-steps per k-tile: 4
+  static constexpr int kStages = 3;                         //
+  static constexpr int kOperandBytes = kTile * 128;         // one operand's k-tile: 16 KiB
+  static constexpr int kStageBytes = 2 * kOperandBytes;     // A then B
+  static constexpr int kSmemBytes = kStages * kStageBytes;  // 96 KiB
+  static_assert(kSteps == 4, "a k-tile is 4 mma k-steps of 32 bytes");
+};
+
+// Byte offset of 16-byte chunk `chunk` (0..7) of row `row` in an operand's k-tile: the XOR swizzle.
+FOVEA_DEVICE_INLINE int swizzle(int row, int chunk) {
+  return row * 128 + ((chunk ^ (row & 7)) << 4);
+}
+
+// One thread's share of an operand's k-tile on the cp.async path (rows k-contiguous and 16-byte aligned): 128 rows x
+// 8 chunks, 8 per thread; lanes 8q .. 8q + 7 take the 8 chunks of one row (128 contiguous bytes). A thread's copies
+// share their chunk, so their k bounds, and are 16 rows apart: computed once, a pointer step and a mask bit per copy.
+template <class P>
+struct CopyPlan {
+  static constexpr int kRowStep = Ms<P>::kThreads / 8;  // rows between a thread's copies
+  static constexpr int kCopies = Ms<P>::kTile / kRowStep;
+  const typename P::Raw* src;  // the thread's first copy of k-tile 0
+  int64_t row_step;            // elements between its copies
+  int chunk;                   // its 16-byte chunk of every row
+  int row0;
+  unsigned rows_in;  // bit i: copy i's row is inside the matrix
+};
+
+template <class P>
+FOVEA_DEVICE_INLINE CopyPlan<P> copy_plan(const typename P::Raw* X, int ld, int mn0, int MN, int tid) {
+  using C = CopyPlan<P>;
+  C c;
+  c.row0 = tid / 8, c.chunk = tid % 8;
+  // Read only where inside (src-size > 0); X is null when K = 0, and then nothing is copied.
+  c.src = X ? X + int64_t(mn0 + c.row0) * ld + c.chunk * Ms<P>::kChunk : X;
+  c.row_step = int64_t(C::kRowStep) * ld;
+  c.rows_in = 0;
+#pragma unroll
+  for (int i = 0; i < C::kCopies; ++i) c.rows_in |= unsigned(mn0 + c.row0 + i * C::kRowStep < MN) << i;
+  return c;
+}
+
+// Issues the cp.async copies of k-tile kt into S (swizzled rows of k), zero-filling past K and outside the matrix.
+template <class P>
+FOVEA_DEVICE_INLINE void copy_tile(unsigned char* S, const CopyPlan<P>& c, int kt, int K) {
+  using M = Ms<P>;
+  using C = CopyPlan<P>;
+  const int k_left = K - (kt * M::kBK + c.chunk * M::kChunk);
+  const int k_bytes = (k_left <= 0 ? 0 : k_left < M::kChunk ? k_left : M::kChunk) * int(sizeof(typename P::Raw));
+  const typename P::Raw* src = c.src + kt * M::kBK;
+  unsigned char* dst = S + swizzle(c.row0, c.chunk);  // + 2048 bytes per copy: the same swizzle (16 rows apart)
+#pragma unroll
+  for (int i = 0; i < C::kCopies; ++i)
+    tc::cp_async<16>(dst + i * C::kRowStep * 128, src + i * c.row_step, c.rows_in >> i & 1 ? k_bytes : 0);
+}
+
+// Stages k-tile kt of rows [mn0, mn0 + 128) of an operand into S by element loads and shared stores (any layout:
+// element (mn, k) at X[k * ld + mn] when mn_contig, else X[mn * ld + k]), zeros outside [0, MN) x [0, K).
+// Consecutive threads run along the dimension that is contiguous in global memory.
+template <class P>
+FOVEA_DEVICE_INLINE void load_tile(unsigned char* S, const typename P::Raw* __restrict__ X, int ld, bool mn_contig,
+                                   int mn0, int MN, int kt, int K, int tid) {
+  using Raw = typename P::Raw;
+  using M = Ms<P>;
+  for (int e = tid; e < M::kTile * M::kBK; e += M::kThreads) {
+    const int mn = mn_contig ? e % M::kTile : e / M::kBK, k = mn_contig ? e / M::kTile : e % M::kBK;
+    const int gmn = mn0 + mn, gk = kt * M::kBK + k;
+    Raw v = Raw(0);
+    if (gmn < MN && gk < K) v = mn_contig ? X[int64_t(gk) * ld + gmn] : X[int64_t(gmn) * ld + gk];
+    *reinterpret_cast<Raw*>(S + swizzle(mn, k / M::kChunk) + (k % M::kChunk) * int(sizeof(Raw))) = v;
+  }
+}
+
+template <class P, Plant kPlant>
+__global__ void __launch_bounds__(128)
+    tc_gemm_multistage_kernel(GemmArgs g, bool async_a, bool async_b, const typename P::Raw* __restrict__ A,
+                              const typename P::Raw* __restrict__ B, typename P::Raw* __restrict__ C) {
+  using Raw = typename P::Raw;
+  using M = Ms<P>;
+  FOVEA_DYNAMIC_SHARED(unsigned char, smem);
+
+  const int tid = threadIdx.x, lane = tid % 32, warp = tid / 32;
+  const int wm = warp / 2, wn = warp % 2;  // the warp's 64 x 64 tile
+  const int m0 = blockIdx.y * M::kTile, n0 = blockIdx.x * M::kTile;
+  A += blockIdx.z * g.stride_a, B += blockIdx.z * g.stride_b, C += blockIdx.z * g.stride_c;
+
+  // As[m][k] = op(A)(m, k): m-contiguous when A is transposed. Bs[n][k] = op(B)(k, n): n-contiguous unless B is
+  // transposed (stored N x K).
+  const CopyPlan<P> plan_a = copy_plan<P>(A, g.lda, m0, g.M, tid), plan_b = copy_plan<P>(B, g.ldb, n0, g.N, tid);
+  auto stage = [&](int kt) {
+    unsigned char* S = smem + (kt % M::kStages) * M::kStageBytes;
+    if (async_a)
+      copy_tile<P>(S, plan_a, kt, g.K);
+    else
+      load_tile<P>(S, A, g.lda, g.a_trans, m0, g.M, kt, g.K, tid);
+    if (async_b)
+      copy_tile<P>(S + M::kOperandBytes, plan_b, kt, g.K);
+    else
+      load_tile<P>(S + M::kOperandBytes, B, g.ldb, !g.b_trans, n0, g.N, kt, g.K, tid);
+  };
+
+  const int tiles = (g.K + M::kBK - 1) / M::kBK;
+#pragma unroll
+  for (int s = 0; s < M::kStages - 1; ++s) {
+    if (s < tiles) stage(s);
+    tc::cp_async_commit();
+  }
+
+  float acc[4][8][4] = {};
+  // ldmatrix row addresses (lane l gives row l % 8 of matrix l / 8), as rows and chunk offsets in the k-step:
+  //   A .x4, matrices (rows 0-7 | 8-15) x (k chunk 0 | 1) in the order of a0..a3;
+  //   B .x4, matrices (n 0-7: chunk 0, chunk 1), (n 8-15: chunk 0, chunk 1) = b0, b1 of two n8 tiles.
+  const int a_row = wm * M::kWarpTile + lane % 8 + 8 * (kPlant == Plant::wrong_fragment ? lane / 16 : (lane / 8) % 2);
+  const int a_chunk = kPlant == Plant::wrong_fragment ? (lane / 8) % 2 : lane / 16;
+  const int b_row = wn * M::kWarpTile + lane % 8 + 8 * (lane / 16), b_chunk = (lane / 8) % 2;
+
+  for (int kt = 0; kt < tiles; ++kt) {
+    if constexpr (kPlant != Plant::missing_wait) tc::cp_async_wait<M::kStages - 2>();  // this thread's k-tile kt
+    __syncthreads();  // everyone's k-tile kt is visible, and everyone is done reading k-tile kt - 1
+    if (kt + M::kStages - 1 < tiles) stage(kt + M::kStages - 1);  // into the stage k-tile kt - 1 held
+    tc::cp_async_commit();
+
+    const unsigned char* SA = smem + (kt % M::kStages) * M::kStageBytes;
+    const unsigned char* SB = SA + M::kOperandBytes;
+#pragma unroll
+    for (int ks = 0; ks < M::kSteps; ++ks) {
+      uint32_t a[4][4], b[8][2];
+#pragma unroll
+      for (int i = 0; i < 4; ++i) {
+        tc::ldmatrix<4>(a[i], SA + swizzle(a_row + 16 * i, 2 * ks + a_chunk));
+#pragma unroll
+        for (int r = 0; r < 4; ++r) a[i][r] = P::operand(a[i][r]);
+      }
+#pragma unroll
+      for (int j = 0; j < 4; ++j) {
+        uint32_t r4[4];
+        tc::ldmatrix<4>(r4, SB + swizzle(b_row + 16 * j, 2 * ks + b_chunk));
+        b[2 * j][0] = P::operand(r4[0]), b[2 * j][1] = P::operand(r4[1]);
+        b[2 * j + 1][0] = P::operand(r4[2]), b[2 * j + 1][1] = P::operand(r4[3]);
+      }
+#pragma unroll
+      for (int i = 0; i < 4; ++i)
+#pragma unroll
+        for (int j = 0; j < 8; ++j) P::mma(acc[i][j], a[i], b[j]);
+    }
+  }
+
+  // Epilogue: accumulator r of mma tile (i, j) holds row lane / 4 + 8 (r / 2), column 2 (lane % 4) + r % 2 of that
+  // tile (the PTX layout of C/D).
+#pragma unroll
+  for (int i = 0; i < 4; ++i)
+#pragma unroll
+    for (int j = 0; j < 8; ++j)
+#pragma unroll
+      for (int r = 0; r < 4; ++r) {
+        const int m = m0 + wm * M::kWarpTile + 16 * i + lane / 4 + 8 * (r / 2);
+        const int n = n0 + wn * M::kWarpTile + 8 * j + 2 * (lane % 4) + r % 2;
+        if (m >= g.M || n >= g.N) continue;
+        Raw* c = C + int64_t(m) * g.ldc + n;
+        const float v = g.beta == 0.0f ? g.alpha * acc[i][j][r] : g.alpha * acc[i][j][r] + g.beta * P::to_float(*c);
+        *c = P::from_float(v);
+      }
+}
+
+template <class P, Plant kPlant = Plant::none>
+void launch_multistage(const char* op, const SgemmParams& p, const typename P::Raw* A, const typename P::Raw* B,
+                       typename P::Raw* C, StreamHandle stream) {
+  using M = Ms<P>;
+  const GemmArgs g = checked_args(op, p, A, B, C);
+  if (g.M == 0 || g.N == 0) return;
+  const dim3 grid((g.N + M::kTile - 1) / M::kTile, (g.M + M::kTile - 1) / M::kTile, unsigned(p.batch));
+  // Above 48 KiB of dynamic shared memory a kernel must opt in (cheap; once per launch keeps it stateless).
+  const cudaError_t err = cudaFuncSetAttribute(tc_gemm_multistage_kernel<P, kPlant>,
+                                               cudaFuncAttributeMaxDynamicSharedMemorySize, M::kSmemBytes);
+  FOVEA_CHECK(err == cudaSuccess, op, ": cudaFuncSetAttribute(MaxDynamicSharedMemorySize, ", M::kSmemBytes,
+              ") failed: ", cudaGetErrorString(err),
+              " (the device needs >= 96 KiB of shared memory per block: sm_80+)");
+  note_flop(2.0 * double(g.M) * double(g.N) * double(g.K) * double(p.batch));
+  FOVEA_LAUNCH((tc_gemm_multistage_kernel<P, kPlant>), grid, M::kThreads, M::kSmemBytes, stream, g, async_a(p, A),
+               async_b(p, B), A, B, C);
+}
+
+}  // namespace fovea::FOVEA_KERNEL_NS::tcg

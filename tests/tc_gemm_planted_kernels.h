@@ -1,0 +1,20 @@
+// Bugs planted in the optimised tensor-core GEMM (kernels/tc_gemm_multistage.cuh), built for the emulator only
+// (tests/tc_gemm_planted_kernels.cu): tests/tc_gemm_kernel_test.cpp checks that the emulator exposes them.
+#pragma once
+#include "core/dispatch.h"
+#include "core/float_formats.h"
+#include "layers/ops/gemm.h"
+
+namespace fovea::test {
+
+enum class TcGemmPlant : int {
+  missing_wait = 1,   // the cp.async.wait_group before a k-tile is read is left out
+  wrong_fragment = 2  // the A fragment's matrices 1 and 2 swapped
+};
+
+// The BF16 multistage kernel with `bug` planted; slot emu only.
+inline constinit DispatchStub<void(const Exec&, TcGemmPlant bug, const SgemmParams& g, const BFloat16* A,
+                                   const BFloat16* B, BFloat16* C)>
+    tc_gemm_planted_stub{"tc_gemm_planted"};
+
+}  // namespace fovea::test
