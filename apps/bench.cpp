@@ -142,7 +142,8 @@ Command bench_command(
       app.add_option("--train-model", o->train_models, "zoo models of the train-step suite (repeatable)");
       app.add_option("--train-batch", o->train_batch, "train-step batch (default 128 on cuda, 32 on cpu)")
           ->check(kPositiveInt);
-      app.add_flag("--no-cudnn", o->no_cudnn, "leave out the cuDNN / cuBLAS rows");
+      app.add_flag("--no-cudnn", o->no_cudnn,
+                   "leave out the vendor library rows: cuDNN / cuBLAS on cuda, oneDNN on cpu");
       app.add_flag("--no-torch", o->no_torch, "leave out PyTorch's CPU train-step figure");
       app.add_option("--python", o->python, "python with torch")->capture_default_str();
       app.add_option("--torch-script", o->torch_script, "PyTorch train-step script")->capture_default_str();

@@ -8,6 +8,7 @@
 #include <map>
 
 #include "apps/command.h"
+#include "apps/flags.h"
 #include "core/npy.h"
 #include "layers/ops/context.h"
 #include "layers/ops/registry.h"
@@ -57,7 +58,7 @@ int run_op(const OpOptions& o) {
   const ops::OpInfo& op = ops::find_op(o.name);
   const Device device = parse_device(o.device);
   require_device(device);
-  ops::Context ctx(device, parse_backend(o.backend));
+  ops::Context ctx(device, resolve_backend(o.backend, device, "--backend"));
 
   std::map<std::string, std::string> attrs;
   for (const std::string& kv : o.attrs) {
@@ -109,7 +110,7 @@ Command op_command("op", "Run one op (PyTorch semantics) on .npy inputs; write e
   app.add_flag("--json", o->json, "with --list: the whole registry as JSON (scripts/check_op_vs_torch.py reads it)");
   app.add_option("--device", o->device, "cpu (reference), emu (our kernels on the emulator) or cuda")
       ->default_val("cpu");
-  app.add_option("--backend", o->backend, "custom (our code) or cudnn")->default_val("custom");
+  app.add_option("--backend", o->backend, kBackendHelp)->default_val("custom")->check(one_of(kBackendNames));
   app.add_option("--attr", o->attrs, "KEY=VALUE; pairs as 2 or 2,1; lists as 0.5,0.4,0.3");
   app.add_option("--in", o->inputs, "NAME=FILE.npy; dy=FILE.npy (d + an output) also runs the backward pass");
   app.add_option("--out", o->out, "output folder");

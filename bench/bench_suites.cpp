@@ -18,6 +18,7 @@
 #include <string_view>
 
 #include "core/error.h"
+#include "core/library_module.h"
 #include "core/memory.h"
 #include "core/parse.h"
 #include "core/philox.h"
@@ -693,13 +694,18 @@ std::vector<Row> run_train_step_suite(const BenchConfig& c, const Stream& stream
   std::vector<Row> rows;
   std::vector<ops::Backend> backends{ops::Backend::custom};
   if (with_vendor(c)) backends.push_back(ops::Backend::cudnn);
+  // On cpu the vendor library is oneDNN (its module, when this build has one and it loads).
+  if (c.device.type == DeviceType::cpu && c.cudnn && load_module(ops::Backend::onednn))
+    backends.push_back(ops::Backend::onednn);
   for (const std::string& name : c.train_models) {
     for (ops::Backend backend : backends) {
       Row r;
       r.suite = "train-step";
       r.op = "train_step:" + name;
       r.shape = fmt::format("batch {} 3x32x32", c.train_batch);
-      r.impl = c.device.type == DeviceType::cpu ? "reference" : fmt::format("{}", ops::backend_name(backend));
+      r.impl = c.device.type == DeviceType::cpu && backend == ops::Backend::custom
+                   ? "reference"
+                   : fmt::format("{}", ops::backend_name(backend));
       try {
         auto model = nn::build_model(name, Shape{3, 32, 32}, 10);
         ops::Context ctx(c.device, backend);

@@ -45,20 +45,15 @@ inline constexpr int kSlotCount = 5;
 const char* slot_name(Slot s);
 
 // Which library runs an op on its device: ours (the reference on cpu, our kernels on emu and cuda), NVIDIA's
-// (cuDNN/cuBLAS, on cuda only) or oneDNN (on cpu only). On cpu, ours is called "reference" (the oracle
-// every test compares with): "reference" and "custom" name the same backend.
+// (cuDNN/cuBLAS, on cuda only) or oneDNN (on cpu only). On cpu ours is the reference (the oracle every test
+// compares with): "reference" is another name of backend custom.
 enum class Backend : uint8_t { custom, cudnn, onednn };
-const char* backend_name(Backend b);                // "custom", "cudnn", "onednn"
-const char* backend_name(Backend b, Device d);      // the same, but "reference" for custom on cpu
+const char* backend_name(Backend b);  // "custom", "cudnn", "onednn"
 // "custom" | "reference" | "cudnn" | "onednn"; throws UsageError naming the text.
 Backend parse_backend(std::string_view text);
-// The backend a device runs when none is named: onednn on cpu when this build has it (measured faster than
-// the reference: README, `fovea bench --suite train-step`), else ours.
-Backend default_backend(Device d);
-// parse_backend, plus "auto": default_backend(d).
-Backend resolve_backend(std::string_view text, Device d);
-// Whether this build has a backend at all (cudnn: found at build time; onednn: oneDNN found at build time).
-bool backend_built(Backend b);
+// The device a library backend runs on (cudnn: cuda, onednn: cpu); throws UsageError naming `who` when `d` is
+// another. Backend custom runs everywhere.
+void check_backend_device(const char* who, Backend b, Device d);
 
 // Where and how one call runs. Implementations take it first.
 struct Exec {

@@ -1,16 +1,18 @@
 // The one generic op test, driven by the op registry (layers/ops/registry.h), as PyTorch's OpInfo drives its
-// tests: every registered op, every sample, on every device that implements it (emu; cuda and cudnn when a
-// GPU is present, else skipped saying so) against the CPU reference, with every output element written (new
-// allocations are poisoned with NaN); and every backward against central finite differences of the
-// reference. Adding an op to the registry adds it here.
+// tests: every registered op, every sample, on every device that implements it (emu; onednn on cpu when its
+// module is built; cuda and cudnn when a GPU is present, else skipped saying so) against the CPU reference, with every
+// output element written (new allocations are poisoned with NaN); and every backward against central finite differences
+// of the reference. Adding an op to the registry adds it here.
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <string>
 #include <vector>
 
+#include "core/library_module.h"
 #include "core/memory.h"
 #include "core/philox.h"
+#include "layers/onednn/onednn_backend.h"
 #include "layers/ops/context.h"
 #include "layers/ops/registry.h"
 #include "tests/test_util.h"
@@ -105,8 +107,8 @@ TEST_P(OpOnDevice, MatchesTheReference) {
   const Slot slot = slot_of(c.target);
   const bool gpu = c.target == Target::cuda || c.target == Target::cudnn;
   if (gpu && !cuda_available()) GTEST_SKIP() << "device cuda: " << cuda_unavailable_reason();
-  if (c.target == Target::onednn && !backend_built(Backend::onednn))
-    GTEST_SKIP() << "backend onednn is not built (libdnnl-dev not found or FOVEA_WITH_ONEDNN=OFF)";
+  if (c.target == Target::onednn && !load_module(Backend::onednn))
+    GTEST_SKIP() << "backend onednn: " << module_status(Backend::onednn);
   if (!op.implemented(slot)) GTEST_SKIP() << op.name << " has no " << slot_name(slot) << " implementation";
   const uint64_t seed = seed_of(c);
   const std::map<std::string, Tensor> inputs = sample_inputs(op, c.sample, seed, kCPU);
@@ -116,8 +118,9 @@ TEST_P(OpOnDevice, MatchesTheReference) {
   const NamedTensors want = run(cpu, op, inputs, c.sample.attrs, douts);
 
   const Device dev = c.target == Target::emu ? kEmu : c.target == Target::onednn ? kCPU : kCUDA;
-  const Backend backend =
-      c.target == Target::cudnn ? Backend::cudnn : c.target == Target::onednn ? Backend::onednn : Backend::custom;
+  const Backend backend = c.target == Target::cudnn    ? Backend::cudnn
+                          : c.target == Target::onednn ? Backend::onednn
+                                                       : Backend::custom;
   Context ctx(dev, backend);
   NamedTensors got;
   {
@@ -228,6 +231,52 @@ INSTANTIATE_TEST_SUITE_P(Registry, OpGradient, ::testing::ValuesIn(gradient_case
                              if (!std::isalnum(static_cast<unsigned char>(ch))) ch = '_';
                            return n;
                          });
+
+// ---------------------------------------------------------------- backend onednn's module
+
+// Backend onednn lives in a module the program loads when first asked (core/library_module.h): its slots
+// register, its entry points answer, and an op it lacks falls back to the reference.
+TEST(OnednnModule, LoadsRegistersItsSlotsAndFallsBackToTheReference) {
+#if !FOVEA_HAVE_ONEDNN
+  GTEST_SKIP() << "backend onednn: " << module_status(Backend::onednn);
+#else
+  ASSERT_TRUE(load_module(Backend::onednn)) << module_status(Backend::onednn);
+  EXPECT_EQ(module_status(Backend::onednn).rfind("loaded from ", 0), 0u) << module_status(Backend::onednn);
+  EXPECT_TRUE(conv2d_backward_filter_stub.has(Slot::onednn) && find_op("conv2d").implemented(Slot::onednn) &&
+              find_op("linear").implemented(Slot::onednn));
+  EXPECT_FALSE(find_op("dropout").implemented(Slot::onednn));  // oneDNN has none: the reference runs it
+  const std::string v = onednn::runtime_version();
+  EXPECT_EQ(v.rfind("2.", 0), 0u) << v;
+  static DispatchStub<int(const Exec&, int)> stub{"only_ours_on_cpu"};
+  EXPECT_TRUE(stub.define(Slot::cpu, [](const Exec&, int v) { return 2 * v; }));
+  EXPECT_EQ(stub(Exec{kCPU, Backend::onednn}, 3), 6);
+  EXPECT_TRUE(test::throws_error([] { Context c(kEmu, Backend::onednn); }, {"onednn", "cpu only", "emu"}));
+#endif
+}
+
+// oneDNN's CPU convolutions have no atomics: for a fixed thread count the same inputs give the same bits, run
+// to run, and the second run reuses the cached primitives (nothing new is created).
+TEST(OnednnModule, ConvolutionIsBitwiseReproducibleAndCached) {
+  if (!load_module(Backend::onednn)) GTEST_SKIP() << "backend onednn: " << module_status(Backend::onednn);
+  const Conv2dAttrs a{2, 1, 1, 2, 1, 2, 2};  // stride 2x1, padding 1x2, dilation 1x2, 2 groups
+  const Shape xs{3, 4, 9, 11}, ws{6, 2, 3, 3};
+  const Tensor x = Tensor::from_vector(test::random_vector(size_t(xs.numel()), 11), xs);
+  const Tensor w = Tensor::from_vector(test::random_vector(size_t(ws.numel()), 12), ws);
+  const Tensor b = Tensor::from_vector(test::random_vector(6, 13), {6});
+  auto step = [&] {
+    Context ctx(kCPU, Backend::onednn);
+    const Tensor y = conv2d_forward(ctx, x, w, b, a);
+    const Tensor dy = Tensor::from_vector(test::random_vector(size_t(y.numel()), 14), y.shape());
+    return std::vector<std::vector<float>>{
+        y.to_vector<float>(), conv2d_backward_data(ctx, dy, w, xs, a).to_vector<float>(),
+        conv2d_backward_filter(ctx, x, dy, ws, a).to_vector<float>(), conv2d_backward_bias(ctx, dy).to_vector<float>()};
+  };
+  const auto first = step();
+  const int64_t plans = onednn::cache_stats().plans;
+  EXPECT_EQ(step(), first);
+  EXPECT_EQ(onednn::cache_stats().plans, plans);
+  EXPECT_NE(onednn::last_implementation(conv2d_forward_stub.name()), "");
+}
 
 }  // namespace
 }  // namespace fovea::ops

@@ -1,7 +1,9 @@
 // Backend 'onednn': the onednn slots of the ops' dispatch stubs on oneDNN (Debian's libdnnl-dev 2.6), the CPU's
 // counterpart of backend cudnn on cuda. This header holds what users of the backend set and ask (settings, cache
-// statistics, the library version and the CPU code it runs); the implementations register themselves from
-// layers/onednn/*.cpp.
+// statistics, the library version and the CPU code it runs); it has no oneDNN types, so any file may include
+// it. The implementations (layers/onednn/*.cpp) are the module libfovea_onednn.so, built only when CMake
+// finds oneDNN 2.x (FOVEA_HAVE_ONEDNN), which a program loads the first time it asks for backend onednn
+// (core/library_module.h); they register their slots while it loads.
 //   conv2d      forward, backward data, backward weights (bias: a oneDNN reduction)
 //   pooling     max (indices kept in our format), average (either padding rule), global average; fwd + bwd
 //   batch norm  training (batch statistics, running-statistics update), eval, backward
@@ -39,45 +41,39 @@
 
 namespace fovea::onednn {
 
-// "2.6.3 (git N/A), CPU ISA avx512_core_bf16", or why there is none.
-#if FOVEA_HAVE_ONEDNN
+// "2.6.3, CPU ISA avx2, 2 OpenMP threads", or why there is none (the module's status). Loads the module.
 std::string runtime_version();
-#else
-inline std::string runtime_version() {
-  return "not built (libdnnl-dev was not found or FOVEA_WITH_ONEDNN=OFF)";
-}
-#endif
 
 // ---------------------------------------------------------------- settings (per thread)
 
 struct Settings {
-  // Convolutions in oneDNN's blocked formats with reorders at the edges (true), or on the plain formats
-  // (oneDNN then runs im2col + its GEMM): for measuring the difference.
+  // Convolutions in oneDNN's blocked formats with reorders at the edges of each call (true), or on the plain
+  // formats (oneDNN then runs its GEMM-based convolutions): for measuring the difference.
   bool blocked_conv_formats = true;
 };
+// This thread's settings (the module reads them at each call).
 Settings& settings();
-class ScopedSettings {
- public:
-  explicit ScopedSettings(const Settings& s) : saved_(settings()) { settings() = s; }
-  ~ScopedSettings() { settings() = saved_; }
-  ScopedSettings(const ScopedSettings&) = delete;
-  ScopedSettings& operator=(const ScopedSettings&) = delete;
-
- private:
-  Settings saved_;
-};
 
 // ---------------------------------------------------------------- cache statistics and implementation names
 
 struct CacheStats {
   int64_t primitives = 0;  // primitives created so far, all threads (reorders included)
   int64_t plans = 0;       // cache entries (one per op, shape, settings and thread count), all threads
-  int64_t calls = 0;       // calls served from the cache
+  int64_t calls = 0;       // calls served by a cached plan
 };
 CacheStats cache_stats();
 
-// oneDNN's name of the implementation the cached primitive for the latest call of `stub` on this thread
-// runs ("jit:avx512_core", "gemm:jit", ...), for `fovea bench` notes and tests; "" when none ran yet.
+// oneDNN's name of the implementation the cached primitive of the latest call of `stub` on this thread runs
+// ("jit:avx2", "gemm:jit", ...), for `fovea bench` notes and tests; "" when none ran yet.
 std::string last_implementation(const char* stub);
+
+// The module fills this table while it loads; the functions above (layers/ops/onednn_backend.cpp, always
+// linked) load the module and call through it.
+struct ModuleApi {
+  std::string (*runtime_version)() = nullptr;
+  CacheStats (*cache_stats)() = nullptr;
+  std::string (*last_implementation)(const char*) = nullptr;
+};
+ModuleApi& module_api();
 
 }  // namespace fovea::onednn

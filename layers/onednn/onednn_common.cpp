@@ -186,7 +186,9 @@ void channel_sum(const Exec& ex, const char* stub, int64_t outer, int64_t channe
 
 }  // namespace detail
 
-std::string runtime_version() {
+namespace {
+
+std::string runtime_version_impl() {
   const dnnl_version_t* v = dnnl_version();
   std::string isa;
   switch (dnnl::get_effective_cpu_isa()) {
@@ -200,24 +202,29 @@ std::string runtime_version() {
     case dnnl::cpu_isa::avx512_core_amx: isa = "avx512_core_amx"; break;
     default: isa = "other"; break;
   }
-  return cat(v->major, ".", v->minor, ".", v->patch, ", CPU ISA ", isa, ", ", omp_get_max_threads(),
-             " OpenMP threads");
+  return cat(v->major, ".", v->minor, ".", v->patch, ", CPU ISA ", isa, ", ", omp_get_max_threads(), " OpenMP threads");
 }
 
-Settings& settings() {
-  thread_local Settings s;
-  return s;
-}
-
-CacheStats cache_stats() {
+CacheStats cache_stats_impl() {
   return {detail::g_primitives.load(), detail::g_plans.load(), detail::g_calls.load()};
 }
 
-std::string last_implementation(const char* stub) {
+std::string last_implementation_impl(const char* stub) {
   detail::Cache& c = detail::cache();
   for (const auto& [name, p] : c.last)
     if (std::string_view(name) == stub) return p->impl();
   return "";
 }
+
+// The module's entry points, handed to the program while the module loads (onednn_backend.h, ModuleApi).
+const bool api_set = [] {
+  ModuleApi& api = module_api();
+  api.runtime_version = runtime_version_impl;
+  api.cache_stats = cache_stats_impl;
+  api.last_implementation = last_implementation_impl;
+  return true;
+}();
+
+}  // namespace
 
 }  // namespace fovea::onednn

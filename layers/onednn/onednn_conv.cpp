@@ -35,18 +35,17 @@ ConvDescs conv_descs(const Conv2dParams& p, bool blocked) {
 }
 
 Key conv_key(const Conv2dParams& p, bool bias, bool blocked) {
-  return {p.N,      p.C,        p.H,        p.W,     p.K,     p.R,      p.S, p.stride_h, p.stride_w, p.pad_h, p.pad_w,
-          p.dil_h, p.dil_w, p.groups, bias ? 1 : 0, blocked ? 1 : 0};
+  return {p.N,        p.C,     p.H,     p.W,     p.K,     p.R,      p.S,          p.stride_h,
+          p.stride_w, p.pad_h, p.pad_w, p.dil_h, p.dil_w, p.groups, bias ? 1 : 0, blocked ? 1 : 0};
 }
 
 dnnl::convolution_forward::primitive_desc forward_pd(const ConvDescs& d, bool bias) {
-  const auto desc =
-      bias ? FOVEA_DNNL(dnnl::convolution_forward::desc(dnnl::prop_kind::forward_training,
-                                                        dnnl::algorithm::convolution_direct, d.x, d.w, d.b, d.y,
-                                                        d.strides, d.dilation, d.pad_l, d.pad_r))
-           : FOVEA_DNNL(dnnl::convolution_forward::desc(dnnl::prop_kind::forward_training,
-                                                        dnnl::algorithm::convolution_direct, d.x, d.w, d.y, d.strides,
-                                                        d.dilation, d.pad_l, d.pad_r));
+  const auto desc = bias ? FOVEA_DNNL(dnnl::convolution_forward::desc(
+                               dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_direct, d.x, d.w, d.b,
+                               d.y, d.strides, d.dilation, d.pad_l, d.pad_r))
+                         : FOVEA_DNNL(dnnl::convolution_forward::desc(dnnl::prop_kind::forward_training,
+                                                                      dnnl::algorithm::convolution_direct, d.x, d.w,
+                                                                      d.y, d.strides, d.dilation, d.pad_l, d.pad_r));
   return FOVEA_DNNL(dnnl::convolution_forward::primitive_desc(desc, user_scratchpad(), engine()));
 }
 
@@ -65,10 +64,9 @@ Plan make_forward(const Conv2dParams& p, bool bias, bool blocked) {
 Plan make_backward_data(const Conv2dParams& p, bool blocked) {
   const ConvDescs d = conv_descs(p, blocked);
   const auto hint = forward_pd(d, false);
-  const auto desc = FOVEA_DNNL(dnnl::convolution_backward_data::desc(
-      dnnl::algorithm::convolution_direct, d.x, d.w, d.y, d.strides, d.dilation, d.pad_l, d.pad_r));
-  const auto pd =
-      FOVEA_DNNL(dnnl::convolution_backward_data::primitive_desc(desc, user_scratchpad(), engine(), hint));
+  const auto desc = FOVEA_DNNL(dnnl::convolution_backward_data::desc(dnnl::algorithm::convolution_direct, d.x, d.w, d.y,
+                                                                     d.strides, d.dilation, d.pad_l, d.pad_r));
+  const auto pd = FOVEA_DNNL(dnnl::convolution_backward_data::primitive_desc(desc, user_scratchpad(), engine(), hint));
   Plan plan(ops::conv2d_backward_data_stub.name());
   plan.add(DNNL_ARG_DIFF_DST, pd.diff_dst_desc(), d.y_user, Dir::in);
   plan.add(DNNL_ARG_WEIGHTS, pd.weights_desc(), d.w_user, Dir::in);
@@ -80,8 +78,8 @@ Plan make_backward_data(const Conv2dParams& p, bool blocked) {
 Plan make_backward_weights(const Conv2dParams& p, bool blocked) {
   const ConvDescs d = conv_descs(p, blocked);
   const auto hint = forward_pd(d, false);
-  const auto desc = FOVEA_DNNL(dnnl::convolution_backward_weights::desc(
-      dnnl::algorithm::convolution_direct, d.x, d.w, d.y, d.strides, d.dilation, d.pad_l, d.pad_r));
+  const auto desc = FOVEA_DNNL(dnnl::convolution_backward_weights::desc(dnnl::algorithm::convolution_direct, d.x, d.w,
+                                                                        d.y, d.strides, d.dilation, d.pad_l, d.pad_r));
   const auto pd =
       FOVEA_DNNL(dnnl::convolution_backward_weights::primitive_desc(desc, user_scratchpad(), engine(), hint));
   Plan plan(ops::conv2d_backward_filter_stub.name());

@@ -23,9 +23,9 @@ Key linear_key(const LinearParams& p, bool bias) {
 }
 
 dnnl::inner_product_forward::primitive_desc forward_pd(const LinearDescs& d, bool bias) {
-  const auto desc =
-      bias ? FOVEA_DNNL(dnnl::inner_product_forward::desc(prop_kind::forward_training, d.x, d.w, d.b, d.y))
-           : FOVEA_DNNL(dnnl::inner_product_forward::desc(prop_kind::forward_training, d.x, d.w, d.y));
+  const auto desc = bias
+                        ? FOVEA_DNNL(dnnl::inner_product_forward::desc(prop_kind::forward_training, d.x, d.w, d.b, d.y))
+                        : FOVEA_DNNL(dnnl::inner_product_forward::desc(prop_kind::forward_training, d.x, d.w, d.y));
   return FOVEA_DNNL(dnnl::inner_product_forward::primitive_desc(desc, user_scratchpad(), engine()));
 }
 

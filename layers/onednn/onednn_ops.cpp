@@ -31,8 +31,12 @@ struct PoolDescs {
 
 PoolDescs pool_descs(const Pool2dParams& p) {
   // PyTorch's floor mode: oneDNN's output size with pad_r = pad_l is floor((H + 2 pad - k) / s) + 1, ours.
-  return {plain({p.N, p.C, p.H, p.W}, Tag::nchw), plain({p.N, p.C, p.P(), p.Q()}, Tag::nchw),
-          {p.stride_h, p.stride_w}, {p.kernel_h, p.kernel_w}, {p.pad_h, p.pad_w}, {p.pad_h, p.pad_w}};
+  return {plain({p.N, p.C, p.H, p.W}, Tag::nchw),
+          plain({p.N, p.C, p.P(), p.Q()}, Tag::nchw),
+          {p.stride_h, p.stride_w},
+          {p.kernel_h, p.kernel_w},
+          {p.pad_h, p.pad_w},
+          {p.pad_h, p.pad_w}};
 }
 
 Key pool_key(const Pool2dParams& p, int64_t algo) {
@@ -156,8 +160,8 @@ Plan make_avg_forward(const char* stub, const Pool2dParams& p) {
 Plan make_avg_backward(const char* stub, const Pool2dParams& p) {
   const PoolDescs d = pool_descs(p);
   const auto hint = pool_forward_pd(d, avg_algorithm(p));
-  const auto desc = FOVEA_DNNL(
-      dnnl::pooling_backward::desc(avg_algorithm(p), d.x, d.y, d.strides, d.kernel, d.pad_l, d.pad_r));
+  const auto desc =
+      FOVEA_DNNL(dnnl::pooling_backward::desc(avg_algorithm(p), d.x, d.y, d.strides, d.kernel, d.pad_l, d.pad_r));
   const auto pd = FOVEA_DNNL(dnnl::pooling_backward::primitive_desc(desc, user_scratchpad(), engine(), hint));
   Plan pl(stub);
   pl.add(DNNL_ARG_DIFF_DST, pd.diff_dst_desc(), d.y, Dir::in);
@@ -247,7 +251,8 @@ void batchnorm2d_forward(const Exec& ex, const BatchNormParams& p, const float* 
       if (save_invstd) save_invstd[c] = float(1.0 / std::sqrt(v + p.eps));
       if (p.training && running_mean) {
         running_mean[c] = float((1.0 - p.momentum) * double(running_mean[c]) + p.momentum * m);
-        running_var[c] = float((1.0 - p.momentum) * double(running_var[c]) + p.momentum * v * double(M) / double(M - 1));
+        running_var[c] =
+            float((1.0 - p.momentum) * double(running_var[c]) + p.momentum * v * double(M) / double(M - 1));
       }
     }
   };
@@ -256,15 +261,15 @@ void batchnorm2d_forward(const Exec& ex, const BatchNormParams& p, const float* 
   if (scale) ptrs.push_back({DNNL_ARG_SCALE, gamma});
   if (shift) ptrs.push_back({DNNL_ARG_SHIFT, beta});
   if (!p.training) ptrs.push_back({DNNL_ARG_MEAN, running_mean}), ptrs.push_back({DNNL_ARG_VARIANCE, running_var});
-  plan.run(ex, ptrs, [](Plan&) {}, statistics);
+  plan.run(
+      ex, ptrs, [](Plan&) {}, statistics);
 }
 
 // Backward: oneDNN takes the mean and the variance; ours keeps invstd, so var = 1 / invstd^2 - eps (exact to
 // float rounding: oneDNN adds eps back). Missing gamma reads as ones and missing outputs go to scratch, so one
 // primitive (with scale and shift gradients) serves every combination.
-void batchnorm2d_backward(const Exec& ex, const BatchNormParams& p, const float* x, const float* dy,
-                          const float* gamma, const float* save_mean, const float* save_invstd, float* dx,
-                          float* dgamma, float* dbeta) {
+void batchnorm2d_backward(const Exec& ex, const BatchNormParams& p, const float* x, const float* dy, const float* gamma,
+                          const float* save_mean, const float* save_invstd, float* dx, float* dgamma, float* dbeta) {
   const char* stub = ops::batchnorm2d_backward_stub.name();
   FOVEA_CHECK(x && dy && save_mean && save_invstd, stub,
               ": arguments 'x', 'dy', 'save_mean' and 'save_invstd' must not be null");
@@ -276,18 +281,19 @@ void batchnorm2d_backward(const Exec& ex, const BatchNormParams& p, const float*
         const memory::desc xd = plain({p.N, p.C, p.H, p.W}, Tag::nchw), cd = plain({p.C}, Tag::x);
         normalization_flags flags = normalization_flags::use_scale | normalization_flags::use_shift;
         if (!p.training) flags |= normalization_flags::use_global_stats;
-        const auto fdesc = FOVEA_DNNL(
-            dnnl::batch_normalization_forward::desc(prop_kind::forward_training, xd, float(p.eps), flags));
+        const auto fdesc =
+            FOVEA_DNNL(dnnl::batch_normalization_forward::desc(prop_kind::forward_training, xd, float(p.eps), flags));
         const auto hint = FOVEA_DNNL(dnnl::batch_normalization_forward::primitive_desc(fdesc, engine()));
         const auto desc =
             FOVEA_DNNL(dnnl::batch_normalization_backward::desc(prop_kind::backward, xd, xd, float(p.eps), flags));
-        const auto pd = FOVEA_DNNL(
-            dnnl::batch_normalization_backward::primitive_desc(desc, user_scratchpad(), engine(), hint));
+        const auto pd =
+            FOVEA_DNNL(dnnl::batch_normalization_backward::primitive_desc(desc, user_scratchpad(), engine(), hint));
         Plan pl(stub);
         pl.add(DNNL_ARG_SRC, pd.src_desc(), xd, Dir::in);
         pl.add(DNNL_ARG_DIFF_DST, pd.diff_dst_desc(), xd, Dir::in);
         pl.add(DNNL_ARG_MEAN, cd, cd, Dir::in);
         pl.add_scratch(DNNL_ARG_VARIANCE, cd);
+        pl.add_scratch(DNNL_ARG_SHIFT, cd);  // an argument of the backward with use_shift too, though unread
         if (has_gamma)
           pl.add(DNNL_ARG_SCALE, cd, cd, Dir::in);
         else
@@ -399,20 +405,19 @@ Plan make_softmax_backward(const char* stub, algorithm alg, int64_t N, int64_t C
 }
 
 template <algorithm ALG>
-void softmax_forward(const Exec& ex, ops::RowAlgo, int64_t N, int64_t C, const float* x, float* y) {
+void softmax_forward(const Exec& ex, RowAlgo, int64_t N, int64_t C, const float* x, float* y) {
   if (N * C == 0) return;
-  const char* stub = ALG == algorithm::softmax_log ? ops::log_softmax_forward_stub.name()
-                                                   : ops::softmax_forward_stub.name();
+  const char* stub =
+      ALG == algorithm::softmax_log ? ops::log_softmax_forward_stub.name() : ops::softmax_forward_stub.name();
   Plan& plan = cached_plan(stub, {N, C}, [&] { return make_softmax_forward(stub, ALG, N, C); });
   plan.run(ex, {{DNNL_ARG_SRC, x}, {DNNL_ARG_DST, y}});
 }
 
 template <algorithm ALG>
-void softmax_backward(const Exec& ex, ops::RowAlgo, int64_t N, int64_t C, const float* y, const float* dy,
-                      float* dx) {
+void softmax_backward(const Exec& ex, RowAlgo, int64_t N, int64_t C, const float* y, const float* dy, float* dx) {
   if (N * C == 0) return;
-  const char* stub = ALG == algorithm::softmax_log ? ops::log_softmax_backward_stub.name()
-                                                   : ops::softmax_backward_stub.name();
+  const char* stub =
+      ALG == algorithm::softmax_log ? ops::log_softmax_backward_stub.name() : ops::softmax_backward_stub.name();
   Plan& plan = cached_plan(stub, {N, C}, [&] { return make_softmax_backward(stub, ALG, N, C); });
   plan.run(ex, {{DNNL_ARG_DST, y}, {DNNL_ARG_DIFF_DST, dy}, {DNNL_ARG_DIFF_SRC, dx}});
 }
@@ -430,13 +435,13 @@ const bool registered =
     ops::batchnorm2d_backward_stub.define(Slot::onednn, batchnorm2d_backward) &&
     ops::relu_forward_stub.define(Slot::onednn,
                                   [](const Exec& ex, int64_t n, const float* x, float* y) {
-                                    eltwise_forward(ex, ops::relu_forward_stub.name(), algorithm::eltwise_relu, 0.0f,
-                                                    n, x, y);
+                                    eltwise_forward(ex, ops::relu_forward_stub.name(), algorithm::eltwise_relu, 0.0f, n,
+                                                    x, y);
                                   }) &&
     ops::relu_backward_stub.define(Slot::onednn,
                                    [](const Exec& ex, int64_t n, const float* x, const float* dy, float* dx) {
-                                     eltwise_backward(ex, ops::relu_backward_stub.name(), algorithm::eltwise_relu,
-                                                      0.0f, n, DNNL_ARG_SRC, x, dy, dx);
+                                     eltwise_backward(ex, ops::relu_backward_stub.name(), algorithm::eltwise_relu, 0.0f,
+                                                      n, DNNL_ARG_SRC, x, dy, dx);
                                    }) &&
     ops::leaky_relu_forward_stub.define(Slot::onednn,
                                         [](const Exec& ex, int64_t n, float slope, const float* x, float* y) {
@@ -446,8 +451,8 @@ const bool registered =
     ops::leaky_relu_backward_stub.define(
         Slot::onednn,
         [](const Exec& ex, int64_t n, float slope, const float* x, const float* dy, float* dx) {
-          eltwise_backward(ex, ops::leaky_relu_backward_stub.name(), algorithm::eltwise_relu, slope, n, DNNL_ARG_SRC,
-                           x, dy, dx);
+          eltwise_backward(ex, ops::leaky_relu_backward_stub.name(), algorithm::eltwise_relu, slope, n, DNNL_ARG_SRC, x,
+                           dy, dx);
         }) &&
     ops::sigmoid_forward_stub.define(Slot::onednn,
                                      [](const Exec& ex, int64_t n, const float* x, float* y) {
@@ -468,8 +473,8 @@ const bool registered =
     ops::tanh_backward_stub.define(Slot::onednn,
                                    [](const Exec& ex, int64_t n, const float* y, const float* dy, float* dx) {
                                      eltwise_backward(ex, ops::tanh_backward_stub.name(),
-                                                      algorithm::eltwise_tanh_use_dst_for_bwd, 0.0f, n, DNNL_ARG_DST,
-                                                      y, dy, dx);
+                                                      algorithm::eltwise_tanh_use_dst_for_bwd, 0.0f, n, DNNL_ARG_DST, y,
+                                                      dy, dx);
                                    }) &&
     ops::softmax_forward_stub.define(Slot::onednn, softmax_forward<algorithm::softmax_accurate>) &&
     ops::softmax_backward_stub.define(Slot::onednn, softmax_backward<algorithm::softmax_accurate>) &&

@@ -11,9 +11,8 @@ namespace fovea::ops {
 
 using fovea::Backend;
 using fovea::backend_name;
-using fovea::default_backend;
+using fovea::check_backend_device;
 using fovea::parse_backend;
-using fovea::resolve_backend;
 
 struct Context {
   Device device = kCPU;
