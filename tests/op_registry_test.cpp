@@ -99,17 +99,10 @@ NamedTensors to_device(const NamedTensors& host, Device d) {
 
 // ---------------------------------------------------------------- every device against the reference
 
-class OpOnDevice : public ::testing::TestWithParam<Case> {};
-
-TEST_P(OpOnDevice, MatchesTheReference) {
-  const Case& c = GetParam();
+// The case's device and backend against the reference on the sample: every output and gradient within the
+// tolerance, every element written.
+void check_against_reference(const Case& c) {
   const OpInfo& op = *c.op;
-  const Slot slot = slot_of(c.target);
-  const bool gpu = c.target == Target::cuda || c.target == Target::cudnn;
-  if (gpu && !cuda_available()) GTEST_SKIP() << "device cuda: " << cuda_unavailable_reason();
-  if (c.target == Target::onednn && !load_module(Backend::onednn))
-    GTEST_SKIP() << "backend onednn: " << module_status(Backend::onednn);
-  if (!op.implemented(slot)) GTEST_SKIP() << op.name << " has no " << slot_name(slot) << " implementation";
   const uint64_t seed = seed_of(c);
   const std::map<std::string, Tensor> inputs = sample_inputs(op, c.sample, seed, kCPU);
   Context cpu(kCPU);
@@ -146,9 +139,36 @@ TEST_P(OpOnDevice, MatchesTheReference) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Registry, OpOnDevice,
-                         ::testing::ValuesIn(cases({Target::emu, Target::onednn, Target::cuda, Target::cudnn})),
+class OpOnDevice : public ::testing::TestWithParam<Case> {};
+
+TEST_P(OpOnDevice, MatchesTheReference) {
+  const Case& c = GetParam();
+  const Slot slot = slot_of(c.target);
+  if (c.target != Target::emu && !cuda_available()) GTEST_SKIP() << "device cuda: " << cuda_unavailable_reason();
+  if (!c.op->implemented(slot)) GTEST_SKIP() << c.op->name << " has no " << slot_name(slot) << " implementation";
+  check_against_reference(c);
+}
+
+INSTANTIATE_TEST_SUITE_P(Registry, OpOnDevice, ::testing::ValuesIn(cases({Target::emu, Target::cuda, Target::cudnn})),
                          case_name);
+
+// Backend onednn (device cpu, its module): one test per op over all its samples, as each test is a process of
+// its own under ctest and each process loads the module (CI time).
+class OpOnOnednn : public ::testing::TestWithParam<const OpInfo*> {};
+
+TEST_P(OpOnOnednn, EverySampleMatchesTheReference) {
+  const OpInfo& op = *GetParam();
+  if (!load_module(Backend::onednn)) GTEST_SKIP() << "backend onednn: " << module_status(Backend::onednn);
+  if (!op.implemented(Slot::onednn)) GTEST_SKIP() << op.name << " has no onednn implementation";
+  for (const Sample& s : op.samples) {
+    if (s.bench) continue;
+    SCOPED_TRACE(op.name + "/" + s.name);
+    check_against_reference({&op, s, Target::onednn});
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Registry, OpOnOnednn, ::testing::ValuesIn(registered_ops()),
+                         [](const ::testing::TestParamInfo<const OpInfo*>& info) { return info.param->name; });
 
 // ---------------------------------------------------------------- backward against finite differences
 
@@ -254,8 +274,8 @@ TEST(OnednnModule, LoadsRegistersItsSlotsAndFallsBackToTheReference) {
 #endif
 }
 
-// oneDNN's CPU convolutions have no atomics: for a fixed thread count the same inputs give the same bits, run
-// to run, and the second run reuses the cached primitives (nothing new is created).
+// oneDNN's CPU convolutions have no atomics: for a fixed thread count (here OpenMP's default, the cores) the
+// same inputs give the same bits, run to run, and the second run reuses the cached primitives.
 TEST(OnednnModule, ConvolutionIsBitwiseReproducibleAndCached) {
   if (!load_module(Backend::onednn)) GTEST_SKIP() << "backend onednn: " << module_status(Backend::onednn);
   const Conv2dAttrs a{2, 1, 1, 2, 1, 2, 2};  // stride 2x1, padding 1x2, dilation 1x2, 2 groups
@@ -276,6 +296,11 @@ TEST(OnednnModule, ConvolutionIsBitwiseReproducibleAndCached) {
   EXPECT_EQ(step(), first);
   EXPECT_EQ(onednn::cache_stats().plans, plans);
   EXPECT_NE(onednn::last_implementation(conv2d_forward_stub.name()), "");
+  // Plain formats (no reorders; oneDNN's GEMM-based convolutions): the same results to float32 rounding.
+  onednn::settings().blocked_conv_formats = false;
+  const auto plain = step();
+  onednn::settings().blocked_conv_formats = true;
+  for (size_t i = 0; i < first.size(); ++i) EXPECT_TRUE(test::close_l2(plain[i], first[i], 1e-5, "plain formats"));
 }
 
 }  // namespace

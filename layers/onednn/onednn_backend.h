@@ -4,22 +4,25 @@
 // it. The implementations (layers/onednn/*.cpp) are the module libfovea_onednn.so, built only when CMake
 // finds oneDNN 2.x (FOVEA_HAVE_ONEDNN), which a program loads the first time it asks for backend onednn
 // (core/library_module.h); they register their slots while it loads.
-//   conv2d      forward, backward data, backward weights (bias: a oneDNN reduction)
+//   conv2d      forward (bias fused), backward data, backward weights
+//   linear      inner product forward (bias fused), backward data, backward weights
 //   pooling     max (indices kept in our format), average (either padding rule), global average; fwd + bwd
-//   batch norm  training (batch statistics, running-statistics update), eval, backward
-//   eltwise     relu, leaky relu, sigmoid, tanh; fwd + bwd
-//   linear      inner product forward, backward data, backward weights (bias: a reduction)
 //   softmax     softmax and log-softmax, fwd + bwd
-// Everything else (cross-entropy, dropout, optimizers, residual add, fills, LRN, ...) runs the reference under
-// backend onednn (DispatchStub's fallback), as PyTorch runs its own code beside oneDNN.
+// Everything else (bias gradients, batch norm, activations, cross-entropy, dropout, optimizers, residual add,
+// fills, LRN, ...) runs the reference under backend onednn (DispatchStub's fallback), as PyTorch runs its own
+// code beside oneDNN. Batch norm and the activations on plain NCHW made a training step slower than the
+// reference's (layers/onednn/onednn_ops.cpp); the bias gradients on oneDNN 2.6's reduction (a reference
+// kernel) too.
 //
 // Memory formats. The stubs take plain pointers (NCHW, KCRS, row-major), so every call starts and ends in
 // plain formats. Convolutions let oneDNN choose its blocked formats (nChw16c, OIhw16i16o, ...: the only ones
 // its direct AVX-512/AVX2 kernels take) and reorder at the edges of the call, into scratch from
-// Exec::workspace: measured 1.5-5x faster than oneDNN's plain-format (im2col + GEMM) convolutions on CIFAR
-// shapes, reorders included. Keeping the blocked formats between layers would save those reorders but needs a
-// tensor that knows its layout (not in fovea yet). Pooling, batch norm, eltwise, softmax and inner product run
-// on the plain formats directly (memory-bound, or GEMM-based either way): a reorder would cost what they do.
+// Exec::workspace: a train step of resnet20 and mnist_cnn (batch 64, with batch norm and activations on oneDNN
+// too) ran 1.2-1.3x faster so than with oneDNN's plain-format (GEMM-based) convolutions, reorders included
+// (fovea bench --suites train-step, on a loaded 2-core AVX-512 machine). Keeping the blocked formats between layers
+// would save those reorders but needs a tensor that knows its layout (not in fovea yet): the next step. Pooling,
+// softmax and inner product run on the plain formats directly (memory-bound, or GEMM-based either way): a reorder would
+// cost what they do.
 //
 // Caching: one primitive (with its reorders and memory objects) per op, shape, settings and thread count,
 // created on first use and kept per thread; later calls only swap the data pointers. oneDNN's JIT compiles
@@ -28,8 +31,8 @@
 // Numerics: float32 throughout (oneDNN's default fpmath mode: no implicit bf16). Sums run in oneDNN's order,
 // not the reference's, so results match the reference to float32 rounding (rel L2 <= 1e-5), not bitwise.
 // Deterministic: for a fixed thread count the same inputs give the same bits (oneDNN's CPU primitives do not
-// use atomics); a different thread count can change the bits of reductions (backward weights, batch-norm
-// statistics), unlike the reference.
+// use atomics; tests/op_registry_test.cpp, OnednnModule); a different thread count can change the bits of
+// reductions (backward weights), unlike the reference.
 //
 // Threads: oneDNN here is built on OpenMP (libgomp, like the reference): a call uses omp_get_max_threads() of
 // the calling thread (`--threads`, fovea::ref::set_num_threads).

@@ -3,7 +3,6 @@
 #include <omp.h>
 #include <oneapi/dnnl/dnnl_debug.h>
 
-#include <cstring>
 #include <map>
 
 #include "core/memory.h"
@@ -163,25 +162,6 @@ dnnl::primitive_attr user_scratchpad() {
   dnnl::primitive_attr a;
   FOVEA_DNNL(a.set_scratchpad_mode(dnnl::scratchpad_mode::user));
   return a;
-}
-
-void channel_sum(const Exec& ex, const char* stub, int64_t outer, int64_t channels, int64_t inner, const float* x,
-                 float* y) {
-  if (outer * inner == 1) {  // nothing to sum (oneDNN rejects a reduction that reduces no dimension)
-    std::memcpy(y, x, size_t(channels) * sizeof(float));
-    return;
-  }
-  Plan& plan = cached_plan(stub, {outer, channels, inner}, [&] {
-    const memory::desc src = plain({outer, channels, inner}, Tag::abc), dst = plain({1, channels, 1}, Tag::abc);
-    const auto desc = FOVEA_DNNL(dnnl::reduction::desc(dnnl::algorithm::reduction_sum, src, dst, 0.0f, 0.0f));
-    const auto pd = FOVEA_DNNL(dnnl::reduction::primitive_desc(desc, user_scratchpad(), engine()));
-    Plan p(stub);
-    p.add(DNNL_ARG_SRC, pd.src_desc(), src, Plan::Dir::in);
-    p.add(DNNL_ARG_DST, pd.dst_desc(), dst, Plan::Dir::out);
-    p.set(FOVEA_DNNL(dnnl::reduction(pd)), pd.scratchpad_desc(), pd.impl_info_str());
-    return p;
-  });
-  plan.run(ex, {{DNNL_ARG_SRC, x}, {DNNL_ARG_DST, y}});
 }
 
 }  // namespace detail

@@ -146,9 +146,4 @@ Plan& cached_plan(const char* stub, Key key, Make&& make) {
 // Attributes of every primitive here: the scratchpad comes from the caller (Plan: Exec::workspace).
 dnnl::primitive_attr user_scratchpad();
 
-// y[c] = sum over o, i of x[o][c][i] for x viewed as [outer, channels, inner] (bias gradients), by a oneDNN
-// reduction cached per shape.
-void channel_sum(const Exec& ex, const char* stub, int64_t outer, int64_t channels, int64_t inner, const float* x,
-                 float* y);
-
 }  // namespace fovea::onednn::detail

@@ -1,6 +1,8 @@
-// conv2d on oneDNN: forward, backward data, backward weights, bias gradient. Direct convolution only (never
-// Winograd: its error is larger than float32 rounding), in oneDNN's blocked formats with reorders at the
-// edges unless Settings::blocked_conv_formats is off (onednn_backend.h says why).
+// conv2d on oneDNN: forward (bias fused), backward data, backward weights. The bias gradient stays the
+// reference's: oneDNN 2.6 has only a reference kernel for its reduction primitive ("ref:any"), which took most
+// of a mnist_cnn training step (ONEDNN_VERBOSE). Direct convolution only (never Winograd: its error is larger than
+// float32 rounding), in oneDNN's blocked formats with reorders at the edges unless Settings::blocked_conv_formats is
+// off (onednn_backend.h says why).
 #include "layers/ops/conv2d.h"
 
 #include "layers/onednn/onednn_common.h"
@@ -118,14 +120,9 @@ void conv2d_backward_filter(const Exec& ex, const ConvConfig&, const Conv2dParam
   plan.run(ex, {{DNNL_ARG_SRC, x}, {DNNL_ARG_DIFF_DST, dy}, {DNNL_ARG_DIFF_WEIGHTS, dw}});
 }
 
-void conv2d_backward_bias(const Exec& ex, const Conv2dParams& p, const float* dy, float* db) {
-  channel_sum(ex, ops::conv2d_backward_bias_stub.name(), p.N, p.K, p.P() * p.Q(), dy, db);
-}
-
 const bool registered = ops::conv2d_forward_stub.define(Slot::onednn, conv2d_forward) &&
                         ops::conv2d_backward_data_stub.define(Slot::onednn, conv2d_backward_data) &&
-                        ops::conv2d_backward_filter_stub.define(Slot::onednn, conv2d_backward_filter) &&
-                        ops::conv2d_backward_bias_stub.define(Slot::onednn, conv2d_backward_bias);
+                        ops::conv2d_backward_filter_stub.define(Slot::onednn, conv2d_backward_filter);
 
 }  // namespace
 }  // namespace fovea::onednn::detail

@@ -85,14 +85,9 @@ void linear_backward_weight(const Exec& ex, const LinearParams& p, const float* 
   plan.run(ex, {{DNNL_ARG_SRC, x}, {DNNL_ARG_DIFF_DST, dy}, {DNNL_ARG_DIFF_WEIGHTS, dw}});
 }
 
-void linear_backward_bias(const Exec& ex, const LinearParams& p, const float* dy, float* db) {
-  channel_sum(ex, ops::linear_backward_bias_stub.name(), p.N, p.out_features, 1, dy, db);
-}
-
 const bool registered = ops::linear_forward_stub.define(Slot::onednn, linear_forward) &&
                         ops::linear_backward_data_stub.define(Slot::onednn, linear_backward_data) &&
-                        ops::linear_backward_weight_stub.define(Slot::onednn, linear_backward_weight) &&
-                        ops::linear_backward_bias_stub.define(Slot::onednn, linear_backward_bias);
+                        ops::linear_backward_weight_stub.define(Slot::onednn, linear_backward_weight);
 
 }  // namespace
 }  // namespace fovea::onednn::detail

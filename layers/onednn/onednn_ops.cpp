@@ -1,11 +1,10 @@
-// Pooling, batch norm, eltwise activations and softmax on oneDNN, on the plain formats of the stubs (these ops are
-// memory-bound: a reorder to a blocked format would cost as much as the op).
-#include <cmath>
-#include <cstring>
+// Pooling and softmax on oneDNN, on the plain formats of the stubs (these ops are memory-bound: a reorder to a
+// blocked format would cost as much as the op). Batch norm and the eltwise activations are not here: on plain
+// NCHW oneDNN 2.6 runs batch norm on its generic kernel (ncsp_bnorm), and with both the train step of
+// resnet20 was 2x slower than the reference's, without them 1.2x faster (README, fovea bench); they come back
+// with blocked layouts kept between layers.
 
 #include "layers/onednn/onednn_common.h"
-#include "layers/ops/activations.h"
-#include "layers/ops/batchnorm.h"
 #include "layers/ops/pooling.h"
 #include "layers/ops/softmax.h"
 
@@ -15,12 +14,6 @@ namespace {
 using Dir = Plan::Dir;
 using dnnl::algorithm;
 using dnnl::prop_kind;
-
-int64_t bits_of(double v) {
-  int64_t b = 0;
-  std::memcpy(&b, &v, sizeof b);
-  return b;
-}
 
 // ---------------------------------------------------------------- pooling
 
@@ -203,180 +196,6 @@ void global_avgpool_backward(const Exec& ex, int64_t N, int64_t C, int64_t H, in
   plan.run(ex, {{DNNL_ARG_DIFF_DST, dy}, {DNNL_ARG_DIFF_SRC, dx}});
 }
 
-// ---------------------------------------------------------------- batch norm
-
-using dnnl::normalization_flags;
-
-// Forward: oneDNN normalises and returns the batch mean and biased variance (scratch); the stub's outputs
-// (save_mean, save_invstd = 1 / sqrt(var + eps), the running statistics with the unbiased variance) are then
-// made from them on C values, with the reference's formulas in double.
-void batchnorm2d_forward(const Exec& ex, const BatchNormParams& p, const float* x, const float* gamma,
-                         const float* beta, float* running_mean, float* running_var, float* y, float* save_mean,
-                         float* save_invstd) {
-  const char* stub = ops::batchnorm2d_forward_stub.name();
-  FOVEA_CHECK((running_mean == nullptr) == (running_var == nullptr), stub,
-              ": arguments 'running_mean' and 'running_var' must be both given or both null");
-  FOVEA_CHECK(p.training || running_mean, stub, ": eval mode needs 'running_mean' and 'running_var', got null");
-  const bool scale = gamma != nullptr, shift = beta != nullptr;
-  Plan& plan = cached_plan(stub, {p.N, p.C, p.H, p.W, bits_of(p.eps), p.training, scale, shift}, [&] {
-    const memory::desc xd = plain({p.N, p.C, p.H, p.W}, Tag::nchw), cd = plain({p.C}, Tag::x);
-    normalization_flags flags = p.training ? normalization_flags::none : normalization_flags::use_global_stats;
-    if (scale) flags |= normalization_flags::use_scale;
-    if (shift) flags |= normalization_flags::use_shift;
-    const auto desc = FOVEA_DNNL(dnnl::batch_normalization_forward::desc(
-        p.training ? prop_kind::forward_training : prop_kind::forward_inference, xd, float(p.eps), flags));
-    const auto pd = FOVEA_DNNL(dnnl::batch_normalization_forward::primitive_desc(desc, user_scratchpad(), engine()));
-    Plan pl(stub);
-    pl.add(DNNL_ARG_SRC, pd.src_desc(), xd, Dir::in);
-    pl.add(DNNL_ARG_DST, pd.dst_desc(), xd, Dir::out);
-    if (scale) pl.add(DNNL_ARG_SCALE, cd, cd, Dir::in);
-    if (shift) pl.add(DNNL_ARG_SHIFT, cd, cd, Dir::in);
-    if (p.training) {
-      pl.add_scratch(DNNL_ARG_MEAN, cd);
-      pl.add_scratch(DNNL_ARG_VARIANCE, cd);
-    } else {
-      pl.add(DNNL_ARG_MEAN, cd, cd, Dir::in);
-      pl.add(DNNL_ARG_VARIANCE, cd, cd, Dir::in);
-    }
-    pl.set(FOVEA_DNNL(dnnl::batch_normalization_forward(pd)), pd.scratchpad_desc(), pd.impl_info_str());
-    return pl;
-  });
-  const int64_t M = p.N * p.H * p.W;
-  auto statistics = [&](Plan& pl) {
-    const float* mean = p.training ? static_cast<const float*>(pl.scratch_arg(DNNL_ARG_MEAN)) : running_mean;
-    const float* var = p.training ? static_cast<const float*>(pl.scratch_arg(DNNL_ARG_VARIANCE)) : running_var;
-    for (int64_t c = 0; c < p.C; ++c) {
-      const double m = mean[c], v = var[c];
-      if (save_mean) save_mean[c] = float(m);
-      if (save_invstd) save_invstd[c] = float(1.0 / std::sqrt(v + p.eps));
-      if (p.training && running_mean) {
-        running_mean[c] = float((1.0 - p.momentum) * double(running_mean[c]) + p.momentum * m);
-        running_var[c] =
-            float((1.0 - p.momentum) * double(running_var[c]) + p.momentum * v * double(M) / double(M - 1));
-      }
-    }
-  };
-  // The pointer list names exactly the arguments of the plan.
-  std::vector<Plan::Ptr> ptrs{{DNNL_ARG_SRC, x}, {DNNL_ARG_DST, y}};
-  if (scale) ptrs.push_back({DNNL_ARG_SCALE, gamma});
-  if (shift) ptrs.push_back({DNNL_ARG_SHIFT, beta});
-  if (!p.training) ptrs.push_back({DNNL_ARG_MEAN, running_mean}), ptrs.push_back({DNNL_ARG_VARIANCE, running_var});
-  plan.run(
-      ex, ptrs, [](Plan&) {}, statistics);
-}
-
-// Backward: oneDNN takes the mean and the variance; ours keeps invstd, so var = 1 / invstd^2 - eps (exact to
-// float rounding: oneDNN adds eps back). Missing gamma reads as ones and missing outputs go to scratch, so one
-// primitive (with scale and shift gradients) serves every combination.
-void batchnorm2d_backward(const Exec& ex, const BatchNormParams& p, const float* x, const float* dy, const float* gamma,
-                          const float* save_mean, const float* save_invstd, float* dx, float* dgamma, float* dbeta) {
-  const char* stub = ops::batchnorm2d_backward_stub.name();
-  FOVEA_CHECK(x && dy && save_mean && save_invstd, stub,
-              ": arguments 'x', 'dy', 'save_mean' and 'save_invstd' must not be null");
-  FOVEA_CHECK(dx || dgamma || dbeta, stub, ": arguments 'dx', 'dgamma' and 'dbeta' are all null");
-  const bool has_gamma = gamma != nullptr, has_dx = dx != nullptr, has_dgamma = dgamma != nullptr,
-             has_dbeta = dbeta != nullptr;
-  Plan& plan = cached_plan(
-      stub, {p.N, p.C, p.H, p.W, bits_of(p.eps), p.training, has_gamma, has_dx, has_dgamma, has_dbeta}, [&] {
-        const memory::desc xd = plain({p.N, p.C, p.H, p.W}, Tag::nchw), cd = plain({p.C}, Tag::x);
-        normalization_flags flags = normalization_flags::use_scale | normalization_flags::use_shift;
-        if (!p.training) flags |= normalization_flags::use_global_stats;
-        const auto fdesc =
-            FOVEA_DNNL(dnnl::batch_normalization_forward::desc(prop_kind::forward_training, xd, float(p.eps), flags));
-        const auto hint = FOVEA_DNNL(dnnl::batch_normalization_forward::primitive_desc(fdesc, engine()));
-        const auto desc =
-            FOVEA_DNNL(dnnl::batch_normalization_backward::desc(prop_kind::backward, xd, xd, float(p.eps), flags));
-        const auto pd =
-            FOVEA_DNNL(dnnl::batch_normalization_backward::primitive_desc(desc, user_scratchpad(), engine(), hint));
-        Plan pl(stub);
-        pl.add(DNNL_ARG_SRC, pd.src_desc(), xd, Dir::in);
-        pl.add(DNNL_ARG_DIFF_DST, pd.diff_dst_desc(), xd, Dir::in);
-        pl.add(DNNL_ARG_MEAN, cd, cd, Dir::in);
-        pl.add_scratch(DNNL_ARG_VARIANCE, cd);
-        pl.add_scratch(DNNL_ARG_SHIFT, cd);  // an argument of the backward with use_shift too, though unread
-        if (has_gamma)
-          pl.add(DNNL_ARG_SCALE, cd, cd, Dir::in);
-        else
-          pl.add_scratch(DNNL_ARG_SCALE, cd);
-        if (has_dx)
-          pl.add(DNNL_ARG_DIFF_SRC, pd.diff_src_desc(), xd, Dir::out);
-        else
-          pl.add_scratch(DNNL_ARG_DIFF_SRC, xd);
-        if (has_dgamma)
-          pl.add(DNNL_ARG_DIFF_SCALE, cd, cd, Dir::out);
-        else
-          pl.add_scratch(DNNL_ARG_DIFF_SCALE, cd);
-        if (has_dbeta)
-          pl.add(DNNL_ARG_DIFF_SHIFT, cd, cd, Dir::out);
-        else
-          pl.add_scratch(DNNL_ARG_DIFF_SHIFT, cd);
-        pl.set(FOVEA_DNNL(dnnl::batch_normalization_backward(pd)), pd.scratchpad_desc(), pd.impl_info_str());
-        return pl;
-      });
-  std::vector<Plan::Ptr> ptrs{{DNNL_ARG_SRC, x}, {DNNL_ARG_DIFF_DST, dy}, {DNNL_ARG_MEAN, save_mean}};
-  if (has_gamma) ptrs.push_back({DNNL_ARG_SCALE, gamma});
-  if (has_dx) ptrs.push_back({DNNL_ARG_DIFF_SRC, dx});
-  if (has_dgamma) ptrs.push_back({DNNL_ARG_DIFF_SCALE, dgamma});
-  if (has_dbeta) ptrs.push_back({DNNL_ARG_DIFF_SHIFT, dbeta});
-  plan.run(
-      ex, ptrs,
-      [&](Plan& pl) {
-        float* var = static_cast<float*>(pl.scratch_arg(DNNL_ARG_VARIANCE));
-        for (int64_t c = 0; c < p.C; ++c) {
-          const double inv = save_invstd[c];
-          var[c] = float(1.0 / (inv * inv) - p.eps);
-        }
-        if (!has_gamma) {
-          float* ones = static_cast<float*>(pl.scratch_arg(DNNL_ARG_SCALE));
-          for (int64_t c = 0; c < p.C; ++c) ones[c] = 1.0f;
-        }
-      },
-      [](Plan&) {});
-}
-
-// ---------------------------------------------------------------- eltwise
-
-Plan make_eltwise_forward(const char* stub, algorithm alg, float alpha, int64_t n) {
-  const memory::desc d = plain({n}, Tag::x);
-  const auto desc = FOVEA_DNNL(dnnl::eltwise_forward::desc(prop_kind::forward_training, alg, d, alpha, 0.0f));
-  const auto pd = FOVEA_DNNL(dnnl::eltwise_forward::primitive_desc(desc, user_scratchpad(), engine()));
-  Plan pl(stub);
-  pl.add(DNNL_ARG_SRC, pd.src_desc(), d, Dir::in);
-  pl.add(DNNL_ARG_DST, pd.dst_desc(), d, Dir::out);
-  pl.set(FOVEA_DNNL(dnnl::eltwise_forward(pd)), pd.scratchpad_desc(), pd.impl_info_str());
-  return pl;
-}
-
-// `saved` is the forward's input (DNNL_ARG_SRC) or, for the *_use_dst_for_bwd algorithms, its output.
-Plan make_eltwise_backward(const char* stub, algorithm alg, float alpha, int64_t n, int saved_arg) {
-  const memory::desc d = plain({n}, Tag::x);
-  const auto fdesc = FOVEA_DNNL(dnnl::eltwise_forward::desc(prop_kind::forward_training, alg, d, alpha, 0.0f));
-  const auto hint = FOVEA_DNNL(dnnl::eltwise_forward::primitive_desc(fdesc, engine()));
-  const auto desc = FOVEA_DNNL(dnnl::eltwise_backward::desc(alg, d, d, alpha, 0.0f));
-  const auto pd = FOVEA_DNNL(dnnl::eltwise_backward::primitive_desc(desc, user_scratchpad(), engine(), hint));
-  Plan pl(stub);
-  pl.add(saved_arg, d, d, Dir::in);
-  pl.add(DNNL_ARG_DIFF_DST, pd.diff_dst_desc(), d, Dir::in);
-  pl.add(DNNL_ARG_DIFF_SRC, pd.diff_src_desc(), d, Dir::out);
-  pl.set(FOVEA_DNNL(dnnl::eltwise_backward(pd)), pd.scratchpad_desc(), pd.impl_info_str());
-  return pl;
-}
-
-void eltwise_forward(const Exec& ex, const char* stub, algorithm alg, float alpha, int64_t n, const float* x,
-                     float* y) {
-  if (n == 0) return;
-  Plan& plan = cached_plan(stub, {n, bits_of(alpha)}, [&] { return make_eltwise_forward(stub, alg, alpha, n); });
-  plan.run(ex, {{DNNL_ARG_SRC, x}, {DNNL_ARG_DST, y}});
-}
-
-void eltwise_backward(const Exec& ex, const char* stub, algorithm alg, float alpha, int64_t n, int saved_arg,
-                      const float* saved, const float* dy, float* dx) {
-  if (n == 0) return;
-  Plan& plan =
-      cached_plan(stub, {n, bits_of(alpha)}, [&] { return make_eltwise_backward(stub, alg, alpha, n, saved_arg); });
-  plan.run(ex, {{saved_arg, saved}, {DNNL_ARG_DIFF_DST, dy}, {DNNL_ARG_DIFF_SRC, dx}});
-}
-
 // ---------------------------------------------------------------- softmax over the rows of [N, C]
 
 Plan make_softmax_forward(const char* stub, algorithm alg, int64_t N, int64_t C) {
@@ -431,51 +250,6 @@ const bool registered =
     ops::avgpool2d_backward_stub.define(Slot::onednn, avgpool2d_backward) &&
     ops::global_avgpool_forward_stub.define(Slot::onednn, global_avgpool_forward) &&
     ops::global_avgpool_backward_stub.define(Slot::onednn, global_avgpool_backward) &&
-    ops::batchnorm2d_forward_stub.define(Slot::onednn, batchnorm2d_forward) &&
-    ops::batchnorm2d_backward_stub.define(Slot::onednn, batchnorm2d_backward) &&
-    ops::relu_forward_stub.define(Slot::onednn,
-                                  [](const Exec& ex, int64_t n, const float* x, float* y) {
-                                    eltwise_forward(ex, ops::relu_forward_stub.name(), algorithm::eltwise_relu, 0.0f, n,
-                                                    x, y);
-                                  }) &&
-    ops::relu_backward_stub.define(Slot::onednn,
-                                   [](const Exec& ex, int64_t n, const float* x, const float* dy, float* dx) {
-                                     eltwise_backward(ex, ops::relu_backward_stub.name(), algorithm::eltwise_relu, 0.0f,
-                                                      n, DNNL_ARG_SRC, x, dy, dx);
-                                   }) &&
-    ops::leaky_relu_forward_stub.define(Slot::onednn,
-                                        [](const Exec& ex, int64_t n, float slope, const float* x, float* y) {
-                                          eltwise_forward(ex, ops::leaky_relu_forward_stub.name(),
-                                                          algorithm::eltwise_relu, slope, n, x, y);
-                                        }) &&
-    ops::leaky_relu_backward_stub.define(
-        Slot::onednn,
-        [](const Exec& ex, int64_t n, float slope, const float* x, const float* dy, float* dx) {
-          eltwise_backward(ex, ops::leaky_relu_backward_stub.name(), algorithm::eltwise_relu, slope, n, DNNL_ARG_SRC, x,
-                           dy, dx);
-        }) &&
-    ops::sigmoid_forward_stub.define(Slot::onednn,
-                                     [](const Exec& ex, int64_t n, const float* x, float* y) {
-                                       eltwise_forward(ex, ops::sigmoid_forward_stub.name(),
-                                                       algorithm::eltwise_logistic_use_dst_for_bwd, 0.0f, n, x, y);
-                                     }) &&
-    ops::sigmoid_backward_stub.define(Slot::onednn,
-                                      [](const Exec& ex, int64_t n, const float* y, const float* dy, float* dx) {
-                                        eltwise_backward(ex, ops::sigmoid_backward_stub.name(),
-                                                         algorithm::eltwise_logistic_use_dst_for_bwd, 0.0f, n,
-                                                         DNNL_ARG_DST, y, dy, dx);
-                                      }) &&
-    ops::tanh_forward_stub.define(Slot::onednn,
-                                  [](const Exec& ex, int64_t n, const float* x, float* y) {
-                                    eltwise_forward(ex, ops::tanh_forward_stub.name(),
-                                                    algorithm::eltwise_tanh_use_dst_for_bwd, 0.0f, n, x, y);
-                                  }) &&
-    ops::tanh_backward_stub.define(Slot::onednn,
-                                   [](const Exec& ex, int64_t n, const float* y, const float* dy, float* dx) {
-                                     eltwise_backward(ex, ops::tanh_backward_stub.name(),
-                                                      algorithm::eltwise_tanh_use_dst_for_bwd, 0.0f, n, DNNL_ARG_DST, y,
-                                                      dy, dx);
-                                   }) &&
     ops::softmax_forward_stub.define(Slot::onednn, softmax_forward<algorithm::softmax_accurate>) &&
     ops::softmax_backward_stub.define(Slot::onednn, softmax_backward<algorithm::softmax_accurate>) &&
     ops::log_softmax_forward_stub.define(Slot::onednn, softmax_forward<algorithm::softmax_log>) &&
