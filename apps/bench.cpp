@@ -3,6 +3,7 @@
 //   fovea bench --device cuda --shapes cifar --out bench-out/
 //   fovea bench --device cpu                      (the reference; seconds)
 //   fovea bench --device cpu --shapes none --conv 8,16,32,32,16,3,3,1,1 --reps 20
+//   fovea bench --device cpu --suites inference   (ResNet-50 at 224x224, batch 8 and 1, against torchvision)
 // Writes bench.txt (the table), bench.csv, bench.json and bench.png into --out; prints the table.
 #include <fmt/core.h>
 
@@ -25,12 +26,14 @@ namespace {
 struct BenchOptions {
   std::string device = "cpu", shapes, out = "bench-out", suites = "kernels,train-step";
   std::vector<int64_t> batches;
-  std::vector<std::string> convs, gemms, ops, train_models;
-  int64_t train_batch = 0;
+  std::vector<std::string> convs, gemms, ops, train_models, infer_models;
+  std::vector<int64_t> infer_batches;
+  int64_t train_batch = 0, image_size = 224;
   int warmup = -1, reps = -1, rotate = 3;
   double tolerance = 1e-4;
   bool no_cudnn = false, no_torch = false;
-  std::string python = "/usr/bin/python3", torch_script = FOVEA_BENCH_SOURCE_DIR "/bench/train_step_torch.py";
+  std::string python = "/usr/bin/python3", torch_script = FOVEA_BENCH_SOURCE_DIR "/bench/train_step_torch.py",
+              infer_torch_script = FOVEA_BENCH_SOURCE_DIR "/bench/inference_torch.py";
 };
 
 // The sentence for --device emu.
@@ -65,18 +68,24 @@ int run_bench(BenchOptions o) {
   c.train_models = !o.train_models.empty() ? o.train_models
                    : cuda                  ? std::vector<std::string>{"resnet20", "small_cnn"}
                                            : std::vector<std::string>{"small_cnn"};
+  if (!o.infer_models.empty()) c.infer_models = o.infer_models;
+  if (!o.infer_batches.empty()) c.infer_batches = o.infer_batches;
+  c.infer_image_size = o.image_size;
+  c.infer_torch_script = o.infer_torch_script;
   const std::string shapes = !o.shapes.empty() ? o.shapes : (cuda ? "cifar" : "tiny");
   const std::vector<int64_t> batches =
       !o.batches.empty() ? o.batches : (cuda ? std::vector<int64_t>{128, 512} : std::vector<int64_t>{8});
 
-  bool kernels = false, train = false;
+  bool kernels = false, train = false, inference = false;
   for (std::string_view s : split(o.suites, ',')) {
     if (s == "kernels")
       kernels = true;
     else if (s == "train-step")
       train = true;
+    else if (s == "inference")
+      inference = true;
     else
-      FOVEA_FAIL("fovea bench: unknown suite '", s, "' in --suites (expected kernels, train-step)");
+      FOVEA_FAIL("fovea bench: unknown suite '", s, "' in --suites (expected kernels, train-step, inference)");
   }
 
   Stream stream(device);
@@ -99,6 +108,11 @@ int run_bench(BenchOptions o) {
     auto r = bench::run_train_step_suite(c, stream);
     rows.insert(rows.end(), r.begin(), r.end());
   }
+  if (inference) {
+    fmt::print("fovea bench: inference at {}x{}\n", c.infer_image_size, c.infer_image_size);
+    auto r = bench::run_inference_suite(c, stream);
+    rows.insert(rows.end(), r.begin(), r.end());
+  }
   bench::finish_rows(rows, env.roofline);
 
   const std::string table = bench::format_table(rows, env);
@@ -117,7 +131,8 @@ int run_bench(BenchOptions o) {
 }
 
 Command bench_command(
-    "bench", "Kernel microbenchmarks: ours vs cuDNN/cuBLAS and the roofline; train-step images/s", [](CLI::App& app) {
+    "bench", "Kernel microbenchmarks: ours vs cuDNN/cuBLAS and the roofline; train-step and inference images/s",
+    [](CLI::App& app) {
       auto o = std::make_shared<BenchOptions>();
       app.add_option("--device", o->device, "cpu (the reference) or cuda; emu is refused")->capture_default_str();
       app.add_option("--shapes", o->shapes, "tiny, cifar, deepbench or none (default: cifar on cuda, tiny on cpu)");
@@ -127,7 +142,7 @@ Command bench_command(
       app.add_option("--conv", o->convs, "extra conv shape N,C,H,W,K,R,S[,stride[,pad]] (repeatable)");
       app.add_option("--gemm", o->gemms, "extra GEMM shape M,N,K: C[M,N] = A[M,K] B[N,K]^T (repeatable)");
       app.add_option("--ops", o->ops, "only these: conv2d, gemm and op names (fovea op --list)")->delimiter(',');
-      app.add_option("--suites", o->suites, "kernels, train-step (comma-separated)")->capture_default_str();
+      app.add_option("--suites", o->suites, "kernels, train-step, inference (comma-separated)")->capture_default_str();
       app.add_option("--out", o->out, "output folder")->capture_default_str();
       app.add_option("--warmup", o->warmup, "untimed runs first (default 10 on cuda, 1 on cpu)")
           ->check(kNonNegativeInt);
@@ -142,11 +157,19 @@ Command bench_command(
       app.add_option("--train-model", o->train_models, "zoo models of the train-step suite (repeatable)");
       app.add_option("--train-batch", o->train_batch, "train-step batch (default 128 on cuda, 32 on cpu)")
           ->check(kPositiveInt);
+      app.add_option("--infer-model", o->infer_models, "zoo models of the inference suite (default resnet50)");
+      app.add_option("--infer-batch", o->infer_batches, "inference batches (default 8,1)")
+          ->delimiter(',')
+          ->check(kPositiveInt);
+      app.add_option("--image-size", o->image_size, "inference input height and width")
+          ->capture_default_str()
+          ->check(CLI::Range(int64_t(32), int64_t(4096)));
       app.add_flag("--no-cudnn", o->no_cudnn,
                    "leave out the vendor library rows: cuDNN / cuBLAS on cuda, oneDNN on cpu");
       app.add_flag("--no-torch", o->no_torch, "leave out PyTorch's CPU train-step figure");
       app.add_option("--python", o->python, "python with torch")->capture_default_str();
       app.add_option("--torch-script", o->torch_script, "PyTorch train-step script")->capture_default_str();
+      app.add_option("--infer-torch-script", o->infer_torch_script, "PyTorch inference script")->capture_default_str();
       return [o] { return run_bench(*o); };
     });
 

@@ -8,6 +8,7 @@
 #include "core/device.h"
 #include "core/emu/emu.h"
 #include "core/library_module.h"
+#include "cpu_reference/blas.h"
 #include "layers/cudnn/cudnn_backend.h"
 #include "layers/onednn/onednn_backend.h"
 
@@ -20,6 +21,9 @@ int run_info() {
   fmt::print("devices this build can use:\n");
   fmt::print("  cpu   the C++ reference (OpenBLAS + OpenMP), {} hardware threads\n",
              std::thread::hardware_concurrency());
+  const ref::BlasInfo& blas = ref::blas_info();
+  fmt::print("        CPU features: {}\n", ref::cpu_features().str());
+  fmt::print("        BLAS: {}; kernels {}, chosen by {}\n", blas.library, blas.kernels, blas.chosen_by);
   fmt::print("  emu   our CUDA kernels on the CPU emulator, {} worker thread(s){}\n", emu::workers(),
              b.sanitize ? " (sanitizer build)" : "");
   if (!b.cuda) {

@@ -15,6 +15,7 @@
 #include "apps/command.h"
 #include "core/error.h"
 #include "core/io.h"
+#include "cpu_reference/blas.h"
 
 namespace fovea::app {
 
@@ -90,6 +91,8 @@ int main(int argc, char** argv) {
   } catch (const fovea::UsageError& e) {
     return usage_error(command, e.what());
   }
+  // The CPU reference's BLAS kernels are chosen before any command runs (cpu_reference/blas.h).
+  if (const std::string& e = fovea::ref::blas_info().error; !e.empty()) return usage_error(command, e);
   try {
     for (auto& [sub, action] : actions)
       if (sub->parsed()) return action();

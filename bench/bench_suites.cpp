@@ -3,6 +3,7 @@
 #include <fmt/core.h>
 #include <fmt/ranges.h>
 
+#include <algorithm>
 #include <array>
 #include <cmath>
 #include <cstdio>
@@ -22,6 +23,7 @@
 #include "core/memory.h"
 #include "core/parse.h"
 #include "core/philox.h"
+#include "cpu_reference/threading.h"
 #include "kernels/conv2d.h"
 #include "layers/cudnn/cudnn_backend.h"
 #include "layers/nn/layers.h"
@@ -649,17 +651,17 @@ std::vector<Row> run_kernel_suite(const BenchConfig& c, const ShapeSet& s, const
 namespace {
 
 // PyTorch's CPU figure for the same net and batch (bench/train_step_torch.py); 0 when unavailable.
-double torch_images_per_s(const BenchConfig& c, const std::string& model, int64_t batch, std::string& why) {
+// `args` follow the script's name; the script prints 'torch images/s: <value>'.
+double torch_images_per_s(const BenchConfig& c, const std::string& script, const std::string& args, std::string& why) {
   if (!c.torch) {
     why = "--no-torch";
     return 0;
   }
-  if (c.torch_script.empty() || !std::filesystem::exists(c.torch_script)) {
-    why = "torch script not found: " + c.torch_script;
+  if (script.empty() || !std::filesystem::exists(script)) {
+    why = "torch script not found: " + script;
     return 0;
   }
-  const std::string cmd = fmt::format("'{}' '{}' --model {} --batch {} --warmup {} --steps {} 2>&1", c.python,
-                                      c.torch_script, model, batch, std::max(1, c.timing.warmup), c.timing.reps);
+  const std::string cmd = fmt::format("'{}' '{}' {} 2>&1", c.python, script, args);
   std::FILE* p = popen(cmd.c_str(), "r");
   if (!p) {
     why = "could not start " + c.python;
@@ -685,6 +687,31 @@ double torch_images_per_s(const BenchConfig& c, const std::string& model, int64_
   return *ips;
 }
 
+void finish_torch_row(Row& t, int64_t batch, int reps, const std::string& why, const std::string& note) {
+  t.verify = t.images_per_s > 0 ? "n/a (PyTorch)" : "skipped";
+  t.note = t.images_per_s > 0 ? note : why;
+  if (t.images_per_s > 0) {
+    t.timed = true;
+    t.stats.median_ms = t.stats.p10_ms = t.stats.p90_ms = t.stats.min_ms = t.stats.max_ms =
+        double(batch) / t.images_per_s * 1e3;  // the script reports a mean; no spread
+    t.stats.reps = reps;
+  }
+}
+
+}  // namespace
+
+namespace {
+
+// The backends the whole-model suites run: ours, and the vendor library of the device (cuDNN on cuda;
+// oneDNN on cpu, its module, when this build has one and it loads) unless --no-cudnn.
+std::vector<ops::Backend> model_backends(const BenchConfig& c) {
+  std::vector<ops::Backend> out{ops::Backend::custom};
+  if (with_vendor(c)) out.push_back(ops::Backend::cudnn);
+  if (c.device.type == DeviceType::cpu && c.cudnn && load_module(ops::Backend::onednn))
+    out.push_back(ops::Backend::onednn);
+  return out;
+}
+
 }  // namespace
 
 std::vector<Row> run_train_step_suite(const BenchConfig& c, const Stream& stream) {
@@ -692,11 +719,7 @@ std::vector<Row> run_train_step_suite(const BenchConfig& c, const Stream& stream
   // order with its kernels: a copy on the legacy default stream would not wait for a non-blocking stream.
   StreamGuard on_stream(stream);
   std::vector<Row> rows;
-  std::vector<ops::Backend> backends{ops::Backend::custom};
-  if (with_vendor(c)) backends.push_back(ops::Backend::cudnn);
-  // On cpu the vendor library is oneDNN (its module, when this build has one and it loads).
-  if (c.device.type == DeviceType::cpu && c.cudnn && load_module(ops::Backend::onednn))
-    backends.push_back(ops::Backend::onednn);
+  const std::vector<ops::Backend> backends = model_backends(c);
   for (const std::string& name : c.train_models) {
     for (ops::Backend backend : backends) {
       Row r;
@@ -752,16 +775,79 @@ std::vector<Row> run_train_step_suite(const BenchConfig& c, const Stream& stream
     t.shape = fmt::format("batch {} 3x32x32", c.train_batch);
     t.impl = "pytorch-cpu";
     std::string why;
-    t.images_per_s = torch_images_per_s(c, name, c.train_batch, why);
-    t.verify = t.images_per_s > 0 ? "n/a (PyTorch)" : "skipped";
-    t.note = t.images_per_s > 0 ? "PyTorch on the host CPU, same net and batch (bench/train_step_torch.py)" : why;
-    if (t.images_per_s > 0) {
-      t.timed = true;
-      t.stats.median_ms = t.stats.p10_ms = t.stats.p90_ms = t.stats.min_ms = t.stats.max_ms =
-          double(c.train_batch) / t.images_per_s * 1e3;  // the script reports a mean; no spread
-      t.stats.reps = c.timing.reps;
-    }
+    t.images_per_s = torch_images_per_s(c, c.torch_script,
+                                        fmt::format("--model {} --batch {} --warmup {} --steps {}", name, c.train_batch,
+                                                    std::max(1, c.timing.warmup), c.timing.reps),
+                                        why);
+    finish_torch_row(t, c.train_batch, c.timing.reps, why,
+                     "PyTorch on the host CPU, same net and batch (bench/train_step_torch.py)");
     rows.push_back(t);
+  }
+  return rows;
+}
+
+// ---------------------------------------------------------------- inference
+
+std::vector<Row> run_inference_suite(const BenchConfig& c, const Stream& stream) {
+  StreamGuard on_stream(stream);
+  std::vector<Row> rows;
+  const std::vector<ops::Backend> backends = model_backends(c);
+  const int64_t size = c.infer_image_size;
+  const bool cpu = c.device.type == DeviceType::cpu;
+  for (const std::string& name : c.infer_models) {
+    for (int64_t batch : c.infer_batches) {
+      const std::string shape = fmt::format("batch {} 3x{}x{}", batch, size, size);
+      for (ops::Backend backend : backends) {
+        Row r;
+        r.suite = "inference";
+        r.op = "inference:" + name;
+        r.shape = shape;
+        r.impl = cpu ? fmt::format("{}, {} threads", backend == ops::Backend::custom ? "reference" : "onednn",
+                                   ref::num_threads())
+                     : fmt::format("{}", ops::backend_name(backend));
+        try {
+          auto model = nn::build_model(name, Shape{3, size, size}, 1000);
+          ops::Context ctx(c.device, backend);
+          ctx.stream = stream.handle();
+          model->to(c.device);
+          model->initialize(ctx, 1);
+          model->train(false);
+          const Tensor x = to_device({random_inputs({{Shape{batch, 3, size, size}}}, 7)[0]}, c.device)[0];
+          Tensor logits;
+          auto forward = [&](int) { logits = model->forward(ctx, x).y; };
+          forward(0);
+          const std::vector<float> v = logits.to_vector<float>(ctx.stream);
+          const bool finite = std::all_of(v.begin(), v.end(), [](float f) { return std::isfinite(f); });
+          if (!finite || int64_t(v.size()) != batch * 1000) {
+            r.verify = "FAILED: logits not finite or misshapen";
+          } else {
+            r.verify = "finite logits";
+            r.stats = time_runs(stream, c.timing, forward);
+            r.timed = true;
+            r.images_per_s = double(batch) / (r.stats.median_ms * 1e-3);
+          }
+        } catch (const Error& e) {
+          r.verify = "skipped";
+          r.note = e.what();
+        }
+        rows.push_back(r);
+      }
+      if (!cpu) continue;  // PyTorch's figure is a CPU figure: beside the CPU device only
+      Row t;
+      t.suite = "inference";
+      t.op = "inference:" + name;
+      t.shape = shape;
+      t.impl = fmt::format("pytorch-cpu, {} threads", ref::num_threads());
+      std::string why;
+      t.images_per_s =
+          torch_images_per_s(c, c.infer_torch_script,
+                             fmt::format("--model {} --batch {} --size {} --threads {} --warmup {} --steps {}", name,
+                                         batch, size, ref::num_threads(), std::max(1, c.timing.warmup), c.timing.reps),
+                             why);
+      finish_torch_row(t, batch, c.timing.reps, why,
+                       "torchvision's model, eval mode, torch.inference_mode, same threads (bench/inference_torch.py)");
+      rows.push_back(t);
+    }
   }
   return rows;
 }

@@ -5,6 +5,8 @@
 //                the reference.
 //   train-step : one training step (forward, loss, backward, SGD update) of zoo models, in images/s,
 //                with PyTorch's CPU figure for the same net when /usr/bin/python3 has torch.
+//   inference  : eval-mode forward of ImageNet zoo models (torchvision's resnet50 by default) at 224x224,
+//                in images/s, with torchvision's figure on the same CPU and thread count (device cpu).
 // Shape sets:
 //   tiny      a few small shapes (seconds anywhere; the tests use it); registry ops: each op's largest test sample
 //   cifar     every conv and linear layer of the zoo's CIFAR nets (small_cnn, cifar_quick, cifar_full, resnet20,
@@ -52,6 +54,11 @@ struct BenchConfig {
   int64_t train_batch = 32;
   bool torch = true;
   std::string python = "/usr/bin/python3", torch_script;
+  // inference
+  std::vector<std::string> infer_models{"resnet50"};
+  std::vector<int64_t> infer_batches{8, 1};
+  int64_t infer_image_size = 224;
+  std::string infer_torch_script;
 };
 
 // Measured once per run: a large copy and a large SGEMM on the device (cuBLAS when built, else ours;
@@ -60,6 +67,7 @@ Roofline measure_roofline(const BenchConfig& c, const Stream& stream);
 
 std::vector<Row> run_kernel_suite(const BenchConfig& c, const ShapeSet& shapes, const Stream& stream);
 std::vector<Row> run_train_step_suite(const BenchConfig& c, const Stream& stream);
+std::vector<Row> run_inference_suite(const BenchConfig& c, const Stream& stream);
 
 std::string conv_shape_name(const Conv2dParams& p);
 // Throws a UsageError naming the first of `ops` that is neither conv2d, gemm nor a registry op with a bench row.

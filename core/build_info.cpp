@@ -3,6 +3,7 @@
 #include "core/device.h"
 #include "core/error.h"
 #include "fovea_build_config.h"
+#include "fovea_git_revision.h"
 
 #if FOVEA_HAVE_CUDA
 #include <cuda_runtime.h>

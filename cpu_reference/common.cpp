@@ -1,4 +1,5 @@
 #include "cpu_reference/common.h"
+#include "cpu_reference/blas.h"
 #include "layers/ops/gemm.h"
 
 #include <cblas.h>
@@ -10,8 +11,7 @@
 namespace fovea::ref::detail {
 
 void blas_init() {
-  static std::once_flag once;
-  std::call_once(once, [] { openblas_set_num_threads(1); });
+  (void)blas_info();  // chooses the kernels (cpu_reference/blas.cpp) and pins OpenBLAS to one thread
 }
 
 int max_threads() {

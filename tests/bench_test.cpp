@@ -89,6 +89,33 @@ TEST_F(BenchCli, CpuRunWritesTableCsvJsonPngWithTheEnvironment) {
   EXPECT_EQ(slurp(out / "bench.png").substr(0, 4), "\x89PNG");
 }
 
+TEST_F(BenchCli, InferenceSuiteTimesTheZooModelInEvalModeBesidePyTorchsRow) {
+  const fs::path out = dir_ / "inference";
+  const Result r =
+      run("bench --device cpu --suites inference --infer-model resnet18 --infer-batch 2,1 --image-size 32 "
+          "--no-torch --reps 1 --warmup 0 --out " +
+          out.string());
+  ASSERT_EQ(r.code, 0) << r.output;
+  const nlohmann::json j = nlohmann::json::parse(slurp(out / "bench.json"));
+  std::vector<std::string> seen;
+  for (const auto& row : j["rows"]) {
+    EXPECT_EQ(row["suite"], "inference") << row.dump();
+    EXPECT_EQ(row["op"], "inference:resnet18") << row.dump();
+    const std::string impl = row["impl"].get<std::string>();
+    seen.push_back(row["shape"].get<std::string>() + " " + impl.substr(0, impl.find(',')));
+    if (impl.rfind("reference", 0) == 0) {
+      EXPECT_EQ(row["verify"], "finite logits") << row.dump();
+      ASSERT_TRUE(row["timed"].get<bool>()) << row.dump();
+      EXPECT_GT(row["images_per_s"].get<double>(), 0) << row.dump();
+    } else {
+      EXPECT_EQ(row["verify"], "skipped") << row.dump();  // --no-torch: the row says why
+      EXPECT_EQ(row["note"], "--no-torch") << row.dump();
+    }
+  }
+  EXPECT_EQ(seen, (std::vector<std::string>{"batch 2 3x32x32 reference", "batch 2 3x32x32 pytorch-cpu",
+                                            "batch 1 3x32x32 reference", "batch 1 3x32x32 pytorch-cpu"}));
+}
+
 TEST_F(BenchCli, EmuIsRefusedWithTheReason) {
   const Result r = run("bench --device emu --out " + (dir_ / "emu").string());
   EXPECT_EQ(r.code, 2) << r.output;

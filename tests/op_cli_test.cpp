@@ -7,6 +7,7 @@
 
 #include "core/npy.h"
 #include "core/philox.h"
+#include "cpu_reference/blas.h"
 #include "cpu_reference/conv2d.h"
 #include "tests/cli_test_util.h"
 #include "tests/test_util.h"
@@ -148,6 +149,43 @@ TEST_F(OpCli, ListNamesEveryOpAndJsonHasTheirContract) {
   // loads it, so `fovea` itself can (it exports what the module needs from it).
   EXPECT_NE(r.output.find("implementations: cpu emu cuda cudnn"), std::string::npos) << r.output;
 #endif
+}
+
+// cpu_reference/blas.h: the kernel set fovea selects where OpenBLAS chose a weaker one than the CPU runs.
+TEST(BlasKernels, ChoiceFollowsTheCpuFeatures) {
+  ref::CpuFeatures sse3;
+  sse3.sse3 = true;
+  ref::CpuFeatures avx2 = sse3;
+  avx2.avx = avx2.avx2 = avx2.fma = true;
+  ref::CpuFeatures avx512 = avx2;
+  avx512.avx512f = avx512.avx512bw = avx512.avx512dq = avx512.avx512vl = true;
+  ref::CpuFeatures avx512f_only = avx2;  // SkylakeX's kernels need BW, DQ and VL too
+  avx512f_only.avx512f = true;
+  EXPECT_EQ(ref::better_openblas_kernels(avx512, "Prescott"), "SkylakeX");  // issue 17's Xeon
+  EXPECT_EQ(ref::better_openblas_kernels(avx512, "Haswell"), "SkylakeX");
+  EXPECT_EQ(ref::better_openblas_kernels(avx512, "Zen"), "SkylakeX");
+  EXPECT_EQ(ref::better_openblas_kernels(avx512, "SKYLAKEX"), "");
+  EXPECT_EQ(ref::better_openblas_kernels(avx512, "Cooperlake"), "");
+  EXPECT_EQ(ref::better_openblas_kernels(avx512f_only, "Prescott"), "Haswell");
+  EXPECT_EQ(ref::better_openblas_kernels(avx2, "Sandybridge"), "Haswell");
+  EXPECT_EQ(ref::better_openblas_kernels(avx2, "Zen"), "");
+  EXPECT_EQ(ref::better_openblas_kernels(avx2, "Haswell"), "");
+  EXPECT_EQ(ref::better_openblas_kernels(sse3, "Prescott"), "");
+  EXPECT_EQ(ref::better_openblas_kernels(ref::CpuFeatures{}, "Katmai"), "");
+}
+
+TEST(BlasKernels, InfoNamesThemAndABadNameIsRefused) {
+  const Result r = run("info");
+  ASSERT_EQ(r.code, 0) << r.output;
+  const ref::BlasInfo& b = ref::blas_info();
+  EXPECT_NE(r.output.find("CPU features: " + ref::cpu_features().str()), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("BLAS: OpenBLAS"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("; kernels "), std::string::npos) << r.output;
+  EXPECT_NE(b.library.find(b.kernels), std::string::npos) << b.library;  // OpenBLAS's config names its kernels
+  const Result bad = run_command("FOVEA_BLAS_KERNELS=NoSuchCore " + std::string(FOVEA_BINARY) + " info");
+  EXPECT_EQ(bad.code, 2) << bad.output;
+  EXPECT_NE(bad.output.find("FOVEA_BLAS_KERNELS=NoSuchCore"), std::string::npos) << bad.output;
+  EXPECT_NE(bad.output.find("no kernel set of that name"), std::string::npos) << bad.output;
 }
 
 }  // namespace
