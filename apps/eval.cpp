@@ -20,7 +20,9 @@ namespace {
 
 struct EvalOptions {
   std::string checkpoint, dataset, data_dir, device = "auto", backend = "custom", json;
-  int64_t batch = 256, subset = 0;
+  int64_t batch = 256, subset = 0, image_size = 0;
+  double val_split = -1;
+  bool skip_bad_images = false;
   std::vector<int> shifts{1, 2, 3};
   bool no_shifts = false;
 };
@@ -56,7 +58,15 @@ int run_eval(const EvalOptions& o) {
   const ops::Backend backend = resolve_backend(o.backend, device, "--backend");
   ops::Context ctx(device, backend);
   model->to(device);
-  data::Dataset test = nn::load_split(dataset, dir, data::Split::test);
+  // Folder datasets: the checkpoint's run settings, unless given here.
+  const nlohmann::json& rc = ckpt.meta.config;
+  data::FolderOptions fo;
+  fo.image_size = o.image_size > 0 ? o.image_size : rc.value("image_size", int64_t(224));
+  fo.val_split = o.val_split >= 0 ? o.val_split : rc.value("val_split", 0.0);
+  fo.seed = rc.value("seed", uint64_t(1));
+  fo.skip_bad_images = o.skip_bad_images || rc.value("skip_bad_images", false);
+  fo.transform = rc.value("image_transform", std::string("torchvision"));
+  data::Dataset test = nn::load_split(dataset, dir, data::Split::test, fo);
   FOVEA_CHECK(o.subset <= test.size(), "--subset ", o.subset, " is larger than the test set (", test.size(),
               " examples)");
   if (o.subset > 0) test = data::subset(test, o.subset);
@@ -79,8 +89,11 @@ int run_eval(const EvalOptions& o) {
              model->num_parameters(), ckpt.meta.epoch, ckpt.meta.step);
   int64_t correct = 0;
   for (size_t c = 0; c < r.confusion.size(); ++c) correct += r.confusion[c][c];
-  fmt::print("{} test set on {}: accuracy {:.2f}% ({}/{}), loss {:.4f}\n\n", dataset, device.str(), 100 * r.accuracy,
+  fmt::print("{} test set on {}: accuracy {:.2f}% ({}/{}), loss {:.4f}\n", dataset, device.str(), 100 * r.accuracy,
              correct, r.count, r.loss);
+  if (r.skipped > 0) fmt::print("skipped {} unreadable images (--skip-bad-images)\n", r.skipped);
+  fmt::print("\n");
+  j["skipped_images"] = r.skipped;
   const std::vector<double> per_class = r.per_class_accuracy();
   fmt::print("per-class accuracy:\n");
   for (size_t c = 0; c < per_class.size(); ++c)
@@ -95,7 +108,9 @@ int run_eval(const EvalOptions& o) {
     fmt::print("\n");
   }
 
-  if (!o.no_shifts && test.is_image()) {
+  if (!o.no_shifts && test.from_files())
+    fmt::print("\ntranslation test: skipped (a folder dataset is decoded per batch, not held in memory to shift)\n");
+  if (!o.no_shifts && test.is_image() && !test.from_files()) {
     fmt::print("\ntranslation test: accuracy with the test images shifted by k pixels (zeros shifted in):\n");
     fmt::print("  {:>5} {:>8} {:>8} {:>8} {:>8} {:>8}\n", "k", "right", "left", "down", "up", "mean");
     nlohmann::json shifts = nlohmann::json::array();
@@ -127,6 +142,13 @@ Command eval_command(
       app.add_option("--checkpoint", o->checkpoint, "a checkpoint written by fovea train")->required();
       app.add_option("--dataset", o->dataset, "dataset (default: the checkpoint's)");
       app.add_option("--data", o->data_dir, "folder with the dataset's files (default: the checkpoint's)");
+      app.add_option("--image-size", o->image_size, "folder datasets: crop side (default: the checkpoint's)")
+          ->check(in_range(1, 4096));
+      app.add_option("--val-split", o->val_split,
+                     "folder datasets without train/ and val/: the held-out fraction (default: the checkpoint's)")
+          ->check(in_range(0, 1, /*hi_open=*/true));
+      app.add_flag("--skip-bad-images", o->skip_bad_images,
+                   "folder datasets: skip and count images that do not decode");
       app.add_option("--device", o->device, "auto, cpu, emu or cuda[:N]")->capture_default_str();
       app.add_option("--backend", o->backend, kBackendHelp)->capture_default_str()->check(one_of(kBackendNames));
       app.add_option("--batch", o->batch, "batch size")->capture_default_str()->check(kPositiveInt);

@@ -17,7 +17,7 @@ namespace fovea::app {
 namespace {
 
 struct OpOptions {
-  std::string name, device = "cpu", backend = "custom", out;
+  std::string name, device = "cpu", backend = "custom", precision = "fp32", out;
   std::vector<std::string> attrs, inputs;
   bool list = false, json = false;
 };
@@ -45,8 +45,9 @@ int list_ops(bool json) {
     fmt::print("{}\n  {}\n  inputs:{}\n  attributes:{}\n  outputs:", op->name, op->doc, inputs,
                attrs.empty() ? " none" : attrs);
     for (const std::string& o : op->outputs) fmt::print(" {}", o);
-    fmt::print("\n  backward: {}\n  implementations:{}\n\n", grads.empty() ? std::string("none") : "gives" + grads,
-               slots);
+    fmt::print("\n  backward: {}\n  implementations:{}\n  precisions: {}\n\n",
+               grads.empty() ? std::string("none") : "gives" + grads, slots,
+               op->precision_stubs.empty() ? "fp32" : "fp32 tf32 bf16 fp16 (--precision)");
   }
   return 0;
 }
@@ -59,6 +60,16 @@ int run_op(const OpOptions& o) {
   const Device device = parse_device(o.device);
   require_device(device);
   ops::Context ctx(device, resolve_backend(o.backend, device, "--backend"));
+  const std::optional<Precision> precision = precision_from_name(o.precision);
+  FOVEA_CHECK(precision, "fovea op: --precision '", o.precision, "' is not fp32, tf32, bf16 or fp16");
+  ctx.precision = *precision;
+  if (ctx.precision != Precision::fp32) {
+    std::string have;
+    for (const ops::OpInfo* other : ops::registered_ops())
+      if (!other->precision_stubs.empty()) have += (have.empty() ? "" : ", ") + other->name;
+    FOVEA_CHECK(!op.precision_stubs.empty(), "fovea op: --precision ", o.precision, ": op ", op.name,
+                " runs in fp32 only (ops with tf32, bf16 and fp16: ", have, ")");
+  }
 
   std::map<std::string, std::string> attrs;
   for (const std::string& kv : o.attrs) {
@@ -111,6 +122,10 @@ Command op_command("op", "Run one op (PyTorch semantics) on .npy inputs; write e
   app.add_option("--device", o->device, "cpu (reference), emu (our kernels on the emulator) or cuda")
       ->default_val("cpu");
   app.add_option("--backend", o->backend, kBackendHelp)->default_val("custom")->check(one_of(kBackendNames));
+  app.add_option("--precision", o->precision,
+                 "fp32, or tf32 / bf16 / fp16 for linear and conv2d: operands rounded to the type, FP32 sums, "
+                 "outputs of the type (cpu: the reference; emu, cuda: tensor cores)")
+      ->default_val("fp32");
   app.add_option("--attr", o->attrs, "KEY=VALUE; pairs as 2 or 2,1; lists as 0.5,0.4,0.3");
   app.add_option("--in", o->inputs, "NAME=FILE.npy; dy=FILE.npy (d + an output) also runs the backward pass");
   app.add_option("--out", o->out, "output folder");

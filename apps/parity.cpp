@@ -5,6 +5,7 @@
 
 #include "apps/command.h"
 #include "apps/flags.h"
+#include "layers/data/image.h"
 #include "layers/data/loader.h"
 #include "layers/train/parity.h"
 #include "layers/train/session.h"
@@ -30,7 +31,9 @@ int run_parity_cli(const ParityCli& o) {
   lo.batch_size = o.batch;
   lo.seed = o.seed;
   lo.prefetch = 0;
-  if (train.is_image())
+  if (train.from_files())  // a folder dataset: ImageNet's statistics, as fovea train uses
+    lo.normalization = {data::EvalTransform{}.mean, data::EvalTransform{}.stddev};
+  else if (train.is_image())
     lo.normalization = data::channel_stats(data::subset(train, std::min<int64_t>(train.size(), 2000)));
   data::BatchLoader loader(train, lo);
   loader.start_epoch(0);
@@ -39,10 +42,8 @@ int run_parity_cli(const ParityCli& o) {
   while (int64_t(batches.size()) < o.steps && loader.next(b))
     batches.emplace_back(b.images.to(kCPU), b.labels.to(kCPU));
 
-  std::vector<int64_t> dims = train.images.shape().vec();
-  dims.erase(dims.begin());
-  auto ma = nn::build_model(o.model, Shape(dims), train.num_classes());
-  auto mb = nn::build_model(o.model, Shape(dims), train.num_classes());
+  auto ma = nn::build_model(o.model, train.sample_shape(), train.num_classes());
+  auto mb = nn::build_model(o.model, train.sample_shape(), train.num_classes());
   ma->to(da);
   mb->to(db);
   ma->initialize(ca, o.seed);

@@ -71,10 +71,25 @@ Command train_command(
       auto t = std::make_shared<TextFlags>();
       auto list = std::make_shared<bool>(false);
       auto quiet = std::make_shared<bool>(false);
-      app.add_option("--dataset", c->dataset, "synthetic, rings, mnist, fashion-mnist, cifar10 or cifar100")
+      app.add_option("--dataset", c->dataset,
+                     "synthetic, rings, mnist, fashion-mnist, cifar10, cifar100, or folder (images in class folders)")
           ->capture_default_str();
       app.add_option("--data", c->data_dir,
-                     "folder with the dataset's files (mnist, fashion-mnist, cifar10, cifar100)");
+                     "folder with the dataset's files (mnist, fashion-mnist, cifar10, cifar100); folder: DIR/train/"
+                     "<class>/*.png|jpg and DIR/val/<class>/*, or DIR/<class>/* with --val-split F");
+      app.add_option("--image-size", c->image_size, "folder datasets: side of the square crops (224; 32 for small)")
+          ->capture_default_str()
+          ->check(in_range(1, 4096));
+      app.add_option("--image-transform", c->image_transform,
+                     "folder datasets: torchvision (train: RandomResizedCrop + flip; test: resize to round(S*256/224), "
+                     "centre crop S) or resize (all: shorter side to S, centre crop; augment with --augment)")
+          ->capture_default_str()
+          ->check(one_of({"torchvision", "resize"}));
+      app.add_flag("--skip-bad-images", c->skip_bad_images,
+                   "folder datasets: skip and count images that do not decode instead of stopping");
+      app.add_option("--decode-threads", c->decode_threads,
+                     "folder datasets: image decoding threads (0: the cores, at most 8; same batches for any number)")
+          ->check(in_range(0, 256));
       app.add_option("--model", c->model,
                      "a zoo name (--list-models) or a spec like conv:32:3:pad=1,relu,maxpool:2,linear")
           ->capture_default_str();

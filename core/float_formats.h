@@ -18,6 +18,7 @@
 #pragma once
 #include <bit>
 #include <cstdint>
+#include <optional>
 #include <string_view>
 
 namespace fovea {
@@ -173,6 +174,13 @@ constexpr std::string_view precision_name(Precision p) {
     case Precision::fp16: return "fp16";
   }
   return "?";
+}
+
+// "fp32" | "tf32" | "bf16" | "fp16", or nothing.
+constexpr std::optional<Precision> precision_from_name(std::string_view s) {
+  for (Precision p : {Precision::fp32, Precision::tf32, Precision::bf16, Precision::fp16})
+    if (precision_name(p) == s) return p;
+  return std::nullopt;
 }
 
 // x as an operand of precision p reads it: rounded to the precision's input format (a float again).

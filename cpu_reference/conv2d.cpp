@@ -340,8 +340,18 @@ const bool registered =
                                                         float* db) { conv2d_backward_bias(p, dy, db); }) &&
     ops::im2col_stub.define(
         Slot::cpu, [](const Exec&, const Conv2dParams& p, const float* x, float* col) { im2col(p, x, col); }) &&
-    ops::col2im_stub.define(Slot::cpu,
-                            [](const Exec&, const Conv2dParams& p, const float* col, float* x) { col2im(p, col, x); });
+    ops::col2im_stub.define(
+        Slot::cpu, [](const Exec&, const Conv2dParams& p, const float* col, float* x) { col2im(p, col, x); }) &&
+    ops::conv2d_forward_precision_stub.define(
+        Slot::cpu, [](const Exec&, Precision prec, const Conv2dParams& p, const float* x, const float* w,
+                      const float* b, float* y) { conv2d_forward(p, prec, x, w, b, y); }) &&
+    ops::conv2d_backward_data_precision_stub.define(
+        Slot::cpu, [](const Exec&, Precision prec, const Conv2dParams& p, const float* dy, const float* w,
+                      float* dx) { conv2d_backward_data(p, prec, dy, w, dx); }) &&
+    ops::conv2d_backward_filter_precision_stub.define(
+        Slot::cpu, [](const Exec&, Precision prec, const Conv2dParams& p, const float* x, const float* dy, float* dw) {
+          conv2d_backward_filter(p, prec, x, dy, dw);
+        });
 
 }  // namespace
 

@@ -98,7 +98,17 @@ const bool registered =
                                             [](const Exec&, const LinearParams& p, const float* x, const float* dy,
                                                float* dw) { linear_backward_weight(p, x, dy, dw); }) &&
     ops::linear_backward_bias_stub.define(Slot::cpu, [](const Exec&, const LinearParams& p, const float* dy,
-                                                        float* db) { linear_backward_bias(p, dy, db); });
+                                                        float* db) { linear_backward_bias(p, dy, db); }) &&
+    ops::linear_forward_precision_stub.define(
+        Slot::cpu, [](const Exec&, Precision prec, const LinearParams& p, const float* x, const float* w,
+                      const float* b, float* y) { linear_forward(p, prec, x, w, b, y); }) &&
+    ops::linear_backward_data_precision_stub.define(
+        Slot::cpu, [](const Exec&, Precision prec, const LinearParams& p, const float* dy, const float* w,
+                      float* dx) { linear_backward_data(p, prec, dy, w, dx); }) &&
+    ops::linear_backward_weight_precision_stub.define(
+        Slot::cpu, [](const Exec&, Precision prec, const LinearParams& p, const float* x, const float* dy, float* dw) {
+          linear_backward_weight(p, prec, x, dy, dw);
+        });
 
 }  // namespace
 

@@ -41,6 +41,7 @@ void conv2d_backward_filter(const Exec& ex, const ConvConfig& cfg, const Conv2dP
 const bool registered = ops::conv2d_forward_stub.define(kThisSlot, conv2d_forward) &&
                         ops::conv2d_backward_data_stub.define(kThisSlot, conv2d_backward_data) &&
                         ops::conv2d_backward_filter_stub.define(kThisSlot, conv2d_backward_filter) &&
-                        ops::im2col_stub.define(kThisSlot, im2col) && ops::col2im_stub.define(kThisSlot, col2im);
+                        ops::im2col_stub.define(kThisSlot, im2col) && ops::col2im_stub.define(kThisSlot, col2im) &&
+                        ops::conv2d_dgrad_weight_copy_stub.define(kThisSlot, conv2d_dgrad_weight_copy);
 
 }  // namespace fovea::FOVEA_KERNEL_NS

@@ -128,10 +128,20 @@ inline ConvGemmPlan conv2d_igemm_plan(ConvOp op, const Conv2dParams& p) {
   return conv2d_igemm_normalize(op, p, plan);
 }
 
-// Workspace of an implicit-GEMM launch: one partial output per slice when split.
-inline size_t conv2d_igemm_workspace_bytes(ConvOp op, const Conv2dParams& p, const ConvGemmPlan& plan) {
+// dgrad's copy of the weights in the layout its GEMM reads (kernels/conv2d_igemm_dgrad.cu): K*C/g*R*S floats;
+// none for R*S == 1, whose weights already have that layout.
+inline size_t conv2d_igemm_dgrad_weight_copy_bytes(const Conv2dParams& p) {
+  return p.R * p.S > 1 ? size_t(p.w_size()) * sizeof(float) : 0;
+}
+// Split-K partials of an implicit-GEMM launch: one partial output per slice when split.
+inline size_t conv2d_igemm_partials_bytes(ConvOp op, const Conv2dParams& p, const ConvGemmPlan& plan) {
   const ConvGemmPlan n = conv2d_igemm_normalize(op, p, plan);
   return n.splits > 1 ? size_t(n.splits) * size_t(conv2d_output_size(op, p)) * sizeof(float) : 0;
+}
+// Workspace of an implicit-GEMM launch: the partials, then (dgrad) the weight copy.
+inline size_t conv2d_igemm_workspace_bytes(ConvOp op, const Conv2dParams& p, const ConvGemmPlan& plan) {
+  return conv2d_igemm_partials_bytes(op, p, plan) +
+         (op == ConvOp::backward_data ? conv2d_igemm_dgrad_weight_copy_bytes(p) : 0);
 }
 
 // Scratch bytes a conv2d_* call with `algo` needs (0: none; pass nullptr).

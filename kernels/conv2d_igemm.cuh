@@ -17,7 +17,10 @@
 // that few output channels need (16/32 rows) pay with lower occupancy of the FMA pipe. Per op:
 //   fprop  per output y: 2*C/g*R*S FLOPs; ~4*(C/g*R*S)*(1/BM + 1/BN) bytes from L2, 4 to HBM.
 //   dgrad  per output dx: 2*K/g*R*S/(sh*sw) FLOPs on average: a strided dgrad runs one GEMM per
-//          stride phase over only the taps that land on the stride grid (conv2d.h); same bytes.
+//          stride phase over only the taps that land on the stride grid (conv2d.h); same bytes. For
+//          R*S > 1 a first small kernel copies w into the layout the GEMM reads (channels contiguous,
+//          kernels/conv2d_igemm_dgrad.cu): one more launch, K*C/g*R*S floats of workspace, one read
+//          and one write of w.
 //   wgrad  per output dw: 2*N*P*Q FLOPs; the N*P*Q reduction is split across blocks (split-K) and
 //          the slices are added by splitk_reduce_kernel in slice order: 4*splits bytes per dw.
 // Few output tiles (small spatial sizes) get split-K in fprop and dgrad as well (conv2d_igemm_plan).
@@ -213,10 +216,16 @@ ConvGeom make_geom(const char* op, ConvOp which, const Conv2dParams& p, const Co
 }
 
 // Where the GEMM writes: the output itself, or partials in the call's workspace when the reduction is split.
+// dgrad: *weight_copy is where its weight copy goes, after the partials (null when R*S == 1 needs none).
 float* gemm_target(const Exec& ex, const char* op, ConvOp which, const Conv2dParams& p, const ConvGemmPlan& plan,
-                   float* out) {
-  if (plan.splits == 1) return out;
-  return workspace_array<float>(ex, int64_t(conv2d_igemm_workspace_bytes(which, p, plan) / sizeof(float)), op);
+                   float* out, float** weight_copy = nullptr) {
+  const size_t bytes = conv2d_igemm_workspace_bytes(which, p, plan);
+  float* ws = bytes > 0 ? workspace_array<float>(ex, int64_t(bytes / sizeof(float)), op) : nullptr;
+  if (weight_copy)
+    *weight_copy = which == ConvOp::backward_data && conv2d_igemm_dgrad_weight_copy_bytes(p) > 0
+                       ? ws + conv2d_igemm_partials_bytes(which, p, plan) / sizeof(float)
+                       : nullptr;
+  return plan.splits == 1 ? out : ws;
 }
 
 // x: columns, y: rows of C, z: independent GEMMs (groups, dgrad phases) x reduction slices.

@@ -97,58 +97,124 @@ struct DgradGatherLoader {
   }
 };
 
-// A of dgrad for one phase: A[c][(k, jr, js)] = w[k][c][r0 + step_r*jr][s0 + step_s*js] (the group's
-// weights, transposed on the fly). Scalar loads: no dimension is contiguous for R*S > 1. Every item
-// of a thread has the same reduction column (tid % BK), walked as (k, jr, js) by carries. Weights
-// are small and stay in L1/L2.
+// ---------------------------------------------------------------- the weight copy (A of every phase)
+// A of dgrad for one phase is A[c][(k, jr, js)] = w[k][c][r0 + step_r*jr][s0 + step_s*js]: w read
+// transposed, and w[k][c][r][s] has no dimension that is contiguous along c when R*S > 1 (a warp's
+// scalar loads took 8-17 sectors per request against 4). As cuDNN does, the launcher first copies w
+// into the call's workspace in the layout the GEMM reads: per group, the stride phases' taps one
+// after another (phase by phase along each axis, ah then aw), each phase a dense matrix of
+// Kg * cnt_r * cnt_s rows (k, jr, js) by Cg contiguous channels. The dgrad kernel then loads A as an
+// m-contiguous matrix (DgradWeightLoader): a warp reads 32 consecutive channels (4 sectors, 1 shared
+// wavefront). No spatial flip: the kernel indexes taps as they are (correlation form).
+// Cost: one extra launch, K*C/g*R*S floats of workspace, one read and one write of the weights
+// (coalesced both ways through a shared-memory tile); for R*S == 1 w already is that layout and
+// neither the copy nor the workspace is needed. The values are copied, not combined: the GEMM sums
+// the same numbers in the same order as before, so the results are bitwise unchanged.
+
+FOVEA_DEVICE_INLINE int gcd_int(int a, int b) {
+  while (b) {
+    const int r = a % b;
+    a = b, b = r;
+  }
+  return a;
+}
+// Taps r < R (dilation dil) of the phases before phase a along one axis: those with r*dil mod stride < a.
+FOVEA_DEVICE_INLINE int taps_before_phase(int a, int R, int stride, int dil) {
+  int n = 0;
+  for (int r = 0; r < R; ++r) n += r * dil % stride < a;
+  return n;
+}
+// Offset of phase (ah, aw)'s matrix in a group's block of the weight copy, in taps (x Kg * Cg floats).
+FOVEA_DEVICE_INLINE int dgrad_phase_tap_offset(const ConvGeom& g, int ah, int aw, int cnt_r) {
+  return taps_before_phase(ah, g.R, g.sh, g.dh) * g.S + cnt_r * taps_before_phase(aw, g.S, g.sw, g.dw);
+}
+// Along one axis, tap r belongs to phase r*dil mod stride, whose taps are r0, r0 + step, ... (r0 = r mod step):
+// r's rank there and the phase's tap count.
+FOVEA_DEVICE_INLINE void dgrad_tap_rank(int r, int R, int stride, int dil, int& phase, int& rank, int& count) {
+  const int step = stride / gcd_int(stride, dil), r0 = r % step;
+  phase = r * dil % stride, rank = r / step, count = (R - 1 - r0) / step + 1;
+}
+
+// One block per (k, 32 channels, 32 taps) of w viewed as K matrices [Cg][R*S]: loads them (consecutive
+// threads, consecutive floats: one contiguous span when R*S <= 32), then each warp writes one tap's 32
+// channels to the row of the copy that tap has in its phase (128 contiguous bytes). The tile's rows are
+// padded to an odd length so that the column reads of the write phase hit 32 banks.
+constexpr int kWeightCopyThreads = 256, kWeightCopyTile = 32;
+__global__ void conv2d_dgrad_weight_copy_kernel(ConvGeom g, const float* __restrict__ w, float* __restrict__ wt) {
+  constexpr int T = kWeightCopyTile;
+  __shared__ float tile[T * (T + 1)];
+  const int c_tiles = (g.Cg + T - 1) / T, t_tiles = (g.RS + T - 1) / T;
+  const int t0 = int(blockIdx.x % t_tiles) * T, c0 = int(blockIdx.x / t_tiles % c_tiles) * T;
+  const int k = int(blockIdx.x / t_tiles / c_tiles);
+  const int cn = min(T, g.Cg - c0), tn = min(T, g.RS - t0), ld = tn | 1;
+  const float* src = w + (k * g.Cg + c0) * g.RS + t0;
+  for (int e = threadIdx.x; e < cn * tn; e += blockDim.x) {
+    const int i = e / tn, j = e - i * tn;
+    tile[i * ld + j] = src[i * g.RS + j];
+  }
+  __syncthreads();
+  const int grp = k / g.Kg, kk = k - grp * g.Kg, lane = threadIdx.x % 32;
+  for (int j = threadIdx.x / 32; j < tn; j += blockDim.x / 32) {
+    const int tap = t0 + j, r = tap / g.S, s = tap - r * g.S;
+    int ah, jr, cnt_r, aw, js, cnt_s;
+    dgrad_tap_rank(r, g.R, g.sh, g.dh, ah, jr, cnt_r);
+    dgrad_tap_rank(s, g.S, g.sw, g.dw, aw, js, cnt_s);
+    const int row = (grp * g.RS + dgrad_phase_tap_offset(g, ah, aw, cnt_r)) * g.Kg + (kk * cnt_r + jr) * cnt_s + js;
+    if (lane < cn) wt[row * g.Cg + c0 + lane] = tile[lane * ld + j];
+  }
+}
+
+void launch_dgrad_weight_copy(const Exec& ex, const ConvGeom& g, const float* w, float* wt) {
+  const int64_t blocks = int64_t(g.K) * ((g.Cg + kWeightCopyTile - 1) / kWeightCopyTile) *
+                         ((g.RS + kWeightCopyTile - 1) / kWeightCopyTile);
+  FOVEA_CHECK(blocks < INT_MAX, "conv2d dgrad weight copy: ", blocks, " blocks exceed the grid limit");
+  FOVEA_LAUNCH(conv2d_dgrad_weight_copy_kernel, dim3(unsigned(blocks)), kWeightCopyThreads, 0, ex.stream, g, w, wt);
+}
+
+// A of dgrad for one phase from the weight copy: A[c][row] = a[row * Cg + c] (a: the phase's matrix). Every tile has
+// a multiple of BM threads, so each thread keeps one channel column c = m0 + tid % BM and loads the rows tid / BM,
+// tid / BM + kThreads / BM, ... of each slab: a warp reads 32 consecutive channels of one row (16 of two rows for
+// BM = 16) and stores them to one shared row, conflict-free.
 template <class Cfg>
 struct DgradWeightLoader {
-  static constexpr int kItems = Cfg::BM * Cfg::BK;
-  static constexpr int kPerThread = (kItems + Cfg::kThreads - 1) / Cfg::kThreads;
-  Radix3Walker kw;  // (k, jr, js)
-  int kidx;
-  int cnt_r, cnt_s, tap0, tap_dr, tap_ds;  // tap (jr, js) is at r*S + s = tap0 + jr*tap_dr + js*tap_ds
-  float reg[kPerThread] = {};
+  static_assert(Cfg::kThreads % Cfg::BM == 0 && Cfg::BK % (Cfg::kThreads / Cfg::BM) == 0, "one column per thread");
+  static constexpr int kRowStep = Cfg::kThreads / Cfg::BM, kPerThread = Cfg::BK / kRowStep;
+  // Two registers, as few as the 128x128 tile's 128-register bound allows: the offset of this thread's element
+  // in the next slab's first row, and that row (far past any k_end for a column past the group's channels).
+  int off, row;
+  float reg[kPerThread];
 
-  FOVEA_DEVICE_INLINE void init(const ConvGeom& g, const DgradPhase& ph, int k_begin, int tid) {
-    cnt_r = ph.cnt_r, cnt_s = ph.cnt_s;
-    tap0 = ph.r0 * g.S + ph.s0, tap_dr = ph.step_r * g.S, tap_ds = ph.step_s;
-    kidx = k_begin + tid % Cfg::BK;
-    kw.init(kidx, Cfg::BK, cnt_r, cnt_s);
+  FOVEA_DEVICE_INLINE void init(const ConvGeom& g, int a_off, int m0, int k_begin, int tid) {
+    const int m = m0 + tid % Cfg::BM;
+    row = k_begin + tid / Cfg::BM;
+    off = a_off + row * g.Cg + m;
+    if (m >= g.M) row = 1 << 30;
   }
-  FOVEA_DEVICE_INLINE void load(const float* __restrict__ wg, const ConvGeom& g, int m0, int k_end, int tid) {
-    const bool k_ok = kidx < k_end;
-    const int koff = kw.hi * g.Cg * g.RS + tap0 + tap_dr * kw.mid + tap_ds * kw.lo;
+  FOVEA_DEVICE_INLINE void load(const float* __restrict__ wt, const ConvGeom& g, int k_end) {
 #pragma unroll
-    for (int l = 0; l < kPerThread; ++l) {
-      const int v = tid + l * Cfg::kThreads;
-      if (kItems % Cfg::kThreads != 0 && v >= kItems) break;
-      const int m = m0 + v / Cfg::BK;
-      reg[l] = k_ok && m < g.M ? wg[koff + m * g.RS] : 0.0f;
-    }
-    kidx += Cfg::BK;
-    kw.advance(cnt_r, cnt_s);
+    for (int l = 0; l < kPerThread; ++l) reg[l] = row + l * kRowStep < k_end ? wt[off + l * kRowStep * g.Cg] : 0.0f;
+    row += Cfg::BK, off += Cfg::BK * g.Cg;
   }
   template <int LD>
   FOVEA_DEVICE_INLINE void store(float (&S)[Cfg::BK][LD], int tid) const {
 #pragma unroll
-    for (int l = 0; l < kPerThread; ++l) {
-      const int v = tid + l * Cfg::kThreads;
-      if (kItems % Cfg::kThreads != 0 && v >= kItems) break;
-      S[v % Cfg::BK][v / Cfg::BK] = reg[l];
-    }
+    for (int l = 0; l < kPerThread; ++l) S[tid / Cfg::BM + l * kRowStep][tid % Cfg::BM] = reg[l];
   }
 };
 
 // blockIdx.z = (group * splits + slice) * phases + phase, phases = sh * sw.
-// Spills: on sm_80 only, the 128x128 gather instantiation spills 64 bytes (reloads 56) under the
-// 128-register bound of 256-thread tiles: the phase's tap walkers of both loaders. About 14 L1-hit
-// loads per slab against 512 FMAs per thread; the alternative, one block per SM, costs far more.
+// Spills: the 128x128 gather instantiation, under the 128-register bound of 256-thread tiles, stores 88
+// bytes and reloads 100 on sm_80, 16 and 8 on sm_90 (64 / 56 and none when it walked w transposed). Its
+// main loop (SASS, ../shared/tools/sass) has 12 L1-hit spill loads per slab on sm_80 and 2 loads + 2
+// stores on sm_90, against 512 FFMAs, in 675 / 682 instructions per slab (710 / 727 before: the weight
+// copy's loader needs fewer integer instructions). One block per SM instead would cost far more.
 template <class Cfg, bool kVecDy>
 __global__ void FOVEA_LAUNCH_BOUNDS(Cfg::kThreads)
-    conv2d_dgrad_igemm_kernel(ConvGeom g, const float* __restrict__ dy, const float* __restrict__ w,
+    conv2d_dgrad_igemm_kernel(ConvGeom g, const float* __restrict__ dy, const float* __restrict__ wt,
                               float* __restrict__ out) {
-  __shared__ gemm::SharedTiles<Cfg, Cfg::kLdA, gemm::kGatherLd<Cfg>> sm;  // B: gather stores
+  // A rows unpadded: the weight copy's m-contiguous stores fill one row per warp (two for BM = 16: 16 banks
+  // apart), conflict-free; B: gather stores.
+  __shared__ gemm::SharedTiles<Cfg, Cfg::BM, gemm::kGatherLd<Cfg>> sm;
   const int tid = threadIdx.x;
   int tm, tn;
   gemm::thread_coords<Cfg>(tid, tm, tn);
@@ -158,14 +224,15 @@ __global__ void FOVEA_LAUNCH_BOUNDS(Cfg::kThreads)
   const int m0 = blockIdx.y * Cfg::BM, n0 = blockIdx.x * Cfg::BN;
   if (n0 >= ph.Ngemm) return;  // the grid covers the largest phase; the whole block leaves together
   const int k_begin = slice * g.split_len, k_end = slice_end(ph.Kred, g.split_len, k_begin);
-  const float* wg = w + grp * g.Kg * g.Cg * g.RS;
+  // The phase's A: [Kred of the phase][Cg] in the group's block of the weight copy (see above).
+  const int a_off = (grp * g.RS + dgrad_phase_tap_offset(g, phase / g.sw, phase % g.sw, ph.cnt_r)) * g.Kg * g.Cg;
   const float* dyg = dy + grp * g.Kg * g.PQ;
 
   float acc[Cfg::TM][Cfg::TN] = {};
   if (k_end > k_begin) {  // else this slice (or the whole phase) has no taps: the tile is zeros
     DgradWeightLoader<Cfg> la;
     std::conditional_t<kVecDy, PlaneVecLoader<Cfg, true>, DgradGatherLoader<Cfg>> lb;
-    la.init(g, ph, k_begin, tid);
+    la.init(g, a_off, m0, k_begin, tid);
     if constexpr (kVecDy)
       lb.init(g, n0, k_begin, tid);
     else
@@ -173,7 +240,7 @@ __global__ void FOVEA_LAUNCH_BOUNDS(Cfg::kThreads)
     gemm::mainloop<Cfg>(
         sm, k_begin, k_end,
         [&] {
-          la.load(wg, g, m0, k_end, tid);
+          la.load(wt, g, k_end);
           lb.load(dyg, g, k_end);
         },
         [&](int buf) {
@@ -203,7 +270,11 @@ void conv2d_backward_data_implicit_gemm(const Exec& ex, const Conv2dParams& p, c
   check_ptr(op, "dy", dy), check_ptr(op, "w", w), check_ptr(op, "dx", dx);
   const ConvGemmPlan plan = resolve_plan(op, ConvOp::backward_data, p, requested);
   ConvGeom g = make_geom(op, ConvOp::backward_data, p, plan);
-  float* out = gemm_target(ex, op, ConvOp::backward_data, p, plan, dx);
+  // The GEMM reads the weight copy (see above), made first on the same stream; w itself when R*S == 1.
+  float* copy = nullptr;
+  float* out = gemm_target(ex, op, ConvOp::backward_data, p, plan, dx, &copy);
+  if (copy) launch_dgrad_weight_copy(ex, g, w, copy);
+  const float* wt = copy ? copy : w;
   const bool unit_stride = g.sh == 1 && g.sw == 1;  // one phase: its columns are the plain pixels
   g.vec_out = unit_stride && g.HW % 4 == 0 && aligned16(out);
   const bool vec_dy = unit_stride && g.R == 1 && g.S == 1 && g.ph == 0 && g.pw == 0 && g.PQ % 4 == 0 && aligned16(dy);
@@ -212,11 +283,20 @@ void conv2d_backward_data_implicit_gemm(const Exec& ex, const Conv2dParams& p, c
     const dim3 grid = gemm_grid<Cfg>(op, g, p.groups * p.stride_h * p.stride_w);
     note_flop(conv_flop(p));
     if (vec_dy)
-      FOVEA_LAUNCH((conv2d_dgrad_igemm_kernel<Cfg, true>), grid, Cfg::kThreads, 0, stream, g, dy, w, out);
+      FOVEA_LAUNCH((conv2d_dgrad_igemm_kernel<Cfg, true>), grid, Cfg::kThreads, 0, stream, g, dy, wt, out);
     else
-      FOVEA_LAUNCH((conv2d_dgrad_igemm_kernel<Cfg, false>), grid, Cfg::kThreads, 0, stream, g, dy, w, out);
+      FOVEA_LAUNCH((conv2d_dgrad_igemm_kernel<Cfg, false>), grid, Cfg::kThreads, 0, stream, g, dy, wt, out);
   });
   if (plan.splits > 1) splitk_reduce(ex, out, g.splits, g.out_size, dx, nullptr, g.HW, g.C);
+}
+
+void conv2d_dgrad_weight_copy(const Exec& ex, const Conv2dParams& p, const float* w, float* wt) {
+  constexpr const char* op = "conv2d_dgrad_weight_copy";
+  p.validate(op);
+  check_ptr(op, "w", w), check_ptr(op, "wt", wt);
+  ConvGemmPlan plan;
+  plan.bm = kConvGemmTiles[0][0], plan.bn = kConvGemmTiles[0][1];
+  launch_dgrad_weight_copy(ex, make_geom(op, ConvOp::backward_data, p, plan), w, wt);
 }
 
 }  // namespace fovea::FOVEA_KERNEL_NS

@@ -18,6 +18,8 @@ void conv2d_forward_implicit_gemm(const Exec& ex, const Conv2dParams& p, const f
                                   float* y, const ConvGemmPlan& plan);
 void conv2d_backward_data_implicit_gemm(const Exec& ex, const Conv2dParams& p, const float* dy, const float* w,
                                         float* dx, const ConvGemmPlan& plan);
+// dgrad's copy of w in its GEMM's layout (ops::conv2d_dgrad_weight_copy_stub), into wt.
+void conv2d_dgrad_weight_copy(const Exec& ex, const Conv2dParams& p, const float* w, float* wt);
 void conv2d_backward_filter_implicit_gemm(const Exec& ex, const Conv2dParams& p, const float* x, const float* dy,
                                           float* dw, const ConvGemmPlan& plan);
 

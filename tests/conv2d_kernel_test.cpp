@@ -1,5 +1,6 @@
 // Convolution kernels (kernels/conv2d*.cu): every version (direct, implicit_gemm, im2col_gemm) of the
-// forward pass, the data gradient and the weight gradient, plus the bias gradient and im2col/col2im,
+// forward pass, the data gradient and the weight gradient, plus the bias gradient, im2col/col2im and the
+// implicit-GEMM dgrad's weight copy (its layout, and the coalescing it buys on the emulator's memory metrics),
 // against cpu_reference on random inputs over the shared edge-case shapes (layers/ops/conv_shapes.h) and
 // small-batch CIFAR layers (full batch with FOVEA_TEST_FULL=1), on every kernel device. Outputs are
 // NaN-poisoned before each launch and must be fully written; relative L2 error <= 1e-5.
@@ -17,6 +18,7 @@
 #include <vector>
 
 #include "core/emu/emu.h"
+#include "core/emu/profile.h"
 #include "core/error.h"
 #include "cpu_reference/conv2d.h"
 #include "kernels/conv2d.h"
@@ -402,6 +404,45 @@ TEST_P(ConvDevice, BadLaunchesFailClearly) {
   EXPECT_FALSE(test::all_written(y.download(), "y"));
 }
 
+// The implicit-GEMM dgrad's weight copy (ops::conv2d_dgrad_weight_copy_stub) against the layout written out by
+// enumeration: per group, per stride phase (ah, aw) in order, the rows (k, r, s) of that phase's taps (r*dil_h mod
+// stride_h = ah, s*dil_w mod stride_w = aw, increasing) of C/g channels. A copy: the bits must match, every
+// element of the NaN-poisoned output written. Odd tap counts, more than 32 taps and channels (several tiles),
+// groups, strides with phases that receive no tap, anisotropic stride and dilation, misaligned tensors.
+TEST_P(ConvDevice, DgradWeightCopyMatchesItsLayout) {
+  const Device dev = GetParam();
+  FOVEA_SKIP_IF_NO_DEVICE(dev);
+  std::vector<Conv2dParams> shapes;
+  for (const ConvShape& s : shapes::conv_edge_shapes()) shapes.push_back(s.p);
+  Conv2dParams a = shapes::conv_params(1, 80, 20, 20, 6, 5, 3, 1, 2, 1, 2);  // 40 channels per group
+  a.stride_h = 3, a.stride_w = 2, a.dil_h = 2, a.dil_w = 3;
+  shapes.push_back(a);
+  shapes.push_back(shapes::conv_params(1, 3, 30, 30, 5, 3, 3, 4, 1, 2));   // stride 4, dilation 2: 2 of 4 phases
+  shapes.push_back(shapes::conv_params(1, 2, 30, 30, 3, 1, 11, 2, 0, 1));  // 11 taps in a row
+  for (const Conv2dParams& p : shapes) {
+    const std::vector<float> w = test::random_vector(p.w_size(), 41);
+    const int64_t Kg = p.K_per_group(), Cg = p.C_per_group();
+    std::vector<float> want;
+    for (int64_t grp = 0; grp < p.groups; ++grp)
+      for (int64_t ah = 0; ah < p.stride_h; ++ah)
+        for (int64_t aw = 0; aw < p.stride_w; ++aw)
+          for (int64_t k = grp * Kg; k < (grp + 1) * Kg; ++k)
+            for (int64_t r = 0; r < p.R; ++r)
+              for (int64_t s = 0; s < p.S; ++s) {
+                if (r * p.dil_h % p.stride_h != ah || s * p.dil_w % p.stride_w != aw) continue;
+                for (int64_t c = 0; c < Cg; ++c) want.push_back(w[((k * Cg + c) * p.R + r) * p.S + s]);
+              }
+    ASSERT_EQ(want.size(), w.size()) << p.str();
+    for (size_t offset : {0, 1}) {
+      DeviceCopy dw(w, dev, offset), dwt(w.size(), dev, offset);
+      ops::conv2d_dgrad_weight_copy_stub(test::kernel_exec(dev), p, dw.data(), dwt.data());
+      const std::vector<float> got = dwt.download();
+      EXPECT_TRUE(test::all_written(got, "wt")) << p.str();
+      EXPECT_TRUE(same_bits(got, want)) << p.str() << " offset " << offset << ": not the layout of the weight copy";
+    }
+  }
+}
+
 #if !FOVEA_HAVE_CUDA
 TEST(ConvKernelBuild, CudaDeviceWithoutCudaBuildIsAClearError) {
   const Conv2dParams p = shapes::conv_params(1, 1, 3, 3, 1, 1, 1);
@@ -444,6 +485,50 @@ TEST(ConvKernelEmu, SameBitsUnderEveryScheduleOrder) {
               << name << " " << conv_algo_name(algo) << " " << short_op(op) << " differs with 1 worker";
         }
       }
+  }
+}
+
+// The point of dgrad's weight copy (kernels/conv2d_igemm_dgrad.cu), on the emulator's memory metrics at a small
+// ResNet-20 shape (stride 1 and 2): every global load site of the GEMM (its weights and dy) takes at most 4.5
+// 32-byte sectors per warp request (4 is ideal; w read transposed took 8-17), and the copy kernel reads and
+// writes coalesced (at most one sector per request beyond the bytes asked for).
+TEST(ConvKernelEmu, DgradWeightLoadsAreCoalesced) {
+  if (!emu::instrumented_build_available())
+    GTEST_SKIP() << "needs the checked (instrumented) build of the kernels, which -DFOVEA_SANITIZE=ON and "
+                    "-DFOVEA_EMU_CHECKED=OFF builds do not make";
+  for (const Conv2dParams& p :
+       {shapes::conv_params(2, 16, 32, 32, 16, 3, 3, 1, 1), shapes::conv_params(2, 16, 32, 32, 32, 3, 3, 2, 1)}) {
+    const ConvData d(p, 17);
+    emu::profile_start();
+    try {
+      run_op(kEmu, ConvOp::backward_data, d, Launch{});
+    } catch (...) {
+      emu::profile_stop();
+      throw;
+    }
+    const std::vector<emu::KernelMetrics> all = emu::profile_stop();
+    int load_sites = 0, copy_sites = 0;
+    for (const emu::KernelMetrics& k : all) {
+      const bool gemm = k.name.find("conv2d_dgrad_igemm_kernel") != std::string::npos;
+      const bool copy = k.name.find("conv2d_dgrad_weight_copy_kernel") != std::string::npos;
+      for (const emu::SiteMetrics& s : k.sites) {
+        if (s.space != emu::Space::global) continue;
+        const std::string what = p.str() + " " + k.name + " " + s.location + " " + emu::op_name(s.op);
+        if (gemm && s.op == emu::AccessOp::load) {  // the weights, and dy (3.3-3.9 at these shapes)
+          ++load_sites;
+          EXPECT_LE(s.per_request(s.sectors), 4.5) << what;
+          std::printf("[ %s: %s %.2f sectors per request ]\n", p.str().c_str(), s.location.c_str(),
+                      s.per_request(s.sectors));
+        }
+        if (copy) {
+          ++copy_sites;
+          EXPECT_LE(s.sectors, s.lanes * s.bytes_per_lane / 32 + s.requests)
+              << what << ": " << s.per_request(s.sectors) << " sectors per request";
+        }
+      }
+    }
+    EXPECT_EQ(load_sites, 2) << p.str() << ": the dgrad kernel's weight and dy loads";
+    EXPECT_EQ(copy_sites, 2) << p.str() << ": the weight copy's load and store";
   }
 }
 

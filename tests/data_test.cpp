@@ -1,6 +1,8 @@
 // layers/data/data.h and layers/data/loader.h with small files written here (never the real datasets):
 // IDX/gzip/CIFAR parsing and every kind of bad file, synthetic datasets, subsets, normalisation,
-// augmentation, and the background loader's determinism.
+// augmentation, the background loader's determinism, and folder datasets (tiny PNG folders: listing,
+// split, transforms, decoding with any number of threads, bad files, the folder writer).
+#include <fmt/core.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
 #include <zlib.h>
@@ -16,7 +18,9 @@
 
 #include "core/io.h"
 #include "core/philox.h"
+#include "core/png_io.h"
 #include "layers/data/data.h"
+#include "layers/data/image.h"
 #include "layers/data/loader.h"
 #include "tests/test_util.h"
 
@@ -786,6 +790,348 @@ TEST(Loader, FeatureVectorsWork) {
     n += b.images.size(0);
   }
   EXPECT_EQ(n, 50);
+}
+
+// ------------------------------------------------------------------ folder datasets
+
+// uint8 [C, H, W] pixels from Philox words, as a PNG (fovea's writer).
+std::string png_of(const std::vector<uint8_t>& chw, int64_t C, int64_t H, int64_t W) {
+  Tensor t = Tensor::empty({C, H, W}, DType::float32, kCPU);
+  for (int64_t i = 0; i < C * H * W; ++i) t.data<float>()[i] = float(chw[size_t(i)]) / 255.0f;
+  return encode_png(t);
+}
+
+std::vector<uint8_t> random_pixels(int64_t n, uint64_t seed) {
+  std::vector<uint8_t> p(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) p[size_t(i)] = uint8_t(philox_u32(seed, 7, uint64_t(i)) & 0xFF);
+  return p;
+}
+
+// A random RGB PNG of w x h at `path` (folders made as needed).
+void put_png(const fs::path& path, int64_t w, int64_t h, uint64_t seed) {
+  fs::create_directories(path.parent_path());
+  write_file_atomic(path.string(), png_of(random_pixels(3 * w * h, seed), 3, h, w));
+}
+
+void put_text(const fs::path& path, const std::string& text) {
+  fs::create_directories(path.parent_path());
+  write_file_atomic(path.string(), text);
+}
+
+std::vector<std::string> relative_files(const Dataset& ds, const fs::path& root) {
+  std::vector<std::string> out;
+  for (const std::string& f : *ds.files) out.push_back(fs::relative(f, root).string());
+  return out;
+}
+
+TEST(FolderDataset, ClassesAreSortedAndFilesListedInTorchvisionOrder) {
+  TempDir d;
+  const fs::path root = d.str();
+  // Upper case sorts before lower case (byte order, as Python's sorted); extensions in any case; files in
+  // sub-folders count; other files are ignored.
+  for (const char* f : {"train/b/1.png", "train/b/0.PNG", "train/b/sub/2.png", "train/a/x.jpeg", "train/C/z.Jpg",
+                        "val/C/v.png", "val/a/v.png", "val/b/v.png"})
+    put_png(root / f, 3, 2, 1);
+  put_text(root / "train/b/notes.txt", "not an image");
+  put_text(root / "train/b/image.gif", "GIF89a");
+  EXPECT_EQ(image_folder_classes((root / "train").string()), (std::vector<std::string>{"C", "a", "b"}));
+  FolderOptions o;
+  o.image_size = 5;
+  const Dataset train = load_image_folder(root.string(), Split::train, o);
+  train.validate();
+  EXPECT_EQ(train.class_names, (std::vector<std::string>{"C", "a", "b"}));
+  EXPECT_EQ(class_names_of(train), train.class_names);
+  EXPECT_EQ(relative_files(train, root), (std::vector<std::string>{"train/C/z.Jpg", "train/a/x.jpeg", "train/b/0.PNG",
+                                                                   "train/b/1.png", "train/b/sub/2.png"}));
+  EXPECT_EQ(train.labels.to_vector<int64_t>(), (std::vector<int64_t>{0, 1, 2, 2, 2}));
+  EXPECT_TRUE(train.file_transform.random_crop);
+  EXPECT_EQ(train.size(), 5);
+  EXPECT_EQ(train.sample_shape(), Shape({3, 5, 5}));
+  const Dataset val = load_image_folder(root.string(), Split::test, o);
+  EXPECT_EQ(relative_files(val, root), (std::vector<std::string>{"val/C/v.png", "val/a/v.png", "val/b/v.png"}));
+  EXPECT_FALSE(val.file_transform.random_crop);
+  // Subsets keep the files with their labels.
+  const Dataset part = select(train, {4, 0});
+  EXPECT_EQ(relative_files(part, root), (std::vector<std::string>{"train/b/sub/2.png", "train/C/z.Jpg"}));
+  EXPECT_EQ(part.labels.to_vector<int64_t>(), (std::vector<int64_t>{2, 0}));
+  EXPECT_EQ(subset(train, 2).size(), 2);
+  EXPECT_TRUE(is_image_file_name("a/B.JPEG") && !is_image_file_name("a.png.txt") && !is_image_file_name("png"));
+}
+
+TEST(FolderDataset, BadFoldersAreErrorsNamingTheFolder) {
+  TempDir d;
+  const fs::path root = d.str();
+  FolderOptions o;
+  EXPECT_ERROR_HAS(load_image_folder((root / "nope").string(), Split::train, o), (root / "nope").string(),
+                   "does not exist");
+  put_text(root / "file", "x");
+  EXPECT_ERROR_HAS(load_image_folder((root / "file").string(), Split::train, o), "is not a folder");
+  fs::create_directories(root / "empty");
+  o.val_split = 0.5;
+  EXPECT_ERROR_HAS(load_image_folder((root / "empty").string(), Split::train, o), (root / "empty").string(),
+                   "no class folders");
+  o.val_split = 0;
+  // The one-folder layout needs --val-split; a class needs two images to be split.
+  put_png(root / "one/cat/0.png", 2, 2, 1);
+  put_png(root / "one/dog/0.png", 2, 2, 1);
+  put_png(root / "one/dog/1.png", 2, 2, 1);
+  EXPECT_ERROR_HAS(load_image_folder((root / "one").string(), Split::train, o), "--val-split", "train/ and val/");
+  o.val_split = 0.5;
+  EXPECT_ERROR_HAS(load_image_folder((root / "one").string(), Split::train, o), (root / "one/cat").string(),
+                   "at least 2 per class");
+  o.val_split = 0;
+  // A class folder without images.
+  put_png(root / "two/train/cat/0.png", 2, 2, 1);
+  put_text(root / "two/train/dog/readme.txt", "no images here");
+  put_png(root / "two/val/cat/0.png", 2, 2, 1);
+  put_png(root / "two/val/dog/0.png", 2, 2, 1);
+  EXPECT_ERROR_HAS(load_image_folder((root / "two").string(), Split::train, o), (root / "two/train/dog").string(),
+                   "has no images");
+  // train/ and val/ with different classes; one of them missing.
+  put_png(root / "two/train/dog/0.png", 2, 2, 1);
+  put_png(root / "two/val/emu/0.png", 2, 2, 1);
+  EXPECT_ERROR_HAS(load_image_folder((root / "two").string(), Split::test, o), "different class folders",
+                   "only in " + (root / "two/val").string() + ": emu");
+  put_png(root / "three/train/cat/0.png", 2, 2, 1);
+  EXPECT_ERROR_HAS(load_image_folder((root / "three").string(), Split::train, o), "has train/ but no val/");
+}
+
+TEST(FolderDataset, OneFolderSplitIsStratifiedDeterministicAndDisjoint) {
+  TempDir d;
+  const fs::path root = d.str();
+  // The listing reads no image: empty files are enough here.
+  for (int i = 0; i < 10; ++i) put_text(root / "a" / fmt::format("{}.png", i), "");
+  for (int i = 0; i < 5; ++i) put_text(root / "b" / fmt::format("{}.png", i), "");
+  FolderOptions o;
+  o.val_split = 0.3;
+  o.seed = 3;
+  const Dataset train = load_image_folder(root.string(), Split::train, o);
+  const Dataset test = load_image_folder(root.string(), Split::test, o);
+  const std::vector<int64_t> tl = test.labels.to_vector<int64_t>();
+  EXPECT_EQ(std::count(tl.begin(), tl.end(), 0), 3);  // round(0.3 * 10)
+  EXPECT_EQ(std::count(tl.begin(), tl.end(), 1), 2);  // round(0.3 * 5) = round(1.5), half away from zero
+  EXPECT_EQ(train.size(), 10);
+  std::set<std::string> all(train.files->begin(), train.files->end());
+  for (const std::string& f : *test.files) EXPECT_TRUE(all.insert(f).second) << f << " is in both parts";
+  EXPECT_EQ(all.size(), 15u);
+  EXPECT_TRUE(std::is_sorted(test.files->begin(), test.files->end()));
+  EXPECT_EQ(*load_image_folder(root.string(), Split::test, o).files, *test.files);  // the same seed: the same split
+  o.seed = 4;
+  EXPECT_NE(*load_image_folder(root.string(), Split::test, o).files, *test.files);
+}
+
+TEST(FolderDataset, RandomResizedCropFollowsTorchvisionsRule) {
+  int flips = 0, fallbacks = 0;
+  for (int64_t i = 0; i < 2000; ++i) {
+    const CropBox b = random_resized_crop_box(200, 300, 5, 1, i);
+    ASSERT_TRUE(b.top >= 0 && b.left >= 0 && b.height >= 1 && b.width >= 1 && b.top + b.height <= 200 &&
+                b.left + b.width <= 300)
+        << i;
+    const double area = double(b.height * b.width) / (200.0 * 300.0), ratio = double(b.width) / double(b.height);
+    EXPECT_TRUE(area >= 0.075 && area <= 1.0 && ratio >= 0.74 && ratio <= 1.35) << i << ": " << area << " " << ratio;
+    fallbacks += b.height == 200 && b.width == 267;
+    flips += random_flip(5, 1, i);
+    const CropBox again = random_resized_crop_box(200, 300, 5, 1, i);
+    EXPECT_TRUE(again.top == b.top && again.left == b.left && again.height == b.height && again.width == b.width);
+  }
+  EXPECT_GT(flips, 900);
+  EXPECT_LT(flips, 1100);
+  EXPECT_LT(fallbacks, 20);
+  // No random box fits a 1-pixel-high image: the central crop of ratio 4/3 clamped (1x1 here), as torchvision.
+  const CropBox wide = random_resized_crop_box(1, 100, 5, 0, 0);
+  EXPECT_TRUE(wide.top == 0 && wide.left == 49 && wide.height == 1 && wide.width == 1);
+  const CropBox tall = random_resized_crop_box(100, 1, 5, 0, 0);
+  EXPECT_TRUE(tall.top == 49 && tall.left == 0 && tall.height == 1 && tall.width == 1);
+  EXPECT_EQ(eval_resize_size(224), 256);
+  EXPECT_EQ(eval_resize_size(32), 37);
+  EXPECT_EQ(eval_resize_size(3), 3);
+}
+
+TEST(FolderDataset, DecodesToPlanarRgbThroughTheTransforms) {
+  TempDir d;
+  const fs::path root = d.str();
+  // 3x3 at --image-size 3: the eval resize is to 3 (round(3 * 256 / 224)) and the crop 3, so the pixels pass
+  // unchanged; a grey image is replicated into R, G and B.
+  const std::vector<uint8_t> rgb = random_pixels(27, 11), grey = random_pixels(9, 12);
+  put_text(root / "train/a/rgb.png", png_of(rgb, 3, 3, 3));
+  put_text(root / "train/b/grey.png", png_of(grey, 1, 3, 3));
+  put_text(root / "val/a/0.png", png_of(rgb, 3, 3, 3));
+  put_text(root / "val/b/0.png", png_of(grey, 1, 3, 3));
+  FolderOptions o;
+  o.image_size = 3;
+  const Dataset val = decode_all(load_image_folder(root.string(), Split::test, o));
+  ASSERT_EQ(val.images.shape(), Shape({2, 3, 3, 3}));
+  const uint8_t* px = val.images.data<uint8_t>();
+  for (int i = 0; i < 27; ++i) EXPECT_EQ(px[i], rgb[size_t(i)]) << i;
+  for (int c = 0; c < 3; ++c)
+    for (int i = 0; i < 9; ++i) EXPECT_EQ(px[27 + c * 9 + i], grey[size_t(i)]) << c << " " << i;
+  // The "resize" transform: the shorter side to the size, then the centre crop; a training image of that size
+  // passes unchanged (no random crop, no flip).
+  o.transform = "resize";
+  const Dataset plain = decode_all(load_image_folder(root.string(), Split::train, o), 5, 3);
+  for (int i = 0; i < 27; ++i) EXPECT_EQ(plain.images.data<uint8_t>()[i], rgb[size_t(i)]) << i;
+  o.transform = "torchvision";
+  // The training transform of a one-colour image is that colour, whatever the crop and flip.
+  std::vector<uint8_t> flat(3 * 20 * 30);
+  for (int c = 0; c < 3; ++c) std::fill_n(flat.begin() + c * 600, 600, uint8_t(40 + 70 * c));
+  put_text(root / "train/a/rgb.png", png_of(flat, 3, 20, 30));
+  o.image_size = 8;
+  Dataset train = load_image_folder(root.string(), Split::train, o);
+  std::vector<uint8_t> out(3 * 64);
+  for (int64_t epoch = 0; epoch < 4; ++epoch) {
+    ASSERT_TRUE(decode_file_sample(train, 0, 9, uint64_t(epoch), out.data()));
+    for (int c = 0; c < 3; ++c)
+      for (int i = 0; i < 64; ++i) ASSERT_EQ(out[size_t(c * 64 + i)], 40 + 70 * c) << epoch << " " << c << " " << i;
+  }
+}
+
+// Every batch of `epochs` epochs: images, labels and warps, bytes.
+std::vector<std::string> all_batches(const Dataset& ds, LoaderOptions lo, int epochs) {
+  BatchLoader loader(ds, lo);
+  std::vector<std::string> out;
+  for (int e = 0; e < epochs; ++e) {
+    loader.start_epoch(e);
+    Batch b;
+    while (loader.next(b)) {
+      std::string bytes(static_cast<const char*>(b.images.raw_data()), b.images.nbytes());
+      bytes.append(static_cast<const char*>(b.labels.raw_data()), b.labels.nbytes());
+      if (b.warps.defined()) bytes.append(static_cast<const char*>(b.warps.raw_data()), b.warps.nbytes());
+      out.push_back(bytes);
+    }
+  }
+  return out;
+}
+
+TEST(FolderDataset, LoaderBatchesAreTheSameWhateverTheThreadCount) {
+  TempDir d;
+  const fs::path root = d.str();
+  for (int i = 0; i < 11; ++i) put_png(root / (i % 3 ? "cat" : "dog") / fmt::format("{}.png", i), 9 + i, 14 - i / 2, i);
+  FolderOptions o;
+  o.image_size = 6;
+  o.val_split = 0.25;
+  const Dataset ds = load_image_folder(root.string(), Split::train, o);
+  ASSERT_EQ(ds.size(), 8);
+  LoaderOptions lo;
+  lo.batch_size = 3;
+  lo.seed = 7;
+  lo.augment = parse_augment("standard");
+  lo.normalization = {{0.485f, 0.456f, 0.406f}, {0.229f, 0.224f, 0.225f}};
+  lo.decode_threads = 1;
+  lo.prefetch = 0;
+  const std::vector<std::string> one = all_batches(ds, lo, 2);
+  ASSERT_EQ(one.size(), 6u);
+  EXPECT_NE(one[0], one[3]);  // another epoch, other crops and order
+  lo.decode_threads = 3;
+  lo.prefetch = 2;
+  EXPECT_EQ(all_batches(ds, lo, 2), one);
+  lo.decode_threads = 8;
+  lo.prefetch = 1;
+  EXPECT_EQ(all_batches(ds, lo, 2), one);
+  // Device augmentation: the raw pixels and the warps, also independent of the threads.
+  lo.device_augment = true;
+  lo.decode_threads = 1;
+  const std::vector<std::string> raw = all_batches(ds, lo, 1);
+  lo.decode_threads = 4;
+  EXPECT_EQ(all_batches(ds, lo, 1), raw);
+  // The batch holds what decode_file_sample makes of the shuffled samples.
+  lo.device_augment = false;
+  lo.augment = Augment{};
+  lo.normalization = {};
+  BatchLoader loader(ds, lo);
+  loader.start_epoch(1);
+  Batch b;
+  ASSERT_TRUE(loader.next(b));
+  const std::vector<int64_t> order = permutation(ds.size(), 7, 1);
+  std::vector<uint8_t> px(3 * 36);
+  for (int64_t r = 0; r < 3; ++r) {
+    ASSERT_TRUE(decode_file_sample(ds, order[size_t(r)], 7, 1, px.data()));
+    EXPECT_EQ(b.labels.data<int64_t>()[r], ds.labels.data<int64_t>()[order[size_t(r)]]);
+    for (int i = 0; i < 3 * 36; ++i)
+      ASSERT_EQ(b.images.data<float>()[r * 108 + i], float(px[size_t(i)]) * (1.0f / 255.0f));
+  }
+}
+
+TEST(FolderDataset, ABadImageIsAnErrorNamingItOrSkippedAndCounted) {
+  TempDir d;
+  const fs::path root = d.str();
+  for (int i = 0; i < 6; ++i) put_png(root / (i % 2 ? "b" : "a") / fmt::format("{}.png", i), 5, 4, i);
+  const std::string good = read_file((root / "a/0.png").string());
+  const std::string truncated = (root / "a/1_truncated.png").string(), text = (root / "b/9_text.jpg").string();
+  write_file_atomic(truncated, good.substr(0, good.size() / 2));
+  write_file_atomic(text, "hello");
+  FolderOptions o;
+  o.image_size = 4;
+  o.val_split = 0.2;
+  LoaderOptions lo;
+  lo.batch_size = 6;
+  lo.shuffle = false;
+  lo.decode_threads = 3;
+  // Both bad files in the training part (any other seed may put one in the held-out part): pick such a seed.
+  Dataset both;
+  for (uint64_t seed = 0;; ++seed) {
+    o.seed = seed;
+    both = load_image_folder(root.string(), Split::train, o);
+    if (std::count_if(both.files->begin(), both.files->end(),
+                      [&](const std::string& f) { return f == truncated || f == text; }) == 2)
+      break;
+  }
+  {
+    BatchLoader loader(both, lo);
+    loader.start_epoch(0);
+    Batch b;
+    // The first bad file in batch order (the truncated one is listed first), whatever thread met which first.
+    EXPECT_ERROR_HAS(loader.next(b), truncated, "truncated", "--skip-bad-images");
+  }
+  both.file_transform.skip_bad = true;
+  BatchLoader loader(both, lo);
+  for (int e = 0; e < 2; ++e) {
+    loader.start_epoch(e);
+    Batch b;
+    int64_t rows = 0;
+    while (loader.next(b)) {
+      for (int64_t r = 0; r < b.labels.numel(); ++r)
+        EXPECT_TRUE(b.labels.data<int64_t>()[r] == 0 || b.labels.data<int64_t>()[r] == 1);
+      rows += b.labels.numel();
+    }
+    EXPECT_EQ(rows, both.size() - 2);
+  }
+  EXPECT_EQ(loader.stats().skipped_images, 4);  // 2 per epoch
+  // A batch of nothing but bad files is an error, also when skipping.
+  Dataset bad = select(both, {int64_t(std::find(both.files->begin(), both.files->end(), text) - both.files->begin())});
+  LoaderOptions one = lo;
+  one.batch_size = 1;
+  BatchLoader none(bad, one);
+  none.start_epoch(0);
+  Batch b;
+  EXPECT_ERROR_HAS(none.next(b), "unreadable", text);
+}
+
+TEST(FolderDataset, WriterMakesClassFoldersOfPngsAndRefusesToClobber) {
+  TempDir d;
+  const Dataset shapes = make_shapes(30, Split::train, 2);
+  const std::string out = d.file("folder");
+  EXPECT_EQ(write_image_folder(shapes, {0, 1, 2, 10, 11}, out, false), 5);
+  const int64_t P = 3 * 32 * 32;
+  for (int64_t i : {0, 1, 2, 10, 11}) {
+    const std::string path =
+        (fs::path(out) / shapes.class_names[size_t(shapes.labels.data<int64_t>()[i])] / fmt::format("{:05d}.png", i))
+            .string();
+    const Image8 img = read_image(path);
+    ASSERT_TRUE(img.width == 32 && img.height == 32 && img.colour == ImageColour::rgb) << path;
+    const uint8_t* src = shapes.images.data<uint8_t>() + i * P;
+    for (int64_t c = 0; c < 3; ++c)
+      for (int64_t p = 0; p < 1024; ++p) ASSERT_EQ(img.samples[size_t(p * 3 + c)], src[c * 1024 + p]) << path;
+  }
+  EXPECT_ERROR_HAS(write_image_folder(shapes, {3}, out, false), out, "not empty", "--overwrite");
+  EXPECT_EQ(write_image_folder(shapes, {3, 13}, out, true), 2);
+  FolderOptions o;
+  o.image_size = 32;
+  o.val_split = 0.5;
+  const Dataset back = load_image_folder(out, Split::train, o);  // one class, 2 images
+  EXPECT_EQ(back.class_names, (std::vector<std::string>{shapes.class_names[3]}));
+  EXPECT_EQ(back.size(), 1);
+  write_file_atomic((fs::path(out) / "notes.txt").string(), "mine");
+  EXPECT_ERROR_HAS(write_image_folder(shapes, {3}, out, true), "notes.txt", "not a class folder");
 }
 
 }  // namespace

@@ -118,3 +118,9 @@ manifest["imagenet_categories"] = torchvision.models.ResNet50_Weights.IMAGENET1K
 
 with open(os.path.join(out, "manifest.json"), "w") as f:
     json.dump(manifest, f, indent=1)
+
+# The folder dataset fixtures (tests/folder_fixtures.py) in the same Python start.
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import folder_fixtures  # noqa: E402
+
+folder_fixtures.write(os.path.join(out, "folder_set"))

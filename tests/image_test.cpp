@@ -19,8 +19,10 @@
 #include "core/jpeg_io.h"
 #include "core/npy.h"
 #include "core/png_io.h"
+#include "layers/data/data.h"
 #include "layers/data/image.h"
 #include "layers/data/imagenet_classes.h"
+#include "layers/data/loader.h"
 #include "tests/python_util.h"
 #include "tests/test_util.h"
 
@@ -41,7 +43,8 @@ const Fixtures& fixtures() {
   static const Fixtures f = [] {
     Fixtures f;
     std::string error;
-    f.dir = test::python_fixtures("tests/image_fixtures.py", {}, "PIL, torchvision, numpy", &f.skip, &error);
+    f.dir = test::python_fixtures("tests/image_fixtures.py", {"tests/folder_fixtures.py"}, "PIL, torchvision, numpy",
+                                  &f.skip, &error);
     if (f.dir.empty()) {
       if (f.skip.empty()) ADD_FAILURE() << error;
       return f;
@@ -385,6 +388,102 @@ TEST(ClassNames, FilesOfOneNamePerLine) {
       throws_error([] { data::parse_class_names("a\nb\na", "c.txt"); }, {"c.txt", "line 3 repeats 'a' from line 1"}));
   const std::string missing = (fs::temp_directory_path() / "fovea_no_such_classes.txt").string();
   EXPECT_TRUE(throws_error([&] { data::read_class_names(missing); }, {missing}));
+}
+
+// ---------------------------------------------------------------- folder datasets against torchvision
+
+const Fixtures& folder_fixtures() {
+  static const Fixtures f = [] {
+    Fixtures f;
+    std::string error;
+    f.dir = test::python_fixtures("tests/image_fixtures.py", {"tests/folder_fixtures.py"}, "PIL, torchvision, numpy",
+                                  &f.skip, &error);
+    if (f.dir.empty()) {
+      if (f.skip.empty()) ADD_FAILURE() << error;
+      return f;
+    }
+    f.dir += "/folder_set";
+    std::ifstream in(f.dir + "/manifest.json");
+    f.manifest = nlohmann::json::parse(in);
+    return f;
+  }();
+  return f;
+}
+
+TEST(FolderTorchvision, ClassesSamplesAndEvalTensorsAreImageFolders) {
+  const Fixtures& f = folder_fixtures();
+  if (!f.skip.empty()) GTEST_SKIP() << f.skip;
+  ASSERT_TRUE(f.manifest.is_object()) << "the fixture generator failed";
+  data::FolderOptions o;
+  o.image_size = f.manifest["image_size"].get<int64_t>();
+  for (const auto& [name, split] : {std::pair{"train", data::Split::train}, std::pair{"val", data::Split::test}}) {
+    SCOPED_TRACE(name);
+    const nlohmann::json& tv = f.manifest["splits"][name];
+    const data::Dataset ds = data::load_image_folder(f.dir + "/folder", split, o);
+    EXPECT_EQ(ds.class_names, tv["classes"].get<std::vector<std::string>>());
+    for (const auto& [cls, idx] : tv["class_to_idx"].items()) EXPECT_EQ(ds.class_names[idx.get<size_t>()], cls);
+    ASSERT_EQ(ds.size(), int64_t(tv["samples"].size()));
+    for (size_t i = 0; i < tv["samples"].size(); ++i) {
+      EXPECT_EQ(fs::relative((*ds.files)[i], f.dir).string(), tv["samples"][i][0].get<std::string>()) << i;
+      EXPECT_EQ(ds.labels.data<int64_t>()[i], tv["samples"][i][1].get<int64_t>()) << i;
+    }
+  }
+  // The eval transform, then ToTensor and Normalize as the loader does them: within 1/255 of torchvision.
+  const data::Dataset val = data::load_image_folder(f.dir + "/folder", data::Split::test, o);
+  const Tensor want = read_npy(f.dir + "/val_eval.npy");
+  const int64_t S = o.image_size;
+  ASSERT_EQ(want.shape(), Shape({val.size(), 3, S, S}));
+  data::LoaderOptions lo;
+  lo.batch_size = val.size();
+  lo.shuffle = false;
+  const data::EvalTransform imagenet;
+  lo.normalization = {imagenet.mean, imagenet.stddev};
+  data::BatchLoader loader(val, lo);
+  loader.start_epoch(0);
+  data::Batch b;
+  ASSERT_TRUE(loader.next(b));
+  double worst = 0;
+  int64_t off = 0;  // elements more than 1e-5 apart: pixels that differ at all
+  for (int64_t i = 0; i < want.numel(); ++i) {
+    const int64_t c = (i / (S * S)) % 3;
+    const double d = std::abs(double(b.images.data<float>()[i]) - want.data<float>()[i]) * imagenet.stddev[size_t(c)];
+    worst = std::max(worst, d);
+    off += d > 1e-5;
+  }
+  EXPECT_LE(worst, 1.0 / 255 + 1e-6);
+  EXPECT_LE(off, want.numel() / 100) << "PNG pixels should agree exactly; only JPEG decoding may differ";
+  // RandomResizedCrop after its box: F.resized_crop.
+  for (const auto& c : f.manifest["crops"]) {
+    const std::vector<int64_t> box = c["box"].get<std::vector<int64_t>>();
+    const Image8 rgb = data::to_rgb(data::read_image(f.dir + "/" + c["file"].get<std::string>()));
+    const Image8 crop = data::resized_crop(rgb, box[0], box[1], box[2], box[3], 24);
+    EXPECT_EQ(max_diff(crop, read_npy(f.dir + "/" + c["npy"].get<std::string>())), 0) << c["file"];
+  }
+}
+
+TEST(FolderImages, BombsAndTruncatedFilesInAFolderAreRefusedNamingTheFile) {
+  const std::string root =
+      (fs::temp_directory_path() / ("fovea_image_test_" + std::to_string(::getpid()) + "_folder_bad")).string();
+  fs::remove_all(root);
+  fs::create_directories(root + "/train/a");
+  fs::create_directories(root + "/val/a");
+  write_file_atomic(root + "/val/a/ok.png", png_with(2, 2, 8, 0, std::string(6, '\x40')));
+  // A decompression bomb (60000 x 60000 RGB in a few hundred bytes): the decoder's limits refuse it from its header.
+  const std::string bomb = root + "/train/a/bomb.png";
+  write_file_atomic(bomb, png_with(60000, 60000, 8, 2, std::string(60000 * 3 + 1, '\0')));
+  const std::string cut = root + "/train/a/cut.jpg";
+  const std::string jpeg = encode_jpeg(noise(16, 16, ImageColour::rgb, 4), 90);
+  write_file_atomic(cut, jpeg.substr(0, jpeg.size() / 2));
+  data::FolderOptions o;
+  o.image_size = 8;
+  data::Dataset ds = data::load_image_folder(root, data::Split::train, o);
+  std::vector<uint8_t> out(3 * 64);
+  EXPECT_TRUE(throws_error([&] { data::decode_file_sample(ds, 0, 1, 0, out.data()); }, {bomb, "too large"}));
+  EXPECT_TRUE(throws_error([&] { data::decode_file_sample(ds, 1, 1, 0, out.data()); }, {cut, "truncated"}));
+  ds.file_transform.skip_bad = true;
+  EXPECT_FALSE(data::decode_file_sample(ds, 0, 1, 0, out.data()));
+  EXPECT_FALSE(data::decode_file_sample(ds, 1, 1, 0, out.data()));
+  fs::remove_all(root);
 }
 
 }  // namespace

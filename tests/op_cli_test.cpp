@@ -9,6 +9,7 @@
 #include "core/philox.h"
 #include "cpu_reference/blas.h"
 #include "cpu_reference/conv2d.h"
+#include "cpu_reference/linear.h"
 #include "tests/cli_test_util.h"
 #include "tests/test_util.h"
 
@@ -85,6 +86,36 @@ TEST_F(OpCli, Conv2dOnBackendOnednnMatchesTheReference) {
   EXPECT_TRUE(close_l2(got.dw, want.dw, 1e-5, "dw"));
   EXPECT_TRUE(close_l2(got.db, want.db, 1e-5, "db"));
 #endif
+}
+
+// --precision: the reference of that precision on cpu (cpu_reference/linear.h), the same bits on emu's tensor cores;
+// ops without reduced-precision versions refuse it.
+TEST_F(OpCli, PrecisionRunsLinearAtThatPrecision) {
+  LinearParams p;
+  p.N = 5, p.in_features = 19, p.out_features = 7;
+  const auto x = random_vector(size_t(p.N * p.in_features), 1),
+             w = random_vector(size_t(p.out_features * p.in_features), 2), b = random_vector(size_t(p.out_features), 3);
+  const std::string in = " --in x=" + save("x", x, {p.N, p.in_features}) +
+                         " --in w=" + save("w", w, {p.out_features, p.in_features}) +
+                         " --in b=" + save("b", b, {p.out_features});
+  std::vector<float> want(size_t(p.N * p.out_features));
+  ref::linear_forward(p, Precision::bf16, x.data(), w.data(), b.data(), want.data());
+  for (const char* device : {"cpu", "emu"}) {
+    const std::string out = (dir_ / device).string();
+    const Result r = run(std::string("op linear --precision bf16 --device ") + device + in + " --out " + out);
+    ASSERT_EQ(r.code, 0) << r.output;
+    EXPECT_EQ(read_npy(out + "/y.npy").to_vector<float>(), want) << device;
+  }
+  std::vector<float> fp32(want.size());
+  ref::linear_forward(p, x.data(), w.data(), b.data(), fp32.data());
+  EXPECT_NE(fp32, want);  // the precision took effect
+  const Result relu = run("op relu --precision bf16 --in x=" + save("rx", x, {p.N, p.in_features}) + " --out " +
+                          (dir_ / "relu").string());
+  EXPECT_EQ(relu.code, 2) << relu.output;
+  EXPECT_NE(relu.output.find("op relu runs in fp32 only"), std::string::npos) << relu.output;
+  const Result bad = run("op linear --precision int8" + in + " --out " + (dir_ / "bad").string());
+  EXPECT_EQ(bad.code, 2) << bad.output;
+  EXPECT_NE(bad.output.find("--precision 'int8'"), std::string::npos) << bad.output;
 }
 
 TEST_F(OpCli, BadInputExitsWith2AndNamesIt) {

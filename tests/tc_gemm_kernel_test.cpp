@@ -29,6 +29,9 @@
 #include "core/float_formats.h"
 #include "cpu_reference/gemm.h"
 #include "kernels/tc_gemm.h"
+#include "layers/ops/context.h"
+#include "layers/ops/conv2d.h"
+#include "layers/ops/linear.h"
 #include "tests/kernel_test_util.h"
 #include "tests/tc_gemm_planted_kernels.h"
 #include "tests/test_util.h"
@@ -457,6 +460,110 @@ TEST(TcGemmMultistage, FreeOfBankConflictsWithTheCountsOfItsCostModel) {
     EXPECT_EQ(copies_global, copies_shared) << precision_name(prec);
   }
 }
+
+// ------------------------------------------------------------------ the ops at a reduced precision
+// linear and conv2d with Context::precision (kernels/linear_tc.cu, kernels/conv2d_tc_im2col.cu) against the CPU
+// reference of the same precision, forward and both gradients. Operands are +-(k/8 + d), k in 8..15: rounding to the
+// precision's input format removes d and leaves multiples of 1/8 in [1, 2), whose products and sums are exact in
+// FP32 in any order, so the results must be bitwise the reference's. d is 2^-12 (below half a TF32/FP16 unit in
+// [1, 2)) and, for BF16, 2^-9: below half a BF16 unit but a TF32 value, so a BF16 path that left its operands to
+// the TF32 GEMM's own rounding would keep it and differ. (FP16 and TF32 differ only outside FP16's normal range.)
+
+std::vector<float> precision_operands(int64_t n, uint64_t seed, Precision prec) {
+  std::mt19937_64 rng(seed);
+  const float d = prec == Precision::bf16 ? 0x1p-9f : 0x1p-12f;
+  std::vector<float> v(static_cast<size_t>(n));
+  for (float& x : v) {
+    const int k = int(rng() % 8) + 8;  // 8..15
+    x = (rng() & 1 ? -1.0f : 1.0f) * (float(k) / 8.0f + d);
+  }
+  return v;
+}
+
+// Runs `f` (ctx, inputs on ctx's device) -> outputs on cpu and on dev at prec; every output bitwise equal.
+template <class F>
+void expect_same_as_reference(Device dev, Precision prec, const std::vector<Tensor>& inputs, F f,
+                              const std::string& what) {
+  auto on = [&](Device d) {
+    ops::Context ctx(d);
+    ctx.precision = prec;
+    std::vector<Tensor> in;
+    for (const Tensor& t : inputs) in.push_back(t.defined() ? t.to(d) : t);
+    std::vector<std::vector<float>> out;
+    for (const Tensor& t : f(ctx, in)) out.push_back(t.to(kCPU).to_vector<float>());
+    return out;
+  };
+  const auto want = on(kCPU), got = on(dev);
+  ASSERT_EQ(want.size(), got.size());
+  for (size_t i = 0; i < want.size(); ++i) {
+    const std::string name = what + " " + std::string(precision_name(prec)) + " output " + std::to_string(i);
+    ASSERT_TRUE(test::all_written(got[i], name.c_str()));
+    EXPECT_TRUE(test::close_l2(got[i], want[i], 1e-5, name));
+    EXPECT_EQ(0, std::memcmp(got[i].data(), want[i].data(), got[i].size() * sizeof(float))) << name << ": not bitwise";
+  }
+}
+
+class PrecisionOps : public ::testing::TestWithParam<Device> {};
+
+TEST_P(PrecisionOps, LinearEqualsTheReferenceOfItsPrecision) {
+  FOVEA_SKIP_IF_NO_DEVICE(GetParam());
+  struct Shape3 {
+    int64_t N, I, O;
+  };
+  for (Precision prec : {Precision::tf32, Precision::bf16, Precision::fp16})
+    for (const Shape3 s : {Shape3{1, 1, 1}, Shape3{3, 7, 5}, Shape3{33, 65, 17}}) {
+      auto operand = [prec](const Shape& shape, uint64_t seed) {
+        return Tensor::from_vector(precision_operands(shape.numel(), seed, prec), shape);
+      };
+      const Tensor x = operand({s.N, s.I}, 1), w = operand({s.O, s.I}, 2), b = operand({s.O}, 3),
+                   dy = operand({s.N, s.O}, 4);
+      const std::string what =
+          "linear N=" + std::to_string(s.N) + " I=" + std::to_string(s.I) + " O=" + std::to_string(s.O);
+      expect_same_as_reference(
+          GetParam(), prec, {x, w, b, dy},
+          [](ops::Context& ctx, const std::vector<Tensor>& t) {
+            return std::vector<Tensor>{
+                ops::linear_forward(ctx, t[0], t[1], t[2]), ops::linear_forward(ctx, t[0], t[1], Tensor()),
+                ops::linear_backward_data(ctx, t[3], t[1]), ops::linear_backward_weight(ctx, t[0], t[3])};
+          },
+          what);
+    }
+}
+
+TEST_P(PrecisionOps, Conv2dEqualsTheReferenceOfItsPrecision) {
+  FOVEA_SKIP_IF_NO_DEVICE(GetParam());
+  struct Case {
+    Shape x, w;
+    ops::Conv2dAttrs a;
+  };
+  ops::Conv2dAttrs strided;
+  strided.stride_h = 2, strided.stride_w = 1, strided.pad_h = 1, strided.pad_w = 2;
+  ops::Conv2dAttrs dilated_groups;
+  dilated_groups.dil_h = dilated_groups.dil_w = 2, dilated_groups.pad_h = dilated_groups.pad_w = 1;
+  dilated_groups.groups = 2;
+  const std::vector<Case> cases = {{{1, 1, 3, 3}, {1, 1, 1, 1}, {}},
+                                   {{2, 3, 7, 5}, {5, 3, 3, 3}, strided},
+                                   {{2, 4, 6, 7}, {6, 2, 3, 2}, dilated_groups}};
+  for (Precision prec : {Precision::tf32, Precision::bf16, Precision::fp16})
+    for (const Case& c : cases) {
+      const Conv2dParams p = ops::conv2d_params(c.x, c.w, c.a);
+      auto operand = [prec](const Shape& shape, uint64_t seed) {
+        return Tensor::from_vector(precision_operands(shape.numel(), seed, prec), shape);
+      };
+      const Tensor x = operand(c.x, 5), w = operand(c.w, 6), b = operand({c.w[0]}, 7),
+                   dy = operand({p.N, p.K, p.P(), p.Q()}, 8);
+      expect_same_as_reference(
+          GetParam(), prec, {x, w, b, dy},
+          [&c](ops::Context& ctx, const std::vector<Tensor>& t) {
+            return std::vector<Tensor>{ops::conv2d_forward(ctx, t[0], t[1], t[2], c.a),
+                                       ops::conv2d_backward_data(ctx, t[3], t[1], c.x, c.a),
+                                       ops::conv2d_backward_filter(ctx, t[0], t[3], c.w, c.a)};
+          },
+          "conv2d " + p.str());
+    }
+}
+
+INSTANTIATE_TEST_SUITE_P(Devices, PrecisionOps, test::KernelDevices(), test::DeviceName);
 
 }  // namespace
 }  // namespace fovea

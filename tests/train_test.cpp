@@ -314,6 +314,45 @@ TEST(Train, BadDataFilesExitWithUsageErrorNamingTheFile) {
   EXPECT_NE(r.out.find("data_batch_1.bin"), std::string::npos) << r.out;
 }
 
+TEST(Train, FolderDatasetTrainsAndEvaluatesEndToEnd) {
+  TempDir d;
+  // A folder dataset written by `fovea dataset --format folder`: 3 classes of the synthetic shapes (both parts from
+  // the test split, which is generated faster than the training split).
+  Result r = fovea("dataset --dataset synthetic --split test --format folder --classes 0-2 --per-class 8 --out " +
+                   (d / "f/train"));
+  ASSERT_EQ(r.rc, 0) << r.out;
+  ASSERT_EQ(fovea("dataset --dataset synthetic --split test --format folder --classes 0-2 --per-class 4 --out " +
+                  (d / "f/val"))
+                .rc,
+            0);
+  EXPECT_TRUE(fs::is_regular_file(d / "f/train/circle/00000.png"));
+  r = fovea("dataset --dataset synthetic --split test --format folder --classes 0 --out " + (d / "f/val"));
+  EXPECT_EQ(r.rc, 2) << r.out;
+  EXPECT_NE(r.out.find("not empty"), std::string::npos) << r.out;
+  const std::string run = "train --device cpu --dataset folder --data " + (d / "f") +
+                          " --image-size 16 --epochs 1 --batch 8 --decode-threads 2 --model "
+                          "conv:8:3:pad=1,bn,relu,maxpool:4,linear --out ";
+  r = fovea(run + (d / "run"));
+  ASSERT_EQ(r.rc, 0) << r.out;
+  EXPECT_NE(r.out.find("folder on cpu (24 training, 12 test examples)"), std::string::npos) << r.out;
+  r = fovea("eval --device cpu --checkpoint " + (d / "run/checkpoint.safetensors") + " --json " + (d / "e.json"));
+  ASSERT_EQ(r.rc, 0) << r.out;
+  for (const char* name : {"circle", "square", "triangle"}) EXPECT_NE(r.out.find(name), std::string::npos) << r.out;
+  EXPECT_EQ(nlohmann::json::parse(read_file(d / "e.json"))["examples"].get<int64_t>(), 12);
+  // A corrupt image stops the run naming it (exit 2), or is skipped and counted.
+  const std::string bad = d / "f/train/square/00001.png";
+  write(bad, read_file(bad).substr(0, 60));
+  r = fovea(run + (d / "run2"));
+  EXPECT_EQ(r.rc, 2) << r.out;
+  EXPECT_NE(r.out.find(bad), std::string::npos) << r.out;
+  r = fovea(run + (d / "run3") + " --skip-bad-images");
+  EXPECT_EQ(r.rc, 0) << r.out;
+  EXPECT_NE(r.out.find("skipped 1 unreadable training images"), std::string::npos) << r.out;
+  r = fovea("train --device cpu --dataset folder --data " + (d / "missing"));
+  EXPECT_EQ(r.rc, 2) << r.out;
+  EXPECT_NE(r.out.find(d / "missing"), std::string::npos) << r.out;
+}
+
 TEST(Train, ListModels) {
   const Result r = fovea("train --list-models");
   ASSERT_EQ(r.rc, 0) << r.out;

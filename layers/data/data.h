@@ -1,6 +1,7 @@
 // Datasets for training and evaluation: the file formats of MNIST / Fashion-MNIST (IDX, raw or
 // gzip) and CIFAR-10 / CIFAR-100 (binary batches), two built-in synthetic datasets (coloured shapes
-// for small CNNs, 2-D rings for small MLPs), subsets and validation splits, per-channel
+// for small CNNs, 2-D rings for small MLPs), folder datasets of image files in class folders
+// (torchvision's ImageFolder, decoded per batch by the loader), subsets and validation splits, per-channel
 // normalisation and seeded augmentation. Every random choice is Philox from (seed, epoch, sample
 // index), so a run gives the same batches on every machine, whatever the timing.
 // The background batch loader is in layers/data/loader.h.
@@ -8,6 +9,7 @@
 #include <cmath>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -18,21 +20,40 @@
 
 namespace fovea::data {
 
+// How the image files of a folder dataset become uint8 [3, size, size] samples (decode_file_sample).
+struct FileTransform {
+  int64_t size = 224;         // the side of the square samples (--image-size)
+  bool random_crop = false;   // training: RandomResizedCrop + horizontal flip; else resize + centre crop
+  bool plain_resize = false;  // the resize makes the shorter side `size` (not round(size * 256 / 224))
+  bool skip_bad = false;      // a file that does not decode is skipped and counted, not an error
+};
+
 struct Dataset {
   // uint8 [N,C,H,W] (pixels 0..255), float32 [N,C,H,W], or float32 [N,D] (feature vectors); CPU.
+  // Undefined for a folder dataset, whose images stay files until a batch needs them (`files`).
   Tensor images;
   Tensor labels;                         // int64 [N], each in [0, num_classes())
   std::vector<std::string> class_names;  // one per class
   std::string name;                      // e.g. "cifar10/train"
+  // A folder dataset (load_image_folder): sample i is the image file (*files)[i], decoded per batch through
+  // file_transform into uint8 [3, size, size]; shared by copies and views.
+  std::shared_ptr<const std::vector<std::string>> files;
+  FileTransform file_transform;
 
-  int64_t size() const { return images.defined() ? images.size(0) : 0; }
+  bool from_files() const { return files != nullptr; }
+  int64_t size() const { return images.defined() ? images.size(0) : from_files() ? labels.size(0) : 0; }
   int64_t num_classes() const { return int64_t(class_names.size()); }
-  bool is_image() const { return images.ndim() == 4; }
-  int64_t channels() const { return images.size(1); }  // [N,C,H,W] only
-  int64_t height() const { return images.size(2); }
-  int64_t width() const { return images.size(3); }
+  bool is_image() const { return from_files() || images.ndim() == 4; }
+  int64_t channels() const { return from_files() ? 3 : images.size(1); }  // [N,C,H,W] only
+  int64_t height() const { return from_files() ? file_transform.size : images.size(2); }
+  int64_t width() const { return from_files() ? file_transform.size : images.size(3); }
+  // The shape of one sample: [C,H,W] or [D].
+  Shape sample_shape() const;
   // Shapes, dtypes, device and every label's range; throws naming the dataset.
   void validate() const;
+
+ private:
+  void validate_tensors() const;
 };
 
 enum class Split { train, test };
@@ -82,6 +103,68 @@ Dataset load_fashion_mnist(const std::string& dir, Split split);
 // `dir`/cifar-100-binary, fine labels, names from fine_label_names.txt when present.
 Dataset load_cifar10(const std::string& dir, Split split);
 Dataset load_cifar100(const std::string& dir, Split split);
+
+// ------------------------------------------------------------------ folder datasets (torchvision's ImageFolder)
+
+// The image files a folder dataset reads: torchvision's IMG_EXTENSIONS that fovea decodes, compared
+// case-insensitively (.jpg, .jpeg, .png). Other files are ignored, as ImageFolder ignores them.
+bool is_image_file_name(const std::string& path);
+// The classes of an ImageFolder root: its sub-folder names in sorted (byte) order, as torchvision sorts them;
+// label = position. Errors (UsageError): `root` missing or not a folder, no class folders.
+std::vector<std::string> image_folder_classes(const std::string& root);
+// The class names of a dataset (of a folder dataset: its sorted class folders), for per-class reports.
+inline const std::vector<std::string>& class_names_of(const Dataset& ds) {
+  return ds.class_names;
+}
+
+struct FolderOptions {
+  int64_t image_size = 224;  // --image-size
+  // The one-folder layout (no train/ and val/ inside): the fraction in (0, 1) of each class held out as
+  // the test split, chosen per class by a permutation of (seed) (a stratified split).
+  double val_split = 0;
+  uint64_t seed = 1;
+  bool skip_bad_images = false;
+  // "torchvision": training images through RandomResizedCrop + flip, test images resized to round(size * 256 /
+  // 224) and centre-cropped. "resize": every image's shorter side resized to `size`, then centre-cropped (an
+  // image of size x size stays as it is); training augmentation only through --augment (for small images).
+  std::string transform = "torchvision";
+};
+// A folder dataset, torchvision's ImageFolder convention: `dir`/train/<class>/* (Split::train) and
+// `dir`/val/<class>/* (Split::test); or `dir`/<class>/* with options.val_split, split per class. The files are
+// listed (sorted) but not read: they are decoded per batch. Training samples get the training transform
+// (RandomResizedCrop + flip), test samples the evaluation one. Errors name the folder: missing, no class
+// folders, a class folder without images, train/ and val/ with different classes, the one-folder layout without
+// --val-split or a class too small to split.
+Dataset load_image_folder(const std::string& dir, Split split, const FolderOptions& options);
+// Whether `dir` has the train/ + val/ layout (else it is one folder of class folders).
+bool image_folder_has_splits(const std::string& dir);
+
+// torchvision's RandomResizedCrop.get_params with scale (0.08, 1) and ratio (3/4, 4/3): up to 10 tries of a
+// random area and log-uniform aspect ratio, then the central crop of the ratio clamped into range; the uniform
+// numbers are Philox words of (seed, epoch, index). Returns {top, left, height, width} inside the image.
+struct CropBox {
+  int64_t top = 0, left = 0, height = 0, width = 0;
+};
+CropBox random_resized_crop_box(int64_t height, int64_t width, uint64_t seed, uint64_t epoch, int64_t index);
+// Whether the training transform flips sample `index` of `epoch` (probability 1/2).
+bool random_flip(uint64_t seed, uint64_t epoch, int64_t index);
+// The evaluation resize of --image-size s: round(s * 256 / 224) (256 for 224, 37 for 32), then a centre crop of s.
+int64_t eval_resize_size(int64_t image_size);
+
+// Sample `index` of folder dataset `ds` decoded and transformed into `out` (uint8 [3, size, size], planar).
+// false when the file does not decode and ds.file_transform.skip_bad; otherwise such a file is a UsageError
+// naming it. A pure function of (file, transform, seed, epoch, index): any thread may run it.
+bool decode_file_sample(const Dataset& ds, int64_t index, uint64_t seed, uint64_t epoch, uint8_t* out);
+// The whole folder dataset decoded into memory (tests and small data only): uint8 [N, 3, size, size].
+// Bad files are errors here, also with skip_bad.
+Dataset decode_all(const Dataset& ds, uint64_t seed = 0, uint64_t epoch = 0);
+
+// Writes samples of image dataset `ds` (uint8 [N, 1 or 3, H, W]) as a folder dataset: `dir`/<class>/NNNNN.png
+// (NNNNN the sample's index in `ds`, class folders named after the class, '/' replaced by '_'), each file
+// through write_file_atomic. `dir` must be empty or missing, unless `overwrite`; then it may only hold such
+// class folders of PNG files, which are removed first. Returns the number of files written.
+int64_t write_image_folder(const Dataset& ds, const std::vector<int64_t>& indices, const std::string& dir,
+                           bool overwrite);
 
 // ------------------------------------------------------------------ synthetic datasets
 
@@ -155,6 +238,12 @@ Affine augment_affine(const Augment& aug, int64_t height, int64_t width, uint64_
 // the warp of (seed, epoch, sample_ids[b]) so its result does not depend on its batch position.
 void augment_batch(const Tensor& in, Tensor& out, const Augment& aug, uint64_t seed, uint64_t epoch,
                    const std::vector<int64_t>& sample_ids);
+
+// prepare_batch's arithmetic on samples already gathered: uint8 `raw` [count, C, H, W]; row b's warp is that of
+// sample_ids[b] (the loader decodes folder datasets into `raw`).
+void prepare_gathered(const uint8_t* raw, int64_t count, int64_t channels, int64_t height, int64_t width,
+                      const int64_t* sample_ids, const Augment& aug, const Normalization& norm, uint64_t seed,
+                      uint64_t epoch, float* images);
 
 // The loader's fused step: gathers samples `indices` of `ds`, converts uint8 to [0,1], warps
 // (when aug.any()), normalises (when `norm` is not empty) into float `images` [B, ...] and copies the

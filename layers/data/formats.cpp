@@ -140,7 +140,23 @@ const char* split_name(Split s) {
 }
 
 void Dataset::validate() const {
-  FOVEA_CHECK(images.defined() && labels.defined(), "dataset '", name, "': images or labels are missing");
+  if (from_files()) {
+    FOVEA_CHECK(!images.defined() && labels.defined() && labels.ndim() == 1 && labels.dtype() == DType::int64 &&
+                    labels.device().is_host_memory() && labels.size(0) == int64_t(files->size()),
+                "dataset '", name, "': a folder dataset has labels int64 [", files->size(), "] and no image tensor");
+    FOVEA_CHECK(file_transform.size > 0, "dataset '", name, "': image size ", file_transform.size);
+  } else {
+    FOVEA_CHECK(images.defined() && labels.defined(), "dataset '", name, "': images or labels are missing");
+  }
+  if (!from_files()) validate_tensors();
+  FOVEA_CHECK(!class_names.empty(), "dataset '", name, "': no class names");
+  const int64_t* l = labels.data<int64_t>();
+  for (int64_t i = 0; i < labels.size(0); ++i)
+    FOVEA_CHECK(l[i] >= 0 && l[i] < num_classes(), "dataset '", name, "': label ", l[i], " of sample ", i,
+                " is out of range [0, ", num_classes(), ")");
+}
+
+void Dataset::validate_tensors() const {
   FOVEA_CHECK(images.device().is_host_memory() && labels.device().is_host_memory(), "dataset '", name,
               "': images and labels must be host tensors");
   FOVEA_CHECK((images.ndim() == 4 && (images.dtype() == DType::uint8 || images.dtype() == DType::float32)) ||
@@ -148,11 +164,6 @@ void Dataset::validate() const {
               "dataset '", name, "': images must be uint8/float32 [N,C,H,W] or float32 [N,D], got ", images.str());
   FOVEA_CHECK(labels.ndim() == 1 && labels.dtype() == DType::int64 && labels.size(0) == images.size(0), "dataset '",
               name, "': labels must be int64 [", images.size(0), "], got ", labels.str());
-  FOVEA_CHECK(!class_names.empty(), "dataset '", name, "': no class names");
-  const int64_t* l = labels.data<int64_t>();
-  for (int64_t i = 0; i < labels.size(0); ++i)
-    FOVEA_CHECK(l[i] >= 0 && l[i] < num_classes(), "dataset '", name, "': label ", l[i], " of sample ", i,
-                " is out of range [0, ", num_classes(), ")");
 }
 
 size_t idx_declared_size(std::string_view head) {

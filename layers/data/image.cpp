@@ -226,6 +226,23 @@ Image8 center_crop(const Image8& img, int64_t height, int64_t width) {
   return out;
 }
 
+Image8 resized_crop(const Image8& img, int64_t top, int64_t left, int64_t height, int64_t width, int64_t size) {
+  check_image(img, "resized_crop");
+  FOVEA_CHECK(
+      top >= 0 && left >= 0 && height > 0 && width > 0 && top + height <= img.height && left + width <= img.width,
+      "resized_crop: region ", width, "x", height, " at (", left, ", ", top, ") is not inside the ", img.width, "x",
+      img.height, " image");
+  Image8 out;
+  out.width = width;
+  out.height = height;
+  out.colour = img.colour;
+  const int64_t C = img.channels();
+  out.samples.resize(size_t(width * height * C));
+  for (int64_t y = 0; y < height; ++y)
+    std::copy_n(img.samples.data() + ((top + y) * img.width + left) * C, width * C, out.samples.data() + y * width * C);
+  return resize_bilinear_pil(out, size, size);
+}
+
 Tensor to_normalized_tensor(const Image8& img, const std::vector<float>& mean, const std::vector<float>& stddev) {
   check_image(img, "to_normalized_tensor");
   const int64_t C = img.channels(), H = img.height, W = img.width;

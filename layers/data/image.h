@@ -44,6 +44,11 @@ Image8 resize_shorter_side(const Image8& img, int64_t size);
 // a side shorter than the crop is padded with zeros first, (d // 2) before and the rest after.
 Image8 center_crop(const Image8& img, int64_t height, int64_t width);
 
+// torchvision's RandomResizedCrop after its box is chosen (F.resized_crop on a PIL image): the region of
+// `height` x `width` at (top, left), which must lie inside the image, resized to size x size by
+// resize_bilinear_pil.
+Image8 resized_crop(const Image8& img, int64_t top, int64_t left, int64_t height, int64_t width, int64_t size);
+
 // ToTensor and Normalize: float32 [C,H,W], (sample / 255 - mean[c]) / stddev[c] in float32 as
 // torch computes it. mean and stddev have one value per channel.
 Tensor to_normalized_tensor(const Image8& img, const std::vector<float>& mean, const std::vector<float>& stddev);

@@ -2,6 +2,11 @@
 // small ring of reused host buffers while the current training step runs. Batch b of epoch e is a
 // pure function of (dataset, options, e, b): the thread only changes when it is computed, so results
 // are the same with and without prefetching and whatever the timing.
+//
+// A folder dataset (Dataset::files) is decoded per batch: the thread hands the batch's files to a pool of
+// decode threads, each sample into its own row of the batch (decode_file_sample, whose random crop and flip
+// are functions of (seed, epoch, sample)), so a batch is the same bytes whatever the number of threads. The
+// ring of prefetched batches is the bounded queue: at most `prefetch` decoded batches wait in memory.
 #pragma once
 #include <condition_variable>
 #include <exception>
@@ -26,6 +31,9 @@ struct LoaderOptions {
   // Leave warping and normalisation to the training device: batches hold the raw pixels (the dataset's
   // dtype) and one warp per image (Batch::warps) for ops::augment_forward. Image datasets only.
   bool device_augment = false;
+  // Folder datasets: threads that decode images, the loader's own thread included (0: the machine's cores, at
+  // most 8). The batches are the same for any number.
+  int decode_threads = 0;
 };
 
 struct Batch {
@@ -40,7 +48,10 @@ struct LoaderStats {
   double wait_seconds = 0;     // time next() spent blocked waiting for a batch (the step's data stall)
   double prepare_seconds = 0;  // time spent preparing batches (in the thread, or in next() without one)
   int64_t batches = 0;         // batches handed out
+  int64_t skipped_images = 0;  // folder datasets with skip_bad: files that did not decode (each time met)
 };
+
+class DecodePool;
 
 class BatchLoader {
  public:
@@ -61,18 +72,23 @@ class BatchLoader {
  private:
   struct Slot {
     Tensor images, labels, warps;
+    Tensor raw;        // folder datasets decoded on the host: uint8 [B, 3, S, S] before prepare_gathered
+    int64_t rows = 0;  // of this batch (fewer than batch_rows when bad files were skipped)
     int64_t batch = -1;
     uint64_t generation = 0;
     bool ready = false;
   };
   void producer();
-  void fill(Slot& slot, int64_t epoch, int64_t b, const std::vector<int64_t>& order);
+  // Returns the number of files skipped.
+  int64_t fill(Slot& slot, int64_t epoch, int64_t b, const std::vector<int64_t>& order);
+  int64_t fill_files(Slot& slot, int64_t epoch, int64_t b, const std::vector<int64_t>& order);
   int64_t batch_rows(int64_t b) const;
 
   Dataset ds_;
   LoaderOptions opt_;
   std::vector<Slot> slots_;
   std::vector<void*> pinned_;
+  std::unique_ptr<DecodePool> pool_;  // folder datasets
 
   mutable std::mutex mu_;
   std::condition_variable cv_;

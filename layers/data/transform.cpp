@@ -42,6 +42,19 @@ std::vector<int64_t> permutation(int64_t n, uint64_t seed, uint64_t epoch) {
 
 Dataset select(const Dataset& ds, const std::vector<int64_t>& indices) {
   const int64_t n = int64_t(indices.size()), N = ds.size();
+  if (ds.from_files()) {
+    Dataset out = ds;
+    auto files = std::make_shared<std::vector<std::string>>();
+    out.labels = Tensor::empty({n}, DType::int64, kCPU);
+    for (int64_t i = 0; i < n; ++i) {
+      FOVEA_CHECK(indices[i] >= 0 && indices[i] < N, "select: index ", indices[i], " (position ", i,
+                  ") is out of range for dataset '", ds.name, "' of ", N, " samples");
+      files->push_back((*ds.files)[size_t(indices[i])]);
+      out.labels.data<int64_t>()[i] = ds.labels.data<int64_t>()[indices[i]];
+    }
+    out.files = std::move(files);
+    return out;
+  }
   Shape s = ds.images.shape();
   s[0] = n;
   Dataset out;
@@ -64,6 +77,11 @@ Dataset select(const Dataset& ds, const std::vector<int64_t>& indices) {
 Dataset subset(const Dataset& ds, int64_t n) {
   FOVEA_CHECK(n >= 0 && n <= ds.size(), "subset: argument 'n' must be in [0, ", ds.size(), "] for dataset '", ds.name,
               "', got ", n);
+  if (ds.from_files()) {
+    std::vector<int64_t> first(static_cast<size_t>(n));
+    for (int64_t i = 0; i < n; ++i) first[size_t(i)] = i;
+    return select(ds, first);
+  }
   Dataset out = ds;
   out.images = ds.images.narrow(0, n);
   out.labels = ds.labels.narrow(0, n);
@@ -94,6 +112,8 @@ TrainVal split_validation(const Dataset& ds, int64_t n_val, uint64_t seed) {
 
 Normalization channel_stats(const Dataset& ds) {
   ds.validate();
+  FOVEA_CHECK(!ds.from_files(), "channel_stats: dataset '", ds.name,
+              "' is a folder dataset (its images are decoded per batch; use ImageNet's mean and deviation)");
   FOVEA_CHECK(ds.size() > 0, "channel_stats: dataset '", ds.name, "' is empty");
   const bool img = ds.is_image();
   const int64_t N = ds.size(), C = img ? ds.channels() : ds.images.size(1), P = img ? ds.height() * ds.width() : 1;
@@ -189,18 +209,17 @@ void augment_batch(const Tensor& in, Tensor& out, const Augment& aug, uint64_t s
 
 namespace {
 
+// Row rows[b] of `data` [*, C, H, W] into row b of `out`, with the warp of sample ids[b].
 template <typename T>
-void prepare_images(const T* data, const Dataset& ds, const int64_t* indices, int64_t count, const Augment& aug,
-                    const Normalization& norm, uint64_t seed, uint64_t epoch, float scale, float* out) {
-  const bool img = ds.is_image();
-  const int64_t C = img ? ds.channels() : ds.images.size(1), H = img ? ds.height() : 1, W = img ? ds.width() : 1;
+void prepare_images(const T* data, int64_t C, int64_t H, int64_t W, const int64_t* rows, const int64_t* ids,
+                    int64_t count, const Augment& aug, const Normalization& norm, uint64_t seed, uint64_t epoch,
+                    float scale, float* out) {
   const int64_t P = H * W;
   for (int64_t b = 0; b < count; ++b) {
-    const int64_t idx = indices[b];
-    const Affine A = aug.any() ? augment_affine(aug, H, W, seed, epoch, idx) : Affine{};
+    const Affine A = aug.any() ? augment_affine(aug, H, W, seed, epoch, ids[b]) : Affine{};
     const bool integral = aug.any() && affine_is_integral(A);
     for (int64_t c = 0; c < C; ++c) {
-      const T* plane = data + (idx * C + c) * P;
+      const T* plane = data + (rows[b] * C + c) * P;
       float* o = out + (b * C + c) * P;
       const float mean = norm.empty() ? 0.0f : norm.mean[c], sd = norm.empty() ? 1.0f : norm.stddev[c];
       for (int64_t y = 0; y < H; ++y)
@@ -214,6 +233,8 @@ void prepare_images(const T* data, const Dataset& ds, const int64_t* indices, in
 
 void prepare_batch(const Dataset& ds, const int64_t* indices, int64_t count, const Augment& aug,
                    const Normalization& norm, uint64_t seed, uint64_t epoch, float* images, int64_t* labels) {
+  FOVEA_CHECK(!ds.from_files(), "prepare_batch: dataset '", ds.name,
+              "' is a folder dataset: its images are decoded by the BatchLoader");
   FOVEA_CHECK(ds.images.defined() && (ds.is_image() || ds.images.ndim() == 2), "prepare_batch: dataset '", ds.name,
               "' has images ", ds.images.defined() ? ds.images.str() : "undefined");
   const int64_t C = ds.images.size(1);
@@ -227,17 +248,32 @@ void prepare_batch(const Dataset& ds, const int64_t* indices, int64_t count, con
                 " is out of range for dataset '", ds.name, "' of ", ds.size(), " samples");
     labels[b] = ds.labels.data<int64_t>()[indices[b]];
   }
+  const bool img = ds.is_image();
+  const int64_t H = img ? ds.height() : 1, W = img ? ds.width() : 1;
   if (ds.images.dtype() == DType::uint8)
-    prepare_images(ds.images.data<uint8_t>(), ds, indices, count, aug, norm, seed, epoch, 1.0f / 255.0f, images);
+    prepare_images(ds.images.data<uint8_t>(), C, H, W, indices, indices, count, aug, norm, seed, epoch, 1.0f / 255.0f,
+                   images);
   else
-    prepare_images(ds.images.data<float>(), ds, indices, count, aug, norm, seed, epoch, 1.0f, images);
+    prepare_images(ds.images.data<float>(), C, H, W, indices, indices, count, aug, norm, seed, epoch, 1.0f, images);
+}
+
+void prepare_gathered(const uint8_t* raw, int64_t count, int64_t channels, int64_t height, int64_t width,
+                      const int64_t* sample_ids, const Augment& aug, const Normalization& norm, uint64_t seed,
+                      uint64_t epoch, float* images) {
+  FOVEA_CHECK(norm.empty() || (int64_t(norm.mean.size()) == channels && int64_t(norm.stddev.size()) == channels),
+              "prepare_gathered: normalisation has ", norm.mean.size(), " means for ", channels, " channels");
+  std::vector<int64_t> rows(static_cast<size_t>(count));
+  for (int64_t i = 0; i < count; ++i) rows[size_t(i)] = i;
+  prepare_images(raw, channels, height, width, rows.data(), sample_ids, count, aug, norm, seed, epoch, 1.0f / 255.0f,
+                 images);
 }
 
 void gather_batch(const Dataset& ds, const int64_t* indices, int64_t count, const Augment& aug, uint64_t seed,
                   uint64_t epoch, void* raw, Affine* warps, int64_t* labels) {
-  FOVEA_CHECK(ds.is_image() && (ds.images.dtype() == DType::uint8 || ds.images.dtype() == DType::float32),
-              "gather_batch: dataset '", ds.name, "' must hold uint8 or float32 images [N,C,H,W], got ",
-              ds.images.defined() ? ds.images.str() : "undefined");
+  FOVEA_CHECK(
+      !ds.from_files() && ds.is_image() && (ds.images.dtype() == DType::uint8 || ds.images.dtype() == DType::float32),
+      "gather_batch: dataset '", ds.name, "' must hold uint8 or float32 images [N,C,H,W], got ",
+      ds.images.defined() ? ds.images.str() : "undefined");
   const int64_t H = ds.height(), W = ds.width(), sample_bytes = ds.images.nbytes() / ds.size();
   const auto* src = static_cast<const unsigned char*>(ds.images.raw_data());
   auto* dst = static_cast<unsigned char*>(raw);

@@ -4,6 +4,7 @@
 #include <memory>
 
 #include "core/dispatch.h"
+#include "core/float_formats.h"
 #include "core/memory.h"
 #include "layers/ops/conv2d.h"  // ConvAlgo
 
@@ -19,6 +20,9 @@ struct Context {
   Backend backend = Backend::custom;
   ConvAlgo conv_algo = ConvAlgo::implicit_gemm;  // our kernels' convolution version (all tested)
   bool deterministic = true;                     // only deterministic algorithms (the default everywhere)
+  // The precision of the GEMM and convolution ops (linear, conv2d; fovea op --precision): fp32, or tf32 / bf16 /
+  // fp16 with cpu_reference/gemm.h's semantics on FP32 tensors (tensor cores on emu and cuda).
+  Precision precision = Precision::fp32;
   StreamHandle stream = nullptr;
   std::shared_ptr<Workspace> workspace;
   // The device copy of the optimizer's tensor list, uploaded again only when the list changes.

@@ -91,7 +91,11 @@ Tensor conv2d_forward(Context& ctx, const Tensor& x, const Tensor& w, const Tens
     FOVEA_CHECK(b.numel() == p.K, "conv2d: argument 'b' must have ", p.K, " elements, got ", b.shape().str());
   }
   Tensor y = empty_like(ctx, y_shape(p));
-  conv2d_forward_stub(ctx.exec(), config(ctx), p, x.data<float>(), w.data<float>(), data_or_null(b), y.data<float>());
+  if (ctx.precision != Precision::fp32)
+    conv2d_forward_precision_stub(ctx.exec(), ctx.precision, p, x.data<float>(), w.data<float>(), data_or_null(b),
+                                  y.data<float>());
+  else
+    conv2d_forward_stub(ctx.exec(), config(ctx), p, x.data<float>(), w.data<float>(), data_or_null(b), y.data<float>());
   return y;
 }
 
@@ -103,7 +107,11 @@ Tensor conv2d_backward_data(Context& ctx, const Tensor& dy, const Tensor& w, con
   FOVEA_CHECK(dy.shape() == y_shape(p), "conv2d: argument 'dy' must have shape ", y_shape(p).str(), ", got ",
               dy.shape().str());
   Tensor dx = empty_like(ctx, x_shape);
-  conv2d_backward_data_stub(ctx.exec(), config(ctx), p, dy.data<float>(), w.data<float>(), dx.data<float>());
+  if (ctx.precision != Precision::fp32)
+    conv2d_backward_data_precision_stub(ctx.exec(), ctx.precision, p, dy.data<float>(), w.data<float>(),
+                                        dx.data<float>());
+  else
+    conv2d_backward_data_stub(ctx.exec(), config(ctx), p, dy.data<float>(), w.data<float>(), dx.data<float>());
   return dx;
 }
 
@@ -115,7 +123,11 @@ Tensor conv2d_backward_filter(Context& ctx, const Tensor& x, const Tensor& dy, c
   FOVEA_CHECK(dy.shape() == y_shape(p), "conv2d: argument 'dy' must have shape ", y_shape(p).str(), ", got ",
               dy.shape().str());
   Tensor dw = empty_like(ctx, w_shape);
-  conv2d_backward_filter_stub(ctx.exec(), config(ctx), p, x.data<float>(), dy.data<float>(), dw.data<float>());
+  if (ctx.precision != Precision::fp32)
+    conv2d_backward_filter_precision_stub(ctx.exec(), ctx.precision, p, x.data<float>(), dy.data<float>(),
+                                          dw.data<float>());
+  else
+    conv2d_backward_filter_stub(ctx.exec(), config(ctx), p, x.data<float>(), dy.data<float>(), dw.data<float>());
   return dw;
 }
 
@@ -194,6 +206,8 @@ const RegisterOp conv2d_op{{
     .samples = conv_samples(),
     .stubs = {&conv2d_forward_stub, &conv2d_backward_data_stub, &conv2d_backward_filter_stub,
               &conv2d_backward_bias_stub},
+    .precision_stubs = {&conv2d_forward_precision_stub, &conv2d_backward_data_precision_stub,
+                        &conv2d_backward_filter_precision_stub},
     .cost =
         [](const OpArgs& a) {
           const Conv2dParams p = conv2d_params(a.tensor("x").shape(), a.tensor("w").shape(), conv_attrs(a));

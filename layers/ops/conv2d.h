@@ -10,6 +10,7 @@
 #include <string_view>
 
 #include "core/dispatch.h"
+#include "core/float_formats.h"
 #include "core/hostdevice.h"
 #include "core/tensor.h"
 
@@ -73,9 +74,26 @@ inline constinit DispatchStub<void(const Exec&, const ConvConfig&, const Conv2dP
 // db[k] = sum over n, p, q of dy[n,k,p,q] (only N, K and the output size of p matter).
 inline constinit DispatchStub<void(const Exec&, const Conv2dParams&, const float* dy, float* db)>
     conv2d_backward_bias_stub{"conv2d_backward_bias"};
+// At a reduced precision (Context::precision tf32, bf16 or fp16; cpu_reference/gemm.h's semantics): cpu, the
+// reference of that precision; emu and cuda, im2col + the tensor-core GEMM (kernels/conv2d_tc_im2col.cu).
+inline constinit DispatchStub<void(const Exec&, Precision, const Conv2dParams&, const float* x, const float* w,
+                                   const float* b /* or null */, float* y)>
+    conv2d_forward_precision_stub{"conv2d_forward_precision"};
+inline constinit DispatchStub<void(const Exec&, Precision, const Conv2dParams&, const float* dy, const float* w,
+                                   float* dx)>
+    conv2d_backward_data_precision_stub{"conv2d_backward_data_precision"};
+inline constinit DispatchStub<void(const Exec&, Precision, const Conv2dParams&, const float* x, const float* dy,
+                                   float* dw)>
+    conv2d_backward_filter_precision_stub{"conv2d_backward_filter_precision"};
 // One image: x [C,H,W] -> col [C*R*S, P*Q] (cpu_reference/conv2d.h's layout); col2im overwrites x.
 inline constinit DispatchStub<void(const Exec&, const Conv2dParams&, const float* x, float* col)> im2col_stub{"im2col"};
 inline constinit DispatchStub<void(const Exec&, const Conv2dParams&, const float* col, float* x)> col2im_stub{"col2im"};
+// The implicit-GEMM dgrad's weight copy (kernels/conv2d_igemm_dgrad.cu): w [K, C/g, R, S] -> wt (K*C/g*R*S floats):
+// per group, the taps of each stride phase (phase ah of the rows: r*dil_h mod stride_h = ah, then aw of the
+// columns) as rows (k, r, s) of C/g contiguous channels. A building block (slots emu and cuda only), exposed
+// for its test.
+inline constinit DispatchStub<void(const Exec&, const Conv2dParams&, const float* w, float* wt)>
+    conv2d_dgrad_weight_copy_stub{"conv2d_dgrad_weight_copy"};
 
 // ---- tensor-level ops
 struct Context;

@@ -43,7 +43,11 @@ Tensor linear_forward(Context& ctx, const Tensor& x, const Tensor& w, const Tens
                 b.shape().str());
   }
   Tensor y = empty_like(ctx, {p.N, p.out_features});
-  linear_forward_stub(ctx.exec(), p, x.data<float>(), w.data<float>(), data_or_null(b), y.data<float>());
+  if (ctx.precision != Precision::fp32)
+    linear_forward_precision_stub(ctx.exec(), ctx.precision, p, x.data<float>(), w.data<float>(), data_or_null(b),
+                                  y.data<float>());
+  else
+    linear_forward_stub(ctx.exec(), p, x.data<float>(), w.data<float>(), data_or_null(b), y.data<float>());
   return y;
 }
 
@@ -55,7 +59,11 @@ Tensor linear_backward_data(Context& ctx, const Tensor& dy, const Tensor& w) {
   LinearParams p;
   p.N = dy.size(0), p.in_features = w.size(1), p.out_features = w.size(0);
   Tensor dx = empty_like(ctx, {p.N, p.in_features});
-  linear_backward_data_stub(ctx.exec(), p, dy.data<float>(), w.data<float>(), dx.data<float>());
+  if (ctx.precision != Precision::fp32)
+    linear_backward_data_precision_stub(ctx.exec(), ctx.precision, p, dy.data<float>(), w.data<float>(),
+                                        dx.data<float>());
+  else
+    linear_backward_data_stub(ctx.exec(), p, dy.data<float>(), w.data<float>(), dx.data<float>());
   return dx;
 }
 
@@ -67,7 +75,11 @@ Tensor linear_backward_weight(Context& ctx, const Tensor& x, const Tensor& dy) {
   LinearParams p;
   p.N = x.size(0), p.in_features = x.size(1), p.out_features = dy.size(1);
   Tensor dw = empty_like(ctx, {p.out_features, p.in_features});
-  linear_backward_weight_stub(ctx.exec(), p, x.data<float>(), dy.data<float>(), dw.data<float>());
+  if (ctx.precision != Precision::fp32)
+    linear_backward_weight_precision_stub(ctx.exec(), ctx.precision, p, x.data<float>(), dy.data<float>(),
+                                          dw.data<float>());
+  else
+    linear_backward_weight_stub(ctx.exec(), p, x.data<float>(), dy.data<float>(), dw.data<float>());
   return dw;
 }
 
@@ -114,6 +126,8 @@ const RegisterOp linear_op{{
                 {"cifar_head_n128", {{"x", {128, 512}}, {"w", {10, 512}}, {"b", {10}}}, {}, true}},
     .stubs = {&linear_forward_stub, &linear_backward_data_stub, &linear_backward_weight_stub,
               &linear_backward_bias_stub},
+    .precision_stubs = {&linear_forward_precision_stub, &linear_backward_data_precision_stub,
+                        &linear_backward_weight_precision_stub},
     .cost =
         [](const OpArgs& a) {
           const double N = double(a.tensor("x").size(0)), I = double(a.tensor("x").size(1)),

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "core/dispatch.h"
+#include "core/float_formats.h"
 #include "core/tensor.h"
 
 namespace fovea {
@@ -30,6 +31,19 @@ inline constinit DispatchStub<void(const Exec&, const LinearParams&, const float
 inline constinit DispatchStub<void(const Exec&, const LinearParams&, const float* dy, float* db)>
     linear_backward_bias_stub{"linear_backward_bias"};
 
+// ---- at a reduced precision (Context::precision tf32, bf16 or fp16; the semantics are cpu_reference/gemm.h's:
+// operands rounded to the type, exact products, FP32 sums, the output and the bias as values of the output type).
+// cpu: the reference of that precision; emu and cuda: the tensor-core GEMMs (kernels/linear_tc.cu).
+inline constinit DispatchStub<void(const Exec&, Precision, const LinearParams&, const float* x, const float* w,
+                                   const float* b, float* y)>
+    linear_forward_precision_stub{"linear_forward_precision"};
+inline constinit DispatchStub<void(const Exec&, Precision, const LinearParams&, const float* dy, const float* w,
+                                   float* dx)>
+    linear_backward_data_precision_stub{"linear_backward_data_precision"};
+inline constinit DispatchStub<void(const Exec&, Precision, const LinearParams&, const float* x, const float* dy,
+                                   float* dw)>
+    linear_backward_weight_precision_stub{"linear_backward_weight_precision"};
+
 // Bias over a tensor viewed as [outer, channels, inner]: y[o][c][i] += b[c] (linear: inner = 1; conv: outer = N,
 // inner = P*Q); bias_backward overwrites db[c] = sum over o, i of dy[o][c][i], in a fixed order. Building
 // blocks of our linear and im2col convolution kernels (slots emu and cuda only), exposed for their tests.
@@ -40,7 +54,8 @@ inline constinit DispatchStub<void(const Exec&, const float* dy, float* db, int6
                                    int64_t inner)>
     bias_backward_stub{"bias_backward"};
 
-// ---- tensor-level ops: x [N,I], w [O,I], b [O] or undefined, y [N,O]
+// ---- tensor-level ops: x [N,I], w [O,I], b [O] or undefined, y [N,O]; at ctx.precision (the bias gradient is
+// a plain FP32 column sum at every precision)
 struct Context;
 Tensor linear_forward(Context& ctx, const Tensor& x, const Tensor& w, const Tensor& b);
 Tensor linear_backward_data(Context& ctx, const Tensor& dy, const Tensor& w);    // dx [N,I]

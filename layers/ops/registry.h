@@ -116,6 +116,8 @@ struct OpInfo {
   std::string torch;
   std::vector<Sample> samples;
   std::vector<const StubInfo*> stubs;  // the entry points it calls
+  // The entry points it calls at Context::precision tf32, bf16 and fp16; empty: the op runs in FP32 only.
+  std::vector<const StubInfo*> precision_stubs;
   // Forward FLOPs and bytes moved of a sample call (for the benchmark's roofline); 0 when not meaningful.
   std::function<std::pair<double, double>(const OpArgs&)> cost;
 

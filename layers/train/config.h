@@ -30,6 +30,11 @@ struct TrainConfig {
   int64_t eval_subset = -1;  // score this many random test examples (0: all; -1: as many as subset, or all)
   double val_split = 0;      // fraction (< 1) or number of training examples held out
   data::Augment augment;     // of the training images (data::parse_augment)
+  // ---- folder datasets (dataset "folder", data::load_image_folder)
+  int64_t image_size = 224;                     // the side of the samples the images are cropped and resized to
+  bool skip_bad_images = false;                 // skip (and count) files that do not decode, instead of stopping
+  int decode_threads = 0;                       // image decoding threads of the loader (0: the cores, at most 8)
+  std::string image_transform = "torchvision";  // data::FolderOptions::transform
   // ---- model
   std::string model = "small_cnn";  // zoo name or spec (build_model)
   std::string resume;               // checkpoint to continue from (model, optimizer, step, normalisation)

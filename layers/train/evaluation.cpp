@@ -50,9 +50,10 @@ EvalResult evaluate(Model& model, ops::Context& ctx, const data::Dataset& ds, co
     ops::CrossEntropyOut ce = ops::cross_entropy(ctx, out.y, y, 0.0f);
     ops::accumulate_metrics(ctx, ce.loss, out.y, y, sums, r.count, &confusion);
     r.count += n;
-    if (progress) progress(r.count, ds.size());
+    if (progress) progress(std::min(r.count + loader.stats().skipped_images, ds.size()), ds.size());
   }
   model.train(was_training);
+  r.skipped = loader.stats().skipped_images;
   const ops::MetricSums s = ops::read_metric_sums(ctx, sums);
   const std::vector<int64_t> cells = confusion.to_vector<int64_t>(ctx.stream);
   r.confusion.assign(size_t(C), std::vector<int64_t>(size_t(C), 0));
@@ -64,7 +65,7 @@ EvalResult evaluate(Model& model, ops::Context& ctx, const data::Dataset& ds, co
 }
 
 data::Dataset shift_images(const data::Dataset& ds, int dx, int dy) {
-  FOVEA_CHECK(ds.is_image(), "shift_images: dataset '", ds.name, "' has no images");
+  FOVEA_CHECK(ds.is_image() && !ds.from_files(), "shift_images: dataset '", ds.name, "' has no images in memory");
   data::Dataset out = ds;
   out.images = Tensor::zeros(ds.images.shape(), ds.images.dtype(), kCPU);
   const int64_t planes = ds.size() * ds.channels(), H = ds.height(), W = ds.width();

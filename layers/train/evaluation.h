@@ -14,6 +14,7 @@ namespace fovea::nn {
 struct EvalResult {
   double loss = 0, accuracy = 0;
   int64_t count = 0;
+  int64_t skipped = 0;  // folder datasets with skip_bad: files that did not decode (not in count)
   std::vector<std::vector<int64_t>> confusion;  // [true class][predicted class]
   std::vector<double> per_class_accuracy() const;
 };

@@ -143,6 +143,9 @@ nlohmann::json config_json(const TrainConfig& c) {
   j["subset"] = c.subset;
   j["eval_subset"] = c.eval_subset;
   j["augment"] = data::augment_spec(c.augment);
+  j["image_size"] = c.image_size;
+  j["skip_bad_images"] = c.skip_bad_images;
+  j["image_transform"] = c.image_transform;
   j["label_smoothing"] = c.label_smoothing;
   j["val_split"] = c.val_split;
   j["early_stop"] = c.early_stop;

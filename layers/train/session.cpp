@@ -12,6 +12,7 @@
 #include "core/build_info.h"
 #include "core/stream.h"
 #include "cpu_reference/threading.h"
+#include "layers/data/image.h"
 
 namespace fovea::nn {
 namespace {
@@ -23,9 +24,7 @@ double seconds_since(Clock::time_point t0) {
 }
 
 Shape sample_shape(const data::Dataset& ds) {
-  std::vector<int64_t> dims = ds.images.shape().vec();
-  dims.erase(dims.begin());
-  return Shape(dims);
+  return ds.sample_shape();
 }
 
 // The run folder of a --resume path: the folder itself, or the checkpoint's folder.
@@ -53,13 +52,18 @@ double default_lr(OptimizerKind k) {
   return k == OptimizerKind::sgd ? 0.01 : 1e-3;
 }
 
-data::Dataset load_split(const std::string& dataset, const std::string& dir, data::Split split) {
+data::Dataset load_split(const std::string& dataset, const std::string& dir, data::Split split,
+                         const data::FolderOptions& folder) {
   std::string name = dataset == "synthetic" ? "shapes" : dataset;
-  static const char* const known[] = {"shapes", "rings", "mnist", "fashion-mnist", "cifar10", "cifar100"};
+  static const char* const known[] = {"shapes", "rings", "mnist", "fashion-mnist", "cifar10", "cifar100", "folder"};
   bool ok = false;
   for (const char* k : known) ok = ok || name == k;
   FOVEA_CHECK(ok, "--dataset: unknown dataset '", dataset,
-              "' (expected synthetic, rings, mnist, fashion-mnist, cifar10 or cifar100)");
+              "' (expected synthetic, rings, mnist, fashion-mnist, cifar10, cifar100 or folder)");
+  if (name == "folder") {
+    FOVEA_CHECK(!dir.empty(), "--data: dataset 'folder' needs --data DIR, a folder of class folders of images");
+    return data::load_image_folder(dir, split, folder);
+  }
   std::string d = dir;
   if (name == "shapes" || name == "rings") return data::load_dataset(name, d, split);
   if (d.empty() && name == "fashion-mnist" && std::filesystem::exists("/usr/share/datasets/fashion-mnist"))
@@ -121,6 +125,7 @@ TrainSession::TrainSession(const TrainConfig& config)
   lo.seed = c.seed;
   lo.prefetch = 2;
   lo.pin_memory = c.device.type == DeviceType::cuda;
+  lo.decode_threads = c.decode_threads;
   // On emu and cuda the device warps and normalises (ops::augment_forward); the loader only gathers raw pixels.
   lo.device_augment =
       c.device.type != DeviceType::cpu && train_ds_.is_image() && train_ds_.channels() <= AugmentParams::kMaxChannels;
@@ -144,8 +149,20 @@ TrainSession::~TrainSession() = default;
 
 void TrainSession::load_data() {
   const TrainConfig& c = cfg_;
-  train_ds_ = load_split(c.dataset, c.data_dir, data::Split::train);
-  test_ds_ = load_split(c.dataset, c.data_dir, data::Split::test);
+  data::FolderOptions fo;
+  fo.image_size = c.image_size;
+  fo.seed = c.seed;
+  fo.skip_bad_images = c.skip_bad_images;
+  fo.transform = c.image_transform;
+  // A folder dataset without train/ and val/: --val-split holds out part of each class as the test split.
+  const bool one_folder = c.dataset == "folder" && !c.data_dir.empty() && std::filesystem::is_directory(c.data_dir) &&
+                          !data::image_folder_has_splits(c.data_dir);
+  if (one_folder) fo.val_split = c.val_split;
+  FOVEA_CHECK(!one_folder || c.early_stop == 0, "--early-stop: folder dataset '", c.data_dir,
+              "' has no train/ and val/, so --val-split makes its test split; early stopping needs the layout "
+              "DIR/train, DIR/val and --val-split to hold out a validation set");
+  train_ds_ = load_split(c.dataset, c.data_dir, data::Split::train, fo);
+  test_ds_ = load_split(c.dataset, c.data_dir, data::Split::test, fo);
   FOVEA_CHECK(c.subset <= train_ds_.size(), "--subset ", c.subset, " is larger than the training set (",
               train_ds_.size(), " examples)");
   if (c.subset > 0) train_ds_ = data::random_subset(train_ds_, c.subset, c.seed);
@@ -154,7 +171,7 @@ void TrainSession::load_data() {
   FOVEA_CHECK(n_test <= test_ds_.size(), "--eval-subset: must be <= ", test_ds_.size(), " (the test set's size), got ",
               n_test);
   if (n_test > 0) test_ds_ = data::random_subset(test_ds_, n_test, c.seed);
-  if (c.val_split > 0) {
+  if (c.val_split > 0 && !one_folder) {
     const int64_t n_val =
         c.val_split < 1 ? int64_t(std::llround(c.val_split * double(train_ds_.size()))) : int64_t(c.val_split);
     FOVEA_CHECK(n_val > 0 && n_val < train_ds_.size(), "--val-split ", c.val_split, " leaves ", n_val,
@@ -162,6 +179,7 @@ void TrainSession::load_data() {
     data::TrainVal tv = data::split_validation(train_ds_, n_val, c.seed);
     train_ds_ = tv.train;
     val_ds_ = tv.val;
+    val_ds_.file_transform.random_crop = false;  // a folder dataset's validation images get the eval transform
   }
   FOVEA_CHECK(!c.augment.any() || train_ds_.is_image(), "--augment needs an image dataset");
   const Shape a = sample_shape(train_ds_), b = sample_shape(test_ds_);
@@ -179,7 +197,14 @@ void TrainSession::build_model() {
     model_ = model_from_checkpoint(*resume_, path);
     norm_ = resume_->meta.normalization;
   } else {
-    if (train_ds_.is_image()) norm_ = data::channel_stats(train_ds_);
+    if (train_ds_.from_files()) {
+      // ImageNet's mean and deviation, as torchvision's transforms (and pretrained weights) expect.
+      const data::EvalTransform imagenet;
+      norm_.mean = imagenet.mean;
+      norm_.stddev = imagenet.stddev;
+    } else if (train_ds_.is_image()) {
+      norm_ = data::channel_stats(train_ds_);
+    }
     model_ = nn::build_model(c.model, sample_shape(train_ds_), train_ds_.num_classes());
   }
   const Shape want = sample_shape(train_ds_);
@@ -403,6 +428,7 @@ EpochMetrics TrainSession::run_epoch() {
   m.loader_prepare_share = (stats1.prepare_seconds - stats0.prepare_seconds) / train_seconds;
   m.steps = step_;
   m.partial = partial;
+  const int64_t skipped = stats1.skipped_images - stats0.skipped_images;
   const EvalResult test = evaluate(test_ds_);
   m.test_loss = test.loss;
   m.test_acc = test.accuracy;
@@ -416,6 +442,9 @@ EpochMetrics TrainSession::run_epoch() {
     epochs_without_improvement_ = improved ? 0 : epochs_without_improvement_ + 1;
   }
   m.seconds = seconds_since(t_epoch);
+  if (cfg_.progress && (skipped > 0 || test.skipped > 0))
+    fmt::print("epoch {}: skipped {} unreadable training images and {} test images (--skip-bad-images)\n", epoch + 1,
+               skipped, test.skipped);
 
   write_checkpoint(improved);
   record_->add_epoch(m);
@@ -479,6 +508,8 @@ TrainConfig resumed_config(const TrainConfig& given, const std::vector<std::stri
       {"--subset", "subset", false},
       {"--eval-subset", "eval_subset", true},
       {"--augment", "augment", false},
+      {"--image-size", "image_size", false},
+      {"--image-transform", "image_transform", false},
       {"--label-smoothing", "label_smoothing", false},
       {"--val-split", "val_split", false},
       {"--early-stop", "early_stop", true},
@@ -515,6 +546,9 @@ TrainConfig resumed_config(const TrainConfig& given, const std::vector<std::stri
   restore("--val-split", "val_split", c.val_split);
   restore("--early-stop", "early_stop", c.early_stop);
   restore("--eval-batch", "eval_batch", c.eval_batch);
+  restore("--image-size", "image_size", c.image_size);
+  restore("--skip-bad-images", "skip_bad_images", c.skip_bad_images);
+  restore("--image-transform", "image_transform", c.image_transform);
   if (!given_flag("--optimizer") && saved.contains("optimizer"))
     c.optimizer = parse_optimizer(saved["optimizer"].get<std::string>(), "--resume: the checkpoint's optimizer");
   const double warmup = c.schedule.warmup_epochs;

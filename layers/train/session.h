@@ -62,7 +62,9 @@ struct DeviceBatch {
 
 // A dataset name (synthetic -> shapes) and directory (a default for fashion-mnist when the Debian package is
 // installed) into a loaded split. Errors name the flag (--dataset, --data) or the file.
-data::Dataset load_split(const std::string& dataset, const std::string& dir, data::Split split);
+// "folder" is a folder dataset (data::load_image_folder with `folder`'s options).
+data::Dataset load_split(const std::string& dataset, const std::string& dir, data::Split split,
+                         const data::FolderOptions& folder = {});
 
 class TrainSession {
  public:
