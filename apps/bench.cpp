@@ -164,7 +164,8 @@ Command bench_command(
       app.add_option("--image-size", o->image_size, "inference input height and width")
           ->capture_default_str()
           ->check(CLI::Range(int64_t(32), int64_t(4096)));
-      app.add_flag("--no-cudnn", o->no_cudnn, "leave out the cuDNN / cuBLAS rows");
+      app.add_flag("--no-cudnn", o->no_cudnn,
+                   "leave out the vendor library rows: cuDNN / cuBLAS on cuda, oneDNN on cpu");
       app.add_flag("--no-torch", o->no_torch, "leave out PyTorch's CPU train-step figure");
       app.add_option("--python", o->python, "python with torch")->capture_default_str();
       app.add_option("--torch-script", o->torch_script, "PyTorch train-step script")->capture_default_str();

@@ -55,9 +55,7 @@ int run_eval(const EvalOptions& o) {
   const std::string dataset = o.dataset.empty() ? ckpt.meta.dataset : o.dataset;
   const std::string dir = o.data_dir.empty() ? ckpt.meta.config.value("data", std::string()) : o.data_dir;
   const Device device = resolve_device(o.device, "--device");
-  const ops::Backend backend = ops::parse_backend(o.backend);
-  FOVEA_CHECK(backend == ops::Backend::custom || device.type == DeviceType::cuda,
-              "--backend cudnn runs on device cuda only, not ", device.str());
+  const ops::Backend backend = resolve_backend(o.backend, device, "--backend");
   ops::Context ctx(device, backend);
   model->to(device);
   // Folder datasets: the checkpoint's run settings, unless given here.
@@ -159,9 +157,7 @@ Command eval_command(
       app.add_flag("--skip-bad-images", o->skip_bad_images,
                    "folder datasets: skip and count images that do not decode");
       app.add_option("--device", o->device, "auto, cpu, emu or cuda[:N]")->capture_default_str();
-      app.add_option("--backend", o->backend, "custom or cudnn")
-          ->capture_default_str()
-          ->check(one_of({"custom", "cudnn"}));
+      app.add_option("--backend", o->backend, kBackendHelp)->capture_default_str()->check(one_of(kBackendNames));
       app.add_option("--batch", o->batch, "batch size")->capture_default_str()->check(kPositiveInt);
       app.add_option("--shifts", o->shifts, "pixel shifts of the translation test")
           ->delimiter(',')

@@ -79,4 +79,10 @@ Device resolve_device(const std::string& text, const std::string& flag, bool not
   return d;
 }
 
+Backend resolve_backend(const std::string& text, Device d, const std::string& flag) {
+  const Backend b = parse_backend(text);
+  check_backend_device(flag.c_str(), b, d);
+  return b;
+}
+
 }  // namespace fovea::app

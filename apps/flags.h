@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "core/device.h"
+#include "core/dispatch.h"
 
 namespace fovea::app {
 
@@ -25,5 +26,14 @@ inline const CLI::Validator kPositiveInt = at_least(0, true, true), kNonNegative
 // "auto" (cuda when a GPU is visible, else cpu, and then a one-line notice on stderr when `notice`), cpu,
 // emu, cuda or cuda:N; a device this build or machine cannot use is a UsageError naming `flag`.
 Device resolve_device(const std::string& text, const std::string& flag, bool notice = true);
+
+// The --backend values, for one_of and the help texts.
+inline const std::vector<std::string> kBackendNames = {"custom", "reference", "cudnn", "onednn"};
+inline constexpr const char* kBackendHelp =
+    "custom (ours: the reference on cpu, our kernels on emu and cuda; 'reference' is the same), cudnn (on cuda) "
+    "or onednn (on cpu)";
+// parse_backend, and a backend its device cannot run refused naming `flag` ("--backend onednn runs on device
+// cpu only, not emu").
+Backend resolve_backend(const std::string& text, Device d, const std::string& flag);
 
 }  // namespace fovea::app

@@ -10,6 +10,7 @@
 #include "core/library_module.h"
 #include "cpu_reference/blas.h"
 #include "layers/cudnn/cudnn_backend.h"
+#include "layers/onednn/onednn_backend.h"
 
 namespace fovea::app {
 namespace {
@@ -42,9 +43,17 @@ int run_info() {
   }
   if (b.cudnn) {
     fmt::print("  cudnn built against cuDNN {}, runtime library {}\n", b.cudnn_version, cudnn::runtime_version());
-    fmt::print("        module {}\n", cudnn_module_status());
+    fmt::print("        module {}\n", module_status(Backend::cudnn));
   } else
     fmt::print("  cudnn {}\n", cudnn::runtime_version());
+  // Backend onednn on device cpu; the default on cpu stays the reference (--backend reference).
+  fmt::print("backends on cpu: reference (the default), onednn\n");
+#if FOVEA_HAVE_ONEDNN
+  fmt::print("  onednn built against oneDNN {}, runtime {}\n", FOVEA_ONEDNN_VERSION_STRING, onednn::runtime_version());
+  fmt::print("        module {}\n", module_status(Backend::onednn));
+#else
+  fmt::print("  onednn {}\n", module_status(Backend::onednn));
+#endif
   return 0;
 }
 

@@ -8,6 +8,7 @@
 #include <map>
 
 #include "apps/command.h"
+#include "apps/flags.h"
 #include "core/npy.h"
 #include "layers/ops/context.h"
 #include "layers/ops/registry.h"
@@ -58,7 +59,7 @@ int run_op(const OpOptions& o) {
   const ops::OpInfo& op = ops::find_op(o.name);
   const Device device = parse_device(o.device);
   require_device(device);
-  ops::Context ctx(device, parse_backend(o.backend));
+  ops::Context ctx(device, resolve_backend(o.backend, device, "--backend"));
   const std::optional<Precision> precision = precision_from_name(o.precision);
   FOVEA_CHECK(precision, "fovea op: --precision '", o.precision, "' is not fp32, tf32, bf16 or fp16");
   ctx.precision = *precision;
@@ -120,7 +121,7 @@ Command op_command("op", "Run one op (PyTorch semantics) on .npy inputs; write e
   app.add_flag("--json", o->json, "with --list: the whole registry as JSON (scripts/check_op_vs_torch.py reads it)");
   app.add_option("--device", o->device, "cpu (reference), emu (our kernels on the emulator) or cuda")
       ->default_val("cpu");
-  app.add_option("--backend", o->backend, "custom (our code) or cudnn")->default_val("custom");
+  app.add_option("--backend", o->backend, kBackendHelp)->default_val("custom")->check(one_of(kBackendNames));
   app.add_option("--precision", o->precision,
                  "fp32, or tf32 / bf16 / fp16 for linear and conv2d: operands rounded to the type, FP32 sums, "
                  "outputs of the type (cpu: the reference; emu, cuda: tensor cores)")

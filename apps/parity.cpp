@@ -15,7 +15,7 @@ namespace {
 
 struct ParityCli {
   std::string model = "small_cnn", dataset = "synthetic", data_dir, device_a = "cpu", device_b = "emu";
-  std::string backend = "custom";
+  std::string backend_a = "custom", backend_b = "custom";
   int64_t steps = 20, batch = 16;
   uint64_t seed = 1;
   double lr = 0.01, tolerance = 1e-4, layer_tolerance = 1e-4;
@@ -24,10 +24,8 @@ struct ParityCli {
 int run_parity_cli(const ParityCli& o) {
   const Device da = resolve_device(o.device_a, "--device-a", false),
                db = resolve_device(o.device_b, "--device-b", false);
-  const ops::Backend backend = ops::parse_backend(o.backend);
-  FOVEA_CHECK(backend == ops::Backend::custom || db.type == DeviceType::cuda,
-              "--backend cudnn runs on device cuda only, not ", db.str(), " (--device-b)");
-  ops::Context ca(da), cb(db, backend);
+  ops::Context ca(da, resolve_backend(o.backend_a, da, "--backend-a")),
+      cb(db, resolve_backend(o.backend_b, db, "--backend-b"));
   const data::Dataset train = nn::load_split(o.dataset, o.data_dir, data::Split::train);
   data::LoaderOptions lo;
   lo.batch_size = o.batch;
@@ -55,8 +53,9 @@ int run_parity_cli(const ParityCli& o) {
   po.layer_tolerance = o.layer_tolerance;
   po.lr = o.lr;
   po.seed = o.seed;
-  fmt::print("parity: {} ({} parameters) on {} (A) and {} (B, backend {}), {} steps of batch {}, SGD lr {}\n",
-             ma->name(), ma->num_parameters(), da.str(), db.str(), o.backend, o.steps, o.batch, o.lr);
+  fmt::print(
+      "parity: {} ({} parameters) on {} (A, backend {}) and {} (B, backend {}), {} steps of batch {}, SGD lr {}\n",
+      ma->name(), ma->num_parameters(), da.str(), o.backend_a, db.str(), o.backend_b, o.steps, o.batch, o.lr);
   const nn::ParityReport r = nn::run_parity(*ma, ca, *mb, cb, batches, po);
   fmt::print("{}", r.summary());
   return r.ok ? 0 : 1;
@@ -70,9 +69,13 @@ Command parity_command(
       app.add_option("--data", o->data_dir, "dataset folder");
       app.add_option("--device-a", o->device_a, "reference device")->capture_default_str();
       app.add_option("--device-b", o->device_b, "device under test")->capture_default_str();
-      app.add_option("--backend", o->backend, "backend of device B: custom or cudnn")
+      app.add_option("--backend-a", o->backend_a, std::string("backend of device A: ") + kBackendHelp)
           ->capture_default_str()
-          ->check(one_of({"custom", "cudnn"}));
+          ->check(one_of(kBackendNames));
+      // --backend: the name this flag had before device A could have a backend too.
+      app.add_option("--backend-b,--backend", o->backend_b, std::string("backend of device B: ") + kBackendHelp)
+          ->capture_default_str()
+          ->check(one_of(kBackendNames));
       app.add_option("--steps", o->steps, "training steps")->capture_default_str()->check(kPositiveInt);
       app.add_option("--batch", o->batch, "batch size")->capture_default_str()->check(kPositiveInt);
       app.add_option("--seed", o->seed, "seed")->capture_default_str()->check(unsigned_integer());

@@ -38,10 +38,8 @@ int run_train(nn::TrainConfig c, const TextFlags& t, bool list_models, const std
   c.schedule.warmup_epochs = t.warmup;
   c.augment = data::parse_augment(t.augment, "--augment");
   c.precision = nn::parse_precision(t.precision, "--precision");
-  c.backend = ops::parse_backend(t.backend);
   c.device = resolve_device(t.device, "--device");
-  FOVEA_CHECK(c.backend == ops::Backend::custom || c.device.type == DeviceType::cuda,
-              "--backend cudnn runs on device cuda only, not ", c.device.str());
+  c.backend = resolve_backend(t.backend, c.device, "--backend");
   c.command = quoted_command_line();
   if (!c.resume.empty()) c = nn::resumed_config(c, given);
   try {
@@ -121,9 +119,7 @@ Command train_command(
           ->check(kNonNegative);
       app.add_option("--max-norm", c->max_norm, "max-norm constraint on each unit's weights")->check(kNonNegative);
       app.add_option("--device", t->device, "auto, cpu, emu or cuda[:N]")->capture_default_str();
-      app.add_option("--backend", t->backend, "custom (our kernels) or cudnn")
-          ->capture_default_str()
-          ->check(one_of({"custom", "cudnn"}));
+      app.add_option("--backend", t->backend, kBackendHelp)->capture_default_str()->check(one_of(kBackendNames));
       app.add_option("--precision", t->precision, "arithmetic of the training step: fp32 (the only one so far)")
           ->capture_default_str()
           ->check(one_of({"fp32"}));

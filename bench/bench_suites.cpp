@@ -19,6 +19,7 @@
 #include <string_view>
 
 #include "core/error.h"
+#include "core/library_module.h"
 #include "core/memory.h"
 #include "core/parse.h"
 #include "core/philox.h"
@@ -699,20 +700,35 @@ void finish_torch_row(Row& t, int64_t batch, int reps, const std::string& why, c
 
 }  // namespace
 
+namespace {
+
+// The backends the whole-model suites run: ours, and the vendor library of the device (cuDNN on cuda;
+// oneDNN on cpu, its module, when this build has one and it loads) unless --no-cudnn.
+std::vector<ops::Backend> model_backends(const BenchConfig& c) {
+  std::vector<ops::Backend> out{ops::Backend::custom};
+  if (with_vendor(c)) out.push_back(ops::Backend::cudnn);
+  if (c.device.type == DeviceType::cpu && c.cudnn && load_module(ops::Backend::onednn))
+    out.push_back(ops::Backend::onednn);
+  return out;
+}
+
+}  // namespace
+
 std::vector<Row> run_train_step_suite(const BenchConfig& c, const Stream& stream) {
   // Every copy and fill of the suite (inputs, initialisation, the loss read back) on the timed stream, in
   // order with its kernels: a copy on the legacy default stream would not wait for a non-blocking stream.
   StreamGuard on_stream(stream);
   std::vector<Row> rows;
-  std::vector<ops::Backend> backends{ops::Backend::custom};
-  if (with_vendor(c)) backends.push_back(ops::Backend::cudnn);
+  const std::vector<ops::Backend> backends = model_backends(c);
   for (const std::string& name : c.train_models) {
     for (ops::Backend backend : backends) {
       Row r;
       r.suite = "train-step";
       r.op = "train_step:" + name;
       r.shape = fmt::format("batch {} 3x32x32", c.train_batch);
-      r.impl = c.device.type == DeviceType::cpu ? "reference" : fmt::format("{}", ops::backend_name(backend));
+      r.impl = c.device.type == DeviceType::cpu && backend == ops::Backend::custom
+                   ? "reference"
+                   : fmt::format("{}", ops::backend_name(backend));
       try {
         auto model = nn::build_model(name, Shape{3, 32, 32}, 10);
         ops::Context ctx(c.device, backend);
@@ -775,8 +791,7 @@ std::vector<Row> run_train_step_suite(const BenchConfig& c, const Stream& stream
 std::vector<Row> run_inference_suite(const BenchConfig& c, const Stream& stream) {
   StreamGuard on_stream(stream);
   std::vector<Row> rows;
-  std::vector<ops::Backend> backends{ops::Backend::custom};
-  if (with_vendor(c)) backends.push_back(ops::Backend::cudnn);
+  const std::vector<ops::Backend> backends = model_backends(c);
   const int64_t size = c.infer_image_size;
   const bool cpu = c.device.type == DeviceType::cpu;
   for (const std::string& name : c.infer_models) {
@@ -787,7 +802,8 @@ std::vector<Row> run_inference_suite(const BenchConfig& c, const Stream& stream)
         r.suite = "inference";
         r.op = "inference:" + name;
         r.shape = shape;
-        r.impl = cpu ? fmt::format("reference, {} threads", ref::num_threads())
+        r.impl = cpu ? fmt::format("{}, {} threads", backend == ops::Backend::custom ? "reference" : "onednn",
+                                   ref::num_threads())
                      : fmt::format("{}", ops::backend_name(backend));
         try {
           auto model = nn::build_model(name, Shape{3, size, size}, 1000);

@@ -2,7 +2,7 @@
 """PyTorch's CPU figure for `fovea bench`'s train-step suite: one training step (forward, softmax
 cross-entropy, backward, SGD momentum 0.9 update) of the same zoo net on random 3x32x32 inputs.
 Same approach as bench/mnist_cnn_torch.py. Prints 'torch images/s: <value>' (fovea bench parses it).
-Nets: small_cnn, resnet20 (layers/nn/models.cpp's specs); any other name exits with code 3.
+Nets: small_cnn, mnist_cnn, resnet20 (layers/nn/models.cpp's specs); any other name exits with code 3.
 
   /usr/bin/python3 bench/train_step_torch.py --model resnet20 --batch 32 --warmup 1 --steps 5
 """
@@ -26,6 +26,13 @@ def small_cnn():
         layers += [nn.Conv2d(cin, w, 3, padding=1), nn.BatchNorm2d(w), nn.ReLU(), nn.MaxPool2d(2)]
         cin = w
     return nn.Sequential(*layers, nn.Flatten(), nn.Linear(64 * 4 * 4, 10))
+
+
+def mnist_cnn():
+    # conv:32:3,relu,conv:64:3,relu,maxpool:2,dropout:0.25,flatten,linear:128,relu,dropout:0.5,linear (on 3x32x32)
+    return nn.Sequential(nn.Conv2d(3, 32, 3), nn.ReLU(), nn.Conv2d(32, 64, 3), nn.ReLU(), nn.MaxPool2d(2),
+                         nn.Dropout(0.25), nn.Flatten(), nn.Linear(64 * 14 * 14, 128), nn.ReLU(), nn.Dropout(0.5),
+                         nn.Linear(128, 10))
 
 
 class BlockA(nn.Module):
@@ -56,7 +63,7 @@ def resnet20():
     return nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(64, 10))
 
 
-NETS = {"small_cnn": small_cnn, "resnet20": resnet20}
+NETS = {"small_cnn": small_cnn, "mnist_cnn": mnist_cnn, "resnet20": resnet20}
 
 
 def main():

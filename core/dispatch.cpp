@@ -19,18 +19,31 @@ const char* slot_name(Slot s) {
 }
 
 const char* backend_name(Backend b) {
-  return b == Backend::custom ? "custom" : "cudnn";
+  switch (b) {
+    case Backend::custom: return "custom";
+    case Backend::cudnn: return "cudnn";
+    case Backend::onednn: return "onednn";
+  }
+  return "?";
 }
 
 Backend parse_backend(std::string_view text) {
-  if (text == "custom") return Backend::custom;
+  if (text == "custom" || text == "reference") return Backend::custom;
   if (text == "cudnn") return Backend::cudnn;
-  FOVEA_FAIL("backend: '", text, "' is not a backend (expected custom or cudnn)");
+  if (text == "onednn") return Backend::onednn;
+  FOVEA_FAIL("backend: '", text, "' is not a backend (expected custom, reference, cudnn or onednn)");
+}
+
+void check_backend_device(const char* who, Backend b, Device d) {
+  if (b == Backend::custom) return;
+  const DeviceType on = b == Backend::cudnn ? DeviceType::cuda : DeviceType::cpu;
+  FOVEA_CHECK(d.type == on, who, ": backend ", backend_name(b), " runs on device ",
+              on == DeviceType::cuda ? "cuda" : "cpu", " only, not ", d.str());
 }
 
 Slot Exec::slot() const {
   switch (device.type) {
-    case DeviceType::cpu: return Slot::cpu;
+    case DeviceType::cpu: return backend == Backend::onednn ? Slot::onednn : Slot::cpu;
     case DeviceType::emu: return Slot::emu;
     case DeviceType::cuda: return backend == Backend::cudnn ? Slot::cudnn : Slot::cuda;
   }
@@ -43,21 +56,15 @@ Slot Exec::slot() const {
   if (s == Slot::cuda || s == Slot::cudnn)
     FOVEA_FAIL(stub, ": device ", ex.device.str(), " requested but this build of fovea has no CUDA support");
 #endif
-#if !FOVEA_HAVE_CUDNN
-  if (s == Slot::cudnn)
-    FOVEA_FAIL(stub,
-               ": backend cudnn requested but this build of fovea has no cuDNN (not found at build time or "
-               "FOVEA_WITH_CUDNN=OFF); use --backend custom");
-#endif
+  check_backend(stub, ex);  // a library backend that is not there says why
   FOVEA_FAIL(stub, ": no implementation for device ", ex.device.str(), " with backend ", backend_name(ex.backend),
              " (slot ", slot_name(s), ")");
 }
 
 void check_backend(const char* stub, const Exec& ex) {
-  if (ex.backend != Backend::cudnn) return;
-  FOVEA_CHECK(ex.device.type == DeviceType::cuda, stub, ": backend cudnn runs on device cuda only, not ",
-              ex.device.str());
-  require_cudnn_module(stub);  // its slots exist only once it is loaded; never a silent fallback to cuda
+  if (ex.backend == Backend::custom) return;
+  check_backend_device(stub, ex.backend, ex.device);
+  require_module(ex.backend, stub);  // its slots exist only once it is loaded; never a silent fallback to ours
 }
 
 [[noreturn]] void fail_defined_twice(const char* stub, Slot s) {

@@ -44,11 +44,16 @@ enum class Slot : uint8_t {
 inline constexpr int kSlotCount = 5;
 const char* slot_name(Slot s);
 
-// Which library runs an op on its device: ours (the reference on cpu, our kernels on emu and cuda) or
-// NVIDIA's (cuDNN/cuBLAS, on cuda only).
-enum class Backend : uint8_t { custom, cudnn };
-const char* backend_name(Backend b);
-Backend parse_backend(std::string_view text);  // "custom" | "cudnn"; throws UsageError naming the text
+// Which library runs an op on its device: ours (the reference on cpu, our kernels on emu and cuda), NVIDIA's
+// (cuDNN/cuBLAS, on cuda only) or oneDNN (on cpu only). On cpu ours is the reference (the oracle every test
+// compares with): "reference" is another name of backend custom.
+enum class Backend : uint8_t { custom, cudnn, onednn };
+const char* backend_name(Backend b);  // "custom", "cudnn", "onednn"
+// "custom" | "reference" | "cudnn" | "onednn"; throws UsageError naming the text.
+Backend parse_backend(std::string_view text);
+// The device a library backend runs on (cudnn: cuda, onednn: cpu); throws UsageError naming `who` when `d` is
+// another. Backend custom runs everywhere.
+void check_backend_device(const char* who, Backend b, Device d);
 
 // Where and how one call runs. Implementations take it first.
 struct Exec {
@@ -63,8 +68,8 @@ struct Exec {
 
 // Throws the error for a stub with no implementation in the slot the call needs.
 [[noreturn]] void fail_no_implementation(const char* stub, const Exec& ex);
-// Throws when the Exec asks for a backend its device or this build cannot run (cudnn off device cuda, or a
-// build without cuDNN): a library backend never falls back silently.
+// Throws when the Exec asks for a backend its device or this build cannot run (cudnn off device cuda, onednn
+// off device cpu, or a build without the library): a library backend never falls back silently.
 void check_backend(const char* stub, const Exec& ex);
 // Aborts: two files registered the same slot of one stub (a build mistake, caught at start-up).
 [[noreturn]] void fail_defined_twice(const char* stub, Slot s);

@@ -93,7 +93,7 @@ TEST_F(BenchCli, InferenceSuiteTimesTheZooModelInEvalModeBesidePyTorchsRow) {
   const fs::path out = dir_ / "inference";
   const Result r =
       run("bench --device cpu --suites inference --infer-model resnet18 --infer-batch 2,1 --image-size 32 "
-          "--no-torch --reps 1 --warmup 0 --out " +
+          "--no-torch --no-cudnn --reps 1 --warmup 0 --out " +  // --no-cudnn: no oneDNN rows on cpu
           out.string());
   ASSERT_EQ(r.code, 0) << r.output;
   const nlohmann::json j = nlohmann::json::parse(slurp(out / "bench.json"));

@@ -394,11 +394,25 @@ TEST(Dispatch, PicksTheSlotOfTheDeviceAndBackend) {
 #else
   EXPECT_TRUE(test::throws_error([] { stub(Exec{kCUDA, Backend::cudnn}, 3); }, {"twice", "cudnn"}));
 #endif
+  // The same for backend onednn (its module is libfovea_onednn.so); where it runs is checked before that.
+#if FOVEA_HAVE_ONEDNN
+  EXPECT_TRUE(test::throws_error(
+      [] {
+        stub(Exec{kCPU, Backend::onednn}, 3);
+      },
+      {"twice", "libfovea_onednn.so", "tried:", "undefined symbol"}));
+#else
+  EXPECT_TRUE(test::throws_error([] { stub(Exec{kCPU, Backend::onednn}, 3); }, {"twice", "no oneDNN"}));
+#endif
+  EXPECT_TRUE(test::throws_error([] { stub(Exec{kEmu, Backend::onednn}, 3); }, {"twice", "onednn", "cpu only"}));
+  EXPECT_EQ(Exec({kCPU, Backend::onednn}).slot(), Slot::onednn);
   EXPECT_EQ(Exec({kCUDA, Backend::cudnn}).slot(), Slot::cudnn);
   EXPECT_TRUE(stub.has(Slot::emu) && !stub.has(Slot::cudnn));
   EXPECT_STREQ(stub.name(), "twice");
   EXPECT_EQ(parse_backend("cudnn"), Backend::cudnn);
-  EXPECT_TRUE(test::throws_error([] { parse_backend("cudnnn"); }, {"'cudnnn'", "custom or cudnn"}));
+  EXPECT_EQ(parse_backend("onednn"), Backend::onednn);
+  EXPECT_EQ(parse_backend("reference"), Backend::custom);
+  EXPECT_TRUE(test::throws_error([] { parse_backend("cudnnn"); }, {"'cudnnn'", "custom, reference, cudnn or onednn"}));
 }
 
 TEST(DispatchDeathTest, TwoImplementationsOfOneSlotAbortAtStartUp) {

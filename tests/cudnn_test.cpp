@@ -77,8 +77,8 @@ TEST(CudnnModule, LoadsRegistersItsSlotsAndFallsBackToOurKernels) {
 #if !FOVEA_HAVE_CUDNN
   GTEST_SKIP() << "this build has no cuDNN, so no cudnn module (-DFOVEA_WITH_CUDNN=OFF or -DFOVEA_WITH_CUDA=OFF)";
 #else
-  ASSERT_TRUE(load_cudnn_module()) << cudnn_module_status();
-  EXPECT_EQ(cudnn_module_status().rfind("loaded from ", 0), 0u) << cudnn_module_status();
+  ASSERT_TRUE(load_module(Backend::cudnn)) << module_status(Backend::cudnn);
+  EXPECT_EQ(module_status(Backend::cudnn).rfind("loaded from ", 0), 0u) << module_status(Backend::cudnn);
   EXPECT_TRUE(ops::relu_forward_stub.has(Slot::cudnn) && ops::find_op("conv2d").implemented(Slot::cudnn));
   EXPECT_FALSE(ops::find_op("dropout").implemented(Slot::cudnn));  // cuDNN has none: our kernels run it
   const std::string v = cudnn::runtime_version();
@@ -101,11 +101,8 @@ TEST(CudnnErrors, OpsRefuseBackendCudnnOnCpu) {
   const Tensor lw = Tensor::from_vector(test::random_vector(4 * 5, 4), {4, 5});
   Tensor ones = Tensor::from_vector(std::vector<float>(3, 1.0f), {3});
   Tensor zeros = Tensor::from_vector(std::vector<float>(3, 0.0f), {3});
-#if FOVEA_HAVE_CUDNN
+  // The device is checked first, in builds with cuDNN or without.
   const std::string why = "device cuda only, not cpu";
-#else
-  const std::string why = "no cuDNN";
-#endif
   const std::vector<std::pair<std::string, std::function<void()>>> calls = {
       {"conv2d_forward", [&] { ops::conv2d_forward(c, x, w, Tensor(), {}); }},
       {"maxpool2d_forward", [&] { ops::maxpool2d_forward(c, x, {}); }},

@@ -21,8 +21,14 @@ namespace fs = std::filesystem;
 using Result = test::CliResult;
 constexpr auto run = &test::run_fovea;
 
+struct Conv2dRun {
+  std::vector<float> y, dx, dw, db;
+};
+
 class OpCli : public ::testing::Test {
  protected:
+  // conv2d forward and backward through `fovea op` with `extra` flags: the outputs, and the reference's.
+  std::pair<Conv2dRun, Conv2dRun> run_conv2d(const std::string& extra);
   void SetUp() override {
     dir_ = fs::temp_directory_path() / ("fovea_op_cli_" + std::to_string(::getpid()));
     fs::create_directories(dir_);
@@ -36,26 +42,50 @@ class OpCli : public ::testing::Test {
   fs::path dir_;
 };
 
-TEST_F(OpCli, Conv2dForwardAndBackwardOnCpuMatchTheReference) {
+std::pair<Conv2dRun, Conv2dRun> OpCli::run_conv2d(const std::string& extra) {
   Conv2dParams p;
   p.N = 2, p.C = 4, p.H = 7, p.W = 6, p.K = 6, p.R = 3, p.S = 3, p.stride_h = 2, p.pad_h = p.pad_w = 1, p.groups = 2;
   const auto x = random_vector(size_t(p.x_size()), 1), w = random_vector(size_t(p.w_size()), 2),
              b = random_vector(size_t(p.K), 3), dy = random_vector(size_t(p.y_size()), 4);
   const std::string out = (dir_ / "out").string();
-  const Result r =
-      run("op conv2d --device cpu --attr stride=2,1 --attr pad=1 --attr groups=2 --in x=" +
-          save("x", x, {p.N, p.C, p.H, p.W}) + " --in w=" + save("w", w, {p.K, p.C / 2, p.R, p.S}) +
-          " --in b=" + save("b", b, {p.K}) + " --in dy=" + save("dy", dy, {p.N, p.K, p.P(), p.Q()}) + " --out " + out);
-  ASSERT_EQ(r.code, 0) << r.output;
-  std::vector<float> y(size_t(p.y_size())), dx(size_t(p.x_size())), dw(size_t(p.w_size())), db(size_t(p.K));
-  ref::conv2d_forward(p, x.data(), w.data(), b.data(), y.data());
-  ref::conv2d_backward_data(p, dy.data(), w.data(), dx.data());
-  ref::conv2d_backward_filter(p, x.data(), dy.data(), dw.data());
-  ref::conv2d_backward_bias(p, dy.data(), db.data());
-  EXPECT_EQ(read_npy(out + "/y.npy").to_vector<float>(), y);
-  EXPECT_EQ(read_npy(out + "/dx.npy").to_vector<float>(), dx);
-  EXPECT_EQ(read_npy(out + "/dw.npy").to_vector<float>(), dw);
-  EXPECT_EQ(read_npy(out + "/db.npy").to_vector<float>(), db);
+  const Result r = run("op conv2d --device cpu " + extra +
+                       " --attr stride=2,1 --attr pad=1 --attr groups=2 --in x=" + save("x", x, {p.N, p.C, p.H, p.W}) +
+                       " --in w=" + save("w", w, {p.K, p.C / 2, p.R, p.S}) + " --in b=" + save("b", b, {p.K}) +
+                       " --in dy=" + save("dy", dy, {p.N, p.K, p.P(), p.Q()}) + " --out " + out);
+  EXPECT_EQ(r.code, 0) << r.output;
+  Conv2dRun want{std::vector<float>(size_t(p.y_size())), std::vector<float>(size_t(p.x_size())),
+                 std::vector<float>(size_t(p.w_size())), std::vector<float>(size_t(p.K))};
+  ref::conv2d_forward(p, x.data(), w.data(), b.data(), want.y.data());
+  ref::conv2d_backward_data(p, dy.data(), w.data(), want.dx.data());
+  ref::conv2d_backward_filter(p, x.data(), dy.data(), want.dw.data());
+  ref::conv2d_backward_bias(p, dy.data(), want.db.data());
+  if (r.code != 0) return {Conv2dRun{}, want};
+  return {Conv2dRun{read_npy(out + "/y.npy").to_vector<float>(), read_npy(out + "/dx.npy").to_vector<float>(),
+                    read_npy(out + "/dw.npy").to_vector<float>(), read_npy(out + "/db.npy").to_vector<float>()},
+          want};
+}
+
+TEST_F(OpCli, Conv2dForwardAndBackwardOnCpuMatchTheReference) {
+  const auto [got, want] = run_conv2d("");
+  EXPECT_EQ(got.y, want.y);
+  EXPECT_EQ(got.dx, want.dx);
+  EXPECT_EQ(got.dw, want.dw);
+  EXPECT_EQ(got.db, want.db);
+}
+
+// Backend onednn (its module, layers/onednn/) through the command: oneDNN's summation order, so float32
+// rounding rather than bitwise.
+TEST_F(OpCli, Conv2dOnBackendOnednnMatchesTheReference) {
+#if !FOVEA_HAVE_ONEDNN
+  GTEST_SKIP() << "this build has no oneDNN (libdnnl-dev 2.x not found or -DFOVEA_WITH_ONEDNN=OFF)";
+#else
+  const auto [got, want] = run_conv2d("--backend onednn");
+  ASSERT_EQ(got.y.size(), want.y.size());
+  EXPECT_TRUE(close_l2(got.y, want.y, 1e-5, "y"));
+  EXPECT_TRUE(close_l2(got.dx, want.dx, 1e-5, "dx"));
+  EXPECT_TRUE(close_l2(got.dw, want.dw, 1e-5, "dw"));
+  EXPECT_TRUE(close_l2(got.db, want.db, 1e-5, "db"));
+#endif
 }
 
 // --precision: the reference of that precision on cpu (cpu_reference/linear.h), the same bits on emu's tensor cores;
@@ -105,6 +135,7 @@ TEST_F(OpCli, BadInputExitsWith2AndNamesIt) {
       {"op relu --in x=/nonexistent.npy --out " + out, "/nonexistent.npy"},
       {"op relu --in x=" + x + " --device tpu --out " + out, "'tpu' is not a device"},
       {"op relu --in x=" + x + " --device cpu --backend cudnn --out " + out, "cudnn"},
+      {"op relu --in x=" + x + " --device emu --backend onednn --out " + out, "onednn runs on device cpu only"},
       {"op linear --in x=" + x + " --in w=" + x + " --out " + out, "argument 'x' must be [N, in_features]"},
       {"op relu --in x=" + x + " --in dz=" + x + " --out " + out, "unknown input 'dz'"},
       {"op sgd --in param=" + x + " --in grad=" + x + " --in dnew_param=" + x + " --out " + out, "unknown input"},

@@ -1,16 +1,18 @@
 // The one generic op test, driven by the op registry (layers/ops/registry.h), as PyTorch's OpInfo drives its
-// tests: every registered op, every sample, on every device that implements it (emu; cuda and cudnn when a
-// GPU is present, else skipped saying so) against the CPU reference, with every output element written (new
-// allocations are poisoned with NaN); and every backward against central finite differences of the
-// reference. Adding an op to the registry adds it here.
+// tests: every registered op, every sample, on every device that implements it (emu; onednn on cpu when its
+// module is built; cuda and cudnn when a GPU is present, else skipped saying so) against the CPU reference, with every
+// output element written (new allocations are poisoned with NaN); and every backward against central finite differences
+// of the reference. Adding an op to the registry adds it here.
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <string>
 #include <vector>
 
+#include "core/library_module.h"
 #include "core/memory.h"
 #include "core/philox.h"
+#include "layers/onednn/onednn_backend.h"
 #include "layers/ops/context.h"
 #include "layers/ops/registry.h"
 #include "tests/test_util.h"
@@ -18,7 +20,7 @@
 namespace fovea::ops {
 namespace {
 
-enum class Target { emu, cuda, cudnn };
+enum class Target { emu, cuda, cudnn, onednn };
 
 struct Case {
   const OpInfo* op;
@@ -31,7 +33,23 @@ void PrintTo(const Case& c, std::ostream* os) {
 }
 
 const char* target_name(Target t) {
-  return t == Target::emu ? "emu" : t == Target::cuda ? "cuda" : "cudnn";
+  switch (t) {
+    case Target::emu: return "emu";
+    case Target::cuda: return "cuda";
+    case Target::cudnn: return "cudnn";
+    case Target::onednn: return "onednn";
+  }
+  return "?";
+}
+
+Slot slot_of(Target t) {
+  switch (t) {
+    case Target::emu: return Slot::emu;
+    case Target::cuda: return Slot::cuda;
+    case Target::cudnn: return Slot::cudnn;
+    case Target::onednn: return Slot::onednn;
+  }
+  return Slot::cpu;
 }
 
 // The samples that are not benchmark rows (those are large: `fovea bench` runs them).
@@ -81,14 +99,10 @@ NamedTensors to_device(const NamedTensors& host, Device d) {
 
 // ---------------------------------------------------------------- every device against the reference
 
-class OpOnDevice : public ::testing::TestWithParam<Case> {};
-
-TEST_P(OpOnDevice, MatchesTheReference) {
-  const Case& c = GetParam();
+// The case's device and backend against the reference on the sample: every output and gradient within the
+// tolerance, every element written.
+void check_against_reference(const Case& c) {
   const OpInfo& op = *c.op;
-  const Slot slot = c.target == Target::emu ? Slot::emu : c.target == Target::cuda ? Slot::cuda : Slot::cudnn;
-  if (c.target != Target::emu && !cuda_available()) GTEST_SKIP() << "device cuda: " << cuda_unavailable_reason();
-  if (!op.implemented(slot)) GTEST_SKIP() << op.name << " has no " << slot_name(slot) << " implementation";
   const uint64_t seed = seed_of(c);
   const std::map<std::string, Tensor> inputs = sample_inputs(op, c.sample, seed, kCPU);
   Context cpu(kCPU);
@@ -96,8 +110,11 @@ TEST_P(OpOnDevice, MatchesTheReference) {
   const NamedTensors douts = op.backward ? sample_output_grads(op, ref_out, seed + 1, kCPU) : NamedTensors{};
   const NamedTensors want = run(cpu, op, inputs, c.sample.attrs, douts);
 
-  const Device dev = c.target == Target::emu ? kEmu : kCUDA;
-  Context ctx(dev, c.target == Target::cudnn ? Backend::cudnn : Backend::custom);
+  const Device dev = c.target == Target::emu ? kEmu : c.target == Target::onednn ? kCPU : kCUDA;
+  const Backend backend = c.target == Target::cudnn    ? Backend::cudnn
+                          : c.target == Target::onednn ? Backend::onednn
+                                                       : Backend::custom;
+  Context ctx(dev, backend);
   NamedTensors got;
   {
     ScopedAllocationPoison poison;  // an element an op leaves unwritten reads as NaN
@@ -105,6 +122,7 @@ TEST_P(OpOnDevice, MatchesTheReference) {
   }
   ASSERT_EQ(got.size(), want.size()) << op.name;
   // cuDNN picks its own algorithms (other summation orders, Winograd/FFT): a looser bound, as in cudnn_test.
+  // oneDNN runs direct convolutions only: float32 rounding, the bound of our kernels.
   const double tol = c.target == Target::cudnn ? 1e-4 : 1e-5;
   for (size_t i = 0; i < want.size(); ++i) {
     const auto& [name, w] = want[i];
@@ -121,8 +139,36 @@ TEST_P(OpOnDevice, MatchesTheReference) {
   }
 }
 
+class OpOnDevice : public ::testing::TestWithParam<Case> {};
+
+TEST_P(OpOnDevice, MatchesTheReference) {
+  const Case& c = GetParam();
+  const Slot slot = slot_of(c.target);
+  if (c.target != Target::emu && !cuda_available()) GTEST_SKIP() << "device cuda: " << cuda_unavailable_reason();
+  if (!c.op->implemented(slot)) GTEST_SKIP() << c.op->name << " has no " << slot_name(slot) << " implementation";
+  check_against_reference(c);
+}
+
 INSTANTIATE_TEST_SUITE_P(Registry, OpOnDevice, ::testing::ValuesIn(cases({Target::emu, Target::cuda, Target::cudnn})),
                          case_name);
+
+// Backend onednn (device cpu, its module): one test per op over all its samples, as each test is a process of
+// its own under ctest and each process loads the module (CI time).
+class OpOnOnednn : public ::testing::TestWithParam<const OpInfo*> {};
+
+TEST_P(OpOnOnednn, EverySampleMatchesTheReference) {
+  const OpInfo& op = *GetParam();
+  if (!load_module(Backend::onednn)) GTEST_SKIP() << "backend onednn: " << module_status(Backend::onednn);
+  if (!op.implemented(Slot::onednn)) GTEST_SKIP() << op.name << " has no onednn implementation";
+  for (const Sample& s : op.samples) {
+    if (s.bench) continue;
+    SCOPED_TRACE(op.name + "/" + s.name);
+    check_against_reference({&op, s, Target::onednn});
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Registry, OpOnOnednn, ::testing::ValuesIn(registered_ops()),
+                         [](const ::testing::TestParamInfo<const OpInfo*>& info) { return info.param->name; });
 
 // ---------------------------------------------------------------- backward against finite differences
 
@@ -205,6 +251,57 @@ INSTANTIATE_TEST_SUITE_P(Registry, OpGradient, ::testing::ValuesIn(gradient_case
                              if (!std::isalnum(static_cast<unsigned char>(ch))) ch = '_';
                            return n;
                          });
+
+// ---------------------------------------------------------------- backend onednn's module
+
+// Backend onednn lives in a module the program loads when first asked (core/library_module.h): its slots
+// register, its entry points answer, and an op it lacks falls back to the reference.
+TEST(OnednnModule, LoadsRegistersItsSlotsAndFallsBackToTheReference) {
+#if !FOVEA_HAVE_ONEDNN
+  GTEST_SKIP() << "backend onednn: " << module_status(Backend::onednn);
+#else
+  ASSERT_TRUE(load_module(Backend::onednn)) << module_status(Backend::onednn);
+  EXPECT_EQ(module_status(Backend::onednn).rfind("loaded from ", 0), 0u) << module_status(Backend::onednn);
+  EXPECT_TRUE(conv2d_backward_filter_stub.has(Slot::onednn) && find_op("conv2d").implemented(Slot::onednn) &&
+              find_op("linear").implemented(Slot::onednn));
+  EXPECT_FALSE(find_op("dropout").implemented(Slot::onednn));  // oneDNN has none: the reference runs it
+  const std::string v = onednn::runtime_version();
+  EXPECT_EQ(v.rfind("2.", 0), 0u) << v;
+  static DispatchStub<int(const Exec&, int)> stub{"only_ours_on_cpu"};
+  EXPECT_TRUE(stub.define(Slot::cpu, [](const Exec&, int v) { return 2 * v; }));
+  EXPECT_EQ(stub(Exec{kCPU, Backend::onednn}, 3), 6);
+  EXPECT_TRUE(test::throws_error([] { Context c(kEmu, Backend::onednn); }, {"onednn", "cpu only", "emu"}));
+#endif
+}
+
+// oneDNN's CPU convolutions have no atomics: for a fixed thread count (here OpenMP's default, the cores) the
+// same inputs give the same bits, run to run, and the second run reuses the cached primitives.
+TEST(OnednnModule, ConvolutionIsBitwiseReproducibleAndCached) {
+  if (!load_module(Backend::onednn)) GTEST_SKIP() << "backend onednn: " << module_status(Backend::onednn);
+  const Conv2dAttrs a{2, 1, 1, 2, 1, 2, 2};  // stride 2x1, padding 1x2, dilation 1x2, 2 groups
+  const Shape xs{3, 4, 9, 11}, ws{6, 2, 3, 3};
+  const Tensor x = Tensor::from_vector(test::random_vector(size_t(xs.numel()), 11), xs);
+  const Tensor w = Tensor::from_vector(test::random_vector(size_t(ws.numel()), 12), ws);
+  const Tensor b = Tensor::from_vector(test::random_vector(6, 13), {6});
+  auto step = [&] {
+    Context ctx(kCPU, Backend::onednn);
+    const Tensor y = conv2d_forward(ctx, x, w, b, a);
+    const Tensor dy = Tensor::from_vector(test::random_vector(size_t(y.numel()), 14), y.shape());
+    return std::vector<std::vector<float>>{
+        y.to_vector<float>(), conv2d_backward_data(ctx, dy, w, xs, a).to_vector<float>(),
+        conv2d_backward_filter(ctx, x, dy, ws, a).to_vector<float>(), conv2d_backward_bias(ctx, dy).to_vector<float>()};
+  };
+  const auto first = step();
+  const int64_t plans = onednn::cache_stats().plans;
+  EXPECT_EQ(step(), first);
+  EXPECT_EQ(onednn::cache_stats().plans, plans);
+  EXPECT_NE(onednn::last_implementation(conv2d_forward_stub.name()), "");
+  // Plain formats (no reorders; oneDNN's GEMM-based convolutions): the same results to float32 rounding.
+  onednn::settings().blocked_conv_formats = false;
+  const auto plain = step();
+  onednn::settings().blocked_conv_formats = true;
+  for (size_t i = 0; i < first.size(); ++i) EXPECT_TRUE(test::close_l2(plain[i], first[i], 1e-5, "plain formats"));
+}
 
 }  // namespace
 }  // namespace fovea::ops

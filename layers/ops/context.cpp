@@ -1,13 +1,10 @@
 #include "layers/ops/context.h"
 
-#include "core/library_module.h"
-
 namespace fovea::ops {
 
 Context::Context(Device d, Backend b) : device(d), backend(b), workspace(std::make_shared<Workspace>(d)) {
-  FOVEA_CHECK(b == Backend::custom || d.type == DeviceType::cuda, "backend cudnn runs on device cuda only, not ",
-              d.str());
-  if (b == Backend::cudnn) require_cudnn_module("context");
+  // A library backend on a device it does not run on, or one this program cannot load, is an error here already.
+  check_backend("context", Exec{d, b});
 }
 
 void check_tensor(const Context& ctx, const char* op, const char* arg, const Tensor& t, DType dtype) {

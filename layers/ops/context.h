@@ -12,6 +12,7 @@ namespace fovea::ops {
 
 using fovea::Backend;
 using fovea::backend_name;
+using fovea::check_backend_device;
 using fovea::parse_backend;
 
 struct Context {

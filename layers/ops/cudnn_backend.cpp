@@ -29,14 +29,14 @@ ModuleApi& module_api() {
 namespace {
 
 const ModuleApi& api(const char* who) {
-  require_cudnn_module(who);
+  require_module(Backend::cudnn, who);
   return module_api();
 }
 
 }  // namespace
 
 std::string runtime_version() {
-  if (!load_cudnn_module()) return cudnn_module_status();
+  if (!load_module(Backend::cudnn)) return module_status(Backend::cudnn);
   return module_api().runtime_version();
 }
 

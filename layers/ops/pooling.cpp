@@ -44,7 +44,7 @@ Shape y_shape(const Pool2dParams& p) {
 }
 // cuDNN's max-pooling backward reads x and y; ours reads the argmax indices.
 bool backward_by_values(const Context& ctx) {
-  return ctx.exec().slot() == Slot::cudnn && load_cudnn_module() && maxpool2d_backward_stub.has(Slot::cudnn);
+  return ctx.exec().slot() == Slot::cudnn && load_module(Backend::cudnn) && maxpool2d_backward_stub.has(Slot::cudnn);
 }
 
 }  // namespace

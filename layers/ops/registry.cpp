@@ -82,7 +82,8 @@ std::vector<std::string> OpInfo::grads() const {
 
 bool OpInfo::implemented(Slot s) const {
   auto has = [s](const StubInfo* st) { return st->has(s); };
-  if (s == Slot::cudnn) load_cudnn_module();  // its slots are registered once it is loaded
+  // A library backend's slots are registered once its module is loaded.
+  if (s == Slot::cudnn || s == Slot::onednn) load_module(s == Slot::cudnn ? Backend::cudnn : Backend::onednn);
   if (s == Slot::cudnn || s == Slot::onednn) return std::any_of(stubs.begin(), stubs.end(), has);
   return std::all_of(stubs.begin(), stubs.end(), has);
 }
