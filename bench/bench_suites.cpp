@@ -775,12 +775,13 @@ std::vector<Row> run_train_step_suite(const BenchConfig& c, const Stream& stream
     t.shape = fmt::format("batch {} 3x32x32", c.train_batch);
     t.impl = "pytorch-cpu";
     std::string why;
-    t.images_per_s = torch_images_per_s(c, c.torch_script,
-                                        fmt::format("--model {} --batch {} --warmup {} --steps {}", name, c.train_batch,
-                                                    std::max(1, c.timing.warmup), c.timing.reps),
-                                        why);
+    t.images_per_s =
+        torch_images_per_s(c, c.torch_script,
+                           fmt::format("--model {} --batch {} --threads {} --warmup {} --steps {}", name, c.train_batch,
+                                       ref::num_threads(), std::max(1, c.timing.warmup), c.timing.reps),
+                           why);
     finish_torch_row(t, c.train_batch, c.timing.reps, why,
-                     "PyTorch on the host CPU, same net and batch (bench/train_step_torch.py)");
+                     "PyTorch on the host CPU, same net, batch and threads (bench/train_step_torch.py)");
     rows.push_back(t);
   }
   return rows;

@@ -3,33 +3,15 @@
 mode, under torch.inference_mode, on random inputs of the given size and batch, with the given thread
 count (fovea bench passes its own). Prints 'torch images/s: <value>' (fovea bench parses it).
 
-PyTorch at its best: glibc's malloc is told to keep freed memory (mallopt, as jemalloc or tcmalloc would, which
-PyTorch's CPU performance guide recommends). PyTorch allocates every activation and every reordered weight
-afresh; with glibc's defaults each large block is a new mmap that page-faults on first touch, and on this
-project's (sandboxed) machines that made ResNet-50 at batch 1 4.7x slower (6.8 s against 1.46 s per image).
---system-malloc keeps glibc's defaults.
+PyTorch at its best: see bench/torch_at_its_best.py (--system-malloc keeps glibc's malloc defaults).
 
   /usr/bin/python3 bench/inference_torch.py --model resnet50 --batch 8 --size 224 --threads 2 --steps 5
 """
 import argparse
-import ctypes
 import sys
 import time
 
-
-def keep_freed_memory():
-    libc = ctypes.CDLL("libc.so.6")
-    M_TRIM_THRESHOLD, M_TOP_PAD, M_MMAP_THRESHOLD = -1, -2, -3
-    ok = libc.mallopt(M_MMAP_THRESHOLD, 32 << 20)  # the largest glibc accepts: blocks below it come from the heap
-    ok &= libc.mallopt(M_TRIM_THRESHOLD, 1 << 31)  # and freed heap memory is not returned to the system
-    ok &= libc.mallopt(M_TOP_PAD, 256 << 20)
-    if not ok:
-        sys.exit("inference_torch.py: mallopt failed")
-
-
-if "--system-malloc" not in sys.argv:
-    keep_freed_memory()
-
+import torch_at_its_best  # noqa: F401 (before torch: mallopt)
 import torch  # noqa: E402 (after mallopt, so that PyTorch's allocations follow it)
 import torchvision  # noqa: E402
 

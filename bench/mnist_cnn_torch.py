@@ -10,6 +10,7 @@ Prints one line 'torch images/s: <value>' (the C++ bench parses it).
 import argparse
 import time
 
+import torch_at_its_best  # noqa: F401 (before torch: mallopt; --system-malloc keeps glibc's defaults)
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -38,6 +39,7 @@ def main():
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--warmup", type=int, default=5)
     ap.add_argument("--steps", type=int, default=30)
+    ap.add_argument("--system-malloc", action="store_true", help="glibc's malloc defaults (torch_at_its_best.py)")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)

@@ -5,11 +5,14 @@ Same approach as bench/mnist_cnn_torch.py. Prints 'torch images/s: <value>' (fov
 Nets: small_cnn, mnist_cnn, resnet20 (layers/nn/models.cpp's specs); any other name exits with code 3.
 
   /usr/bin/python3 bench/train_step_torch.py --model resnet20 --batch 32 --warmup 1 --steps 5
+
+PyTorch at its best: see bench/torch_at_its_best.py (--system-malloc keeps glibc's malloc defaults).
 """
 import argparse
 import sys
 import time
 
+import torch_at_its_best  # noqa: F401 (before torch: mallopt)
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -73,6 +76,7 @@ def main():
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--warmup", type=int, default=1)
     ap.add_argument("--steps", type=int, default=5)
+    ap.add_argument("--system-malloc", action="store_true", help="glibc's malloc defaults (torch_at_its_best.py)")
     a = ap.parse_args()
     if a.model not in NETS:
         print(f"train_step_torch.py: no PyTorch version of '{a.model}' (have: {', '.join(NETS)})")
