@@ -133,9 +133,10 @@ const BlasInfo& blas_info() {
     const char* user = std::getenv("OPENBLAS_CORETYPE");
     const char* ours = std::getenv("FOVEA_BLAS_KERNELS");
     std::string want;
+    const bool named = ours && *ours && lower(ours) != "openblas";  // FOVEA_BLAS_KERNELS names a set
     if (ours && lower(ours) == "openblas") {
       b.chosen_by = "OpenBLAS (FOVEA_BLAS_KERNELS=openblas)";
-    } else if (ours && *ours) {
+    } else if (named) {
       want = ours;
       b.chosen_by = "FOVEA_BLAS_KERNELS";
     } else if (user && *user) {
@@ -147,7 +148,7 @@ const BlasInfo& blas_info() {
     }
     if (!want.empty()) {
       const bool dynamic = gotoblas_dynamic_init && gotoblas_dynamic_quit;
-      if (dynamic && !openblas_has_kernels(want) && b.chosen_by == "FOVEA_BLAS_KERNELS") {
+      if (dynamic && !openblas_has_kernels(want) && named) {
         b.error = cat("FOVEA_BLAS_KERNELS=", want, ": this OpenBLAS (", openblas_get_config(),
                       ") has no kernel set of that name (e.g. Haswell, SkylakeX, Zen; or openblas for its own choice)");
         b.chosen_by = "OpenBLAS (FOVEA_BLAS_KERNELS not usable)";
@@ -157,7 +158,7 @@ const BlasInfo& blas_info() {
         // Before any BLAS call and any other thread: OpenBLAS's own selection, run again with the name set.
         const std::string restore = user ? user : "";
         select_kernels(want);
-        if (b.chosen_by != "FOVEA_BLAS_KERNELS" && !sgemm_self_check()) {
+        if (!named && !sgemm_self_check()) {
           // Some OpenBLAS releases compute wrong results with some kernel sets on CPUs newer than themselves.
           b.chosen_by = "OpenBLAS (" + want + " kernels failed fovea's SGEMM self-check on this CPU)";
           select_kernels(picked);

@@ -392,16 +392,11 @@ TEST(ClassNames, FilesOfOneNamePerLine) {
 
 // ---------------------------------------------------------------- folder datasets against torchvision
 
+// The same generator run as fixtures() (image_fixtures.py writes the folder set too), its folder_set part.
 const Fixtures& folder_fixtures() {
   static const Fixtures f = [] {
-    Fixtures f;
-    std::string error;
-    f.dir = test::python_fixtures("tests/image_fixtures.py", {"tests/folder_fixtures.py"}, "PIL, torchvision, numpy",
-                                  &f.skip, &error);
-    if (f.dir.empty()) {
-      if (f.skip.empty()) ADD_FAILURE() << error;
-      return f;
-    }
+    Fixtures f = fixtures();
+    if (f.dir.empty()) return f;
     f.dir += "/folder_set";
     std::ifstream in(f.dir + "/manifest.json");
     f.manifest = nlohmann::json::parse(in);
