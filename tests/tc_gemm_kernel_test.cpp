@@ -604,7 +604,7 @@ std::vector<ConvCase> conv_cases() {
       {"c32_k40_3x3_stride2_5_ktiles", {2, 32, 10, 9}, {40, 32, 3, 3}, conv_attrs(2, 2, 1, 1)},
       {"c16_k130_1x1_off_tile", {1, 16, 11, 13}, {130, 16, 1, 1}, {}},
       {"c8_k7_2x3_stride3_pad0", {3, 8, 8, 11}, {7, 8, 2, 3}, conv_attrs(3, 3, 0, 0)},
-      // N P Q = 1024: wgrad splits its reduction (2 parts at 16 bits, 4 at TF32)
+      // N P Q = 1024: wgrad splits its reduction (2 parts at 16 bits, 4 at TF32); wgrad only (skip_case)
       {"c8_k16_3x3_pad1_split_k", {4, 8, 16, 16}, {16, 8, 3, 3}, conv_attrs(1, 1, 1, 1)},
   };
 }
@@ -788,6 +788,14 @@ const char* op_label(ConvOp op) {
   return op == ConvOp::forward ? "fprop" : op == ConvOp::backward_data ? "dgrad" : "wgrad";
 }
 
+// Cases left out to keep the suite to a few seconds on the emulator: the split-K shape is for wgrad; FP16 differs
+// from BF16 only in the mma's input format and the conversions, so it runs one element-path and two cp.async shapes.
+bool skip_case(const ConvCase& c, ConvOp op, Precision prec) {
+  if (c.name == "c8_k16_3x3_pad1_split_k") return op != ConvOp::backward_filter;
+  return prec == Precision::fp16 && c.name != "c3_k5_3x3_stride2x1_pad1x2" && c.name != "c16_k24_3x3_pad1" &&
+         c.name != "c16_k8_groups2_dil2";
+}
+
 class TcConv : public ::testing::TestWithParam<Device> {};
 
 TEST_P(TcConv, ExactOperandsEqualTheReferenceBitwise) {
@@ -797,6 +805,7 @@ TEST_P(TcConv, ExactOperandsEqualTheReferenceBitwise) {
       for (const ConvCase& c : conv_cases())
         for (size_t offset : {size_t(0), size_t(1)}) {
           if (offset == 1 && c.name != "c16_k24_3x3_pad1") continue;  // the element path on an aligned shape
+          if (skip_case(c, op, prec)) continue;
           const Conv2dParams p = ops::conv2d_params(c.x, c.w, c.a);
           if (c.name == "c8_k16_3x3_pad1_split_k") {
             ASSERT_EQ(ops::conv2d_tc_wgrad_splits(prec, p), prec == Precision::tf32 ? 4 : 2);
@@ -817,6 +826,7 @@ TEST_P(TcConv, RandomOperandsMatchTheReference) {
   for (ConvOp op : {ConvOp::forward, ConvOp::backward_data, ConvOp::backward_filter})
     for (Precision prec : {Precision::tf32, Precision::bf16, Precision::fp16})
       for (const ConvCase& c : conv_cases()) {
+        if (skip_case(c, op, prec)) continue;
         const Conv2dParams p = ops::conv2d_params(c.x, c.w, c.a);
         const ConvOperands o(op, p, prec, false, 73);
         const std::string what = std::string(op_label(op)) + " " + c.name + " " + std::string(precision_name(prec));
