@@ -834,6 +834,35 @@ TEST_P(TcConv, RandomOperandsMatchTheReference) {
       }
 }
 
+TEST_P(TcConv, BadArgumentsFailClearly) {
+  const Device dev = GetParam();
+  FOVEA_SKIP_IF_NO_DEVICE(dev);
+  DeviceArray<float> f(4096, dev);
+  DeviceArray<BFloat16> h(4096, dev);
+  Workspace ws(dev);
+  const Conv2dParams p = ops::conv2d_params({1, 8, 4, 4}, {8, 8, 3, 3}, conv_attrs(1, 1, 1, 1));
+  EXPECT_TRUE(test::throws_error(
+      [&] { ops::conv2d_tc_fprop_nhwc_bf16_stub(test::kernel_exec(dev), p, nullptr, h.data(), nullptr, h.data()); },
+      {"conv2d_tc_fprop_nhwc_bf16", "argument 'x' is null"}));
+  EXPECT_TRUE(test::throws_error(
+      [&] { ops::conv2d_tc_wgrad_nhwc_tf32_stub(test::kernel_exec(dev, &ws), p, f.data(), f.data(), nullptr); },
+      {"conv2d_tc_wgrad_nhwc_tf32", "argument 'dw' is null"}));
+  EXPECT_TRUE(test::throws_error(
+      [&] { ops::conv2d_tc_dgrad_nhwc_bf16_stub(test::kernel_exec(dev), p, h.data(), h.data(), h.data()); },
+      {"conv2d_tc_dgrad_nhwc_bf16", "workspace"}));
+  Conv2dParams bad = p;
+  bad.groups = 3;  // does not divide C = 8
+  EXPECT_TRUE(test::throws_error(
+      [&] { ops::conv2d_tc_fprop_nhwc_tf32_stub(test::kernel_exec(dev), bad, f.data(), f.data(), nullptr, f.data()); },
+      {"conv2d_tc_fprop_nhwc_tf32", "groups"}));
+  EXPECT_TRUE(test::throws_error(
+      [&] {
+        ops::conv2d_forward_precision_stub(test::kernel_exec(dev, &ws), Precision::fp32, p, f.data(), f.data(), nullptr,
+                                           f.data());
+      },
+      {"conv2d_forward_precision", "not a tensor-core precision"}));
+}
+
 INSTANTIATE_TEST_SUITE_P(Devices, TcConv, test::KernelDevices(), test::DeviceName);
 
 // Bitwise the same in every schedule order, on the cp.async gather and on the element path.
