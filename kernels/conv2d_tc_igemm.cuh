@@ -178,24 +178,24 @@ FOVEA_DEVICE_INLINE void load_activation_tile(unsigned char* S, const ConvArgs& 
   }
 }
 
-// out[m][g cols + j] = sum over the reduction of A[m][.] B[j][.] (+ bias[g cols + j]) for the block's 128 x 128 tile.
-// grid (M tiles, cols tiles, groups), 128 threads, Ms<P>::kSmemBytes of dynamic shared memory.
-template <class P, Pass kPass, Plant kPlant>
+// out[m][g cols + j] = sum over the reduction of A[m][.] B[j][.] (+ bias[g cols + j]) for the block's 128 x kBN tile.
+// grid (M tiles, cols tiles, groups), 128 threads, Ms<P, kBN>::kSmemBytes of dynamic shared memory.
+template <class P, Pass kPass, Plant kPlant, int kBN>
 __global__ void __launch_bounds__(128)
     conv2d_tc_igemm_kernel(ConvArgs c, bool async_a, bool async_b, const typename P::Raw* __restrict__ t,
                            const typename P::Raw* __restrict__ b_rows, const float* __restrict__ bias,
                            typename P::Raw* __restrict__ out) {
   using Raw = typename P::Raw;
-  using M = Ms<P>;
+  using M = Ms<P, kBN>;
   FOVEA_DYNAMIC_SHARED(unsigned char, smem);
 
   const int tid = threadIdx.x;
-  const int m0 = blockIdx.x * M::kTile, n0 = blockIdx.y * M::kTile, g = blockIdx.z;
+  const int m0 = blockIdx.x * M::kTile, n0 = blockIdx.y * kBN, g = blockIdx.z;
   const int t_off = g * c.Tg, o_off = g * c.cols;
   const Raw* bg = b_rows + int64_t(o_off) * c.Kred;
 
   const ActivationPlan<P> plan_a = activation_plan<P, kPass>(c, m0, tid);
-  const CopyPlan<P> plan_b = copy_plan<P>(bg, c.Kred, n0, c.cols, tid);
+  const CopyPlan<P, kBN> plan_b = copy_plan<P, kBN>(bg, c.Kred, n0, c.cols, tid);
   auto stage = [&](unsigned char* S, int kt) {
     if (async_a)
       copy_activation_tile<P, kPass>(S, plan_a, c, t, t_off, kt);
@@ -204,10 +204,10 @@ __global__ void __launch_bounds__(128)
     if (async_b)
       copy_tile<P>(S + M::kOperandBytes, plan_b, kt, c.Kred);
     else
-      load_tile<P>(S + M::kOperandBytes, bg, c.Kred, false, n0, c.cols, kt, c.Kred, tid);
+      load_tile<P, kBN>(S + M::kOperandBytes, bg, c.Kred, false, n0, c.cols, kt, c.Kred, tid);
   };
 
-  float acc[4][8][4] = {};
+  float acc[4][kBN / 16][4] = {};
   multistage_mainloop<P, kPlant>(smem, (c.Kred + M::kBK - 1) / M::kBK, stage, acc);
 
   for_each_accumulator(acc, [&](int bm, int bn, float a) {
@@ -243,27 +243,44 @@ ConvArgs conv_args(const char* op, const Conv2dParams& p) {
   return c;
 }
 
-// out = the pass's GEMM: t gathered (NHWC), b_rows the cols x Kred rows of each group, bias (FP32, may be null).
-template <class P, Pass kPass, Plant kPlant = Plant::none>
-void launch_conv_igemm(const char* op, const ConvArgs& c, int groups, const typename P::Raw* t,
-                       const typename P::Raw* b_rows, const float* bias, typename P::Raw* out, double flops,
-                       StreamHandle stream) {
-  using M = Ms<P>;
-  if (c.M == 0 || c.cols == 0) return;
+// The block tile's width for `cols` GEMM columns per group (K/g for fprop, C/g for dgrad): 64 up to 64 columns (a
+// 128-wide tile would spend half or more of its mma on zero columns), else 128 (a third more mma per byte staged than
+// 128 x 64: 512 per 32 KiB against 256 per 24 KiB). A function of the shape only: the sums do not depend on it.
+inline int conv_tile_n(int cols) {
+  return cols <= 64 ? 64 : 128;
+}
+
+template <class P, Pass kPass, Plant kPlant, int kBN>
+void launch_conv_igemm_tile(const char* op, const ConvArgs& c, int groups, const typename P::Raw* t,
+                            const typename P::Raw* b_rows, const float* bias, typename P::Raw* out, double flops,
+                            StreamHandle stream) {
+  using M = Ms<P, kBN>;
   constexpr int kE = int(sizeof(typename P::Raw));
   // 16-byte chunks of channels: every pixel's group channels start 16-byte aligned.
   const bool async_a = aligned16(t) && (c.Tg * kE) % 16 == 0 && (c.TC * kE) % 16 == 0;
   const bool async_b = aligned16(b_rows) && (c.Kred * kE) % 16 == 0;
-  const dim3 grid(unsigned((c.M + M::kTile - 1) / M::kTile), unsigned((c.cols + M::kTile - 1) / M::kTile),
-                  unsigned(groups));
-  const cudaError_t err = cudaFuncSetAttribute(conv2d_tc_igemm_kernel<P, kPass, kPlant>,
+  const dim3 grid(unsigned((c.M + M::kTile - 1) / M::kTile), unsigned((c.cols + kBN - 1) / kBN), unsigned(groups));
+  const cudaError_t err = cudaFuncSetAttribute(conv2d_tc_igemm_kernel<P, kPass, kPlant, kBN>,
                                                cudaFuncAttributeMaxDynamicSharedMemorySize, M::kSmemBytes);
   FOVEA_CHECK(err == cudaSuccess, op, ": cudaFuncSetAttribute(MaxDynamicSharedMemorySize, ", M::kSmemBytes,
-              ") failed: ", cudaGetErrorString(err),
-              " (the device needs >= 96 KiB of shared memory per block: sm_80+)");
+              ") failed: ", cudaGetErrorString(err), " (the device needs ", M::kSmemBytes / 1024,
+              " KiB of shared memory per block: sm_80+)");
   note_flop(flops);
-  FOVEA_LAUNCH((conv2d_tc_igemm_kernel<P, kPass, kPlant>), grid, M::kThreads, M::kSmemBytes, stream, c, async_a,
+  FOVEA_LAUNCH((conv2d_tc_igemm_kernel<P, kPass, kPlant, kBN>), grid, M::kThreads, M::kSmemBytes, stream, c, async_a,
                async_b, t, b_rows, bias, out);
+}
+
+// out = the pass's GEMM: t gathered (NHWC), b_rows the cols x Kred rows of each group, bias (FP32, may be null); the
+// block tile 128 x conv_tile_n(cols).
+template <class P, Pass kPass, Plant kPlant = Plant::none>
+void launch_conv_igemm(const char* op, const ConvArgs& c, int groups, const typename P::Raw* t,
+                       const typename P::Raw* b_rows, const float* bias, typename P::Raw* out, double flops,
+                       StreamHandle stream) {
+  if (c.M == 0 || c.cols == 0) return;
+  if (conv_tile_n(c.cols) == 64)
+    launch_conv_igemm_tile<P, kPass, kPlant, 64>(op, c, groups, t, b_rows, bias, out, flops, stream);
+  else
+    launch_conv_igemm_tile<P, kPass, kPlant, 128>(op, c, groups, t, b_rows, bias, out, flops, stream);
 }
 
 // y (N P Q x K, NHWC) = conv(x (NHWC), w (KRSC)) + b at P's precision; b may be null.

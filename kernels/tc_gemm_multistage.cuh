@@ -58,20 +58,24 @@ enum class Plant : int {
   wrong_fragment  // the A fragment's matrices 1 and 2 swapped (rows 8-15 of k 0-7 <-> rows 0-7 of k 8-15)
 };
 
-template <class P>
+// kBN: the block tile's width (B's rows): 128, or 64 for the convolutions' narrow outputs (kernels/
+// conv2d_tc_igemm.cuh); the GEMM uses 128.
+template <class P, int kBN = 128>
 struct Ms {
   using Raw = typename P::Raw;
-  static constexpr int kTile = 128;                         // BM = BN
-  static constexpr int kThreads = 128;                      // 4 warps, 2 x 2
-  static constexpr int kWarpTile = 64;                      // per warp: 64 x 64 = 4 x 8 mma tiles
-  static constexpr int kChunk = 16 / int(sizeof(Raw));      // elements per 16-byte chunk (ldmatrix row, cp.async)
-  static constexpr int kBK = 8 * kChunk;                    // k per k-tile: 128-byte rows
-  static constexpr int kSteps = kBK / P::kStepK;            // mma k-steps per k-tile: 4
-  static constexpr int kStages = 3;                         //
-  static constexpr int kOperandBytes = kTile * 128;         // one operand's k-tile: 16 KiB
-  static constexpr int kStageBytes = 2 * kOperandBytes;     // A then B
-  static constexpr int kSmemBytes = kStages * kStageBytes;  // 96 KiB
+  static constexpr int kTile = 128;                              // BM (A's rows)
+  static constexpr int kTileN = kBN;                             // BN (B's rows)
+  static constexpr int kThreads = 128;                           // 4 warps, 2 x 2
+  static constexpr int kWarpTile = 64;                           // per warp: 64 x kBN / 2 = 4 x kBN / 16 mma tiles
+  static constexpr int kChunk = 16 / int(sizeof(Raw));           // elements per 16-byte chunk (ldmatrix row, cp.async)
+  static constexpr int kBK = 8 * kChunk;                         // k per k-tile: 128-byte rows
+  static constexpr int kSteps = kBK / P::kStepK;                 // mma k-steps per k-tile: 4
+  static constexpr int kStages = 3;                              //
+  static constexpr int kOperandBytes = kTile * 128;              // A's k-tile: 16 KiB (B's starts here)
+  static constexpr int kStageBytes = kOperandBytes + kBN * 128;  // A then B
+  static constexpr int kSmemBytes = kStages * kStageBytes;       // 96 KiB (kBN 64: 72 KiB)
   static_assert(kSteps == 4, "a k-tile is 4 mma k-steps of 32 bytes");
+  static_assert(kBN == 128 || kBN == 64, "block tile widths: 128 and 64");
 };
 
 // Byte offset of 16-byte chunk `chunk` (0..7) of row `row` in an operand's k-tile: the XOR swizzle.
@@ -79,13 +83,14 @@ FOVEA_DEVICE_INLINE int swizzle(int row, int chunk) {
   return row * 128 + ((chunk ^ (row & 7)) << 4);
 }
 
-// One thread's share of an operand's k-tile on the cp.async path (rows k-contiguous and 16-byte aligned): 128 rows x
-// 8 chunks, 8 per thread; lanes 8q .. 8q + 7 take the 8 chunks of one row (128 contiguous bytes). A thread's copies
-// share their chunk, so their k bounds, and are 16 rows apart: computed once, a pointer step and a mask bit per copy.
-template <class P>
+// One thread's share of an operand's k-tile on the cp.async path (rows k-contiguous and 16-byte aligned): kRows rows x
+// 8 chunks, kRows / 16 per thread; lanes 8q .. 8q + 7 take the 8 chunks of one row (128 contiguous bytes). A thread's
+// copies share their chunk, so their k bounds, and are 16 rows apart: computed once, a pointer step and a mask bit per
+// copy.
+template <class P, int kRows = 128>
 struct CopyPlan {
   static constexpr int kRowStep = Ms<P>::kThreads / 8;  // rows between a thread's copies
-  static constexpr int kCopies = Ms<P>::kTile / kRowStep;
+  static constexpr int kCopies = kRows / kRowStep;
   const typename P::Raw* src;  // the thread's first copy of k-tile 0
   int64_t row_step;            // elements between its copies
   int chunk;                   // its 16-byte chunk of every row
@@ -93,9 +98,9 @@ struct CopyPlan {
   unsigned rows_in;  // bit i: copy i's row is inside the matrix
 };
 
-template <class P>
-FOVEA_DEVICE_INLINE CopyPlan<P> copy_plan(const typename P::Raw* X, int ld, int mn0, int MN, int tid) {
-  using C = CopyPlan<P>;
+template <class P, int kRows = 128>
+FOVEA_DEVICE_INLINE CopyPlan<P, kRows> copy_plan(const typename P::Raw* X, int ld, int mn0, int MN, int tid) {
+  using C = CopyPlan<P, kRows>;
   C c;
   c.row0 = tid / 8, c.chunk = tid % 8;
   // Read only where inside (src-size > 0); X is null when K = 0, and then nothing is copied.
@@ -108,10 +113,10 @@ FOVEA_DEVICE_INLINE CopyPlan<P> copy_plan(const typename P::Raw* X, int ld, int 
 }
 
 // Issues the cp.async copies of k-tile kt into S (swizzled rows of k), zero-filling past K and outside the matrix.
-template <class P>
-FOVEA_DEVICE_INLINE void copy_tile(unsigned char* S, const CopyPlan<P>& c, int kt, int K) {
+template <class P, int kRows>
+FOVEA_DEVICE_INLINE void copy_tile(unsigned char* S, const CopyPlan<P, kRows>& c, int kt, int K) {
   using M = Ms<P>;
-  using C = CopyPlan<P>;
+  using C = CopyPlan<P, kRows>;
   const int k_left = K - (kt * M::kBK + c.chunk * M::kChunk);
   const int k_bytes = (k_left <= 0 ? 0 : k_left < M::kChunk ? k_left : M::kChunk) * int(sizeof(typename P::Raw));
   const typename P::Raw* src = c.src + kt * M::kBK;
@@ -121,16 +126,16 @@ FOVEA_DEVICE_INLINE void copy_tile(unsigned char* S, const CopyPlan<P>& c, int k
     tc::cp_async<16>(dst + i * C::kRowStep * 128, src + i * c.row_step, c.rows_in >> i & 1 ? k_bytes : 0);
 }
 
-// Stages k-tile kt of rows [mn0, mn0 + 128) of an operand into S by element loads and shared stores (any layout:
+// Stages k-tile kt of rows [mn0, mn0 + kRows) of an operand into S by element loads and shared stores (any layout:
 // element (mn, k) at X[k * ld + mn] when mn_contig, else X[mn * ld + k]), zeros outside [0, MN) x [0, K).
 // Consecutive threads run along the dimension that is contiguous in global memory.
-template <class P>
+template <class P, int kRows = 128>
 FOVEA_DEVICE_INLINE void load_tile(unsigned char* S, const typename P::Raw* __restrict__ X, int ld, bool mn_contig,
                                    int mn0, int MN, int kt, int K, int tid) {
   using Raw = typename P::Raw;
   using M = Ms<P>;
-  for (int e = tid; e < M::kTile * M::kBK; e += M::kThreads) {
-    const int mn = mn_contig ? e % M::kTile : e / M::kBK, k = mn_contig ? e / M::kTile : e % M::kBK;
+  for (int e = tid; e < kRows * M::kBK; e += M::kThreads) {
+    const int mn = mn_contig ? e % kRows : e / M::kBK, k = mn_contig ? e / kRows : e % M::kBK;
     const int gmn = mn0 + mn, gk = kt * M::kBK + k;
     Raw v = Raw(0);
     if (gmn < MN && gk < K) v = mn_contig ? X[int64_t(gk) * ld + gmn] : X[int64_t(gmn) * ld + gk];
@@ -140,14 +145,14 @@ FOVEA_DEVICE_INLINE void load_tile(unsigned char* S, const typename P::Raw* __re
 
 // The pipeline and the warp-level mma of one block, shared with the implicit-GEMM convolutions
 // (kernels/conv2d_tc_igemm.cuh): stage(kt) issues the copies (or element loads) of k-tile kt of both operands into
-// the stage buffer it is given (A then B, kOperandBytes apart); acc[i][j] is mma tile (i, j) of the warp's 64 x 64
-// tile.
-template <class P, Plant kPlant, class Stage>
+// the stage buffer it is given (A then B, kOperandBytes apart); acc[i][j] is mma tile (i, j) of the warp's 64 x 8 kNT
+// tile: the block tile is 128 x 16 kNT (kNT = 8: 128 x 128; 4: 128 x 64; the same k-steps for each output).
+template <class P, Plant kPlant, class Stage, int kNT>
 FOVEA_DEVICE_INLINE void multistage_mainloop(unsigned char* smem, int tiles, const Stage& stage,
-                                             float (&acc)[4][8][4]) {
-  using M = Ms<P>;
+                                             float (&acc)[4][kNT][4]) {
+  using M = Ms<P, 16 * kNT>;
   const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
-  const int wm = warp / 2, wn = warp % 2;  // the warp's 64 x 64 tile
+  const int wm = warp / 2, wn = warp % 2;  // the warp's 64 x 8 kNT tile
 
 #pragma unroll
   for (int s = 0; s < M::kStages - 1; ++s) {
@@ -160,7 +165,7 @@ FOVEA_DEVICE_INLINE void multistage_mainloop(unsigned char* smem, int tiles, con
   //   B .x4, matrices (n 0-7: chunk 0, chunk 1), (n 8-15: chunk 0, chunk 1) = b0, b1 of two n8 tiles.
   const int a_row = wm * M::kWarpTile + lane % 8 + 8 * (kPlant == Plant::wrong_fragment ? lane / 16 : (lane / 8) % 2);
   const int a_chunk = kPlant == Plant::wrong_fragment ? (lane / 8) % 2 : lane / 16;
-  const int b_row = wn * M::kWarpTile + lane % 8 + 8 * (lane / 16), b_chunk = (lane / 8) % 2;
+  const int b_row = wn * 8 * kNT + lane % 8 + 8 * (lane / 16), b_chunk = (lane / 8) % 2;
 
   for (int kt = 0; kt < tiles; ++kt) {
     if constexpr (kPlant != Plant::missing_wait) tc::cp_async_wait<M::kStages - 2>();  // this thread's k-tile kt
@@ -173,7 +178,7 @@ FOVEA_DEVICE_INLINE void multistage_mainloop(unsigned char* smem, int tiles, con
     const unsigned char* SB = SA + M::kOperandBytes;
 #pragma unroll
     for (int ks = 0; ks < M::kSteps; ++ks) {
-      uint32_t a[4][4], b[8][2];
+      uint32_t a[4][4], b[kNT][2];
 #pragma unroll
       for (int i = 0; i < 4; ++i) {
         tc::ldmatrix<4>(a[i], SA + swizzle(a_row + 16 * i, 2 * ks + a_chunk));
@@ -181,7 +186,7 @@ FOVEA_DEVICE_INLINE void multistage_mainloop(unsigned char* smem, int tiles, con
         for (int r = 0; r < 4; ++r) a[i][r] = P::operand(a[i][r]);
       }
 #pragma unroll
-      for (int j = 0; j < 4; ++j) {
+      for (int j = 0; j < kNT / 2; ++j) {
         uint32_t r4[4];
         tc::ldmatrix<4>(r4, SB + swizzle(b_row + 16 * j, 2 * ks + b_chunk));
         b[2 * j][0] = P::operand(r4[0]), b[2 * j][1] = P::operand(r4[1]);
@@ -190,25 +195,25 @@ FOVEA_DEVICE_INLINE void multistage_mainloop(unsigned char* smem, int tiles, con
 #pragma unroll
       for (int i = 0; i < 4; ++i)
 #pragma unroll
-        for (int j = 0; j < 8; ++j) P::mma(acc[i][j], a[i], b[j]);
+        for (int j = 0; j < kNT; ++j) P::mma(acc[i][j], a[i], b[j]);
     }
   }
 }
 
-// Calls f(m, n, v) for every accumulator of the block: v is C(m, n) of the block's 128 x 128 tile. Accumulator r of
-// mma tile (i, j) holds row lane / 4 + 8 (r / 2), column 2 (lane % 4) + r % 2 of that tile (the PTX layout of C/D).
-template <class F>
-FOVEA_DEVICE_INLINE void for_each_accumulator(const float (&acc)[4][8][4], const F& f) {
+// Calls f(m, n, v) for every accumulator of the block: v is C(m, n) of the block's 128 x 16 kNT tile. Accumulator r
+// of mma tile (i, j) holds row lane / 4 + 8 (r / 2), column 2 (lane % 4) + r % 2 of that tile (the PTX layout of C/D).
+template <int kNT, class F>
+FOVEA_DEVICE_INLINE void for_each_accumulator(const float (&acc)[4][kNT][4], const F& f) {
   constexpr int kWarpTile = 64;
   const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
   const int wm = warp / 2, wn = warp % 2;
 #pragma unroll
   for (int i = 0; i < 4; ++i)
 #pragma unroll
-    for (int j = 0; j < 8; ++j)
+    for (int j = 0; j < kNT; ++j)
 #pragma unroll
       for (int r = 0; r < 4; ++r)
-        f(wm * kWarpTile + 16 * i + lane / 4 + 8 * (r / 2), wn * kWarpTile + 8 * j + 2 * (lane % 4) + r % 2,
+        f(wm * kWarpTile + 16 * i + lane / 4 + 8 * (r / 2), wn * 8 * kNT + 8 * j + 2 * (lane % 4) + r % 2,
           acc[i][j][r]);
 }
 

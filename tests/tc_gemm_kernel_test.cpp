@@ -26,6 +26,7 @@
 
 #include "core/emu/emu.h"
 #include "core/emu/profile.h"
+#include "core/emu/tensor_core.h"
 #include "core/float_formats.h"
 #include "cpu_reference/conv2d.h"
 #include "cpu_reference/gemm.h"
@@ -863,7 +864,85 @@ TEST_P(TcConv, BadArgumentsFailClearly) {
       {"conv2d_forward_precision", "not a tensor-core precision"}));
 }
 
+// Copies src [N][G][cs][J] into the first cs of the cd (>= cs) channels of each group of dst [N][G][cd][J], or back
+// (to_dst false).
+void embed_channels(std::vector<float>& dst, std::vector<float>& src, int64_t N, int64_t G, int64_t cs, int64_t cd,
+                    int64_t J, bool to_dst) {
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t g = 0; g < G; ++g)
+      for (int64_t c = 0; c < cs; ++c)
+        for (int64_t j = 0; j < J; ++j) {
+          float& d = dst[size_t(((n * G + g) * cd + c) * J + j)];
+          float& v = src[size_t(((n * G + g) * cs + c) * J + j)];
+          (to_dst ? d : v) = to_dst ? v : d;
+        }
+}
+
+// The 128 x 64 block tile (GEMM columns per group <= 64: kernels/conv2d_tc_igemm.cuh, conv_tile_n) and the 128 x 128
+// one add the same products in the same order: each edge shape with at most 64 columns (fprop: K/g, dgrad: C/g) is
+// run as is (64-wide) and embedded in a convolution with 65 more columns per group (128-wide: K/g or C/g + 65, the
+// extra filter entries random), whose embedded outputs must have the same bits. Random operands, so that a change of
+// order would show.
+TEST_P(TcConv, NarrowTileEqualsTheWideTileBitwise) {
+  FOVEA_SKIP_IF_NO_DEVICE(GetParam());
+  for (ConvOp op : {ConvOp::forward, ConvOp::backward_data})
+    for (Precision prec : {Precision::tf32, Precision::bf16})
+      for (const ConvCase& c : conv_cases()) {
+        if (c.name == "c8_k16_3x3_pad1_split_k") continue;  // a wgrad shape
+        const Conv2dParams p = ops::conv2d_params(c.x, c.w, c.a);
+        const bool f = op == ConvOp::forward;
+        const int64_t G = p.groups, cols = f ? p.K_per_group() : p.C_per_group(), wide = cols + 65;
+        if (cols > 64) continue;
+        const Conv2dParams pw = f ? ops::conv2d_params(c.x, {G * wide, p.C_per_group(), p.R, p.S}, c.a)
+                                  : ops::conv2d_params({p.N, G * wide, p.H, p.W}, {p.K, wide, p.R, p.S}, c.a);
+        ConvOperands o(op, p, prec, false, 103), ow(op, pw, prec, false, 107);
+        ow.in0 = o.in0;  // x (fprop) or dy (dgrad): the same tensor
+        if (f) {
+          embed_channels(ow.in1, o.in1, 1, G, cols, wide, p.C_per_group() * p.R * p.S, true);
+          embed_channels(ow.b, o.b, 1, G, cols, wide, 1, true);
+        } else {
+          embed_channels(ow.in1, o.in1, p.K, 1, cols, wide, p.R * p.S, true);
+        }
+        const std::string what = std::string(op_label(op)) + " " + c.name + " " + std::string(precision_name(prec));
+        const std::vector<float> narrow = run_conv(GetParam(), prec, op, p, o.in0, o.in1, o.b);
+        std::vector<float> wide_out = run_conv(GetParam(), prec, op, pw, ow.in0, ow.in1, ow.b);
+        ASSERT_TRUE(test::all_written(narrow, what.c_str()));
+        ASSERT_TRUE(test::all_written(wide_out, what.c_str()));
+        std::vector<float> embedded(narrow.size());
+        embed_channels(wide_out, embedded, p.N, G, cols, wide, f ? p.P() * p.Q() : p.H * p.W, false);
+        EXPECT_EQ(0, std::memcmp(narrow.data(), embedded.data(), narrow.size() * sizeof(float)))
+            << what << ": the 128 x 64 tile differs from the 128 x 128 tile";
+        EXPECT_TRUE(matches_reference(op, p, prec, o, narrow, what));
+      }
+}
+
 INSTANTIATE_TEST_SUITE_P(Devices, TcConv, test::KernelDevices(), test::DeviceName);
+
+// The cost model's mma count (kernels/conv2d_tc_igemm.cuh), on the emulator's count of warp-level mma.sync: a block
+// issues 4 warps x 4 k-steps x 4 x kBN / 8 mma per k-tile, 512 at the 128-wide tile and 256 at the 64-wide one, which
+// ResNet-20's K = 16 layers take (fprop over K/g = 16 columns, dgrad over C/g = 16).
+TEST(TcConvEmu, MmaCountFollowsTheTileWidth) {
+  struct Run {
+    ConvOp op;
+    int64_t K;
+    uint64_t tile_n;
+  };
+  for (const Run& r : {Run{ConvOp::forward, 16, 64}, Run{ConvOp::backward_data, 16, 64}, Run{ConvOp::forward, 80, 128},
+                       Run{ConvOp::backward_data, 80, 64}}) {
+    // N H W = 64 output rows: one 128-row tile; reduction 9 x 16 (fprop) or 9 x K (dgrad).
+    const Conv2dParams p = ops::conv2d_params({1, 16, 8, 8}, {r.K, 16, 3, 3}, conv_attrs(1, 1, 1, 1));
+    const ConvOperands o(r.op, p, Precision::bf16, false, 109);
+    const uint64_t kred = 9 * uint64_t(r.op == ConvOp::forward ? p.C : p.K);
+    const uint64_t cols = uint64_t(r.op == ConvOp::forward ? p.K : p.C);
+    const uint64_t blocks = (cols + r.tile_n - 1) / r.tile_n, ktiles = (kred + 63) / 64;
+    const uint64_t before = emu::mma_sync_count();
+    const std::vector<float> got = run_conv(kEmu, Precision::bf16, r.op, p, o.in0, o.in1, o.b);
+    const uint64_t mma = emu::mma_sync_count() - before;
+    const std::string what = std::string(op_label(r.op)) + " K = " + std::to_string(r.K);
+    EXPECT_EQ(mma, blocks * ktiles * 4 * r.tile_n) << what << ": mma.sync per block and k-tile";
+    EXPECT_TRUE(matches_reference(r.op, p, Precision::bf16, o, got, what));
+  }
+}
 
 // Bitwise the same in every schedule order, on the cp.async gather and on the element path.
 TEST(TcConvEmu, SameBitsInEveryScheduleOrder) {
@@ -913,36 +992,40 @@ TEST(TcConvEmu, FreeOfBankConflictsWithTheCountsOfItsCostModel) {
   if (!emu::instrumented_build_available())
     GTEST_SKIP() << "needs the checked (instrumented) build of the kernels, which -DFOVEA_SANITIZE=ON and "
                     "-DFOVEA_EMU_CHECKED=OFF builds do not make";
-  // C = 64: a k-tile is one filter tap's 64 channels; 3 x 3 with padding 1: zero-filled copies at the borders.
-  const Conv2dParams p = ops::conv2d_params({1, 64, 8, 8}, {64, 64, 3, 3}, conv_attrs(1, 1, 1, 1));
-  const ConvOperands o(ConvOp::forward, p, Precision::bf16, false, 89);
-  const uint64_t tiles = 9;
-  emu::profile_start();
-  try {
-    run_conv(kEmu, Precision::bf16, ConvOp::forward, p, o.in0, o.in1, o.b);
-  } catch (...) {
-    emu::profile_stop();
-    throw;
+  // C = 64: a k-tile is one filter tap's 64 channels; 3 x 3 with padding 1: zero-filled copies at the borders. K = 64
+  // runs the 128 x 64 block tile, K = 128 the 128 x 128 one.
+  for (const int64_t K : {64, 128}) {
+    const Conv2dParams p = ops::conv2d_params({1, 64, 8, 8}, {K, 64, 3, 3}, conv_attrs(1, 1, 1, 1));
+    const ConvOperands o(ConvOp::forward, p, Precision::bf16, false, 89);
+    const uint64_t tiles = 9, tile_n = uint64_t(K);
+    emu::profile_start();
+    try {
+      run_conv(kEmu, Precision::bf16, ConvOp::forward, p, o.in0, o.in1, o.b);
+    } catch (...) {
+      emu::profile_stop();
+      throw;
+    }
+    const std::vector<emu::KernelMetrics> all = emu::profile_stop();
+    const emu::KernelMetrics* k = nullptr;
+    for (const emu::KernelMetrics& m : all)
+      if (m.name.find("conv2d_tc_igemm_kernel") != std::string::npos) k = &m;
+    ASSERT_NE(k, nullptr) << "the convolution kernel was not profiled";
+    uint64_t ldmatrix = 0, copies_shared = 0;
+    for (const emu::SiteMetrics& s : k->sites) {
+      if (s.location.find("kernels/mma.cuh") == std::string::npos || s.space != emu::Space::shared) continue;
+      const std::string what = s.location + " " + emu::op_name(s.op);
+      EXPECT_EQ(s.bytes_per_lane, 16u) << what;
+      EXPECT_EQ(s.wavefronts * 8, s.lanes)
+          << what << ": bank conflicts (" << s.per_request(s.wavefronts) << " wavefronts per request)";
+      if (s.op == emu::AccessOp::load)
+        ldmatrix += s.requests;
+      else
+        copies_shared += s.lanes;
+    }
+    // A: 4 warps x 4 k-steps x 4 ldmatrix.x4 and 128 rows x 8 copies; B: 4 x 4 x tile_n / 32 and tile_n x 8.
+    EXPECT_EQ(ldmatrix, tiles * (64 + tile_n / 2)) << "ldmatrix.x4 per k-tile, K = " << K;
+    EXPECT_EQ(copies_shared, tiles * 8 * (128 + tile_n)) << "16-byte cp.async per k-tile, K = " << K;
   }
-  const std::vector<emu::KernelMetrics> all = emu::profile_stop();
-  const emu::KernelMetrics* k = nullptr;
-  for (const emu::KernelMetrics& m : all)
-    if (m.name.find("conv2d_tc_igemm_kernel") != std::string::npos) k = &m;
-  ASSERT_NE(k, nullptr) << "the convolution kernel was not profiled";
-  uint64_t ldmatrix = 0, copies_shared = 0;
-  for (const emu::SiteMetrics& s : k->sites) {
-    if (s.location.find("kernels/mma.cuh") == std::string::npos || s.space != emu::Space::shared) continue;
-    const std::string what = s.location + " " + emu::op_name(s.op);
-    EXPECT_EQ(s.bytes_per_lane, 16u) << what;
-    EXPECT_EQ(s.wavefronts * 8, s.lanes) << what << ": bank conflicts (" << s.per_request(s.wavefronts)
-                                         << " wavefronts per request)";
-    if (s.op == emu::AccessOp::load)
-      ldmatrix += s.requests;
-    else
-      copies_shared += s.lanes;
-  }
-  EXPECT_EQ(ldmatrix, tiles * 128) << "ldmatrix.x4 per k-tile";
-  EXPECT_EQ(copies_shared, tiles * 2 * 1024) << "16-byte cp.async per k-tile";
 }
 
 // The simple kernel beside the implicit-GEMM one (im2col + the tensor-core GEMM, FP32 NCHW) equals the reference.

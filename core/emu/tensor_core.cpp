@@ -1,6 +1,7 @@
 // mma.sync, ldmatrix and cp.async for the emulator (see tensor_core.h).
 #include "core/emu/tensor_core.h"
 
+#include <atomic>
 #include <bit>
 #include <cstring>
 #include <string>
@@ -12,6 +13,8 @@
 
 namespace fovea::emu {
 namespace {
+
+std::atomic<uint64_t> warp_mma_count{0};  // mma_sync_count()
 
 constexpr uint32_t kFullWarp = 0xffffffffu;
 
@@ -60,6 +63,7 @@ double operand(const uint32_t* regs, int i) {
 template <MmaKind kKind>
 void mma_combine(void* const records[32], uint32_t lanes) {
   require_full_warp(mma_name(kKind), lanes);
+  warp_mma_count.fetch_add(1, std::memory_order_relaxed);
   constexpr int K = mma_k(kKind), kA = kKind == MmaKind::m16n8k8_tf32 ? 4 : 8, kB = kA / 2;
   double A[16][K], B[K][8];
   float C[16][8];
@@ -222,6 +226,10 @@ void cp_async_wait_group(int n) {
 void cp_async_wait_all() {
   cp_async_commit_group();
   cp_async_wait_group(0);
+}
+
+uint64_t mma_sync_count() {
+  return warp_mma_count.load(std::memory_order_relaxed);
 }
 
 }  // namespace fovea::emu

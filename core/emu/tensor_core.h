@@ -65,6 +65,9 @@ constexpr Coord ldmatrix_coord(bool trans, int lane, int i) {
 // ------------------------------------------------------------------ instructions (core/emu/tensor_core.cpp)
 // d = a * b + c for one warp; a, b, c, d are the calling lane's fragment registers (d may alias c).
 void mma_sync(MmaKind kind, float* d, const uint32_t* a, const uint32_t* b, const float* c);
+// Warp-level mma.sync executed by this process so far (every kind, every launch): tests read the difference around a
+// launch to check a kernel's mma count against its cost model.
+uint64_t mma_sync_count();
 // ldmatrix.sync.aligned.m8n8.x{num}{.trans}.shared.b16: d[0..num) of the calling lane. Lanes 0..8*num-1 give
 // the row addresses (16-byte aligned); the other lanes' addresses are ignored.
 void ldmatrix(int num, bool trans, uint32_t* d, const void* row_address);
