@@ -8,13 +8,14 @@
 //       (stride, padding, dilation, groups). b is FP32 and may be null; it is read as a value of the output type
 //       (rounded to it) and added to the FP32 sum before the output is rounded. No workspace. Fast path (16-byte
 //       cp.async gather) when C/g is a multiple of 8 (BF16/FP16) or 4 (TF32) and x is 16-byte aligned; any other
-//       shape runs the same kernel with element loads for x. Deterministic: one fixed summation order.
+//       shape runs the same kernel with element loads for x. Block tile 128 x 64 when K/g <= 64, else 128 x 128
+//       (the same sums). Deterministic: one fixed summation order.
 //   conv2d_tc_dgrad_nhwc_{tf32,bf16,fp16}_stub(ex, p, dy, w, dx)
 //       dx[N][H][W][C] = the gradient of the convolution for dy[N][P][Q][K] and w[K][R][S][C/g]: one implicit GEMM
 //       over every dx pixel, reduced over (r, s, k); a stride above 1 gathers zeros for the taps that fall between
 //       dy's pixels (correct, stride_h stride_w times the mma work of stride phases: not done). Workspace: the
 //       filter rearranged as [g][c][r][s][k] (conv2d_tc_workspace_bytes). cp.async gather when K/g is a multiple of
-//       8 (16-bit) or 4 (TF32), element loads otherwise.
+//       8 (16-bit) or 4 (TF32), element loads otherwise. Block tile 128 x 64 when C/g <= 64, else 128 x 128.
 //   conv2d_tc_wgrad_nhwc_{tf32,bf16,fp16}_stub(ex, p, x, dy, dw)
 //       dw[K][R][S][C/g] = sum over n, p, q of dy x (the filter gradient, overwritten): split-K over N P Q in
 //       conv2d_tc_wgrad_splits(prec, p) parts (fixed by the shape, not the device), FP32 partials in the workspace

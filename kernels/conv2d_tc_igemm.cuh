@@ -18,8 +18,11 @@
 // CUTLASS's strided dgrad, which splits dx into stride phases (not done; ResNet has 2-3 such layers). wgrad: below.
 // The block tile, warps, pipeline, ldmatrix fragments, XOR-swizzled shared layout (free of bank conflicts, argued
 // there) and warp-level mma are the multistage GEMM's (kernels/tc_gemm_multistage.cuh, multistage_mainloop: one
-// 128 x 128 output tile per block, 4 warps of 64 x 64, 3 stages of 128-byte k-tiles). What differs is the staging
-// of A:
+// 128 x kBN output tile per block, 4 warps of 64 x kBN / 2, 3 stages of 128-byte k-tiles). The tile width kBN is
+// chosen on the host from the GEMM's columns per group (conv_tile_n): 64 when Kg (dgrad: Cg) <= 64, else 128. A
+// 64-wide tile is the same warps and k-steps with half the n8 mma tiles per warp (4 instead of 8) and a 64-row B
+// k-tile: every output adds the same mma k-steps in the same order, so both widths give the same bits
+// (tests: TcConv.NarrowTileEqualsTheWideTileBitwise). What differs from the GEMM is the staging of A:
 //   - cp.async path (the gathered tensor's group channels Tg a multiple of 16 bytes' worth of elements: 8 for
 //     BF16/FP16, 4 for TF32; 16-byte aligned): the reduction index (r, s, c) runs c fastest, so a 16-byte chunk of a
 //     k-tile is 8 (4) consecutive channels of one pixel: one 16-byte cp.async from NHWC memory, with src-size 0
@@ -35,11 +38,16 @@
 // Epilogue: out = from_float(acc + b[col]), b (FP32, fprop only, may be null) first rounded to the output type (the
 // reference reads the bias as a value of the output type), from registers.
 //
-// Cost model, per block and k-tile: the GEMM's (kernels/tc_gemm_multistage.cuh): 2 x 16 KiB by cp.async, 128
-// ldmatrix.x4, 512 mma.sync; plus the A addressing, ~10 integer instructions per 16-byte copy. The GEMM is N P Q by
-// Kg by R S Cg (dgrad: N H W by Cg by R S Kg); at Kg < 128 (ResNet CIFAR: 16, 32, 64) the block computes 128 - Kg
-// columns of zeros: a 64-wide N tile would halve that waste (not done). Global traffic: x is read about R S /
-// (stride_h stride_w) times (once per filter tap, from L2 after the first), the filter once per block.
+// Cost model, per block and k-tile: the GEMM's (kernels/tc_gemm_multistage.cuh): 16 KiB + kBN x 128 B by cp.async,
+// 64 + kBN / 2 ldmatrix.x4, 4 kBN mma.sync (128-wide: 32 KiB, 128, 512; 64-wide: 24 KiB, 96, 256); plus the A
+// addressing, ~10 integer instructions per 16-byte copy. The GEMM is N P Q by Kg by R S Cg (dgrad: N H W by Cg by
+// R S Kg). Below kBN columns the block computes kBN - Kg columns of zeros: at ResNet CIFAR's Kg = 16, 32, 64 the
+// 64-wide tile issues 1/2 the mma of the 128-wide one (useful: 1/4, 1/2, all), checked on the emulator's mma.sync
+// count (TcConvEmu.MmaCountFollowsTheTileWidth); at Kg = 16 three quarters are still zeros (a 32-wide tile, or
+// several images' rows per warp, would cut that: not done). The A k-tile and its addressing are the same at both
+// widths, so the 64-wide tile spends twice the A staging per mma: 64 FLOP per staged byte at 128, 43 at 64; taken
+// only where it does not add columns. Global traffic: x is read about R S / (stride_h stride_w) times (once per
+// filter tap, from L2 after the first), the filter once per block.
 //
 // Machine code (nvcc 13, ../shared/tools/sass/sass.sh; README, "Tensor cores"): 238-250 registers, no spills, on
 // sm_80 and sm_90 (wgrad 194-221). One k-tile of the cp.async path, read from the sm_80 SASS of a build with the

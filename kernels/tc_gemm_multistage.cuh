@@ -6,7 +6,8 @@
 // ldmatrix iterators of warp/mma_tensor_op_tile_iterator_sm80.h and the XOR-swizzled "crosswise" shared layouts of
 // layout/tensor_op_multiplicand_sm75.h; the ideas, not the code):
 //   - A block of 4 warps (2 x 2) computes a 128 x 128 tile of C; each warp a 64 x 64 tile as 4 x 8 mma tiles
-//     (m16 x n8): 128 FP32 accumulators per thread.
+//     (m16 x n8): 128 FP32 accumulators per thread. (multistage_mainloop also serves a 128 x 64 tile, warps of
+//     64 x 32, for the implicit-GEMM convolutions' narrow outputs: kernels/conv2d_tc_igemm.cuh.)
 //   - K is walked in k-tiles of 128 bytes per row (64 BF16/FP16 or 32 TF32 elements: 4 mma k-steps). Both operands'
 //     k-tiles are staged in shared memory as 128 rows of k (As[m][k], Bs[n][k]), 3 stages of 2 x 16 KiB: 96 KiB
 //     of dynamic shared memory.

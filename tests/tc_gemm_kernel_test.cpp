@@ -985,7 +985,8 @@ TEST(TcConvEmu, PlantedBugsAreDetected) {
 }
 
 // The shared-memory claims of kernels/conv2d_tc_igemm.cuh on the emulator's memory metrics: the gathered cp.async
-// stores and the ldmatrix loads one wavefront per 8 lanes, 128 ldmatrix.x4 and 2 x 1024 16-byte copies per k-tile.
+// stores and the ldmatrix loads one wavefront per 8 lanes, 64 + kBN / 2 ldmatrix.x4 and (128 + kBN) x 8 16-byte
+// copies per k-tile, at both block tile widths kBN (64, 128).
 // Copies are counted by lanes: where some of a warp's rows fall in the padding, the compiled code reaches the
 // cp.async hooks by two paths (with and without the source read), which the metrics count as two requests.
 TEST(TcConvEmu, FreeOfBankConflictsWithTheCountsOfItsCostModel) {
