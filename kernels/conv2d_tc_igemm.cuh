@@ -49,12 +49,17 @@
 // only where it does not add columns. Global traffic: x is read about R S / (stride_h stride_w) times (once per
 // filter tap, from L2 after the first), the filter once per block.
 //
-// Machine code (nvcc 13, ../shared/tools/sass/sass.sh; README, "Tensor cores"): 238-250 registers, no spills, on
-// sm_80 and sm_90 (wgrad 194-221). One k-tile of the cp.async path, read from the sm_80 SASS of a build with the
-// element path compiled out (the library's loop also holds the element-load branch, which this path skips):
-// BF16 fprop 636 instructions: 16 LDGSTS.E.BYPASS.128.ZFILL, 32 LDSM.16.M88.4, 128 HMMA.16816.F32.BF16 (20%);
-// BF16 dgrad at stride 1: 681 (19% HMMA); TF32 fprop 894 (128 HMMA.1688.F32.TF32, 14%: cvt.rna on every fragment
-// register). The multistage GEMM's k-tile is about 400: the gather's addressing costs ~15 instructions per copy more.
+// Machine code (nvcc 13, ../shared/tools/sass/sass.sh; README, "Tensor cores"; registers from ptxas -v, the
+// OBJECT.ptxas of the nvcc build): 128-wide 238-250 registers, 64-wide 158-167, no spills, on sm_80 and sm_90 (wgrad
+// 194-221). At 128 threads a 64-wide block takes ~21 K registers and 72 KiB of shared memory: 3 blocks per SM on an
+// H100 (2 on an A100's 164 KiB), against 2 (1) of the 128-wide tile. One k-tile of the cp.async path, read from the
+// sm_80 SASS of a build with the element path compiled out (the library's loop also holds the element-load branch,
+// which this path skips): BF16 fprop 636 instructions: 16 LDGSTS.E.BYPASS.128.ZFILL, 32 LDSM.16.M88.4, 128
+// HMMA.16816.F32.BF16 (20%); 64-wide 514: 12 LDGSTS, 24 LDSM, 64 HMMA (12.5%); BF16 dgrad at stride 1: 681 (19%
+// HMMA); TF32 fprop 894 (128 HMMA.1688.F32.TF32, 14%: cvt.rna on every fragment register), 64-wide 721 (64 HMMA).
+// The multistage GEMM's k-tile is about 400: the gather's addressing costs ~15 instructions per copy more. At the
+// 64-wide tile the A gather's ~355 integer instructions per k-tile are most of the loop: at Kg = 16 the kernel is
+// bound by the gather's issue, not by the tensor cores (a GPU run decides).
 //
 // Order of the sums: each output adds its mma k-steps in reduction order, fprop and dgrad without a split: bitwise
 // the same run to run and under every emulator schedule; wgrad's split-K partials are summed in a fixed order.
