@@ -889,6 +889,10 @@ TEST_P(TcConv, NarrowTileEqualsTheWideTileBitwise) {
     for (Precision prec : {Precision::tf32, Precision::bf16})
       for (const ConvCase& c : conv_cases()) {
         if (c.name == "c8_k16_3x3_pad1_split_k") continue;  // a wgrad shape
+        // TF32 (its own k-tile of 32 elements) on an element-path, a TF32-only cp.async and a cp.async shape
+        if (prec == Precision::tf32 && c.name != "c3_k5_3x3_stride2x1_pad1x2" &&
+            c.name != "c12_k9_groups3_c4_per_group" && c.name != "c16_k24_3x3_pad1")
+          continue;
         const Conv2dParams p = ops::conv2d_params(c.x, c.w, c.a);
         const bool f = op == ConvOp::forward;
         const int64_t G = p.groups, cols = f ? p.K_per_group() : p.C_per_group(), wide = cols + 65;
