@@ -314,6 +314,8 @@ void launch_conv_fprop(const char* op, const Conv2dParams& p, const typename P::
 // fast form stages both operands m-major by cp.async and reads fragments with ldmatrix.trans (16-bit types only).
 // Split-K (conv2d_tc.h, conv2d_tc_wgrad_splits): split s of the reduction's k-tiles writes FP32 partials to
 // partial[s][K][R S Cg]; wgrad_reduce sums them in split order and rounds once: deterministic.
+// The block tile stays 128 x 128: wgrad's narrow dimension at ResNet CIFAR's Kg = 16..64 is its M (the Kg rows of
+// dy^T), which a 64-wide N tile does not shrink (that would take a 64-row M tile: not done).
 
 // Stages k-tile kt of the x operand: element (j, e) = A[kt kBK + e][cols0 + j] into row j, element e of the k-tile.
 template <class P>
