@@ -413,6 +413,27 @@ TEST(OnednnPrecision, Bf16IsTheReferenceBitwiseOnExactOperands) {
                    << "): the reference ran";
 }
 
+// tf32 and fp16 under backend onednn: oneDNN 2.6 has neither on CPUs, so the onednn slot hands the call to the
+// reference (the same bits) without creating a oneDNN primitive.
+TEST(OnednnPrecision, Tf32AndFp16RunTheReference) {
+  FOVEA_SKIP_WITHOUT_ONEDNN();
+  const std::vector<PrecisionCase> cases = bf16_cases(bf16_exact_operands);
+  for (Precision prec : {Precision::tf32, Precision::fp16}) {
+    const int64_t plans = onednn::cache_stats().plans;
+    for (const PrecisionCase& c : {cases[1], cases[4]}) {  // a linear and a strided conv
+      auto on = [&](Backend b) {
+        Context ctx(kCPU, b);
+        ctx.precision = prec;
+        std::vector<std::vector<float>> out;
+        for (const Tensor& t : c.run(ctx)) out.push_back(t.to_vector<float>());
+        return out;
+      };
+      EXPECT_EQ(on(Backend::onednn), on(Backend::custom)) << c.what << " " << precision_name(prec);
+    }
+    EXPECT_EQ(onednn::cache_stats().plans, plans) << precision_name(prec) << ": a oneDNN primitive was created";
+  }
+}
+
 // The conversions: y = x w with w = 1 is x rounded to BF16 twice (operand, then output): ties to even, above and
 // below the half, negative, large, small normal, against core/float_formats.h's rounding (the reference's).
 TEST(OnednnPrecision, Bf16RoundsToNearestEvenAsTheReference) {
