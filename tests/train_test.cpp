@@ -17,6 +17,7 @@
 #include "core/io.h"
 #include "core/png_io.h"
 #include "core/safetensors.h"
+#include "tests/temp_dir.h"
 
 #ifndef FOVEA_BINARY
 #error "FOVEA_BINARY must be the path of the fovea executable"
@@ -45,21 +46,9 @@ Result fovea(const std::string& args) {
   return r;
 }
 
-class TempDir {
+class TempDir : public test::TempDir {
  public:
-  TempDir() {
-    path_ =
-        fs::temp_directory_path() / ("fovea_train_test_" + std::to_string(getpid()) + "_" + std::to_string(counter_++));
-    fs::remove_all(path_);
-    fs::create_directories(path_);
-  }
-  ~TempDir() { fs::remove_all(path_); }
-  std::string operator/(const std::string& name) const { return (path_ / name).string(); }
-  std::string str() const { return path_.string(); }
-
- private:
-  fs::path path_;
-  static inline int counter_ = 0;
+  TempDir() : test::TempDir("fovea_train_test") {}
 };
 
 // A small, fast configuration that still has BatchNorm (running statistics) and dropout (random masks).
