@@ -586,6 +586,9 @@ void run_case(const BenchConfig& c, const Case& k, const Stream& stream, std::ve
             fmt::format("relative L2 error vs the CPU reference above the tolerance {:.1e}; not timed", c.tolerance);
       } else {
         r.verify = fmt::format("ok {:.1e}", err);
+        if (impl.precision != Precision::fp32)
+          r.note = fmt::format("vs the {} reference; roofline against the FP32 peak (16-bit dot products do more)",
+                               precision_name(impl.precision));
         r.stats = time_runs(stream, c.timing, [&](int i) { (void)impl.run(ctx, sets[size_t(i)]); });
         r.timed = true;
       }
