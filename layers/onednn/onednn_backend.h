@@ -8,6 +8,8 @@
 //   linear      inner product forward (bias fused), backward data, backward weights
 //   pooling     max (indices kept in our format), average (either padding rule), global average; fwd + bwd
 //   softmax     softmax and log-softmax, fwd + bwd
+//   at --precision bf16 (Context::precision): conv2d and linear, fwd + both gradients, on oneDNN's BF16
+//               kernels (onednn_precision.cpp); tf32 and fp16 run the reference
 // Everything else (bias gradients, batch norm, activations, cross-entropy, dropout, optimizers, residual add,
 // fills, LRN, ...) runs the reference under backend onednn (DispatchStub's fallback), as PyTorch runs its own
 // code beside oneDNN. Batch norm and the activations on plain NCHW made a training step slower than the
