@@ -54,9 +54,17 @@ int run_info() {
 #if FOVEA_HAVE_ONEDNN
   fmt::print("  onednn built against oneDNN {}, runtime {}\n", FOVEA_ONEDNN_VERSION_STRING, onednn::runtime_version());
   fmt::print("        module {}\n", module_status(Backend::onednn));
+  fmt::print("        --precision bf16: {}; tf32, fp16: the reference (oneDNN 2.6 has none on CPUs)\n",
+             ref::cpu_features().avx512_bf16 ? "oneDNN's BF16 kernels (AVX512_BF16)"
+                                             : "oneDNN where it has a BF16 kernel for this CPU (no AVX512_BF16: "
+                                               "emulated on AVX-512), else the reference");
 #else
   fmt::print("  onednn {}\n", module_status(Backend::onednn));
 #endif
+  // Context::precision of conv2d and linear (cpu_reference/gemm.h's semantics).
+  fmt::print(
+      "precisions: fp32 (the default), tf32, bf16, fp16 (fovea op --precision; fovea train --precision fp32, "
+      "tf32 or bf16: fp16 needs loss scaling)\n");
   return 0;
 }
 

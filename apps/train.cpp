@@ -120,9 +120,10 @@ Command train_command(
       app.add_option("--max-norm", c->max_norm, "max-norm constraint on each unit's weights")->check(kNonNegative);
       app.add_option("--device", t->device, "auto, cpu, emu or cuda[:N]")->capture_default_str();
       app.add_option("--backend", t->backend, kBackendHelp)->capture_default_str()->check(one_of(kBackendNames));
-      app.add_option("--precision", t->precision, "arithmetic of the training step: fp32 (the only one so far)")
-          ->capture_default_str()
-          ->check(one_of({"fp32"}));
+      app.add_option("--precision", t->precision,
+                     "arithmetic of the convolutions and linear layers: fp32, tf32 or bf16 (FP32 weights and "
+                     "optimizer; fp16 needs loss scaling, not implemented)")
+          ->capture_default_str();
       app.add_option("--seed", c->seed, "seed of the initialisation, data order, augmentation and dropout")
           ->capture_default_str()
           ->check(unsigned_integer());

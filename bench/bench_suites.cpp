@@ -183,6 +183,7 @@ struct Impl {
   ops::Backend backend = ops::Backend::custom;
   RunFn run;
   std::function<void(ops::Context&, Tensors&)> prepare;  // once per buffer set, before timing (optional)
+  Precision precision = Precision::fp32;  // ctx.precision of the runs; verified against the reference of it
 };
 
 struct Case {
@@ -191,7 +192,7 @@ struct Case {
   std::function<Tensors(uint64_t seed)> make_inputs;  // on the host
   RunFn reference;                                    // on the CPU
   std::function<void(ops::Context&, Tensors&)> prepare;
-  std::vector<Impl> impls;  // device implementations (cpu: none; the reference row is added)
+  std::vector<Impl> impls;  // device implementations (cpu: oneDNN's, if any; the reference row is added)
 };
 
 Tensors random_inputs(const std::vector<Input>& in, uint64_t seed) {
@@ -320,6 +321,11 @@ std::vector<Case> conv_cases(const BenchConfig& c, const Conv2dParams& p) {
                            {}});
       }
     }
+    // oneDNN (its module) on cpu, in FP32 and BF16 (layers/onednn/onednn_precision.cpp), beside the reference row.
+    if (c.device.type == DeviceType::cpu && c.cudnn && load_module(ops::Backend::onednn))
+      for (Precision prec : {Precision::fp32, Precision::bf16})
+        k.impls.push_back(
+            {fmt::format("onednn:{}", precision_name(prec)), ops::Backend::onednn, conv_fn(op, p), {}, prec});
 #if FOVEA_HAVE_CUDNN
     if (with_vendor(c)) {
       // Every algorithm cuDNN lists for this shape (deterministic ones, as ours are), each forced in turn.
@@ -362,6 +368,9 @@ Case gemm_case(const BenchConfig& c, const GemmShape& gs) {
   k.reference = [](ops::Context& ctx, Tensors& in) {
     return Tensors{ops::linear_forward(ctx, in[0], in[1], Tensor())};
   };
+  if (c.device.type == DeviceType::cpu && c.cudnn && load_module(ops::Backend::onednn))
+    for (Precision prec : {Precision::fp32, Precision::bf16})
+      k.impls.push_back({fmt::format("onednn:{}", precision_name(prec)), ops::Backend::onednn, k.reference, {}, prec});
 #if FOVEA_HAVE_CUDA
   if (on_cuda(c)) {
     const SgemmParams g = sgemm_params(Trans::N, Trans::T, gs.M, gs.N, gs.K);
@@ -543,7 +552,6 @@ void run_case(const BenchConfig& c, const Case& k, const Stream& stream, std::ve
       r.timed = true;
     }
     rows.push_back(r);
-    return;
   }
 
   for (const Impl& impl : k.impls) {
@@ -551,6 +559,17 @@ void run_case(const BenchConfig& c, const Case& k, const Stream& stream, std::ve
     try {
       ops::Context ctx(c.device, impl.backend);
       ctx.stream = stream.handle();
+      ctx.precision = impl.precision;
+      Tensors ref_p;  // the reference of a reduced precision (cpu_reference/gemm.h's semantics)
+      if (impl.precision != Precision::fp32) {
+        ops::Context cpu_p(kCPU);
+        cpu_p.precision = impl.precision;
+        Tensors in = host[0];
+        for (Tensor& t : in) t = t.to(kCPU);
+        if (k.prepare) k.prepare(cpu_p, in);
+        ref_p = k.reference(cpu_p, in);
+      }
+      const Tensors& want = impl.precision == Precision::fp32 ? ref : ref_p;
       std::vector<Tensors> sets;
       for (const Tensors& h : host) {
         sets.push_back(to_device(h, c.device));
@@ -560,13 +579,16 @@ void run_case(const BenchConfig& c, const Case& k, const Stream& stream, std::ve
       if (impl.prepare) impl.prepare(ctx, check_in);
       const Tensors out = impl.run(ctx, check_in);
       stream.synchronize();
-      const double err = max_rel_l2(out, ref);
+      const double err = max_rel_l2(out, want);
       if (!(err <= c.tolerance)) {
         r.verify = std::isnan(err) ? "FAILED: non-finite or mis-shaped output" : fmt::format("FAILED {:.2e}", err);
         r.note =
             fmt::format("relative L2 error vs the CPU reference above the tolerance {:.1e}; not timed", c.tolerance);
       } else {
         r.verify = fmt::format("ok {:.1e}", err);
+        if (impl.precision != Precision::fp32)
+          r.note = fmt::format("vs the {} reference; roofline against the FP32 peak (16-bit dot products do more)",
+                               precision_name(impl.precision));
         r.stats = time_runs(stream, c.timing, [&](int i) { (void)impl.run(ctx, sets[size_t(i)]); });
         r.timed = true;
       }

@@ -18,6 +18,8 @@
 
 #include "bench/bench_harness.h"
 #include "bench/bench_suites.h"
+#include "core/dispatch.h"
+#include "core/library_module.h"
 #include "tests/cli_test_util.h"
 #include "tests/test_util.h"
 
@@ -60,11 +62,19 @@ TEST_F(BenchCli, CpuRunWritesTableCsvJsonPngWithTheEnvironment) {
   // The host's FMA peak is the FLOP/s ceiling on cpu: above any GEMM, which also moves data.
   EXPECT_GT(j["environment"]["roofline"]["fma_tflops"].get<double>(),
             j["environment"]["roofline"]["sgemm_tflops"].get<double>());
-  std::set<std::string> ops;
+  std::set<std::string> ops, onednn;
   for (const auto& row : j["rows"]) {
     ops.insert(row["op"].get<std::string>());
-    EXPECT_EQ(row["impl"], "reference") << row.dump();
-    EXPECT_EQ(row["verify"], "oracle") << row.dump();
+    // Beside the reference: oneDNN's rows (conv2d and gemm, FP32 and BF16) when its module loads, each verified
+    // against the reference of its precision.
+    const std::string impl = row["impl"].get<std::string>();
+    if (impl.rfind("onednn:", 0) == 0) {
+      onednn.insert(row["op"].get<std::string>() + " " + impl);
+      EXPECT_EQ(row["verify"].get<std::string>().rfind("ok ", 0), 0u) << row.dump();
+    } else {
+      EXPECT_EQ(impl, "reference") << row.dump();
+      EXPECT_EQ(row["verify"], "oracle") << row.dump();
+    }
     ASSERT_TRUE(row["timed"].get<bool>()) << row.dump();
     EXPECT_EQ(row["reps"], 3);
     EXPECT_GT(row["median_ms"].get<double>(), 0) << row.dump();
@@ -78,6 +88,11 @@ TEST_F(BenchCli, CpuRunWritesTableCsvJsonPngWithTheEnvironment) {
        {"conv2d_forward", "conv2d_backward_data", "conv2d_backward_filter", "gemm", "maxpool2d", "maxpool2d_backward",
         "cross_entropy", "cross_entropy_backward", "batchnorm2d", "batchnorm2d_backward", "sgd", "lrn", "avgpool2d"})
     EXPECT_TRUE(ops.count(op)) << op;
+  if (load_module(Backend::onednn)) {
+    for (const char* op : {"conv2d_forward", "conv2d_backward_data", "conv2d_backward_filter", "gemm"})
+      for (const char* impl : {"onednn:fp32", "onednn:bf16"})
+        EXPECT_TRUE(onednn.count(std::string(op) + " " + impl)) << op << " " << impl;
+  }
 
   const std::string csv = slurp(out / "bench.csv");
   EXPECT_NE(csv.find("# fovea "), std::string::npos);

@@ -6,16 +6,21 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
+#include <functional>
 #include <string>
 #include <vector>
 
 #include "core/library_module.h"
 #include "core/memory.h"
 #include "core/philox.h"
+#include "cpu_reference/blas.h"
 #include "cpu_reference/threading.h"
 #include "layers/onednn/onednn_backend.h"
 #include "layers/ops/batchnorm.h"
 #include "layers/ops/context.h"
+#include "layers/ops/conv2d.h"
+#include "layers/ops/linear.h"
 #include "layers/ops/registry.h"
 #include "tests/test_util.h"
 
@@ -341,6 +346,203 @@ TEST(OnednnModule, BatchNormAndBiasGradientMatchTheReferenceOnAnyThreadCount) {
   EXPECT_EQ(one, two);
   for (size_t i = 0; i < want.size(); ++i)
     EXPECT_TRUE(test::close_l2(two[i], want[i], 1e-5, "output " + std::to_string(i)));
+}
+
+// ---------------------------------------------------------------- backend onednn at a reduced precision
+
+// conv2d and linear at Context::precision bf16 on oneDNN (layers/onednn/onednn_precision.cpp) against the
+// reference of the same precision (cpu_reference/gemm.h's semantics). tf32 and fp16 run the reference under backend
+// onednn (oneDNN 2.6 has neither on CPUs without AVX512_FP16/AMX): nothing to compare there.
+
+// The forward and both gradients of each case, on cpu with `backend` at bf16, every output poisoned first.
+struct PrecisionCase {
+  std::string what;
+  std::function<std::vector<Tensor>(Context&)> run;
+  int64_t k_max = 1;  // the longest sum of the outputs (bias included)
+};
+
+std::vector<std::vector<float>> run_bf16(const PrecisionCase& c, Backend backend) {
+  Context ctx(kCPU, backend);
+  ctx.precision = Precision::bf16;
+  std::vector<std::vector<float>> out;
+  ScopedAllocationPoison poison;
+  for (const Tensor& t : c.run(ctx)) out.push_back(t.to_vector<float>());
+  return out;
+}
+
+// Skips unless the module loads; fails if a CPU with AVX512_BF16 ran a bf16 op anywhere but on oneDNN.
+bool onednn_ran_bf16(const char* stub) {
+  const std::string impl = onednn::last_implementation(stub);
+  EXPECT_TRUE(!impl.empty() || !ref::cpu_features().avx512_bf16)
+      << stub << ": this CPU has AVX512_BF16 but the call ran the reference, not oneDNN";
+  return !impl.empty();
+}
+
+#define FOVEA_SKIP_WITHOUT_ONEDNN() \
+  if (!load_module(Backend::onednn)) GTEST_SKIP() << "backend onednn: " << module_status(Backend::onednn)
+
+Tensor from(const std::vector<float>& v, const Shape& s) {
+  return Tensor::from_vector(v, s);
+}
+
+// Operands +-(k/8 + 2^-9), k in 8..15 (tests/tc_gemm_kernel_test.cpp's PrecisionOps): BF16 rounding leaves
+// multiples of 1/8 in [1, 2), whose products and sums are exact in FP32 in any order, so oneDNN's results must be
+// the reference's bit for bit; an implementation that kept the 2^-9 (FP32 operands) would differ.
+std::vector<float> bf16_exact_operands(int64_t n, uint64_t seed) {
+  std::vector<float> v = test::random_integers(size_t(n), seed, 8, 15);
+  const std::vector<float> sign = test::random_vector(size_t(n), seed + 1000);
+  for (size_t i = 0; i < v.size(); ++i) v[i] = (sign[i] < 0 ? -1.0f : 1.0f) * (v[i] / 8 + 0x1p-9f);
+  return v;
+}
+
+std::vector<PrecisionCase> bf16_cases(std::vector<float> (*operands)(int64_t, uint64_t)) {
+  std::vector<PrecisionCase> cases;
+  struct Lin {
+    int64_t N, I, O;
+  };
+  for (const Lin s : {Lin{1, 1, 1}, Lin{3, 7, 5}, Lin{33, 65, 17}}) {
+    const Tensor x = from(operands(s.N * s.I, 1), {s.N, s.I}), w = from(operands(s.O * s.I, 2), {s.O, s.I}),
+                 b = from(operands(s.O, 3), {s.O}), dy = from(operands(s.N * s.O, 4), {s.N, s.O});
+    cases.push_back({"linear " + LinearParams{s.N, s.I, s.O}.str(),
+                     [=](Context& ctx) {
+                       return std::vector<Tensor>{linear_forward(ctx, x, w, b), linear_forward(ctx, x, w, Tensor()),
+                                                  linear_backward_data(ctx, dy, w), linear_backward_weight(ctx, x, dy)};
+                     },
+                     std::max({s.I + 1, s.O, s.N})});
+  }
+  struct Conv {
+    Shape x, w;
+    Conv2dAttrs a;
+  };
+  Conv2dAttrs strided{.stride_h = 2, .stride_w = 1, .pad_h = 1, .pad_w = 2};
+  Conv2dAttrs dilated_groups{.pad_h = 1, .pad_w = 1, .dil_h = 2, .dil_w = 2, .groups = 2};
+  Conv2dAttrs same{.pad_h = 1, .pad_w = 1};
+  for (const Conv& c : {Conv{{1, 1, 3, 3}, {1, 1, 1, 1}, {}}, Conv{{2, 3, 7, 5}, {5, 3, 3, 3}, strided},
+                        Conv{{2, 4, 6, 7}, {6, 2, 3, 2}, dilated_groups},
+                        Conv{{2, 16, 8, 8}, {16, 16, 3, 3}, same}}) {  // resnet20's first stage, smaller image
+    const Conv2dParams p = conv2d_params(c.x, c.w, c.a);
+    const Tensor x = from(operands(c.x.numel(), 5), c.x), w = from(operands(c.w.numel(), 6), c.w),
+                 b = from(operands(p.K, 7), {p.K}), dy = from(operands(p.y_size(), 8), {p.N, p.K, p.P(), p.Q()});
+    cases.push_back({"conv2d " + p.str(),
+                     [=](Context& ctx) {
+                       return std::vector<Tensor>{conv2d_forward(ctx, x, w, b, c.a), conv2d_forward(ctx, x, w, {}, c.a),
+                                                  conv2d_backward_data(ctx, dy, w, c.x, c.a),
+                                                  conv2d_backward_filter(ctx, x, dy, c.w, c.a)};
+                     },
+                     std::max({p.C_per_group() * p.R * p.S + 1, p.K_per_group() * p.R * p.S, p.N * p.P() * p.Q()})});
+  }
+  return cases;
+}
+
+TEST(OnednnPrecision, Bf16IsTheReferenceBitwiseOnExactOperands) {
+  FOVEA_SKIP_WITHOUT_ONEDNN();
+  for (const PrecisionCase& c : bf16_cases(bf16_exact_operands)) {
+    const auto want = run_bf16(c, Backend::custom), got = run_bf16(c, Backend::onednn);
+    ASSERT_EQ(got.size(), want.size());
+    for (size_t i = 0; i < want.size(); ++i) {
+      const std::string name = c.what + " output " + std::to_string(i);
+      EXPECT_TRUE(test::all_written(got[i], name.c_str()));
+      EXPECT_EQ(0, std::memcmp(got[i].data(), want[i].data(), want[i].size() * sizeof(float))) << name;
+    }
+  }
+  for (const char* stub : {conv2d_forward_precision_stub.name(), conv2d_backward_data_precision_stub.name(),
+                           conv2d_backward_filter_precision_stub.name(), linear_forward_precision_stub.name(),
+                           linear_backward_data_precision_stub.name(), linear_backward_weight_precision_stub.name()})
+    if (!onednn_ran_bf16(stub))
+      GTEST_SKIP() << stub << ": oneDNN has no optimised BF16 kernel on this CPU (" << ref::cpu_features().str()
+                   << "): the reference ran";
+}
+
+// tf32 and fp16 under backend onednn: oneDNN 2.6 has neither on CPUs, so the onednn slot hands the call to the
+// reference (the same bits) without creating a oneDNN primitive.
+TEST(OnednnPrecision, Tf32AndFp16RunTheReference) {
+  FOVEA_SKIP_WITHOUT_ONEDNN();
+  const std::vector<PrecisionCase> cases = bf16_cases(bf16_exact_operands);
+  for (Precision prec : {Precision::tf32, Precision::fp16}) {
+    const int64_t plans = onednn::cache_stats().plans;
+    for (const PrecisionCase& c : {cases[1], cases[4]}) {  // a linear and a strided conv
+      auto on = [&](Backend b) {
+        Context ctx(kCPU, b);
+        ctx.precision = prec;
+        std::vector<std::vector<float>> out;
+        for (const Tensor& t : c.run(ctx)) out.push_back(t.to_vector<float>());
+        return out;
+      };
+      EXPECT_EQ(on(Backend::onednn), on(Backend::custom)) << c.what << " " << precision_name(prec);
+    }
+    EXPECT_EQ(onednn::cache_stats().plans, plans) << precision_name(prec) << ": a oneDNN primitive was created";
+  }
+}
+
+// The conversions: y = x w with w = 1 is x rounded to BF16 twice (operand, then output): ties to even, above and
+// below the half, negative, large, small normal, against core/float_formats.h's rounding (the reference's).
+TEST(OnednnPrecision, Bf16RoundsToNearestEvenAsTheReference) {
+  FOVEA_SKIP_WITHOUT_ONEDNN();
+  std::vector<float> x;
+  for (float base : {1.0f, -1.0f, 3.0f, 1e-30f, -7e30f, 0.1f})
+    for (int k = 0; k < 16; ++k) x.push_back(base * (1.0f + float(k) * 0x1p-10f));  // k = 2, 6, 10, 14: ties
+  const int64_t n = int64_t(x.size());
+  const PrecisionCase c{"identity", [&](Context& ctx) {
+                          const Tensor one = from({1.0f}, {1, 1});
+                          return std::vector<Tensor>{
+                              linear_forward(ctx, from(x, {n, 1}), one, Tensor()),
+                              conv2d_forward(ctx, from(x, {1, 1, 1, n}), from({1.0f}, {1, 1, 1, 1}), {}, {})};
+                        }};
+  const auto got = run_bf16(c, Backend::onednn);
+  for (const auto& g : got)
+    for (int64_t i = 0; i < n; ++i)
+      EXPECT_EQ(g[size_t(i)], round_operand(Precision::bf16, x[size_t(i)])) << x[size_t(i)];
+  if (!onednn_ran_bf16(linear_forward_precision_stub.name()) || !onednn_ran_bf16(conv2d_forward_precision_stub.name()))
+    GTEST_SKIP() << "oneDNN has no optimised BF16 kernel on this CPU: the reference ran";
+}
+
+// Random inputs: oneDNN's FP32 sums run in another order than OpenBLAS's, so an output may round to the other BF16
+// neighbour. Both sums s1, s2 lie within gamma_K * S of the exact one (S = sum |a_k b_k| of the rounded operands,
+// any order), so elementwise |got - want| <= |s1 - s2| + |rn(s1) - s1| + |rn(s2) - s2|
+// <= 2 gamma_K S + 2^-8 (|got| + |want|) (a BF16 rounding moves a value by at most 2^-8 of it, relative to
+// the rounded value up to a factor 1 + 2^-8, covered by the 1.01 below). S comes from the same op at FP32 on |a|, |b|.
+std::vector<float> bf16_random(int64_t n, uint64_t seed) {
+  std::vector<float> v = test::random_vector(size_t(n), seed);
+  for (float& f : v) f = round_operand(Precision::bf16, f);  // so that |a| below is the rounded operand's
+  return v;
+}
+
+TEST(OnednnPrecision, Bf16RandomInputsWithinTheDerivedBound) {
+  FOVEA_SKIP_WITHOUT_ONEDNN();
+  const auto cases = bf16_cases(bf16_random);
+  const auto abs_cases = bf16_cases([](int64_t n, uint64_t seed) {
+    std::vector<float> v = bf16_random(n, seed);
+    for (float& f : v) f = std::fabs(f);
+    return v;
+  });
+  for (size_t k = 0; k < cases.size(); ++k) {
+    const auto want = run_bf16(cases[k], Backend::custom), got = run_bf16(cases[k], Backend::onednn);
+    Context fp32(kCPU);
+    std::vector<std::vector<float>> S;  // sum |a b| per output element (exact operands: BF16 values, FP32 sums)
+    for (const Tensor& t : abs_cases[k].run(fp32)) S.push_back(t.to_vector<float>());
+    ASSERT_EQ(got.size(), want.size());
+    for (size_t i = 0; i < want.size(); ++i) {
+      const std::string name = cases[k].what + " output " + std::to_string(i);
+      ASSERT_TRUE(test::all_written(got[i], name.c_str()));
+      const double K = double(cases[k].k_max), u = 0x1p-24, gamma = K * u / (1 - K * u);
+      double err2 = 0, bound2 = 0, ref2 = 0;
+      int64_t over = 0, differ = 0;
+      for (size_t e = 0; e < want[i].size(); ++e) {
+        const double g = got[i][e], w = want[i][e];
+        const double bound = 1.01 * (2 * gamma * S[i][e] + 0x1p-8 * (std::fabs(g) + std::fabs(w)));
+        over += std::fabs(g - w) > bound;
+        differ += g != w;
+        err2 += (g - w) * (g - w), bound2 += bound * bound, ref2 += w * w;
+      }
+      EXPECT_EQ(over, 0) << name << ": elements beyond the bound";
+      // The same bound in L2: rel L2 <= ||bound|| / ||want||.
+      EXPECT_LE(std::sqrt(err2 / ref2), std::sqrt(bound2 / ref2)) << name;
+      // The bound above would pass an FP32 (unrounded) output; the exact-operand test catches that. Here: an FP32
+      // sum lands within 2 gamma_K S of a BF16 rounding boundary rarely (gamma_K S is ~2^-16 of a BF16 unit
+      // at these sizes), so outputs on the other neighbour must be few, not a tenth.
+      EXPECT_LE(differ, int64_t(want[i].size()) / 10 + 1) << name << ": outputs on the other BF16 neighbour";
+    }
+  }
 }
 
 }  // namespace

@@ -2,8 +2,11 @@
 // every step, and a deliberately perturbed layer of one model is named as the first that diverges.
 #include <gtest/gtest.h>
 
+#include <cmath>
+#include <cstdio>
 #include <memory>
 
+#include "core/library_module.h"
 #include "core/philox.h"
 #include "layers/data/data.h"
 #include "layers/data/loader.h"
@@ -83,6 +86,57 @@ TEST(Parity, CpuAndEmuAgreeForTwentySteps) {
   EXPECT_FALSE(r.checks.empty());
   // The losses must actually change, or the comparison proves little.
   EXPECT_NE(r.steps.front().loss_a, r.steps.back().loss_a);
+}
+
+// Mixed precision (fovea train --precision bf16): conv and linear at BF16 (operands and outputs rounded, FP32 sums)
+// with FP32 weights and optimizer, on cpu (the reference of the precision) and emu (im2col + the tensor-core
+// GEMM, exactly emulated mma.sync). Both follow cpu_reference/gemm.h's semantics; only the FP32 summation order
+// differs, so an output lands on the other BF16 neighbour where the two FP32 sums straddle a rounding boundary
+// (rare: the sums differ by ~2^-24 sqrt(K) relative, a BF16 unit is 2^-7) and moves by one BF16 unit (2^-7
+// relative). Over 3 steps that keeps the losses within 1e-3 relative and every layer within 1e-2 (a flipped
+// element of a small tensor weighs 2^-7 / sqrt(n)); BF16 against FP32 differs by ~2^-8 per op: the losses must
+// differ from the FP32 run's.
+TEST(Parity, Bf16CpuAndEmuAgreeAndDifferFromFp32) {
+  Fixture fp32, f;
+  f.ca.precision = f.cb.precision = Precision::bf16;
+  ParityOptions o;
+  o.steps = 3;
+  o.tolerance = 1e-3;
+  o.layer_tolerance = 1e-2;
+  const ParityReport r = run_parity(*f.a, f.ca, *f.b, f.cb, f.batches, o);
+  ASSERT_EQ(r.steps.size(), 3u) << r.summary();
+  EXPECT_TRUE(r.ok) << r.summary();
+  double max_rel = 0;
+  for (const ParityStep& st : r.steps) {
+    EXPECT_TRUE(std::isfinite(st.loss_a) && std::isfinite(st.loss_b)) << r.summary();
+    max_rel = std::max(max_rel, st.rel);
+  }
+  // The first step's loss (the forward pass) at FP32: another value.
+  ParityOptions o32 = o;
+  o32.steps = 1;
+  o32.tolerance = o32.layer_tolerance = 1e-4;
+  const ParityReport r32 = run_parity(*fp32.a, fp32.ca, *fp32.b, fp32.cb, fp32.batches, o32);
+  ASSERT_EQ(r32.steps.size(), 1u) << r32.summary();
+  const double vs_fp32 = std::fabs(r.steps[0].loss_a - r32.steps[0].loss_a) / std::fabs(r32.steps[0].loss_a);
+  EXPECT_GT(vs_fp32, 1e-6) << "the bf16 loss equals the fp32 one: the precision was not applied\n" << r.summary();
+  std::printf("bf16 cpu vs emu: max loss rel %.3g; first loss bf16 vs fp32: rel %.3g\n", max_rel, vs_fp32);
+}
+
+// The same on cpu with backend onednn (oneDNN's BF16 kernels, layers/onednn/onednn_precision.cpp) against the
+// reference at BF16: the same semantics, oneDNN's summation order; the same bounds.
+TEST(Parity, Bf16OnednnAgreesWithTheReference) {
+  if (!load_module(ops::Backend::onednn)) GTEST_SKIP() << "backend onednn: " << module_status(ops::Backend::onednn);
+  Fixture f;
+  f.b->to(kCPU);
+  ops::Context onednn(kCPU, ops::Backend::onednn);
+  f.ca.precision = onednn.precision = Precision::bf16;
+  ParityOptions o;
+  o.steps = 3;
+  o.tolerance = 1e-3;
+  o.layer_tolerance = 1e-2;
+  const ParityReport r = run_parity(*f.a, f.ca, *f.b, onednn, f.batches, o);
+  ASSERT_EQ(r.steps.size(), 3u) << r.summary();
+  EXPECT_TRUE(r.ok) << r.summary();
 }
 
 TEST(Parity, NamesALayerWhoseOutputDiverges) {

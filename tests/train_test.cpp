@@ -123,6 +123,25 @@ TEST(Train, ResumeIsBitExact) {
   expect_same_checkpoints(d / "a/checkpoint.safetensors", d / "f/checkpoint.safetensors");
 }
 
+// --precision bf16 (conv and linear at BF16, FP32 weights): printed in the header, recorded in config.json and
+// restored by --resume, which continues bit-exactly (tests/parity_test.cpp checks that BF16 runs differ from FP32).
+TEST(Train, PrecisionIsRecordedAndResumed) {
+  TempDir d;
+  const std::string args =
+      "train " + kSmall + "--schedule constant --lr 0.02 --epochs 1 --eval-subset 64 --precision bf16 ";
+  const Result whole = fovea(args + "--max-steps 4 --out " + (d / "a"));
+  ASSERT_EQ(whole.rc, 0) << whole.out;
+  EXPECT_NE(whole.out.find("precision bf16 (conv and linear; FP32 weights and optimizer)"), std::string::npos)
+      << whole.out;
+  ASSERT_EQ(fovea(args + "--max-steps 2 --out " + (d / "b")).rc, 0);
+  const nlohmann::json cfg = nlohmann::json::parse(read_file(d / "b/config.json"));
+  EXPECT_EQ(cfg["config"]["precision"], "bf16") << cfg.dump();
+  const Result resumed = fovea("train --device cpu --max-steps 4 --resume " + (d / "b"));
+  ASSERT_EQ(resumed.rc, 0) << resumed.out;
+  EXPECT_NE(resumed.out.find("precision bf16"), std::string::npos) << resumed.out;
+  expect_same_checkpoints(d / "a/checkpoint.safetensors", d / "b/checkpoint.safetensors");
+}
+
 TEST(Train, EvalReportsAccuracyConfusionAndShiftedAccuracy) {
   TempDir d;
   ASSERT_EQ(fovea("train --device cpu --subset 2000 --epochs 2 --out " + (d / "a")).rc, 0);
@@ -227,6 +246,8 @@ TEST(Train, BadFlagsExitWithUsageErrorNamingTheFlag) {
            Case{"--device tpu", "--device"},
            Case{"--optimizer adam", "--optimizer"},
            Case{"--backend cudnnn", "--backend"},
+           Case{"--precision fp64", "--precision: 'fp64' is not a precision (expected fp32, tf32 or bf16)"},
+           Case{"--precision fp16", "--precision: 'fp16' is not supported for training"},
            Case{"--schedule cosin", "--schedule"},
            Case{"--dataset imagenet", "--dataset"},
            Case{"--augment crop", "--augment"},

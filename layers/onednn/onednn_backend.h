@@ -8,6 +8,8 @@
 //   linear      inner product forward (bias fused), backward data, backward weights
 //   pooling     max (indices kept in our format), average (either padding rule), global average; fwd + bwd
 //   softmax     softmax and log-softmax, fwd + bwd
+//   at --precision bf16 (Context::precision): conv2d and linear, fwd + both gradients, on oneDNN's BF16
+//               kernels (onednn_precision.cpp); tf32 and fp16 run the reference
 //   batch norm  training and eval, fwd + bwd, and the conv bias gradient: fovea's own vectorised loops
 //               (onednn_batchnorm.cpp), not oneDNN's: on plain NCHW oneDNN 2.6 has batch norm only on its
 //               generic kernel (slower than the reference) and its reduction only as a reference kernel

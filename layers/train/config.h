@@ -13,10 +13,12 @@
 
 namespace fovea::nn {
 
-// The arithmetic of the training step. fp32 only for now: tf32, bf16 and fp16 come with the tensor-core work.
-enum class Precision : uint8_t { fp32 };
-const char* precision_name(Precision p);
-Precision parse_precision(std::string_view text, std::string_view what = "precision");  // "fp32"
+// The arithmetic of the training step's convolutions and linear layers (ops::Context::precision; the semantics
+// are cpu_reference/gemm.h's): fp32, tf32 or bf16. The weights, gradients, activations and the optimizer stay
+// FP32 (master weights); each conv/linear op rounds its operands to the type, sums in FP32 and rounds its output
+// once, forward and both gradients (PyTorch's autocast, without casting the tensors). fp16 is refused: it needs
+// loss scaling (not implemented), as BF16 and TF32 do not (FP32's exponent range).
+Precision parse_precision(std::string_view text, std::string_view what = "precision");  // "fp32" | "tf32" | "bf16"
 
 // --lr's default: 0.01 for sgd, 0.001 for adamw.
 double default_lr(OptimizerKind k);

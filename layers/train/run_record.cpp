@@ -132,7 +132,7 @@ nlohmann::json config_json(const TrainConfig& c) {
   j["max_norm"] = c.max_norm;
   j["device"] = c.device.str();
   j["backend"] = ops::backend_name(c.backend);
-  j["precision"] = precision_name(c.precision);
+  j["precision"] = std::string(precision_name(c.precision));
   j["seed"] = c.seed;
   j["deterministic"] = c.deterministic;
   j["max_steps"] = c.max_steps;

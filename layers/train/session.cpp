@@ -36,16 +36,13 @@ std::string resume_folder(const std::string& resume) {
 
 }  // namespace
 
-const char* precision_name(Precision p) {
-  switch (p) {
-    case Precision::fp32: return "fp32";
-  }
-  return "?";
-}
-
 Precision parse_precision(std::string_view text, std::string_view what) {
-  if (text == "fp32") return Precision::fp32;
-  FOVEA_FAIL(what, ": '", text, "' is not a precision (expected fp32; tf32, bf16 and fp16 are not implemented yet)");
+  const std::optional<Precision> p = precision_from_name(text);
+  FOVEA_CHECK(p, what, ": '", text, "' is not a precision (expected fp32, tf32 or bf16)");
+  FOVEA_CHECK(*p != Precision::fp16, what, ": '", text,
+              "' is not supported for training: FP16 gradients underflow without loss scaling, which fovea train "
+              "does not have yet (use bf16: FP32's exponent range, no scaling needed; fovea op runs fp16)");
+  return *p;
 }
 
 double default_lr(OptimizerKind k) {
@@ -91,10 +88,11 @@ TrainSession::TrainSession(const TrainConfig& config)
   FOVEA_ASSERT(c.early_stop == 0 || c.val_split > 0, "early stopping without a validation split");
   FOVEA_ASSERT(c.label_smoothing >= 0 && c.label_smoothing < 1, "label smoothing ", c.label_smoothing);
   FOVEA_ASSERT(c.resume.empty() || c.init_from.empty(), "resume and init_from together");
-  FOVEA_ASSERT(c.precision == Precision::fp32, "precision ", precision_name(c.precision));
+  FOVEA_ASSERT(c.precision != Precision::fp16, "precision fp16 (no loss scaling)");
 
   if (c.threads > 0) ref::set_num_threads(c.threads);
   ctx_.deterministic = c.deterministic || c.device.type != DeviceType::cuda;
+  ctx_.precision = c.precision;  // conv and linear, forward and both gradients; evaluation too
   // Everything this session copies, fills and runs is ordered on one stream: the thread's current one.
   ctx_.stream = current_stream();
   lr_ = c.lr > 0 ? c.lr : default_lr(c.optimizer);
@@ -310,17 +308,20 @@ void TrainSession::open_record() {
   meta_.config = config;
 
   if (c.progress) {
-    fmt::print("model {} ({} parameters{}), {} on {} ({} training, {} test{} examples), {} {} lr {:g}, backend {} {}\n",
-               model_->name(), model_->num_parameters(),
-               model_->num_trainable() != model_->num_parameters()
-                   ? fmt::format(", {} trainable", model_->num_trainable())
-                   : std::string(),
-               c.dataset, c.device.str(), train_ds_.size(), test_ds_.size(),
-               val_ds_.size() ? fmt::format(", {} validation", val_ds_.size()) : std::string(),
-               optimizer_name(c.optimizer), schedule_name(c.schedule), lr_,
-               c.device.type == DeviceType::cpu && c.backend == ops::Backend::custom ? "reference"
-                                                                                     : ops::backend_name(c.backend),
-               step_ ? fmt::format("(resuming at step {})", step_) : std::string());
+    fmt::print(
+        "model {} ({} parameters{}), {} on {} ({} training, {} test{} examples), {} {} lr {:g}, backend {}{} {}\n",
+        model_->name(), model_->num_parameters(),
+        model_->num_trainable() != model_->num_parameters() ? fmt::format(", {} trainable", model_->num_trainable())
+                                                            : std::string(),
+        c.dataset, c.device.str(), train_ds_.size(), test_ds_.size(),
+        val_ds_.size() ? fmt::format(", {} validation", val_ds_.size()) : std::string(), optimizer_name(c.optimizer),
+        schedule_name(c.schedule), lr_,
+        c.device.type == DeviceType::cpu && c.backend == ops::Backend::custom ? "reference"
+                                                                              : ops::backend_name(c.backend),
+        c.precision != Precision::fp32
+            ? fmt::format(", precision {} (conv and linear; FP32 weights and optimizer)", precision_name(c.precision))
+            : std::string(),
+        step_ ? fmt::format("(resuming at step {})", step_) : std::string());
     fmt::print("run directory {}\n", record_->dir());
     std::fflush(stdout);
   }
@@ -571,6 +572,8 @@ TrainConfig resumed_config(const TrainConfig& given, const std::vector<std::stri
   restore("--l2", "l2", c.l2);
   restore("--max-norm", "max_norm", c.max_norm);
   restore("--seed", "seed", c.seed);
+  if (!given_flag("--precision") && saved.contains("precision"))
+    c.precision = parse_precision(saved["precision"].get<std::string>(), "--resume: the checkpoint's precision");
   restore("--max-steps", "max_steps", c.max_steps);
   restore("--freeze", "freeze", c.freeze);
   restore("--classes", "classes", c.classes);
