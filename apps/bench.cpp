@@ -31,7 +31,7 @@ struct BenchOptions {
   int64_t train_batch = 0, image_size = 224;
   int warmup = -1, reps = -1, rotate = 3;
   double tolerance = 1e-4;
-  bool no_cudnn = false, no_torch = false;
+  bool no_cudnn = false, no_torch = false, cpu_time = false;
   std::string python = "/usr/bin/python3", torch_script = FOVEA_BENCH_SOURCE_DIR "/bench/train_step_torch.py",
               infer_torch_script = FOVEA_BENCH_SOURCE_DIR "/bench/inference_torch.py";
 };
@@ -57,6 +57,12 @@ int run_bench(BenchOptions o) {
   c.timing.warmup = o.warmup >= 0 ? o.warmup : (cuda ? 10 : 1);
   c.timing.reps = o.reps >= 1 ? o.reps : (cuda ? 50 : 5);
   c.timing.rotate = o.rotate;
+  if (o.cpu_time && device.type != DeviceType::cpu) {
+    fmt::print(stderr, "fovea bench: --cpu-time times the process's CPU time, on --device cpu only (got {})\n",
+               o.device);
+    return kUsageError;
+  }
+  c.timing.cpu_time = o.cpu_time;
   c.tolerance = o.tolerance;
   bench::check_op_names(o.ops);
   c.ops = o.ops;
@@ -91,8 +97,9 @@ int run_bench(BenchOptions o) {
   Stream stream(device);
   bench::Environment env = bench::describe_environment(device);
   env.timing = c.timing;
-  env.command_line = fmt::format("fovea bench --device {} --shapes {} --suites {} --reps {} --warmup {} --rotate {}",
-                                 o.device, shapes, o.suites, c.timing.reps, c.timing.warmup, c.timing.rotate);
+  env.command_line =
+      fmt::format("fovea bench --device {} --shapes {} --suites {} --reps {} --warmup {} --rotate {}{}", o.device,
+                  shapes, o.suites, c.timing.reps, c.timing.warmup, c.timing.rotate, o.cpu_time ? " --cpu-time" : "");
   fmt::print("fovea bench: measuring the roofline on {}...\n", device.str());
   env.roofline = bench::measure_roofline(c, stream);
 
@@ -148,6 +155,9 @@ Command bench_command(
           ->check(kNonNegativeInt);
       app.add_option("--reps", o->reps, "timed runs; the median is reported (default 50 on cuda, 5 on cpu)")
           ->check(kPositiveInt);
+      app.add_flag("--cpu-time", o->cpu_time,
+                   "cpu: time the process's CPU time instead of wall time (with OMP_NUM_THREADS=1 it counts the "
+                   "work, not the waits for a core: for comparisons on a machine busy with other work)");
       app.add_option("--rotate", o->rotate, "input buffer sets cycled through")
           ->capture_default_str()
           ->check(kPositiveInt);

@@ -3,15 +3,18 @@
 // in-process on the emulator (where verification against the reference is real), including a
 // tolerance that makes every row fail verification and so go untimed.
 #include <gtest/gtest.h>
+
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
+#include <thread>
 
 #include "bench/bench_harness.h"
 #include "bench/bench_suites.h"
@@ -187,6 +190,18 @@ TEST(BenchHarness, TimeRunsRotatesBuffers) {
   EXPECT_EQ(s.reps, 7);
   ASSERT_EQ(seen.size(), 9u);
   for (size_t k = 0; k < seen.size(); ++k) EXPECT_EQ(seen[k], int(k % 3));
+}
+
+// --cpu-time: a run that waits (sleeps) costs wall time but little CPU time (OpenMP's idle threads may spin for a
+// while after an earlier test's parallel region: their CPU time counts too).
+TEST(BenchHarness, CpuTimeLeavesOutWaiting) {
+  Stream stream(kCPU);
+  TimingOptions o;
+  o.warmup = 0, o.reps = 2, o.rotate = 1;
+  auto sleep = [](int) { std::this_thread::sleep_for(std::chrono::milliseconds(100)); };
+  EXPECT_GE(time_runs(stream, o, sleep).median_ms, 99.0);
+  o.cpu_time = true;
+  EXPECT_LT(time_runs(stream, o, sleep).median_ms, 50.0);
 }
 
 TEST(BenchHarness, RooflineAndVendorRatio) {
