@@ -43,6 +43,10 @@ struct ShapeSet {
 ShapeSet make_shape_set(const std::string& name, const std::vector<int64_t>& batches,
                         const std::vector<std::string>& conv_specs, const std::vector<std::string>& gemm_specs);
 
+// Appends the conv and linear (as GemmShape) layers of zoo model `model` (a CIFAR net: 3x32x32 input, 10 classes)
+// at `batch` to out, in network order (duplicates kept).
+void add_model_shapes(const std::string& model, int64_t batch, ShapeSet& out);
+
 struct BenchConfig {
   Device device = kCPU;
   TimingOptions timing;
