@@ -81,6 +81,17 @@ TEST(CudnnModule, LoadsRegistersItsSlotsAndFallsBackToOurKernels) {
   EXPECT_EQ(module_status(Backend::cudnn).rfind("loaded from ", 0), 0u) << module_status(Backend::cudnn);
   EXPECT_TRUE(ops::relu_forward_stub.has(Slot::cudnn) && ops::find_op("conv2d").implemented(Slot::cudnn));
   EXPECT_FALSE(ops::find_op("dropout").implemented(Slot::cudnn));  // cuDNN has none: our kernels run it
+  // At the tensor cores' precisions (layers/cudnn/cudnn_precision.cpp): every precision stub of conv2d and linear,
+  // and the raw-buffer calls of the precision benchmark.
+  for (const char* op : {"conv2d", "linear"})
+    for (const StubInfo* s : ops::find_op(op).precision_stubs) EXPECT_TRUE(s->has(Slot::cudnn)) << s->name();
+  EXPECT_TRUE(cudnn::module_api().lt_gemm_raw && cudnn::module_api().conv_precision_algorithms &&
+              cudnn::module_api().conv_precision_raw);
+  EXPECT_TRUE(test::throws_error(
+      [] {
+        cudnn::lt_gemm_raw(Exec{kCPU, Backend::cudnn}, Precision::bf16, 1, 1, 1, nullptr, nullptr, nullptr);
+      },
+      {"lt_gemm_raw", "cuda only"}));
   const std::string v = cudnn::runtime_version();
   EXPECT_TRUE(!v.empty() && std::isdigit(static_cast<unsigned char>(v[0])) && v.find('.') != std::string::npos) << v;
   EXPECT_EQ(cudnn::cache_stats().handles, 0);  // nothing ran on a GPU yet
