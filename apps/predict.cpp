@@ -1,6 +1,8 @@
 // fovea predict --model resnet50 --weights W.pth IMAGE...: an ImageNet classifier with torchvision's
 // weights names what it sees in each photo (top-k labels with their softmax probabilities), through
 // torchvision's eval transform (layers/data/image.h); --grid draws each photo with its top three.
+// fovea predict --checkpoint C IMAGE...: a model trained by fovea train (e.g. fine-tuned on a folder of
+// your images), with the class names, image size, transform and normalisation its checkpoint recorded.
 #include <fmt/core.h>
 
 #include <algorithm>
@@ -22,7 +24,7 @@ namespace fovea::app {
 namespace {
 
 struct PredictOptions {
-  std::string model = "resnet50", weights, device = "auto", grid;
+  std::string model = "resnet50", weights, checkpoint, device = "auto", grid;
   std::vector<std::string> images;
   int64_t topk = 5, batch = 8;
 };
@@ -76,18 +78,47 @@ void draw_grid(const std::string& path, const std::vector<Image8>& crops,
 }
 
 int run_predict(const PredictOptions& o) {
-  FOVEA_CHECK(!o.weights.empty(), "predict: give the model's weights with --weights FILE (.pth or .safetensors)");
+  FOVEA_CHECK(o.weights.empty() != o.checkpoint.empty(),
+              "predict: give either the model's weights with --weights FILE (.pth or .safetensors) or a checkpoint of "
+              "fovea train with --checkpoint FILE");
   FOVEA_CHECK(!o.images.empty(), "predict: give one or more images (JPEG or PNG)");
   if (!o.grid.empty()) {
     refuse_output_over_input(o.grid, "--grid", o.weights, "--weights");
+    refuse_output_over_input(o.grid, "--grid", o.checkpoint, "--checkpoint");
     for (const std::string& image : o.images) refuse_output_over_input(o.grid, "--grid", image, "");
   }
   const Device device = resolve_device(o.device, "--device");
-  const std::vector<std::string>& names = data::imagenet_classes();
-  const int64_t classes = int64_t(names.size());
+  std::vector<std::string> names;
   data::EvalTransform transform;
-  std::unique_ptr<nn::Model> model = nn::build_model(o.model, {3, transform.crop, transform.crop}, classes);
-  nn::load_weights(*model, o.weights);
+  std::unique_ptr<nn::Model> model;
+  std::string source;
+  if (!o.checkpoint.empty()) {
+    // The checkpoint's model with its own classes and the eval transform its run used (folder datasets:
+    // layers/data/folder.cpp's; built-in datasets: the photo resized to the samples' size).
+    const nn::Checkpoint ckpt = nn::load_checkpoint(o.checkpoint);
+    const Shape& sample = ckpt.meta.sample;
+    FOVEA_CHECK(sample.ndim() == 3 && sample[0] == 3 && sample[1] == sample[2], "predict: checkpoint '", o.checkpoint,
+                "' holds a model of ", nn::sample_shape_str(sample),
+                " samples; predict classifies RGB photos (3 x S x S samples)");
+    model = nn::model_from_checkpoint(ckpt, o.checkpoint);
+    const nlohmann::json& rc = ckpt.meta.config;
+    const bool folder = ckpt.meta.dataset == "folder" &&
+                        rc.value("image_transform", std::string("torchvision")) == std::string("torchvision");
+    transform.crop = sample[1];
+    transform.resize = folder ? data::eval_resize_size(sample[1]) : sample[1];
+    transform.mean = ckpt.meta.normalization.empty() ? std::vector<float>(3, 0.0f) : ckpt.meta.normalization.mean;
+    transform.stddev = ckpt.meta.normalization.empty() ? std::vector<float>(3, 1.0f) : ckpt.meta.normalization.stddev;
+    for (int64_t c = 0; c < model->classes(); ++c)
+      names.push_back(size_t(c) < ckpt.meta.class_names.size() ? ckpt.meta.class_names[size_t(c)]
+                                                               : fmt::format("class {}", c));
+    source = o.checkpoint;
+  } else {
+    names = data::imagenet_classes();
+    model = nn::build_model(o.model, {3, transform.crop, transform.crop}, int64_t(names.size()));
+    nn::load_weights(*model, o.weights);
+    source = o.weights;
+  }
+  const int64_t classes = int64_t(names.size());
   model->to(device);
   model->train(false);
   ops::Context ctx(device);
@@ -114,7 +145,7 @@ int run_predict(const PredictOptions& o) {
   }
   // With --grid /dev/stdout the PNG goes alone to stdout and the labels to stderr.
   std::FILE* out = o.grid.empty() ? stdout : messages_stream(o.grid);
-  fmt::print(out, "{} with {} on {}\n", model->name(), o.weights, device.str());
+  fmt::print(out, "{} with {} on {}\n", model->name(), source, device.str());
   for (size_t i = 0; i < o.images.size(); ++i) {
     fmt::print(out, "{}\n", o.images[i]);
     for (int64_t k = 0; k < o.topk; ++k) {
@@ -138,8 +169,10 @@ Command predict_command(
                      "resnet18, resnet34, resnet50, vgg16 or mobilenet_v2 (torchvision's ImageNet models)")
           ->capture_default_str();
       app.add_option("--weights", o->weights,
-                     "torchvision weights: a .pth written by torch.save(model.state_dict()), or safetensors")
-          ->required();
+                     "torchvision weights: a .pth written by torch.save(model.state_dict()), or safetensors");
+      app.add_option("--checkpoint", o->checkpoint,
+                     "instead of --model/--weights: a checkpoint of fovea train (its model, class names, image size "
+                     "and normalisation)");
       app.add_option("--device", o->device, "auto, cpu, emu or cuda[:N]")->capture_default_str();
       app.add_option("--topk", o->topk, "labels shown per image")->capture_default_str()->check(kPositiveInt);
       app.add_option("--batch", o->batch, "images per forward pass")->capture_default_str()->check(kPositiveInt);
@@ -147,7 +180,10 @@ Command predict_command(
       app.footer(
           "\nEach image goes through torchvision's ImageNet eval transform (resize the shorter side to 256 with\n"
           "PIL's antialiased bilinear filter, centre crop 224, ImageNet mean/std), the probabilities are the\n"
-          "softmax of the logits; labels are ImageNet-1k's names in torchvision's order.");
+          "softmax of the logits; labels are ImageNet-1k's names in torchvision's order.\n"
+          "With --checkpoint: the classes the checkpoint recorded, and the eval transform of its run (folder\n"
+          "datasets: shorter side to round(S*256/224), centre crop S; --image-transform resize or a built-in\n"
+          "dataset: shorter side to S, centre crop S) with its normalisation.");
       return [o] { return run_predict(*o); };
     });
 

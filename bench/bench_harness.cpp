@@ -59,7 +59,7 @@ Stats time_runs(const Stream& stream, const TimingOptions& o, const std::functio
 double Roofline::fraction(double flops, double bytes, double ms) const {
   if (ms <= 0) return 0;
   double bound_ms = 0;
-  if (sgemm_tflops > 0 && flops > 0) bound_ms = std::max(bound_ms, flops / (sgemm_tflops * 1e12) * 1e3);
+  if (peak_tflops() > 0 && flops > 0) bound_ms = std::max(bound_ms, flops / (peak_tflops() * 1e12) * 1e3);
   if (copy_gbs > 0 && bytes > 0) bound_ms = std::max(bound_ms, bytes / (copy_gbs * 1e9) * 1e3);
   return bound_ms / ms;
 }
@@ -155,6 +155,9 @@ std::vector<std::string> header_lines(const Environment& e) {
       fmt::format("roofline (measured): copy {} GB/s [{}]; sgemm {} TFLOP/s [{}]", fmt_num(e.roofline.copy_gbs),
                   e.roofline.copy_how.empty() ? "not measured" : e.roofline.copy_how, fmt_num(e.roofline.sgemm_tflops),
                   e.roofline.sgemm_how.empty() ? "not measured" : e.roofline.sgemm_how),
+      e.roofline.fma_tflops > 0 ? fmt::format("FMA peak (measured, the roofline's FLOP/s ceiling): {} TFLOP/s [{}]",
+                                              fmt_num(e.roofline.fma_tflops), e.roofline.fma_how)
+                                : std::string("FLOP/s ceiling of the roofline: the sgemm above"),
       fmt::format("timing: median of {} reps after {} warm-up, {} rotating input buffers", e.timing.reps,
                   e.timing.warmup, e.timing.rotate),
   };
@@ -243,7 +246,9 @@ std::string format_json(const std::vector<Row>& rows, const Environment& env) {
        {{"copy_gbs", env.roofline.copy_gbs},
         {"copy_how", env.roofline.copy_how},
         {"sgemm_tflops", env.roofline.sgemm_tflops},
-        {"sgemm_how", env.roofline.sgemm_how}}}};
+        {"sgemm_how", env.roofline.sgemm_how},
+        {"fma_tflops", env.roofline.fma_tflops},
+        {"fma_how", env.roofline.fma_how}}}};
   nlohmann::json arr = nlohmann::json::array();
   for (const Row& r : rows)
     arr.push_back({{"suite", r.suite},

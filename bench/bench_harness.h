@@ -39,7 +39,10 @@ Stats time_runs(const Stream& stream, const TimingOptions& o, const std::functio
 struct Roofline {
   double copy_gbs = 0;      // a large copy on the device (read + write bytes / time)
   double sgemm_tflops = 0;  // a large float32 GEMM
-  std::string copy_how, sgemm_how;
+  double fma_tflops = 0;    // the FP32 FMA peak, measured without memory traffic (cpu; bench/cpu_peak.h)
+  std::string copy_how, sgemm_how, fma_how;
+  // The FLOP/s ceiling of the roofline: the FMA peak where measured, else the large GEMM.
+  double peak_tflops() const { return fma_tflops > 0 ? fma_tflops : sgemm_tflops; }
   // Fraction of the roofline a run reaches: max(flops / peak, bytes / bandwidth) / time. 0: unknown.
   double fraction(double flops, double bytes, double ms) const;
 };

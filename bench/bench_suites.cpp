@@ -1,5 +1,7 @@
 #include "bench/bench_suites.h"
 
+#include "bench/cpu_peak.h"
+
 #include <fmt/core.h>
 #include <fmt/ranges.h>
 
@@ -83,6 +85,18 @@ void collect(const nn::Layer& layer, const Shape& in, ShapeSet& out) {
   } else {
     for (const auto& [name, child] : children) collect(*child, in, out);  // residual: body and shortcut see x
   }
+}
+
+// The multiply-add FLOPs of a model's conv and linear layers for one forward pass at `in` (the other layers'
+// arithmetic is small beside them and bandwidth-bound). A training step does about 3x: forward, data and
+// weight gradients (counting the first layer's data gradient, which frameworks may skip).
+double model_forward_flops(const nn::Model& model, const Shape& in) {
+  ShapeSet s;
+  collect(model.net(), in, s);
+  double f = 0;
+  for (const Conv2dParams& p : s.convs) f += p.flops();
+  for (const GemmShape& g : s.gemms) f += 2.0 * double(g.M) * double(g.N) * double(g.K);
+  return f;
 }
 
 template <typename T, typename Key>
@@ -578,17 +592,27 @@ Roofline measure_roofline(const BenchConfig& c, const Stream& stream) {
   t.reps = 10;
   t.rotate = 1;
   const bool cuda = on_cuda(c);
-  // Copy: large enough to leave every cache behind (256 MiB on the GPU, 64 MiB on the host).
-  const size_t bytes = cuda ? (size_t(256) << 20) : (size_t(64) << 20);
-  Tensor a = Tensor::empty({int64_t(bytes / 4)}, DType::float32, c.device);
-  Tensor b = Tensor::empty({int64_t(bytes / 4)}, DType::float32, c.device);
   ops::Context ctx(c.device);
   ctx.stream = stream.handle();
-  ops::fill_value(ctx, a, 1.0f);
-  const Stats cs = time_runs(
-      stream, t, [&](int) { copy_bytes(b.raw_data(), c.device, a.raw_data(), c.device, bytes, stream.handle()); });
-  roof.copy_gbs = 2.0 * double(bytes) / (cs.median_ms * 1e-3) * 1e-9;
-  roof.copy_how = fmt::format("{} MiB device-to-device copy, read+write bytes / median time", bytes >> 20);
+  if (c.device.type == DeviceType::cpu) {
+    // The host: the compute threads' copy and FMA ceilings (one thread's memcpy would understate the bandwidth).
+    const CpuPeak copy = measure_cpu_copy(ref::num_threads(), size_t(128) << 20);
+    roof.copy_gbs = copy.value;
+    roof.copy_how = copy.how;
+    const CpuPeak fma = measure_cpu_fma_peak(ref::num_threads());
+    roof.fma_tflops = fma.value * 1e-3;
+    roof.fma_how = fma.how;
+  } else {
+    // Copy: large enough to leave every cache behind (256 MiB on the GPU, 64 MiB on the emulator's host).
+    const size_t bytes = cuda ? (size_t(256) << 20) : (size_t(64) << 20);
+    Tensor a = Tensor::empty({int64_t(bytes / 4)}, DType::float32, c.device);
+    Tensor b = Tensor::empty({int64_t(bytes / 4)}, DType::float32, c.device);
+    ops::fill_value(ctx, a, 1.0f);
+    const Stats cs = time_runs(
+        stream, t, [&](int) { copy_bytes(b.raw_data(), c.device, a.raw_data(), c.device, bytes, stream.handle()); });
+    roof.copy_gbs = 2.0 * double(bytes) / (cs.median_ms * 1e-3) * 1e-9;
+    roof.copy_how = fmt::format("{} MiB device-to-device copy, read+write bytes / median time", bytes >> 20);
+  }
   // GEMM: 4096^3 on the GPU, 1024^3 on the host.
   const int64_t n = cuda ? 4096 : 1024;
   const SgemmParams g = sgemm_params(Trans::N, Trans::T, n, n, n);
@@ -726,6 +750,12 @@ std::vector<Row> run_train_step_suite(const BenchConfig& c, const Stream& stream
   std::vector<Row> rows;
   const std::vector<ops::Backend> backends = model_backends(c);
   for (const std::string& name : c.train_models) {
+    double step_flops = 0;  // for the roofline column; 0 (unknown) for a name the zoo lacks (its rows say why)
+    try {
+      step_flops =
+          3 * model_forward_flops(*nn::build_model(name, Shape{3, 32, 32}, 10), Shape{c.train_batch, 3, 32, 32});
+    } catch (const Error&) {
+    }
     for (ops::Backend backend : backends) {
       Row r;
       r.suite = "train-step";
@@ -767,6 +797,7 @@ std::vector<Row> run_train_step_suite(const BenchConfig& c, const Stream& stream
           r.stats = time_runs(stream, c.timing, step);
           r.timed = true;
           r.images_per_s = double(c.train_batch) / (r.stats.median_ms * 1e-3);
+          r.flops = step_flops;
         }
       } catch (const Error& e) {
         r.verify = "skipped";
@@ -787,6 +818,7 @@ std::vector<Row> run_train_step_suite(const BenchConfig& c, const Stream& stream
                            why);
     finish_torch_row(t, c.train_batch, c.timing.reps, why,
                      "PyTorch on the host CPU, same net, batch and threads (bench/train_step_torch.py)");
+    t.flops = step_flops;
     rows.push_back(t);
   }
   return rows;
@@ -803,6 +835,12 @@ std::vector<Row> run_inference_suite(const BenchConfig& c, const Stream& stream)
   for (const std::string& name : c.infer_models) {
     for (int64_t batch : c.infer_batches) {
       const std::string shape = fmt::format("batch {} 3x{}x{}", batch, size, size);
+      double forward_flops = 0;  // for the roofline column
+      try {
+        forward_flops =
+            model_forward_flops(*nn::build_model(name, Shape{3, size, size}, 1000), Shape{batch, 3, size, size});
+      } catch (const Error&) {
+      }
       for (ops::Backend backend : backends) {
         Row r;
         r.suite = "inference";
@@ -831,6 +869,7 @@ std::vector<Row> run_inference_suite(const BenchConfig& c, const Stream& stream)
             r.stats = time_runs(stream, c.timing, forward);
             r.timed = true;
             r.images_per_s = double(batch) / (r.stats.median_ms * 1e-3);
+            r.flops = forward_flops;
           }
         } catch (const Error& e) {
           r.verify = "skipped";
@@ -852,6 +891,7 @@ std::vector<Row> run_inference_suite(const BenchConfig& c, const Stream& stream)
                              why);
       finish_torch_row(t, batch, c.timing.reps, why,
                        "torchvision's model, eval mode, torch.inference_mode, same threads (bench/inference_torch.py)");
+      t.flops = forward_flops;
       rows.push_back(t);
     }
   }

@@ -2,7 +2,8 @@
 """PyTorch's CPU figure for `fovea bench`'s train-step suite: one training step (forward, softmax
 cross-entropy, backward, SGD momentum 0.9 update) of the same zoo net on random 3x32x32 inputs.
 Same approach as bench/mnist_cnn_torch.py. Prints 'torch images/s: <value>' (fovea bench parses it).
-Nets: small_cnn, mnist_cnn, resnet20 (layers/nn/models.cpp's specs); any other name exits with code 3.
+Nets: small_cnn, mnist_cnn, cifar_quick, resnet20, resnet18_cifar (layers/nn/models.cpp's specs); any other
+name exits with code 3.
 
   /usr/bin/python3 bench/train_step_torch.py --model resnet20 --batch 32 --warmup 1 --steps 5
 
@@ -38,6 +39,15 @@ def mnist_cnn():
                          nn.Linear(128, 10))
 
 
+def cifar_quick():
+    # conv:32:5:pad=2,maxpool:3:stride=2:pad=1,relu,conv:32:5:pad=2,relu,avgpool:3:stride=2:pad=1,
+    # conv:64:5:pad=2,relu,avgpool:3:stride=2:pad=1,flatten,linear:64,linear (avgpool counts the padding)
+    return nn.Sequential(nn.Conv2d(3, 32, 5, padding=2), nn.MaxPool2d(3, 2, 1), nn.ReLU(),
+                         nn.Conv2d(32, 32, 5, padding=2), nn.ReLU(), nn.AvgPool2d(3, 2, 1),
+                         nn.Conv2d(32, 64, 5, padding=2), nn.ReLU(), nn.AvgPool2d(3, 2, 1), nn.Flatten(),
+                         nn.Linear(64 * 4 * 4, 64), nn.Linear(64, 10))
+
+
 class BlockA(nn.Module):
     """CIFAR ResNet basic block with the parameter-free zero-pad shortcut (option A)."""
 
@@ -66,7 +76,32 @@ def resnet20():
     return nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(64, 10))
 
 
-NETS = {"small_cnn": small_cnn, "mnist_cnn": mnist_cnn, "resnet20": resnet20}
+class BlockB(nn.Module):
+    """Basic block with a 1x1-conv + bn projection shortcut where the shape changes (res(...) in a spec)."""
+
+    def __init__(self, cin, cout, stride):
+        super().__init__()
+        self.body = nn.Sequential(*cbr(cin, cout, stride), nn.Conv2d(cout, cout, 3, padding=1, bias=False),
+                                  nn.BatchNorm2d(cout))
+        self.proj = None
+        if stride != 1 or cin != cout:
+            self.proj = nn.Sequential(nn.Conv2d(cin, cout, 1, stride=stride, bias=False), nn.BatchNorm2d(cout))
+
+    def forward(self, x):
+        return F.relu(self.body(x) + (x if self.proj is None else self.proj(x)))
+
+
+def resnet18_cifar():
+    layers, cin = cbr(3, 64), 64
+    for stage, w in enumerate((64, 128, 256, 512)):
+        for b in range(2):
+            layers.append(BlockB(cin, w, 2 if stage > 0 and b == 0 else 1))
+            cin = w
+    return nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(512, 10))
+
+
+NETS = {"small_cnn": small_cnn, "mnist_cnn": mnist_cnn, "cifar_quick": cifar_quick, "resnet20": resnet20,
+        "resnet18_cifar": resnet18_cifar}
 
 
 def main():

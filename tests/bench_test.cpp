@@ -55,6 +55,9 @@ TEST_F(BenchCli, CpuRunWritesTableCsvJsonPngWithTheEnvironment) {
   EXPECT_FALSE(j["environment"]["git_revision"].get<std::string>().empty());
   EXPECT_GT(j["environment"]["roofline"]["copy_gbs"].get<double>(), 0);
   EXPECT_GT(j["environment"]["roofline"]["sgemm_tflops"].get<double>(), 0);
+  // The host's FMA peak is the FLOP/s ceiling on cpu: above any GEMM, which also moves data.
+  EXPECT_GT(j["environment"]["roofline"]["fma_tflops"].get<double>(),
+            j["environment"]["roofline"]["sgemm_tflops"].get<double>());
   std::set<std::string> ops;
   for (const auto& row : j["rows"]) {
     ops.insert(row["op"].get<std::string>());
@@ -117,6 +120,26 @@ TEST_F(BenchCli, InferenceSuiteTimesTheZooModelInEvalModeBesidePyTorchsRow) {
                                             "batch 1 3x32x32 reference", "batch 1 3x32x32 pytorch-cpu"}));
 }
 
+TEST_F(BenchCli, TrainStepRowsCarryTheStepsFlopsForTheRoofline) {
+  const fs::path out = dir_ / "train-step";
+  const Result r =
+      run("bench --device cpu --suites train-step --train-model small_cnn --train-batch 2 --no-torch "
+          "--no-cudnn --reps 1 --warmup 0 --out " +
+          out.string());
+  ASSERT_EQ(r.code, 0) << r.output;
+  const nlohmann::json j = nlohmann::json::parse(slurp(out / "bench.json"));
+  // small_cnn at batch 2 (2 x multiply-adds): conv 3->16 3x3 at 32x32, conv 16->32 at 16x16, conv 32->64 at 8x8,
+  // linear 1024->10; a step is 3 passes of them.
+  const double forward = 2.0 * 2 * (16 * 1024 * 3 * 9 + 32 * 256 * 16 * 9 + 64 * 64 * 32 * 9 + 10 * 1024);
+  ASSERT_EQ(j["rows"].size(), 2u) << j.dump();
+  for (const auto& row : j["rows"]) {
+    EXPECT_DOUBLE_EQ(row["flops"].get<double>(), 3 * forward) << row.dump();
+    if (row["impl"] == "reference") {
+      EXPECT_GT(row["roofline_fraction"].get<double>(), 0) << row.dump();
+    }
+  }
+}
+
 TEST_F(BenchCli, EmuIsRefusedWithTheReason) {
   const Result r = run("bench --device emu --out " + (dir_ / "emu").string());
   EXPECT_EQ(r.code, 2) << r.output;
@@ -159,6 +182,8 @@ TEST(BenchHarness, RooflineAndVendorRatio) {
   // 1e10 flops at 10 TFLOP/s = 1 ms; 1e8 bytes at 1 TB/s = 0.1 ms: compute bound at 1 ms; ran in 2 ms.
   EXPECT_DOUBLE_EQ(roof.fraction(1e10, 1e8, 2.0), 0.5);
   EXPECT_DOUBLE_EQ(roof.fraction(1e6, 1e9, 4.0), 0.25);  // memory bound: 1 ms of traffic
+  roof.fma_tflops = 20;                                  // a measured FMA peak replaces the GEMM as the ceiling
+  EXPECT_DOUBLE_EQ(roof.fraction(1e10, 1e8, 2.0), 0.25);
 
   auto make = [](std::string impl, double ms) {
     Row r;

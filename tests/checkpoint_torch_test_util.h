@@ -12,6 +12,7 @@
 #include "layers/nn/checkpoint.h"
 #include "tests/cli_test_util.h"
 #include "tests/python_util.h"
+#include "tests/temp_dir.h"
 
 namespace fovea::test {
 
@@ -32,24 +33,6 @@ inline CliResult run_checker(const std::string& args) {
 }
 
 // A folder of the test binary's own under the temp directory, removed by the destructor.
-class TempDir {
- public:
-  explicit TempDir(const std::string& name)
-      : path_(fs::temp_directory_path() / (name + "_" + std::to_string(getpid()))) {
-    fs::remove_all(path_);
-    fs::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  std::string operator/(const std::string& name) const { return (path_ / name).string(); }
-
- private:
-  fs::path path_;
-};
 
 // The synthetic test set in the CIFAR-10 layout as `fovea dataset` writes it for other tools (the script has no
 // generator of its own), once per test binary; `code` and `output` are the command's.

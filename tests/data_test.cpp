@@ -22,6 +22,7 @@
 #include "layers/data/data.h"
 #include "layers/data/image.h"
 #include "layers/data/loader.h"
+#include "tests/temp_dir.h"
 #include "tests/test_util.h"
 
 namespace fovea::data {
@@ -39,20 +40,9 @@ using test::error_of;
   } while (0)
 
 // A fresh temporary folder per test, removed at the end.
-class TempDir {
+class TempDir : public test::TempDir {
  public:
-  TempDir() {
-    static int counter = 0;
-    path_ =
-        fs::temp_directory_path() / ("fovea_data_test_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
-    fs::create_directories(path_);
-  }
-  ~TempDir() { fs::remove_all(path_); }
-  std::string file(const std::string& name) const { return (path_ / name).string(); }
-  std::string str() const { return path_.string(); }
-
- private:
-  fs::path path_;
+  TempDir() : test::TempDir("fovea_data_test") {}
 };
 
 std::string be32(uint32_t v) {

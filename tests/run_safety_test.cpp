@@ -29,6 +29,7 @@
 #include "layers/train/session.h"
 #include "layers/train/stop_signals.h"
 #include "tests/cli_test_util.h"
+#include "tests/temp_dir.h"
 
 namespace fovea {
 namespace {
@@ -37,21 +38,9 @@ namespace fs = std::filesystem;
 using test::CliResult;
 using test::run_fovea;
 
-class TempDir {
+class TempDir : public test::TempDir {
  public:
-  TempDir()
-      : path_(fs::temp_directory_path() /
-              ("fovea_run_safety_test_" + std::to_string(getpid()) + "_" + std::to_string(counter_++))) {
-    fs::remove_all(path_);
-    fs::create_directories(path_);
-  }
-  ~TempDir() { fs::remove_all(path_); }
-  std::string operator/(const std::string& name) const { return (path_ / name).string(); }
-  std::string str() const { return path_.string(); }
-
- private:
-  fs::path path_;
-  static inline int counter_ = 0;
+  TempDir() : test::TempDir("fovea_run_safety_test") {}
 };
 
 bool has(const std::string& text, const std::string& part) {

@@ -20,6 +20,7 @@
 #include "layers/ops/metrics.h"
 #include "layers/train/session.h"
 #include "tests/pth_builder.h"
+#include "tests/temp_dir.h"
 #include "tests/test_util.h"
 
 namespace fovea::nn {
@@ -27,19 +28,10 @@ namespace {
 
 namespace fs = std::filesystem;
 
-class TempDir {
+// Names a folder that the command under test creates itself (fovea train --out).
+class TempDir : public test::TempDir {
  public:
-  TempDir()
-      : path_(fs::temp_directory_path() /
-              ("fovea_session_test_" + std::to_string(getpid()) + "_" + std::to_string(counter_++))) {
-    fs::remove_all(path_);
-  }
-  ~TempDir() { fs::remove_all(path_); }
-  std::string str() const { return path_.string(); }
-
- private:
-  fs::path path_;
-  static inline int counter_ = 0;
+  TempDir() : test::TempDir("fovea_session_test", /*create=*/false) {}
 };
 
 // BatchNorm (running statistics), a residual block, dropout (masks of the step), global average pooling.

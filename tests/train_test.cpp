@@ -4,17 +4,20 @@
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <array>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <sstream>
 #include <string>
 
 #include "core/device.h"
 #include "core/io.h"
 #include "core/png_io.h"
 #include "core/safetensors.h"
+#include "tests/temp_dir.h"
 
 #ifndef FOVEA_BINARY
 #error "FOVEA_BINARY must be the path of the fovea executable"
@@ -43,21 +46,9 @@ Result fovea(const std::string& args) {
   return r;
 }
 
-class TempDir {
+class TempDir : public test::TempDir {
  public:
-  TempDir() {
-    path_ =
-        fs::temp_directory_path() / ("fovea_train_test_" + std::to_string(getpid()) + "_" + std::to_string(counter_++));
-    fs::remove_all(path_);
-    fs::create_directories(path_);
-  }
-  ~TempDir() { fs::remove_all(path_); }
-  std::string operator/(const std::string& name) const { return (path_ / name).string(); }
-  std::string str() const { return path_.string(); }
-
- private:
-  fs::path path_;
-  static inline int counter_ = 0;
+  TempDir() : test::TempDir("fovea_train_test") {}
 };
 
 // A small, fast configuration that still has BatchNorm (running statistics) and dropout (random masks).
@@ -358,7 +349,35 @@ TEST(Train, FolderDatasetTrainsAndEvaluatesEndToEnd) {
   r = fovea("eval --device cpu --checkpoint " + (d / "run/checkpoint.safetensors") + " --json " + (d / "e.json"));
   ASSERT_EQ(r.rc, 0) << r.out;
   for (const char* name : {"circle", "square", "triangle"}) EXPECT_NE(r.out.find(name), std::string::npos) << r.out;
-  EXPECT_EQ(nlohmann::json::parse(read_file(d / "e.json"))["examples"].get<int64_t>(), 12);
+  const nlohmann::json ej = nlohmann::json::parse(read_file(d / "e.json"));
+  EXPECT_EQ(ej["examples"].get<int64_t>(), 12);
+  // fovea predict with the checkpoint names the checkpoint's classes, through the same eval transform: its top-1
+  // guesses agree with eval's confusion matrix, row by row (the true class of each file is its folder).
+  std::string images;
+  std::vector<std::string> truth;
+  for (const auto& e : fs::directory_iterator(d / "f/val"))
+    for (const auto& f : fs::directory_iterator(e.path())) {
+      images += " " + f.path().string();
+      truth.push_back(e.path().filename().string());
+    }
+  r = fovea("predict --device cpu --topk 1 --checkpoint " + (d / "run/checkpoint.safetensors") + images);
+  ASSERT_EQ(r.rc, 0) << r.out;
+  const std::vector<std::string> names = {"circle", "square", "triangle"};
+  std::vector<std::vector<int64_t>> confusion(3, std::vector<int64_t>(3, 0));
+  std::istringstream lines(r.out);
+  std::string line;
+  size_t image = 0;
+  while (std::getline(lines, line))
+    if (line.rfind("   1. ", 0) == 0) {  // "   1.  41.232%     2  triangle"
+      ASSERT_LT(image, truth.size()) << r.out;
+      const std::string guess = line.substr(line.find_last_of(' ') + 1);
+      const auto t = std::find(names.begin(), names.end(), truth[image++]);
+      const auto g = std::find(names.begin(), names.end(), guess);
+      ASSERT_TRUE(t != names.end() && g != names.end()) << line;
+      ++confusion[size_t(t - names.begin())][size_t(g - names.begin())];
+    }
+  EXPECT_EQ(image, truth.size()) << r.out;
+  EXPECT_EQ(nlohmann::json(confusion), ej["confusion"]) << r.out;
   // A corrupt image stops the run naming it (exit 2), or is skipped and counted.
   const std::string bad = d / "f/train/square/00001.png";
   write(bad, read_file(bad).substr(0, 60));
