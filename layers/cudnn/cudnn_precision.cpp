@@ -2,8 +2,9 @@
 // entry points (layers/ops/conv2d.h, linear.h), and the raw-buffer calls of the precision benchmark
 // (cudnn_backend.h: lt_gemm_raw, conv_precision_algorithms, conv_precision_raw).
 //
-//   tf32       : the op's FP32 NCHW tensors as they are; cuDNN with CUDNN_TENSOR_OP_MATH (TF32 tensor cores on FP32
-//                data; never ..._ALLOW_CONVERSION, which would mean FP16), cuBLASLt with CUBLAS_COMPUTE_32F_FAST_TF32.
+//   tf32       : the op's FP32 NCHW tensors as they are; cuDNN with CUDNN_DEFAULT_MATH (which permits TF32 tensor
+//                cores on FP32 data, as PyTorch's allow_tf32 sets it; never ..._ALLOW_CONVERSION, which would mean
+//                FP16), cuBLASLt with CUBLAS_COMPUTE_32F_FAST_TF32.
 //                The bias is added in FP32 (cuDNN's add, cuBLASLt's bias epilogue), as the reference does.
 //   bf16, fp16 : the op's FP32 NCHW tensors narrowed (round to nearest even, kernels/nhwc16.h) into 16-bit NHWC
 //                copies (weights KRSC), cuDNN's convolution on them with FP32 compute (CUDNN_DATA_FLOAT in the
@@ -282,8 +283,15 @@ struct Perf {
   cudnnMathType_t math;
 };
 
-std::vector<Perf> heuristics(cudnnHandle_t h, const PPlan& pl, ConvOp op) {
-  FOVEA_CUDNN_CHECK(cudnnSetConvolutionMathType(pl.conv, CUDNN_TENSOR_OP_MATH));
+// The math type the list is asked under: CUDNN_DEFAULT_MATH for tf32 (the one that permits TF32 tensor cores on FP32
+// data from Ampere on, as PyTorch's allow_tf32 sets it; TENSOR_OP_MATH promises no conversion of the data type),
+// CUDNN_TENSOR_OP_MATH for 16-bit data. Each entry then runs with the math type it reports.
+cudnnMathType_t query_math(Precision prec) {
+  return prec == Precision::tf32 ? CUDNN_DEFAULT_MATH : CUDNN_TENSOR_OP_MATH;
+}
+
+std::vector<Perf> heuristics(cudnnHandle_t h, const PPlan& pl, Precision prec, ConvOp op) {
+  FOVEA_CUDNN_CHECK(cudnnSetConvolutionMathType(pl.conv, query_math(prec)));
   std::vector<Perf> out;
   auto take = [&](const auto& perf, int got) {
     for (int i = 0; i < got; ++i)
@@ -422,7 +430,7 @@ PChoice choose(const Exec& ctx, cudnnHandle_t h, const PPlan& pl, Precision prec
     if (it != choices().end()) return it->second;
   }
   std::optional<PChoice> c;
-  for (const Perf& r : heuristics(h, pl, op)) {
+  for (const Perf& r : heuristics(h, pl, prec, op)) {
     if (r.status != CUDNN_STATUS_SUCCESS || !gemm_like(op, r.algo) || !math_allowed(r.math)) continue;
     if (ctx.deterministic && r.determinism != CUDNN_DETERMINISTIC) continue;
     size_t bytes = 0;
@@ -520,7 +528,7 @@ std::vector<ConvAlgoInfo> conv_precision_algorithms_impl(const Exec& ctx, Precis
   const PPlan& pl = pplan(prec, p);
   const size_t limit = workspace_limit(ctx);
   std::vector<ConvAlgoInfo> out;
-  for (const Perf& r : heuristics(h, pl, op)) {
+  for (const Perf& r : heuristics(h, pl, prec, op)) {
     if (r.status != CUDNN_STATUS_SUCCESS || !math_allowed(r.math)) continue;
     bool seen = false;
     for (const ConvAlgoInfo& i : out) seen = seen || i.algo == r.algo;
@@ -532,7 +540,7 @@ std::vector<ConvAlgoInfo> conv_precision_algorithms_impl(const Exec& ctx, Precis
     i.name = algo_name(op, r.algo);
     i.workspace_bytes = bytes;
     i.deterministic = r.determinism == CUDNN_DETERMINISTIC;
-    i.tensor_ops = r.math == CUDNN_TENSOR_OP_MATH;
+    i.tensor_ops = r.math != CUDNN_FMA_MATH;  // tf32 under DEFAULT_MATH: TF32 permitted, not promised
     out.push_back(i);
   }
   return out;
@@ -556,7 +564,7 @@ void conv_precision_raw_impl(const Exec& ctx, Precision prec, ConvOp op, const C
   const auto key = std::make_tuple(ctx.device.index, pkey(prec, p), op, algo);
   auto it = known.find(key);
   if (it == known.end()) {
-    for (const Perf& r : heuristics(h, pl, op)) {
+    for (const Perf& r : heuristics(h, pl, prec, op)) {
       if (r.algo != algo || r.status != CUDNN_STATUS_SUCCESS || !math_allowed(r.math)) continue;
       size_t bytes = 0;
       FOVEA_CHECK(algo_workspace(h, pl, op, algo, r.math, &bytes), name, ": cuDNN algorithm ", algo_name(op, algo),
