@@ -684,7 +684,8 @@ TEST(CudnnLinear, MisalignedViewsMatchReference) {
 //     within gamma_T(u) S of the exact sum, the library within gamma_T(2u) S (tensor-core accumulation is not
 //     documented to round to nearest; 2u covers truncation), S = sum |a b| over the T terms of an element.
 //   - outputs: both round to the output type (bf16/fp16): 2 u_o (|ref| + |got|) covers each side's rounding and
-//     a second rounding of the library's when it adds the bias after rounding the convolution (+ u_o |b|).
+//     a second rounding of the library's when it adds the bias after rounding the convolution (+ u_o |b|); an FP32
+//     output's last rounding (tf32, the bias add) 2^-24 per side; the bias as one more term of the FP32 sums.
 //   - FP16 subnormal operands or outputs: an absolute 2^-22 (1 + S).
 // S is the FP32 reference on |operands| (its own error is far below the margin). Not bitwise: the libraries' order
 // of summation is theirs. Each op also repeats bit for bit (deterministic algorithms by default), and a 16-bit
@@ -721,8 +722,11 @@ Tensor abs_of(const Tensor& t) {
   int bad = 0;
   std::string first;
   for (size_t i = 0; i < got.size(); ++i) {
-    double bound = per_S * 1.001 * S[i] + 2 * uo * (std::fabs(want[i]) + std::fabs(got[i]));
-    if (!abs_bias.empty()) bound += uo * abs_bias[size_t(channel_of(int64_t(i)))];
+    // + each side's final FP32 rounding (tf32 outputs, the bias add) at 2^-24 |y| per side.
+    double bound = per_S * 1.001 * S[i] + (2 * uo + 0x1p-23) * (std::fabs(want[i]) + std::fabs(got[i]));
+    if (!abs_bias.empty())  // the bias is one more term of the FP32 sum, and may be rounded once more
+      bound +=
+          (gamma_of(terms + 1, 0x1p-24) + gamma_of(terms + 1, 0x1p-23) + uo) * abs_bias[size_t(channel_of(int64_t(i)))];
     if (prec == Precision::fp16) bound += 0x1p-22 * (1 + S[i]);
     if (!(std::fabs(double(got[i]) - want[i]) <= bound) && bad++ == 0)
       first = " first at element " + std::to_string(i) + ": got " + std::to_string(got[i]) + ", want " +
