@@ -8,12 +8,14 @@
 //                computes the same exact products as a BF16/FP16 mma, and sums them in FP32. The FP32 results are
 //                summed further where the algorithm needs it (col2im, the images of the weight gradient) and
 //                rounded to the type once, at the end, as the reference does; a 16-bit C would round each partial.
-// This is the correctness path beside which the implicit-GEMM tensor-core convolutions (issue 16) will be measured:
-// it moves every image's C*R*S x P*Q column matrix through memory and runs 16-bit data at TF32's rate.
-// Cost beyond the GEMMs: one read and write of each operand to round it (16-bit only), the column matrices
-// (kernels/conv2d_im2col.cu), one pass over the output to round it (16-bit only).
+// These are the simple kernels beside the implicit-GEMM ones (kernels/conv2d_tc_igemm.cu, which serves layers/ops/
+// conv2d.h's *_precision_stub): ops::conv2d_tc_im2col_*_stub (kernels/conv2d_tc.h). This path moves every image's C*R*S
+// x P*Q column matrix through memory and runs 16-bit data at TF32's rate. Cost beyond the GEMMs: one read and write of
+// each operand to round it (16-bit only), the column matrices (kernels/conv2d_im2col.cu), one pass over the output to
+// round it (16-bit only).
 #include "kernels/bias.cuh"
 #include "kernels/conv2d.h"
+#include "kernels/conv2d_tc.h"
 #include "kernels/reduce.cuh"  // grid_stride_blocks, workspace_array
 #include "kernels/tc_gemm.cuh"
 #include "kernels/tc_gemm.h"
@@ -118,9 +120,9 @@ void conv2d_backward_filter_tc(const Exec& ex, Precision prec, const Conv2dParam
 }
 
 [[maybe_unused]] const bool registered =
-    ops::conv2d_forward_precision_stub.define(kThisSlot, &conv2d_forward_tc) &&
-    ops::conv2d_backward_data_precision_stub.define(kThisSlot, &conv2d_backward_data_tc) &&
-    ops::conv2d_backward_filter_precision_stub.define(kThisSlot, &conv2d_backward_filter_tc);
+    ops::conv2d_tc_im2col_forward_stub.define(kThisSlot, &conv2d_forward_tc) &&
+    ops::conv2d_tc_im2col_backward_data_stub.define(kThisSlot, &conv2d_backward_data_tc) &&
+    ops::conv2d_tc_im2col_backward_filter_stub.define(kThisSlot, &conv2d_backward_filter_tc);
 
 }  // namespace
 }  // namespace fovea::FOVEA_KERNEL_NS

@@ -138,42 +138,23 @@ FOVEA_DEVICE_INLINE void load_tile(unsigned char* S, const typename P::Raw* __re
   }
 }
 
-template <class P, Plant kPlant>
-__global__ void __launch_bounds__(128)
-    tc_gemm_multistage_kernel(GemmArgs g, bool async_a, bool async_b, const typename P::Raw* __restrict__ A,
-                              const typename P::Raw* __restrict__ B, typename P::Raw* __restrict__ C) {
-  using Raw = typename P::Raw;
+// The pipeline and the warp-level mma of one block, shared with the implicit-GEMM convolutions
+// (kernels/conv2d_tc_igemm.cuh): stage(kt) issues the copies (or element loads) of k-tile kt of both operands into
+// the stage buffer it is given (A then B, kOperandBytes apart); acc[i][j] is mma tile (i, j) of the warp's 64 x 64
+// tile.
+template <class P, Plant kPlant, class Stage>
+FOVEA_DEVICE_INLINE void multistage_mainloop(unsigned char* smem, int tiles, const Stage& stage,
+                                             float (&acc)[4][8][4]) {
   using M = Ms<P>;
-  FOVEA_DYNAMIC_SHARED(unsigned char, smem);
-
-  const int tid = threadIdx.x, lane = tid % 32, warp = tid / 32;
+  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
   const int wm = warp / 2, wn = warp % 2;  // the warp's 64 x 64 tile
-  const int m0 = blockIdx.y * M::kTile, n0 = blockIdx.x * M::kTile;
-  A += blockIdx.z * g.stride_a, B += blockIdx.z * g.stride_b, C += blockIdx.z * g.stride_c;
 
-  // As[m][k] = op(A)(m, k): m-contiguous when A is transposed. Bs[n][k] = op(B)(k, n): n-contiguous unless B is
-  // transposed (stored N x K).
-  const CopyPlan<P> plan_a = copy_plan<P>(A, g.lda, m0, g.M, tid), plan_b = copy_plan<P>(B, g.ldb, n0, g.N, tid);
-  auto stage = [&](int kt) {
-    unsigned char* S = smem + (kt % M::kStages) * M::kStageBytes;
-    if (async_a)
-      copy_tile<P>(S, plan_a, kt, g.K);
-    else
-      load_tile<P>(S, A, g.lda, g.a_trans, m0, g.M, kt, g.K, tid);
-    if (async_b)
-      copy_tile<P>(S + M::kOperandBytes, plan_b, kt, g.K);
-    else
-      load_tile<P>(S + M::kOperandBytes, B, g.ldb, !g.b_trans, n0, g.N, kt, g.K, tid);
-  };
-
-  const int tiles = (g.K + M::kBK - 1) / M::kBK;
 #pragma unroll
   for (int s = 0; s < M::kStages - 1; ++s) {
-    if (s < tiles) stage(s);
+    if (s < tiles) stage(smem + s * M::kStageBytes, s);
     tc::cp_async_commit();
   }
 
-  float acc[4][8][4] = {};
   // ldmatrix row addresses (lane l gives row l % 8 of matrix l / 8), as rows and chunk offsets in the k-step:
   //   A .x4, matrices (rows 0-7 | 8-15) x (k chunk 0 | 1) in the order of a0..a3;
   //   B .x4, matrices (n 0-7: chunk 0, chunk 1), (n 8-15: chunk 0, chunk 1) = b0, b1 of two n8 tiles.
@@ -184,7 +165,8 @@ __global__ void __launch_bounds__(128)
   for (int kt = 0; kt < tiles; ++kt) {
     if constexpr (kPlant != Plant::missing_wait) tc::cp_async_wait<M::kStages - 2>();  // this thread's k-tile kt
     __syncthreads();  // everyone's k-tile kt is visible, and everyone is done reading k-tile kt - 1
-    if (kt + M::kStages - 1 < tiles) stage(kt + M::kStages - 1);  // into the stage k-tile kt - 1 held
+    const int next = kt + M::kStages - 1;
+    if (next < tiles) stage(smem + (next % M::kStages) * M::kStageBytes, next);  // the stage k-tile kt - 1 held
     tc::cp_async_commit();
 
     const unsigned char* SA = smem + (kt % M::kStages) * M::kStageBytes;
@@ -211,22 +193,62 @@ __global__ void __launch_bounds__(128)
         for (int j = 0; j < 8; ++j) P::mma(acc[i][j], a[i], b[j]);
     }
   }
+}
 
-  // Epilogue: accumulator r of mma tile (i, j) holds row lane / 4 + 8 (r / 2), column 2 (lane % 4) + r % 2 of that
-  // tile (the PTX layout of C/D).
+// Calls f(m, n, v) for every accumulator of the block: v is C(m, n) of the block's 128 x 128 tile. Accumulator r of
+// mma tile (i, j) holds row lane / 4 + 8 (r / 2), column 2 (lane % 4) + r % 2 of that tile (the PTX layout of C/D).
+template <class F>
+FOVEA_DEVICE_INLINE void for_each_accumulator(const float (&acc)[4][8][4], const F& f) {
+  constexpr int kWarpTile = 64;
+  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+  const int wm = warp / 2, wn = warp % 2;
 #pragma unroll
   for (int i = 0; i < 4; ++i)
 #pragma unroll
     for (int j = 0; j < 8; ++j)
 #pragma unroll
-      for (int r = 0; r < 4; ++r) {
-        const int m = m0 + wm * M::kWarpTile + 16 * i + lane / 4 + 8 * (r / 2);
-        const int n = n0 + wn * M::kWarpTile + 8 * j + 2 * (lane % 4) + r % 2;
-        if (m >= g.M || n >= g.N) continue;
-        Raw* c = C + int64_t(m) * g.ldc + n;
-        const float v = g.beta == 0.0f ? g.alpha * acc[i][j][r] : g.alpha * acc[i][j][r] + g.beta * P::to_float(*c);
-        *c = P::from_float(v);
-      }
+      for (int r = 0; r < 4; ++r)
+        f(wm * kWarpTile + 16 * i + lane / 4 + 8 * (r / 2), wn * kWarpTile + 8 * j + 2 * (lane % 4) + r % 2,
+          acc[i][j][r]);
+}
+
+template <class P, Plant kPlant>
+__global__ void __launch_bounds__(128)
+    tc_gemm_multistage_kernel(GemmArgs g, bool async_a, bool async_b, const typename P::Raw* __restrict__ A,
+                              const typename P::Raw* __restrict__ B, typename P::Raw* __restrict__ C) {
+  using Raw = typename P::Raw;
+  using M = Ms<P>;
+  FOVEA_DYNAMIC_SHARED(unsigned char, smem);
+
+  const int tid = threadIdx.x;
+  const int m0 = blockIdx.y * M::kTile, n0 = blockIdx.x * M::kTile;
+  A += blockIdx.z * g.stride_a, B += blockIdx.z * g.stride_b, C += blockIdx.z * g.stride_c;
+
+  // As[m][k] = op(A)(m, k): m-contiguous when A is transposed. Bs[n][k] = op(B)(k, n): n-contiguous unless B is
+  // transposed (stored N x K).
+  const CopyPlan<P> plan_a = copy_plan<P>(A, g.lda, m0, g.M, tid), plan_b = copy_plan<P>(B, g.ldb, n0, g.N, tid);
+  auto stage = [&](unsigned char* S, int kt) {
+    if (async_a)
+      copy_tile<P>(S, plan_a, kt, g.K);
+    else
+      load_tile<P>(S, A, g.lda, g.a_trans, m0, g.M, kt, g.K, tid);
+    if (async_b)
+      copy_tile<P>(S + M::kOperandBytes, plan_b, kt, g.K);
+    else
+      load_tile<P>(S + M::kOperandBytes, B, g.ldb, !g.b_trans, n0, g.N, kt, g.K, tid);
+  };
+
+  float acc[4][8][4] = {};
+  multistage_mainloop<P, kPlant>(smem, (g.K + M::kBK - 1) / M::kBK, stage, acc);
+
+  // Epilogue: straight from registers.
+  for_each_accumulator(acc, [&](int bm, int bn, float a) {
+    const int m = m0 + bm, n = n0 + bn;
+    if (m >= g.M || n >= g.N) return;
+    Raw* c = C + int64_t(m) * g.ldc + n;
+    const float v = g.beta == 0.0f ? g.alpha * a : g.alpha * a + g.beta * P::to_float(*c);
+    *c = P::from_float(v);
+  });
 }
 
 template <class P, Plant kPlant = Plant::none>

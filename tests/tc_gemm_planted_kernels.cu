@@ -1,7 +1,9 @@
-// The optimised tensor-core GEMM with a planted bug (tests/tc_gemm_planted_kernels.h): the kernel template of
-// kernels/tc_gemm_multistage.cuh instantiated at BF16 with a compile-time switch that the library never sets.
+// The optimised tensor-core GEMM and convolution with a planted bug (tests/tc_gemm_planted_kernels.h): the kernel
+// template of kernels/tc_gemm_multistage.cuh instantiated at BF16 with a compile-time switch that the library never
+// sets.
 #include "tests/tc_gemm_planted_kernels.h"
 
+#include "kernels/conv2d_tc_igemm.cuh"
 #include "kernels/tc_gemm_multistage.cuh"
 
 namespace fovea::FOVEA_KERNEL_NS {
@@ -25,7 +27,26 @@ void tc_gemm_planted(const Exec& ex, test::TcGemmPlant bug, const SgemmParams& g
   FOVEA_FAIL("tc_gemm_planted: unknown bug ", int(bug));
 }
 
-[[maybe_unused]] const bool registered = test::tc_gemm_planted_stub.define(kThisSlot, &tc_gemm_planted);
+void conv2d_tc_planted(const Exec& ex, test::TcGemmPlant bug, const Conv2dParams& p, const BFloat16* X,
+                       const BFloat16* W, BFloat16* Y) {
+  const auto* x = reinterpret_cast<const uint16_t*>(X);
+  const auto* w = reinterpret_cast<const uint16_t*>(W);
+  auto* y = reinterpret_cast<uint16_t*>(Y);
+  switch (bug) {
+    case test::TcGemmPlant::missing_wait:
+      tcg::launch_conv_fprop<tcg::Bf16, tcg::Plant::missing_wait>("conv2d_tc_planted_missing_wait", p, x, w, nullptr, y,
+                                                                  ex.stream);
+      return;
+    case test::TcGemmPlant::wrong_fragment:
+      tcg::launch_conv_fprop<tcg::Bf16, tcg::Plant::wrong_fragment>("conv2d_tc_planted_wrong_fragment", p, x, w,
+                                                                    nullptr, y, ex.stream);
+      return;
+  }
+  FOVEA_FAIL("conv2d_tc_planted: unknown bug ", int(bug));
+}
+
+[[maybe_unused]] const bool registered = test::tc_gemm_planted_stub.define(kThisSlot, &tc_gemm_planted) &&
+                                         test::conv2d_tc_planted_stub.define(kThisSlot, &conv2d_tc_planted);
 
 }  // namespace
 }  // namespace fovea::FOVEA_KERNEL_NS

@@ -1,8 +1,10 @@
-// Bugs planted in the optimised tensor-core GEMM (kernels/tc_gemm_multistage.cuh), built for the emulator only
+// Bugs planted in the optimised tensor-core GEMM (kernels/tc_gemm_multistage.cuh) and convolution
+// (kernels/conv2d_tc_igemm.cuh), built for the emulator only
 // (tests/tc_gemm_planted_kernels.cu): tests/tc_gemm_kernel_test.cpp checks that the emulator exposes them.
 #pragma once
 #include "core/dispatch.h"
 #include "core/float_formats.h"
+#include "layers/ops/conv2d.h"
 #include "layers/ops/gemm.h"
 
 namespace fovea::test {
@@ -16,5 +18,10 @@ enum class TcGemmPlant : int {
 inline constinit DispatchStub<void(const Exec&, TcGemmPlant bug, const SgemmParams& g, const BFloat16* A,
                                    const BFloat16* B, BFloat16* C)>
     tc_gemm_planted_stub{"tc_gemm_planted"};
+
+// The BF16 implicit-GEMM convolution forward (kernels/conv2d_tc_igemm.cuh, NHWC) with `bug` planted; slot emu only.
+inline constinit DispatchStub<void(const Exec&, TcGemmPlant bug, const Conv2dParams& p, const BFloat16* x,
+                                   const BFloat16* w, BFloat16* y)>
+    conv2d_tc_planted_stub{"conv2d_tc_planted"};
 
 }  // namespace fovea::test

@@ -1,0 +1,91 @@
+// Convolutions on the tensor cores at a kernel level: raw device buffers, no conversion (a benchmark times these on
+// 16-bit NHWC data), and the simple im2col path that the op-level precision stubs of layers/ops/conv2d.h keep beside
+// the implicit-GEMM kernels. Semantics: cpu_reference/gemm.h (operands rounded to the type: TF32 by cvt.rna in the
+// kernel, 16-bit tensors are already in their type; exact products, FP32 sums, the output rounded once).
+//
+//   conv2d_tc_fprop_nhwc_{tf32,bf16,fp16}_stub(ex, p, x, w, b, y)   (kernels/conv2d_tc_igemm.cu)
+//       y[N][P][Q][K] = conv(x[N][H][W][C], w[K][R][S][C/g]) + b[K]: NHWC activations, KRSC filter, p's geometry
+//       (stride, padding, dilation, groups). b is FP32 and may be null; it is read as a value of the output type
+//       (rounded to it) and added to the FP32 sum before the output is rounded. No workspace. Fast path (16-byte
+//       cp.async gather) when C/g is a multiple of 8 (BF16/FP16) or 4 (TF32) and x is 16-byte aligned; any other
+//       shape runs the same kernel with element loads for x. Deterministic: one fixed summation order.
+//   conv2d_tc_dgrad_nhwc_{tf32,bf16,fp16}_stub(ex, p, dy, w, dx)
+//       dx[N][H][W][C] = the gradient of the convolution for dy[N][P][Q][K] and w[K][R][S][C/g]: one implicit GEMM
+//       over every dx pixel, reduced over (r, s, k); a stride above 1 gathers zeros for the taps that fall between
+//       dy's pixels (correct, stride_h stride_w times the mma work of stride phases: not done). Workspace: the
+//       filter rearranged as [g][c][r][s][k] (conv2d_tc_workspace_bytes). cp.async gather when K/g is a multiple of
+//       8 (16-bit) or 4 (TF32), element loads otherwise.
+//   conv2d_tc_wgrad_nhwc_{tf32,bf16,fp16}_stub(ex, p, x, dy, dw)
+//       dw[K][R][S][C/g] = sum over n, p, q of dy x (the filter gradient, overwritten): split-K over N P Q in
+//       conv2d_tc_wgrad_splits(prec, p) parts (fixed by the shape, not the device), FP32 partials in the workspace
+//       summed in split order, rounded once. Operands staged by element loads (see kernels/conv2d_tc_igemm.cuh).
+//   conv2d_tc_im2col_{forward,backward_data,backward_filter}_stub   (kernels/conv2d_tc_im2col.cu)
+//       the simple kernels: FP32 NCHW tensors, im2col / col2im + the tensor-core GEMM, the same semantics, the
+//       signatures of layers/ops/conv2d.h's *_precision_stub (which kernels/conv2d_tc_igemm.cu serves).
+#pragma once
+#include <algorithm>
+#include <cstdint>
+
+#include "core/dispatch.h"
+#include "core/float_formats.h"
+#include "layers/ops/conv2d.h"
+
+namespace fovea::ops {
+
+inline constinit DispatchStub<void(const Exec&, const Conv2dParams& p, const float* x, const float* w, const float* b,
+                                   float* y)>
+    conv2d_tc_fprop_nhwc_tf32_stub{"conv2d_tc_fprop_nhwc_tf32"};
+inline constinit DispatchStub<void(const Exec&, const Conv2dParams& p, const BFloat16* x, const BFloat16* w,
+                                   const float* b, BFloat16* y)>
+    conv2d_tc_fprop_nhwc_bf16_stub{"conv2d_tc_fprop_nhwc_bf16"};
+inline constinit DispatchStub<void(const Exec&, const Conv2dParams& p, const Half* x, const Half* w, const float* b,
+                                   Half* y)>
+    conv2d_tc_fprop_nhwc_fp16_stub{"conv2d_tc_fprop_nhwc_fp16"};
+
+inline constinit DispatchStub<void(const Exec&, Precision, const Conv2dParams&, const float* x, const float* w,
+                                   const float* b, float* y)>
+    conv2d_tc_im2col_forward_stub{"conv2d_tc_im2col_forward"};
+inline constinit DispatchStub<void(const Exec&, Precision, const Conv2dParams&, const float* dy, const float* w,
+                                   float* dx)>
+    conv2d_tc_im2col_backward_data_stub{"conv2d_tc_im2col_backward_data"};
+inline constinit DispatchStub<void(const Exec&, Precision, const Conv2dParams&, const float* x, const float* dy,
+                                   float* dw)>
+    conv2d_tc_im2col_backward_filter_stub{"conv2d_tc_im2col_backward_filter"};
+
+inline constinit DispatchStub<void(const Exec&, const Conv2dParams& p, const float* dy, const float* w, float* dx)>
+    conv2d_tc_dgrad_nhwc_tf32_stub{"conv2d_tc_dgrad_nhwc_tf32"};
+inline constinit DispatchStub<void(const Exec&, const Conv2dParams& p, const BFloat16* dy, const BFloat16* w,
+                                   BFloat16* dx)>
+    conv2d_tc_dgrad_nhwc_bf16_stub{"conv2d_tc_dgrad_nhwc_bf16"};
+inline constinit DispatchStub<void(const Exec&, const Conv2dParams& p, const Half* dy, const Half* w, Half* dx)>
+    conv2d_tc_dgrad_nhwc_fp16_stub{"conv2d_tc_dgrad_nhwc_fp16"};
+
+inline constinit DispatchStub<void(const Exec&, const Conv2dParams& p, const float* x, const float* dy, float* dw)>
+    conv2d_tc_wgrad_nhwc_tf32_stub{"conv2d_tc_wgrad_nhwc_tf32"};
+inline constinit DispatchStub<void(const Exec&, const Conv2dParams& p, const BFloat16* x, const BFloat16* dy,
+                                   BFloat16* dw)>
+    conv2d_tc_wgrad_nhwc_bf16_stub{"conv2d_tc_wgrad_nhwc_bf16"};
+inline constinit DispatchStub<void(const Exec&, const Conv2dParams& p, const Half* x, const Half* dy, Half* dw)>
+    conv2d_tc_wgrad_nhwc_fp16_stub{"conv2d_tc_wgrad_nhwc_fp16"};
+
+// The parts of wgrad's N P Q reduction: enough blocks for ~264 (two per SM of a 132-SM H100) when the output has few
+// 128 x 128 tiles (ResNet CIFAR: 1 to 5), at least 8 k-tiles of 128 bytes per part. A function of the shape only.
+inline int64_t conv2d_tc_wgrad_splits(Precision prec, const Conv2dParams& p) {
+  const int64_t bk = prec == Precision::tf32 ? 32 : 64;
+  const int64_t ktiles = (p.N * p.P() * p.Q() + bk - 1) / bk;
+  const int64_t tiles = (p.K_per_group() + 127) / 128 * ((p.C_per_group() * p.R * p.S + 127) / 128) * p.groups;
+  int64_t splits = std::min((264 + tiles - 1) / std::max<int64_t>(tiles, 1), ktiles / 8);
+  if (splits < 1) return 1;
+  const int64_t per = (ktiles + splits - 1) / splits;
+  return (ktiles + per - 1) / per;  // no empty part
+}
+
+// Workspace bytes of the kernel-level stubs (ConvOp::forward needs none).
+inline int64_t conv2d_tc_workspace_bytes(ConvOp op, Precision prec, const Conv2dParams& p) {
+  const int64_t e = prec == Precision::tf32 ? 4 : 2;
+  if (op == ConvOp::backward_data) return p.w_size() * e;
+  if (op == ConvOp::backward_filter) return conv2d_tc_wgrad_splits(prec, p) * p.w_size() * 4;
+  return 0;
+}
+
+}  // namespace fovea::ops

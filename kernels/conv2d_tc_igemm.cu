@@ -1,0 +1,271 @@
+// Implicit-GEMM tensor-core convolutions (design and cost model: kernels/conv2d_tc_igemm.cuh): the NHWC
+// kernel-level stubs of kernels/conv2d_tc.h (fprop, dgrad, wgrad), and the op-level conv2d_*_precision_stub
+// (layers/ops/conv2d.h) on the op's FP32 NCHW tensors:
+//   every precision: the operands (x, dy: NCHW; w: KCRS) are transposed into NHWC and KRSC copies in the workspace,
+//   narrowed to the type on the way (BF16/FP16: rounded to nearest even; TF32: kept FP32, the kernel rounds by
+//   cvt.rna); the kernel writes its output in NHWC (KRSC) in the type, rounded once (the forward with the bias
+//   added first); the output is transposed back and widened. Cost beyond the kernel: memory-bound passes that read each
+//   FP32 operand once and write it in the type (2 or 4 bytes), and read and write y once more; the reads of the
+//   transposes are strided (coalesced writes). Models kept in 16-bit NHWC tensors call the kernel-level stubs and pay
+//   none of it.
+#include <algorithm>
+#include <type_traits>
+#include "kernels/conv2d_tc.h"
+#include "kernels/conv2d_tc_igemm.cuh"
+
+#include "kernels/reduce.cuh"  // workspace_array
+
+namespace fovea::FOVEA_KERNEL_NS {
+namespace {
+
+using tcg::Bf16, tcg::Fp16, tcg::Tf32;
+
+// dst[n][j][c] = src[n][c][j] in P's storage type (NCHW -> NHWC with j = h W + w; KCRS -> KRSC with n = k).
+template <class P>
+__global__ void to_channels_last(const float* __restrict__ src, typename P::Raw* __restrict__ dst, int64_t N, int64_t C,
+                                 int64_t J) {
+  const int64_t n_all = N * C * J;
+  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n_all; i += int64_t(gridDim.x) * blockDim.x) {
+    const int64_t n = i / (J * C), rem = i - n * J * C, j = rem / C, c = rem - j * C;
+    dst[i] = P::from_float(src[(n * C + c) * J + j]);
+  }
+}
+
+// dst[n][c][j] = src[n][j][c] widened to FP32.
+template <class P>
+__global__ void from_channels_last(const typename P::Raw* __restrict__ src, float* __restrict__ dst, int64_t N,
+                                   int64_t C, int64_t J) {
+  const int64_t n_all = N * C * J;
+  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n_all; i += int64_t(gridDim.x) * blockDim.x) {
+    const int64_t n = i / (C * J), rem = i - n * C * J, c = rem / J, j = rem - c * J;
+    dst[i] = P::to_float(src[(n * J + j) * C + c]);
+  }
+}
+
+unsigned grid_for(int64_t n) {
+  const int64_t blocks = (n + 255) / 256;
+  return unsigned(blocks < 4096 ? (blocks > 0 ? blocks : 1) : 4096);
+}
+
+// Bytes rounded up to 16 (every piece of a workspace starts 16-byte aligned).
+int64_t aligned_bytes(int64_t bytes) {
+  return (bytes + 15) / 16 * 16;
+}
+
+// wt[g][c][r][s][k] = w[g Kg + k][r][s][c]: dgrad's B rows (k-contiguous per input channel).
+template <class Raw>
+__global__ void filter_for_dgrad(const Raw* __restrict__ w, Raw* __restrict__ wt, int64_t G, int64_t Kg, int64_t RS,
+                                 int64_t Cg) {
+  const int64_t n_all = G * Cg * RS * Kg;
+  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n_all; i += int64_t(gridDim.x) * blockDim.x) {
+    const int64_t g = i / (Cg * RS * Kg), rem = i - g * Cg * RS * Kg, c = rem / (RS * Kg), rem2 = rem - c * RS * Kg,
+                  rs = rem2 / Kg, k = rem2 - rs * Kg;
+    wt[i] = w[((g * Kg + k) * RS + rs) * Cg + c];
+  }
+}
+
+// dx (NHWC) from dy (NPQK) and w (KRSC); ws: the rearranged filter (w_size elements, 16-byte aligned).
+template <class P>
+void launch_conv_dgrad(const char* op, const Conv2dParams& p, const typename P::Raw* dy, const typename P::Raw* w,
+                       typename P::Raw* dx, typename P::Raw* ws, StreamHandle stream) {
+  const tcg::ConvArgs c = tcg::conv_args<tcg::Pass::dgrad>(op, p);
+  check_ptr(op, "dy", dy), check_ptr(op, "w", w), check_ptr(op, "dx", dx);
+  if (p.x_size() == 0) return;
+  if (p.w_size())
+    FOVEA_LAUNCH(filter_for_dgrad<typename P::Raw>, grid_for(p.w_size()), 256, 0, stream, w, ws, p.groups,
+                 p.K_per_group(), p.R * p.S, p.C_per_group());
+  tcg::launch_conv_igemm<P, tcg::Pass::dgrad>(op, c, int(p.groups), dy, ws, nullptr, dx, p.flops(), stream);
+}
+
+// dw (KRSC) from x (NHWC) and dy (NPQK); partial: conv2d_tc_wgrad_splits x w_size floats.
+template <class P>
+void launch_conv_wgrad(const char* op, Precision prec, const Conv2dParams& p, const typename P::Raw* x,
+                       const typename P::Raw* dy, typename P::Raw* dw, float* partial, StreamHandle stream) {
+  using M = tcg::Ms<P>;
+  const tcg::ConvArgs c = tcg::conv_args<tcg::Pass::fprop>(op, p);
+  check_ptr(op, "x", x), check_ptr(op, "dy", dy), check_ptr(op, "dw", dw);
+  const int64_t n = p.w_size();
+  if (n == 0) return;
+  const int splits = int(ops::conv2d_tc_wgrad_splits(prec, p));
+  const int ktiles = (c.M + M::kBK - 1) / M::kBK, per = (ktiles + splits - 1) / splits;
+  FOVEA_CHECK(int64_t(p.groups) * splits <= 65535, op, ": groups x splits = ", p.groups * splits,
+              " is above the grid's 65535");
+  const dim3 grid(unsigned((c.Kred + M::kTile - 1) / M::kTile), unsigned((c.cols + M::kTile - 1) / M::kTile),
+                  unsigned(p.groups * splits));
+  const cudaError_t err =
+      cudaFuncSetAttribute(tcg::conv2d_tc_wgrad_kernel<P>, cudaFuncAttributeMaxDynamicSharedMemorySize, M::kSmemBytes);
+  FOVEA_CHECK(err == cudaSuccess, op, ": cudaFuncSetAttribute(MaxDynamicSharedMemorySize, ", M::kSmemBytes,
+              ") failed: ", cudaGetErrorString(err),
+              " (the device needs >= 96 KiB of shared memory per block: sm_80+)");
+  note_flop(p.flops());
+  FOVEA_LAUNCH(tcg::conv2d_tc_wgrad_kernel<P>, grid, M::kThreads, M::kSmemBytes, stream, c, splits, per, x, dy,
+               partial);
+  FOVEA_LAUNCH(tcg::conv2d_tc_wgrad_reduce<P>, grid_for(n), 256, 0, stream, partial, splits, n, dw);
+}
+
+template <class T>
+auto raw(T* p) {
+  if constexpr (std::is_const_v<T>)
+    return reinterpret_cast<const uint16_t*>(p);
+  else
+    return reinterpret_cast<uint16_t*>(p);
+}
+
+void conv2d_tc_fprop_nhwc_tf32(const Exec& ex, const Conv2dParams& p, const float* x, const float* w, const float* b,
+                               float* y) {
+  tcg::launch_conv_fprop<Tf32>("conv2d_tc_fprop_nhwc_tf32", p, x, w, b, y, ex.stream);
+}
+void conv2d_tc_fprop_nhwc_bf16(const Exec& ex, const Conv2dParams& p, const BFloat16* x, const BFloat16* w,
+                               const float* b, BFloat16* y) {
+  tcg::launch_conv_fprop<Bf16>("conv2d_tc_fprop_nhwc_bf16", p, raw(x), raw(w), b, raw(y), ex.stream);
+}
+void conv2d_tc_fprop_nhwc_fp16(const Exec& ex, const Conv2dParams& p, const Half* x, const Half* w, const float* b,
+                               Half* y) {
+  tcg::launch_conv_fprop<Fp16>("conv2d_tc_fprop_nhwc_fp16", p, raw(x), raw(w), b, raw(y), ex.stream);
+}
+
+template <class P>
+typename P::Raw* dgrad_workspace(const Exec& ex, const Conv2dParams& p, const char* op) {
+  return workspace_array<typename P::Raw>(ex, std::max<int64_t>(p.w_size(), 1), op);
+}
+void conv2d_tc_dgrad_nhwc_tf32(const Exec& ex, const Conv2dParams& p, const float* dy, const float* w, float* dx) {
+  constexpr const char* op = "conv2d_tc_dgrad_nhwc_tf32";
+  launch_conv_dgrad<Tf32>(op, p, dy, w, dx, dgrad_workspace<Tf32>(ex, p, op), ex.stream);
+}
+void conv2d_tc_dgrad_nhwc_bf16(const Exec& ex, const Conv2dParams& p, const BFloat16* dy, const BFloat16* w,
+                               BFloat16* dx) {
+  constexpr const char* op = "conv2d_tc_dgrad_nhwc_bf16";
+  launch_conv_dgrad<Bf16>(op, p, raw(dy), raw(w), raw(dx), dgrad_workspace<Bf16>(ex, p, op), ex.stream);
+}
+void conv2d_tc_dgrad_nhwc_fp16(const Exec& ex, const Conv2dParams& p, const Half* dy, const Half* w, Half* dx) {
+  constexpr const char* op = "conv2d_tc_dgrad_nhwc_fp16";
+  launch_conv_dgrad<Fp16>(op, p, raw(dy), raw(w), raw(dx), dgrad_workspace<Fp16>(ex, p, op), ex.stream);
+}
+
+float* wgrad_workspace(const Exec& ex, Precision prec, const Conv2dParams& p, const char* op) {
+  p.validate(op);
+  return workspace_array<float>(ex, std::max<int64_t>(ops::conv2d_tc_wgrad_splits(prec, p) * p.w_size(), 1), op);
+}
+void conv2d_tc_wgrad_nhwc_tf32(const Exec& ex, const Conv2dParams& p, const float* x, const float* dy, float* dw) {
+  constexpr const char* op = "conv2d_tc_wgrad_nhwc_tf32";
+  launch_conv_wgrad<Tf32>(op, Precision::tf32, p, x, dy, dw, wgrad_workspace(ex, Precision::tf32, p, op), ex.stream);
+}
+void conv2d_tc_wgrad_nhwc_bf16(const Exec& ex, const Conv2dParams& p, const BFloat16* x, const BFloat16* dy,
+                               BFloat16* dw) {
+  constexpr const char* op = "conv2d_tc_wgrad_nhwc_bf16";
+  launch_conv_wgrad<Bf16>(op, Precision::bf16, p, raw(x), raw(dy), raw(dw), wgrad_workspace(ex, Precision::bf16, p, op),
+                          ex.stream);
+}
+void conv2d_tc_wgrad_nhwc_fp16(const Exec& ex, const Conv2dParams& p, const Half* x, const Half* dy, Half* dw) {
+  constexpr const char* op = "conv2d_tc_wgrad_nhwc_fp16";
+  launch_conv_wgrad<Fp16>(op, Precision::fp16, p, raw(x), raw(dy), raw(dw), wgrad_workspace(ex, Precision::fp16, p, op),
+                          ex.stream);
+}
+
+// ---- the op-level stubs: FP32 NCHW tensors through NHWC copies in the type (see the top of this file)
+
+// Calls f(P{}) for the precision's operations.
+template <class F>
+void at_precision(Precision prec, const char* op, const F& f) {
+  FOVEA_CHECK(prec == Precision::tf32 || prec == Precision::bf16 || prec == Precision::fp16, op, ": precision ",
+              precision_name(prec), " is not a tensor-core precision");
+  if (prec == Precision::tf32)
+    f(Tf32{});
+  else if (prec == Precision::bf16)
+    f(Bf16{});
+  else
+    f(Fp16{});
+}
+
+// Carves 16-byte aligned pieces of `bytes` each from one workspace.
+struct Carve {
+  unsigned char* at;
+  template <class T>
+  T* take(int64_t count) {
+    T* r = reinterpret_cast<T*>(at);
+    at += aligned_bytes(count * int64_t(sizeof(T)));
+    return r;
+  }
+};
+
+void conv2d_forward_tc_igemm(const Exec& ex, Precision prec, const Conv2dParams& p, const float* x, const float* w,
+                             const float* b, float* y) {
+  constexpr const char* op = "conv2d_forward_precision";
+  p.validate(op);
+  check_ptr(op, "x", x), check_ptr(op, "w", w), check_ptr(op, "y", y);
+  const int64_t x_n = p.x_size(), w_n = p.w_size(), y_n = p.y_size();
+  at_precision(prec, op, [&]<class P>(P) {
+    using Raw = typename P::Raw;
+    if (y_n == 0) return;
+    const int64_t e = sizeof(Raw);
+    Carve ws{workspace_array<unsigned char>(
+        ex, aligned_bytes(x_n * e) + aligned_bytes(w_n * e) + aligned_bytes(y_n * e), op)};
+    Raw *xt = ws.take<Raw>(x_n), *wt = ws.take<Raw>(w_n), *yt = ws.take<Raw>(y_n);
+    if (x_n) FOVEA_LAUNCH(to_channels_last<P>, grid_for(x_n), 256, 0, ex.stream, x, xt, p.N, p.C, p.H * p.W);
+    if (w_n)
+      FOVEA_LAUNCH(to_channels_last<P>, grid_for(w_n), 256, 0, ex.stream, w, wt, p.K, p.C_per_group(), p.R * p.S);
+    tcg::launch_conv_fprop<P>(op, p, xt, wt, b, yt, ex.stream);
+    FOVEA_LAUNCH(from_channels_last<P>, grid_for(y_n), 256, 0, ex.stream, yt, y, p.N, p.K, p.P() * p.Q());
+  });
+}
+
+void conv2d_backward_data_tc_igemm(const Exec& ex, Precision prec, const Conv2dParams& p, const float* dy,
+                                   const float* w, float* dx) {
+  constexpr const char* op = "conv2d_backward_data_precision";
+  p.validate(op);
+  check_ptr(op, "dy", dy), check_ptr(op, "w", w), check_ptr(op, "dx", dx);
+  const int64_t x_n = p.x_size(), w_n = p.w_size(), y_n = p.y_size();
+  at_precision(prec, op, [&]<class P>(P) {
+    using Raw = typename P::Raw;
+    if (x_n == 0) return;
+    const int64_t e = sizeof(Raw);
+    Carve ws{workspace_array<unsigned char>(
+        ex, aligned_bytes(y_n * e) + 2 * aligned_bytes(w_n * e) + aligned_bytes(x_n * e), op)};
+    Raw *dyt = ws.take<Raw>(y_n), *wt = ws.take<Raw>(w_n), *wd = ws.take<Raw>(w_n), *dxt = ws.take<Raw>(x_n);
+    if (y_n) FOVEA_LAUNCH(to_channels_last<P>, grid_for(y_n), 256, 0, ex.stream, dy, dyt, p.N, p.K, p.P() * p.Q());
+    if (w_n)
+      FOVEA_LAUNCH(to_channels_last<P>, grid_for(w_n), 256, 0, ex.stream, w, wt, p.K, p.C_per_group(), p.R * p.S);
+    launch_conv_dgrad<P>(op, p, dyt, wt, dxt, wd, ex.stream);
+    FOVEA_LAUNCH(from_channels_last<P>, grid_for(x_n), 256, 0, ex.stream, dxt, dx, p.N, p.C, p.H * p.W);
+  });
+}
+
+void conv2d_backward_filter_tc_igemm(const Exec& ex, Precision prec, const Conv2dParams& p, const float* x,
+                                     const float* dy, float* dw) {
+  constexpr const char* op = "conv2d_backward_filter_precision";
+  p.validate(op);
+  check_ptr(op, "x", x), check_ptr(op, "dy", dy), check_ptr(op, "dw", dw);
+  const int64_t x_n = p.x_size(), w_n = p.w_size(), y_n = p.y_size();
+  at_precision(prec, op, [&]<class P>(P) {
+    using Raw = typename P::Raw;
+    if (w_n == 0) return;
+    const int64_t e = sizeof(Raw), splits = ops::conv2d_tc_wgrad_splits(prec, p);
+    Carve ws{workspace_array<unsigned char>(
+        ex, aligned_bytes(x_n * e) + aligned_bytes(y_n * e) + aligned_bytes(w_n * e) + aligned_bytes(splits * w_n * 4),
+        op)};
+    Raw *xt = ws.take<Raw>(x_n), *dyt = ws.take<Raw>(y_n), *dwt = ws.take<Raw>(w_n);
+    float* partial = ws.take<float>(splits * w_n);
+    if (x_n) FOVEA_LAUNCH(to_channels_last<P>, grid_for(x_n), 256, 0, ex.stream, x, xt, p.N, p.C, p.H * p.W);
+    if (y_n) FOVEA_LAUNCH(to_channels_last<P>, grid_for(y_n), 256, 0, ex.stream, dy, dyt, p.N, p.K, p.P() * p.Q());
+    launch_conv_wgrad<P>(op, prec, p, xt, dyt, dwt, partial, ex.stream);
+    // KRSC -> KCRS: [K][R S][Cg] -> [K][Cg][R S]
+    FOVEA_LAUNCH(from_channels_last<P>, grid_for(w_n), 256, 0, ex.stream, dwt, dw, p.K, p.C_per_group(), p.R * p.S);
+  });
+}
+
+[[maybe_unused]] const bool registered =
+    ops::conv2d_tc_fprop_nhwc_tf32_stub.define(kThisSlot, &conv2d_tc_fprop_nhwc_tf32) &&
+    ops::conv2d_tc_fprop_nhwc_bf16_stub.define(kThisSlot, &conv2d_tc_fprop_nhwc_bf16) &&
+    ops::conv2d_tc_fprop_nhwc_fp16_stub.define(kThisSlot, &conv2d_tc_fprop_nhwc_fp16) &&
+    ops::conv2d_tc_dgrad_nhwc_tf32_stub.define(kThisSlot, &conv2d_tc_dgrad_nhwc_tf32) &&
+    ops::conv2d_tc_dgrad_nhwc_bf16_stub.define(kThisSlot, &conv2d_tc_dgrad_nhwc_bf16) &&
+    ops::conv2d_tc_dgrad_nhwc_fp16_stub.define(kThisSlot, &conv2d_tc_dgrad_nhwc_fp16) &&
+    ops::conv2d_tc_wgrad_nhwc_tf32_stub.define(kThisSlot, &conv2d_tc_wgrad_nhwc_tf32) &&
+    ops::conv2d_tc_wgrad_nhwc_bf16_stub.define(kThisSlot, &conv2d_tc_wgrad_nhwc_bf16) &&
+    ops::conv2d_tc_wgrad_nhwc_fp16_stub.define(kThisSlot, &conv2d_tc_wgrad_nhwc_fp16) &&
+    ops::conv2d_forward_precision_stub.define(kThisSlot, &conv2d_forward_tc_igemm) &&
+    ops::conv2d_backward_data_precision_stub.define(kThisSlot, &conv2d_backward_data_tc_igemm) &&
+    ops::conv2d_backward_filter_precision_stub.define(kThisSlot, &conv2d_backward_filter_tc_igemm);
+
+}  // namespace
+}  // namespace fovea::FOVEA_KERNEL_NS

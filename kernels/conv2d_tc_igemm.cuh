@@ -1,0 +1,353 @@
+// Implicit-GEMM convolutions on the tensor cores (kernels/conv2d_tc.h): fprop, dgrad and wgrad on NHWC activations
+// and KRSC filters, at TF32 (FP32 tensors), BF16 or FP16 (16-bit tensors) with FP32 accumulation and the output
+// rounded once. The kernel templates live in this header so that tests can instantiate them with a planted bug
+// (tests/tc_gemm_planted_kernels.cu); kernels/conv2d_tc_igemm.cu instantiates the correct ones.
+//
+// Design (model: CUTLASS's SM80 implicit-GEMM convolution, include/cutlass/conv/threadblock/
+// implicit_gemm_multistage.h and the analytic tile access iterators conv2d_fprop_activation_tile_access_iterator_
+// analytic.h, conv2d_fprop_filter_..._analytic.h and conv2d_dgrad_output_gradient_..._analytic.h: per-thread row
+// coordinates decoded once, the filter tap advanced per k-tile, one predicate per access; the ideas, not the code).
+// fprop of group g is the GEMM
+//     y[m][g Kg + k] = sum over (r, s, c) of A[m][(r, s, c)] * B[k][(r, s, c)],   m = (n, p, q), k < Kg,
+// where A[m][(r, s, c)] = x[n][p stride_h - pad_h + r dil_h][q stride_w - pad_w + s dil_w][g Cg + c] (zero outside
+// the image) is never formed: each k-tile of A is gathered from x as it is staged. B is the filter as stored: Kg rows
+// of R S Cg elements, k-contiguous. dgrad is the same kernel with the other index map (Pass::dgrad): m = (n, h, w)
+// over dx, the reduction over (r, s, k), A gathered from dy at ((h + pad_h - r dil_h) / stride_h, ...) where that
+// division is exact and inside dy, B the filter rearranged as [g][c][r][s][k] (kernels/conv2d_tc_igemm.cu). A stride
+// above 1 gathers zeros for the taps between dy's pixels: correct, but stride_h stride_w times the mma work of
+// CUTLASS's strided dgrad, which splits dx into stride phases (not done; ResNet has 2-3 such layers). wgrad: below.
+// The block tile, warps, pipeline, ldmatrix fragments, XOR-swizzled shared layout (free of bank conflicts, argued
+// there) and warp-level mma are the multistage GEMM's (kernels/tc_gemm_multistage.cuh, multistage_mainloop: one
+// 128 x 128 output tile per block, 4 warps of 64 x 64, 3 stages of 128-byte k-tiles). What differs is the staging
+// of A:
+//   - cp.async path (the gathered tensor's group channels Tg a multiple of 16 bytes' worth of elements: 8 for
+//     BF16/FP16, 4 for TF32; 16-byte aligned): the reduction index (r, s, c) runs c fastest, so a 16-byte chunk of a
+//     k-tile is 8 (4) consecutive channels of one pixel: one 16-byte cp.async from NHWC memory, with src-size 0
+//     (zero fill) where the pixel falls in the padding, outside the image, past the reduction or past M. A thread
+//     copies one chunk position of 8 rows (16 apart), as the GEMM's copy plan: the (n, oh, ow) of its rows are
+//     decoded once per block (image offset and base pixel, in registers), the tap (r, s) and channel of its chunk
+//     once per k-tile (3 integer divisions), then each copy is an address and two bounds checks.
+//   - element path (any channel count, e.g. the first layer's C = 3, or unaligned data): element loads and shared
+//     stores at the same point of the pipeline, consecutive threads along c. Correct, not fast: every element is
+//     decoded on its own and the tensor cores wait for the loads.
+//   - B (the filter rows) by 16-byte cp.async when its rows are 16-byte aligned (R S Tg a multiple of 8 or 4
+//     elements), else by element loads (the GEMM's copy_tile / load_tile).
+// Epilogue: out = from_float(acc + b[col]), b (FP32, fprop only, may be null) first rounded to the output type (the
+// reference reads the bias as a value of the output type), from registers.
+//
+// Cost model, per block and k-tile: the GEMM's (kernels/tc_gemm_multistage.cuh): 2 x 16 KiB by cp.async, 128
+// ldmatrix.x4, 512 mma.sync; plus the A addressing, ~10 integer instructions per 16-byte copy. The GEMM is N P Q by
+// Kg by R S Cg (dgrad: N H W by Cg by R S Kg); at Kg < 128 (ResNet CIFAR: 16, 32, 64) the block computes 128 - Kg
+// columns of zeros: a 64-wide N tile would halve that waste (not done). Global traffic: x is read about R S /
+// (stride_h stride_w) times (once per filter tap, from L2 after the first), the filter once per block.
+//
+// Machine code (nvcc 13, ../shared/tools/sass/sass.sh; README, "Tensor cores"): 238-250 registers, no spills, on
+// sm_80 and sm_90 (wgrad 194-221). One k-tile of the cp.async path, read from the sm_80 SASS of a build with the
+// element path compiled out (the library's loop also holds the element-load branch, which this path skips):
+// BF16 fprop 636 instructions: 16 LDGSTS.E.BYPASS.128.ZFILL, 32 LDSM.16.M88.4, 128 HMMA.16816.F32.BF16 (20%);
+// BF16 dgrad at stride 1: 681 (19% HMMA); TF32 fprop 894 (128 HMMA.1688.F32.TF32, 14%: cvt.rna on every fragment
+// register). The multistage GEMM's k-tile is about 400: the gather's addressing costs ~15 instructions per copy more.
+//
+// Order of the sums: each output adds its mma k-steps in reduction order, fprop and dgrad without a split: bitwise
+// the same run to run and under every emulator schedule; wgrad's split-K partials are summed in a fixed order.
+#pragma once
+#include "kernels/tc_gemm_multistage.cuh"
+#include "layers/ops/conv2d.h"
+
+namespace fovea::FOVEA_KERNEL_NS::tcg {
+
+// Which convolution the gathered operand A serves: its index map from an output row and a filter tap to a pixel.
+//   fprop: A[(n, p, q)][(r, s, c)] = x[n][p stride_h - pad_h + r dil_h][q stride_w - pad_w + s dil_w][g Cg + c]
+//   dgrad: A[(n, h, w)][(r, s, k)] = dy[n][(h + pad_h - r dil_h) / stride_h][...][g Kg + k], zero where the division
+//          is not exact or the pixel is outside dy (the transposed convolution, every output pixel in one GEMM)
+enum class Pass : int { fprop, dgrad };
+
+// The GEMM view of a pass, checked to fit int32 (element counts below 2^31) by the launchers.
+struct ConvArgs {
+  int TH, TW, TC, Tg;  // the gathered tensor T (x, or dy), NHWC; a group's slice is Tg channels from g Tg
+  int OH, OW;          // output rows m = (n, oh, ow) over OH x OW (P x Q, or H x W)
+  int R, S, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w;
+  int cols;  // GEMM columns per group (Kg, or Cg): B is `cols` rows of Kred elements per group
+  int ldo;   // output channels (K, or C): the output is M rows of ldo, the group's columns from g cols
+  int M;     // N OH OW
+  int Kred;  // R S Tg
+};
+
+// The pixel of T along one dimension for an output coordinate's base (o stride - pad for fprop, o + pad for dgrad)
+// and a tap's offset (r dil, or -r dil): false outside T (or between dgrad's strided pixels).
+template <Pass kPass>
+FOVEA_DEVICE_INLINE bool tap(int num, int stride, int extent, int& t) {
+  if constexpr (kPass == Pass::fprop) {
+    t = num;
+    return unsigned(num) < unsigned(extent);
+  } else {
+    if (num < 0) return false;
+    if (stride == 1) {  // uniform across the block: the division (~20 instructions per copy) only where needed
+      t = num;
+      return num < extent;
+    }
+    t = num / stride;
+    return t * stride == num && t < extent;
+  }
+}
+
+// The row's base (see tap) for output coordinate o.
+template <Pass kPass>
+FOVEA_DEVICE_INLINE int row_base(int o, int stride, int pad) {
+  return kPass == Pass::fprop ? o * stride - pad : o + pad;
+}
+template <Pass kPass>
+FOVEA_DEVICE_INLINE int tap_offset(int r, int dil) {
+  return kPass == Pass::fprop ? r * dil : -r * dil;
+}
+
+// One thread's share of an A k-tile on the cp.async path: chunk position `chunk` of rows row0 + 16 i.
+template <class P>
+struct ActivationPlan {
+  static constexpr int kRowStep = Ms<P>::kThreads / 8;
+  static constexpr int kCopies = Ms<P>::kTile / kRowStep;
+  int chunk, row0;
+  int image[kCopies];  // n TH TW TC: the row's image in T
+  int h0[kCopies];     // row_base of oh; far below 0 for a row past M (every copy then zero-fills)
+  int w0[kCopies];     // row_base of ow
+};
+
+template <class P, Pass kPass>
+FOVEA_DEVICE_INLINE ActivationPlan<P> activation_plan(const ConvArgs& c, int m0, int tid) {
+  using A = ActivationPlan<P>;
+  A a;
+  a.row0 = tid / 8, a.chunk = tid % 8;
+  const int OHW = c.OH * c.OW;
+#pragma unroll
+  for (int i = 0; i < A::kCopies; ++i) {
+    const int m = m0 + a.row0 + i * A::kRowStep;
+    const int n = m / OHW, o = m - n * OHW, oh = o / c.OW, ow = o - oh * c.OW;
+    a.image[i] = n * c.TH * c.TW * c.TC;
+    a.h0[i] = m < c.M ? row_base<kPass>(oh, c.stride_h, c.pad_h) : -(1 << 30);
+    a.w0[i] = row_base<kPass>(ow, c.stride_w, c.pad_w);
+  }
+  return a;
+}
+
+// Issues the cp.async copies of A's k-tile kt (group channels from t_off) into S, zero-filling outside T, past the
+// reduction and past M.
+template <class P, Pass kPass>
+FOVEA_DEVICE_INLINE void copy_activation_tile(unsigned char* S, const ActivationPlan<P>& a, const ConvArgs& c,
+                                              const typename P::Raw* __restrict__ t, int t_off, int kt) {
+  using M = Ms<P>;
+  using A = ActivationPlan<P>;
+  const int kk = kt * M::kBK + a.chunk * M::kChunk;
+  const bool k_in = kk < c.Kred;
+  int dh = 0, dw = 0, ch = 0;
+  if (k_in) {  // the chunk's tap (r, s) and first channel: Tg is a multiple of the chunk, so one tap per chunk
+    const int rs = kk / c.Tg, r = rs / c.S;
+    ch = kk - rs * c.Tg, dh = tap_offset<kPass>(r, c.dil_h), dw = tap_offset<kPass>(rs - r * c.S, c.dil_w);
+  }
+  unsigned char* dst = S + swizzle(a.row0, a.chunk);  // + 2048 bytes per copy: the same swizzle (16 rows apart)
+#pragma unroll
+  for (int i = 0; i < A::kCopies; ++i) {
+    int th = 0, tw = 0;
+    const bool in =
+        k_in && tap<kPass>(a.h0[i] + dh, c.stride_h, c.TH, th) && tap<kPass>(a.w0[i] + dw, c.stride_w, c.TW, tw);
+    const typename P::Raw* src = in ? t + a.image[i] + (th * c.TW + tw) * c.TC + t_off + ch : t;
+    tc::cp_async<16>(dst + i * A::kRowStep * 128, src, in ? 16 : 0);
+  }
+}
+
+// Stages A's k-tile kt by element loads and shared stores (any Tg, any alignment), zeros where the copy path fills.
+template <class P, Pass kPass>
+FOVEA_DEVICE_INLINE void load_activation_tile(unsigned char* S, const ConvArgs& c,
+                                              const typename P::Raw* __restrict__ t, int t_off, int m0, int kt,
+                                              int tid) {
+  using Raw = typename P::Raw;
+  using M = Ms<P>;
+  const int OHW = c.OH * c.OW;
+  for (int e = tid; e < M::kTile * M::kBK; e += M::kThreads) {
+    const int row = e / M::kBK, k = e % M::kBK;
+    const int m = m0 + row, kk = kt * M::kBK + k;
+    Raw v = Raw(0);
+    if (m < c.M && kk < c.Kred) {
+      const int n = m / OHW, o = m - n * OHW, oh = o / c.OW, ow = o - oh * c.OW;
+      const int rs = kk / c.Tg, ch = kk - rs * c.Tg, r = rs / c.S, s = rs - r * c.S;
+      int th = 0, tw = 0;
+      if (tap<kPass>(row_base<kPass>(oh, c.stride_h, c.pad_h) + tap_offset<kPass>(r, c.dil_h), c.stride_h, c.TH, th) &&
+          tap<kPass>(row_base<kPass>(ow, c.stride_w, c.pad_w) + tap_offset<kPass>(s, c.dil_w), c.stride_w, c.TW, tw))
+        v = t[((n * c.TH + th) * c.TW + tw) * c.TC + t_off + ch];
+    }
+    *reinterpret_cast<Raw*>(S + swizzle(row, k / M::kChunk) + (k % M::kChunk) * int(sizeof(Raw))) = v;
+  }
+}
+
+// out[m][g cols + j] = sum over the reduction of A[m][.] B[j][.] (+ bias[g cols + j]) for the block's 128 x 128 tile.
+// grid (M tiles, cols tiles, groups), 128 threads, Ms<P>::kSmemBytes of dynamic shared memory.
+template <class P, Pass kPass, Plant kPlant>
+__global__ void __launch_bounds__(128)
+    conv2d_tc_igemm_kernel(ConvArgs c, bool async_a, bool async_b, const typename P::Raw* __restrict__ t,
+                           const typename P::Raw* __restrict__ b_rows, const float* __restrict__ bias,
+                           typename P::Raw* __restrict__ out) {
+  using Raw = typename P::Raw;
+  using M = Ms<P>;
+  FOVEA_DYNAMIC_SHARED(unsigned char, smem);
+
+  const int tid = threadIdx.x;
+  const int m0 = blockIdx.x * M::kTile, n0 = blockIdx.y * M::kTile, g = blockIdx.z;
+  const int t_off = g * c.Tg, o_off = g * c.cols;
+  const Raw* bg = b_rows + int64_t(o_off) * c.Kred;
+
+  const ActivationPlan<P> plan_a = activation_plan<P, kPass>(c, m0, tid);
+  const CopyPlan<P> plan_b = copy_plan<P>(bg, c.Kred, n0, c.cols, tid);
+  auto stage = [&](unsigned char* S, int kt) {
+    if (async_a)
+      copy_activation_tile<P, kPass>(S, plan_a, c, t, t_off, kt);
+    else
+      load_activation_tile<P, kPass>(S, c, t, t_off, m0, kt, tid);
+    if (async_b)
+      copy_tile<P>(S + M::kOperandBytes, plan_b, kt, c.Kred);
+    else
+      load_tile<P>(S + M::kOperandBytes, bg, c.Kred, false, n0, c.cols, kt, c.Kred, tid);
+  };
+
+  float acc[4][8][4] = {};
+  multistage_mainloop<P, kPlant>(smem, (c.Kred + M::kBK - 1) / M::kBK, stage, acc);
+
+  for_each_accumulator(acc, [&](int bm, int bn, float a) {
+    const int m = m0 + bm, j = n0 + bn;
+    if (m >= c.M || j >= c.cols) return;
+    const float v = bias ? a + P::to_float(P::from_float(bias[o_off + j])) : a;
+    out[int64_t(m) * c.ldo + o_off + j] = P::from_float(v);
+  });
+}
+
+inline void check_int32(const char* op, const Conv2dParams& p) {
+  p.validate(op);
+  constexpr int64_t kMax = INT32_MAX;
+  FOVEA_CHECK(p.x_size() <= kMax && p.y_size() <= kMax && p.w_size() <= kMax, op, ": ", p.str(),
+              ": tensors of 2^31 elements or more are not supported by the tensor-core convolution");
+  FOVEA_CHECK(p.groups <= 65535, op, ": groups = ", p.groups, " is above the grid's 65535");
+}
+
+// The GEMM view of p for a pass (p checked).
+template <Pass kPass>
+ConvArgs conv_args(const char* op, const Conv2dParams& p) {
+  check_int32(op, p);
+  ConvArgs c;
+  const bool f = kPass == Pass::fprop;
+  c.TH = int(f ? p.H : p.P()), c.TW = int(f ? p.W : p.Q()), c.TC = int(f ? p.C : p.K);
+  c.Tg = int(f ? p.C_per_group() : p.K_per_group());
+  c.OH = int(f ? p.P() : p.H), c.OW = int(f ? p.Q() : p.W);
+  c.R = int(p.R), c.S = int(p.S);
+  c.stride_h = int(p.stride_h), c.stride_w = int(p.stride_w), c.pad_h = int(p.pad_h), c.pad_w = int(p.pad_w);
+  c.dil_h = int(p.dil_h), c.dil_w = int(p.dil_w);
+  c.cols = int(f ? p.K_per_group() : p.C_per_group()), c.ldo = int(f ? p.K : p.C);
+  c.M = int(p.N) * c.OH * c.OW, c.Kred = c.R * c.S * c.Tg;
+  return c;
+}
+
+// out = the pass's GEMM: t gathered (NHWC), b_rows the cols x Kred rows of each group, bias (FP32, may be null).
+template <class P, Pass kPass, Plant kPlant = Plant::none>
+void launch_conv_igemm(const char* op, const ConvArgs& c, int groups, const typename P::Raw* t,
+                       const typename P::Raw* b_rows, const float* bias, typename P::Raw* out, double flops,
+                       StreamHandle stream) {
+  using M = Ms<P>;
+  if (c.M == 0 || c.cols == 0) return;
+  constexpr int kE = int(sizeof(typename P::Raw));
+  // 16-byte chunks of channels: every pixel's group channels start 16-byte aligned.
+  const bool async_a = aligned16(t) && (c.Tg * kE) % 16 == 0 && (c.TC * kE) % 16 == 0;
+  const bool async_b = aligned16(b_rows) && (c.Kred * kE) % 16 == 0;
+  const dim3 grid(unsigned((c.M + M::kTile - 1) / M::kTile), unsigned((c.cols + M::kTile - 1) / M::kTile),
+                  unsigned(groups));
+  const cudaError_t err = cudaFuncSetAttribute(conv2d_tc_igemm_kernel<P, kPass, kPlant>,
+                                               cudaFuncAttributeMaxDynamicSharedMemorySize, M::kSmemBytes);
+  FOVEA_CHECK(err == cudaSuccess, op, ": cudaFuncSetAttribute(MaxDynamicSharedMemorySize, ", M::kSmemBytes,
+              ") failed: ", cudaGetErrorString(err),
+              " (the device needs >= 96 KiB of shared memory per block: sm_80+)");
+  note_flop(flops);
+  FOVEA_LAUNCH((conv2d_tc_igemm_kernel<P, kPass, kPlant>), grid, M::kThreads, M::kSmemBytes, stream, c, async_a,
+               async_b, t, b_rows, bias, out);
+}
+
+// y (N P Q x K, NHWC) = conv(x (NHWC), w (KRSC)) + b at P's precision; b may be null.
+template <class P, Plant kPlant = Plant::none>
+void launch_conv_fprop(const char* op, const Conv2dParams& p, const typename P::Raw* x, const typename P::Raw* w,
+                       const float* b, typename P::Raw* y, StreamHandle stream) {
+  const ConvArgs c = conv_args<Pass::fprop>(op, p);
+  check_ptr(op, "x", x), check_ptr(op, "w", w), check_ptr(op, "y", y);
+  launch_conv_igemm<P, Pass::fprop, kPlant>(op, c, int(p.groups), x, w, b, y, p.flops(), stream);
+}
+
+// ------------------------------------------------------------------ wgrad
+// dw[g Kg + k][(r, s, c)] = sum over m = (n, p, q) of dy[m][g Kg + k] * A[m][(r, s, c)] with A fprop's gather of x:
+// the GEMM dy_g^T A_g, M = Kg, N = R S Cg, reduced over N P Q. Both operands are contiguous along M or N, not along
+// the reduction, so the k-major shared layout of the mainloop is filled by element loads: dy by the GEMM's
+// load_tile (consecutive threads along k), x by load_wgrad_x_tile (consecutive threads along c). Correct, not fast:
+// no cp.async, the tensor cores wait for the loads, and the transposing shared stores conflict (up to 4-way); the
+// fast form stages both operands m-major by cp.async and reads fragments with ldmatrix.trans (16-bit types only).
+// Split-K (conv2d_tc.h, conv2d_tc_wgrad_splits): split s of the reduction's k-tiles writes FP32 partials to
+// partial[s][K][R S Cg]; wgrad_reduce sums them in split order and rounds once: deterministic.
+
+// Stages k-tile kt of the x operand: element (j, e) = A[kt kBK + e][cols0 + j] into row j, element e of the k-tile.
+template <class P>
+FOVEA_DEVICE_INLINE void load_wgrad_x_tile(unsigned char* S, const ConvArgs& c, const typename P::Raw* __restrict__ x,
+                                           int t_off, int cols0, int kt, int tid) {
+  using Raw = typename P::Raw;
+  using M = Ms<P>;
+  const int OHW = c.OH * c.OW;
+  for (int e = tid; e < M::kTile * M::kBK; e += M::kThreads) {
+    const int j = e % M::kTile, kr = e / M::kTile;
+    const int col = cols0 + j, m = kt * M::kBK + kr;
+    Raw v = Raw(0);
+    if (col < c.Kred && m < c.M) {
+      const int n = m / OHW, o = m - n * OHW, oh = o / c.OW, ow = o - oh * c.OW;
+      const int rs = col / c.Tg, ch = col - rs * c.Tg, r = rs / c.S, s = rs - r * c.S;
+      int th = 0, tw = 0;
+      if (tap<Pass::fprop>(oh * c.stride_h - c.pad_h + r * c.dil_h, c.stride_h, c.TH, th) &&
+          tap<Pass::fprop>(ow * c.stride_w - c.pad_w + s * c.dil_w, c.stride_w, c.TW, tw))
+        v = x[((n * c.TH + th) * c.TW + tw) * c.TC + t_off + ch];
+    }
+    *reinterpret_cast<Raw*>(S + swizzle(j, kr / M::kChunk) + (kr % M::kChunk) * int(sizeof(Raw))) = v;
+  }
+}
+
+// c: the fprop view (conv_args<Pass::fprop>). grid (R S Cg tiles, Kg tiles, groups x splits); split s takes k-tiles
+// [s per, (s + 1) per) of the N P Q reduction.
+template <class P>
+__global__ void __launch_bounds__(128)
+    conv2d_tc_wgrad_kernel(ConvArgs c, int splits, int per, const typename P::Raw* __restrict__ x,
+                           const typename P::Raw* __restrict__ dy, float* __restrict__ partial) {
+  using M = Ms<P>;
+  FOVEA_DYNAMIC_SHARED(unsigned char, smem);
+
+  const int tid = threadIdx.x;
+  const int cols0 = blockIdx.x * M::kTile, rows0 = blockIdx.y * M::kTile;
+  const int g = int(blockIdx.z) / splits, split = int(blockIdx.z) % splits;
+  const int ktiles = (c.M + M::kBK - 1) / M::kBK, kt0 = split * per;
+  const int tiles = ktiles - kt0 < per ? (ktiles - kt0 > 0 ? ktiles - kt0 : 0) : per;
+  const typename P::Raw* dyg = dy + g * c.cols;  // dy[m][g Kg + k]: k-contiguous rows of ldo
+
+  auto stage = [&](unsigned char* S, int kt) {
+    load_tile<P>(S, dyg, c.ldo, true, rows0, c.cols, kt0 + kt, c.M, tid);
+    load_wgrad_x_tile<P>(S + M::kOperandBytes, c, x, g * c.Tg, cols0, kt0 + kt, tid);
+  };
+
+  float acc[4][8][4] = {};
+  multistage_mainloop<P, Plant::none>(smem, tiles, stage, acc);
+
+  float* out = partial + (int64_t(split) * c.ldo + int64_t(g) * c.cols) * c.Kred;
+  for_each_accumulator(acc, [&](int bm, int bn, float a) {
+    const int k = rows0 + bm, col = cols0 + bn;
+    if (k < c.cols && col < c.Kred) out[int64_t(k) * c.Kred + col] = a;
+  });
+}
+
+// dw[i] = the splits' partials of element i summed in split order, rounded to the type once.
+template <class P>
+__global__ void conv2d_tc_wgrad_reduce(const float* __restrict__ partial, int splits, int64_t n,
+                                       typename P::Raw* __restrict__ dw) {
+  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) {
+    float s = partial[i];
+    for (int k = 1; k < splits; ++k) s += partial[int64_t(k) * n + i];
+    dw[i] = P::from_float(s);
+  }
+}
+
+}  // namespace fovea::FOVEA_KERNEL_NS::tcg
