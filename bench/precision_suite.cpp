@@ -9,11 +9,13 @@
 #include <optional>
 #include <random>
 #include <set>
+#include <type_traits>
 
 #include "core/build_info.h"
 #include "core/error.h"
 #include "core/memory.h"
 #include "cpu_reference/gemm.h"
+#include "kernels/conv2d_tc.h"
 #include "kernels/nhwc16.h"
 #include "kernels/tc_gemm.h"
 #include "layers/cudnn/cudnn_backend.h"
@@ -73,10 +75,49 @@ TensorCorePeak tensor_core_peak(Device d, Precision p) {
   return out;
 }
 
+namespace {
+
+// Our implicit-GEMM tensor-core convolutions (kernels/conv2d_tc.h) on the anchor's 16-bit NHWC buffers. TF32 is left
+// out: its raw kernels take FP32 NHWC, cuDNN's TF32 rows here run on FP32 NCHW.
+template <class T>
+void tc_igemm_raw_as(const Exec& ex, ConvOp op, const Conv2dParams& p, const void* in0, const void* in1, void* out) {
+  const T* a = static_cast<const T*>(in0);
+  const T* b = static_cast<const T*>(in1);
+  T* o = static_cast<T*>(out);
+  if constexpr (std::is_same_v<T, BFloat16>) {
+    if (op == ConvOp::forward)
+      ops::conv2d_tc_fprop_nhwc_bf16_stub(ex, p, a, b, nullptr, o);
+    else if (op == ConvOp::backward_data)
+      ops::conv2d_tc_dgrad_nhwc_bf16_stub(ex, p, a, b, o);
+    else
+      ops::conv2d_tc_wgrad_nhwc_bf16_stub(ex, p, a, b, o);
+  } else {
+    if (op == ConvOp::forward)
+      ops::conv2d_tc_fprop_nhwc_fp16_stub(ex, p, a, b, nullptr, o);
+    else if (op == ConvOp::backward_data)
+      ops::conv2d_tc_dgrad_nhwc_fp16_stub(ex, p, a, b, o);
+    else
+      ops::conv2d_tc_wgrad_nhwc_fp16_stub(ex, p, a, b, o);
+  }
+}
+
+void tc_igemm_raw(const Exec& ex, Precision prec, ConvOp op, const Conv2dParams& p, const void* in0, const void* in1,
+                  void* out) {
+  if (prec == Precision::bf16)
+    tc_igemm_raw_as<BFloat16>(ex, op, p, in0, in1, out);
+  else
+    tc_igemm_raw_as<Half>(ex, op, p, in0, in1, out);
+}
+
+bool tc_igemm_supports(Precision prec, ConvOp, const Conv2dParams&) {
+  return prec == Precision::bf16 || prec == Precision::fp16;
+}
+
+}  // namespace
+
 std::vector<RawConvContender> raw_conv_contenders() {
-  // The implicit-GEMM tensor-core convolutions' raw 16-bit NHWC entry points go here, e.g.
-  //   return {{"ours:igemm_tc (raw NHWC)", &my_raw_conv, &my_supports}};
-  return {};
+  // More raw-buffer contenders go here (a name, a function taking the device buffers, what it supports).
+  return {{"ours:conv2d_tc_igemm (raw NHWC)", &tc_igemm_raw, &tc_igemm_supports}};
 }
 
 namespace {
@@ -376,8 +417,7 @@ Case conv_case(Ctx& x, Precision prec, ConvOp op, const Conv2dParams& p) {
   }
 
   {
-    Entry e{base_row(k, "ours:op-level im2col (FP32 NCHW in/out, conversions included)"), false,
-            bf16_target ? 0.8 : 0.0};
+    Entry e{base_row(k, "ours:op-level (FP32 NCHW in/out, conversions included)"), false, bf16_target ? 0.8 : 0.0};
     try {
       auto run = [&] { conv_stub(x.ours, prec, op, p, in0.as<float>(), in1.as<float>(), out32.as<float>()); };
       run();

@@ -42,8 +42,8 @@ struct RawConvContender {
   // false: the contender does not take this case (the row is left out).
   bool (*supports)(Precision prec, ConvOp op, const Conv2dParams& p) = nullptr;
 };
-// Our raw-buffer tensor-core convolutions, timed beside cuDNN on the same buffers. Empty for now: the implicit-GEMM
-// tensor-core kernels with a raw 16-bit NHWC entry point go here (precision_suite.cpp, raw_conv_contenders()).
+// Our raw-buffer tensor-core convolutions, timed beside cuDNN on the same buffers: the implicit-GEMM kernels of
+// kernels/conv2d_tc.h at bf16 and fp16 (precision_suite.cpp, raw_conv_contenders(): add more there).
 std::vector<RawConvContender> raw_conv_contenders();
 
 struct PrecisionSuiteOptions {
