@@ -110,6 +110,11 @@ void dedupe(std::vector<T>& v, Key key) {
 
 }  // namespace
 
+void add_model_shapes(const std::string& model, int64_t batch, ShapeSet& out) {
+  auto m = nn::build_model(model, Shape{3, 32, 32}, 10);
+  collect(m->net(), Shape{batch, 3, 32, 32}, out);
+}
+
 ShapeSet make_shape_set(const std::string& name, const std::vector<int64_t>& batches,
                         const std::vector<std::string>& conv_specs, const std::vector<std::string>& gemm_specs) {
   using shapes::conv_params;

@@ -18,6 +18,7 @@
 
 #include "bench/bench_harness.h"
 #include "bench/bench_suites.h"
+#include "bench/precision_suite.h"
 #include "core/dispatch.h"
 #include "core/library_module.h"
 #include "tests/cli_test_util.h"
@@ -253,6 +254,59 @@ TEST(BenchSuite, EmuKernelsVerifyAgainstTheReferenceBeforeTiming) {
     EXPECT_EQ(r.verify.rfind("FAILED", 0), 0u) << r.verify;
     EXPECT_FALSE(r.timed);
   }
+}
+
+// The precision suite through the CLI on cpu: the tiny set at the reference of each precision, its own table with
+// the peak (unknown on cpu) and the target columns, and its rows in the common outputs.
+TEST_F(BenchCli, PrecisionSuiteOnCpuWritesItsTable) {
+  const fs::path out = dir_ / "precision";
+  const Result r = run("bench --device cpu --suites precision --reps 1 --warmup 0 --out " + out.string());
+  ASSERT_EQ(r.code, 0) << r.output;
+  const std::string table = slurp(out / "precision.txt");
+  EXPECT_NE(table.find("peak unknown"), std::string::npos) << table;
+  EXPECT_NE(table.find("design targets"), std::string::npos) << table;
+  EXPECT_NE(r.output.find("conv wgrad bf16"), std::string::npos) << r.output;
+  const nlohmann::json j = nlohmann::json::parse(slurp(out / "bench.json"));
+  std::set<std::string> ops;
+  for (const auto& row : j["rows"]) {
+    EXPECT_EQ(row["suite"], "precision") << row.dump();
+    EXPECT_EQ(row["impl"], "reference") << row.dump();
+    EXPECT_TRUE(row["timed"].get<bool>()) << row.dump();
+    ops.insert(row["op"].get<std::string>());
+  }
+  for (const char* p : {"tf32", "bf16", "fp16"})
+    for (const char* op : {"gemm", "conv fprop", "conv dgrad", "conv wgrad"})
+      EXPECT_TRUE(ops.count(std::string(op) + " " + p)) << op << " " << p;
+  const Result bad = run("bench --device cpu --suites precision --precision-shapes huge --out " + out.string());
+  EXPECT_NE(bad.code, 0);
+  EXPECT_NE(bad.output.find("'huge'"), std::string::npos) << bad.output;
+}
+
+// On the emulator the precision suite runs our tensor-core GEMM on raw 16-bit buffers (narrowed by
+// kernels/nhwc16.h) and the op-level precision convolutions, each checked against the CPU reference of its
+// precision (there is no vendor row off cuda); the design-target column has no anchor to compare with.
+TEST(BenchSuite, EmuPrecisionSuiteChecksOursAgainstTheReference) {
+  BenchConfig c;
+  c.device = kEmu;
+  c.timing.warmup = 0, c.timing.reps = 1, c.timing.rotate = 1;
+  Stream stream(kEmu);
+  PrecisionSuiteOptions o;
+  o.shapes = "tiny";
+  std::string table;
+  const std::vector<Row> rows = run_precision_suite(c, o, stream, &table);
+  // 3 precisions x (1 GEMM + 2 shapes x 3 convolutions at op level), + bf16/fp16 x 2 shapes x 3 raw NHWC convolutions
+  ASSERT_EQ(rows.size(), 33u);
+  for (const Row& r : rows) {
+    EXPECT_EQ(r.verify.rfind("ok ", 0), 0u) << r.op << " " << r.impl << " " << r.verify << " " << r.note;
+    EXPECT_NE(r.verify.find("vs reference"), std::string::npos) << r.verify;
+    EXPECT_EQ(r.impl.rfind("ours:", 0), 0u) << r.impl;
+    EXPECT_TRUE(r.timed);
+  }
+  EXPECT_NE(table.find("n/a >= 0.80x"), std::string::npos) << table;  // bf16 conv rows: the target, no anchor
+  EXPECT_NE(table.find("peak unknown"), std::string::npos) << table;
+  int raw = 0;
+  for (const Row& r : rows) raw += r.impl.find("raw NHWC") != std::string::npos;
+  EXPECT_EQ(raw, 12);  // every raw contender of raw_conv_contenders(): extend the counts when one is added
 }
 
 TEST(BenchSuite, CifarShapesComeFromTheModels) {
