@@ -340,9 +340,45 @@ FOVEA_DEVICE_INLINE void load_wgrad_x_tile(unsigned char* S, const ConvArgs& c, 
   }
 }
 
-// c: the fprop view (conv_args<Pass::fprop>). grid (R S Cg tiles, Kg tiles, groups x splits); split s takes k-tiles
-// [s per, (s + 1) per) of the N P Q reduction.
+// The fast path (kTrans; BF16/FP16 only, where Kg and Cg are multiples of 8 and x, dy, K and C 16-byte aligned:
+// conv2d_tc_wgrad_fast): both operands are staged in their natural, reduction-major layout, 64 reduction rows of
+// 128 elements per k-tile, by 16-byte cp.async with zero fill, and read by ldmatrix.trans (multistage_mainloop's
+// kTrans). Thread t copies chunk t % 16 of reduction rows t / 16 + 8 i (i < 8) of each operand: 8 lanes write the
+// 8 chunks of one half row, one wavefront under swizzle_t. The x chunk's tap (r, s) and channel are fixed for the
+// block (cols0 + 8 chunk); each row's (n, p, q) is decoded per copy (2 divisions).
 template <class P>
+FOVEA_DEVICE_INLINE void copy_wgrad_tiles(unsigned char* S, const ConvArgs& c, const typename P::Raw* __restrict__ x,
+                                          const typename P::Raw* __restrict__ dyg, int t_off, int rows0, int cols0,
+                                          int kt, int tid) {
+  using M = Ms<P>;
+  const int chunk = tid % 16, row0 = tid / 16;
+  const int k = rows0 + 8 * chunk, col = cols0 + 8 * chunk;
+  const bool k_in = k < c.cols, col_in = col < c.Kred;
+  int dh = 0, dw = 0, ch = 0;
+  if (col_in) {  // Tg is a multiple of 8: the chunk is 8 channels of one tap
+    const int rs = col / c.Tg, r = rs / c.S;
+    ch = col - rs * c.Tg, dh = r * c.dil_h, dw = (rs - r * c.S) * c.dil_w;
+  }
+  const int OHW = c.OH * c.OW;
+#pragma unroll
+  for (int i = 0; i < 8; ++i) {
+    const int row = row0 + 8 * i, m = kt * M::kBK + row;
+    const bool m_in = m < c.M;
+    tc::cp_async<16>(S + swizzle_t(row, chunk), m_in && k_in ? dyg + int64_t(m) * c.ldo + k : dyg,
+                     m_in && k_in ? 16 : 0);
+    const int n = m / OHW, o = m - n * OHW, oh = o / c.OW, ow = o - oh * c.OW;
+    int th = 0, tw = 0;
+    const bool in = m_in && col_in && tap<Pass::fprop>(oh * c.stride_h - c.pad_h + dh, c.stride_h, c.TH, th) &&
+                    tap<Pass::fprop>(ow * c.stride_w - c.pad_w + dw, c.stride_w, c.TW, tw);
+    const typename P::Raw* src = in ? x + ((int64_t(n) * c.TH + th) * c.TW + tw) * c.TC + t_off + ch : x;
+    tc::cp_async<16>(S + M::kOperandBytes + swizzle_t(row, chunk), src, in ? 16 : 0);
+  }
+}
+
+// c: the fprop view (conv_args<Pass::fprop>). grid (R S Cg tiles, Kg tiles, groups x splits); split s takes k-tiles
+// [s per, (s + 1) per) of the N P Q reduction. kTrans: the fast path above, else the element path (the reference
+// the fast path is tested against bitwise).
+template <class P, bool kTrans = false, Plant kPlant = Plant::none>
 __global__ void __launch_bounds__(128)
     conv2d_tc_wgrad_kernel(ConvArgs c, int splits, int per, const typename P::Raw* __restrict__ x,
                            const typename P::Raw* __restrict__ dy, float* __restrict__ partial) {
@@ -357,18 +393,31 @@ __global__ void __launch_bounds__(128)
   const typename P::Raw* dyg = dy + g * c.cols;  // dy[m][g Kg + k]: k-contiguous rows of ldo
 
   auto stage = [&](unsigned char* S, int kt) {
-    load_tile<P>(S, dyg, c.ldo, true, rows0, c.cols, kt0 + kt, c.M, tid);
-    load_wgrad_x_tile<P>(S + M::kOperandBytes, c, x, g * c.Tg, cols0, kt0 + kt, tid);
+    if constexpr (kTrans) {
+      copy_wgrad_tiles<P>(S, c, x, dyg, g * c.Tg, rows0, cols0, kt0 + kt, tid);
+    } else {
+      load_tile<P>(S, dyg, c.ldo, true, rows0, c.cols, kt0 + kt, c.M, tid);
+      load_wgrad_x_tile<P>(S + M::kOperandBytes, c, x, g * c.Tg, cols0, kt0 + kt, tid);
+    }
   };
 
   float acc[4][8][4] = {};
-  multistage_mainloop<P, Plant::none>(smem, tiles, stage, acc);
+  multistage_mainloop<P, kPlant, kTrans>(smem, tiles, stage, acc);
 
   float* out = partial + (int64_t(split) * c.ldo + int64_t(g) * c.cols) * c.Kred;
   for_each_accumulator(acc, [&](int bm, int bn, float a) {
     const int k = rows0 + bm, col = cols0 + bn;
     if (k < c.cols && col < c.Kred) out[int64_t(k) * c.Kred + col] = a;
   });
+}
+
+// Whether wgrad takes the fast path (kTrans) for these pointers and this view: 16-bit types, group channels of x and
+// dy in whole 16-byte chunks, 16-byte aligned.
+template <class P>
+inline bool conv2d_tc_wgrad_fast(const ConvArgs& c, const void* x, const void* dy) {
+  constexpr int kE = int(sizeof(typename P::Raw));
+  return kE == 2 && aligned16(x) && aligned16(dy) && (c.Tg * kE) % 16 == 0 && (c.TC * kE) % 16 == 0 &&
+         (c.cols * kE) % 16 == 0 && (c.ldo * kE) % 16 == 0;
 }
 
 // dw[i] = the splits' partials of element i summed in split order, rounded to the type once.

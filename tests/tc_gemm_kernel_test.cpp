@@ -1033,6 +1033,77 @@ TEST(TcConvEmu, FreeOfBankConflictsWithTheCountsOfItsCostModel) {
   }
 }
 
+// wgrad's fast path (BF16/FP16, channels per group multiples of 8, 16-byte aligned: both operands by cp.async in their
+// reduction-major layout, fragments by ldmatrix.trans; kernels/conv2d_tc_igemm.cuh) equals its element path (the same
+// operands one element off 16-byte alignment) bitwise, on random operands, and the reference of its precision; split-K
+// included.
+TEST(TcConvEmu, WgradFastPathEqualsTheElementPathBitwise) {
+  const ConvOp op = ConvOp::backward_filter;
+  for (Precision prec : {Precision::bf16, Precision::fp16})
+    for (const ConvCase& c : conv_cases()) {
+      if (c.name != "c16_k24_3x3_pad1" && c.name != "c32_k40_3x3_stride2_5_ktiles" &&
+          c.name != "c8_k16_3x3_pad1_split_k")
+        continue;
+      if (prec == Precision::fp16 && c.name != "c16_k24_3x3_pad1") continue;
+      const Conv2dParams p = ops::conv2d_params(c.x, c.w, c.a);
+      const ConvOperands o(op, p, prec, false, 113);
+      const std::string what = c.name + " " + std::string(precision_name(prec));
+      const std::vector<float> fast = run_conv(kEmu, prec, op, p, o.in0, o.in1, o.b);
+      const std::vector<float> element = run_conv(kEmu, prec, op, p, o.in0, o.in1, o.b, 1);
+      ASSERT_TRUE(test::all_written(fast, what.c_str()));
+      EXPECT_EQ(0, std::memcmp(fast.data(), element.data(), fast.size() * sizeof(float)))
+          << what << ": the fast path differs from the element path";
+      EXPECT_TRUE(matches_reference(op, p, prec, o, fast, what));
+    }
+}
+
+// On the emulator's metrics the fast wgrad kernel (conv2d_tc_wgrad_kernel<P, true>) is the one that runs, its
+// ldmatrix.trans loads and cp.async stores take one wavefront per 8 lanes, 128 ldmatrix.x4 and 2 x 64 x 16 16-byte
+// copies per k-tile. The shape (1 x 1, K = C = 128, N P Q = 128) has every copy inside: where some lanes' chunks fall
+// past K, R S C or the image, the compiled code reaches the cp.async hooks by two paths and the metrics see two partial
+// requests whose lanes no longer form whole 8-lane phases (one instruction on the GPU).
+TEST(TcConvEmu, WgradFastPathFreeOfBankConflicts) {
+  if (!emu::instrumented_build_available())
+    GTEST_SKIP() << "needs the checked (instrumented) build of the kernels, which -DFOVEA_SANITIZE=ON and "
+                    "-DFOVEA_EMU_CHECKED=OFF builds do not make";
+  const ConvOp op = ConvOp::backward_filter;
+  const Conv2dParams p = ops::conv2d_params({2, 128, 8, 8}, {128, 128, 1, 1}, {});
+  const ConvOperands o(op, p, Precision::bf16, false, 127);
+  emu::profile_start();
+  std::vector<float> got;
+  try {
+    got = run_conv(kEmu, Precision::bf16, op, p, o.in0, o.in1, o.b);
+  } catch (...) {
+    emu::profile_stop();
+    throw;
+  }
+  const std::vector<emu::KernelMetrics> all = emu::profile_stop();
+  const emu::KernelMetrics* k = nullptr;
+  std::string names;
+  for (const emu::KernelMetrics& m : all) {
+    names += m.name + "; ";
+    if (m.name.find("conv2d_tc_wgrad_kernel<") != std::string::npos && m.name.find(", true>") != std::string::npos)
+      k = &m;
+  }
+  ASSERT_NE(k, nullptr) << "the fast wgrad kernel did not run (ran: " << names << ")";
+  uint64_t ldmatrix = 0, copies_shared = 0;
+  for (const emu::SiteMetrics& s : k->sites) {
+    if (s.location.find("kernels/mma.cuh") == std::string::npos || s.space != emu::Space::shared) continue;
+    const std::string site = s.location + " " + emu::op_name(s.op);
+    EXPECT_EQ(s.bytes_per_lane, 16u) << site;
+    EXPECT_EQ(s.wavefronts * 8, s.lanes) << site << ": bank conflicts (" << s.per_request(s.wavefronts)
+                                         << " wavefronts per request)";
+    if (s.op == emu::AccessOp::load)
+      ldmatrix += s.requests;
+    else
+      copies_shared += s.lanes;
+  }
+  const uint64_t ktiles = 2;  // N P Q = 128 reduction rows, over all splits
+  EXPECT_EQ(ldmatrix, ktiles * 128) << "ldmatrix.x4 per k-tile";
+  EXPECT_EQ(copies_shared, ktiles * 2 * 64 * 16) << "16-byte cp.async per k-tile";
+  EXPECT_TRUE(matches_reference(op, p, Precision::bf16, o, got, "wgrad 1x1 c128 k128"));
+}
+
 // The simple kernel beside the implicit-GEMM one (im2col + the tensor-core GEMM, FP32 NCHW) equals the reference.
 class TcConvIm2col : public ::testing::TestWithParam<Device> {};
 TEST_P(TcConvIm2col, ExactOperandsEqualTheReferenceBitwise) {
