@@ -51,14 +51,14 @@
 //
 // Machine code (nvcc 13, ../shared/tools/sass/sass.sh; README, "Tensor cores"; registers from ptxas -v, the
 // OBJECT.ptxas of the nvcc build): 128-wide 238-250 registers, 64-wide 158-167, no spills, on sm_80 and sm_90 (wgrad
-// 194-221). At 128 threads a 64-wide block takes ~21 K registers and 72 KiB of shared memory: 3 blocks per SM on an
-// H100 (2 on an A100's 164 KiB), against 2 (1) of the 128-wide tile. One k-tile of the cp.async path, read from the
-// sm_80 SASS of a build with the element path compiled out (the library's loop also holds the element-load branch,
-// which this path skips): BF16 fprop 636 instructions: 16 LDGSTS.E.BYPASS.128.ZFILL, 32 LDSM.16.M88.4, 128
-// HMMA.16816.F32.BF16 (20%); 64-wide 514: 12 LDGSTS, 24 LDSM, 64 HMMA (12.5%); BF16 dgrad at stride 1: 681 (19%
-// HMMA); TF32 fprop 894 (128 HMMA.1688.F32.TF32, 14%: cvt.rna on every fragment register), 64-wide 721 (64 HMMA).
-// The multistage GEMM's k-tile is about 400: the gather's addressing costs ~15 instructions per copy more. At the
-// 64-wide tile the A gather's ~355 integer instructions per k-tile are most of the loop: at Kg = 16 the kernel is
+// 194-221, its fast path 213-216). At 128 threads a 64-wide block takes ~21 K registers and 72 KiB of shared memory: 3
+// blocks per SM on an H100 (2 on an A100's 164 KiB), against 2 (1) of the 128-wide tile. One k-tile of the cp.async
+// path, read from the sm_80 SASS of a build with the element path compiled out (the library's loop also holds the
+// element-load branch, which this path skips): BF16 fprop 636 instructions: 16 LDGSTS.E.BYPASS.128.ZFILL, 32
+// LDSM.16.M88.4, 128 HMMA.16816.F32.BF16 (20%); 64-wide 514: 12 LDGSTS, 24 LDSM, 64 HMMA (12.5%); BF16 dgrad at stride
+// 1: 681 (19% HMMA); TF32 fprop 894 (128 HMMA.1688.F32.TF32, 14%: cvt.rna on every fragment register), 64-wide 721 (64
+// HMMA). The multistage GEMM's k-tile is about 400: the gather's addressing costs ~15 instructions per copy more. At
+// the 64-wide tile the A gather's ~355 integer instructions per k-tile are most of the loop: at Kg = 16 the kernel is
 // bound by the gather's issue, not by the tensor cores (a GPU run decides).
 //
 // Order of the sums: each output adds its mma k-steps in reduction order, fprop and dgrad without a split: bitwise
@@ -308,10 +308,24 @@ void launch_conv_fprop(const char* op, const Conv2dParams& p, const typename P::
 // ------------------------------------------------------------------ wgrad
 // dw[g Kg + k][(r, s, c)] = sum over m = (n, p, q) of dy[m][g Kg + k] * A[m][(r, s, c)] with A fprop's gather of x:
 // the GEMM dy_g^T A_g, M = Kg, N = R S Cg, reduced over N P Q. Both operands are contiguous along M or N, not along
-// the reduction, so the k-major shared layout of the mainloop is filled by element loads: dy by the GEMM's
-// load_tile (consecutive threads along k), x by load_wgrad_x_tile (consecutive threads along c). Correct, not fast:
-// no cp.async, the tensor cores wait for the loads, and the transposing shared stores conflict (up to 4-way); the
-// fast form stages both operands m-major by cp.async and reads fragments with ldmatrix.trans (16-bit types only).
+// the reduction. Two paths, chosen on the host (conv2d_tc_wgrad_fast):
+//   - fast path (BF16/FP16, Kg and Cg multiples of 8, K and C too, x and dy 16-byte aligned; copy_wgrad_tiles): both
+//     operands staged as they lie in memory, a k-tile = 64 reduction rows x 128 elements (256 bytes) per operand,
+//     16 KiB each as on the k-major path, by 16-byte cp.async with zero fill (past N P Q, past Kg or R S Cg, taps in
+//     the padding). Shared layout swizzle_t: chunk c (0..15) of row r at c ^ (r % 8): a cp.async phase (8 lanes: 8
+//     chunks of one half row) and an ldmatrix phase (8 consecutive rows at one logical chunk) each touch 8 distinct
+//     16-byte slots of a 128-byte line: one wavefront. Fragments by ldmatrix.x4.trans (multistage_mainloop's
+//     kTrans): the same mma operands as the k-major layout, so the same bits (tests: TcConvEmu.WgradFastPath*).
+//   - element path (TF32: ldmatrix.trans transposes 16-bit elements, a TF32 element is 32 bits; odd channel counts
+//     such as the first layer's C = 3; unaligned data): the k-major layout filled by element loads, dy by the GEMM's
+//     load_tile (consecutive threads along k), x by load_wgrad_x_tile (consecutive threads along c). Correct, not
+//     fast: no cp.async, the tensor cores wait for the loads, and the transposing shared stores conflict (up to
+//     4-way). Kept as the fast path's bitwise reference.
+// Cost model of the fast path, per block and k-tile: the GEMM's (32 KiB by 16 cp.async per thread, 128
+// ldmatrix.x4, 512 mma.sync: checked on the emulator's metrics, TcConvEmu.WgradFastPathFreeOfBankConflicts), plus the
+// x addressing: each of a thread's 8 rows per k-tile decodes its (n, p, q) (2 integer divisions) and two bounds
+// checks; the chunk's tap (r, s) and channel are decoded once per block. ptxas (nvcc 13): 213 registers on sm_80, 216
+// on sm_90, no spills (element path 221 / 212, TF32 194 / 201). The SASS loop mix is not read yet.
 // Split-K (conv2d_tc.h, conv2d_tc_wgrad_splits): split s of the reduction's k-tiles writes FP32 partials to
 // partial[s][K][R S Cg]; wgrad_reduce sums them in split order and rounds once: deterministic.
 // The block tile stays 128 x 128: wgrad's narrow dimension at ResNet CIFAR's Kg = 16..64 is its M (the Kg rows of

@@ -19,7 +19,8 @@
 //     layout of linear forward) is copied with 16-byte cp.async, zero-filling past K and outside the matrix
 //     (src-size); 8 consecutive lanes copy one 128-byte row. Any other operand (m- or n-contiguous, or unaligned)
 //     is staged by element loads and shared stores at the same point of the pipeline (correct, not fast: the
-//     tensor cores then wait on the loads; a transposing ldmatrix path is the next step for 16-bit types).
+//     tensor cores then wait on the loads; a transposing ldmatrix path, multistage_mainloop's kTrans, serves the
+//     implicit-GEMM wgrad's 16-bit fast path: kernels/conv2d_tc_igemm.cuh; the GEMM does not use it yet).
 //   - Fragments: ldmatrix.x4, as in kernels/tc_gemm.cu (an 8 x 8 matrix of 16-bit elements is an 8 x 4 matrix of
 //     32-bit ones, the TF32 fragment layout). Per k-step a warp issues 4 ldmatrix.x4 for A (one per m16) and 4 for
 //     B (one per pair of n8), then 32 mma.sync.
