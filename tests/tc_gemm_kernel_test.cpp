@@ -1057,6 +1057,59 @@ TEST(TcConvEmu, WgradFastPathEqualsTheElementPathBitwise) {
     }
 }
 
+// The planted bugs on wgrad's fast path (its own fragment addressing, ldmatrix.trans): exact operands (multiples of
+// 1/8 below 2: FP32 sums exact in any order): the library's kernel equals the BF16 reference bitwise, and the planted
+// kernels' FP32 sums (one split, unrounded) must not come close to the FP32 reference. 5 k-tiles: the pipeline wraps.
+TEST(TcConvEmu, WgradFastPathPlantedBugsAreDetected) {
+  const ConvOp op = ConvOp::backward_filter;
+  const Conv2dParams p = ops::conv2d_params({1, 16, 16, 20}, {24, 16, 3, 3}, conv_attrs(1, 1, 1, 1));
+  const ConvOperands o(op, p, Precision::bf16, true, 131);
+  const std::vector<float> want = conv_reference(op, p, Precision::fp32, o);
+  auto bf16 = [](const std::vector<float>& v) {
+    std::vector<BFloat16> r(v.size());
+    for (size_t i = 0; i < v.size(); ++i) r[i] = BFloat16{float_to_bf16_bits(v[i])};
+    return r;
+  };
+  auto run = [&](int bug) {
+    // NHWC x and N P Q K dy from the NCHW-like operands
+    std::vector<float> x(o.in0.size()), dy(o.in1.size());
+    const Dims xd = x_dims(p), yd = y_dims(p);
+    for (int64_t n = 0; n < xd.N; ++n)
+      for (int64_t c = 0; c < xd.C; ++c)
+        for (int64_t j = 0; j < xd.J; ++j)
+          x[size_t((n * xd.J + j) * xd.C + c)] = o.in0[size_t((n * xd.C + c) * xd.J + j)];
+    for (int64_t n = 0; n < yd.N; ++n)
+      for (int64_t c = 0; c < yd.C; ++c)
+        for (int64_t j = 0; j < yd.J; ++j)
+          dy[size_t((n * yd.J + j) * yd.C + c)] = o.in1[size_t((n * yd.C + c) * yd.J + j)];
+    const DeviceArray<BFloat16> xa = DeviceArray<BFloat16>::upload(bf16(x), kEmu);
+    const DeviceArray<BFloat16> ya = DeviceArray<BFloat16>::upload(bf16(dy), kEmu);
+    DeviceArray<float> out(want.size(), kEmu);
+    out.poison();
+    test::conv2d_tc_wgrad_planted_stub(test::kernel_exec(kEmu), bug, p, xa.data(), ya.data(), out.data());
+    const std::vector<float> krsc = out.download();  // K x R S x C/g: back to K x C/g x R S
+    std::vector<float> r(krsc.size());
+    const Dims wd = w_dims(p);
+    for (int64_t k = 0; k < wd.N; ++k)
+      for (int64_t c = 0; c < wd.C; ++c)
+        for (int64_t j = 0; j < wd.J; ++j)
+          r[size_t((k * wd.C + c) * wd.J + j)] = krsc[size_t((k * wd.J + j) * wd.C + c)];
+    return r;
+  };
+  const std::vector<float> good = run_conv(kEmu, Precision::bf16, op, p, o.in0, o.in1, o.b);
+  const std::vector<float> want16 = conv_reference(op, p, Precision::bf16, o);
+  ASSERT_TRUE(test::all_written(good, "unplanted"));
+  ASSERT_EQ(0, std::memcmp(good.data(), want16.data(), want16.size() * sizeof(float))) << "the unplanted kernel";
+  for (test::TcGemmPlant bug : {test::TcGemmPlant::missing_wait, test::TcGemmPlant::wrong_fragment}) {
+    const char* what = bug == test::TcGemmPlant::missing_wait ? "missing cp.async.wait_group" : "wrong fragment index";
+    const std::vector<float> got = run(int(bug));
+    EXPECT_FALSE(test::close_l2(got, want, 1e-2, what)) << what << " was not detected";
+    size_t wrong = 0;
+    for (size_t i = 0; i < got.size(); ++i) wrong += !(got[i] == want[i]);
+    EXPECT_GT(wrong, got.size() / 2) << what << ": only " << wrong << " of " << got.size() << " elements wrong";
+  }
+}
+
 // On the emulator's metrics the fast wgrad kernel (conv2d_tc_wgrad_kernel<P, true>) is the one that runs, its
 // ldmatrix.trans loads and cp.async stores take one wavefront per 8 lanes, 128 ldmatrix.x4 and 2 x 64 x 16 16-byte
 // copies per k-tile. The shape (1 x 1, K = C = 128, N P Q = 128) has every copy inside: where some lanes' chunks fall
