@@ -19,7 +19,7 @@ namespace fovea::app {
 namespace {
 
 struct EvalOptions {
-  std::string checkpoint, dataset, data_dir, device = "auto", backend = "custom", json;
+  std::string checkpoint, dataset, data_dir, device = "auto", backend = "auto", json;
   int64_t batch = 256, subset = 0, image_size = 0;
   double val_split = -1;
   bool skip_bad_images = false;

@@ -6,6 +6,7 @@
 #include <optional>
 
 #include "core/error.h"
+#include "core/library_module.h"
 #include "core/parse.h"
 
 namespace fovea::app {
@@ -79,7 +80,21 @@ Device resolve_device(const std::string& text, const std::string& flag, bool not
   return d;
 }
 
+Backend default_backend(Device d, std::string* why) {
+  if (d.type != DeviceType::cpu) {
+    if (why) *why = "ours (custom) off device cpu";
+    return Backend::custom;
+  }
+  if (load_module(Backend::onednn)) {
+    if (why) *why = "onednn (its module loaded)";
+    return Backend::onednn;
+  }
+  if (why) *why = "the reference (backend onednn unavailable: " + module_status(Backend::onednn) + ")";
+  return Backend::custom;
+}
+
 Backend resolve_backend(const std::string& text, Device d, const std::string& flag) {
+  if (text == "auto") return default_backend(d);
   const Backend b = parse_backend(text);
   check_backend_device(flag.c_str(), b, d);
   return b;

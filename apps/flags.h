@@ -28,12 +28,15 @@ inline const CLI::Validator kPositiveInt = at_least(0, true, true), kNonNegative
 Device resolve_device(const std::string& text, const std::string& flag, bool notice = true);
 
 // The --backend values, for one_of and the help texts.
-inline const std::vector<std::string> kBackendNames = {"custom", "reference", "cudnn", "onednn"};
+inline const std::vector<std::string> kBackendNames = {"auto", "custom", "reference", "cudnn", "onednn"};
 inline constexpr const char* kBackendHelp =
-    "custom (ours: the reference on cpu, our kernels on emu and cuda; 'reference' is the same), cudnn (on cuda) "
-    "or onednn (on cpu)";
-// parse_backend, and a backend its device cannot run refused naming `flag` ("--backend onednn runs on device
-// cpu only, not emu").
+    "auto (the device's default: onednn on cpu when its module loads, else ours), custom (ours: the reference on "
+    "cpu, our kernels on emu and cuda; 'reference' is the same), cudnn (on cuda) or onednn (on cpu)";
+// The default backend of a device: onednn on cpu when its module loads (faster than the reference on every net of
+// the train-step suite, README), else custom. `why` says which and why, for `fovea info` and notices.
+Backend default_backend(Device d, std::string* why = nullptr);
+// "auto": default_backend(d); else parse_backend, and a backend its device cannot run refused naming `flag`
+// ("--backend onednn runs on device cpu only, not emu").
 Backend resolve_backend(const std::string& text, Device d, const std::string& flag);
 
 }  // namespace fovea::app

@@ -4,6 +4,7 @@
 #include <thread>
 
 #include "apps/command.h"
+#include "apps/flags.h"
 #include "core/build_info.h"
 #include "core/device.h"
 #include "core/emu/emu.h"
@@ -46,8 +47,10 @@ int run_info() {
     fmt::print("        module {}\n", module_status(Backend::cudnn));
   } else
     fmt::print("  cudnn {}\n", cudnn::runtime_version());
-  // Backend onednn on device cpu; the default on cpu stays the reference (--backend reference).
-  fmt::print("backends on cpu: reference (the default), onednn\n");
+  // Backend onednn on device cpu: the default there when its module loads (--backend auto), else the reference.
+  std::string why;
+  default_backend(kCPU, &why);
+  fmt::print("backends on cpu: reference, onednn; the default (--backend auto): {}\n", why);
 #if FOVEA_HAVE_ONEDNN
   fmt::print("  onednn built against oneDNN {}, runtime {}\n", FOVEA_ONEDNN_VERSION_STRING, onednn::runtime_version());
   fmt::print("        module {}\n", module_status(Backend::onednn));

@@ -124,7 +124,7 @@ Command op_command("op", "Run one op (PyTorch semantics) on .npy inputs; write e
   app.add_option("--backend", o->backend, kBackendHelp)->default_val("custom")->check(one_of(kBackendNames));
   app.add_option("--precision", o->precision,
                  "fp32, or tf32 / bf16 / fp16 for linear and conv2d: operands rounded to the type, FP32 sums, "
-                 "outputs of the type (cpu: the reference; emu, cuda: tensor cores)")
+                 "outputs of the type (cpu: the reference; emu, cuda: tensor cores; --backend cudnn: cuDNN/cuBLASLt)")
       ->default_val("fp32");
   app.add_option("--attr", o->attrs, "KEY=VALUE; pairs as 2 or 2,1; lists as 0.5,0.4,0.3");
   app.add_option("--in", o->inputs, "NAME=FILE.npy; dy=FILE.npy (d + an output) also runs the backward pass");

@@ -19,7 +19,7 @@ namespace {
 
 // The flags that arrive as text and become typed fields of TrainConfig.
 struct TextFlags {
-  std::string optimizer = "sgd", schedule = "cosine", device = "auto", backend = "custom", augment = "none";
+  std::string optimizer = "sgd", schedule = "cosine", device = "auto", backend = "auto", augment = "none";
   std::string precision = "fp32";
   double warmup = 0;
 };

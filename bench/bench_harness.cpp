@@ -37,6 +37,15 @@ Stats summarize(std::vector<double> ms) {
   return s;
 }
 
+namespace {
+double process_cpu_ms() {
+  timespec t{};
+  FOVEA_CHECK(clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t) == 0,
+              "bench: clock_gettime(CLOCK_PROCESS_CPUTIME_ID) failed");
+  return double(t.tv_sec) * 1e3 + double(t.tv_nsec) * 1e-6;
+}
+}  // namespace
+
 Stats time_runs(const Stream& stream, const TimingOptions& o, const std::function<void(int)>& fn) {
   FOVEA_CHECK(o.reps >= 1, "bench: argument 'reps' must be >= 1, got ", o.reps);
   FOVEA_CHECK(o.rotate >= 1, "bench: argument 'rotate' must be >= 1, got ", o.rotate);
@@ -46,12 +55,15 @@ Stats time_runs(const Stream& stream, const TimingOptions& o, const std::functio
   Event start(stream.device()), stop(stream.device());
   std::vector<double> ms;
   ms.reserve(size_t(o.reps));
+  FOVEA_CHECK(!o.cpu_time || stream.device().type == DeviceType::cpu, "bench: --cpu-time needs device cpu, got ",
+              stream.device().str());
   for (int i = 0; i < o.reps; ++i) {
+    const double cpu0 = o.cpu_time ? process_cpu_ms() : 0;
     start.record(stream);
     fn(buf++ % o.rotate);
     stop.record(stream);
     stop.synchronize();
-    ms.push_back(stop.elapsed_ms_since(start));
+    ms.push_back(o.cpu_time ? process_cpu_ms() - cpu0 : stop.elapsed_ms_since(start));
   }
   return summarize(std::move(ms));
 }

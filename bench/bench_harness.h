@@ -22,6 +22,9 @@ struct TimingOptions {
   int warmup = 2;
   int reps = 5;
   int rotate = 3;  // input buffer sets cycled through
+  // The process's CPU time (all its threads) instead of wall time, on device cpu: on one thread it counts the
+  // work and not the waits for a core, so runs on a machine shared with other work compare (--cpu-time).
+  bool cpu_time = false;
 };
 
 // Milliseconds over the timed repetitions.

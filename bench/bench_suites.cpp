@@ -110,6 +110,11 @@ void dedupe(std::vector<T>& v, Key key) {
 
 }  // namespace
 
+void add_model_shapes(const std::string& model, int64_t batch, ShapeSet& out) {
+  auto m = nn::build_model(model, Shape{3, 32, 32}, 10);
+  collect(m->net(), Shape{batch, 3, 32, 32}, out);
+}
+
 ShapeSet make_shape_set(const std::string& name, const std::vector<int64_t>& batches,
                         const std::vector<std::string>& conv_specs, const std::vector<std::string>& gemm_specs) {
   using shapes::conv_params;
@@ -828,11 +833,11 @@ std::vector<Row> run_train_step_suite(const BenchConfig& c, const Stream& stream
     t.shape = fmt::format("batch {} 3x32x32", c.train_batch);
     t.impl = "pytorch-cpu";
     std::string why;
-    t.images_per_s =
-        torch_images_per_s(c, c.torch_script,
-                           fmt::format("--model {} --batch {} --threads {} --warmup {} --steps {}", name, c.train_batch,
-                                       ref::num_threads(), std::max(1, c.timing.warmup), c.timing.reps),
-                           why);
+    t.images_per_s = torch_images_per_s(c, c.torch_script,
+                                        fmt::format("--model {} --batch {} --threads {} --warmup {} --steps {}{}", name,
+                                                    c.train_batch, ref::num_threads(), std::max(1, c.timing.warmup),
+                                                    c.timing.reps, c.timing.cpu_time ? " --cpu-time" : ""),
+                                        why);
     finish_torch_row(t, c.train_batch, c.timing.reps, why,
                      "PyTorch on the host CPU, same net, batch and threads (bench/train_step_torch.py)");
     t.flops = step_flops;
@@ -903,8 +908,9 @@ std::vector<Row> run_inference_suite(const BenchConfig& c, const Stream& stream)
       std::string why;
       t.images_per_s =
           torch_images_per_s(c, c.infer_torch_script,
-                             fmt::format("--model {} --batch {} --size {} --threads {} --warmup {} --steps {}", name,
-                                         batch, size, ref::num_threads(), std::max(1, c.timing.warmup), c.timing.reps),
+                             fmt::format("--model {} --batch {} --size {} --threads {} --warmup {} --steps {}{}", name,
+                                         batch, size, ref::num_threads(), std::max(1, c.timing.warmup), c.timing.reps,
+                                         c.timing.cpu_time ? " --cpu-time" : ""),
                              why);
       finish_torch_row(t, batch, c.timing.reps, why,
                        "torchvision's model, eval mode, torch.inference_mode, same threads (bench/inference_torch.py)");

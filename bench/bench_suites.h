@@ -7,6 +7,8 @@
 //                with PyTorch's CPU figure for the same net when /usr/bin/python3 has torch.
 //   inference  : eval-mode forward of ImageNet zoo models (torchvision's resnet50 by default) at 224x224,
 //                in images/s, with torchvision's figure on the same CPU and thread count (device cpu).
+//   precision  : GEMM and conv at TF32 / BF16 / FP16, ours beside cuBLASLt and cuDNN's fastest algorithm, the
+//                tensor-core roofline and issue 16's design targets (bench/precision_suite.h).
 // Shape sets:
 //   tiny      a few small shapes (seconds anywhere; the tests use it); registry ops: each op's largest test sample
 //   cifar     every conv and linear layer of the zoo's CIFAR nets (small_cnn, cifar_quick, cifar_full, resnet20,
@@ -42,6 +44,10 @@ struct ShapeSet {
 // name: tiny | cifar | deepbench | none (only the command-line shapes). Duplicates removed.
 ShapeSet make_shape_set(const std::string& name, const std::vector<int64_t>& batches,
                         const std::vector<std::string>& conv_specs, const std::vector<std::string>& gemm_specs);
+
+// Appends the conv and linear (as GemmShape) layers of zoo model `model` (a CIFAR net: 3x32x32 input, 10 classes)
+// at `batch` to out, in network order (duplicates kept).
+void add_model_shapes(const std::string& model, int64_t batch, ShapeSet& out);
 
 struct BenchConfig {
   Device device = kCPU;

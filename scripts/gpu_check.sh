@@ -3,7 +3,8 @@
 #   1. configure and build for the GPU's own architecture (CMAKE_CUDA_ARCHITECTURES=native)
 #   2. every test, label by label (emu, gpu, ref, and the rest), then the tensor-core semantics one by one
 #   3. the kernel test binaries under compute-sanitizer memcheck and racecheck
-#   4. fovea bench --device cuda --shapes cifar (ours vs cuDNN / cuBLAS and the roofline)
+#   4. fovea bench --device cuda --shapes cifar (ours vs cuDNN / cuBLAS and the roofline), and --suites precision
+#      (TF32/BF16/FP16: ours vs cuBLASLt / cuDNN, the tensor-core roofline, issue 16's design targets)
 #   5. resnet20 on CIFAR-10 for a few epochs with each backend (custom, cudnn)
 #   6. the emulator's cost model against this GPU: `fovea profile ... --measure cuda` for the hot ops at
 #      CIFAR shapes and a training step; the modelled and the measured times side by side in
@@ -30,7 +31,7 @@ TARGETS=""       # empty: everything
 CTEST_REGEX=""   # empty: every test
 FORCE_NO_GPU=0
 
-usage() { sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; }
 while [ $# -gt 0 ]; do
   case "$1" in
     --dry-run) DRY=1 ;;
@@ -147,6 +148,15 @@ elif [ ! -x "$BUILD/tests/tc_gemm_kernel_test" ] && [ "$DRY" = 0 ]; then skip "t
 else step "tensor-core:tc_gemm_multistage" "$OUT/logs/tensor_core_tc_gemm_multistage.log" "$BUILD/tests/tc_gemm_kernel_test" --gtest_filter='*cuda_multistage*' || true
 fi
 
+# cuDNN and cuBLASLt at the tensor cores' precisions (layers/cudnn/cudnn_precision.cpp): conv2d and linear at tf32,
+# bf16 and fp16 against the CPU reference of each precision within the bound derived in tests/cudnn_test.cpp, the
+# raw-buffer calls of the precision benchmark (every listed cuDNN algorithm runs); they ran in tests:gpu above, here
+# one row of their own. Never run before a GPU session: compiled only.
+if [ "$HAVE_GPU" = 0 ] && [ "$DRY" = 0 ]; then skip "cudnn-precision" "no GPU: cuDNN/cuBLASLt at tf32/bf16/fp16 need a device"
+elif [ ! -x "$BUILD/tests/cudnn_test" ] && [ "$DRY" = 0 ]; then skip "cudnn-precision" "$BUILD/tests/cudnn_test not built"
+else step "cudnn-precision" "$OUT/logs/cudnn_precision.log" "$BUILD/tests/cudnn_test" --gtest_filter='*Precision*' || true
+fi
+
 # The implicit-GEMM tensor-core convolutions (kernels/conv2d_tc_igemm.cuh: fprop, dgrad, wgrad) in a row of their own:
 # the 16-byte cp.async gather with zero fill at padding and image borders, the dgrad index map, wgrad's split-K, the
 # 128 x 64 block tile's bits equal to the 128 x 128 one's, and the op-level route through NHWC copies, on the
@@ -183,6 +193,20 @@ else
   fi
 fi
 [ -f "$OUT/bench/bench.png" ] && cp "$OUT/bench/bench.png" "$OUT/report.png"
+
+# ---- 4b. fovea bench --suites precision: TF32/BF16/FP16 GEMM (4096^3, the nets' linear layers) and conv fprop/dgrad/
+# wgrad (resnet20, resnet9 at batch 256), ours beside cuBLASLt and cuDNN's fastest algorithm, the fraction of the
+# tensor-core peak, and issue 16's design targets as PASS/FAIL columns (bench-precision/precision.txt). A failed
+# target does not fail the step; a row whose output disagrees with the anchor's does.
+if [ "$HAVE_GPU" = 1 ] || [ "$DRY" = 1 ]; then
+  step bench:precision "$OUT/logs/bench_precision.log" "$FOVEA" bench --device cuda --suites precision --reps 20 \
+    --warmup 5 --out "$OUT/bench-precision" || true
+elif [ -x "$FOVEA" ]; then
+  step bench:precision:cpu "$OUT/logs/bench_precision_cpu.log" "$FOVEA" bench --device cpu --suites precision \
+    --out "$OUT/bench-precision" || true
+else
+  skip bench:precision "no fovea binary in $BUILD"
+fi
 
 # ---- 5. resnet20 on CIFAR-10, each backend
 declare -A ACC
@@ -267,6 +291,14 @@ MD="$OUT/report.md"
     echo '```'
     echo
     echo "Chart: report.png; every row: bench/bench.csv, bench/bench.json."
+  fi
+  if [ -f "$OUT/bench-precision/precision.txt" ]; then
+    echo
+    echo "## fovea bench --suites precision (tensor cores: ours, cuBLASLt, cuDNN; design targets)"
+    echo
+    echo '```'
+    cat "$OUT/bench-precision/precision.txt"
+    echo '```'
   fi
 } > "$MD"
 echo "gpu_check: report in $MD, $CSV$([ -f "$OUT/report.png" ] && echo ", $OUT/report.png"); $FAILED step(s) failed"

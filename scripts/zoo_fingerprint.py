@@ -43,6 +43,9 @@ def main():
     ap.add_argument("--models", nargs="+", default=ZOO)
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--batch", type=int, default=16)
+    ap.add_argument("--backend", default="custom",
+                    help="fovea train --backend (custom: the reference on cpu, ours on emu; not train's default, "
+                         "onednn on cpu, so fingerprints of older builds stay comparable)")
     args = ap.parse_args()
     for device in args.device:
         for model in args.models:
@@ -50,7 +53,7 @@ def main():
                 out = os.path.join(d, "run")
                 cmd = [args.fovea, "train", "--model", model, "--dataset", "rings" if model == "mlp" else "synthetic",
                        "--device", device, "--epochs", "1", "--max-steps", str(args.steps), "--batch",
-                       str(args.batch), "--seed", "7", "--threads", "2", "--out", out, "--quiet"]
+                       str(args.batch), "--backend", args.backend, "--seed", "7", "--threads", "2", "--out", out, "--quiet"]
                 r = subprocess.run(cmd, capture_output=True, text=True)
                 if r.returncode != 0:
                     print(json.dumps({"model": model, "device": device, "error": r.stderr.strip()[-400:]}))

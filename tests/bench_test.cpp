@@ -3,18 +3,22 @@
 // in-process on the emulator (where verification against the reference is real), including a
 // tolerance that makes every row fail verification and so go untimed.
 #include <gtest/gtest.h>
+
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
+#include <thread>
 
 #include "bench/bench_harness.h"
 #include "bench/bench_suites.h"
+#include "bench/precision_suite.h"
 #include "core/dispatch.h"
 #include "core/library_module.h"
 #include "tests/cli_test_util.h"
@@ -189,6 +193,18 @@ TEST(BenchHarness, TimeRunsRotatesBuffers) {
   for (size_t k = 0; k < seen.size(); ++k) EXPECT_EQ(seen[k], int(k % 3));
 }
 
+// --cpu-time: a run that waits (sleeps) costs wall time but little CPU time (OpenMP's idle threads may spin for a
+// while after an earlier test's parallel region: their CPU time counts too).
+TEST(BenchHarness, CpuTimeLeavesOutWaiting) {
+  Stream stream(kCPU);
+  TimingOptions o;
+  o.warmup = 0, o.reps = 2, o.rotate = 1;
+  auto sleep = [](int) { std::this_thread::sleep_for(std::chrono::milliseconds(100)); };
+  EXPECT_GE(time_runs(stream, o, sleep).median_ms, 99.0);
+  o.cpu_time = true;
+  EXPECT_LT(time_runs(stream, o, sleep).median_ms, 50.0);
+}
+
 TEST(BenchHarness, RooflineAndVendorRatio) {
   Roofline roof;
   roof.copy_gbs = 1000;  // 1 TB/s
@@ -238,6 +254,59 @@ TEST(BenchSuite, EmuKernelsVerifyAgainstTheReferenceBeforeTiming) {
     EXPECT_EQ(r.verify.rfind("FAILED", 0), 0u) << r.verify;
     EXPECT_FALSE(r.timed);
   }
+}
+
+// The precision suite through the CLI on cpu: the tiny set at the reference of each precision, its own table with
+// the peak (unknown on cpu) and the target columns, and its rows in the common outputs.
+TEST_F(BenchCli, PrecisionSuiteOnCpuWritesItsTable) {
+  const fs::path out = dir_ / "precision";
+  const Result r = run("bench --device cpu --suites precision --reps 1 --warmup 0 --out " + out.string());
+  ASSERT_EQ(r.code, 0) << r.output;
+  const std::string table = slurp(out / "precision.txt");
+  EXPECT_NE(table.find("peak unknown"), std::string::npos) << table;
+  EXPECT_NE(table.find("design targets"), std::string::npos) << table;
+  EXPECT_NE(r.output.find("conv wgrad bf16"), std::string::npos) << r.output;
+  const nlohmann::json j = nlohmann::json::parse(slurp(out / "bench.json"));
+  std::set<std::string> ops;
+  for (const auto& row : j["rows"]) {
+    EXPECT_EQ(row["suite"], "precision") << row.dump();
+    EXPECT_EQ(row["impl"], "reference") << row.dump();
+    EXPECT_TRUE(row["timed"].get<bool>()) << row.dump();
+    ops.insert(row["op"].get<std::string>());
+  }
+  for (const char* p : {"tf32", "bf16", "fp16"})
+    for (const char* op : {"gemm", "conv fprop", "conv dgrad", "conv wgrad"})
+      EXPECT_TRUE(ops.count(std::string(op) + " " + p)) << op << " " << p;
+  const Result bad = run("bench --device cpu --suites precision --precision-shapes huge --out " + out.string());
+  EXPECT_NE(bad.code, 0);
+  EXPECT_NE(bad.output.find("'huge'"), std::string::npos) << bad.output;
+}
+
+// On the emulator the precision suite runs our tensor-core GEMM on raw 16-bit buffers (narrowed by
+// kernels/nhwc16.h) and the op-level precision convolutions, each checked against the CPU reference of its
+// precision (there is no vendor row off cuda); the design-target column has no anchor to compare with.
+TEST(BenchSuite, EmuPrecisionSuiteChecksOursAgainstTheReference) {
+  BenchConfig c;
+  c.device = kEmu;
+  c.timing.warmup = 0, c.timing.reps = 1, c.timing.rotate = 1;
+  Stream stream(kEmu);
+  PrecisionSuiteOptions o;
+  o.shapes = "tiny";
+  std::string table;
+  const std::vector<Row> rows = run_precision_suite(c, o, stream, &table);
+  // 3 precisions x (1 GEMM + 2 shapes x 3 convolutions at op level), + bf16/fp16 x 2 shapes x 3 raw NHWC convolutions
+  ASSERT_EQ(rows.size(), 33u);
+  for (const Row& r : rows) {
+    EXPECT_EQ(r.verify.rfind("ok ", 0), 0u) << r.op << " " << r.impl << " " << r.verify << " " << r.note;
+    EXPECT_NE(r.verify.find("vs reference"), std::string::npos) << r.verify;
+    EXPECT_EQ(r.impl.rfind("ours:", 0), 0u) << r.impl;
+    EXPECT_TRUE(r.timed);
+  }
+  EXPECT_NE(table.find("n/a >= 0.80x"), std::string::npos) << table;  // bf16 conv rows: the target, no anchor
+  EXPECT_NE(table.find("peak unknown"), std::string::npos) << table;
+  int raw = 0;
+  for (const Row& r : rows) raw += r.impl.find("raw NHWC") != std::string::npos;
+  EXPECT_EQ(raw, 12);  // every raw contender of raw_conv_contenders(): extend the counts when one is added
 }
 
 TEST(BenchSuite, CifarShapesComeFromTheModels) {

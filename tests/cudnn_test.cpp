@@ -81,6 +81,17 @@ TEST(CudnnModule, LoadsRegistersItsSlotsAndFallsBackToOurKernels) {
   EXPECT_EQ(module_status(Backend::cudnn).rfind("loaded from ", 0), 0u) << module_status(Backend::cudnn);
   EXPECT_TRUE(ops::relu_forward_stub.has(Slot::cudnn) && ops::find_op("conv2d").implemented(Slot::cudnn));
   EXPECT_FALSE(ops::find_op("dropout").implemented(Slot::cudnn));  // cuDNN has none: our kernels run it
+  // At the tensor cores' precisions (layers/cudnn/cudnn_precision.cpp): every precision stub of conv2d and linear,
+  // and the raw-buffer calls of the precision benchmark.
+  for (const char* op : {"conv2d", "linear"})
+    for (const StubInfo* s : ops::find_op(op).precision_stubs) EXPECT_TRUE(s->has(Slot::cudnn)) << s->name();
+  EXPECT_TRUE(cudnn::module_api().lt_gemm_raw && cudnn::module_api().conv_precision_algorithms &&
+              cudnn::module_api().conv_precision_raw);
+  EXPECT_TRUE(test::throws_error(
+      [] {
+        cudnn::lt_gemm_raw(Exec{kCPU, Backend::cudnn}, Precision::bf16, 1, 1, 1, nullptr, nullptr, nullptr);
+      },
+      {"lt_gemm_raw", "cuda only"}));
   const std::string v = cudnn::runtime_version();
   EXPECT_TRUE(!v.empty() && std::isdigit(static_cast<unsigned char>(v[0])) && v.find('.') != std::string::npos) << v;
   EXPECT_EQ(cudnn::cache_stats().handles, 0);  // nothing ran on a GPU yet
@@ -659,6 +670,186 @@ TEST(CudnnLinear, MisalignedViewsMatchReference) {
   const Tensor xg = xbig.to(kCUDA).narrow(1, N), wg = wbig.to(kCUDA).narrow(1, O), bg = bbig.to(kCUDA).narrow(1, O);
   Context cpu(kCPU), ctx = gpu();
   EXPECT_TRUE(close(ops::linear_forward(ctx, xg, wg, bg), ops::linear_forward(cpu, x, w, b), "linear y misaligned"));
+}
+
+// ---------------------------------------------------------------- at the tensor cores' precisions
+//
+// conv2d and linear at tf32 / bf16 / fp16 on cuDNN and cuBLASLt (layers/cudnn/cudnn_precision.cpp) against the CPU
+// reference of the same precision (cpu_reference/gemm.h's semantics), element by element within this bound:
+//   - operands: bf16/fp16 are narrowed by our kernels (nearest even, as the reference rounds), so both sides
+//     multiply the same values. TF32: the reference rounds with cvt.rna, the library's conversion is not documented
+//     (nearest, or the tensor cores' truncation of the low 13 bits, or none): each operand may differ by
+//     e = 2^-11 + 2^-10 relative, a product by (2e + e^2)(1 + 2^-10)^2 |a b|.
+//   - sums: both add exact products (11 significant bits at most) in FP32, in different orders; the reference
+//     within gamma_T(u) S of the exact sum, the library within gamma_T(2u) S (tensor-core accumulation is not
+//     documented to round to nearest; 2u covers truncation), S = sum |a b| over the T terms of an element.
+//   - outputs: both round to the output type (bf16/fp16): 2 u_o (|ref| + |got|) covers each side's rounding and
+//     a second rounding of the library's when it adds the bias after rounding the convolution (+ u_o |b|); an FP32
+//     output's last rounding (tf32, the bias add) 2^-24 per side; the bias as one more term of the FP32 sums.
+//   - FP16 subnormal operands or outputs: an absolute 2^-22 (1 + S).
+// S is the FP32 reference on |operands| (its own error is far below the margin). Not bitwise: the libraries' order
+// of summation is theirs. Each op also repeats bit for bit (deterministic algorithms by default), and a 16-bit
+// output holds only values of its type.
+
+double unit_in(Precision p) {
+  return p == Precision::bf16 ? 0x1p-8 : 0x1p-11;
+}
+double unit_out(Precision p) {
+  return p == Precision::bf16 ? 0x1p-8 : p == Precision::fp16 ? 0x1p-11 : 0.0;
+}
+double gamma_of(int64_t terms, double u) {
+  return double(terms) * u / (1.0 - double(terms) * u);
+}
+
+Tensor abs_of(const Tensor& t) {
+  std::vector<float> v = t.to(kCPU).to_vector<float>();
+  for (float& x : v) x = std::fabs(x);
+  return Tensor::from_vector(v, t.shape());
+}
+
+// got (device) against want (reference of prec) with S = the FP32 op on |operands|; bias: |b| per output channel
+// (forward only), channel_of(i) its index.
+::testing::AssertionResult within_precision_bound(Precision prec, const Tensor& got_t, const Tensor& want_t,
+                                                  const Tensor& S_t, int64_t terms, const std::string& what,
+                                                  const std::vector<float>& abs_bias = {},
+                                                  const std::function<int64_t(int64_t)>& channel_of = nullptr) {
+  if (got_t.shape() != want_t.shape())
+    return ::testing::AssertionFailure() << what << ": shape " << got_t.shape().str() << " != " << want_t.shape().str();
+  const std::vector<float> got = host(got_t), want = host(want_t), S = host(S_t);
+  const double e = prec == Precision::tf32 ? 0x1p-11 + 0x1p-10 : 0.0, up = unit_in(prec), uo = unit_out(prec);
+  const double grow = (1 + 0x1p-10) * (1 + 0x1p-10);
+  const double per_S = ((2 * e + e * e) + gamma_of(terms, 0x1p-24) + gamma_of(terms, 0x1p-23)) * grow * (1 + up);
+  int bad = 0;
+  std::string first;
+  for (size_t i = 0; i < got.size(); ++i) {
+    // + each side's final FP32 rounding (tf32 outputs, the bias add) at 2^-24 |y| per side.
+    double bound = per_S * 1.001 * S[i] + (2 * uo + 0x1p-23) * (std::fabs(want[i]) + std::fabs(got[i]));
+    if (!abs_bias.empty())  // the bias is one more term of the FP32 sum, and may be rounded once more
+      bound +=
+          (gamma_of(terms + 1, 0x1p-24) + gamma_of(terms + 1, 0x1p-23) + uo) * abs_bias[size_t(channel_of(int64_t(i)))];
+    if (prec == Precision::fp16) bound += 0x1p-22 * (1 + S[i]);
+    if (!(std::fabs(double(got[i]) - want[i]) <= bound) && bad++ == 0)
+      first = " first at element " + std::to_string(i) + ": got " + std::to_string(got[i]) + ", want " +
+              std::to_string(want[i]) + ", bound " + std::to_string(bound);
+    if (round_output(prec, got[i]) != got[i] && bad++ == 0)
+      first = " element " + std::to_string(i) + " = " + std::to_string(got[i]) + " is not a value of the output type";
+  }
+  ::testing::Test::RecordProperty(what + ".rel_l2", std::to_string(test::rel_l2(got, want)));
+  if (bad == 0) return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure() << what << " (" << precision_name(prec) << "): " << bad
+                                       << " element(s) outside the bound;" << first;
+}
+
+constexpr Precision kTcPrecisions[] = {Precision::tf32, Precision::bf16, Precision::fp16};
+
+class CudnnConvPrecision : public ::testing::TestWithParam<shapes::ConvShape> {};
+
+TEST_P(CudnnConvPrecision, WithinBoundOfTheReferenceOfItsPrecision) {
+  FOVEA_SKIP_WITHOUT_GPU();
+  const ConvData d(GetParam());
+  const Conv2dParams& p = d.p;
+  const Tensor x = d.x.to(kCUDA), w = d.w.to(kCUDA), b = d.b.to(kCUDA), dy = d.dy.to(kCUDA);
+  Context cpu32(kCPU);
+  const Tensor Sy = ops::conv2d_forward(cpu32, abs_of(d.x), abs_of(d.w), Tensor(), d.a);
+  const Tensor Sdx = ops::conv2d_backward_data(cpu32, abs_of(d.dy), abs_of(d.w), d.xs, d.a);
+  const Tensor Sdw = ops::conv2d_backward_filter(cpu32, abs_of(d.x), abs_of(d.dy), d.ws, d.a);
+  const std::vector<float> abs_b = host(abs_of(d.b));
+  const int64_t PQ = p.P() * p.Q();
+  const auto channel = [&](int64_t i) { return (i / PQ) % p.K; };
+  for (Precision prec : kTcPrecisions) {
+    Context ref(kCPU), ctx = gpu();
+    ref.precision = ctx.precision = prec;
+    std::string at = " ";  // appended piece by piece: GCC 12's -Wrestrict misfires on a chain of + here
+    at.append(p.str()).append(" ").append(precision_name(prec));
+    poison_allocator({d.ys});
+    const Tensor y = ops::conv2d_forward(ctx, x, w, b, d.a);
+    EXPECT_TRUE(test::all_written(host(y), ("fprop" + at).c_str()));
+    EXPECT_TRUE(within_precision_bound(prec, y, ops::conv2d_forward(ref, d.x, d.w, d.b, d.a), Sy,
+                                       p.C_per_group() * p.R * p.S, "fprop" + at, abs_b, channel));
+    EXPECT_TRUE(bitwise_same(y, ops::conv2d_forward(ctx, x, w, b, d.a), "fprop" + at));
+    poison_allocator({d.ys});
+    EXPECT_TRUE(within_precision_bound(prec, ops::conv2d_forward(ctx, x, w, Tensor(), d.a),
+                                       ops::conv2d_forward(ref, d.x, d.w, Tensor(), d.a), Sy,
+                                       p.C_per_group() * p.R * p.S, "fprop no bias" + at));
+    poison_allocator({d.xs});
+    const Tensor dx = ops::conv2d_backward_data(ctx, dy, w, d.xs, d.a);
+    EXPECT_TRUE(within_precision_bound(prec, dx, ops::conv2d_backward_data(ref, d.dy, d.w, d.xs, d.a), Sdx,
+                                       p.K_per_group() * p.R * p.S, "dgrad" + at));
+    EXPECT_TRUE(bitwise_same(dx, ops::conv2d_backward_data(ctx, dy, w, d.xs, d.a), "dgrad" + at));
+    poison_allocator({d.ws});
+    const Tensor dw = ops::conv2d_backward_filter(ctx, x, dy, d.ws, d.a);
+    EXPECT_TRUE(within_precision_bound(prec, dw, ops::conv2d_backward_filter(ref, d.x, d.dy, d.ws, d.a), Sdw, p.N * PQ,
+                                       "wgrad" + at));
+    EXPECT_TRUE(bitwise_same(dw, ops::conv2d_backward_filter(ctx, x, dy, d.ws, d.a), "wgrad" + at));
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Shapes, CudnnConvPrecision, ::testing::ValuesIn(all_conv_shapes()),
+                         [](const auto& info) { return info.param.name; });
+
+TEST(CudnnLinearPrecision, WithinBoundOfTheReferenceOfItsPrecision) {
+  FOVEA_SKIP_WITHOUT_GPU();
+  struct Case {
+    int64_t N, I, O;
+  };
+  for (const Case& c : {Case{1, 1, 1}, Case{3, 5, 7}, Case{7, 33, 65}, Case{128, 512, 10}, Case{256, 1024, 1024}}) {
+    const Tensor x = rand({c.N, c.I}, uint64_t(c.N * c.I) + 7), w = rand({c.O, c.I}, 51), b = rand({c.O}, 52);
+    const Tensor dy = rand({c.N, c.O}, 53);
+    const Tensor xg = x.to(kCUDA), wg = w.to(kCUDA), bg = b.to(kCUDA), dyg = dy.to(kCUDA);
+    Context cpu32(kCPU);
+    const Tensor Sy = ops::linear_forward(cpu32, abs_of(x), abs_of(w), Tensor());
+    const Tensor Sdx = ops::linear_backward_data(cpu32, abs_of(dy), abs_of(w));
+    const Tensor Sdw = ops::linear_backward_weight(cpu32, abs_of(x), abs_of(dy));
+    const std::vector<float> abs_b = host(abs_of(b));
+    const int64_t O = c.O;
+    const auto channel = [O](int64_t i) { return i % O; };
+    for (Precision prec : kTcPrecisions) {
+      Context ref(kCPU), ctx = gpu();
+      ref.precision = ctx.precision = prec;
+      std::string at = " N=";
+      at.append(std::to_string(c.N)).append(" I=").append(std::to_string(c.I)).append(" O=");
+      at.append(std::to_string(c.O)).append(" ").append(precision_name(prec));
+      poison_allocator({{c.N, c.O}});
+      const Tensor y = ops::linear_forward(ctx, xg, wg, bg);
+      EXPECT_TRUE(test::all_written(host(y), ("linear y" + at).c_str()));
+      EXPECT_TRUE(
+          within_precision_bound(prec, y, ops::linear_forward(ref, x, w, b), Sy, c.I, "linear y" + at, abs_b, channel));
+      EXPECT_TRUE(bitwise_same(y, ops::linear_forward(ctx, xg, wg, bg), "linear y" + at));
+      poison_allocator({{c.N, c.O}});
+      EXPECT_TRUE(within_precision_bound(prec, ops::linear_forward(ctx, xg, wg, Tensor()),
+                                         ops::linear_forward(ref, x, w, Tensor()), Sy, c.I, "linear y no bias" + at));
+      poison_allocator({{c.N, c.I}});
+      EXPECT_TRUE(within_precision_bound(prec, ops::linear_backward_data(ctx, dyg, wg),
+                                         ops::linear_backward_data(ref, dy, w), Sdx, c.O, "linear dx" + at));
+      poison_allocator({{c.O, c.I}});
+      const Tensor dw = ops::linear_backward_weight(ctx, xg, dyg);
+      EXPECT_TRUE(
+          within_precision_bound(prec, dw, ops::linear_backward_weight(ref, x, dy), Sdw, c.N, "linear dw" + at));
+      EXPECT_TRUE(bitwise_same(dw, ops::linear_backward_weight(ctx, xg, dyg), "linear dw" + at));
+    }
+  }
+}
+
+// The raw-buffer calls of the precision benchmark: cuDNN lists at least one algorithm per direction and precision,
+// and every listed one runs without an error (the benchmark compares their outputs; the ops' numbers are checked
+// above).
+TEST(CudnnConvPrecision, RawCallsRunEveryListedAlgorithm) {
+  FOVEA_SKIP_WITHOUT_GPU();
+  const Conv2dParams p = shapes::conv_params(4, 16, 12, 12, 16, 3, 3, 1, 1);
+  Context ctx = gpu(false);
+  for (Precision prec : kTcPrecisions) {
+    const size_t elem = prec == Precision::tf32 ? 4 : 2;
+    Buffer in0(size_t(p.x_size() + p.y_size() + p.w_size()) * elem, kCUDA);
+    fill_bytes(in0.data(), kCUDA, 0x3C, in0.bytes());  // 1.0 in fp16's high byte: finite values in every type
+    Buffer out(size_t(p.x_size() + p.y_size() + p.w_size()) * elem, kCUDA);
+    for (ConvOp op : {ConvOp::forward, ConvOp::backward_data, ConvOp::backward_filter}) {
+      const auto algos = cudnn::conv_precision_algorithms(ctx.exec(), prec, op, p);
+      EXPECT_FALSE(algos.empty()) << conv_op_name(op) << " " << precision_name(prec);
+      for (const cudnn::ConvAlgoInfo& a : algos)
+        cudnn::conv_precision_raw(ctx.exec(), prec, op, p, a.algo, in0.data(), in0.data(), out.data());
+    }
+    synchronize(kCUDA);
+  }
 }
 
 // The GEMM stub on cuBLAS: our sgemm's contract (row-major, transposes, leading dimensions, strided batches, beta).

@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <filesystem>
 
+#include "core/library_module.h"
 #include "core/npy.h"
 #include "core/philox.h"
 #include "cpu_reference/blas.h"
@@ -213,6 +214,9 @@ TEST(BlasKernels, InfoNamesThemAndABadNameIsRefused) {
   EXPECT_NE(r.output.find("BLAS: OpenBLAS"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("; kernels "), std::string::npos) << r.output;
   EXPECT_NE(b.library.find(b.kernels), std::string::npos) << b.library;  // OpenBLAS's config names its kernels
+  // The default backend on cpu (--backend auto): onednn when its module loads, else the reference.
+  const std::string backend = load_module(Backend::onednn) ? "onednn (its module loaded)" : "the reference";
+  EXPECT_NE(r.output.find("the default (--backend auto): " + backend), std::string::npos) << r.output;
   const Result bad = run_command("FOVEA_BLAS_KERNELS=NoSuchCore " + std::string(FOVEA_BINARY) + " info");
   EXPECT_EQ(bad.code, 2) << bad.output;
   EXPECT_NE(bad.output.find("FOVEA_BLAS_KERNELS=NoSuchCore"), std::string::npos) << bad.output;

@@ -31,6 +31,7 @@
 #include "cpu_reference/conv2d.h"
 #include "cpu_reference/gemm.h"
 #include "kernels/conv2d_tc.h"
+#include "kernels/nhwc16.h"
 #include "kernels/tc_gemm.h"
 #include "layers/ops/context.h"
 #include "layers/ops/conv2d.h"
@@ -568,6 +569,77 @@ TEST_P(PrecisionOps, Conv2dEqualsTheReferenceOfItsPrecision) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Devices, PrecisionOps, test::KernelDevices(), test::DeviceName);
+
+// kernels/nhwc16.h: FP32 NCHW -> 16-bit NHWC narrows every element to nearest even (bits equal the host conversion's,
+// including values that round up, ties, overflow to infinity and NaN), NHWC -> NCHW widens exactly, and the bias
+// broadcast rounds b[c] into every row; every output element written; odd sizes; bad precision named.
+class Nhwc16 : public ::testing::TestWithParam<Device> {};
+
+TEST_P(Nhwc16, ConversionsMatchTheHostBitForBit) {
+  FOVEA_SKIP_IF_NO_DEVICE(GetParam());
+  const Device dev = GetParam();
+  const Exec ex = test::kernel_exec(dev);
+  struct Dims {
+    int64_t n, c, hw;
+  };
+  for (Precision prec : {Precision::bf16, Precision::fp16})
+    for (const Dims d : {Dims{1, 1, 1}, Dims{2, 3, 5}, Dims{3, 17, 9}, Dims{1, 8, 1}}) {
+      const int64_t total = d.n * d.c * d.hw;
+      std::vector<float> x = test::random_vector(size_t(total), uint64_t(total) + 3, -70000.0f, 70000.0f);
+      if (total > 4) {  // special values: a tie, infinity, NaN, a subnormal of fp16
+        x[0] = 1.0f + 0x1p-8f, x[1] = INFINITY, x[2] = NAN, x[3] = 3e-6f;
+      }
+      const auto narrow = [prec](float v) {
+        return prec == Precision::bf16 ? float_to_bf16_bits(v) : float_to_half_bits(v);
+      };
+      const auto widen = [prec](uint16_t b) {
+        return prec == Precision::bf16 ? bf16_bits_to_float(b) : half_bits_to_float(b);
+      };
+      const std::string at = std::string(precision_name(prec)) + " n=" + std::to_string(d.n) +
+                             " c=" + std::to_string(d.c) + " hw=" + std::to_string(d.hw);
+      auto xd = test::DeviceArray<float>::upload(x, dev);
+      test::DeviceArray<uint16_t> yd(size_t(total), dev);
+      yd.poison();
+      ops::nchw_to_nhwc16_stub(ex, prec, d.n, d.c, d.hw, xd.data(), yd.data());
+      const std::vector<uint16_t> y = yd.download();
+      int bad = 0;
+      for (int64_t img = 0; img < d.n; ++img)
+        for (int64_t ch = 0; ch < d.c; ++ch)
+          for (int64_t i = 0; i < d.hw; ++i) {
+            const uint16_t want = narrow(x[size_t((img * d.c + ch) * d.hw + i)]);
+            const uint16_t got = y[size_t((img * d.hw + i) * d.c + ch)];
+            const bool both_nan = std::isnan(widen(want)) && std::isnan(widen(got));
+            if (got != want && !both_nan && bad++ < 3)
+              ADD_FAILURE() << at << " narrow n=" << img << " c=" << ch << " i=" << i << ": " << got << " != " << want;
+          }
+      // Back to NCHW: exactly the widened bits, in place.
+      test::DeviceArray<float> back(size_t(total), dev);
+      back.poison();
+      ops::nhwc16_to_nchw_stub(ex, prec, d.n, d.c, d.hw, yd.data(), back.data());
+      const std::vector<float> b = back.download();
+      for (size_t i = 0; i < b.size(); ++i) {
+        const float want = widen(narrow(x[i]));
+        if (!(b[i] == want || (std::isnan(b[i]) && std::isnan(want))) && bad++ < 3)
+          ADD_FAILURE() << at << " widen element " << i << ": " << b[i] << " != " << want;
+      }
+      // Bias rows: [n*hw, c] rows of round(b).
+      const std::vector<float> bias = test::random_vector(size_t(d.c), 9);
+      auto bd = test::DeviceArray<float>::upload(bias, dev);
+      test::DeviceArray<uint16_t> rows(size_t(total), dev);
+      rows.poison();
+      ops::broadcast_rows16_stub(ex, prec, d.n * d.hw, d.c, bd.data(), rows.data());
+      const std::vector<uint16_t> r = rows.download();
+      for (size_t i = 0; i < r.size(); ++i)
+        if (r[i] != narrow(bias[i % size_t(d.c)]) && bad++ < 3) ADD_FAILURE() << at << " bias row element " << i;
+      EXPECT_EQ(bad, 0) << at;
+    }
+  EXPECT_TRUE(test::throws_error([&] { ops::nchw_to_nhwc16_stub(ex, Precision::tf32, 1, 1, 1, nullptr, nullptr); },
+                                 {"nchw_to_nhwc16", "tf32"}));
+  EXPECT_TRUE(test::throws_error([&] { ops::broadcast_rows16_stub(ex, Precision::bf16, 1, 1, nullptr, nullptr); },
+                                 {"broadcast_rows16", "'b'"}));
+}
+
+INSTANTIATE_TEST_SUITE_P(Devices, Nhwc16, test::KernelDevices(), test::DeviceName);
 
 // ------------------------------------------------------------------ implicit-GEMM convolutions, NHWC
 // The kernel-level stubs of kernels/conv2d_tc.h (kernels/conv2d_tc_igemm.cuh: fprop, dgrad, wgrad) on NHWC

@@ -4,8 +4,11 @@
 //   cuDNN  : conv2d fprop / dgrad / wgrad / bias, max and average pooling (also global), softmax and
 //            log-softmax, relu / sigmoid / tanh / leaky relu, batch norm (training, eval, backward), add.
 //   cuBLAS : linear forward (cuBLASLt, bias fused as an epilogue) and backward; the GEMM stub (our sgemm's contract),
-//   the
-//            GEMM baseline of the benchmarks.
+//            the GEMM baseline of the benchmarks.
+//   At the tensor cores' precisions (ops::Context::precision tf32 / bf16 / fp16; layers/cudnn/cudnn_precision.cpp):
+//            conv2d fprop / dgrad / wgrad on cuDNN (tensor-op math, 16-bit NHWC copies for bf16 / fp16), linear
+//            forward and backward on cuBLASLt (32F_FAST_TF32, or 16-bit matrices with 32F compute), and the
+//            raw-buffer calls of `fovea bench --suites precision` (below).
 // The implementation lives in layers/cudnn/, built only when CMake finds cuDNN (FOVEA_HAVE_CUDNN), as the
 // module libfovea_cudnn.so that a program loads the first time it asks for backend cudnn
 // (core/library_module.h): a run that never does never pays for loading cuDNN and cuBLAS. This header
@@ -98,6 +101,23 @@ std::optional<ConvAlgoInfo> cached_conv_algo(const Exec& ex, ConvOp op, const Co
 // Forgets every cached algorithm choice (all threads).
 void clear_conv_algo_cache();
 
+// ---------------------------------------------------------------- at the tensor cores' precisions, raw buffers
+
+// For the precision benchmark (bench/precision_suite.cpp): NVIDIA's libraries on device buffers the caller owns, at
+// precision tf32 (FP32 buffers) or bf16 / fp16 (16-bit buffers: BF16 / FP16 bits), FP32 accumulation
+// (layers/cudnn/cudnn_precision.cpp). Scratch from ex.workspace.
+// Row-major C[M,N] = A[M,K] B[N,K]^T on cuBLASLt (its heuristic's first algorithm).
+void lt_gemm_raw(const Exec& ex, Precision prec, int64_t M, int64_t N, int64_t K, const void* A, const void* B,
+                 void* C);
+// Every algorithm cuDNN lists as supported for the convolution at prec (tensor-op math), within the workspace
+// limit, deterministic or not (ConvAlgoInfo::deterministic says which), in cuDNN's heuristic order. Tensors are
+// FP32 NCHW with KCRS weights for tf32, 16-bit NHWC with KRSC weights for bf16 / fp16.
+std::vector<ConvAlgoInfo> conv_precision_algorithms(const Exec& ex, Precision prec, ConvOp op, const Conv2dParams& p);
+// One run of algorithm `algo` (a ConvAlgoInfo::algo of the list above). Buffers as the stubs': forward (x, w) -> y,
+// backward_data (dy, w) -> dx, backward_filter (x, dy) -> dw; outputs overwritten.
+void conv_precision_raw(const Exec& ex, Precision prec, ConvOp op, const Conv2dParams& p, int algo, const void* in0,
+                        const void* in1, void* out);
+
 // Objects created so far (all threads): they must not grow with the number of calls.
 struct CacheStats {
   int64_t handles = 0;      // cuDNN + cuBLAS + cuBLASLt handles
@@ -116,6 +136,10 @@ struct ModuleApi {
   std::optional<ConvAlgoInfo> (*cached_conv_algo)(const Exec&, ConvOp, const Conv2dParams&) = nullptr;
   void (*clear_conv_algo_cache)() = nullptr;
   CacheStats (*cache_stats)() = nullptr;
+  void (*lt_gemm_raw)(const Exec&, Precision, int64_t, int64_t, int64_t, const void*, const void*, void*) = nullptr;
+  std::vector<ConvAlgoInfo> (*conv_precision_algorithms)(const Exec&, Precision, ConvOp, const Conv2dParams&) = nullptr;
+  void (*conv_precision_raw)(const Exec&, Precision, ConvOp, const Conv2dParams&, int, const void*, const void*,
+                             void*) = nullptr;
 };
 ModuleApi& module_api();
 

@@ -10,11 +10,15 @@
 //   softmax     softmax and log-softmax, fwd + bwd
 //   at --precision bf16 (Context::precision): conv2d and linear, fwd + both gradients, on oneDNN's BF16
 //               kernels (onednn_precision.cpp); tf32 and fp16 run the reference
-// Everything else (bias gradients, batch norm, activations, cross-entropy, dropout, optimizers, residual add,
-// fills, LRN, ...) runs the reference under backend onednn (DispatchStub's fallback), as PyTorch runs its own
-// code beside oneDNN. Batch norm and the activations on plain NCHW made a training step slower than the
-// reference's (layers/onednn/onednn_ops.cpp); the bias gradients on oneDNN 2.6's reduction (a reference
-// kernel) too.
+//   batch norm  training and eval, fwd + bwd, and the conv bias gradient: fovea's own vectorised loops
+//               (onednn_batchnorm.cpp), not oneDNN's: on plain NCHW oneDNN 2.6 has batch norm only on its
+//               generic kernel (slower than the reference) and its reduction only as a reference kernel
+// Everything else (activations, cross-entropy, dropout, optimizers, residual add, fills, LRN, ...) runs the
+// reference under backend onednn (DispatchStub's fallback), as PyTorch runs its own code beside oneDNN. The
+// activations on oneDNN on plain NCHW made a training step slower than the reference's (onednn_ops.cpp).
+//
+// The default backend on cpu of `fovea train` and `fovea eval` (--backend auto, apps/flags.h) when the module
+// loads; the reference (backend custom) otherwise, and always for the C++ API's default Context and the tests.
 //
 // Memory formats. The stubs take plain pointers (NCHW, KCRS, row-major), so every call starts and ends in
 // plain formats. Convolutions let oneDNN choose its blocked formats (nChw16c, OIhw16i16o, ...: the only ones

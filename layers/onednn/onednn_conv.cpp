@@ -1,8 +1,8 @@
-// conv2d on oneDNN: forward (bias fused), backward data, backward weights. The bias gradient stays the
-// reference's: oneDNN 2.6 has only a reference kernel for its reduction primitive ("ref:any"), which took most
-// of a mnist_cnn training step (ONEDNN_VERBOSE). Direct convolution only (never Winograd: its error is larger than
-// float32 rounding), in oneDNN's blocked formats with reorders at the edges unless Settings::blocked_conv_formats is
-// off (onednn_backend.h says why).
+// conv2d on oneDNN: forward (bias fused), backward data, backward weights. The bias gradient is a loop of ours
+// (onednn_batchnorm.cpp): oneDNN 2.6 has only a reference kernel for its reduction primitive ("ref:any"), which
+// took most of a mnist_cnn training step (ONEDNN_VERBOSE). Direct convolution only (never Winograd: its error is larger
+// than float32 rounding), in oneDNN's blocked formats with reorders at the edges unless Settings::blocked_conv_formats
+// is off (onednn_backend.h says why).
 #include "layers/ops/conv2d.h"
 
 #include "layers/onednn/onednn_common.h"

@@ -1,8 +1,9 @@
 // Pooling and softmax on oneDNN, on the plain formats of the stubs (these ops are memory-bound: a reorder to a
 // blocked format would cost as much as the op). Batch norm and the eltwise activations are not here: on plain
-// NCHW oneDNN 2.6 runs batch norm on its generic kernel (ncsp_bnorm), and with both the train step of
-// resnet20 was 2x slower than the reference's, without them 1.2x faster (README, fovea bench); they come back
-// with blocked layouts kept between layers.
+// NCHW oneDNN 2.6 runs batch norm on its generic kernel (ncsp_bnorm: 2x the reference's time for 128x16x32x32 on
+// one thread), and with both the train step of resnet20 was 2x slower than the reference's (README, fovea bench);
+// batch norm is onednn_batchnorm.cpp's loops, the activations the reference's, until blocked layouts are kept
+// between layers.
 
 #include "layers/onednn/onednn_common.h"
 #include "layers/ops/pooling.h"

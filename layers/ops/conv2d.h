@@ -76,7 +76,8 @@ inline constinit DispatchStub<void(const Exec&, const Conv2dParams&, const float
     conv2d_backward_bias_stub{"conv2d_backward_bias"};
 // At a reduced precision (Context::precision tf32, bf16 or fp16; cpu_reference/gemm.h's semantics): cpu, the
 // reference of that precision; emu and cuda, the implicit-GEMM tensor-core kernels (kernels/conv2d_tc_igemm.cu; the
-// simple im2col + tensor-core GEMM path beside them: kernels/conv2d_tc.h).
+// simple im2col + tensor-core GEMM path beside them: kernels/conv2d_tc.h); cudnn, cuDNN's tensor-op convolution at
+// that precision on 16-bit NHWC copies (layers/cudnn/cudnn_precision.cpp).
 inline constinit DispatchStub<void(const Exec&, Precision, const Conv2dParams&, const float* x, const float* w,
                                    const float* b /* or null */, float* y)>
     conv2d_forward_precision_stub{"conv2d_forward_precision"};

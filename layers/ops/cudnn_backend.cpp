@@ -52,6 +52,20 @@ void clear_conv_algo_cache() {
   api("cudnn::clear_conv_algo_cache").clear_conv_algo_cache();
 }
 
+void lt_gemm_raw(const Exec& ex, Precision prec, int64_t M, int64_t N, int64_t K, const void* A, const void* B,
+                 void* C) {
+  api("cudnn::lt_gemm_raw").lt_gemm_raw(ex, prec, M, N, K, A, B, C);
+}
+
+std::vector<ConvAlgoInfo> conv_precision_algorithms(const Exec& ex, Precision prec, ConvOp op, const Conv2dParams& p) {
+  return api("cudnn::conv_precision_algorithms").conv_precision_algorithms(ex, prec, op, p);
+}
+
+void conv_precision_raw(const Exec& ex, Precision prec, ConvOp op, const Conv2dParams& p, int algo, const void* in0,
+                        const void* in1, void* out) {
+  api("cudnn::conv_precision_raw").conv_precision_raw(ex, prec, op, p, algo, in0, in1, out);
+}
+
 CacheStats cache_stats() {
   return api("cudnn::cache_stats").cache_stats();
 }

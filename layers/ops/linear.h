@@ -33,7 +33,8 @@ inline constinit DispatchStub<void(const Exec&, const LinearParams&, const float
 
 // ---- at a reduced precision (Context::precision tf32, bf16 or fp16; the semantics are cpu_reference/gemm.h's:
 // operands rounded to the type, exact products, FP32 sums, the output and the bias as values of the output type).
-// cpu: the reference of that precision; emu and cuda: the tensor-core GEMMs (kernels/linear_tc.cu).
+// cpu: the reference of that precision; emu and cuda: the tensor-core GEMMs (kernels/linear_tc.cu); cudnn: cuBLASLt
+// at that precision (layers/cudnn/cudnn_precision.cpp).
 inline constinit DispatchStub<void(const Exec&, Precision, const LinearParams&, const float* x, const float* w,
                                    const float* b, float* y)>
     linear_forward_precision_stub{"linear_forward_precision"};

@@ -309,13 +309,15 @@ void TrainSession::open_record() {
 
   if (c.progress) {
     fmt::print(
-        "model {} ({} parameters{}), {} on {} ({} training, {} test{} examples), {} {} lr {:g}{} {}\n", model_->name(),
-        model_->num_parameters(),
+        "model {} ({} parameters{}), {} on {} ({} training, {} test{} examples), {} {} lr {:g}, backend {}{} {}\n",
+        model_->name(), model_->num_parameters(),
         model_->num_trainable() != model_->num_parameters() ? fmt::format(", {} trainable", model_->num_trainable())
                                                             : std::string(),
         c.dataset, c.device.str(), train_ds_.size(), test_ds_.size(),
         val_ds_.size() ? fmt::format(", {} validation", val_ds_.size()) : std::string(), optimizer_name(c.optimizer),
         schedule_name(c.schedule), lr_,
+        c.device.type == DeviceType::cpu && c.backend == ops::Backend::custom ? "reference"
+                                                                              : ops::backend_name(c.backend),
         c.precision != Precision::fp32
             ? fmt::format(", precision {} (conv and linear; FP32 weights and optimizer)", precision_name(c.precision))
             : std::string(),
