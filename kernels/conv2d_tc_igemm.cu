@@ -77,6 +77,14 @@ void launch_conv_dgrad(const char* op, const Conv2dParams& p, const typename P::
   tcg::launch_conv_igemm<P, tcg::Pass::dgrad>(op, c, int(p.groups), dy, ws, nullptr, dx, p.flops(), stream);
 }
 
+template <class K>
+void set_wgrad_smem(const char* op, K* kernel, int bytes) {
+  const cudaError_t err = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes);
+  FOVEA_CHECK(err == cudaSuccess, op, ": cudaFuncSetAttribute(MaxDynamicSharedMemorySize, ", bytes,
+              ") failed: ", cudaGetErrorString(err),
+              " (the device needs >= 96 KiB of shared memory per block: sm_80+)");
+}
+
 // dw (KRSC) from x (NHWC) and dy (NPQK); partial: conv2d_tc_wgrad_splits x w_size floats.
 template <class P>
 void launch_conv_wgrad(const char* op, Precision prec, const Conv2dParams& p, const typename P::Raw* x,
@@ -92,13 +100,19 @@ void launch_conv_wgrad(const char* op, Precision prec, const Conv2dParams& p, co
               " is above the grid's 65535");
   const dim3 grid(unsigned((c.Kred + M::kTile - 1) / M::kTile), unsigned((c.cols + M::kTile - 1) / M::kTile),
                   unsigned(p.groups * splits));
-  const cudaError_t err =
-      cudaFuncSetAttribute(tcg::conv2d_tc_wgrad_kernel<P>, cudaFuncAttributeMaxDynamicSharedMemorySize, M::kSmemBytes);
-  FOVEA_CHECK(err == cudaSuccess, op, ": cudaFuncSetAttribute(MaxDynamicSharedMemorySize, ", M::kSmemBytes,
-              ") failed: ", cudaGetErrorString(err),
-              " (the device needs >= 96 KiB of shared memory per block: sm_80+)");
+  // The fast path where it applies (kernels/conv2d_tc_igemm.cuh); TF32 and odd channel counts take the element path.
   note_flop(p.flops());
-  FOVEA_LAUNCH(tcg::conv2d_tc_wgrad_kernel<P>, grid, M::kThreads, M::kSmemBytes, stream, c, splits, per, x, dy,
+  if constexpr (sizeof(typename P::Raw) == 2) {
+    if (tcg::conv2d_tc_wgrad_fast<P>(c, x, dy)) {
+      set_wgrad_smem(op, tcg::conv2d_tc_wgrad_kernel<P, true>, M::kSmemBytes);
+      FOVEA_LAUNCH((tcg::conv2d_tc_wgrad_kernel<P, true>), grid, M::kThreads, M::kSmemBytes, stream, c, splits, per, x,
+                   dy, partial);
+      FOVEA_LAUNCH(tcg::conv2d_tc_wgrad_reduce<P>, grid_for(n), 256, 0, stream, partial, splits, n, dw);
+      return;
+    }
+  }
+  set_wgrad_smem(op, tcg::conv2d_tc_wgrad_kernel<P, false>, M::kSmemBytes);
+  FOVEA_LAUNCH((tcg::conv2d_tc_wgrad_kernel<P, false>), grid, M::kThreads, M::kSmemBytes, stream, c, splits, per, x, dy,
                partial);
   FOVEA_LAUNCH(tcg::conv2d_tc_wgrad_reduce<P>, grid_for(n), 256, 0, stream, partial, splits, n, dw);
 }

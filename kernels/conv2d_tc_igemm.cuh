@@ -51,14 +51,14 @@
 //
 // Machine code (nvcc 13, ../shared/tools/sass/sass.sh; README, "Tensor cores"; registers from ptxas -v, the
 // OBJECT.ptxas of the nvcc build): 128-wide 238-250 registers, 64-wide 158-167, no spills, on sm_80 and sm_90 (wgrad
-// 194-221). At 128 threads a 64-wide block takes ~21 K registers and 72 KiB of shared memory: 3 blocks per SM on an
-// H100 (2 on an A100's 164 KiB), against 2 (1) of the 128-wide tile. One k-tile of the cp.async path, read from the
-// sm_80 SASS of a build with the element path compiled out (the library's loop also holds the element-load branch,
-// which this path skips): BF16 fprop 636 instructions: 16 LDGSTS.E.BYPASS.128.ZFILL, 32 LDSM.16.M88.4, 128
-// HMMA.16816.F32.BF16 (20%); 64-wide 514: 12 LDGSTS, 24 LDSM, 64 HMMA (12.5%); BF16 dgrad at stride 1: 681 (19%
-// HMMA); TF32 fprop 894 (128 HMMA.1688.F32.TF32, 14%: cvt.rna on every fragment register), 64-wide 721 (64 HMMA).
-// The multistage GEMM's k-tile is about 400: the gather's addressing costs ~15 instructions per copy more. At the
-// 64-wide tile the A gather's ~355 integer instructions per k-tile are most of the loop: at Kg = 16 the kernel is
+// 194-221, its fast path 213-216). At 128 threads a 64-wide block takes ~21 K registers and 72 KiB of shared memory: 3
+// blocks per SM on an H100 (2 on an A100's 164 KiB), against 2 (1) of the 128-wide tile. One k-tile of the cp.async
+// path, read from the sm_80 SASS of a build with the element path compiled out (the library's loop also holds the
+// element-load branch, which this path skips): BF16 fprop 636 instructions: 16 LDGSTS.E.BYPASS.128.ZFILL, 32
+// LDSM.16.M88.4, 128 HMMA.16816.F32.BF16 (20%); 64-wide 514: 12 LDGSTS, 24 LDSM, 64 HMMA (12.5%); BF16 dgrad at stride
+// 1: 681 (19% HMMA); TF32 fprop 894 (128 HMMA.1688.F32.TF32, 14%: cvt.rna on every fragment register), 64-wide 721 (64
+// HMMA). The multistage GEMM's k-tile is about 400: the gather's addressing costs ~15 instructions per copy more. At
+// the 64-wide tile the A gather's ~355 integer instructions per k-tile are most of the loop: at Kg = 16 the kernel is
 // bound by the gather's issue, not by the tensor cores (a GPU run decides).
 //
 // Order of the sums: each output adds its mma k-steps in reduction order, fprop and dgrad without a split: bitwise
@@ -308,10 +308,24 @@ void launch_conv_fprop(const char* op, const Conv2dParams& p, const typename P::
 // ------------------------------------------------------------------ wgrad
 // dw[g Kg + k][(r, s, c)] = sum over m = (n, p, q) of dy[m][g Kg + k] * A[m][(r, s, c)] with A fprop's gather of x:
 // the GEMM dy_g^T A_g, M = Kg, N = R S Cg, reduced over N P Q. Both operands are contiguous along M or N, not along
-// the reduction, so the k-major shared layout of the mainloop is filled by element loads: dy by the GEMM's
-// load_tile (consecutive threads along k), x by load_wgrad_x_tile (consecutive threads along c). Correct, not fast:
-// no cp.async, the tensor cores wait for the loads, and the transposing shared stores conflict (up to 4-way); the
-// fast form stages both operands m-major by cp.async and reads fragments with ldmatrix.trans (16-bit types only).
+// the reduction. Two paths, chosen on the host (conv2d_tc_wgrad_fast):
+//   - fast path (BF16/FP16, Kg and Cg multiples of 8, K and C too, x and dy 16-byte aligned; copy_wgrad_tiles): both
+//     operands staged as they lie in memory, a k-tile = 64 reduction rows x 128 elements (256 bytes) per operand,
+//     16 KiB each as on the k-major path, by 16-byte cp.async with zero fill (past N P Q, past Kg or R S Cg, taps in
+//     the padding). Shared layout swizzle_t: chunk c (0..15) of row r at c ^ (r % 8): a cp.async phase (8 lanes: 8
+//     chunks of one half row) and an ldmatrix phase (8 consecutive rows at one logical chunk) each touch 8 distinct
+//     16-byte slots of a 128-byte line: one wavefront. Fragments by ldmatrix.x4.trans (multistage_mainloop's
+//     kTrans): the same mma operands as the k-major layout, so the same bits (tests: TcConvEmu.WgradFastPath*).
+//   - element path (TF32: ldmatrix.trans transposes 16-bit elements, a TF32 element is 32 bits; odd channel counts
+//     such as the first layer's C = 3; unaligned data): the k-major layout filled by element loads, dy by the GEMM's
+//     load_tile (consecutive threads along k), x by load_wgrad_x_tile (consecutive threads along c). Correct, not
+//     fast: no cp.async, the tensor cores wait for the loads, and the transposing shared stores conflict (up to
+//     4-way). Kept as the fast path's bitwise reference.
+// Cost model of the fast path, per block and k-tile: the GEMM's (32 KiB by 16 cp.async per thread, 128
+// ldmatrix.x4, 512 mma.sync: checked on the emulator's metrics, TcConvEmu.WgradFastPathFreeOfBankConflicts), plus the
+// x addressing: each of a thread's 8 rows per k-tile decodes its (n, p, q) (2 integer divisions) and two bounds
+// checks; the chunk's tap (r, s) and channel are decoded once per block. ptxas (nvcc 13): 213 registers on sm_80, 216
+// on sm_90, no spills (element path 221 / 212, TF32 194 / 201). The SASS loop mix is not read yet.
 // Split-K (conv2d_tc.h, conv2d_tc_wgrad_splits): split s of the reduction's k-tiles writes FP32 partials to
 // partial[s][K][R S Cg]; wgrad_reduce sums them in split order and rounds once: deterministic.
 // The block tile stays 128 x 128: wgrad's narrow dimension at ResNet CIFAR's Kg = 16..64 is its M (the Kg rows of
@@ -340,9 +354,45 @@ FOVEA_DEVICE_INLINE void load_wgrad_x_tile(unsigned char* S, const ConvArgs& c, 
   }
 }
 
-// c: the fprop view (conv_args<Pass::fprop>). grid (R S Cg tiles, Kg tiles, groups x splits); split s takes k-tiles
-// [s per, (s + 1) per) of the N P Q reduction.
+// The fast path (kTrans; BF16/FP16 only, where Kg and Cg are multiples of 8 and x, dy, K and C 16-byte aligned:
+// conv2d_tc_wgrad_fast): both operands are staged in their natural, reduction-major layout, 64 reduction rows of
+// 128 elements per k-tile, by 16-byte cp.async with zero fill, and read by ldmatrix.trans (multistage_mainloop's
+// kTrans). Thread t copies chunk t % 16 of reduction rows t / 16 + 8 i (i < 8) of each operand: 8 lanes write the
+// 8 chunks of one half row, one wavefront under swizzle_t. The x chunk's tap (r, s) and channel are fixed for the
+// block (cols0 + 8 chunk); each row's (n, p, q) is decoded per copy (2 divisions).
 template <class P>
+FOVEA_DEVICE_INLINE void copy_wgrad_tiles(unsigned char* S, const ConvArgs& c, const typename P::Raw* __restrict__ x,
+                                          const typename P::Raw* __restrict__ dyg, int t_off, int rows0, int cols0,
+                                          int kt, int tid) {
+  using M = Ms<P>;
+  const int chunk = tid % 16, row0 = tid / 16;
+  const int k = rows0 + 8 * chunk, col = cols0 + 8 * chunk;
+  const bool k_in = k < c.cols, col_in = col < c.Kred;
+  int dh = 0, dw = 0, ch = 0;
+  if (col_in) {  // Tg is a multiple of 8: the chunk is 8 channels of one tap
+    const int rs = col / c.Tg, r = rs / c.S;
+    ch = col - rs * c.Tg, dh = r * c.dil_h, dw = (rs - r * c.S) * c.dil_w;
+  }
+  const int OHW = c.OH * c.OW;
+#pragma unroll
+  for (int i = 0; i < 8; ++i) {
+    const int row = row0 + 8 * i, m = kt * M::kBK + row;
+    const bool m_in = m < c.M;
+    tc::cp_async<16>(S + swizzle_t(row, chunk), m_in && k_in ? dyg + int64_t(m) * c.ldo + k : dyg,
+                     m_in && k_in ? 16 : 0);
+    const int n = m / OHW, o = m - n * OHW, oh = o / c.OW, ow = o - oh * c.OW;
+    int th = 0, tw = 0;
+    const bool in = m_in && col_in && tap<Pass::fprop>(oh * c.stride_h - c.pad_h + dh, c.stride_h, c.TH, th) &&
+                    tap<Pass::fprop>(ow * c.stride_w - c.pad_w + dw, c.stride_w, c.TW, tw);
+    const typename P::Raw* src = in ? x + ((int64_t(n) * c.TH + th) * c.TW + tw) * c.TC + t_off + ch : x;
+    tc::cp_async<16>(S + M::kOperandBytes + swizzle_t(row, chunk), src, in ? 16 : 0);
+  }
+}
+
+// c: the fprop view (conv_args<Pass::fprop>). grid (R S Cg tiles, Kg tiles, groups x splits); split s takes k-tiles
+// [s per, (s + 1) per) of the N P Q reduction. kTrans: the fast path above, else the element path (the reference
+// the fast path is tested against bitwise).
+template <class P, bool kTrans = false, Plant kPlant = Plant::none>
 __global__ void __launch_bounds__(128)
     conv2d_tc_wgrad_kernel(ConvArgs c, int splits, int per, const typename P::Raw* __restrict__ x,
                            const typename P::Raw* __restrict__ dy, float* __restrict__ partial) {
@@ -357,18 +407,31 @@ __global__ void __launch_bounds__(128)
   const typename P::Raw* dyg = dy + g * c.cols;  // dy[m][g Kg + k]: k-contiguous rows of ldo
 
   auto stage = [&](unsigned char* S, int kt) {
-    load_tile<P>(S, dyg, c.ldo, true, rows0, c.cols, kt0 + kt, c.M, tid);
-    load_wgrad_x_tile<P>(S + M::kOperandBytes, c, x, g * c.Tg, cols0, kt0 + kt, tid);
+    if constexpr (kTrans) {
+      copy_wgrad_tiles<P>(S, c, x, dyg, g * c.Tg, rows0, cols0, kt0 + kt, tid);
+    } else {
+      load_tile<P>(S, dyg, c.ldo, true, rows0, c.cols, kt0 + kt, c.M, tid);
+      load_wgrad_x_tile<P>(S + M::kOperandBytes, c, x, g * c.Tg, cols0, kt0 + kt, tid);
+    }
   };
 
   float acc[4][8][4] = {};
-  multistage_mainloop<P, Plant::none>(smem, tiles, stage, acc);
+  multistage_mainloop<P, kPlant, kTrans>(smem, tiles, stage, acc);
 
   float* out = partial + (int64_t(split) * c.ldo + int64_t(g) * c.cols) * c.Kred;
   for_each_accumulator(acc, [&](int bm, int bn, float a) {
     const int k = rows0 + bm, col = cols0 + bn;
     if (k < c.cols && col < c.Kred) out[int64_t(k) * c.Kred + col] = a;
   });
+}
+
+// Whether wgrad takes the fast path (kTrans) for these pointers and this view: 16-bit types, group channels of x and
+// dy in whole 16-byte chunks, 16-byte aligned.
+template <class P>
+inline bool conv2d_tc_wgrad_fast(const ConvArgs& c, const void* x, const void* dy) {
+  constexpr int kE = int(sizeof(typename P::Raw));
+  return kE == 2 && aligned16(x) && aligned16(dy) && (c.Tg * kE) % 16 == 0 && (c.TC * kE) % 16 == 0 &&
+         (c.cols * kE) % 16 == 0 && (c.ldo * kE) % 16 == 0;
 }
 
 // dw[i] = the splits' partials of element i summed in split order, rounded to the type once.

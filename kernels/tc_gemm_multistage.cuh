@@ -19,7 +19,8 @@
 //     layout of linear forward) is copied with 16-byte cp.async, zero-filling past K and outside the matrix
 //     (src-size); 8 consecutive lanes copy one 128-byte row. Any other operand (m- or n-contiguous, or unaligned)
 //     is staged by element loads and shared stores at the same point of the pipeline (correct, not fast: the
-//     tensor cores then wait on the loads; a transposing ldmatrix path is the next step for 16-bit types).
+//     tensor cores then wait on the loads; a transposing ldmatrix path, multistage_mainloop's kTrans, serves the
+//     implicit-GEMM wgrad's 16-bit fast path: kernels/conv2d_tc_igemm.cuh; the GEMM does not use it yet).
 //   - Fragments: ldmatrix.x4, as in kernels/tc_gemm.cu (an 8 x 8 matrix of 16-bit elements is an 8 x 4 matrix of
 //     32-bit ones, the TF32 fragment layout). Per k-step a warp issues 4 ldmatrix.x4 for A (one per m16) and 4 for
 //     B (one per pair of n8), then 32 mma.sync.
@@ -82,6 +83,13 @@ struct Ms {
 // Byte offset of 16-byte chunk `chunk` (0..7) of row `row` in an operand's k-tile: the XOR swizzle.
 FOVEA_DEVICE_INLINE int swizzle(int row, int chunk) {
   return row * 128 + ((chunk ^ (row & 7)) << 4);
+}
+
+// Byte offset of 16-byte chunk `chunk` (0..15) of reduction row `row` in a transposed k-tile (kTrans of
+// multistage_mainloop: 64 rows of k, each 128 16-bit elements of m or n, 256 bytes). The XOR flips only the chunk's low
+// 3 bits: 8 consecutive rows at one logical chunk land on 8 distinct 16-byte slots of one 128-byte bank line.
+FOVEA_DEVICE_INLINE int swizzle_t(int row, int chunk) {
+  return row * 256 + ((chunk ^ (row & 7)) << 4);
 }
 
 // One thread's share of an operand's k-tile on the cp.async path (rows k-contiguous and 16-byte aligned): kRows rows x
@@ -148,7 +156,11 @@ FOVEA_DEVICE_INLINE void load_tile(unsigned char* S, const typename P::Raw* __re
 // (kernels/conv2d_tc_igemm.cuh): stage(kt) issues the copies (or element loads) of k-tile kt of both operands into
 // the stage buffer it is given (A then B, kOperandBytes apart); acc[i][j] is mma tile (i, j) of the warp's 64 x 8 kNT
 // tile: the block tile is 128 x 16 kNT (kNT = 8: 128 x 128; 4: 128 x 64; the same k-steps for each output).
-template <class P, Plant kPlant, class Stage, int kNT>
+// kTrans (16-bit types, kNT = 8): both operands' k-tiles are stored transposed, 64 rows of k by 128 m (n) at swizzle_t,
+// and the fragments are read by ldmatrix.trans (an 8 x 8 matrix stored as 8 rows of k is delivered as 8 rows of m,
+// each lane holding m = lane / 4, k = 2 (lane % 4) + {0, 1}: the A and B fragment layouts of m16n8k16). The mma
+// operands, so the sums, are the same values as with the k-major layout: bitwise the same result.
+template <class P, Plant kPlant, bool kTrans = false, class Stage, int kNT>
 FOVEA_DEVICE_INLINE void multistage_mainloop(unsigned char* smem, int tiles, const Stage& stage,
                                              float (&acc)[4][kNT][4]) {
   using M = Ms<P, 16 * kNT>;
@@ -167,6 +179,13 @@ FOVEA_DEVICE_INLINE void multistage_mainloop(unsigned char* smem, int tiles, con
   const int a_row = wm * M::kWarpTile + lane % 8 + 8 * (kPlant == Plant::wrong_fragment ? lane / 16 : (lane / 8) % 2);
   const int a_chunk = kPlant == Plant::wrong_fragment ? (lane / 8) % 2 : lane / 16;
   const int b_row = wn * 8 * kNT + lane % 8 + 8 * (lane / 16), b_chunk = (lane / 8) % 2;
+  // kTrans: lane l addresses row l % 8 of matrix q = l / 8. A's matrix q covers m + 8 (q % 2), k + 8 (q / 2) (a0..a3);
+  // B's matrix q covers k + 8 (q % 2), n + 8 (q / 2) (b0, b1 of n8 tile 2j, then of 2j + 1).
+  const int q = lane / 8;
+  const int ta_krow = lane % 8 + 8 * (kPlant == Plant::wrong_fragment ? q % 2 : q / 2);
+  const int ta_chunk = wm * 8 + (kPlant == Plant::wrong_fragment ? q / 2 : q % 2);
+  const int tb_krow = lane % 8 + 8 * (q % 2), tb_chunk = wn * kNT + q / 2;
+  static_assert(!kTrans || (kNT == 8 && sizeof(typename P::Raw) == 2), "kTrans: 16-bit types, 128 x 128 tile");
 
   for (int kt = 0; kt < tiles; ++kt) {
     if constexpr (kPlant != Plant::missing_wait) tc::cp_async_wait<M::kStages - 2>();  // this thread's k-tile kt
@@ -182,14 +201,20 @@ FOVEA_DEVICE_INLINE void multistage_mainloop(unsigned char* smem, int tiles, con
       uint32_t a[4][4], b[kNT][2];
 #pragma unroll
       for (int i = 0; i < 4; ++i) {
-        tc::ldmatrix<4>(a[i], SA + swizzle(a_row + 16 * i, 2 * ks + a_chunk));
+        if constexpr (kTrans)
+          tc::ldmatrix<4, true>(a[i], SA + swizzle_t(16 * ks + ta_krow, ta_chunk + 2 * i));
+        else
+          tc::ldmatrix<4>(a[i], SA + swizzle(a_row + 16 * i, 2 * ks + a_chunk));
 #pragma unroll
         for (int r = 0; r < 4; ++r) a[i][r] = P::operand(a[i][r]);
       }
 #pragma unroll
       for (int j = 0; j < kNT / 2; ++j) {
         uint32_t r4[4];
-        tc::ldmatrix<4>(r4, SB + swizzle(b_row + 16 * j, 2 * ks + b_chunk));
+        if constexpr (kTrans)
+          tc::ldmatrix<4, true>(r4, SB + swizzle_t(16 * ks + tb_krow, tb_chunk + 2 * j));
+        else
+          tc::ldmatrix<4>(r4, SB + swizzle(b_row + 16 * j, 2 * ks + b_chunk));
         b[2 * j][0] = P::operand(r4[0]), b[2 * j][1] = P::operand(r4[1]);
         b[2 * j + 1][0] = P::operand(r4[2]), b[2 * j + 1][1] = P::operand(r4[3]);
       }

@@ -1105,6 +1105,130 @@ TEST(TcConvEmu, FreeOfBankConflictsWithTheCountsOfItsCostModel) {
   }
 }
 
+// wgrad's fast path (BF16/FP16, channels per group multiples of 8, 16-byte aligned: both operands by cp.async in their
+// reduction-major layout, fragments by ldmatrix.trans; kernels/conv2d_tc_igemm.cuh) equals its element path (the same
+// operands one element off 16-byte alignment) bitwise, on random operands, and the reference of its precision; split-K
+// included.
+TEST(TcConvEmu, WgradFastPathEqualsTheElementPathBitwise) {
+  const ConvOp op = ConvOp::backward_filter;
+  for (Precision prec : {Precision::bf16, Precision::fp16})
+    for (const ConvCase& c : conv_cases()) {
+      if (c.name != "c16_k24_3x3_pad1" && c.name != "c32_k40_3x3_stride2_5_ktiles" &&
+          c.name != "c8_k16_3x3_pad1_split_k")
+        continue;
+      if (prec == Precision::fp16 && c.name != "c16_k24_3x3_pad1") continue;
+      const Conv2dParams p = ops::conv2d_params(c.x, c.w, c.a);
+      const ConvOperands o(op, p, prec, false, 113);
+      const std::string what = c.name + " " + std::string(precision_name(prec));
+      const std::vector<float> fast = run_conv(kEmu, prec, op, p, o.in0, o.in1, o.b);
+      const std::vector<float> element = run_conv(kEmu, prec, op, p, o.in0, o.in1, o.b, 1);
+      ASSERT_TRUE(test::all_written(fast, what.c_str()));
+      EXPECT_EQ(0, std::memcmp(fast.data(), element.data(), fast.size() * sizeof(float)))
+          << what << ": the fast path differs from the element path";
+      EXPECT_TRUE(matches_reference(op, p, prec, o, fast, what));
+    }
+}
+
+// The planted bugs on wgrad's fast path (its own fragment addressing, ldmatrix.trans): exact operands (multiples of
+// 1/8 below 2: FP32 sums exact in any order): the library's kernel equals the BF16 reference bitwise, and the planted
+// kernels' FP32 sums (one split, unrounded) must not come close to the FP32 reference. 5 k-tiles: the pipeline wraps.
+TEST(TcConvEmu, WgradFastPathPlantedBugsAreDetected) {
+  const ConvOp op = ConvOp::backward_filter;
+  const Conv2dParams p = ops::conv2d_params({1, 16, 16, 20}, {24, 16, 3, 3}, conv_attrs(1, 1, 1, 1));
+  const ConvOperands o(op, p, Precision::bf16, true, 131);
+  const std::vector<float> want = conv_reference(op, p, Precision::fp32, o);
+  auto bf16 = [](const std::vector<float>& v) {
+    std::vector<BFloat16> r(v.size());
+    for (size_t i = 0; i < v.size(); ++i) r[i] = BFloat16{float_to_bf16_bits(v[i])};
+    return r;
+  };
+  auto run = [&](int bug) {
+    // NHWC x and N P Q K dy from the NCHW-like operands
+    std::vector<float> x(o.in0.size()), dy(o.in1.size());
+    const Dims xd = x_dims(p), yd = y_dims(p);
+    for (int64_t n = 0; n < xd.N; ++n)
+      for (int64_t c = 0; c < xd.C; ++c)
+        for (int64_t j = 0; j < xd.J; ++j)
+          x[size_t((n * xd.J + j) * xd.C + c)] = o.in0[size_t((n * xd.C + c) * xd.J + j)];
+    for (int64_t n = 0; n < yd.N; ++n)
+      for (int64_t c = 0; c < yd.C; ++c)
+        for (int64_t j = 0; j < yd.J; ++j)
+          dy[size_t((n * yd.J + j) * yd.C + c)] = o.in1[size_t((n * yd.C + c) * yd.J + j)];
+    const DeviceArray<BFloat16> xa = DeviceArray<BFloat16>::upload(bf16(x), kEmu);
+    const DeviceArray<BFloat16> ya = DeviceArray<BFloat16>::upload(bf16(dy), kEmu);
+    DeviceArray<float> out(want.size(), kEmu);
+    out.poison();
+    test::conv2d_tc_wgrad_planted_stub(test::kernel_exec(kEmu), bug, p, xa.data(), ya.data(), out.data());
+    const std::vector<float> krsc = out.download();  // K x R S x C/g: back to K x C/g x R S
+    std::vector<float> r(krsc.size());
+    const Dims wd = w_dims(p);
+    for (int64_t k = 0; k < wd.N; ++k)
+      for (int64_t c = 0; c < wd.C; ++c)
+        for (int64_t j = 0; j < wd.J; ++j)
+          r[size_t((k * wd.C + c) * wd.J + j)] = krsc[size_t((k * wd.J + j) * wd.C + c)];
+    return r;
+  };
+  const std::vector<float> good = run_conv(kEmu, Precision::bf16, op, p, o.in0, o.in1, o.b);
+  const std::vector<float> want16 = conv_reference(op, p, Precision::bf16, o);
+  ASSERT_TRUE(test::all_written(good, "unplanted"));
+  ASSERT_EQ(0, std::memcmp(good.data(), want16.data(), want16.size() * sizeof(float))) << "the unplanted kernel";
+  for (test::TcGemmPlant bug : {test::TcGemmPlant::missing_wait, test::TcGemmPlant::wrong_fragment}) {
+    const char* what = bug == test::TcGemmPlant::missing_wait ? "missing cp.async.wait_group" : "wrong fragment index";
+    const std::vector<float> got = run(int(bug));
+    EXPECT_FALSE(test::close_l2(got, want, 1e-2, what)) << what << " was not detected";
+    size_t wrong = 0;
+    for (size_t i = 0; i < got.size(); ++i) wrong += !(got[i] == want[i]);
+    EXPECT_GT(wrong, got.size() / 2) << what << ": only " << wrong << " of " << got.size() << " elements wrong";
+  }
+}
+
+// On the emulator's metrics the fast wgrad kernel (conv2d_tc_wgrad_kernel<P, true>) is the one that runs, its
+// ldmatrix.trans loads and cp.async stores take one wavefront per 8 lanes, 128 ldmatrix.x4 and 2 x 64 x 16 16-byte
+// copies per k-tile. The shape (1 x 1, K = C = 128, N P Q = 128) has every copy inside: where some lanes' chunks fall
+// past K, R S C or the image, the compiled code reaches the cp.async hooks by two paths and the metrics see two partial
+// requests whose lanes no longer form whole 8-lane phases (one instruction on the GPU).
+TEST(TcConvEmu, WgradFastPathFreeOfBankConflicts) {
+  if (!emu::instrumented_build_available())
+    GTEST_SKIP() << "needs the checked (instrumented) build of the kernels, which -DFOVEA_SANITIZE=ON and "
+                    "-DFOVEA_EMU_CHECKED=OFF builds do not make";
+  const ConvOp op = ConvOp::backward_filter;
+  const Conv2dParams p = ops::conv2d_params({2, 128, 8, 8}, {128, 128, 1, 1}, {});
+  const ConvOperands o(op, p, Precision::bf16, false, 127);
+  emu::profile_start();
+  std::vector<float> got;
+  try {
+    got = run_conv(kEmu, Precision::bf16, op, p, o.in0, o.in1, o.b);
+  } catch (...) {
+    emu::profile_stop();
+    throw;
+  }
+  const std::vector<emu::KernelMetrics> all = emu::profile_stop();
+  const emu::KernelMetrics* k = nullptr;
+  std::string names;
+  for (const emu::KernelMetrics& m : all) {
+    names += m.name + "; ";
+    if (m.name.find("conv2d_tc_wgrad_kernel<") != std::string::npos && m.name.find(", true>") != std::string::npos)
+      k = &m;
+  }
+  ASSERT_NE(k, nullptr) << "the fast wgrad kernel did not run (ran: " << names << ")";
+  uint64_t ldmatrix = 0, copies_shared = 0;
+  for (const emu::SiteMetrics& s : k->sites) {
+    if (s.location.find("kernels/mma.cuh") == std::string::npos || s.space != emu::Space::shared) continue;
+    const std::string site = s.location + " " + emu::op_name(s.op);
+    EXPECT_EQ(s.bytes_per_lane, 16u) << site;
+    EXPECT_EQ(s.wavefronts * 8, s.lanes) << site << ": bank conflicts (" << s.per_request(s.wavefronts)
+                                         << " wavefronts per request)";
+    if (s.op == emu::AccessOp::load)
+      ldmatrix += s.requests;
+    else
+      copies_shared += s.lanes;
+  }
+  const uint64_t ktiles = 2;  // N P Q = 128 reduction rows, over all splits
+  EXPECT_EQ(ldmatrix, ktiles * 128) << "ldmatrix.x4 per k-tile";
+  EXPECT_EQ(copies_shared, ktiles * 2 * 64 * 16) << "16-byte cp.async per k-tile";
+  EXPECT_TRUE(matches_reference(op, p, Precision::bf16, o, got, "wgrad 1x1 c128 k128"));
+}
+
 // The simple kernel beside the implicit-GEMM one (im2col + the tensor-core GEMM, FP32 NCHW) equals the reference.
 class TcConvIm2col : public ::testing::TestWithParam<Device> {};
 TEST_P(TcConvIm2col, ExactOperandsEqualTheReferenceBitwise) {

@@ -45,8 +45,39 @@ void conv2d_tc_planted(const Exec& ex, test::TcGemmPlant bug, const Conv2dParams
   FOVEA_FAIL("conv2d_tc_planted: unknown bug ", int(bug));
 }
 
+template <tcg::Plant kPlant>
+void wgrad_planted(const char* op, const Exec& ex, const Conv2dParams& p, const uint16_t* x, const uint16_t* dy,
+                   float* dw) {
+  using M = tcg::Ms<tcg::Bf16>;
+  const tcg::ConvArgs c = tcg::conv_args<tcg::Pass::fprop>(op, p);
+  FOVEA_CHECK(tcg::conv2d_tc_wgrad_fast<tcg::Bf16>(c, x, dy), op, ": ", p.str(), " does not take the fast path");
+  const int ktiles = (c.M + M::kBK - 1) / M::kBK;
+  const dim3 grid(unsigned((c.Kred + M::kTile - 1) / M::kTile), unsigned((c.cols + M::kTile - 1) / M::kTile),
+                  unsigned(p.groups));
+  const cudaError_t err = cudaFuncSetAttribute(tcg::conv2d_tc_wgrad_kernel<tcg::Bf16, true, kPlant>,
+                                               cudaFuncAttributeMaxDynamicSharedMemorySize, M::kSmemBytes);
+  FOVEA_CHECK(err == cudaSuccess, op, ": cudaFuncSetAttribute failed: ", cudaGetErrorString(err));
+  FOVEA_LAUNCH((tcg::conv2d_tc_wgrad_kernel<tcg::Bf16, true, kPlant>), grid, M::kThreads, M::kSmemBytes, ex.stream, c,
+               1, ktiles, x, dy, dw);
+}
+
+void conv2d_tc_wgrad_planted(const Exec& ex, int bug, const Conv2dParams& p, const BFloat16* X, const BFloat16* DY,
+                             float* dw) {
+  const auto* x = reinterpret_cast<const uint16_t*>(X);
+  const auto* dy = reinterpret_cast<const uint16_t*>(DY);
+  switch (bug) {
+    case 0: return wgrad_planted<tcg::Plant::none>("conv2d_tc_wgrad_planted_none", ex, p, x, dy, dw);
+    case int(test::TcGemmPlant::missing_wait):
+      return wgrad_planted<tcg::Plant::missing_wait>("conv2d_tc_wgrad_planted_missing_wait", ex, p, x, dy, dw);
+    case int(test::TcGemmPlant::wrong_fragment):
+      return wgrad_planted<tcg::Plant::wrong_fragment>("conv2d_tc_wgrad_planted_wrong_fragment", ex, p, x, dy, dw);
+  }
+  FOVEA_FAIL("conv2d_tc_wgrad_planted: unknown bug ", bug);
+}
+
 [[maybe_unused]] const bool registered = test::tc_gemm_planted_stub.define(kThisSlot, &tc_gemm_planted) &&
-                                         test::conv2d_tc_planted_stub.define(kThisSlot, &conv2d_tc_planted);
+                                         test::conv2d_tc_planted_stub.define(kThisSlot, &conv2d_tc_planted) &&
+                                         test::conv2d_tc_wgrad_planted_stub.define(kThisSlot, &conv2d_tc_wgrad_planted);
 
 }  // namespace
 }  // namespace fovea::FOVEA_KERNEL_NS

@@ -24,4 +24,11 @@ inline constinit DispatchStub<void(const Exec&, TcGemmPlant bug, const Conv2dPar
                                    const BFloat16* w, BFloat16* y)>
     conv2d_tc_planted_stub{"conv2d_tc_planted"};
 
+// The BF16 wgrad fast path (kernels/conv2d_tc_igemm.cuh, conv2d_tc_wgrad_kernel<Bf16, true>) with `bug` planted
+// (TcGemmPlant; the unplanted kernel is the library's), one split, its FP32 sums written to dw (K x R S C/g floats)
+// unrounded; slot emu only. The shape must take the fast path (C/g and K/g multiples of 8, x and dy 16-byte aligned).
+inline constinit DispatchStub<void(const Exec&, int bug, const Conv2dParams& p, const BFloat16* x, const BFloat16* dy,
+                                   float* dw)>
+    conv2d_tc_wgrad_planted_stub{"conv2d_tc_wgrad_planted"};
+
 }  // namespace fovea::test
