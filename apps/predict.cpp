@@ -24,7 +24,7 @@ namespace fovea::app {
 namespace {
 
 struct PredictOptions {
-  std::string model = "resnet50", weights, checkpoint, device = "auto", grid;
+  std::string model = "resnet50", weights, checkpoint, device = "auto", backend = "auto", grid;
   std::vector<std::string> images;
   int64_t topk = 5, batch = 8;
 };
@@ -121,7 +121,7 @@ int run_predict(const PredictOptions& o) {
   const int64_t classes = int64_t(names.size());
   model->to(device);
   model->train(false);
-  ops::Context ctx(device);
+  ops::Context ctx(device, resolve_backend(o.backend, device, "--backend"));
   FOVEA_CHECK(o.topk <= classes, "--topk ", o.topk, " is more than the ", classes, " classes");
 
   std::vector<std::vector<Guess>> guesses;
@@ -174,6 +174,7 @@ Command predict_command(
                      "instead of --model/--weights: a checkpoint of fovea train (its model, class names, image size "
                      "and normalisation)");
       app.add_option("--device", o->device, "auto, cpu, emu or cuda[:N]")->capture_default_str();
+      app.add_option("--backend", o->backend, kBackendHelp)->capture_default_str()->check(one_of(kBackendNames));
       app.add_option("--topk", o->topk, "labels shown per image")->capture_default_str()->check(kPositiveInt);
       app.add_option("--batch", o->batch, "images per forward pass")->capture_default_str()->check(kPositiveInt);
       app.add_option("--grid", o->grid, "also draw each photo with its top three labels into this PNG");
