@@ -323,18 +323,6 @@ Case gemm_case(Ctx& x, Precision prec, const GemmShape& s) {
 
 // ---------------------------------------------------------------- convolution
 
-struct Dims {
-  int64_t n, c, hw;
-  int64_t size() const { return n * c * hw; }
-};
-// Buffers of an op: in0, in1, out (cudnn::conv_precision_raw's order).
-std::array<Dims, 3> op_dims(ConvOp op, const Conv2dParams& p) {
-  const Dims x{p.N, p.C, p.H * p.W}, y{p.N, p.K, p.P() * p.Q()}, w{p.K, p.C_per_group(), p.R * p.S};
-  if (op == ConvOp::forward) return {x, w, y};
-  if (op == ConvOp::backward_data) return {y, w, x};
-  return {x, y, w};
-}
-
 const char* short_op(ConvOp op) {
   return op == ConvOp::forward ? "conv fprop" : op == ConvOp::backward_data ? "conv dgrad" : "conv wgrad";
 }
@@ -356,7 +344,7 @@ Case conv_case(Ctx& x, Precision prec, ConvOp op, const Conv2dParams& p) {
   k.prec = prec;
   k.shape = conv_shape_name(p);
   k.flops = p.flops();
-  const std::array<Dims, 3> d = op_dims(op, p);
+  const std::array<cudnn::ConvBufferDims, 3> d = cudnn::conv_buffer_dims(op, p);
   const Buffer in0 = device_random(x.c, d[0].size(), 21, x.stream), in1 = device_random(x.c, d[1].size(), 22, x.stream);
   Buffer out32(size_t(d[2].size()) * sizeof(float), x.c.device);
   const bool is16 = prec != Precision::tf32;

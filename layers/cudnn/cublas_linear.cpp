@@ -40,33 +40,6 @@ struct LtKey {
 };
 
 // D (m x n) = op(A) B (+ bias per row), A stored k x m (transposed), B stored k x n, column-major.
-struct LtPlan {
-  cublasLtMatmulDesc_t op = nullptr;
-  cublasLtMatrixLayout_t a = nullptr, b = nullptr, c = nullptr;
-  cublasLtMatmulPreference_t pref = nullptr;
-  cublasLtMatmulHeuristicResult_t result{};
-  bool found = false;  // false: cuBLASLt has no kernel for it; the classic path runs instead
-  LtPlan() = default;
-  LtPlan(const LtPlan&) = delete;
-  LtPlan& operator=(const LtPlan&) = delete;
-  ~LtPlan() {
-    if (pref) cublasLtMatmulPreferenceDestroy(pref);
-    if (a) cublasLtMatrixLayoutDestroy(a);
-    if (b) cublasLtMatrixLayoutDestroy(b);
-    if (c) cublasLtMatrixLayoutDestroy(c);
-    if (op) cublasLtMatmulDescDestroy(op);
-  }
-};
-
-template <class T>
-void set_desc(cublasLtMatmulDesc_t d, cublasLtMatmulDescAttributes_t attr, const T& v) {
-  FOVEA_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(d, attr, &v, sizeof(v)));
-}
-template <class T>
-void set_pref(cublasLtMatmulPreference_t p, cublasLtMatmulPreferenceAttributes_t attr, const T& v) {
-  FOVEA_CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(p, attr, &v, sizeof(v)));
-}
-
 const LtPlan& lt_plan(const LtKey& key, cublasLtHandle_t lt, const float* bias) {
   thread_local std::map<LtKey, std::unique_ptr<LtPlan>> plans;
   auto it = plans.find(key);

@@ -34,6 +34,7 @@
 // warnings silenced locally); the calls used exist in cuDNN 8 too, and version differences are under
 // `#if CUDNN_MAJOR >= 9`.
 #pragma once
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -117,6 +118,18 @@ std::vector<ConvAlgoInfo> conv_precision_algorithms(const Exec& ex, Precision pr
 // backward_data (dy, w) -> dx, backward_filter (x, dy) -> dw; outputs overwritten.
 void conv_precision_raw(const Exec& ex, Precision prec, ConvOp op, const Conv2dParams& p, int algo, const void* in0,
                         const void* in1, void* out);
+// The sizes of those buffers (in0, in1, out) as (n, c, hw): element counts, and the dimensions of the NCHW <-> NHWC
+// conversions.
+struct ConvBufferDims {
+  int64_t n, c, hw;
+  int64_t size() const { return n * c * hw; }
+};
+inline std::array<ConvBufferDims, 3> conv_buffer_dims(ConvOp op, const Conv2dParams& p) {
+  const ConvBufferDims x{p.N, p.C, p.H * p.W}, y{p.N, p.K, p.P() * p.Q()}, w{p.K, p.C_per_group(), p.R * p.S};
+  if (op == ConvOp::forward) return {x, w, y};
+  if (op == ConvOp::backward_data) return {y, w, x};
+  return {x, y, w};
+}
 
 // Objects created so far (all threads): they must not grow with the number of calls.
 struct CacheStats {

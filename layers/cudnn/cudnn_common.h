@@ -74,6 +74,37 @@ inline cudnnHandle_t cudnn_handle(const Exec& ctx) {
   return cudnn_handle(ctx.device.index, stream_of(ctx));
 }
 
+// ---------------------------------------------------------------- cuBLASLt plans
+
+// A cuBLASLt matmul's descriptors and the algorithm its heuristic chose, destroyed together (cached per shape by
+// cublas_linear.cpp and cudnn_precision.cpp). c: the layout of C and D (the same matrix in every call here).
+struct LtPlan {
+  cublasLtMatmulDesc_t op = nullptr;
+  cublasLtMatrixLayout_t a = nullptr, b = nullptr, c = nullptr;
+  cublasLtMatmulPreference_t pref = nullptr;
+  cublasLtMatmulHeuristicResult_t result{};
+  bool found = false;  // the heuristic returned an algorithm
+  LtPlan() = default;
+  LtPlan(const LtPlan&) = delete;
+  LtPlan& operator=(const LtPlan&) = delete;
+  ~LtPlan() {
+    if (pref) cublasLtMatmulPreferenceDestroy(pref);
+    if (a) cublasLtMatrixLayoutDestroy(a);
+    if (b) cublasLtMatrixLayoutDestroy(b);
+    if (c) cublasLtMatrixLayoutDestroy(c);
+    if (op) cublasLtMatmulDescDestroy(op);
+  }
+};
+
+template <class T>
+void set_desc(cublasLtMatmulDesc_t d, cublasLtMatmulDescAttributes_t attr, const T& v) {
+  FOVEA_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(d, attr, &v, sizeof(v)));
+}
+template <class T>
+void set_pref(cublasLtMatmulPreference_t p, cublasLtMatmulPreferenceAttributes_t attr, const T& v) {
+  FOVEA_CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(p, attr, &v, sizeof(v)));
+}
+
 // ---------------------------------------------------------------- RAII descriptors
 
 template <typename T, cudnnStatus_t (*Create)(T*), cudnnStatus_t (*Destroy)(T)>

@@ -98,32 +98,6 @@ struct LtKey {
   bool operator<(const LtKey& o) const { return tie() < o.tie(); }
 };
 
-struct LtPlan {
-  cublasLtMatmulDesc_t op = nullptr;
-  cublasLtMatrixLayout_t a = nullptr, b = nullptr, d = nullptr;
-  cublasLtMatmulPreference_t pref = nullptr;
-  cublasLtMatmulHeuristicResult_t result{};
-  LtPlan() = default;
-  LtPlan(const LtPlan&) = delete;
-  LtPlan& operator=(const LtPlan&) = delete;
-  ~LtPlan() {
-    if (pref) cublasLtMatmulPreferenceDestroy(pref);
-    if (a) cublasLtMatrixLayoutDestroy(a);
-    if (b) cublasLtMatrixLayoutDestroy(b);
-    if (d) cublasLtMatrixLayoutDestroy(d);
-    if (op) cublasLtMatmulDescDestroy(op);
-  }
-};
-
-template <class T>
-void set_desc(cublasLtMatmulDesc_t d, cublasLtMatmulDescAttributes_t attr, const T& v) {
-  FOVEA_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(d, attr, &v, sizeof(v)));
-}
-template <class T>
-void set_pref(cublasLtMatmulPreference_t p, cublasLtMatmulPreferenceAttributes_t attr, const T& v) {
-  FOVEA_CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(p, attr, &v, sizeof(v)));
-}
-
 // Column-major D (m x n) = op(A) op(B) (+ beta D) (+ bias per row, FP32, tf32 only); A stored k x m when ta
 // (else m x k), B stored n x k when tb (else k x n).
 const LtPlan& lt_plan(const LtKey& key, cublasLtHandle_t lt, const char* op) {
@@ -142,7 +116,7 @@ const LtPlan& lt_plan(const LtKey& key, cublasLtHandle_t lt, const char* op) {
                                                 uint64_t(key.ta ? key.m : key.k), int64_t(key.lda)));
   FOVEA_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&pl->b, t, uint64_t(key.tb ? key.n : key.k),
                                                 uint64_t(key.tb ? key.k : key.n), int64_t(key.ldb)));
-  FOVEA_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&pl->d, t, uint64_t(key.m), uint64_t(key.n), int64_t(key.ldd)));
+  FOVEA_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&pl->c, t, uint64_t(key.m), uint64_t(key.n), int64_t(key.ldd)));
   FOVEA_CUBLAS_CHECK(cublasLtMatmulPreferenceCreate(&pl->pref));
   g_descriptors += 5;
   set_pref(pl->pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, uint64_t(key.max_workspace));
@@ -154,7 +128,7 @@ const LtPlan& lt_plan(const LtKey& key, cublasLtHandle_t lt, const char* op) {
     set_pref(pl->pref, CUBLASLT_MATMUL_PREF_REDUCTION_SCHEME_MASK, uint32_t(CUBLASLT_REDUCTION_SCHEME_NONE));
   int count = 0;
   const cublasStatus_t st =
-      cublasLtMatmulAlgoGetHeuristic(lt, pl->op, pl->a, pl->b, pl->d, pl->d, pl->pref, 1, &pl->result, &count);
+      cublasLtMatmulAlgoGetHeuristic(lt, pl->op, pl->a, pl->b, pl->c, pl->c, pl->pref, 1, &pl->result, &count);
   FOVEA_CHECK(st == CUBLAS_STATUS_SUCCESS && count > 0 && pl->result.state == CUBLAS_STATUS_SUCCESS, op,
               ": cuBLASLt has no ", precision_name(key.prec), " algorithm for m = ", key.m, ", n = ", key.n,
               ", k = ", key.k, " (status ", cublasGetStatusString(st), ", ", count, " found); use --backend custom");
@@ -172,7 +146,7 @@ void lt_matmul(const Exec& ctx, const char* op, Precision prec, bool ta, bool tb
   cublasLtHandle_t lt = cublaslt_handle(ctx.device.index);
   const LtPlan& pl = lt_plan(key, lt, op);
   if (bias) set_desc(pl.op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, static_cast<const void*>(bias));
-  FOVEA_CUBLAS_CHECK(cublasLtMatmul(lt, pl.op, &kOne, A, pl.a, B, pl.b, &beta, D, pl.d, D, pl.d, &pl.result.algo, ws,
+  FOVEA_CUBLAS_CHECK(cublasLtMatmul(lt, pl.op, &kOne, A, pl.a, B, pl.b, &beta, D, pl.c, D, pl.c, &pl.result.algo, ws,
                                     pl.result.workspaceSize, stream_of(ctx)));
 }
 
@@ -445,18 +419,6 @@ PChoice choose(const Exec& ctx, cudnnHandle_t h, const PPlan& pl, Precision prec
   return choices().emplace(key, *c).first->second;
 }
 
-// Element counts of an op's buffers (in0, in1, out), and as (n, c, hw) for the NCHW <-> NHWC conversions.
-struct Dims {
-  int64_t n, c, hw;
-  int64_t size() const { return n * c * hw; }
-};
-std::array<Dims, 3> op_dims(ConvOp op, const Conv2dParams& p) {
-  const Dims x{p.N, p.C, p.H * p.W}, y{p.N, p.K, p.P() * p.Q()}, w{p.K, p.C_per_group(), p.R * p.S};
-  if (op == ConvOp::forward) return {x, w, y};
-  if (op == ConvOp::backward_data) return {y, w, x};
-  return {x, y, w};
-}
-
 void conv_at(const Exec& ctx, Precision prec, ConvOp op, const Conv2dParams& p, const float* in0, const float* in1,
              const float* bias, float* out) {
   const std::string name = std::string(conv_op_name(op)) + "_precision";
@@ -466,7 +428,7 @@ void conv_at(const Exec& ctx, Precision prec, ConvOp op, const Conv2dParams& p, 
   DeviceGuard guard(ctx.device.index);
   cudnnHandle_t h = cudnn_handle(ctx);
   const PPlan& pl = pplan(prec, p);
-  const std::array<Dims, 3> d = op_dims(op, p);
+  const std::array<cudnn::ConvBufferDims, 3> d = cudnn::conv_buffer_dims(op, p);
   const size_t scratch = is16(prec) ? round_up(size_t(d[0].size()) * 2) + round_up(size_t(d[1].size()) * 2) +
                                           round_up(size_t(d[2].size()) * 2)
                                     : 0;
