@@ -29,6 +29,7 @@
 
 #include "core/dispatch.h"
 #include "core/float_formats.h"
+#include "kernels/tc_gemm.h"  // tc_split_k_parts
 #include "layers/ops/conv2d.h"
 
 namespace fovea::ops {
@@ -75,10 +76,7 @@ inline int64_t conv2d_tc_wgrad_splits(Precision prec, const Conv2dParams& p) {
   const int64_t bk = prec == Precision::tf32 ? 32 : 64;
   const int64_t ktiles = (p.N * p.P() * p.Q() + bk - 1) / bk;
   const int64_t tiles = (p.K_per_group() + 127) / 128 * ((p.C_per_group() * p.R * p.S + 127) / 128) * p.groups;
-  int64_t splits = std::min((264 + tiles - 1) / std::max<int64_t>(tiles, 1), ktiles / 8);
-  if (splits < 1) return 1;
-  const int64_t per = (ktiles + splits - 1) / splits;
-  return (ktiles + per - 1) / per;  // no empty part
+  return tc_split_k_parts(tiles, ktiles);  // kernels/tc_gemm.h
 }
 
 // Workspace bytes of the kernel-level stubs (ConvOp::forward needs none).

@@ -107,14 +107,14 @@ void launch_conv_wgrad(const char* op, Precision prec, const Conv2dParams& p, co
       set_wgrad_smem(op, tcg::conv2d_tc_wgrad_kernel<P, true>, M::kSmemBytes);
       FOVEA_LAUNCH((tcg::conv2d_tc_wgrad_kernel<P, true>), grid, M::kThreads, M::kSmemBytes, stream, c, splits, per, x,
                    dy, partial);
-      FOVEA_LAUNCH(tcg::conv2d_tc_wgrad_reduce<P>, grid_for(n), 256, 0, stream, partial, splits, n, dw);
+      FOVEA_LAUNCH(tcg::split_k_reduce<P>, grid_for(n), 256, 0, stream, partial, splits, n, 1, n, n, n, 1.0f, 0.0f, dw);
       return;
     }
   }
   set_wgrad_smem(op, tcg::conv2d_tc_wgrad_kernel<P, false>, M::kSmemBytes);
   FOVEA_LAUNCH((tcg::conv2d_tc_wgrad_kernel<P, false>), grid, M::kThreads, M::kSmemBytes, stream, c, splits, per, x, dy,
                partial);
-  FOVEA_LAUNCH(tcg::conv2d_tc_wgrad_reduce<P>, grid_for(n), 256, 0, stream, partial, splits, n, dw);
+  FOVEA_LAUNCH(tcg::split_k_reduce<P>, grid_for(n), 256, 0, stream, partial, splits, n, 1, n, n, n, 1.0f, 0.0f, dw);
 }
 
 template <class T>

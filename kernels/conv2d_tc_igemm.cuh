@@ -327,7 +327,8 @@ void launch_conv_fprop(const char* op, const Conv2dParams& p, const typename P::
 // checks; the chunk's tap (r, s) and channel are decoded once per block. ptxas (nvcc 13): 213 registers on sm_80, 216
 // on sm_90, no spills (element path 221 / 212, TF32 194 / 201). The SASS loop mix is not read yet.
 // Split-K (conv2d_tc.h, conv2d_tc_wgrad_splits): split s of the reduction's k-tiles writes FP32 partials to
-// partial[s][K][R S Cg]; wgrad_reduce sums them in split order and rounds once: deterministic.
+// partial[s][K][R S Cg]; split_k_reduce (kernels/tc_gemm_multistage.cuh) sums them in split order and rounds once:
+// deterministic.
 // The block tile stays 128 x 128: wgrad's narrow dimension at ResNet CIFAR's Kg = 16..64 is its M (the Kg rows of
 // dy^T), which a 64-wide N tile does not shrink (that would take a 64-row M tile: not done).
 
@@ -432,17 +433,6 @@ inline bool conv2d_tc_wgrad_fast(const ConvArgs& c, const void* x, const void* d
   constexpr int kE = int(sizeof(typename P::Raw));
   return kE == 2 && aligned16(x) && aligned16(dy) && (c.Tg * kE) % 16 == 0 && (c.TC * kE) % 16 == 0 &&
          (c.cols * kE) % 16 == 0 && (c.ldo * kE) % 16 == 0;
-}
-
-// dw[i] = the splits' partials of element i summed in split order, rounded to the type once.
-template <class P>
-__global__ void conv2d_tc_wgrad_reduce(const float* __restrict__ partial, int splits, int64_t n,
-                                       typename P::Raw* __restrict__ dw) {
-  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) {
-    float s = partial[i];
-    for (int k = 1; k < splits; ++k) s += partial[int64_t(k) * n + i];
-    dw[i] = P::from_float(s);
-  }
 }
 
 }  // namespace fovea::FOVEA_KERNEL_NS::tcg

@@ -13,6 +13,9 @@
 // x P*Q column matrix through memory and runs 16-bit data at TF32's rate. Cost beyond the GEMMs: one read and write of
 // each operand to round it (16-bit only), the column matrices (kernels/conv2d_im2col.cu), one pass over the output to
 // round it (16-bit only).
+#include <optional>
+
+#include "core/memory.h"  // Workspace
 #include "kernels/bias.cuh"
 #include "kernels/conv2d.h"
 #include "kernels/conv2d_tc.h"
@@ -46,23 +49,36 @@ int64_t aligned(int64_t floats) {  // 16-byte aligned pieces of the workspace (c
   return (floats + 3) / 4 * 4;
 }
 
-// The workspace: the rounded copies of two operands (16-bit precisions only) and one image's column matrix.
+// The workspace: the rounded copies of two operands (16-bit precisions only), one image's column matrix and the
+// split-K partials of the GEMM g (tc_gemm_multistage_workspace_bytes; none where it does not split), one request.
 struct Scratch {
   const float *a, *b;
   float* col;
+  float* partial;
+  int64_t partial_bytes;
 };
 Scratch scratch(const Exec& ex, Precision prec, const Conv2dParams& p, const float* a, int64_t a_n, const float* b,
-                int64_t b_n, const char* op) {
+                int64_t b_n, const SgemmParams& g, const char* op) {
   FOVEA_CHECK(prec == Precision::tf32 || prec == Precision::bf16 || prec == Precision::fp16, op, ": precision ",
               precision_name(prec), " is not a tensor-core precision");
   const bool round = prec != Precision::tf32;
   const int64_t col_n = p.C * p.R * p.S * p.P() * p.Q();
-  float* ws = workspace_array<float>(ex, (round ? aligned(a_n) + aligned(b_n) : 0) + aligned(col_n), op);
-  if (!round) return {a, b, ws};
+  const int64_t partial_bytes = ops::tc_gemm_multistage_workspace_bytes(Precision::tf32, g);
+  const int64_t own = (round ? aligned(a_n) + aligned(b_n) : 0) + aligned(col_n);
+  float* ws = workspace_array<float>(ex, own + partial_bytes / 4, op);
+  if (!round) return {a, b, ws, ws + own, partial_bytes};
   float *ra = ws, *rb = ws + aligned(a_n);
   round_to(ex, prec, a, ra, a_n);
   round_to(ex, prec, b, rb, b_n);
-  return {ra, rb, rb + aligned(b_n)};
+  return {ra, rb, rb + aligned(b_n), ws + own, partial_bytes};
+}
+
+// ex with the GEMM's share of the scratch (its split-K partials) as its workspace.
+Exec gemm_exec(const Exec& ex, const Scratch& s, std::optional<Workspace>& w) {
+  Exec gx = ex;
+  gx.workspace = nullptr;
+  if (s.partial_bytes > 0) gx.workspace = &w.emplace(ex.workspace->device(), s.partial, size_t(s.partial_bytes));
+  return gx;
 }
 
 void conv2d_forward_tc(const Exec& ex, Precision prec, const Conv2dParams& p, const float* x, const float* w,
@@ -71,12 +87,14 @@ void conv2d_forward_tc(const Exec& ex, Precision prec, const Conv2dParams& p, co
   p.validate(op);
   check_ptr(op, "x", x), check_ptr(op, "w", w), check_ptr(op, "y", y);
   const int64_t PQ = p.P() * p.Q(), Kg = p.K_per_group(), CgRS = p.C_per_group() * p.R * p.S;
-  const Scratch s = scratch(ex, prec, p, x, p.N * p.C * p.H * p.W, w, p.K * CgRS, op);
   SgemmParams g = sgemm_params(Trans::N, Trans::N, Kg, PQ, CgRS);
   g.batch = p.groups, g.stride_a = Kg * CgRS, g.stride_b = CgRS * PQ, g.stride_c = Kg * PQ;
+  const Scratch s = scratch(ex, prec, p, x, p.N * p.C * p.H * p.W, w, p.K * CgRS, g, op);
+  std::optional<Workspace> gws;
+  const Exec gx = gemm_exec(ex, s, gws);
   for (int64_t n = 0; n < p.N; ++n) {
     ops::im2col_stub(ex, p, s.a + n * p.C * p.H * p.W, s.col);
-    ops::tc_gemm_multistage_tf32_stub(ex, g, s.b, s.col, y + n * p.K * PQ);
+    ops::tc_gemm_multistage_tf32_stub(gx, g, s.b, s.col, y + n * p.K * PQ);
   }
   if (b) {
     // The bias as a value of the output type (16-bit: rounded into the column buffer, free now).
@@ -92,11 +110,13 @@ void conv2d_backward_data_tc(const Exec& ex, Precision prec, const Conv2dParams&
   p.validate(op);
   check_ptr(op, "dy", dy), check_ptr(op, "w", w), check_ptr(op, "dx", dx);
   const int64_t PQ = p.P() * p.Q(), Kg = p.K_per_group(), CgRS = p.C_per_group() * p.R * p.S;
-  const Scratch s = scratch(ex, prec, p, dy, p.N * p.K * PQ, w, p.K * CgRS, op);
   SgemmParams g = sgemm_params(Trans::T, Trans::N, CgRS, PQ, Kg);
   g.batch = p.groups, g.stride_a = Kg * CgRS, g.stride_b = Kg * PQ, g.stride_c = CgRS * PQ;
+  const Scratch s = scratch(ex, prec, p, dy, p.N * p.K * PQ, w, p.K * CgRS, g, op);
+  std::optional<Workspace> gws;
+  const Exec gx = gemm_exec(ex, s, gws);
   for (int64_t n = 0; n < p.N; ++n) {
-    ops::tc_gemm_multistage_tf32_stub(ex, g, s.b, s.a + n * p.K * PQ, s.col);
+    ops::tc_gemm_multistage_tf32_stub(gx, g, s.b, s.a + n * p.K * PQ, s.col);
     ops::col2im_stub(ex, p, s.col, dx + n * p.C * p.H * p.W);
   }
   round_to(ex, prec, dx, dx, p.N * p.C * p.H * p.W);
@@ -108,13 +128,15 @@ void conv2d_backward_filter_tc(const Exec& ex, Precision prec, const Conv2dParam
   p.validate(op);
   check_ptr(op, "x", x), check_ptr(op, "dy", dy), check_ptr(op, "dw", dw);
   const int64_t PQ = p.P() * p.Q(), Kg = p.K_per_group(), CgRS = p.C_per_group() * p.R * p.S;
-  const Scratch s = scratch(ex, prec, p, x, p.N * p.C * p.H * p.W, dy, p.N * p.K * PQ, op);
   SgemmParams g = sgemm_params(Trans::N, Trans::T, Kg, CgRS, PQ);
   g.batch = p.groups, g.stride_a = Kg * PQ, g.stride_b = CgRS * PQ, g.stride_c = Kg * CgRS;
+  const Scratch s = scratch(ex, prec, p, x, p.N * p.C * p.H * p.W, dy, p.N * p.K * PQ, g, op);
+  std::optional<Workspace> gws;
+  const Exec gx = gemm_exec(ex, s, gws);
   for (int64_t n = 0; n < p.N; ++n) {  // images summed in FP32, in image order
     ops::im2col_stub(ex, p, s.a + n * p.C * p.H * p.W, s.col);
     g.beta = n == 0 ? 0.0f : 1.0f;
-    ops::tc_gemm_multistage_tf32_stub(ex, g, s.b + n * p.K * PQ, s.col, dw);
+    ops::tc_gemm_multistage_tf32_stub(gx, g, s.b + n * p.K * PQ, s.col, dw);
   }
   round_to(ex, prec, dw, dw, p.K * CgRS);
 }

@@ -6,9 +6,14 @@
 //   bf16, fp16 : the operands are rounded (nearest even) into 16-bit copies in the call's workspace; C starts as
 //                the bias rounded to the type and the GEMM runs with beta = 1, so y = round(acc + b) is rounded
 //                once, in the GEMM's epilogue; the 16-bit result is widened into y.
+// Where the GEMM splits K (few output tiles, long K: kernels/tc_gemm.h) its FP32 partials follow the 16-bit copies in
+// the same workspace request.
 // Cost beyond the GEMM, 16-bit only: each FP32 operand read once and written as 2 bytes, C written and read as 2
 // bytes and widened: memory-bound element-wise kernels, 6 bytes per operand element. Models kept in 16-bit
 // tensors (issue 16's NHWC path) will not need them; this path is for running FP32 models at these precisions.
+#include <optional>
+
+#include "core/memory.h"  // Workspace
 #include "kernels/common.cuh"
 #include "kernels/reduce.cuh"  // workspace_array
 #include "kernels/tc_gemm.cuh"
@@ -56,15 +61,27 @@ void gemm_at(const Exec& ex, Precision prec, const SgemmParams& g, const float* 
              int64_t b_n, const float* bias, float* C, const char* op) {
   const int64_t c_n = g.M * g.N;
   if (c_n == 0) return;
-  if (prec == Precision::tf32) {
-    ops::tc_gemm_multistage_tf32_stub(ex, g, A, B, C);
+  FOVEA_CHECK(prec == Precision::tf32 || prec == Precision::bf16 || prec == Precision::fp16, op, ": precision ",
+              precision_name(prec), " is not a tensor-core precision");
+  // One workspace request per call: the 16-bit copies (BF16/FP16) and, after them, the GEMM's split-K partials
+  // (tc_gemm_multistage_workspace_bytes), handed to the GEMM as a workspace of its own.
+  const bool narrow = prec != Precision::tf32;
+  const int64_t copies = narrow ? aligned(a_n) + aligned(b_n) + aligned(c_n) : 0;  // 16-bit elements
+  const int64_t partial_bytes = ops::tc_gemm_multistage_workspace_bytes(prec, g);
+  unsigned char* ws =
+      copies + partial_bytes > 0 ? workspace_array<unsigned char>(ex, copies * 2 + partial_bytes, op) : nullptr;
+  std::optional<Workspace> gemm_ws;
+  Exec gx = ex;
+  if (partial_bytes > 0) {
+    gemm_ws.emplace(ex.workspace->device(), ws + copies * 2, size_t(partial_bytes));
+    gx.workspace = &*gemm_ws;
+  }
+  if (!narrow) {
+    ops::tc_gemm_multistage_tf32_stub(gx, g, A, B, C);
     if (bias) ops::bias_add_stub(ex, C, bias, g.M, g.N, 1);
     return;
   }
-  FOVEA_CHECK(prec == Precision::bf16 || prec == Precision::fp16, op, ": precision ", precision_name(prec),
-              " is not a tensor-core precision");
-  uint16_t* ws = workspace_array<uint16_t>(ex, aligned(a_n) + aligned(b_n) + aligned(c_n), op);
-  uint16_t *a16 = ws, *b16 = ws + aligned(a_n), *c16 = b16 + aligned(b_n);
+  uint16_t *a16 = reinterpret_cast<uint16_t*>(ws), *b16 = a16 + aligned(a_n), *c16 = b16 + aligned(b_n);
   SgemmParams g16 = g;
   g16.beta = bias ? 1.0f : 0.0f;
   auto run = [&]<class P>(P) {
@@ -72,10 +89,10 @@ void gemm_at(const Exec& ex, Precision prec, const SgemmParams& g, const float* 
     FOVEA_LAUNCH(narrow_kernel<P>, grid_for(b_n), 256, 0, ex.stream, B, b16, b_n);
     if (bias) FOVEA_LAUNCH(bias_rows_kernel<P>, grid_for(c_n), 256, 0, ex.stream, bias, c16, g.M, g.N);
     if constexpr (std::is_same_v<P, Bf16>)
-      ops::tc_gemm_multistage_bf16_stub(ex, g16, reinterpret_cast<const BFloat16*>(a16),
+      ops::tc_gemm_multistage_bf16_stub(gx, g16, reinterpret_cast<const BFloat16*>(a16),
                                         reinterpret_cast<const BFloat16*>(b16), reinterpret_cast<BFloat16*>(c16));
     else
-      ops::tc_gemm_multistage_fp16_stub(ex, g16, reinterpret_cast<const Half*>(a16), reinterpret_cast<const Half*>(b16),
+      ops::tc_gemm_multistage_fp16_stub(gx, g16, reinterpret_cast<const Half*>(a16), reinterpret_cast<const Half*>(b16),
                                         reinterpret_cast<Half*>(c16));
     FOVEA_LAUNCH(widen_kernel<P>, grid_for(c_n), 256, 0, ex.stream, c16, C, c_n);
   };

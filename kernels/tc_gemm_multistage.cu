@@ -6,17 +6,19 @@ namespace fovea::FOVEA_KERNEL_NS {
 namespace {
 
 void tc_gemm_multistage_tf32(const Exec& ex, const SgemmParams& g, const float* A, const float* B, float* C) {
-  tcg::launch_multistage<tcg::Tf32>("tc_gemm_multistage_tf32", g, A, B, C, ex.stream);
+  tcg::launch_multistage<tcg::Tf32>("tc_gemm_multistage_tf32", ex, Precision::tf32, g, A, B, C);
 }
 
 void tc_gemm_multistage_bf16(const Exec& ex, const SgemmParams& g, const BFloat16* A, const BFloat16* B, BFloat16* C) {
-  tcg::launch_multistage<tcg::Bf16>("tc_gemm_multistage_bf16", g, reinterpret_cast<const uint16_t*>(A),
-                                    reinterpret_cast<const uint16_t*>(B), reinterpret_cast<uint16_t*>(C), ex.stream);
+  tcg::launch_multistage<tcg::Bf16>("tc_gemm_multistage_bf16", ex, Precision::bf16, g,
+                                    reinterpret_cast<const uint16_t*>(A), reinterpret_cast<const uint16_t*>(B),
+                                    reinterpret_cast<uint16_t*>(C));
 }
 
 void tc_gemm_multistage_fp16(const Exec& ex, const SgemmParams& g, const Half* A, const Half* B, Half* C) {
-  tcg::launch_multistage<tcg::Fp16>("tc_gemm_multistage_fp16", g, reinterpret_cast<const uint16_t*>(A),
-                                    reinterpret_cast<const uint16_t*>(B), reinterpret_cast<uint16_t*>(C), ex.stream);
+  tcg::launch_multistage<tcg::Fp16>("tc_gemm_multistage_fp16", ex, Precision::fp16, g,
+                                    reinterpret_cast<const uint16_t*>(A), reinterpret_cast<const uint16_t*>(B),
+                                    reinterpret_cast<uint16_t*>(C));
 }
 
 [[maybe_unused]] const bool registered =

@@ -31,6 +31,14 @@
 //     (tests/tc_gemm_kernel_test.cpp, TcGemmMultistage.FreeOfBankConflictsWithTheCountsOfItsCostModel), which see
 //     ldmatrix and cp.async through kernels/mma.cuh.
 //   - Epilogue: accumulators to C (alpha, beta, output rounding) straight from registers, as the simple kernel.
+//   - Split-K (model: CUTLASS's "serial"/"parallel" split-K GEMM, kernel/gemm_splitk_parallel.h: the parallel
+//     flavour, partials then a reduction kernel; the idea, not the code): where the output has few tiles (a linear
+//     layer at batch 128: M = 128, N = 10..512, 1 to 4 tiles on a GPU of 108-132 SMs) the k-tiles are cut into S
+//     parts at k-tile boundaries, S = tc_gemm_multistage_splits (kernels/tc_gemm.h: tc_split_k_parts of the tile and
+//     k-tile counts, about 264 blocks when the tiles are fewer than 264, at least 8 k-tiles per part; the shape only,
+//     never the device). Grid z = batch x S; part s writes its FP32 sums, unscaled, to partial[s][batch][M][N] in
+//     the workspace; split_k_reduce (also the implicit-GEMM wgrad's second kernel) adds the parts in part order
+//     0, 1, ..., applies alpha and beta and rounds to the output type once.
 //
 // Cost model, per block and k-tile (16-bit types; TF32 in brackets):
 //   cp.async   2 x 128 rows x 128 B = 32 KiB from global (L2), 16 copies of 16 B per thread;
@@ -42,14 +50,22 @@
 // than its L2 is reported to deliver: this tile size is expected to be L2-bound there (a 128 x 256 tile gives 85
 // FLOP/B; a GPU run decides), not on an A100 (~250 TFLOP/s: ~4 TB/s). DRAM sees far less: consecutive blocks cover
 // a row of C tiles and share their A tile in L2. Per block the epilogue writes 128 x 128 outputs once.
-// Machine code (nvcc 13, sm_80/sm_90; README, "Tensor cores"): 236-246 registers, no spills; a k-tile of the
-// cp.async path executes ~400 instructions per warp: 16 LDGSTS in ~210, then 32 LDSM.16.M88.4 and 128 HMMA in 178.
+// Split-K adds S x batch x M x N x 4 bytes of partials written and read again (S M N 4 x 2 bytes of traffic, from L2
+// at these sizes: 128 x 512 x 8 parts is 2 MiB each way) and a second, memory-bound launch; it buys S times the
+// blocks: at M = 128, N = 512, K = 4096 (BF16) 32 blocks instead of 4, each 8 k-tiles instead of 64.
+// Machine code (nvcc 13, sm_80/sm_90; README, "Tensor cores"): 245-250 registers, no spills (split_k_reduce: 32); a
+// k-tile of the cp.async path executes ~400 instructions per warp: 16 LDGSTS in ~210, then 32 LDSM.16.M88.4 and 128
+// HMMA in 178 (read before split-K was added; not re-read).
 //
 // Order of the sums: each accumulator adds the mma results of its k-steps in k order, each mma adding 16 [8] k of
-// products (the same k-steps as the simple kernel: on the emulator both give the same bits). No split-K: nothing
-// depends on scheduling, bitwise the same run to run and under every emulator schedule.
+// products (the same k-steps as the simple kernel: on the emulator both give the same bits). Split-K: each part's
+// accumulators add its own k-steps in k order from zero, then the parts' FP32 sums are added in part order: a different
+// order from the unsplit kernel (the last bits differ; on exact operands both equal the reference), fixed by the shape.
+// Nothing depends on scheduling: bitwise the same run to run and under every emulator schedule.
 #pragma once
+#include "kernels/reduce.cuh"  // workspace_array
 #include "kernels/tc_gemm.cuh"
+#include "kernels/tc_gemm.h"  // tc_gemm_multistage_splits
 
 namespace fovea::FOVEA_KERNEL_NS::tcg {
 
@@ -243,22 +259,51 @@ FOVEA_DEVICE_INLINE void for_each_accumulator(const float (&acc)[4][kNT][4], con
           acc[i][j][r]);
 }
 
+// out[i] (row i / cols, column i % cols of batch entry i / (rows cols), at ld and stride) = alpha (the partials of
+// element i summed in part order: partial[0][i] + partial[1][i] + ...) + beta out[i] (not read when beta == 0),
+// rounded to the type once. The second kernel of every split-K (the GEMM's and the implicit-GEMM wgrad's): the fixed
+// order makes the result independent of the blocks' schedule. n = batch rows cols elements per part.
+template <class P>
+__global__ void split_k_reduce(const float* __restrict__ partial, int splits, int64_t n, int64_t rows, int64_t cols,
+                               int64_t ld, int64_t stride, float alpha, float beta, typename P::Raw* __restrict__ out) {
+  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) {
+    float s = partial[i];
+    for (int k = 1; k < splits; ++k) s += partial[int64_t(k) * n + i];
+    const int64_t b = i / (rows * cols), r = i % (rows * cols);
+    typename P::Raw* o = out + b * stride + (r / cols) * ld + r % cols;
+    *o = P::from_float(beta == 0.0f ? alpha * s : alpha * s + beta * P::to_float(*o));
+  }
+}
+
+// Blocks per grid-stride launch of split_k_reduce (256 threads) over n elements.
+inline unsigned split_k_reduce_grid(int64_t n) {
+  const int64_t blocks = (n + 255) / 256;
+  return unsigned(blocks < 4096 ? (blocks > 0 ? blocks : 1) : 4096);
+}
+
+// grid (N tiles, M tiles, batch x splits); part s of a batch entry takes k-tiles [s per, (s + 1) per). splits == 1:
+// the epilogue writes C; else FP32 partials to partial[s][batch entry][M][N] (split_k_reduce finishes C).
 template <class P, Plant kPlant>
 __global__ void __launch_bounds__(128)
     tc_gemm_multistage_kernel(GemmArgs g, bool async_a, bool async_b, const typename P::Raw* __restrict__ A,
-                              const typename P::Raw* __restrict__ B, typename P::Raw* __restrict__ C) {
+                              const typename P::Raw* __restrict__ B, typename P::Raw* __restrict__ C, int splits,
+                              int per, float* __restrict__ partial) {
   using Raw = typename P::Raw;
   using M = Ms<P>;
   FOVEA_DYNAMIC_SHARED(unsigned char, smem);
 
   const int tid = threadIdx.x;
   const int m0 = blockIdx.y * M::kTile, n0 = blockIdx.x * M::kTile;
-  A += blockIdx.z * g.stride_a, B += blockIdx.z * g.stride_b, C += blockIdx.z * g.stride_c;
+  const int batch = int(blockIdx.z) / splits, split = int(blockIdx.z) % splits;
+  A += batch * g.stride_a, B += batch * g.stride_b, C += batch * g.stride_c;
+  const int ktiles = (g.K + M::kBK - 1) / M::kBK, kt0 = split * per;
+  const int tiles = ktiles - kt0 < per ? (ktiles - kt0 > 0 ? ktiles - kt0 : 0) : per;
 
   // As[m][k] = op(A)(m, k): m-contiguous when A is transposed. Bs[n][k] = op(B)(k, n): n-contiguous unless B is
   // transposed (stored N x K).
   const CopyPlan<P> plan_a = copy_plan<P>(A, g.lda, m0, g.M, tid), plan_b = copy_plan<P>(B, g.ldb, n0, g.N, tid);
   auto stage = [&](unsigned char* S, int kt) {
+    kt += kt0;
     if (async_a)
       copy_tile<P>(S, plan_a, kt, g.K);
     else
@@ -270,8 +315,16 @@ __global__ void __launch_bounds__(128)
   };
 
   float acc[4][8][4] = {};
-  multistage_mainloop<P, kPlant>(smem, (g.K + M::kBK - 1) / M::kBK, stage, acc);
+  multistage_mainloop<P, kPlant>(smem, tiles, stage, acc);
 
+  if (splits > 1) {  // the part's FP32 sums, unscaled
+    float* out = partial + (int64_t(split) * (gridDim.z / splits) + batch) * int64_t(g.M) * g.N;
+    for_each_accumulator(acc, [&](int bm, int bn, float a) {
+      const int m = m0 + bm, n = n0 + bn;
+      if (m < g.M && n < g.N) out[int64_t(m) * g.N + n] = a;
+    });
+    return;
+  }
   // Epilogue: straight from registers.
   for_each_accumulator(acc, [&](int bm, int bn, float a) {
     const int m = m0 + bm, n = n0 + bn;
@@ -282,13 +335,20 @@ __global__ void __launch_bounds__(128)
   });
 }
 
+// C = the GEMM; where tc_gemm_multistage_splits(prec, p) > 1 (prec: P's precision), split-K with its FP32 partials in
+// the workspace of ex (tc_gemm_multistage_workspace_bytes) and a second launch (split_k_reduce).
 template <class P, Plant kPlant = Plant::none>
-void launch_multistage(const char* op, const SgemmParams& p, const typename P::Raw* A, const typename P::Raw* B,
-                       typename P::Raw* C, StreamHandle stream) {
+void launch_multistage(const char* op, const Exec& ex, Precision prec, const SgemmParams& p, const typename P::Raw* A,
+                       const typename P::Raw* B, typename P::Raw* C) {
   using M = Ms<P>;
   const GemmArgs g = checked_args(op, p, A, B, C);
   if (g.M == 0 || g.N == 0) return;
-  const dim3 grid((g.N + M::kTile - 1) / M::kTile, (g.M + M::kTile - 1) / M::kTile, unsigned(p.batch));
+  const int splits = int(ops::tc_gemm_multistage_splits(prec, p));
+  const int ktiles = (g.K + M::kBK - 1) / M::kBK, per = (ktiles + splits - 1) / splits;
+  FOVEA_CHECK(p.batch * splits <= 65535, op, ": batch x splits = ", p.batch * splits, " is above the grid's 65535");
+  float* partial =
+      splits > 1 ? workspace_array<float>(ex, ops::tc_gemm_multistage_workspace_bytes(prec, p) / 4, op) : nullptr;
+  const dim3 grid((g.N + M::kTile - 1) / M::kTile, (g.M + M::kTile - 1) / M::kTile, unsigned(p.batch * splits));
   // Above 48 KiB of dynamic shared memory a kernel must opt in (cheap; once per launch keeps it stateless).
   const cudaError_t err = cudaFuncSetAttribute(tc_gemm_multistage_kernel<P, kPlant>,
                                                cudaFuncAttributeMaxDynamicSharedMemorySize, M::kSmemBytes);
@@ -296,8 +356,13 @@ void launch_multistage(const char* op, const SgemmParams& p, const typename P::R
               ") failed: ", cudaGetErrorString(err),
               " (the device needs >= 96 KiB of shared memory per block: sm_80+)");
   note_flop(2.0 * double(g.M) * double(g.N) * double(g.K) * double(p.batch));
-  FOVEA_LAUNCH((tc_gemm_multistage_kernel<P, kPlant>), grid, M::kThreads, M::kSmemBytes, stream, g, async_a(p, A),
-               async_b(p, B), A, B, C);
+  FOVEA_LAUNCH((tc_gemm_multistage_kernel<P, kPlant>), grid, M::kThreads, M::kSmemBytes, ex.stream, g, async_a(p, A),
+               async_b(p, B), A, B, C, splits, per, partial);
+  if (splits > 1) {
+    const int64_t n = p.batch * p.M * p.N;
+    FOVEA_LAUNCH(split_k_reduce<P>, split_k_reduce_grid(n), 256, 0, ex.stream, partial, splits, n, p.M, p.N, p.ldc,
+                 p.stride_c, p.alpha, p.beta, C);
+  }
 }
 
 }  // namespace fovea::FOVEA_KERNEL_NS::tcg

@@ -185,28 +185,29 @@ std::vector<float> run(Device dev, Precision prec, const SgemmParams& g, const O
     }
     return out;
   };
+  Workspace ws(dev);  // the multistage kernel's split-K partials, where it splits
+  const Exec ex = test::kernel_exec(dev, &ws);
   if (prec == Precision::tf32) {
     auto A = put(o.A, float{}), B = put(o.B, float{}), C = put(o.C, float{});
-    (ms ? ops::tc_gemm_multistage_tf32_stub : ops::tc_gemm_tf32_stub)(test::kernel_exec(dev), g, A.data() + offset,
-                                                                      B.data() + offset, C.data() + offset);
+    (ms ? ops::tc_gemm_multistage_tf32_stub : ops::tc_gemm_tf32_stub)(ex, g, A.data() + offset, B.data() + offset,
+                                                                      C.data() + offset);
     return back(C);
   }
   if (prec == Precision::bf16) {
     auto A = put(o.A, BFloat16{}), B = put(o.B, BFloat16{}), C = put(o.C, BFloat16{});
     if (algo == Algo::planted_missing_wait || algo == Algo::planted_wrong_fragment) {
       test::tc_gemm_planted_stub(
-          test::kernel_exec(dev),
-          algo == Algo::planted_missing_wait ? test::TcGemmPlant::missing_wait : test::TcGemmPlant::wrong_fragment, g,
-          A.data() + offset, B.data() + offset, C.data() + offset);
+          ex, algo == Algo::planted_missing_wait ? test::TcGemmPlant::missing_wait : test::TcGemmPlant::wrong_fragment,
+          g, A.data() + offset, B.data() + offset, C.data() + offset);
       return back(C);
     }
-    (ms ? ops::tc_gemm_multistage_bf16_stub : ops::tc_gemm_bf16_stub)(test::kernel_exec(dev), g, A.data() + offset,
-                                                                      B.data() + offset, C.data() + offset);
+    (ms ? ops::tc_gemm_multistage_bf16_stub : ops::tc_gemm_bf16_stub)(ex, g, A.data() + offset, B.data() + offset,
+                                                                      C.data() + offset);
     return back(C);
   }
   auto A = put(o.A, Half{}), B = put(o.B, Half{}), C = put(o.C, Half{});
-  (ms ? ops::tc_gemm_multistage_fp16_stub : ops::tc_gemm_fp16_stub)(test::kernel_exec(dev), g, A.data() + offset,
-                                                                    B.data() + offset, C.data() + offset);
+  (ms ? ops::tc_gemm_multistage_fp16_stub : ops::tc_gemm_fp16_stub)(ex, g, A.data() + offset, B.data() + offset,
+                                                                    C.data() + offset);
   return back(C);
 }
 
@@ -404,6 +405,94 @@ TEST(TcGemmMultistage, SameBitsInEveryScheduleOrder) {
   }
 }
 
+// Split-K (kernels/tc_gemm.h, tc_gemm_multistage_splits): one 128 x 128 output tile and 17 k-tiles (K off the
+// k-tile) split into 2 parts of 9 and 8 k-tiles. The split must happen (two launches: the parts and the reduce; the
+// shape's part count), equal the reference bitwise on exact operands (cp.async and element-load staging), stay within
+// the reference's rounding bound on random ones, and give the same bits again and in every schedule order.
+SgemmParams split_shape(Precision prec, Trans ta, float alpha, float beta) {
+  SgemmParams g = sgemm_params(ta, Trans::T, 24, 20, prec == Precision::tf32 ? 520 : 1040, alpha, beta);
+  g.stride_a = g.a_rows() * g.lda, g.stride_b = g.b_rows() * g.ldb, g.stride_c = g.M * g.ldc;  // for abs_products
+  return g;
+}
+
+TEST_P(TcGemmDevice, SplitKEqualsTheReference) {
+  const Device dev = GetParam();
+  FOVEA_SKIP_IF_NO_DEVICE(dev);
+  for (Precision prec : {Precision::tf32, Precision::bf16, Precision::fp16}) {
+    const std::string name(precision_name(prec));
+    {
+      const SgemmParams g = split_shape(prec, Trans::N, 0.5f, -1.0f);
+      ASSERT_EQ(ops::tc_gemm_multistage_splits(prec, g), 2) << name;
+      EXPECT_EQ(ops::tc_gemm_multistage_workspace_bytes(prec, g), 2 * 24 * 20 * 4) << name;
+      const Operands o(g, prec, true, 61);
+      const std::vector<float> want = reference(g, prec, o);
+      for (size_t offset : {size_t(0), size_t(1)}) {  // cp.async, element loads
+        const uint64_t launches = dev.type == DeviceType::emu ? emu::launch_count() : 0;
+        const std::vector<float> got = run(dev, prec, g, o, offset, Algo::multistage);
+        if (dev.type == DeviceType::emu)
+          EXPECT_EQ(emu::launch_count() - launches, 2u) << name << ": the parts' kernel and the reduce";
+        ASSERT_TRUE(test::all_written(product(g, got), name.c_str()));
+        EXPECT_EQ(0, std::memcmp(got.data(), want.data(), got.size() * sizeof(float)))
+            << name << " offset " << offset << ": not bitwise the reference";
+      }
+    }
+    const SgemmParams g = split_shape(prec, Trans::N, 1.0f, 0.0f);
+    const Operands o(g, prec, false, 67);
+    const std::vector<float> want = reference(g, prec, o), got = run(dev, prec, g, o, 0, Algo::multistage);
+    const double uo = prec == Precision::tf32 ? 0.0 : prec == Precision::bf16 ? 0x1p-8 : 0x1p-11, u = 0x1p-24;
+    int bad = 0;
+    for (int64_t m = 0; m < g.M; ++m)
+      for (int64_t n = 0; n < g.N; ++n) {
+        const size_t i = size_t(m * g.ldc + n);
+        // Both sum the same exact products in FP32 in different orders: each within gamma_K S of the exact sum.
+        const double S = abs_products(g, o, prec, i), w = want[i];
+        const double pre = 2 * double(g.K) * u / (1 - double(g.K) * u) * S;
+        const double tol = pre + 2 * uo * (std::fabs(w) + pre);
+        if (!(std::fabs(double(got[i]) - w) <= tol) && bad++ < 5)
+          ADD_FAILURE() << name << " element " << i << ": got " << got[i] << " want " << w << " (tol " << tol << ")";
+      }
+    EXPECT_EQ(bad, 0) << name;
+    EXPECT_TRUE(test::close_l2(product(g, got), product(g, want), prec == Precision::tf32 ? 1e-5 : 1e-2, name));
+    EXPECT_EQ(got, run(dev, prec, g, o, 0, Algo::multistage)) << name << ": a second run differs";
+  }
+}
+
+TEST(TcGemmMultistage, SplitKSameBitsInEveryScheduleOrder) {
+  const Precision prec = Precision::bf16;
+  const SgemmParams g = split_shape(prec, Trans::N, 0.5f, 0.25f);
+  ASSERT_GT(ops::tc_gemm_multistage_splits(prec, g), 1);
+  const Operands o(g, prec, false, 71);
+  std::vector<float> forward;
+  {
+    emu::ScopedSchedule order(emu::Schedule::parse("forward"));
+    forward = run(kEmu, prec, g, o, 0, Algo::multistage);
+  }
+  ASSERT_TRUE(test::all_written(product(g, forward)));
+  for (const char* name : {"reverse", "shuffle:2"}) {
+    emu::ScopedSchedule order(emu::Schedule::parse(name));
+    const std::vector<float> got = run(kEmu, prec, g, o, 0, Algo::multistage);
+    EXPECT_EQ(0, std::memcmp(got.data(), forward.data(), got.size() * sizeof(float))) << name << " differs";
+  }
+}
+
+// The split rule depends on the shape only: few tiles and a long K split, many tiles or a short K do not.
+TEST(TcGemmMultistage, SplitKRule) {
+  auto parts = [](Precision prec, int64_t M, int64_t N, int64_t K, int64_t batch = 1) {
+    SgemmParams g = sgemm_params(Trans::N, Trans::T, M, N, K);
+    g.batch = batch, g.stride_a = M * K, g.stride_b = N * K, g.stride_c = M * N;
+    return ops::tc_gemm_multistage_splits(prec, g);
+  };
+  EXPECT_EQ(parts(Precision::bf16, 128, 10, 16384), 32);  // 256 k-tiles, 1 tile: 32 parts of 8
+  EXPECT_EQ(parts(Precision::bf16, 128, 512, 4096), 8);   // 64 k-tiles over 4 tiles: 8 parts of 8
+  EXPECT_EQ(parts(Precision::tf32, 128, 512, 4096), 16);  // 128 k-tiles: 16 parts of 8 (66 wanted)
+  EXPECT_EQ(parts(Precision::bf16, 128, 10, 64), 1);      // one k-tile
+  EXPECT_EQ(parts(Precision::bf16, 128, 10, 960), 1);     // 15 k-tiles: none; 16: 2 parts
+  EXPECT_EQ(parts(Precision::bf16, 128, 10, 961), 2);
+  EXPECT_EQ(parts(Precision::bf16, 2048, 2048, 16384), 2);     // 256 tiles: still below 264
+  EXPECT_EQ(parts(Precision::bf16, 4096, 4096, 16384), 1);     // 1024 tiles
+  EXPECT_EQ(parts(Precision::bf16, 128, 128, 16384, 300), 1);  // 300 tiles over the batch
+}
+
 // A missing cp.async.wait_group reads the emulator's poison (NaN); a swapped fragment register multiplies the wrong
 // elements. Exact operands: the correct kernel equals the reference bitwise, the planted ones must not come close.
 TEST(TcGemmMultistage, PlantedBugsAreDetected) {
@@ -515,7 +604,8 @@ TEST_P(PrecisionOps, LinearEqualsTheReferenceOfItsPrecision) {
     int64_t N, I, O;
   };
   for (Precision prec : {Precision::tf32, Precision::bf16, Precision::fp16})
-    for (const Shape3 s : {Shape3{1, 1, 1}, Shape3{3, 7, 5}, Shape3{33, 65, 17}}) {
+    // {2, 1040, 9}: forward splits K (4 parts at TF32, 2 at BF16/FP16; kernels/tc_gemm.h).
+    for (const Shape3 s : {Shape3{1, 1, 1}, Shape3{3, 7, 5}, Shape3{33, 65, 17}, Shape3{2, 1040, 9}}) {
       auto operand = [prec](const Shape& shape, uint64_t seed) {
         return Tensor::from_vector(precision_operands(shape.numel(), seed, prec), shape);
       };
@@ -523,6 +613,8 @@ TEST_P(PrecisionOps, LinearEqualsTheReferenceOfItsPrecision) {
                    dy = operand({s.N, s.O}, 4);
       const std::string what =
           "linear N=" + std::to_string(s.N) + " I=" + std::to_string(s.I) + " O=" + std::to_string(s.O);
+      if (s.I == 1040)  // the forward GEMM (M = N, N = O, K = I) goes through split-K
+        EXPECT_GT(ops::tc_gemm_multistage_splits(prec, sgemm_params(Trans::N, Trans::T, s.N, s.O, s.I)), 1) << what;
       expect_same_as_reference(
           GetParam(), prec, {x, w, b, dy},
           [](ops::Context& ctx, const std::vector<Tensor>& t) {
@@ -1234,10 +1326,16 @@ class TcConvIm2col : public ::testing::TestWithParam<Device> {};
 TEST_P(TcConvIm2col, ExactOperandsEqualTheReferenceBitwise) {
   FOVEA_SKIP_IF_NO_DEVICE(GetParam());
   const Device dev = GetParam();
+  // c64_k8_3x3_pad1: the forward GEMM (M = 8, N = 16, K = 576: 18 TF32 k-tiles) splits K, its partials carved
+  // from the same workspace as the column matrix.
+  std::vector<ConvCase> cases;
+  for (const ConvCase& c : conv_cases())
+    if (c.name == "c3_k5_3x3_stride2x1_pad1x2" || c.name == "c16_k8_groups2_dil2") cases.push_back(c);
+  cases.push_back({"c64_k8_3x3_pad1", {1, 64, 4, 4}, {8, 64, 3, 3}, conv_attrs(1, 1, 1, 1)});
+  ASSERT_EQ(ops::tc_gemm_multistage_splits(Precision::tf32, sgemm_params(Trans::N, Trans::N, 8, 16, 576)), 2);
   for (ConvOp op : {ConvOp::forward, ConvOp::backward_data, ConvOp::backward_filter})
     for (Precision prec : {Precision::tf32, Precision::bf16, Precision::fp16})
-      for (const ConvCase& c : conv_cases()) {
-        if (c.name != "c3_k5_3x3_stride2x1_pad1x2" && c.name != "c16_k8_groups2_dil2") continue;
+      for (const ConvCase& c : cases) {
         const Conv2dParams p = ops::conv2d_params(c.x, c.w, c.a);
         const ConvOperands o(op, p, prec, true, 97);
         const std::vector<float> want = conv_reference(op, p, prec, o);

@@ -16,12 +16,12 @@ void tc_gemm_planted(const Exec& ex, test::TcGemmPlant bug, const SgemmParams& g
   auto* c = reinterpret_cast<uint16_t*>(C);
   switch (bug) {
     case test::TcGemmPlant::missing_wait:
-      tcg::launch_multistage<tcg::Bf16, tcg::Plant::missing_wait>("tc_gemm_planted_missing_wait", g, a, b, c,
-                                                                  ex.stream);
+      tcg::launch_multistage<tcg::Bf16, tcg::Plant::missing_wait>("tc_gemm_planted_missing_wait", ex, Precision::bf16,
+                                                                  g, a, b, c);
       return;
     case test::TcGemmPlant::wrong_fragment:
-      tcg::launch_multistage<tcg::Bf16, tcg::Plant::wrong_fragment>("tc_gemm_planted_wrong_fragment", g, a, b, c,
-                                                                    ex.stream);
+      tcg::launch_multistage<tcg::Bf16, tcg::Plant::wrong_fragment>("tc_gemm_planted_wrong_fragment", ex,
+                                                                    Precision::bf16, g, a, b, c);
       return;
   }
   FOVEA_FAIL("tc_gemm_planted: unknown bug ", int(bug));
