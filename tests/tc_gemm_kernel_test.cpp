@@ -429,8 +429,9 @@ TEST_P(TcGemmDevice, SplitKEqualsTheReference) {
       for (size_t offset : {size_t(0), size_t(1)}) {  // cp.async, element loads
         const uint64_t launches = dev.type == DeviceType::emu ? emu::launch_count() : 0;
         const std::vector<float> got = run(dev, prec, g, o, offset, Algo::multistage);
-        if (dev.type == DeviceType::emu)
+        if (dev.type == DeviceType::emu) {
           EXPECT_EQ(emu::launch_count() - launches, 2u) << name << ": the parts' kernel and the reduce";
+        }
         ASSERT_TRUE(test::all_written(product(g, got), name.c_str()));
         EXPECT_EQ(0, std::memcmp(got.data(), want.data(), got.size() * sizeof(float)))
             << name << " offset " << offset << ": not bitwise the reference";
@@ -613,8 +614,9 @@ TEST_P(PrecisionOps, LinearEqualsTheReferenceOfItsPrecision) {
                    dy = operand({s.N, s.O}, 4);
       const std::string what =
           "linear N=" + std::to_string(s.N) + " I=" + std::to_string(s.I) + " O=" + std::to_string(s.O);
-      if (s.I == 1040)  // the forward GEMM (M = N, N = O, K = I) goes through split-K
+      if (s.I == 1040) {  // the forward GEMM (M = N, N = O, K = I) goes through split-K
         EXPECT_GT(ops::tc_gemm_multistage_splits(prec, sgemm_params(Trans::N, Trans::T, s.N, s.O, s.I)), 1) << what;
+      }
       expect_same_as_reference(
           GetParam(), prec, {x, w, b, dy},
           [](ops::Context& ctx, const std::vector<Tensor>& t) {
