@@ -47,6 +47,14 @@ using test::DeviceArray;
 
 constexpr float kPadding = -1536.0f;  // C outside the product (exact in every type): must survive
 
+// A planted bug must show: far from the correct result in L2, and in more than half of the elements.
+void expect_planted_bug_detected(const std::vector<float>& got, const std::vector<float>& want, const char* what) {
+  EXPECT_FALSE(test::close_l2(got, want, 1e-2, what)) << what << " was not detected";
+  size_t wrong = 0;
+  for (size_t i = 0; i < got.size(); ++i) wrong += !(got[i] == want[i]);
+  EXPECT_GT(wrong, got.size() / 2) << what << ": only " << wrong << " of " << got.size() << " elements wrong";
+}
+
 // The kernel a run uses: the two of the library, or the multistage one with a bug planted (BF16, emulator only).
 enum class Algo { simple, multistage, planted_missing_wait, planted_wrong_fragment };
 
@@ -505,10 +513,7 @@ TEST(TcGemmMultistage, PlantedBugsAreDetected) {
   for (Algo bug : {Algo::planted_missing_wait, Algo::planted_wrong_fragment}) {
     const char* what = bug == Algo::planted_missing_wait ? "missing cp.async.wait_group" : "wrong fragment index";
     const std::vector<float> got = product(g, run(kEmu, Precision::bf16, g, o, 0, bug));
-    EXPECT_FALSE(test::close_l2(got, want, 1e-2, what)) << what << " was not detected";
-    size_t wrong = 0;
-    for (size_t i = 0; i < got.size(); ++i) wrong += !(got[i] == want[i]);
-    EXPECT_GT(wrong, got.size() / 2) << what << ": only " << wrong << " of " << got.size() << " elements wrong";
+    expect_planted_bug_detected(got, want, what);
   }
 }
 
@@ -1147,10 +1152,7 @@ TEST(TcConvEmu, PlantedBugsAreDetected) {
   for (ConvRun bug : {ConvRun::planted_missing_wait, ConvRun::planted_wrong_fragment}) {
     const char* what = bug == ConvRun::planted_missing_wait ? "missing cp.async.wait_group" : "wrong fragment index";
     const std::vector<float> got = run_conv(kEmu, Precision::bf16, op, p, o.in0, o.in1, o.b, 0, bug);
-    EXPECT_FALSE(test::close_l2(got, want, 1e-2, what)) << what << " was not detected";
-    size_t wrong = 0;
-    for (size_t i = 0; i < got.size(); ++i) wrong += !(got[i] == want[i]);
-    EXPECT_GT(wrong, got.size() / 2) << what << ": only " << wrong << " of " << got.size() << " elements wrong";
+    expect_planted_bug_detected(got, want, what);
   }
 }
 
@@ -1269,10 +1271,7 @@ TEST(TcConvEmu, WgradFastPathPlantedBugsAreDetected) {
   for (test::TcGemmPlant bug : {test::TcGemmPlant::missing_wait, test::TcGemmPlant::wrong_fragment}) {
     const char* what = bug == test::TcGemmPlant::missing_wait ? "missing cp.async.wait_group" : "wrong fragment index";
     const std::vector<float> got = run(int(bug));
-    EXPECT_FALSE(test::close_l2(got, want, 1e-2, what)) << what << " was not detected";
-    size_t wrong = 0;
-    for (size_t i = 0; i < got.size(); ++i) wrong += !(got[i] == want[i]);
-    EXPECT_GT(wrong, got.size() / 2) << what << ": only " << wrong << " of " << got.size() << " elements wrong";
+    expect_planted_bug_detected(got, want, what);
   }
 }
 

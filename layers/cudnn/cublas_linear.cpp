@@ -16,14 +16,6 @@ using namespace detail;
 
 namespace {
 
-// Largest power of two (<= 256) dividing the address: cuBLASLt picks kernels by the operands' alignment.
-uint32_t alignment(const void* p) {
-  const uintptr_t v = reinterpret_cast<uintptr_t>(p);
-  uint32_t a = 256;
-  while (a > 4 && v % a) a /= 2;
-  return a;
-}
-
 // ---------------------------------------------------------------- cuBLASLt plans (per thread)
 
 struct LtKey {

@@ -96,6 +96,14 @@ struct LtPlan {
   }
 };
 
+// Largest power of two (<= 256) dividing the address: cuBLASLt picks kernels by the operands' alignment.
+inline uint32_t alignment(const void* p) {
+  const uintptr_t v = reinterpret_cast<uintptr_t>(p);
+  uint32_t a = 256;
+  while (a > 4 && v % a) a /= 2;
+  return a;
+}
+
 template <class T>
 void set_desc(cublasLtMatmulDesc_t d, cublasLtMatmulDescAttributes_t attr, const T& v) {
   FOVEA_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(d, attr, &v, sizeof(v)));

@@ -73,14 +73,6 @@ struct Carve {
   }
 };
 
-// Largest power of two (<= 256) dividing the address.
-uint32_t alignment(const void* p) {
-  const uintptr_t v = reinterpret_cast<uintptr_t>(p);
-  uint32_t a = 256;
-  while (a > 4 && v % a) a /= 2;
-  return a;
-}
-
 // ---------------------------------------------------------------- cuBLASLt at a precision
 
 struct LtKey {
