@@ -197,7 +197,7 @@ std::vector<float> amp_state(float scale, float tracker, float found_inf, float 
 }
 
 bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
-  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
+  return a.size() == b.size() && (a.empty() || std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0);
 }
 
 // The gradients of every tensor of the list (all sizes, an unaligned one) times 1/scale, bitwise the reference;
