@@ -37,6 +37,15 @@
 //     elements), else by element loads (the GEMM's copy_tile / load_tile).
 // Epilogue: out = from_float(acc + b[col]), b (FP32, fprop only, may be null) first rounded to the output type (the
 // reference reads the bias as a value of the output type), from registers.
+// Split-K (as the GEMM's and wgrad's: kernels/tc_gemm_multistage.cuh): where the output has few block tiles and the
+// reduction many k-tiles (ResNet-9's 4 x 4 layers, 512 -> 512, at batch 1..8: 4 tiles of 128 x 128 on a GPU of 108-132
+// SMs, 72 BF16 k-tiles), the k-tiles are cut into S parts, S = ops::conv2d_tc_igemm_splits (kernels/conv2d_tc.h:
+// tc_split_k_parts of tiles = M tiles x column tiles (at conv_tile_n's width) x groups and k-tiles = ceil(Kred / kBK);
+// the shape only, never the device; there 9 parts of 8). Grid z = groups x S; part s stages k-tiles [s per, (s + 1)
+// per) (the activation plan starts at its first, kt0) and writes its FP32 sums, unscaled and without the bias, to
+// partial[s][M][ldo] in the workspace, in the output's layout; split_k_reduce adds the parts in order 0, 1, ..., adds
+// the bias rounded to the output type and rounds once: out = round(sum + round(b)), the reference's semantics. S = 1
+// (every shape with 264 or more tiles or under 16 k-tiles) takes the unsplit epilogue: the same bits as before split-K.
 //
 // Cost model, per block and k-tile: the GEMM's (kernels/tc_gemm_multistage.cuh): 16 KiB + kBN x 128 B by cp.async,
 // 64 + kBN / 2 ldmatrix.x4, 4 kBN mma.sync (128-wide: 32 KiB, 128, 512; 64-wide: 24 KiB, 96, 256); plus the A
@@ -48,9 +57,14 @@
 // widths, so the 64-wide tile spends twice the A staging per mma: 64 FLOP per staged byte at 128, 43 at 64; taken
 // only where it does not add columns. Global traffic: x is read about R S / (stride_h stride_w) times (once per
 // filter tap, from L2 after the first), the filter once per block.
+// Split-K adds S M ldo 4 bytes of partials written and read back (S M N 4 x 2 bytes of traffic, from L2 at these
+// sizes: ResNet-9's 4 x 4 layer at batch 8, M = 128, N = 512, 9 parts: 2.25 MiB each way) and a second, memory-bound
+// launch; it buys S times the blocks (there 36 instead of 4, each 8 k-tiles instead of 72). The staging per
+// k-tile is unchanged: each part decodes its rows' plan once, as the unsplit block does.
 //
 // Machine code (nvcc 13, ../shared/tools/sass/sass.sh; README, "Tensor cores"; registers from ptxas -v, the
-// OBJECT.ptxas of the nvcc build): 128-wide 238-250 registers, 64-wide 158-167, no spills, on sm_80 and sm_90 (wgrad
+// OBJECT.ptxas of the nvcc build): 128-wide 239-245 registers, 64-wide 158-168, no spills, on sm_80 and sm_90 (238-250
+// and 158-167 before split-K; wgrad
 // 194-221, its fast path 213-216). At 128 threads a 64-wide block takes ~21 K registers and 72 KiB of shared memory: 3
 // blocks per SM on an H100 (2 on an A100's 164 KiB), against 2 (1) of the 128-wide tile. One k-tile of the cp.async
 // path, read from the sm_80 SASS of a build with the element path compiled out (the library's loop also holds the
@@ -61,9 +75,14 @@
 // the 64-wide tile the A gather's ~355 integer instructions per k-tile are most of the loop: at Kg = 16 the kernel is
 // bound by the gather's issue, not by the tensor cores (a GPU run decides).
 //
-// Order of the sums: each output adds its mma k-steps in reduction order, fprop and dgrad without a split: bitwise
-// the same run to run and under every emulator schedule; wgrad's split-K partials are summed in a fixed order.
+// Order of the sums: each output adds its mma k-steps in reduction order; where fprop or dgrad split K, each part adds
+// its own k-steps in order from zero and the parts are added in part order (a different order from the unsplit sum:
+// the last bits may differ; on exact operands both equal the reference), fixed by the shape; wgrad's split-K partials
+// likewise. Nothing depends on scheduling: bitwise the same run to run and under every emulator schedule.
 #pragma once
+#include <type_traits>
+
+#include "kernels/conv2d_tc.h"  // conv2d_tc_igemm_splits
 #include "kernels/tc_gemm_multistage.cuh"
 #include "layers/ops/conv2d.h"
 
@@ -125,9 +144,12 @@ struct ActivationPlan {
   int w0[kCopies];     // row_base of ow
 };
 
+// kt0: the first k-tile the plan will stage (a split-K part's first; kernels/conv2d_tc_igemm.cuh's grid). This plan
+// is the same for every k-tile (copy_activation_tile decodes the tap per k-tile), so it is not read here.
 template <class P, Pass kPass>
-FOVEA_DEVICE_INLINE ActivationPlan<P> activation_plan(const ConvArgs& c, int m0, int tid) {
+FOVEA_DEVICE_INLINE ActivationPlan<P> activation_plan(const ConvArgs& c, int m0, int tid, int kt0) {
   using A = ActivationPlan<P>;
+  (void)kt0;
   A a;
   a.row0 = tid / 8, a.chunk = tid % 8;
   const int OHW = c.OH * c.OW;
@@ -192,24 +214,31 @@ FOVEA_DEVICE_INLINE void load_activation_tile(unsigned char* S, const ConvArgs& 
 }
 
 // out[m][g cols + j] = sum over the reduction of A[m][.] B[j][.] (+ bias[g cols + j]) for the block's 128 x kBN tile.
-// grid (M tiles, cols tiles, groups), 128 threads, Ms<P, kBN>::kSmemBytes of dynamic shared memory.
+// grid (M tiles, cols tiles, groups x splits), 128 threads, Ms<P, kBN>::kSmemBytes of dynamic shared memory; part s
+// of a group takes k-tiles [s per, (s + 1) per). splits == 1: the epilogue writes out; else the part's FP32 sums,
+// unscaled and without the bias, to partial[s][M][ldo] (split_k_reduce finishes out).
 template <class P, Pass kPass, Plant kPlant, int kBN>
 __global__ void __launch_bounds__(128)
-    conv2d_tc_igemm_kernel(ConvArgs c, bool async_a, bool async_b, const typename P::Raw* __restrict__ t,
-                           const typename P::Raw* __restrict__ b_rows, const float* __restrict__ bias,
-                           typename P::Raw* __restrict__ out) {
+    conv2d_tc_igemm_kernel(ConvArgs c, bool async_a, bool async_b, int splits, int per,
+                           const typename P::Raw* __restrict__ t, const typename P::Raw* __restrict__ b_rows,
+                           const float* __restrict__ bias, typename P::Raw* __restrict__ out,
+                           float* __restrict__ partial) {
   using Raw = typename P::Raw;
   using M = Ms<P, kBN>;
   FOVEA_DYNAMIC_SHARED(unsigned char, smem);
 
   const int tid = threadIdx.x;
-  const int m0 = blockIdx.x * M::kTile, n0 = blockIdx.y * kBN, g = blockIdx.z;
+  const int m0 = blockIdx.x * M::kTile, n0 = blockIdx.y * kBN;
+  const int g = int(blockIdx.z) / splits, split = int(blockIdx.z) % splits;
+  const int ktiles = (c.Kred + M::kBK - 1) / M::kBK, kt0 = split * per;
+  const int tiles = ktiles - kt0 < per ? (ktiles - kt0 > 0 ? ktiles - kt0 : 0) : per;
   const int t_off = g * c.Tg, o_off = g * c.cols;
   const Raw* bg = b_rows + int64_t(o_off) * c.Kred;
 
-  const ActivationPlan<P> plan_a = activation_plan<P, kPass>(c, m0, tid);
+  const ActivationPlan<P> plan_a = activation_plan<P, kPass>(c, m0, tid, kt0);
   const CopyPlan<P, kBN> plan_b = copy_plan<P, kBN>(bg, c.Kred, n0, c.cols, tid);
   auto stage = [&](unsigned char* S, int kt) {
+    kt += kt0;
     if (async_a)
       copy_activation_tile<P, kPass>(S, plan_a, c, t, t_off, kt);
     else
@@ -221,8 +250,16 @@ __global__ void __launch_bounds__(128)
   };
 
   float acc[4][kBN / 16][4] = {};
-  multistage_mainloop<P, kPlant>(smem, (c.Kred + M::kBK - 1) / M::kBK, stage, acc);
+  multistage_mainloop<P, kPlant>(smem, tiles, stage, acc);
 
+  if (splits > 1) {  // the part's FP32 sums, in the output's layout
+    float* part = partial + int64_t(split) * c.M * c.ldo;
+    for_each_accumulator(acc, [&](int bm, int bn, float a) {
+      const int m = m0 + bm, j = n0 + bn;
+      if (m < c.M && j < c.cols) part[int64_t(m) * c.ldo + o_off + j] = a;
+    });
+    return;
+  }
   for_each_accumulator(acc, [&](int bm, int bn, float a) {
     const int m = m0 + bm, j = n0 + bn;
     if (m >= c.M || j >= c.cols) return;
@@ -260,19 +297,30 @@ ConvArgs conv_args(const char* op, const Conv2dParams& p) {
 // 128-wide tile would spend half or more of its mma on zero columns), else 128 (a third more mma per byte staged than
 // 128 x 64: 512 per 32 KiB against 256 per 24 KiB). A function of the shape only: the sums do not depend on it.
 inline int conv_tile_n(int cols) {
-  return cols <= 64 ? 64 : 128;
+  return int(ops::conv2d_tc_tile_n(cols));  // kernels/conv2d_tc.h: the split-K rule counts the same tiles
+}
+
+// P's precision (the split-K rule and the workspace are sized per precision: kernels/conv2d_tc.h).
+template <class P>
+constexpr Precision precision_of() {
+  return std::is_same_v<P, Tf32> ? Precision::tf32 : std::is_same_v<P, Bf16> ? Precision::bf16 : Precision::fp16;
 }
 
 template <class P, Pass kPass, Plant kPlant, int kBN>
-void launch_conv_igemm_tile(const char* op, const ConvArgs& c, int groups, const typename P::Raw* t,
-                            const typename P::Raw* b_rows, const float* bias, typename P::Raw* out, double flops,
-                            StreamHandle stream) {
+void launch_conv_igemm_tile(const char* op, const ConvArgs& c, int groups, int splits, const typename P::Raw* t,
+                            const typename P::Raw* b_rows, const float* bias, typename P::Raw* out, float* partial,
+                            double flops, StreamHandle stream) {
   using M = Ms<P, kBN>;
   constexpr int kE = int(sizeof(typename P::Raw));
   // 16-byte chunks of channels: every pixel's group channels start 16-byte aligned.
   const bool async_a = aligned16(t) && (c.Tg * kE) % 16 == 0 && (c.TC * kE) % 16 == 0;
   const bool async_b = aligned16(b_rows) && (c.Kred * kE) % 16 == 0;
-  const dim3 grid(unsigned((c.M + M::kTile - 1) / M::kTile), unsigned((c.cols + kBN - 1) / kBN), unsigned(groups));
+  const int ktiles = (c.Kred + M::kBK - 1) / M::kBK, per = (ktiles + splits - 1) / splits;
+  FOVEA_CHECK(int64_t(groups) * splits <= 65535, op, ": groups x splits = ", int64_t(groups) * splits,
+              " is above the grid's 65535");
+  FOVEA_CHECK(splits == 1 || partial, op, ": split-K in ", splits, " parts needs its partials' workspace");
+  const dim3 grid(unsigned((c.M + M::kTile - 1) / M::kTile), unsigned((c.cols + kBN - 1) / kBN),
+                  unsigned(groups * splits));
   const cudaError_t err = cudaFuncSetAttribute(conv2d_tc_igemm_kernel<P, kPass, kPlant, kBN>,
                                                cudaFuncAttributeMaxDynamicSharedMemorySize, M::kSmemBytes);
   FOVEA_CHECK(err == cudaSuccess, op, ": cudaFuncSetAttribute(MaxDynamicSharedMemorySize, ", M::kSmemBytes,
@@ -280,29 +328,37 @@ void launch_conv_igemm_tile(const char* op, const ConvArgs& c, int groups, const
               " KiB of shared memory per block: sm_80+)");
   note_flop(flops);
   FOVEA_LAUNCH((conv2d_tc_igemm_kernel<P, kPass, kPlant, kBN>), grid, M::kThreads, M::kSmemBytes, stream, c, async_a,
-               async_b, t, b_rows, bias, out);
+               async_b, splits, per, t, b_rows, bias, out, partial);
+  if (splits > 1) {  // the parts in order 0, 1, ..., the bias, one rounding: out is M rows of ldo
+    const int64_t n = int64_t(c.M) * c.ldo;
+    FOVEA_LAUNCH(split_k_reduce<P>, split_k_reduce_grid(n), 256, 0, stream, partial, splits, n, int64_t(c.M),
+                 int64_t(c.ldo), int64_t(c.ldo), n, 1.0f, 0.0f, bias, out);
+  }
 }
 
 // out = the pass's GEMM: t gathered (NHWC), b_rows the cols x Kred rows of each group, bias (FP32, may be null); the
-// block tile 128 x conv_tile_n(cols).
+// block tile 128 x conv_tile_n(cols). splits > 1 (ops::conv2d_tc_igemm_splits): split-K, partial holds splits x M x
+// ldo floats.
 template <class P, Pass kPass, Plant kPlant = Plant::none>
-void launch_conv_igemm(const char* op, const ConvArgs& c, int groups, const typename P::Raw* t,
-                       const typename P::Raw* b_rows, const float* bias, typename P::Raw* out, double flops,
-                       StreamHandle stream) {
+void launch_conv_igemm(const char* op, const ConvArgs& c, int groups, int splits, const typename P::Raw* t,
+                       const typename P::Raw* b_rows, const float* bias, typename P::Raw* out, float* partial,
+                       double flops, StreamHandle stream) {
   if (c.M == 0 || c.cols == 0) return;
   if (conv_tile_n(c.cols) == 64)
-    launch_conv_igemm_tile<P, kPass, kPlant, 64>(op, c, groups, t, b_rows, bias, out, flops, stream);
+    launch_conv_igemm_tile<P, kPass, kPlant, 64>(op, c, groups, splits, t, b_rows, bias, out, partial, flops, stream);
   else
-    launch_conv_igemm_tile<P, kPass, kPlant, 128>(op, c, groups, t, b_rows, bias, out, flops, stream);
+    launch_conv_igemm_tile<P, kPass, kPlant, 128>(op, c, groups, splits, t, b_rows, bias, out, partial, flops, stream);
 }
 
-// y (N P Q x K, NHWC) = conv(x (NHWC), w (KRSC)) + b at P's precision; b may be null.
+// y (N P Q x K, NHWC) = conv(x (NHWC), w (KRSC)) + b at P's precision; b may be null. partial: the split-K partials
+// (ops::conv2d_tc_igemm_partial_floats floats; may be null where that is 0).
 template <class P, Plant kPlant = Plant::none>
 void launch_conv_fprop(const char* op, const Conv2dParams& p, const typename P::Raw* x, const typename P::Raw* w,
-                       const float* b, typename P::Raw* y, StreamHandle stream) {
+                       const float* b, typename P::Raw* y, float* partial, StreamHandle stream) {
   const ConvArgs c = conv_args<Pass::fprop>(op, p);
   check_ptr(op, "x", x), check_ptr(op, "w", w), check_ptr(op, "y", y);
-  launch_conv_igemm<P, Pass::fprop, kPlant>(op, c, int(p.groups), x, w, b, y, p.flops(), stream);
+  const int splits = int(ops::conv2d_tc_igemm_splits(ConvOp::forward, precision_of<P>(), p));
+  launch_conv_igemm<P, Pass::fprop, kPlant>(op, c, int(p.groups), splits, x, w, b, y, partial, p.flops(), stream);
 }
 
 // ------------------------------------------------------------------ wgrad
