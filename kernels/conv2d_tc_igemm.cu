@@ -52,15 +52,24 @@ int64_t aligned_bytes(int64_t bytes) {
   return (bytes + 15) / 16 * 16;
 }
 
-// wt[g][c][r][s][k] = w[g Kg + k][r][s][c]: dgrad's B rows (k-contiguous per input channel).
+// dgrad's B rows (k-contiguous per input channel), per stride phase (ah, aw) (tcg::dgrad_phase_axis: the taps r with
+// r dil_h mod stride_h = ah, s with s dil_w mod stride_w = aw), the phases one after another (ah, then aw): phase
+// (ah, aw) at G Cg Kg (before_h(ah) S + taps_h(ah) before_w(aw)) elements (tcg::dgrad_taps_before), its rows
+// [g][c][jr][js][k] = w[g Kg + k][r0 + step_h jr][s0 + step_w js][c]. Unit stride: one phase, wt[g][c][r][s][k].
 template <class Raw>
-__global__ void filter_for_dgrad(const Raw* __restrict__ w, Raw* __restrict__ wt, int64_t G, int64_t Kg, int64_t RS,
-                                 int64_t Cg) {
-  const int64_t n_all = G * Cg * RS * Kg;
+__global__ void filter_for_dgrad(const Raw* __restrict__ w, Raw* __restrict__ wt, int64_t G, int64_t Kg, int R, int S,
+                                 int64_t Cg, int sh, int sw, int dh, int dw) {
+  const int64_t n_all = G * Kg * R * S * Cg;
+  const int step_h = sh / tcg::gcd_int(sh, dh), step_w = sw / tcg::gcd_int(sw, dw);
   for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n_all; i += int64_t(gridDim.x) * blockDim.x) {
-    const int64_t g = i / (Cg * RS * Kg), rem = i - g * Cg * RS * Kg, c = rem / (RS * Kg), rem2 = rem - c * RS * Kg,
-                  rs = rem2 / Kg, k = rem2 - rs * Kg;
-    wt[i] = w[((g * Kg + k) * RS + rs) * Cg + c];
+    const int64_t c = i % Cg, rsk = i / Cg, gk = rsk / (R * S), g = gk / Kg, k = gk - g * Kg;
+    const int rs = int(rsk - gk * R * S), r = rs / S, s = rs - r * S;
+    const int ah = r * dh % sh, aw = s * dw % sw;
+    const int taps_h = (R - 1 - r % step_h) / step_h + 1, taps_w = (S - 1 - s % step_w) / step_w + 1;
+    const int64_t phase =
+        G * Cg * Kg *
+        (int64_t(tcg::dgrad_taps_before(ah, R, sh, dh)) * S + int64_t(taps_h) * tcg::dgrad_taps_before(aw, S, sw, dw));
+    wt[phase + (((g * Cg + c) * taps_h + r / step_h) * taps_w + s / step_w) * Kg + k] = w[i];
   }
 }
 
@@ -74,10 +83,28 @@ void launch_conv_dgrad(const char* op, const Conv2dParams& p, const typename P::
   if (p.x_size() == 0) return;
   if (p.w_size())
     FOVEA_LAUNCH(filter_for_dgrad<typename P::Raw>, grid_for(p.w_size()), 256, 0, stream, w, ws, p.groups,
-                 p.K_per_group(), p.R * p.S, p.C_per_group());
+                 p.K_per_group(), c.R, c.S, p.C_per_group(), c.stride_h, c.stride_w, c.dil_h, c.dil_w);
   const int splits = int(ops::conv2d_tc_igemm_splits(ConvOp::backward_data, tcg::precision_of<P>(), p));
-  tcg::launch_conv_igemm<P, tcg::Pass::dgrad>(op, c, int(p.groups), splits, dy, ws, nullptr, dx, partial, p.flops(),
-                                              stream);
+  // One GEMM per stride phase (kernels/conv2d_tc_igemm.cuh): the phase's dx pixels by its taps only, a dgrad at unit
+  // stride over dy; at unit stride the one phase is the whole dgrad.
+  const int sh = c.stride_h, sw = c.stride_w;
+  for (int ah = 0; ah < sh; ++ah)
+    for (int aw = 0; aw < sw; ++aw) {
+      const tcg::DgradPhaseAxis ph = tcg::dgrad_phase_axis(ah, c.pad_h, sh, c.dil_h, c.R, c.OH);
+      const tcg::DgradPhaseAxis pw = tcg::dgrad_phase_axis(aw, c.pad_w, sw, c.dil_w, c.S, c.OW);
+      tcg::ConvArgs q = c;
+      q.OH = ph.count, q.OW = pw.count, q.R = ph.taps, q.S = pw.taps;
+      q.stride_h = q.stride_w = 1, q.pad_h = ph.base, q.pad_w = pw.base, q.dil_h = ph.dstep, q.dil_w = pw.dstep;
+      q.M = int(p.N) * q.OH * q.OW, q.Kred = q.R * q.S * q.Tg;
+      const tcg::OutRows rows{ph.x0, pw.x0, sh, sw, c.OH, c.OW, c.M};
+      const int64_t off = p.groups * p.C_per_group() * p.K_per_group() *
+                          (int64_t(tcg::dgrad_taps_before(ah, c.R, sh, c.dil_h)) * c.S +
+                           int64_t(ph.taps) * tcg::dgrad_taps_before(aw, c.S, sw, c.dil_w));
+      const double flops = sh * sw == 1 ? p.flops() : 2.0 * q.M * q.cols * q.Kred * double(p.groups);
+      tcg::launch_conv_igemm_parts<P, tcg::Pass::dgrad>(op, q, rows, int(p.groups), splits, dy, ws + off, nullptr, dx,
+                                                        partial, flops, stream);
+    }
+  if (splits > 1) tcg::launch_conv_split_reduce<P>(splits, c.M, c.ldo, partial, nullptr, dx, stream);
 }
 
 template <class K>

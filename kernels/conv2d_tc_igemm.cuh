@@ -14,8 +14,18 @@
 // of R S Cg elements, k-contiguous. dgrad is the same kernel with the other index map (Pass::dgrad): m = (n, h, w)
 // over dx, the reduction over (r, s, k), A gathered from dy at ((h + pad_h - r dil_h) / stride_h, ...) where that
 // division is exact and inside dy, B the filter rearranged as [g][c][r][s][k] (kernels/conv2d_tc_igemm.cu). A stride
-// above 1 gathers zeros for the taps between dy's pixels: correct, but stride_h stride_w times the mma work of
-// CUTLASS's strided dgrad, which splits dx into stride phases (not done; ResNet has 2-3 such layers). wgrad: below.
+// above 1 (model: CUTLASS's strided dgrad, the conv::StrideSupport::kStrided specialization of its dgrad tile
+// iterators, and our FP32 kernels/conv2d_igemm_dgrad.cu) splits dx into stride_h x stride_w phases: phase
+// (ah, aw) holds the pixels with (h + pad_h) mod stride_h = ah (and likewise w), which only the taps with
+// r dil_h mod stride_h = ah reach, each at a whole dy pixel (dgrad_phase_axis). Each phase is one launch of this
+// kernel as a dgrad at unit stride over its own taps (every step-th tap, step = stride / gcd(stride, dil): at most
+// ceil(R / step) per axis), with pad and dilation rewritten so that dy's row is base + i - j dstep, its B rows that
+// phase's block of the rearranged filter, its output rows placed in dx by OutRows; a phase no tap reaches writes
+// zeros. No zero taps are gathered: the mma work is the useful R S / (stride_h stride_w) share, up to the phases' tile
+// rounding (TcConvEmu.StridedDgradRunsOnlyTheTapsOfEachPhase). Each output's sum runs over its taps in the old order
+// with the zero terms left out (the k-steps may group them differently: the last bits may differ from the zero-
+// gathering kernel; exact operands give the reference's bits). Unit stride is the one phase with every tap: the same
+// launch as without phases. wgrad: below.
 // The block tile, warps, pipeline, ldmatrix fragments, XOR-swizzled shared layout (free of bank conflicts, argued
 // there) and warp-level mma are the multistage GEMM's (kernels/tc_gemm_multistage.cuh, multistage_mainloop: one
 // 128 x kBN output tile per block, 4 warps of 64 x kBN / 2, 3 stages of 128-byte k-tiles). The tile width kBN is
@@ -63,8 +73,8 @@
 // k-tile is unchanged: each part decodes its rows' plan once, as the unsplit block does.
 //
 // Machine code (nvcc 13, ../shared/tools/sass/sass.sh; README, "Tensor cores"; registers from ptxas -v, the
-// OBJECT.ptxas of the nvcc build): 128-wide 239-245 registers, 64-wide 158-168, no spills, on sm_80 and sm_90 (238-250
-// and 158-167 before split-K; wgrad
+// OBJECT.ptxas of the nvcc build): 128-wide 241-245 registers, 64-wide 160-166, no spills, on sm_80 and sm_90 (238-250
+// and 158-167 before split-K and the stride phases' OutRows; wgrad
 // 194-221, its fast path 213-216). At 128 threads a 64-wide block takes ~21 K registers and 72 KiB of shared memory: 3
 // blocks per SM on an H100 (2 on an A100's 164 KiB), against 2 (1) of the 128-wide tile. One k-tile of the cp.async
 // path, read from the sm_80 SASS of a build with the element path compiled out (the library's loop also holds the
@@ -104,6 +114,16 @@ struct ConvArgs {
   int M;     // N OH OW
   int Kred;  // R S Tg
 };
+
+// Where the GEMM's output rows lie in the output tensor: row m = (n, i, j) over N x OH x OW is pixel
+// (h0 + sh i, w0 + sw j) of an H x W image n, M = N H W rows in all. The identity {0, 0, 1, 1, OH, OW, M} except for a
+// stride phase of dgrad (launch_conv_dgrad_phases: the pixels h = h0 + stride_h i, w = w0 + stride_w j of dx).
+struct OutRows {
+  int h0, w0, sh, sw, H, W, M;
+};
+inline OutRows identity_rows(const ConvArgs& c) {
+  return {0, 0, 1, 1, c.OH, c.OW, c.M};
+}
 
 // The pixel of T along one dimension for an output coordinate's base (o stride - pad for fprop, o + pad for dgrad)
 // and a tap's offset (r dil, or -r dil): false outside T (or between dgrad's strided pixels).
@@ -213,13 +233,14 @@ FOVEA_DEVICE_INLINE void load_activation_tile(unsigned char* S, const ConvArgs& 
   }
 }
 
-// out[m][g cols + j] = sum over the reduction of A[m][.] B[j][.] (+ bias[g cols + j]) for the block's 128 x kBN tile.
-// grid (M tiles, cols tiles, groups x splits), 128 threads, Ms<P, kBN>::kSmemBytes of dynamic shared memory; part s
-// of a group takes k-tiles [s per, (s + 1) per). splits == 1: the epilogue writes out; else the part's FP32 sums,
-// unscaled and without the bias, to partial[s][M][ldo] (split_k_reduce finishes out).
+// out[row(m)][g cols + j] = sum over the reduction of A[m][.] B[j][.] (+ bias[g cols + j]) for the block's 128 x kBN
+// tile, row(m) the output row of GEMM row m (OutRows). grid (M tiles, cols tiles, groups x splits), 128 threads,
+// Ms<P, kBN>::kSmemBytes of dynamic shared memory; part s of a group takes k-tiles [s per, (s + 1) per) (none where
+// that is past the reduction: the part writes zeros). splits == 1: the epilogue writes out; else the part's FP32 sums,
+// unscaled and without the bias, to partial[s][rows.M][ldo] (split_k_reduce finishes out).
 template <class P, Pass kPass, Plant kPlant, int kBN>
 __global__ void __launch_bounds__(128)
-    conv2d_tc_igemm_kernel(ConvArgs c, bool async_a, bool async_b, int splits, int per,
+    conv2d_tc_igemm_kernel(ConvArgs c, OutRows rows, bool async_a, bool async_b, int splits, int per,
                            const typename P::Raw* __restrict__ t, const typename P::Raw* __restrict__ b_rows,
                            const float* __restrict__ bias, typename P::Raw* __restrict__ out,
                            float* __restrict__ partial) {
@@ -252,11 +273,17 @@ __global__ void __launch_bounds__(128)
   float acc[4][kBN / 16][4] = {};
   multistage_mainloop<P, kPlant>(smem, tiles, stage, acc);
 
+  const int OHW = c.OH * c.OW;
+  auto row = [&](int m) -> int64_t {  // OutRows: uniform branch, the identity everywhere but a dgrad stride phase
+    if (rows.sh == 1 && rows.sw == 1) return m;
+    const int n = m / OHW, o = m - n * OHW, i = o / c.OW, j = o - i * c.OW;
+    return (int64_t(n) * rows.H + rows.h0 + rows.sh * i) * rows.W + rows.w0 + rows.sw * j;
+  };
   if (splits > 1) {  // the part's FP32 sums, in the output's layout
-    float* part = partial + int64_t(split) * c.M * c.ldo;
+    float* part = partial + int64_t(split) * rows.M * c.ldo;
     for_each_accumulator(acc, [&](int bm, int bn, float a) {
       const int m = m0 + bm, j = n0 + bn;
-      if (m < c.M && j < c.cols) part[int64_t(m) * c.ldo + o_off + j] = a;
+      if (m < c.M && j < c.cols) part[row(m) * c.ldo + o_off + j] = a;
     });
     return;
   }
@@ -264,7 +291,7 @@ __global__ void __launch_bounds__(128)
     const int m = m0 + bm, j = n0 + bn;
     if (m >= c.M || j >= c.cols) return;
     const float v = bias ? a + P::to_float(P::from_float(bias[o_off + j])) : a;
-    out[int64_t(m) * c.ldo + o_off + j] = P::from_float(v);
+    out[row(m) * c.ldo + o_off + j] = P::from_float(v);
   });
 }
 
@@ -293,6 +320,42 @@ ConvArgs conv_args(const char* op, const Conv2dParams& p) {
   return c;
 }
 
+// One axis of dgrad's stride phase a (0 <= a < stride): the dx pixels x with (x + pad) mod stride == a are x0 + stride
+// i, i < count; the taps that reach them are those with r dil mod stride == a, r0 + step j for j < taps (taps 0: the
+// phase receives none, its pixels are zeros); pixel i and tap j read dy at base + i - j dstep (exact: x0 + pad - r0 dil
+// is a multiple of stride). Unit stride: the one phase x0 = 0, count X, r0 = 0, step 1, taps R, base pad, dstep dil.
+struct DgradPhaseAxis {
+  int x0, count, r0, step, taps, base, dstep;
+};
+FOVEA_HD_INLINE int gcd_int(int a, int b) {
+  while (b) {
+    const int t = a % b;
+    a = b, b = t;
+  }
+  return a;
+}
+inline DgradPhaseAxis dgrad_phase_axis(int a, int pad, int stride, int dil, int R, int X) {
+  DgradPhaseAxis p;
+  p.x0 = ((a - pad) % stride + stride) % stride;
+  p.count = p.x0 < X ? (X - p.x0 + stride - 1) / stride : 0;
+  p.step = stride / gcd_int(stride, dil);  // r dil mod stride repeats every step taps
+  p.r0 = -1;
+  for (int r = 0; r < R && r < p.step && p.r0 < 0; ++r)
+    if (r * dil % stride == a) p.r0 = r;
+  p.taps = p.r0 < 0 ? 0 : (R - 1 - p.r0) / p.step + 1;
+  if (p.r0 < 0) p.r0 = 0;
+  p.base = (p.x0 + pad - p.r0 * dil) / stride;
+  p.dstep = p.step * dil / stride;
+  return p;
+}
+// Taps r < R of the phases before phase a along one axis (those with r dil mod stride < a): where phase a's filter
+// rows start in dgrad's rearranged filter (filter_for_dgrad, kernels/conv2d_tc_igemm.cu).
+FOVEA_HD_INLINE int dgrad_taps_before(int a, int R, int stride, int dil) {
+  int n = 0;
+  for (int r = 0; r < R; ++r) n += r * dil % stride < a;
+  return n;
+}
+
 // The block tile's width for `cols` GEMM columns per group (K/g for fprop, C/g for dgrad): 64 up to 64 columns (a
 // 128-wide tile would spend half or more of its mma on zero columns), else 128 (a third more mma per byte staged than
 // 128 x 64: 512 per 32 KiB against 256 per 24 KiB). A function of the shape only: the sums do not depend on it.
@@ -307,9 +370,9 @@ constexpr Precision precision_of() {
 }
 
 template <class P, Pass kPass, Plant kPlant, int kBN>
-void launch_conv_igemm_tile(const char* op, const ConvArgs& c, int groups, int splits, const typename P::Raw* t,
-                            const typename P::Raw* b_rows, const float* bias, typename P::Raw* out, float* partial,
-                            double flops, StreamHandle stream) {
+void launch_conv_igemm_tile(const char* op, const ConvArgs& c, const OutRows& rows, int groups, int splits,
+                            const typename P::Raw* t, const typename P::Raw* b_rows, const float* bias,
+                            typename P::Raw* out, float* partial, double flops, StreamHandle stream) {
   using M = Ms<P, kBN>;
   constexpr int kE = int(sizeof(typename P::Raw));
   // 16-byte chunks of channels: every pixel's group channels start 16-byte aligned.
@@ -327,27 +390,44 @@ void launch_conv_igemm_tile(const char* op, const ConvArgs& c, int groups, int s
               ") failed: ", cudaGetErrorString(err), " (the device needs ", M::kSmemBytes / 1024,
               " KiB of shared memory per block: sm_80+)");
   note_flop(flops);
-  FOVEA_LAUNCH((conv2d_tc_igemm_kernel<P, kPass, kPlant, kBN>), grid, M::kThreads, M::kSmemBytes, stream, c, async_a,
-               async_b, splits, per, t, b_rows, bias, out, partial);
-  if (splits > 1) {  // the parts in order 0, 1, ..., the bias, one rounding: out is M rows of ldo
-    const int64_t n = int64_t(c.M) * c.ldo;
-    FOVEA_LAUNCH(split_k_reduce<P>, split_k_reduce_grid(n), 256, 0, stream, partial, splits, n, int64_t(c.M),
-                 int64_t(c.ldo), int64_t(c.ldo), n, 1.0f, 0.0f, bias, out);
-  }
+  FOVEA_LAUNCH((conv2d_tc_igemm_kernel<P, kPass, kPlant, kBN>), grid, M::kThreads, M::kSmemBytes, stream, c, rows,
+               async_a, async_b, splits, per, t, b_rows, bias, out, partial);
 }
 
-// out = the pass's GEMM: t gathered (NHWC), b_rows the cols x Kred rows of each group, bias (FP32, may be null); the
-// block tile 128 x conv_tile_n(cols). splits > 1 (ops::conv2d_tc_igemm_splits): split-K, partial holds splits x M x
-// ldo floats.
+// The second launch of a split: the parts in order 0, 1, ..., the bias, one rounding; out is M rows of ldo.
+template <class P>
+void launch_conv_split_reduce(int splits, int64_t M, int ldo, const float* partial, const float* bias,
+                              typename P::Raw* out, StreamHandle stream) {
+  const int64_t n = M * ldo;
+  FOVEA_LAUNCH(split_k_reduce<P>, split_k_reduce_grid(n), 256, 0, stream, partial, splits, n, M, int64_t(ldo),
+               int64_t(ldo), n, 1.0f, 0.0f, bias, out);
+}
+
+// out (its rows placed by `rows`) = the pass's GEMM: t gathered (NHWC), b_rows the cols x Kred rows of each group,
+// bias (FP32, may be null); the block tile 128 x conv_tile_n(cols). splits > 1 (ops::conv2d_tc_igemm_splits): the
+// parts' FP32 sums to partial (splits x rows.M x ldo floats), for launch_conv_split_reduce.
+template <class P, Pass kPass, Plant kPlant = Plant::none>
+void launch_conv_igemm_parts(const char* op, const ConvArgs& c, const OutRows& rows, int groups, int splits,
+                             const typename P::Raw* t, const typename P::Raw* b_rows, const float* bias,
+                             typename P::Raw* out, float* partial, double flops, StreamHandle stream) {
+  if (c.M == 0 || c.cols == 0) return;
+  if (conv_tile_n(c.cols) == 64)
+    launch_conv_igemm_tile<P, kPass, kPlant, 64>(op, c, rows, groups, splits, t, b_rows, bias, out, partial, flops,
+                                                 stream);
+  else
+    launch_conv_igemm_tile<P, kPass, kPlant, 128>(op, c, rows, groups, splits, t, b_rows, bias, out, partial, flops,
+                                                  stream);
+}
+
+// The whole GEMM (rows: the identity), the reduce after it where it splits.
 template <class P, Pass kPass, Plant kPlant = Plant::none>
 void launch_conv_igemm(const char* op, const ConvArgs& c, int groups, int splits, const typename P::Raw* t,
                        const typename P::Raw* b_rows, const float* bias, typename P::Raw* out, float* partial,
                        double flops, StreamHandle stream) {
   if (c.M == 0 || c.cols == 0) return;
-  if (conv_tile_n(c.cols) == 64)
-    launch_conv_igemm_tile<P, kPass, kPlant, 64>(op, c, groups, splits, t, b_rows, bias, out, partial, flops, stream);
-  else
-    launch_conv_igemm_tile<P, kPass, kPlant, 128>(op, c, groups, splits, t, b_rows, bias, out, partial, flops, stream);
+  launch_conv_igemm_parts<P, kPass, kPlant>(op, c, identity_rows(c), groups, splits, t, b_rows, bias, out, partial,
+                                            flops, stream);
+  if (splits > 1) launch_conv_split_reduce<P>(splits, c.M, c.ldo, partial, bias, out, stream);
 }
 
 // y (N P Q x K, NHWC) = conv(x (NHWC), w (KRSC)) + b at P's precision; b may be null. partial: the split-K partials

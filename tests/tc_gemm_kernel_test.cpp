@@ -806,6 +806,12 @@ std::vector<ConvCase> conv_cases() {
       {"c8_k7_2x3_stride3_pad0", {3, 8, 8, 11}, {7, 8, 2, 3}, conv_attrs(3, 3, 0, 0)},
       // N P Q = 1024: wgrad splits its reduction (2 parts at 16 bits, 4 at TF32); wgrad only (skip_case)
       {"c8_k16_3x3_pad1_split_k", {4, 8, 16, 16}, {16, 8, 3, 3}, conv_attrs(1, 1, 1, 1)},
+      // dgrad's stride phases (dgrad only, skip_case): odd sizes; dilation 2 at stride 2 sends every tap to one
+      // phase (the others' pixels are zeros); a 1 x 1 filter at stride 2 reaches one phase of four
+      {"dgrad_phases_c16_k16_3x3_stride2_pad1_groups2", {1, 16, 7, 9}, {16, 8, 3, 3}, conv_attrs(2, 2, 1, 1, 1, 2)},
+      {"dgrad_phases_c8_k16_3x3_stride2_dil2_pad2", {2, 8, 9, 7}, {16, 8, 3, 3}, conv_attrs(2, 2, 2, 2, 2)},
+      {"dgrad_phases_c8_k16_1x1_stride2", {2, 8, 7, 5}, {16, 8, 1, 1}, conv_attrs(2, 2, 0, 0)},
+      {"dgrad_phases_c8_k12_3x3_stride3x2_pad1x0", {1, 8, 10, 7}, {12, 8, 3, 3}, conv_attrs(3, 2, 1, 0)},
   };
 }
 
@@ -996,6 +1002,7 @@ const char* op_label(ConvOp op) {
 // from BF16 only in the mma's input format and the conversions, so it runs one element-path and two cp.async shapes.
 bool skip_case(const ConvCase& c, ConvOp op, Precision prec) {
   if (c.name == "c8_k16_3x3_pad1_split_k") return op != ConvOp::backward_filter;
+  if (c.name.starts_with("dgrad_phases")) return op != ConvOp::backward_data;
   return prec == Precision::fp16 && c.name != "c3_k5_3x3_stride2x1_pad1x2" && c.name != "c16_k24_3x3_pad1" &&
          c.name != "c16_k8_groups2_dil2";
 }
@@ -1092,6 +1099,10 @@ TEST_P(TcConv, NarrowTileEqualsTheWideTileBitwise) {
     for (Precision prec : {Precision::tf32, Precision::bf16})
       for (const ConvCase& c : conv_cases()) {
         if (c.name == "c8_k16_3x3_pad1_split_k") continue;  // a wgrad shape
+        // dgrad's stride phases: one shape (the phases' rows placed by either tile)
+        if (c.name.starts_with("dgrad_phases") &&
+            (op == ConvOp::forward || c.name != "dgrad_phases_c16_k16_3x3_stride2_pad1_groups2"))
+          continue;
         // TF32 (its own k-tile of 32 elements) on an element-path, a TF32-only cp.async and a cp.async shape
         if (prec == Precision::tf32 && c.name != "c3_k5_3x3_stride2x1_pad1x2" &&
             c.name != "c12_k9_groups3_c4_per_group" && c.name != "c16_k24_3x3_pad1")
@@ -1123,14 +1134,16 @@ TEST_P(TcConv, NarrowTileEqualsTheWideTileBitwise) {
       }
 }
 
-// ---- split-K in fprop and dgrad (kernels/conv2d_tc_igemm.cuh): few output tiles, a long reduction. Both shapes reduce
-// over 9 x 120 = 1080 (fprop: R S C/g, dgrad: R S K/g) per group, two groups: 17 BF16/FP16 k-tiles in 2 parts (9 and
-// 8, the last k-tile partial), 34 TF32 k-tiles in 4 (9, 9, 9, 7); one 128-row tile per group.
+// ---- split-K in fprop and dgrad (kernels/conv2d_tc_igemm.cuh): few output tiles, a long reduction, two groups, one
+// 128-row tile per group. fprop reduces over R S C/g = 9 x 120 = 1080: 17 BF16/FP16 k-tiles in 2 parts (9 and 8, the
+// last k-tile partial), 34 TF32 k-tiles in 4 (9, 9, 9, 7). dgrad at stride 2 reduces each of its 4 stride phases over
+// its taps: 2 x 2, 2 x 1, 1 x 2 and 1 x 1 of the 3 x 3 by K/g = 256 channels, 16 BF16/FP16 k-tiles at most (2 parts
+// of 8: the 1 x 1 phase's 4 k-tiles all in part 0, part 1 adds zeros), 32 TF32 k-tiles (4 parts of 8).
 std::vector<std::pair<ConvOp, ConvCase>> split_cases() {
   return {{ConvOp::forward,
            {"fprop_c240_k16_groups2_stride2x1_pad1", {1, 240, 7, 5}, {16, 120, 3, 3}, conv_attrs(2, 1, 1, 1, 1, 2)}},
           {ConvOp::backward_data,
-           {"dgrad_c16_k240_groups2_stride2_pad1", {2, 16, 5, 5}, {240, 8, 3, 3}, conv_attrs(2, 2, 1, 1, 1, 2)}}};
+           {"dgrad_c16_k512_groups2_stride2_pad1", {2, 16, 5, 5}, {512, 8, 3, 3}, conv_attrs(2, 2, 1, 1, 1, 2)}}};
 }
 int64_t split_parts(Precision prec) {
   return prec == Precision::tf32 ? 4 : 2;
@@ -1138,8 +1151,8 @@ int64_t split_parts(Precision prec) {
 
 // Exact operands: bitwise the reference (the parts' sums are exact in any order), on the cp.async gather and the
 // element path; random operands within the bound; every output written; the workspace exactly the partials (plus
-// dgrad's rearranged filter); on the emulator the launches: the parts' kernel and the reduce (dgrad: after its filter
-// copy).
+// dgrad's rearranged filter); on the emulator the launches: the parts' kernel and the reduce (dgrad: its filter copy,
+// then the parts' kernel of each of its 4 stride phases, then the reduce).
 TEST_P(TcConv, SplitKEqualsTheReference) {
   const Device dev = GetParam();
   FOVEA_SKIP_IF_NO_DEVICE(dev);
@@ -1159,7 +1172,7 @@ TEST_P(TcConv, SplitKEqualsTheReference) {
         const uint64_t launches = dev.type == DeviceType::emu ? emu::launch_count() : 0;
         const std::vector<float> got = run_conv(dev, prec, op, p, exact.in0, exact.in1, exact.b, offset);
         if (dev.type == DeviceType::emu) {
-          EXPECT_EQ(emu::launch_count() - launches, op == ConvOp::forward ? 2u : 3u) << what << ": launches";
+          EXPECT_EQ(emu::launch_count() - launches, op == ConvOp::forward ? 2u : 6u) << what << ": launches";
         }
         const std::string at = what + " offset " + std::to_string(offset);
         ASSERT_TRUE(test::all_written(got, at.c_str()));
@@ -1226,6 +1239,29 @@ TEST(TcConvEmu, MmaCountFollowsTheTileWidth) {
     EXPECT_EQ(mma, blocks * ktiles * 4 * r.tile_n) << what << ": mma.sync per block and k-tile";
     EXPECT_TRUE(matches_reference(r.op, p, Precision::bf16, o, got, what));
   }
+}
+
+// dgrad at stride > 1 runs one GEMM per stride phase over the taps that reach it (kernels/conv2d_tc_igemm.cuh): the
+// emulator's mma.sync count is the phases' own, sum over phases of M tiles x k-tiles x 4 x 64 (a 64-wide tile: C/g =
+// 16), not the 9-tap reduction over every dx pixel that gathering zeros would take.
+TEST(TcConvEmu, StridedDgradRunsOnlyTheTapsOfEachPhase) {
+  const Conv2dParams p = ops::conv2d_params({2, 16, 15, 15}, {64, 16, 3, 3}, conv_attrs(2, 2, 1, 1));
+  const ConvOp op = ConvOp::backward_data;
+  ASSERT_EQ(ops::conv2d_tc_igemm_splits(op, Precision::bf16, p), 1);
+  uint64_t want = 0;
+  for (int64_t ah = 0; ah < 2; ++ah)
+    for (int64_t aw = 0; aw < 2; ++aw) {
+      // (h + 1) mod 2 == ah: rows 1, 3, .., 13 (7) for ah = 0, rows 0, 2, .., 14 (8) for ah = 1; taps r with r mod 2 ==
+      // ah: 0 and 2, or 1
+      const uint64_t rows = 2 * (ah == 0 ? 7 : 8) * (aw == 0 ? 7 : 8), taps = (ah == 0 ? 2 : 1) * (aw == 0 ? 2 : 1);
+      want += (rows + 127) / 128 * ((taps * 64 + 63) / 64) * 4 * 64;
+    }
+  const uint64_t zeros = (2 * 15 * 15 + 127) / 128 * ((9 * 64 + 63) / 64) * 4 * 64;  // every tap at every pixel
+  const ConvOperands o(op, p, Precision::bf16, false, 137);
+  const uint64_t before = emu::mma_sync_count();
+  const std::vector<float> got = run_conv(kEmu, Precision::bf16, op, p, o.in0, o.in1, o.b);
+  EXPECT_EQ(emu::mma_sync_count() - before, want) << "against " << zeros << " gathering zeros";
+  EXPECT_TRUE(matches_reference(op, p, Precision::bf16, o, got, "dgrad stride 2"));
 }
 
 // Bitwise the same in every schedule order, on the cp.async gather and on the element path.
