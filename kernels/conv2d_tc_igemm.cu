@@ -93,9 +93,10 @@ void launch_conv_dgrad(const char* op, const Conv2dParams& p, const typename P::
       const tcg::DgradPhaseAxis ph = tcg::dgrad_phase_axis(ah, c.pad_h, sh, c.dil_h, c.R, c.OH);
       const tcg::DgradPhaseAxis pw = tcg::dgrad_phase_axis(aw, c.pad_w, sw, c.dil_w, c.S, c.OW);
       tcg::ConvArgs q = c;
-      q.OH = ph.count, q.OW = pw.count, q.R = ph.taps, q.S = pw.taps;
+      // A phase no tap reaches keeps R, S >= 1 (a plan may divide by them) with an empty reduction: it writes zeros.
+      q.OH = ph.count, q.OW = pw.count, q.R = std::max(ph.taps, 1), q.S = std::max(pw.taps, 1);
       q.stride_h = q.stride_w = 1, q.pad_h = ph.base, q.pad_w = pw.base, q.dil_h = ph.dstep, q.dil_w = pw.dstep;
-      q.M = int(p.N) * q.OH * q.OW, q.Kred = q.R * q.S * q.Tg;
+      q.M = int(p.N) * q.OH * q.OW, q.Kred = ph.taps * pw.taps * q.Tg;
       const tcg::OutRows rows{ph.x0, pw.x0, sh, sw, c.OH, c.OW, c.M};
       const int64_t off = p.groups * p.C_per_group() * p.K_per_group() *
                           (int64_t(tcg::dgrad_taps_before(ah, c.R, sh, c.dil_h)) * c.S +
