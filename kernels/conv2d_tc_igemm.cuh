@@ -114,20 +114,32 @@ FOVEA_DEVICE_INLINE int tap_offset(int r, int dil) {
   return kPass == Pass::fprop ? r * dil : -r * dil;
 }
 
-// One thread's share of an A k-tile on the cp.async path: chunk position `chunk` of rows row0 + 16 i.
+// One thread's share of an A k-tile on the cp.async path: chunk position `chunk` of rows row0 + 16 i, and the walk
+// of the chunk's reduction index kk = kt kBK + chunk kChunk over the k-tiles (model: CUTLASS's "optimized" SM80
+// activation iterators, which precompute per-k-tile advances; the idea, not the code). kk is kept as (r, s, ch), its
+// tap and first channel (Tg is a multiple of the chunk: one tap per chunk), and a k-tile advances it by
+// kBK = (step_r S + step_s) Tg + step_c with one carry per digit: no division after the first k-tile.
 template <class P>
 struct ActivationPlan {
   static constexpr int kRowStep = Ms<P>::kThreads / 8;
   static constexpr int kCopies = Ms<P>::kTile / kRowStep;
   int chunk, row0;
-  int image[kCopies];  // n TH TW TC: the row's image in T
-  int h0[kCopies];     // row_base of oh; far below 0 for a row past M (every copy then zero-fills)
-  int w0[kCopies];     // row_base of ow
+  unsigned pixel[kCopies];  // ((n TH + h0) TW + w0) TC: the row's base pixel in T, modulo 2^32 (h0, w0 may be outside)
+  int h0[kCopies];          // row_base of oh; far below 0 for a row past M (every copy then zero-fills)
+  int w0[kCopies];          // row_base of ow
+  int r, s, ch;             // the next k-tile's kk: r >= R past the reduction
+  int step_r, step_s, step_c;
+#if defined(FOVEA_EMU)
+  int kt;  // the k-tile the walk is at: copy_activation_tile checks that it is called in order
+#endif
 };
 
+// The plan of thread tid for the block's rows from m0, its walk at k-tile kt0 (the divisions of the walk happen here,
+// once).
 template <class P, Pass kPass>
-FOVEA_DEVICE_INLINE ActivationPlan<P> activation_plan(const ConvArgs& c, int m0, int tid) {
+FOVEA_DEVICE_INLINE ActivationPlan<P> activation_plan(const ConvArgs& c, int m0, int tid, int kt0 = 0) {
   using A = ActivationPlan<P>;
+  constexpr int kBK = Ms<P>::kBK;
   A a;
   a.row0 = tid / 8, a.chunk = tid % 8;
   const int OHW = c.OH * c.OW;
@@ -135,36 +147,60 @@ FOVEA_DEVICE_INLINE ActivationPlan<P> activation_plan(const ConvArgs& c, int m0,
   for (int i = 0; i < A::kCopies; ++i) {
     const int m = m0 + a.row0 + i * A::kRowStep;
     const int n = m / OHW, o = m - n * OHW, oh = o / c.OW, ow = o - oh * c.OW;
-    a.image[i] = n * c.TH * c.TW * c.TC;
-    a.h0[i] = m < c.M ? row_base<kPass>(oh, c.stride_h, c.pad_h) : -(1 << 30);
-    a.w0[i] = row_base<kPass>(ow, c.stride_w, c.pad_w);
+    const int h0 = row_base<kPass>(oh, c.stride_h, c.pad_h), w0 = row_base<kPass>(ow, c.stride_w, c.pad_w);
+    a.h0[i] = m < c.M ? h0 : -(1 << 30);
+    a.w0[i] = w0;
+    a.pixel[i] = ((unsigned(n) * c.TH + unsigned(h0)) * c.TW + unsigned(w0)) * c.TC;
   }
+  const int kk = kt0 * kBK + a.chunk * Ms<P>::kChunk, rs = kk / c.Tg;
+  a.r = rs / c.S, a.s = rs - a.r * c.S, a.ch = kk - rs * c.Tg;
+  const int q = kBK / c.Tg;
+  a.step_r = q / c.S, a.step_s = q - a.step_r * c.S, a.step_c = kBK - q * c.Tg;
+#if defined(FOVEA_EMU)
+  a.kt = kt0;
+#endif
   return a;
 }
 
 // Issues the cp.async copies of A's k-tile kt (group channels from t_off) into S, zero-filling outside T, past the
-// reduction and past M.
+// reduction and past M, and advances the walk to k-tile kt + 1: called once per k-tile, in order, from the plan's kt0.
+// Per copy: two bounds checks and one add for the address (fprop, and dgrad at stride 1: the pixel's offset is
+// linear in the tap's).
 template <class P, Pass kPass>
-FOVEA_DEVICE_INLINE void copy_activation_tile(unsigned char* S, const ActivationPlan<P>& a, const ConvArgs& c,
+FOVEA_DEVICE_INLINE void copy_activation_tile(unsigned char* S, ActivationPlan<P>& a, const ConvArgs& c,
                                               const typename P::Raw* __restrict__ t, int t_off, int kt) {
-  using M = Ms<P>;
   using A = ActivationPlan<P>;
-  const int kk = kt * M::kBK + a.chunk * M::kChunk;
-  const bool k_in = kk < c.Kred;
-  int dh = 0, dw = 0, ch = 0;
-  if (k_in) {  // the chunk's tap (r, s) and first channel: Tg is a multiple of the chunk, so one tap per chunk
-    const int rs = kk / c.Tg, r = rs / c.S;
-    ch = kk - rs * c.Tg, dh = tap_offset<kPass>(r, c.dil_h), dw = tap_offset<kPass>(rs - r * c.S, c.dil_w);
-  }
+#if defined(FOVEA_EMU)
+  if (kt != a.kt) __trap();  // the walk is at another k-tile: stage() called out of order
+  ++a.kt;
+#else
+  (void)kt;
+#endif
+  const bool k_in = a.r < c.R;
+  const int dh = tap_offset<kPass>(a.r, c.dil_h), dw = tap_offset<kPass>(a.s, c.dil_w);
   unsigned char* dst = S + swizzle(a.row0, a.chunk);  // + 2048 bytes per copy: the same swizzle (16 rows apart)
+  const bool linear = kPass == Pass::fprop || (c.stride_h == 1 && c.stride_w == 1);  // uniform
+  if (linear) {  // the pixel's offset is the row's plus the tap's; dgrad at stride 1 checks bounds as fprop does
+    const unsigned off = (unsigned(dh) * c.TW + unsigned(dw)) * c.TC + unsigned(t_off + a.ch);
 #pragma unroll
-  for (int i = 0; i < A::kCopies; ++i) {
-    int th = 0, tw = 0;
-    const bool in =
-        k_in && tap<kPass>(a.h0[i] + dh, c.stride_h, c.TH, th) && tap<kPass>(a.w0[i] + dw, c.stride_w, c.TW, tw);
-    const typename P::Raw* src = in ? t + a.image[i] + (th * c.TW + tw) * c.TC + t_off + ch : t;
-    tc::cp_async<16>(dst + i * A::kRowStep * 128, src, in ? 16 : 0);
+    for (int i = 0; i < A::kCopies; ++i) {
+      const bool in = k_in && unsigned(a.h0[i] + dh) < unsigned(c.TH) && unsigned(a.w0[i] + dw) < unsigned(c.TW);
+      tc::cp_async<16>(dst + i * A::kRowStep * 128, in ? t + (a.pixel[i] + off) : t, in ? 16 : 0);
+    }
+  } else {  // dgrad at stride > 1: th, tw are quotients; the row's image is recovered from its base pixel
+#pragma unroll
+    for (int i = 0; i < A::kCopies; ++i) {
+      int th = 0, tw = 0;
+      const bool in =
+          k_in && tap<kPass>(a.h0[i] + dh, c.stride_h, c.TH, th) && tap<kPass>(a.w0[i] + dw, c.stride_w, c.TW, tw);
+      const unsigned o =
+          a.pixel[i] + (unsigned(th - a.h0[i]) * c.TW + unsigned(tw - a.w0[i])) * c.TC + unsigned(t_off + a.ch);
+      tc::cp_async<16>(dst + i * A::kRowStep * 128, in ? t + o : t, in ? 16 : 0);
+    }
   }
+  a.ch += a.step_c, a.s += a.step_s, a.r += a.step_r;
+  if (a.ch >= c.Tg) a.ch -= c.Tg, ++a.s;
+  if (a.s >= c.S) a.s -= c.S, ++a.r;
 }
 
 // Stages A's k-tile kt by element loads and shared stores (any Tg, any alignment), zeros where the copy path fills.
@@ -207,7 +243,7 @@ __global__ void __launch_bounds__(128)
   const int t_off = g * c.Tg, o_off = g * c.cols;
   const Raw* bg = b_rows + int64_t(o_off) * c.Kred;
 
-  const ActivationPlan<P> plan_a = activation_plan<P, kPass>(c, m0, tid);
+  ActivationPlan<P> plan_a = activation_plan<P, kPass>(c, m0, tid);
   const CopyPlan<P, kBN> plan_b = copy_plan<P, kBN>(bg, c.Kred, n0, c.cols, tid);
   auto stage = [&](unsigned char* S, int kt) {
     if (async_a)
@@ -355,38 +391,80 @@ FOVEA_DEVICE_INLINE void load_wgrad_x_tile(unsigned char* S, const ConvArgs& c, 
   }
 }
 
-// The fast path (kTrans; BF16/FP16 only, where Kg and Cg are multiples of 8 and x, dy, K and C 16-byte aligned:
-// conv2d_tc_wgrad_fast): both operands are staged in their natural, reduction-major layout, 64 reduction rows of
-// 128 elements per k-tile, by 16-byte cp.async with zero fill, and read by ldmatrix.trans (multistage_mainloop's
-// kTrans). Thread t copies chunk t % 16 of reduction rows t / 16 + 8 i (i < 8) of each operand: 8 lanes write the
-// 8 chunks of one half row, one wavefront under swizzle_t. The x chunk's tap (r, s) and channel are fixed for the
-// block (cols0 + 8 chunk); each row's (n, p, q) is decoded per copy (2 divisions).
+// The fast path's copies of one thread (kTrans; BF16/FP16 only, where Kg and Cg are multiples of 8 and x, dy, K and C
+// 16-byte aligned: conv2d_tc_wgrad_fast): both operands are staged in their natural, reduction-major layout, 64
+// reduction rows of 128 elements per k-tile, by 16-byte cp.async with zero fill, and read by ldmatrix.trans
+// (multistage_mainloop's kTrans). Thread t copies chunk t % 16 of reduction rows t / 16 + 8 i (i < 8) of each operand:
+// 8 lanes write the 8 chunks of one half row, one wavefront under swizzle_t. The x chunk's tap (r, s) and channel are
+// fixed for the block (cols0 + 8 chunk), decoded once. The rows' (n, p, q) are walked, not decoded: the thread's
+// rows m, m + 8, ... run on across k-tiles (kBK = 64 = 8 copies of 8 rows), so the plan holds its next row as
+// (image offset, p, q) and each copy adds the precomputed split of 8 rows, (images OH + step_p) OW + step_q, with one
+// carry per digit: no division after the first k-tile.
+struct WgradPlan {
+  int chunk, row0;
+  int k;               // dy's column (rows0 + 8 chunk); its copies zero-fill where k >= Kg
+  bool k_in, col_in;   // the chunk inside Kg, inside R S Cg
+  int hb, wb;          // the tap's offset less the padding: th = p stride_h + hb, tw = q stride_w + wb
+  unsigned ch;         // t_off + the chunk's first channel
+  int m, p, q;         // the thread's next row, m = (n, p, q)
+  unsigned img;        // n TH TW TC
+  int step_p, step_q;  // 8 rows = (images OH + step_p) OW + step_q, step_p < OH, step_q < OW
+  unsigned step_img;   // images TH TW TC
+#if defined(FOVEA_EMU)
+  int kt;
+#endif
+};
+
+// The plan of thread tid for the block's tile (rows0: dy's columns, cols0: x's (r, s, c) columns), at k-tile kt0.
 template <class P>
-FOVEA_DEVICE_INLINE void copy_wgrad_tiles(unsigned char* S, const ConvArgs& c, const typename P::Raw* __restrict__ x,
-                                          const typename P::Raw* __restrict__ dyg, int t_off, int rows0, int cols0,
-                                          int kt, int tid) {
+FOVEA_DEVICE_INLINE WgradPlan wgrad_plan(const ConvArgs& c, int t_off, int rows0, int cols0, int kt0, int tid) {
+  static_assert(Ms<P>::kBK == 64, "a k-tile is 8 steps of 8 rows");
+  WgradPlan a;
+  a.chunk = tid % 16, a.row0 = tid / 16;
+  a.k = rows0 + 8 * a.chunk;
+  const int col = cols0 + 8 * a.chunk;
+  a.k_in = a.k < c.cols, a.col_in = col < c.Kred;
+  const int rs = col / c.Tg, r = rs / c.S;  // Tg is a multiple of 8: the chunk is 8 channels of one tap
+  a.ch = unsigned(t_off + col - rs * c.Tg);
+  a.hb = r * c.dil_h - c.pad_h, a.wb = (rs - r * c.S) * c.dil_w - c.pad_w;
+  a.m = kt0 * 64 + a.row0;
+  const int OHW = c.OH * c.OW, n = a.m / OHW, o = a.m - n * OHW;
+  a.p = o / c.OW, a.q = o - a.p * c.OW, a.img = unsigned(n) * c.TH * c.TW * c.TC;
+  const int images = 8 / OHW, o8 = 8 - images * OHW;
+  a.step_p = o8 / c.OW, a.step_q = o8 - a.step_p * c.OW, a.step_img = unsigned(images) * c.TH * c.TW * c.TC;
+#if defined(FOVEA_EMU)
+  a.kt = kt0;
+#endif
+  return a;
+}
+
+// Issues the cp.async copies of k-tile kt of both operands into S (dy_g's rows, then x's gathered rows) and advances
+// the walk to k-tile kt + 1: called once per k-tile, in order, from the plan's kt0.
+template <class P>
+FOVEA_DEVICE_INLINE void copy_wgrad_tiles(unsigned char* S, WgradPlan& a, const ConvArgs& c,
+                                          const typename P::Raw* __restrict__ x,
+                                          const typename P::Raw* __restrict__ dyg, int kt) {
   using M = Ms<P>;
-  const int chunk = tid % 16, row0 = tid / 16;
-  const int k = rows0 + 8 * chunk, col = cols0 + 8 * chunk;
-  const bool k_in = k < c.cols, col_in = col < c.Kred;
-  int dh = 0, dw = 0, ch = 0;
-  if (col_in) {  // Tg is a multiple of 8: the chunk is 8 channels of one tap
-    const int rs = col / c.Tg, r = rs / c.S;
-    ch = col - rs * c.Tg, dh = r * c.dil_h, dw = (rs - r * c.S) * c.dil_w;
-  }
-  const int OHW = c.OH * c.OW;
+#if defined(FOVEA_EMU)
+  if (kt != a.kt) __trap();  // the walk is at another k-tile: stage() called out of order
+  ++a.kt;
+#else
+  (void)kt;
+#endif
 #pragma unroll
   for (int i = 0; i < 8; ++i) {
-    const int row = row0 + 8 * i, m = kt * M::kBK + row;
+    const int row = a.row0 + 8 * i, m = a.m;
     const bool m_in = m < c.M;
-    tc::cp_async<16>(S + swizzle_t(row, chunk), m_in && k_in ? dyg + int64_t(m) * c.ldo + k : dyg,
-                     m_in && k_in ? 16 : 0);
-    const int n = m / OHW, o = m - n * OHW, oh = o / c.OW, ow = o - oh * c.OW;
-    int th = 0, tw = 0;
-    const bool in = m_in && col_in && tap<Pass::fprop>(oh * c.stride_h - c.pad_h + dh, c.stride_h, c.TH, th) &&
-                    tap<Pass::fprop>(ow * c.stride_w - c.pad_w + dw, c.stride_w, c.TW, tw);
-    const typename P::Raw* src = in ? x + ((int64_t(n) * c.TH + th) * c.TW + tw) * c.TC + t_off + ch : x;
-    tc::cp_async<16>(S + M::kOperandBytes + swizzle_t(row, chunk), src, in ? 16 : 0);
+    tc::cp_async<16>(S + swizzle_t(row, a.chunk), m_in && a.k_in ? dyg + int64_t(m) * c.ldo + a.k : dyg,
+                     m_in && a.k_in ? 16 : 0);
+    const int th = a.p * c.stride_h + a.hb, tw = a.q * c.stride_w + a.wb;
+    const bool in = m_in && a.col_in && unsigned(th) < unsigned(c.TH) && unsigned(tw) < unsigned(c.TW);
+    const unsigned o = a.img + (unsigned(th) * c.TW + unsigned(tw)) * c.TC + a.ch;
+    tc::cp_async<16>(S + M::kOperandBytes + swizzle_t(row, a.chunk), in ? x + o : x, in ? 16 : 0);
+    // the next row: q + step_q < 2 OW, p + step_p + 1 < 2 OH
+    a.m += 8, a.q += a.step_q, a.p += a.step_p, a.img += a.step_img;
+    if (a.q >= c.OW) a.q -= c.OW, ++a.p;
+    if (a.p >= c.OH) a.p -= c.OH, a.img += unsigned(c.TH) * c.TW * c.TC;
   }
 }
 
@@ -407,9 +485,11 @@ __global__ void __launch_bounds__(128)
   const int tiles = ktiles - kt0 < per ? (ktiles - kt0 > 0 ? ktiles - kt0 : 0) : per;
   const typename P::Raw* dyg = dy + g * c.cols;  // dy[m][g Kg + k]: k-contiguous rows of ldo
 
+  WgradPlan plan{};  // the fast path's walk over the reduction rows, from k-tile kt0
+  if constexpr (kTrans) plan = wgrad_plan<P>(c, g * c.Tg, rows0, cols0, kt0, tid);
   auto stage = [&](unsigned char* S, int kt) {
     if constexpr (kTrans) {
-      copy_wgrad_tiles<P>(S, c, x, dyg, g * c.Tg, rows0, cols0, kt0 + kt, tid);
+      copy_wgrad_tiles<P>(S, plan, c, x, dyg, kt0 + kt);
     } else {
       load_tile<P>(S, dyg, c.ldo, true, rows0, c.cols, kt0 + kt, c.M, tid);
       load_wgrad_x_tile<P>(S + M::kOperandBytes, c, x, g * c.Tg, cols0, kt0 + kt, tid);
