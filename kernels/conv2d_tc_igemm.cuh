@@ -118,57 +118,65 @@ FOVEA_DEVICE_INLINE int tap_offset(int r, int dil) {
 // of the chunk's reduction index kk = kt kBK + chunk kChunk over the k-tiles (model: CUTLASS's "optimized" SM80
 // activation iterators, which precompute per-k-tile advances; the idea, not the code). kk is kept as (r, s, ch), its
 // tap and first channel (Tg is a multiple of the chunk: one tap per chunk), and a k-tile advances it by
-// kBK = (step_r S + step_s) Tg + step_c with one carry per digit: no division after the first k-tile.
+// kBK = (step_r S + step_s) Tg + step_c with one carry per digit: no division after the first k-tile. Each row keeps
+// its tap's pixel as coordinates (h, w) and as an offset in T, moved by the same deltas for every row.
 template <class P>
 struct ActivationPlan {
   static constexpr int kRowStep = Ms<P>::kThreads / 8;
   static constexpr int kCopies = Ms<P>::kTile / kRowStep;
   int chunk, row0;
-  unsigned pixel[kCopies];  // ((n TH + h0) TW + w0) TC: the row's base pixel in T, modulo 2^32 (h0, w0 may be outside)
-  int h0[kCopies];          // row_base of oh; far below 0 for a row past M (every copy then zero-fills)
-  int w0[kCopies];          // row_base of ow
-  int r, s, ch;             // the next k-tile's kk: r >= R past the reduction
+  int h[kCopies];         // the row's base plus the tap's offset (see tap): far below 0 for a row past M
+  int w[kCopies];         //
+  unsigned off[kCopies];  // ((n TH + h) TW + w) TC + t_off + ch, modulo 2^32 (h, w may be outside T)
+  int r, s, ch;           // the next k-tile's kk: r >= R past the reduction
   int step_r, step_s, step_c;
 #if defined(FOVEA_EMU)
   int kt;  // the k-tile the walk is at: copy_activation_tile checks that it is called in order
 #endif
 };
 
-// The plan of thread tid for the block's rows from m0, its walk at k-tile kt0 (the divisions of the walk happen here,
-// once).
+// The tap's part of a row's offset (the row's h and w moved by dh, dw): (dh TW + dw) TC + ch.
+FOVEA_DEVICE_INLINE unsigned tap_delta(const ConvArgs& c, int dh, int dw, int ch) {
+  return (unsigned(dh) * c.TW + unsigned(dw)) * c.TC + unsigned(ch);
+}
+
+// The plan of thread tid for the block's rows from m0 (group channels from t_off), its walk at k-tile kt0 (the
+// divisions of the walk happen here, once).
 template <class P, Pass kPass>
-FOVEA_DEVICE_INLINE ActivationPlan<P> activation_plan(const ConvArgs& c, int m0, int tid, int kt0 = 0) {
+FOVEA_DEVICE_INLINE ActivationPlan<P> activation_plan(const ConvArgs& c, int m0, int t_off, int tid, int kt0 = 0) {
   using A = ActivationPlan<P>;
   constexpr int kBK = Ms<P>::kBK;
   A a;
   a.row0 = tid / 8, a.chunk = tid % 8;
+  const int kk = kt0 * kBK + a.chunk * Ms<P>::kChunk, rs = kk / c.Tg;
+  a.r = rs / c.S, a.s = rs - a.r * c.S, a.ch = kk - rs * c.Tg;
+  const int q = kBK / c.Tg;
+  a.step_r = q / c.S, a.step_s = q - a.step_r * c.S, a.step_c = kBK - q * c.Tg;
+  const int dh = tap_offset<kPass>(a.r, c.dil_h), dw = tap_offset<kPass>(a.s, c.dil_w);
   const int OHW = c.OH * c.OW;
 #pragma unroll
   for (int i = 0; i < A::kCopies; ++i) {
     const int m = m0 + a.row0 + i * A::kRowStep;
     const int n = m / OHW, o = m - n * OHW, oh = o / c.OW, ow = o - oh * c.OW;
     const int h0 = row_base<kPass>(oh, c.stride_h, c.pad_h), w0 = row_base<kPass>(ow, c.stride_w, c.pad_w);
-    a.h0[i] = m < c.M ? h0 : -(1 << 30);
-    a.w0[i] = w0;
-    a.pixel[i] = ((unsigned(n) * c.TH + unsigned(h0)) * c.TW + unsigned(w0)) * c.TC;
+    a.h[i] = (m < c.M ? h0 : -(1 << 29)) + dh;
+    a.w[i] = w0 + dw;
+    a.off[i] = ((unsigned(n) * c.TH + unsigned(h0)) * c.TW + unsigned(w0)) * c.TC + unsigned(t_off) +
+               tap_delta(c, dh, dw, a.ch);
   }
-  const int kk = kt0 * kBK + a.chunk * Ms<P>::kChunk, rs = kk / c.Tg;
-  a.r = rs / c.S, a.s = rs - a.r * c.S, a.ch = kk - rs * c.Tg;
-  const int q = kBK / c.Tg;
-  a.step_r = q / c.S, a.step_s = q - a.step_r * c.S, a.step_c = kBK - q * c.Tg;
 #if defined(FOVEA_EMU)
   a.kt = kt0;
 #endif
   return a;
 }
 
-// Issues the cp.async copies of A's k-tile kt (group channels from t_off) into S, zero-filling outside T, past the
-// reduction and past M, and advances the walk to k-tile kt + 1: called once per k-tile, in order, from the plan's kt0.
-// Per copy: two bounds checks and one add for the address (fprop, and dgrad at stride 1: the pixel's offset is
-// linear in the tap's).
+// Issues the cp.async copies of A's k-tile kt into S, zero-filling outside T, past the reduction and past M, and
+// advances the walk to k-tile kt + 1: called once per k-tile, in order, from the plan's kt0. Per copy (fprop, and
+// dgrad at stride 1, where the pixel's offset is linear in the tap's): two bounds checks and the address; per k-tile
+// and row, three adds.
 template <class P, Pass kPass>
 FOVEA_DEVICE_INLINE void copy_activation_tile(unsigned char* S, ActivationPlan<P>& a, const ConvArgs& c,
-                                              const typename P::Raw* __restrict__ t, int t_off, int kt) {
+                                              const typename P::Raw* __restrict__ t, int kt) {
   using A = ActivationPlan<P>;
 #if defined(FOVEA_EMU)
   if (kt != a.kt) __trap();  // the walk is at another k-tile: stage() called out of order
@@ -180,27 +188,29 @@ FOVEA_DEVICE_INLINE void copy_activation_tile(unsigned char* S, ActivationPlan<P
   const int dh = tap_offset<kPass>(a.r, c.dil_h), dw = tap_offset<kPass>(a.s, c.dil_w);
   unsigned char* dst = S + swizzle(a.row0, a.chunk);  // + 2048 bytes per copy: the same swizzle (16 rows apart)
   const bool linear = kPass == Pass::fprop || (c.stride_h == 1 && c.stride_w == 1);  // uniform
-  if (linear) {  // the pixel's offset is the row's plus the tap's; dgrad at stride 1 checks bounds as fprop does
-    const unsigned off = (unsigned(dh) * c.TW + unsigned(dw)) * c.TC + unsigned(t_off + a.ch);
+  if (linear) {  // dgrad at stride 1 checks bounds as fprop does
 #pragma unroll
     for (int i = 0; i < A::kCopies; ++i) {
-      const bool in = k_in && unsigned(a.h0[i] + dh) < unsigned(c.TH) && unsigned(a.w0[i] + dw) < unsigned(c.TW);
-      tc::cp_async<16>(dst + i * A::kRowStep * 128, in ? t + (a.pixel[i] + off) : t, in ? 16 : 0);
+      const bool in = k_in && unsigned(a.h[i]) < unsigned(c.TH) && unsigned(a.w[i]) < unsigned(c.TW);
+      tc::cp_async<16>(dst + i * A::kRowStep * 128, in ? t + a.off[i] : t, in ? 16 : 0);
     }
-  } else {  // dgrad at stride > 1: th, tw are quotients; the row's image is recovered from its base pixel
+  } else {  // dgrad at stride > 1: th, tw are quotients; the row's image is recovered from its offset
 #pragma unroll
     for (int i = 0; i < A::kCopies; ++i) {
       int th = 0, tw = 0;
-      const bool in =
-          k_in && tap<kPass>(a.h0[i] + dh, c.stride_h, c.TH, th) && tap<kPass>(a.w0[i] + dw, c.stride_w, c.TW, tw);
-      const unsigned o =
-          a.pixel[i] + (unsigned(th - a.h0[i]) * c.TW + unsigned(tw - a.w0[i])) * c.TC + unsigned(t_off + a.ch);
+      const bool in = k_in && tap<kPass>(a.h[i], c.stride_h, c.TH, th) && tap<kPass>(a.w[i], c.stride_w, c.TW, tw);
+      const unsigned o = a.off[i] + (unsigned(th - a.h[i]) * c.TW + unsigned(tw - a.w[i])) * c.TC;
       tc::cp_async<16>(dst + i * A::kRowStep * 128, in ? t + o : t, in ? 16 : 0);
     }
   }
+  const int ch = a.ch;
   a.ch += a.step_c, a.s += a.step_s, a.r += a.step_r;
   if (a.ch >= c.Tg) a.ch -= c.Tg, ++a.s;
   if (a.s >= c.S) a.s -= c.S, ++a.r;
+  const int ddh = tap_offset<kPass>(a.r, c.dil_h) - dh, ddw = tap_offset<kPass>(a.s, c.dil_w) - dw;
+  const unsigned doff = tap_delta(c, ddh, ddw, a.ch - ch);
+#pragma unroll
+  for (int i = 0; i < A::kCopies; ++i) a.h[i] += ddh, a.w[i] += ddw, a.off[i] += doff;
 }
 
 // Stages A's k-tile kt by element loads and shared stores (any Tg, any alignment), zeros where the copy path fills.
@@ -243,11 +253,11 @@ __global__ void __launch_bounds__(128)
   const int t_off = g * c.Tg, o_off = g * c.cols;
   const Raw* bg = b_rows + int64_t(o_off) * c.Kred;
 
-  ActivationPlan<P> plan_a = activation_plan<P, kPass>(c, m0, tid);
+  ActivationPlan<P> plan_a = activation_plan<P, kPass>(c, m0, t_off, tid);
   const CopyPlan<P, kBN> plan_b = copy_plan<P, kBN>(bg, c.Kred, n0, c.cols, tid);
   auto stage = [&](unsigned char* S, int kt) {
     if (async_a)
-      copy_activation_tile<P, kPass>(S, plan_a, c, t, t_off, kt);
+      copy_activation_tile<P, kPass>(S, plan_a, c, t, kt);
     else
       load_activation_tile<P, kPass>(S, c, t, t_off, m0, kt, tid);
     if (async_b)
