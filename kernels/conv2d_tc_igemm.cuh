@@ -4,9 +4,9 @@
 // (tests/tc_gemm_planted_kernels.cu); kernels/conv2d_tc_igemm.cu instantiates the correct ones.
 //
 // Design (model: CUTLASS's SM80 implicit-GEMM convolution, include/cutlass/conv/threadblock/
-// implicit_gemm_multistage.h and the analytic tile access iterators conv2d_fprop_activation_tile_access_iterator_
-// analytic.h, conv2d_fprop_filter_..._analytic.h and conv2d_dgrad_output_gradient_..._analytic.h: per-thread row
-// coordinates decoded once, the filter tap advanced per k-tile, one predicate per access; the ideas, not the code).
+// implicit_gemm_multistage.h and its tile access iterators conv2d_fprop_activation_tile_access_iterator_analytic.h
+// (per-thread row coordinates decoded once, one predicate per access) and ..._optimized.h (the per-k-tile advance
+// precomputed, no division in the main loop); the ideas, not the code).
 // fprop of group g is the GEMM
 //     y[m][g Kg + k] = sum over (r, s, c) of A[m][(r, s, c)] * B[k][(r, s, c)],   m = (n, p, q), k < Kg,
 // where A[m][(r, s, c)] = x[n][p stride_h - pad_h + r dil_h][q stride_w - pad_w + s dil_w][g Cg + c] (zero outside
@@ -27,9 +27,11 @@
 //     BF16/FP16, 4 for TF32; 16-byte aligned): the reduction index (r, s, c) runs c fastest, so a 16-byte chunk of a
 //     k-tile is 8 (4) consecutive channels of one pixel: one 16-byte cp.async from NHWC memory, with src-size 0
 //     (zero fill) where the pixel falls in the padding, outside the image, past the reduction or past M. A thread
-//     copies one chunk position of 8 rows (16 apart), as the GEMM's copy plan: the (n, oh, ow) of its rows are
-//     decoded once per block (image offset and base pixel, in registers), the tap (r, s) and channel of its chunk
-//     once per k-tile (3 integer divisions), then each copy is an address and two bounds checks.
+//     copies one chunk position of 8 rows (16 apart), as the GEMM's copy plan (ActivationPlan): the (n, oh, ow) of
+//     its rows and the tap (r, s) and channel of its chunk are decoded once per block, at the block's first k-tile
+//     (divisions); then the walk advances the chunk's (r, s, c) by kBK with precomputed steps and one carry per digit,
+//     and moves every row's pixel (h, w) and offset in T by the same deltas: per copy two bounds checks and an
+//     address, per k-tile and row three adds, no division.
 //   - element path (any channel count, e.g. the first layer's C = 3, or unaligned data): element loads and shared
 //     stores at the same point of the pipeline, consecutive threads along c. Correct, not fast: every element is
 //     decoded on its own and the tensor cores wait for the loads.
@@ -40,26 +42,30 @@
 //
 // Cost model, per block and k-tile: the GEMM's (kernels/tc_gemm_multistage.cuh): 16 KiB + kBN x 128 B by cp.async,
 // 64 + kBN / 2 ldmatrix.x4, 4 kBN mma.sync (128-wide: 32 KiB, 128, 512; 64-wide: 24 KiB, 96, 256); plus the A
-// addressing, ~10 integer instructions per 16-byte copy. The GEMM is N P Q by Kg by R S Cg (dgrad: N H W by Cg by
-// R S Kg). Below kBN columns the block computes kBN - Kg columns of zeros: at ResNet CIFAR's Kg = 16, 32, 64 the
-// 64-wide tile issues 1/2 the mma of the 128-wide one (useful: 1/4, 1/2, all), checked on the emulator's mma.sync
-// count (TcConvEmu.MmaCountFollowsTheTileWidth); at Kg = 16 three quarters are still zeros (a 32-wide tile, or
-// several images' rows per warp, would cut that: not done). The A k-tile and its addressing are the same at both
-// widths, so the 64-wide tile spends twice the A staging per mma: 64 FLOP per staged byte at 128, 43 at 64; taken
-// only where it does not add columns. Global traffic: x is read about R S / (stride_h stride_w) times (once per
-// filter tap, from L2 after the first), the filter once per block.
+// addressing, ~9 instructions per 16-byte copy (two bounds checks, the address and its select; the row's 3 adds). The
+// GEMM is N P Q by Kg by R S Cg (dgrad: N H W by Cg by R S Kg). Below kBN columns the block computes kBN - Kg columns
+// of zeros: at ResNet CIFAR's Kg = 16, 32, 64 the 64-wide tile issues 1/2 the mma of the 128-wide one (useful: 1/4,
+// 1/2, all), checked on the emulator's mma.sync count (TcConvEmu.MmaCountFollowsTheTileWidth); at Kg = 16 three
+// quarters are still zeros (a 32-wide tile, or several images' rows per warp, would cut that: not done). The A k-tile
+// and its addressing are the same at both widths, so the 64-wide tile spends twice the A staging per mma: 64 FLOP per
+// staged byte at 128, 43 at 64; taken only where it does not add columns. Global traffic: x is read about R S /
+// (stride_h stride_w) times (once per filter tap, from L2 after the first), the filter once per block.
 //
 // Machine code (nvcc 13, ../shared/tools/sass/sass.sh; README, "Tensor cores"; registers from ptxas -v, the
-// OBJECT.ptxas of the nvcc build): 128-wide 238-250 registers, 64-wide 158-167, no spills, on sm_80 and sm_90 (wgrad
-// 194-221, its fast path 213-216). At 128 threads a 64-wide block takes ~21 K registers and 72 KiB of shared memory: 3
+// OBJECT.ptxas of the nvcc build): 128-wide 233-247 registers, 64-wide 159-166, no spills, on sm_80 and sm_90 (wgrad
+// 194-223, its fast path 220-223). At 128 threads a 64-wide block takes ~21 K registers and 72 KiB of shared memory: 3
 // blocks per SM on an H100 (2 on an A100's 164 KiB), against 2 (1) of the 128-wide tile. One k-tile of the cp.async
-// path, read from the sm_80 SASS of a build with the element path compiled out (the library's loop also holds the
-// element-load branch, which this path skips): BF16 fprop 636 instructions: 16 LDGSTS.E.BYPASS.128.ZFILL, 32
-// LDSM.16.M88.4, 128 HMMA.16816.F32.BF16 (20%); 64-wide 514: 12 LDGSTS, 24 LDSM, 64 HMMA (12.5%); BF16 dgrad at stride
-// 1: 681 (19% HMMA); TF32 fprop 894 (128 HMMA.1688.F32.TF32, 14%: cvt.rna on every fragment register), 64-wide 721 (64
-// HMMA). The multistage GEMM's k-tile is about 400: the gather's addressing costs ~15 instructions per copy more. At
-// the 64-wide tile the A gather's ~355 integer instructions per k-tile are most of the loop: at Kg = 16 the kernel is
-// bound by the gather's issue, not by the tensor cores (a GPU run decides).
+// path, read from the sm_80 SASS of a build with the element paths compiled out (async_a and async_b taken as true;
+// dgrad also with its stride-1 branches taken; static loops that hold the untaken branches are larger: in the
+// library BF16 fprop 1351 -> 1135 instructions, dgrad 1956 -> 1773, or 1301 -> 1075 without the element paths), before
+// -> after the incremental walk: BF16 fprop 636 -> 391 instructions, of which 401 -> 206 integer, 128
+// HMMA.16816.F32.BF16 (20% -> 33%), 32 LDSM.16.M88.4, 16 LDGSTS.E.BYPASS.128 (A's with the zero-fill predicate, B's
+// .ZFILL); 64-wide 514 -> 283 (355 -> 174 integer; 64 HMMA, 12.5% -> 23%); BF16 dgrad at stride 1: 681 -> 391 (19% ->
+// 33%); TF32 fprop 894 -> 669 (128 HMMA.1688.F32.TF32, 14% -> 19%: cvt.rna on every fragment register), 64-wide 721 ->
+// 485. The multistage GEMM's k-tile is about 400: the gather's addressing no longer costs more than the GEMM's plain
+// copies. Per A copy about 6 instructions remain (two bounds checks, the address, the select of a safe source for a
+// zero-filled copy), plus the row's 3 adds per k-tile. At the 64-wide tile integer instructions are still 61% of the
+// loop: at Kg = 16 the kernel may still be bound by issue rather than by the tensor cores (a GPU run decides).
 //
 // Order of the sums: each output adds its mma k-steps in reduction order, fprop and dgrad without a split: bitwise
 // the same run to run and under every emulator schedule; wgrad's split-K partials are summed in a fixed order.
@@ -253,6 +259,7 @@ __global__ void __launch_bounds__(128)
   const int t_off = g * c.Tg, o_off = g * c.cols;
   const Raw* bg = b_rows + int64_t(o_off) * c.Kred;
 
+  // multistage_mainloop stages k-tiles 0, 1, ... once each, in order: plan_a's walk follows (checked on the emulator).
   ActivationPlan<P> plan_a = activation_plan<P, kPass>(c, m0, t_off, tid);
   const CopyPlan<P, kBN> plan_b = copy_plan<P, kBN>(bg, c.Kred, n0, c.cols, tid);
   auto stage = [&](unsigned char* S, int kt) {
@@ -369,9 +376,11 @@ void launch_conv_fprop(const char* op, const Conv2dParams& p, const typename P::
 //     4-way). Kept as the fast path's bitwise reference.
 // Cost model of the fast path, per block and k-tile: the GEMM's (32 KiB by 16 cp.async per thread, 128
 // ldmatrix.x4, 512 mma.sync: checked on the emulator's metrics, TcConvEmu.WgradFastPathFreeOfBankConflicts), plus the
-// x addressing: each of a thread's 8 rows per k-tile decodes its (n, p, q) (2 integer divisions) and two bounds
-// checks; the chunk's tap (r, s) and channel are decoded once per block. ptxas (nvcc 13): 213 registers on sm_80, 216
-// on sm_90, no spills (element path 221 / 212, TF32 194 / 201). The SASS loop mix is not read yet.
+// x addressing: each of a thread's 8 rows per k-tile steps its (n, p, q) by 8 rows (three adds, two carries) and
+// checks two bounds; the chunk's tap (r, s) and channel are decoded once per block (WgradPlan). ptxas (nvcc 13): 220
+// registers on sm_80, 223 on sm_90, no spills (element path 221 / 212, TF32 194 / 201). SASS (sm_90, the library's
+// loop): 1137 -> 539 instructions per k-tile with the walk (755 -> 289 integer; 128 HMMA.16816.F32.BF16, 11.3% ->
+// 23.7%; 32 LDSM.16.MT88.4; 16 LDGSTS.E.BYPASS.128); sm_80 1091 -> 505.
 // Split-K (conv2d_tc.h, conv2d_tc_wgrad_splits): split s of the reduction's k-tiles writes FP32 partials to
 // partial[s][K][R S Cg]; split_k_reduce (kernels/tc_gemm_multistage.cuh) sums them in split order and rounds once:
 // deterministic.
@@ -495,7 +504,7 @@ __global__ void __launch_bounds__(128)
   const int tiles = ktiles - kt0 < per ? (ktiles - kt0 > 0 ? ktiles - kt0 : 0) : per;
   const typename P::Raw* dyg = dy + g * c.cols;  // dy[m][g Kg + k]: k-contiguous rows of ldo
 
-  WgradPlan plan{};  // the fast path's walk over the reduction rows, from k-tile kt0
+  WgradPlan plan{};  // the fast path's walk over the reduction rows from k-tile kt0, staged in order (see above)
   if constexpr (kTrans) plan = wgrad_plan<P>(c, g * c.Tg, rows0, cols0, kt0, tid);
   auto stage = [&](unsigned char* S, int kt) {
     if constexpr (kTrans) {
