@@ -3,7 +3,7 @@
 // design targets as pass/fail columns (printed, never asserted).
 //   gemm   : C[M,N] = A[M,K] B[N,K]^T at 4096^3 and the linear layers of resnet20 and resnet9 at the batch:
 //            ours = the multistage tensor-core GEMM (kernels/tc_gemm.h) on raw buffers (16-bit for bf16/fp16,
-//            FP32 for tf32); anchor = cuBLASLt on the same buffers (its heuristic's first algorithm).
+//            FP32 for tf32); anchor = cuBLASLt on the same buffers (the fastest of its heuristic's first 8 algorithms).
 //   conv2d : fprop, dgrad, wgrad of every conv layer of resnet20 and resnet9 at the batch (CIFAR, 32x32):
 //            anchor = cuDNN's fastest algorithm (every algorithm it lists as supported is timed; the row says
 //            whether the fastest is deterministic) on 16-bit NHWC tensors (FP32 NCHW for tf32);

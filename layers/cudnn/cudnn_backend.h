@@ -107,9 +107,10 @@ void clear_conv_algo_cache();
 // For the precision benchmark (bench/precision_suite.cpp): NVIDIA's libraries on device buffers the caller owns, at
 // precision tf32 (FP32 buffers) or bf16 / fp16 (16-bit buffers: BF16 / FP16 bits), FP32 accumulation
 // (layers/cudnn/cudnn_precision.cpp). Scratch from ex.workspace.
-// Row-major C[M,N] = A[M,K] B[N,K]^T on cuBLASLt (its heuristic's first algorithm).
-void lt_gemm_raw(const Exec& ex, Precision prec, int64_t M, int64_t N, int64_t K, const void* A, const void* B,
-                 void* C);
+// Row-major C[M,N] = A[M,K] B[N,K]^T on cuBLASLt with the rank-th algorithm of its heuristic's list (0: its first
+// choice); false, nothing run, where the list is shorter (the benchmark times ranks 0, 1, ... and keeps the fastest).
+bool lt_gemm_raw(const Exec& ex, Precision prec, int64_t M, int64_t N, int64_t K, const void* A, const void* B, void* C,
+                 int rank = 0);
 // Every algorithm cuDNN lists as supported for the convolution at prec (tensor-op math), within the workspace
 // limit, deterministic or not (ConvAlgoInfo::deterministic says which), in cuDNN's heuristic order. Tensors are
 // FP32 NCHW with KCRS weights for tf32, 16-bit NHWC with KRSC weights for bf16 / fp16.
@@ -149,7 +150,8 @@ struct ModuleApi {
   std::optional<ConvAlgoInfo> (*cached_conv_algo)(const Exec&, ConvOp, const Conv2dParams&) = nullptr;
   void (*clear_conv_algo_cache)() = nullptr;
   CacheStats (*cache_stats)() = nullptr;
-  void (*lt_gemm_raw)(const Exec&, Precision, int64_t, int64_t, int64_t, const void*, const void*, void*) = nullptr;
+  bool (*lt_gemm_raw)(const Exec&, Precision, int64_t, int64_t, int64_t, const void*, const void*, void*,
+                      int) = nullptr;
   std::vector<ConvAlgoInfo> (*conv_precision_algorithms)(const Exec&, Precision, ConvOp, const Conv2dParams&) = nullptr;
   void (*conv_precision_raw)(const Exec&, Precision, ConvOp, const Conv2dParams&, int, const void*, const void*,
                              void*) = nullptr;

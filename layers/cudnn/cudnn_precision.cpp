@@ -21,7 +21,7 @@
 // which the reference's bound does not cover. Among those, the first of cuDNN's heuristic list (cudnnGet*_v7) that
 // is supported, deterministic when ctx.deterministic (the default) and fits the workspace limit; cached per shape.
 // Settings::force_*_algo and conv_search do not apply here (they are for the FP32 ops). cuBLASLt: its heuristic's
-// first algorithm, no split-K reduction when ctx.deterministic.
+// first algorithm (lt_gemm_raw: any rank, for the benchmark), no split-K reduction when ctx.deterministic.
 #include <algorithm>
 #include <array>
 #include <iterator>
@@ -83,9 +83,10 @@ struct LtKey {
   bool bias, deterministic;
   uint32_t align_a, align_b, align_d;
   size_t max_workspace;
+  int rank = 0;  // which of cuBLASLt's heuristic results (0: its first choice; the benchmark times the others)
   auto tie() const {
     return std::tie(device, prec, ta, tb, m, n, k, lda, ldb, ldd, bias, deterministic, align_a, align_b, align_d,
-                    max_workspace);
+                    max_workspace, rank);
   }
   bool operator<(const LtKey& o) const { return tie() < o.tie(); }
 };
@@ -119,27 +120,34 @@ const LtPlan& lt_plan(const LtKey& key, cublasLtHandle_t lt, const char* op) {
   if (key.deterministic)  // split-K reductions are not documented as reproducible
     set_pref(pl->pref, CUBLASLT_MATMUL_PREF_REDUCTION_SCHEME_MASK, uint32_t(CUBLASLT_REDUCTION_SCHEME_NONE));
   int count = 0;
-  const cublasStatus_t st =
-      cublasLtMatmulAlgoGetHeuristic(lt, pl->op, pl->a, pl->b, pl->c, pl->c, pl->pref, 1, &pl->result, &count);
-  FOVEA_CHECK(st == CUBLAS_STATUS_SUCCESS && count > 0 && pl->result.state == CUBLAS_STATUS_SUCCESS, op,
+  std::vector<cublasLtMatmulHeuristicResult_t> results(size_t(key.rank) + 1);
+  const cublasStatus_t st = cublasLtMatmulAlgoGetHeuristic(lt, pl->op, pl->a, pl->b, pl->c, pl->c, pl->pref,
+                                                           key.rank + 1, results.data(), &count);
+  FOVEA_CHECK(st == CUBLAS_STATUS_SUCCESS && count > 0 && results[0].state == CUBLAS_STATUS_SUCCESS, op,
               ": cuBLASLt has no ", precision_name(key.prec), " algorithm for m = ", key.m, ", n = ", key.n,
               ", k = ", key.k, " (status ", cublasGetStatusString(st), ", ", count, " found); use --backend custom");
+  pl->found = count > key.rank && results[size_t(key.rank)].state == CUBLAS_STATUS_SUCCESS;
+  if (pl->found) pl->result = results[size_t(key.rank)];
   return *plans.emplace(key, std::move(pl)).first->second;
 }
 
 // One cuBLASLt call; ws/ws_bytes: its workspace (a piece of the caller's block).
-void lt_matmul(const Exec& ctx, const char* op, Precision prec, bool ta, bool tb, int m, int n, int k, const void* A,
+// One cuBLASLt call; ws/ws_bytes: its workspace (a piece of the caller's block); rank: which heuristic result (false,
+// nothing run, when the heuristic lists fewer).
+bool lt_matmul(const Exec& ctx, const char* op, Precision prec, bool ta, bool tb, int m, int n, int k, const void* A,
                int lda, const void* B, int ldb, void* D, int ldd, const float* bias, float beta, void* ws,
-               size_t ws_bytes) {
+               size_t ws_bytes, int rank = 0) {
   FOVEA_CHECK(k > 0, op, ": a product over k = 0 terms is not run on cuBLASLt (backend cudnn); use --backend custom");
   const LtKey key{
-      ctx.device.index,  prec,         ta,           tb,           m,       n, k, lda, ldb, ldd, bias != nullptr,
-      ctx.deterministic, alignment(A), alignment(B), alignment(D), ws_bytes};
+      ctx.device.index,  prec,         ta,           tb,           m,        n,   k, lda, ldb, ldd, bias != nullptr,
+      ctx.deterministic, alignment(A), alignment(B), alignment(D), ws_bytes, rank};
   cublasLtHandle_t lt = cublaslt_handle(ctx.device.index);
   const LtPlan& pl = lt_plan(key, lt, op);
+  if (!pl.found) return false;
   if (bias) set_desc(pl.op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, static_cast<const void*>(bias));
   FOVEA_CUBLAS_CHECK(cublasLtMatmul(lt, pl.op, &kOne, A, pl.a, B, pl.b, &beta, D, pl.c, D, pl.c, &pl.result.algo, ws,
                                     pl.result.workspaceSize, stream_of(ctx)));
+  return true;
 }
 
 constexpr size_t kLtWorkspace = size_t(32) << 20;
@@ -458,8 +466,8 @@ void conv2d_backward_filter(const Exec& ctx, Precision prec, const Conv2dParams&
 
 // ---------------------------------------------------------------- raw buffers (the precision benchmark)
 
-void lt_gemm_raw_impl(const Exec& ctx, Precision prec, int64_t M, int64_t N, int64_t K, const void* A, const void* B,
-                      void* C) {
+bool lt_gemm_raw_impl(const Exec& ctx, Precision prec, int64_t M, int64_t N, int64_t K, const void* A, const void* B,
+                      void* C, int rank) {
   const char* op = "lt_gemm_raw";
   check_precision(op, prec);
   require_cuda(ctx, op);
@@ -468,7 +476,8 @@ void lt_gemm_raw_impl(const Exec& ctx, Precision prec, int64_t M, int64_t N, int
   const int m = to_int(N, op, "N"), n = to_int(M, op, "M"), k = to_int(K, op, "K");
   const size_t lt_ws = std::min(kLtWorkspace, workspace_limit(ctx));
   void* ws = workspace(ctx, lt_ws);
-  lt_matmul(ctx, op, prec, true, false, m, n, k, B, k, A, k, C, m, nullptr, 0.0f, ws, lt_ws);
+  FOVEA_CHECK(rank >= 0, op, ": rank = ", rank, " (a heuristic result's index: 0, 1, ...)");
+  return lt_matmul(ctx, op, prec, true, false, m, n, k, B, k, A, k, C, m, nullptr, 0.0f, ws, lt_ws, rank);
 }
 
 std::vector<ConvAlgoInfo> conv_precision_algorithms_impl(const Exec& ctx, Precision prec, ConvOp op,

@@ -246,6 +246,7 @@ class BatchNorm2d : public Layer {
  private:
   int64_t c_;
   float eps_, momentum_;
+  Tensor zeros_;  // the frozen backward's mean and beta: made once per device, not per step
 };
 
 // torch.nn.LocalResponseNorm(size, alpha, beta, k) across channels.

@@ -73,8 +73,9 @@ Tensor BatchNorm2d::backward_impl(ops::Context& ctx, const Tensor& dy, Saved& sa
   if (dynamic_cast<FrozenBatchNormSaved*>(&saved)) {
     if (!propagate_down) return Tensor();
     // dx = dy * gamma / sqrt(running_var + eps): eval mode's forward on dy with mean and beta zero.
-    Tensor zero = Tensor::zeros({c_}, DType::float32, ctx.device, ctx.stream);
-    return ops::batchnorm_forward_eval(c, dy, params_[0].value, zero, zero, states_[1].value, eps_);
+    if (!zeros_.defined() || zeros_.device() != ctx.device)
+      zeros_ = Tensor::zeros({c_}, DType::float32, ctx.device, ctx.stream);
+    return ops::batchnorm_forward_eval(c, dy, params_[0].value, zeros_, zeros_, states_[1].value, eps_);
   }
   auto& s = dynamic_cast<BatchNormSaved&>(saved);
   ops::BatchNormGrads g = ops::batchnorm_backward(c, dy, s.x, params_[0].value, s.mean, s.invstd);

@@ -52,9 +52,9 @@ void clear_conv_algo_cache() {
   api("cudnn::clear_conv_algo_cache").clear_conv_algo_cache();
 }
 
-void lt_gemm_raw(const Exec& ex, Precision prec, int64_t M, int64_t N, int64_t K, const void* A, const void* B,
-                 void* C) {
-  api("cudnn::lt_gemm_raw").lt_gemm_raw(ex, prec, M, N, K, A, B, C);
+bool lt_gemm_raw(const Exec& ex, Precision prec, int64_t M, int64_t N, int64_t K, const void* A, const void* B, void* C,
+                 int rank) {
+  return api("cudnn::lt_gemm_raw").lt_gemm_raw(ex, prec, M, N, K, A, B, C, rank);
 }
 
 std::vector<ConvAlgoInfo> conv_precision_algorithms(const Exec& ex, Precision prec, ConvOp op, const Conv2dParams& p) {
