@@ -426,6 +426,7 @@ struct WgradPlan {
   int hb, wb;          // the tap's offset less the padding: th = p stride_h + hb, tw = q stride_w + wb
   unsigned ch;         // t_off + the chunk's first channel
   int m, p, q;         // the thread's next row, m = (n, p, q)
+  unsigned dy;         // m ldo + k: the row's chunk in dy_g
   unsigned img;        // n TH TW TC
   int step_p, step_q;  // 8 rows = (images OH + step_p) OW + step_q, step_p < OH, step_q < OW
   unsigned step_img;   // images TH TW TC
@@ -447,6 +448,7 @@ FOVEA_DEVICE_INLINE WgradPlan wgrad_plan(const ConvArgs& c, int t_off, int rows0
   a.ch = unsigned(t_off + col - rs * c.Tg);
   a.hb = r * c.dil_h - c.pad_h, a.wb = (rs - r * c.S) * c.dil_w - c.pad_w;
   a.m = kt0 * 64 + a.row0;
+  a.dy = unsigned(a.m) * c.ldo + unsigned(a.k);
   const int OHW = c.OH * c.OW, n = a.m / OHW, o = a.m - n * OHW;
   a.p = o / c.OW, a.q = o - a.p * c.OW, a.img = unsigned(n) * c.TH * c.TW * c.TC;
   const int images = 8 / OHW, o8 = 8 - images * OHW;
@@ -474,14 +476,13 @@ FOVEA_DEVICE_INLINE void copy_wgrad_tiles(unsigned char* S, WgradPlan& a, const 
   for (int i = 0; i < 8; ++i) {
     const int row = a.row0 + 8 * i, m = a.m;
     const bool m_in = m < c.M;
-    tc::cp_async<16>(S + swizzle_t(row, a.chunk), m_in && a.k_in ? dyg + int64_t(m) * c.ldo + a.k : dyg,
-                     m_in && a.k_in ? 16 : 0);
+    tc::cp_async<16>(S + swizzle_t(row, a.chunk), m_in && a.k_in ? dyg + a.dy : dyg, m_in && a.k_in ? 16 : 0);
     const int th = a.p * c.stride_h + a.hb, tw = a.q * c.stride_w + a.wb;
     const bool in = m_in && a.col_in && unsigned(th) < unsigned(c.TH) && unsigned(tw) < unsigned(c.TW);
     const unsigned o = a.img + (unsigned(th) * c.TW + unsigned(tw)) * c.TC + a.ch;
     tc::cp_async<16>(S + M::kOperandBytes + swizzle_t(row, a.chunk), in ? x + o : x, in ? 16 : 0);
     // the next row: q + step_q < 2 OW, p + step_p + 1 < 2 OH
-    a.m += 8, a.q += a.step_q, a.p += a.step_p, a.img += a.step_img;
+    a.m += 8, a.dy += 8u * c.ldo, a.q += a.step_q, a.p += a.step_p, a.img += a.step_img;
     if (a.q >= c.OW) a.q -= c.OW, ++a.p;
     if (a.p >= c.OH) a.p -= c.OH, a.img += unsigned(c.TH) * c.TW * c.TC;
   }
