@@ -53,7 +53,7 @@
 //
 // Machine code (nvcc 13, ../shared/tools/sass/sass.sh; README, "Tensor cores"; registers from ptxas -v, the
 // OBJECT.ptxas of the nvcc build): 128-wide 233-247 registers, 64-wide 159-166, no spills, on sm_80 and sm_90 (wgrad
-// 194-223, its fast path 220-223). At 128 threads a 64-wide block takes ~21 K registers and 72 KiB of shared memory: 3
+// 194-228, its fast path 224-228). At 128 threads a 64-wide block takes ~21 K registers and 72 KiB of shared memory: 3
 // blocks per SM on an H100 (2 on an A100's 164 KiB), against 2 (1) of the 128-wide tile. One k-tile of the cp.async
 // path, read from the sm_80 SASS of a build with the element paths compiled out (async_a and async_b taken as true;
 // dgrad also with its stride-1 branches taken; static loops that hold the untaken branches are larger: in the
@@ -376,11 +376,12 @@ void launch_conv_fprop(const char* op, const Conv2dParams& p, const typename P::
 //     4-way). Kept as the fast path's bitwise reference.
 // Cost model of the fast path, per block and k-tile: the GEMM's (32 KiB by 16 cp.async per thread, 128
 // ldmatrix.x4, 512 mma.sync: checked on the emulator's metrics, TcConvEmu.WgradFastPathFreeOfBankConflicts), plus the
-// x addressing: each of a thread's 8 rows per k-tile steps its (n, p, q) by 8 rows (three adds, two carries) and
-// checks two bounds; the chunk's tap (r, s) and channel are decoded once per block (WgradPlan). ptxas (nvcc 13): 220
-// registers on sm_80, 223 on sm_90, no spills (element path 221 / 212, TF32 194 / 201). SASS (sm_90, the library's
-// loop): 1137 -> 539 instructions per k-tile with the walk (755 -> 289 integer; 128 HMMA.16816.F32.BF16, 11.3% ->
-// 23.7%; 32 LDSM.16.MT88.4; 16 LDGSTS.E.BYPASS.128); sm_80 1091 -> 505.
+// x addressing: each of a thread's 8 rows per k-tile checks two bounds and steps its pixel and offsets by 8 rows
+// (five adds, two carries); the chunk's tap (r, s) and channel are decoded once per block (WgradPlan). ptxas (nvcc
+// 13): 224 registers on sm_80, 228 on sm_90, no spills (element path 221 / 212, TF32 194 / 201). SASS (sm_90, the
+// library's loop): 1137 -> 426 instructions per k-tile with the walk (integer 755 -> 216, and 51 -> 14 integer
+// opcodes the sm_90 disassembler leaves undecoded; 128 HMMA.16816.F32.BF16, 11.3% -> 30%; 32 LDSM.16.MT88.4; 16
+// LDGSTS.E.BYPASS.128); sm_80 1091 -> 424 (796 -> 239 integer).
 // Split-K (conv2d_tc.h, conv2d_tc_wgrad_splits): split s of the reduction's k-tiles writes FP32 partials to
 // partial[s][K][R S Cg]; split_k_reduce (kernels/tc_gemm_multistage.cuh) sums them in split order and rounds once:
 // deterministic.
@@ -416,20 +417,20 @@ FOVEA_DEVICE_INLINE void load_wgrad_x_tile(unsigned char* S, const ConvArgs& c, 
 // (multistage_mainloop's kTrans). Thread t copies chunk t % 16 of reduction rows t / 16 + 8 i (i < 8) of each operand:
 // 8 lanes write the 8 chunks of one half row, one wavefront under swizzle_t. The x chunk's tap (r, s) and channel are
 // fixed for the block (cols0 + 8 chunk), decoded once. The rows' (n, p, q) are walked, not decoded: the thread's
-// rows m, m + 8, ... run on across k-tiles (kBK = 64 = 8 copies of 8 rows), so the plan holds its next row as
-// (image offset, p, q) and each copy adds the precomputed split of 8 rows, (images OH + step_p) OW + step_q, with one
-// carry per digit: no division after the first k-tile.
+// rows m, m + 8, ... run on across k-tiles (kBK = 64 = 8 copies of 8 rows), so the plan holds its next row as its
+// pixel (th, tw) and offset in x (and in dy), and each copy adds the precomputed split of 8 rows, (images OH +
+// step_p) OW + step_q, with one carry per digit (q past OW, p past OH): no division after the first k-tile.
 struct WgradPlan {
   int chunk, row0;
   int k;               // dy's column (rows0 + 8 chunk); its copies zero-fill where k >= Kg
   bool k_in, col_in;   // the chunk inside Kg, inside R S Cg
-  int hb, wb;          // the tap's offset less the padding: th = p stride_h + hb, tw = q stride_w + wb
-  unsigned ch;         // t_off + the chunk's first channel
-  int m, p, q;         // the thread's next row, m = (n, p, q)
+  int m;               // the thread's next row, m = (n, p, q)
   unsigned dy;         // m ldo + k: the row's chunk in dy_g
-  unsigned img;        // n TH TW TC
-  int step_p, step_q;  // 8 rows = (images OH + step_p) OW + step_q, step_p < OH, step_q < OW
-  unsigned step_img;   // images TH TW TC
+  int th, tw;          // its pixel in x: p stride_h + r dil_h - pad_h, q stride_w + s dil_w - pad_w
+  int th_end, tw_end;  // th and tw at p = OH, q = OW: where the walk carries
+  unsigned xo;         // its chunk's offset in x: ((n TH + th) TW + tw) TC + t_off + the chunk's first channel
+  int step_h, step_w;  // 8 rows = (images OH + step_p) OW + step_q: step_p stride_h, step_q stride_w
+  unsigned step_xo;    // and in x: images TH TW TC + (step_p stride_h TW + step_q stride_w) TC
 #if defined(FOVEA_EMU)
   int kt;
 #endif
@@ -445,14 +446,16 @@ FOVEA_DEVICE_INLINE WgradPlan wgrad_plan(const ConvArgs& c, int t_off, int rows0
   const int col = cols0 + 8 * a.chunk;
   a.k_in = a.k < c.cols, a.col_in = col < c.Kred;
   const int rs = col / c.Tg, r = rs / c.S;  // Tg is a multiple of 8: the chunk is 8 channels of one tap
-  a.ch = unsigned(t_off + col - rs * c.Tg);
-  a.hb = r * c.dil_h - c.pad_h, a.wb = (rs - r * c.S) * c.dil_w - c.pad_w;
+  const int hb = r * c.dil_h - c.pad_h, wb = (rs - r * c.S) * c.dil_w - c.pad_w;
   a.m = kt0 * 64 + a.row0;
   a.dy = unsigned(a.m) * c.ldo + unsigned(a.k);
-  const int OHW = c.OH * c.OW, n = a.m / OHW, o = a.m - n * OHW;
-  a.p = o / c.OW, a.q = o - a.p * c.OW, a.img = unsigned(n) * c.TH * c.TW * c.TC;
-  const int images = 8 / OHW, o8 = 8 - images * OHW;
-  a.step_p = o8 / c.OW, a.step_q = o8 - a.step_p * c.OW, a.step_img = unsigned(images) * c.TH * c.TW * c.TC;
+  const int OHW = c.OH * c.OW, n = a.m / OHW, o = a.m - n * OHW, p = o / c.OW, q = o - p * c.OW;
+  a.th = p * c.stride_h + hb, a.tw = q * c.stride_w + wb;
+  a.th_end = c.OH * c.stride_h + hb, a.tw_end = c.OW * c.stride_w + wb;
+  a.xo = ((unsigned(n) * c.TH + unsigned(a.th)) * c.TW + unsigned(a.tw)) * c.TC + unsigned(t_off + col - rs * c.Tg);
+  const int images = 8 / OHW, o8 = 8 - images * OHW, step_p = o8 / c.OW, step_q = o8 - step_p * c.OW;
+  a.step_h = step_p * c.stride_h, a.step_w = step_q * c.stride_w;
+  a.step_xo = (unsigned(images) * c.TH * c.TW + unsigned(a.step_h) * c.TW + unsigned(a.step_w)) * c.TC;
 #if defined(FOVEA_EMU)
   a.kt = kt0;
 #endif
@@ -474,17 +477,21 @@ FOVEA_DEVICE_INLINE void copy_wgrad_tiles(unsigned char* S, WgradPlan& a, const 
 #endif
 #pragma unroll
   for (int i = 0; i < 8; ++i) {
-    const int row = a.row0 + 8 * i, m = a.m;
-    const bool m_in = m < c.M;
+    const int row = a.row0 + 8 * i;
+    const bool m_in = a.m < c.M;
     tc::cp_async<16>(S + swizzle_t(row, a.chunk), m_in && a.k_in ? dyg + a.dy : dyg, m_in && a.k_in ? 16 : 0);
-    const int th = a.p * c.stride_h + a.hb, tw = a.q * c.stride_w + a.wb;
-    const bool in = m_in && a.col_in && unsigned(th) < unsigned(c.TH) && unsigned(tw) < unsigned(c.TW);
-    const unsigned o = a.img + (unsigned(th) * c.TW + unsigned(tw)) * c.TC + a.ch;
-    tc::cp_async<16>(S + M::kOperandBytes + swizzle_t(row, a.chunk), in ? x + o : x, in ? 16 : 0);
-    // the next row: q + step_q < 2 OW, p + step_p + 1 < 2 OH
-    a.m += 8, a.dy += 8u * c.ldo, a.q += a.step_q, a.p += a.step_p, a.img += a.step_img;
-    if (a.q >= c.OW) a.q -= c.OW, ++a.p;
-    if (a.p >= c.OH) a.p -= c.OH, a.img += unsigned(c.TH) * c.TW * c.TC;
+    const bool in = m_in && a.col_in && unsigned(a.th) < unsigned(c.TH) && unsigned(a.tw) < unsigned(c.TW);
+    tc::cp_async<16>(S + M::kOperandBytes + swizzle_t(row, a.chunk), in ? x + a.xo : x, in ? 16 : 0);
+    // the next row: q + step_q < 2 OW, p + step_p + 1 < 2 OH, so one carry each
+    a.m += 8, a.dy += 8u * c.ldo, a.th += a.step_h, a.tw += a.step_w, a.xo += a.step_xo;
+    if (a.tw >= a.tw_end) {  // q wraps: q - OW, p + 1
+      a.tw -= c.OW * c.stride_w, a.th += c.stride_h;
+      a.xo += (unsigned(c.stride_h) * c.TW - unsigned(c.OW * c.stride_w)) * c.TC;
+    }
+    if (a.th >= a.th_end) {  // p wraps: p - OH, n + 1
+      a.th -= c.OH * c.stride_h;
+      a.xo += (unsigned(c.TH) - unsigned(c.OH * c.stride_h)) * c.TW * c.TC;
+    }
   }
 }
 
