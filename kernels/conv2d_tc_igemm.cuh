@@ -154,10 +154,12 @@ FOVEA_DEVICE_INLINE ActivationPlan<P> activation_plan(const ConvArgs& c, int m0,
   constexpr int kBK = Ms<P>::kBK;
   A a;
   a.row0 = tid / 8, a.chunk = tid % 8;
+  // S = 0 (an empty reduction, as a dgrad stride phase that no tap reaches): nothing is staged; decode as S = 1.
+  const int S = c.S > 0 ? c.S : 1;
   const int kk = kt0 * kBK + a.chunk * Ms<P>::kChunk, rs = kk / c.Tg;
-  a.r = rs / c.S, a.s = rs - a.r * c.S, a.ch = kk - rs * c.Tg;
+  a.r = rs / S, a.s = rs - a.r * S, a.ch = kk - rs * c.Tg;
   const int q = kBK / c.Tg;
-  a.step_r = q / c.S, a.step_s = q - a.step_r * c.S, a.step_c = kBK - q * c.Tg;
+  a.step_r = q / S, a.step_s = q - a.step_r * S, a.step_c = kBK - q * c.Tg;
   const int dh = tap_offset<kPass>(a.r, c.dil_h), dw = tap_offset<kPass>(a.s, c.dil_w);
   const int OHW = c.OH * c.OW;
 #pragma unroll
@@ -445,8 +447,9 @@ FOVEA_DEVICE_INLINE WgradPlan wgrad_plan(const ConvArgs& c, int t_off, int rows0
   a.k = rows0 + 8 * a.chunk;
   const int col = cols0 + 8 * a.chunk;
   a.k_in = a.k < c.cols, a.col_in = col < c.Kred;
-  const int rs = col / c.Tg, r = rs / c.S;  // Tg is a multiple of 8: the chunk is 8 channels of one tap
-  const int hb = r * c.dil_h - c.pad_h, wb = (rs - r * c.S) * c.dil_w - c.pad_w;
+  const int S = c.S > 0 ? c.S : 1;        // S = 0: an empty reduction, nothing is staged
+  const int rs = col / c.Tg, r = rs / S;  // Tg is a multiple of 8: the chunk is 8 channels of one tap
+  const int hb = r * c.dil_h - c.pad_h, wb = (rs - r * S) * c.dil_w - c.pad_w;
   a.m = kt0 * 64 + a.row0;
   a.dy = unsigned(a.m) * c.ldo + unsigned(a.k);
   const int OHW = c.OH * c.OW, n = a.m / OHW, o = a.m - n * OHW, p = o / c.OW, q = o - p * c.OW;
