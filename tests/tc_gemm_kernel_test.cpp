@@ -1394,6 +1394,32 @@ TEST(TcConvEmu, WgradFastPathEqualsTheElementPathBitwise) {
     }
 }
 
+// The gathers' incremental walks (kernels/conv2d_tc_igemm.cuh: the chunk's (r, s, c) and wgrad's rows (n, p, q)
+// advanced per k-tile without divisions) on shapes where one step crosses several images or taps: 6 and 1 output
+// pixels per image (8 rows of wgrad's walk span 1 and 8 images), 8 channels per tap (a k-tile spans 8 taps, 2 filter
+// rows). Exact operands: every pass equals its reference bitwise, wgrad's fast path equals its element path.
+TEST(TcConvEmu, GatherWalksCrossImagesAndTaps) {
+  const ConvCase cases[] = {
+      {"n12_c16_2x3_pad1", {12, 16, 2, 3}, {16, 16, 3, 3}, conv_attrs(1, 1, 1, 1)},
+      {"n20_c8_3x3_stride2_1x1_out", {20, 8, 3, 3}, {8, 8, 3, 3}, conv_attrs(2, 2, 0, 0)},
+  };
+  for (const auto& c : cases)
+    for (ConvOp op : {ConvOp::forward, ConvOp::backward_data, ConvOp::backward_filter}) {
+      const Conv2dParams p = ops::conv2d_params(c.x, c.w, c.a);
+      const ConvOperands o(op, p, Precision::bf16, true, 151);
+      const std::string what = std::string(op_label(op)) + " " + c.name;
+      const std::vector<float> got = run_conv(kEmu, Precision::bf16, op, p, o.in0, o.in1, o.b);
+      ASSERT_TRUE(test::all_written(got, what.c_str()));
+      const std::vector<float> want = conv_reference(op, p, Precision::bf16, o);
+      EXPECT_EQ(0, std::memcmp(got.data(), want.data(), got.size() * sizeof(float))) << what << ": not bitwise";
+      if (op == ConvOp::backward_filter) {
+        const std::vector<float> element = run_conv(kEmu, Precision::bf16, op, p, o.in0, o.in1, o.b, 1);
+        EXPECT_EQ(0, std::memcmp(got.data(), element.data(), got.size() * sizeof(float)))
+            << what << ": the fast path differs from the element path";
+      }
+    }
+}
+
 // The planted bugs on wgrad's fast path (its own fragment addressing, ldmatrix.trans): exact operands (multiples of
 // 1/8 below 2: FP32 sums exact in any order): the library's kernel equals the BF16 reference bitwise, and the planted
 // kernels' FP32 sums (one split, unrounded) must not come close to the FP32 reference. 5 k-tiles: the pipeline wraps.
