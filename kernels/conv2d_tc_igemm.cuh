@@ -75,8 +75,8 @@
 // k-tile is unchanged: each part decodes its rows' plan once, as the unsplit block does.
 //
 // Machine code (nvcc 13, ../shared/tools/sass/sass.sh; README, "Tensor cores"; registers from ptxas -v, the
-// OBJECT.ptxas of the nvcc build; with the walk, before split-K and the stride phases: the merge is to be
-// re-measured): 128-wide 233-247 registers, 64-wide 159-166, no spills, on sm_80 and sm_90 (wgrad
+// OBJECT.ptxas of the nvcc build): 128-wide 237-245 registers, 64-wide 160-166, no spills, on sm_80 and sm_90 (with
+// the walk alone 233-247 and 159-166; wgrad
 // 194-228, its fast path 224-228). At 128 threads a 64-wide block takes ~21 K registers and 72 KiB of shared memory: 3
 // blocks per SM on an H100 (2 on an A100's 164 KiB), against 2 (1) of the 128-wide tile. One k-tile of the cp.async
 // path, read from the sm_80 SASS of a build with the element paths compiled out (async_a and async_b taken as true;
