@@ -1213,6 +1213,33 @@ TEST(TcConvSplitK, Rule) {
   EXPECT_EQ(parts(ConvOp::backward_filter, Precision::bf16, {1, 512, 4, 4}, {512, 512, 3, 3}, pad1), 1);
 }
 
+// The gathers' incremental walks (kernels/conv2d_tc_igemm.cuh: the chunk's (r, s, c) and wgrad's rows (n, p, q)
+// advanced per k-tile without divisions) on shapes where one step crosses several images or taps: 6 and 1 output
+// pixels per image (8 rows of wgrad's walk span 1 and 8 images), 8 channels per tap (a k-tile spans 8 taps, 2 filter
+// rows). Exact operands: every pass equals its reference bitwise, wgrad's fast path equals its element path.
+TEST_P(TcConv, GatherWalksCrossImagesAndTaps) {
+  FOVEA_SKIP_IF_NO_DEVICE(GetParam());
+  const ConvCase cases[] = {
+      {"n12_c16_2x3_pad1", {12, 16, 2, 3}, {16, 16, 3, 3}, conv_attrs(1, 1, 1, 1)},
+      {"n20_c8_3x3_stride2_1x1_out", {20, 8, 3, 3}, {8, 8, 3, 3}, conv_attrs(2, 2, 0, 0)},
+  };
+  for (const auto& c : cases)
+    for (ConvOp op : {ConvOp::forward, ConvOp::backward_data, ConvOp::backward_filter}) {
+      const Conv2dParams p = ops::conv2d_params(c.x, c.w, c.a);
+      const ConvOperands o(op, p, Precision::bf16, true, 151);
+      const std::string what = std::string(op_label(op)) + " " + c.name;
+      const std::vector<float> got = run_conv(GetParam(), Precision::bf16, op, p, o.in0, o.in1, o.b);
+      ASSERT_TRUE(test::all_written(got, what.c_str()));
+      const std::vector<float> want = conv_reference(op, p, Precision::bf16, o);
+      EXPECT_EQ(0, std::memcmp(got.data(), want.data(), got.size() * sizeof(float))) << what << ": not bitwise";
+      if (op == ConvOp::backward_filter) {
+        const std::vector<float> element = run_conv(GetParam(), Precision::bf16, op, p, o.in0, o.in1, o.b, 1);
+        EXPECT_EQ(0, std::memcmp(got.data(), element.data(), got.size() * sizeof(float)))
+            << what << ": the fast path differs from the element path";
+      }
+    }
+}
+
 INSTANTIATE_TEST_SUITE_P(Devices, TcConv, test::KernelDevices(), test::DeviceName);
 
 // The cost model's mma count (kernels/conv2d_tc_igemm.cuh), on the emulator's count of warp-level mma.sync: a block
@@ -1391,32 +1418,6 @@ TEST(TcConvEmu, WgradFastPathEqualsTheElementPathBitwise) {
       EXPECT_EQ(0, std::memcmp(fast.data(), element.data(), fast.size() * sizeof(float)))
           << what << ": the fast path differs from the element path";
       EXPECT_TRUE(matches_reference(op, p, prec, o, fast, what));
-    }
-}
-
-// The gathers' incremental walks (kernels/conv2d_tc_igemm.cuh: the chunk's (r, s, c) and wgrad's rows (n, p, q)
-// advanced per k-tile without divisions) on shapes where one step crosses several images or taps: 6 and 1 output
-// pixels per image (8 rows of wgrad's walk span 1 and 8 images), 8 channels per tap (a k-tile spans 8 taps, 2 filter
-// rows). Exact operands: every pass equals its reference bitwise, wgrad's fast path equals its element path.
-TEST(TcConvEmu, GatherWalksCrossImagesAndTaps) {
-  const ConvCase cases[] = {
-      {"n12_c16_2x3_pad1", {12, 16, 2, 3}, {16, 16, 3, 3}, conv_attrs(1, 1, 1, 1)},
-      {"n20_c8_3x3_stride2_1x1_out", {20, 8, 3, 3}, {8, 8, 3, 3}, conv_attrs(2, 2, 0, 0)},
-  };
-  for (const auto& c : cases)
-    for (ConvOp op : {ConvOp::forward, ConvOp::backward_data, ConvOp::backward_filter}) {
-      const Conv2dParams p = ops::conv2d_params(c.x, c.w, c.a);
-      const ConvOperands o(op, p, Precision::bf16, true, 151);
-      const std::string what = std::string(op_label(op)) + " " + c.name;
-      const std::vector<float> got = run_conv(kEmu, Precision::bf16, op, p, o.in0, o.in1, o.b);
-      ASSERT_TRUE(test::all_written(got, what.c_str()));
-      const std::vector<float> want = conv_reference(op, p, Precision::bf16, o);
-      EXPECT_EQ(0, std::memcmp(got.data(), want.data(), got.size() * sizeof(float))) << what << ": not bitwise";
-      if (op == ConvOp::backward_filter) {
-        const std::vector<float> element = run_conv(kEmu, Precision::bf16, op, p, o.in0, o.in1, o.b, 1);
-        EXPECT_EQ(0, std::memcmp(got.data(), element.data(), got.size() * sizeof(float)))
-            << what << ": the fast path differs from the element path";
-      }
     }
 }
 
