@@ -52,29 +52,60 @@ int64_t aligned_bytes(int64_t bytes) {
   return (bytes + 15) / 16 * 16;
 }
 
-// wt[g][c][r][s][k] = w[g Kg + k][r][s][c]: dgrad's B rows (k-contiguous per input channel).
+// dgrad's B rows (k-contiguous per input channel), per stride phase (ah, aw) (tcg::dgrad_phase_axis: the taps r with
+// r dil_h mod stride_h = ah, s with s dil_w mod stride_w = aw), the phases one after another (ah, then aw): phase
+// (ah, aw) at G Cg Kg (before_h(ah) S + taps_h(ah) before_w(aw)) elements (tcg::dgrad_taps_before), its rows
+// [g][c][jr][js][k] = w[g Kg + k][r0 + step_h jr][s0 + step_w js][c]. Unit stride: one phase, wt[g][c][r][s][k].
 template <class Raw>
-__global__ void filter_for_dgrad(const Raw* __restrict__ w, Raw* __restrict__ wt, int64_t G, int64_t Kg, int64_t RS,
-                                 int64_t Cg) {
-  const int64_t n_all = G * Cg * RS * Kg;
+__global__ void filter_for_dgrad(const Raw* __restrict__ w, Raw* __restrict__ wt, int64_t G, int64_t Kg, int R, int S,
+                                 int64_t Cg, int sh, int sw, int dh, int dw) {
+  const int64_t n_all = G * Kg * R * S * Cg;
+  const int step_h = sh / tcg::gcd_int(sh, dh), step_w = sw / tcg::gcd_int(sw, dw);
   for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n_all; i += int64_t(gridDim.x) * blockDim.x) {
-    const int64_t g = i / (Cg * RS * Kg), rem = i - g * Cg * RS * Kg, c = rem / (RS * Kg), rem2 = rem - c * RS * Kg,
-                  rs = rem2 / Kg, k = rem2 - rs * Kg;
-    wt[i] = w[((g * Kg + k) * RS + rs) * Cg + c];
+    const int64_t c = i % Cg, rsk = i / Cg, gk = rsk / (R * S), g = gk / Kg, k = gk - g * Kg;
+    const int rs = int(rsk - gk * R * S), r = rs / S, s = rs - r * S;
+    const int ah = r * dh % sh, aw = s * dw % sw;
+    const int taps_h = (R - 1 - r % step_h) / step_h + 1, taps_w = (S - 1 - s % step_w) / step_w + 1;
+    const int64_t phase =
+        G * Cg * Kg *
+        (int64_t(tcg::dgrad_taps_before(ah, R, sh, dh)) * S + int64_t(taps_h) * tcg::dgrad_taps_before(aw, S, sw, dw));
+    wt[phase + (((g * Cg + c) * taps_h + r / step_h) * taps_w + s / step_w) * Kg + k] = w[i];
   }
 }
 
-// dx (NHWC) from dy (NPQK) and w (KRSC); ws: the rearranged filter (w_size elements, 16-byte aligned).
+// dx (NHWC) from dy (NPQK) and w (KRSC); ws: the rearranged filter (w_size elements, 16-byte aligned); partial: the
+// split-K partials (ops::conv2d_tc_igemm_partial_floats floats; may be null where that is 0).
 template <class P>
 void launch_conv_dgrad(const char* op, const Conv2dParams& p, const typename P::Raw* dy, const typename P::Raw* w,
-                       typename P::Raw* dx, typename P::Raw* ws, StreamHandle stream) {
+                       typename P::Raw* dx, typename P::Raw* ws, float* partial, StreamHandle stream) {
   const tcg::ConvArgs c = tcg::conv_args<tcg::Pass::dgrad>(op, p);
   check_ptr(op, "dy", dy), check_ptr(op, "w", w), check_ptr(op, "dx", dx);
   if (p.x_size() == 0) return;
   if (p.w_size())
     FOVEA_LAUNCH(filter_for_dgrad<typename P::Raw>, grid_for(p.w_size()), 256, 0, stream, w, ws, p.groups,
-                 p.K_per_group(), p.R * p.S, p.C_per_group());
-  tcg::launch_conv_igemm<P, tcg::Pass::dgrad>(op, c, int(p.groups), dy, ws, nullptr, dx, p.flops(), stream);
+                 p.K_per_group(), c.R, c.S, p.C_per_group(), c.stride_h, c.stride_w, c.dil_h, c.dil_w);
+  const int splits = int(ops::conv2d_tc_igemm_splits(ConvOp::backward_data, tcg::precision_of<P>(), p));
+  // One GEMM per stride phase (kernels/conv2d_tc_igemm.cuh): the phase's dx pixels by its taps only, a dgrad at unit
+  // stride over dy; at unit stride the one phase is the whole dgrad.
+  const int sh = c.stride_h, sw = c.stride_w;
+  for (int ah = 0; ah < sh; ++ah)
+    for (int aw = 0; aw < sw; ++aw) {
+      const tcg::DgradPhaseAxis ph = tcg::dgrad_phase_axis(ah, c.pad_h, sh, c.dil_h, c.R, c.OH);
+      const tcg::DgradPhaseAxis pw = tcg::dgrad_phase_axis(aw, c.pad_w, sw, c.dil_w, c.S, c.OW);
+      tcg::ConvArgs q = c;
+      // A phase no tap reaches keeps R, S >= 1 (a plan may divide by them) with an empty reduction: it writes zeros.
+      q.OH = ph.count, q.OW = pw.count, q.R = std::max(ph.taps, 1), q.S = std::max(pw.taps, 1);
+      q.stride_h = q.stride_w = 1, q.pad_h = ph.base, q.pad_w = pw.base, q.dil_h = ph.dstep, q.dil_w = pw.dstep;
+      q.M = int(p.N) * q.OH * q.OW, q.Kred = ph.taps * pw.taps * q.Tg;
+      const tcg::OutRows rows{ph.x0, pw.x0, sh, sw, c.OH, c.OW, c.M};
+      const int64_t off = p.groups * p.C_per_group() * p.K_per_group() *
+                          (int64_t(tcg::dgrad_taps_before(ah, c.R, sh, c.dil_h)) * c.S +
+                           int64_t(ph.taps) * tcg::dgrad_taps_before(aw, c.S, sw, c.dil_w));
+      const double flops = sh * sw == 1 ? p.flops() : 2.0 * q.M * q.cols * q.Kred * double(p.groups);
+      tcg::launch_conv_igemm_parts<P, tcg::Pass::dgrad>(op, q, rows, int(p.groups), splits, dy, ws + off, nullptr, dx,
+                                                        partial, flops, stream);
+    }
+  if (splits > 1) tcg::launch_conv_split_reduce<P>(splits, c.M, c.ldo, partial, nullptr, dx, stream);
 }
 
 template <class K>
@@ -107,14 +138,16 @@ void launch_conv_wgrad(const char* op, Precision prec, const Conv2dParams& p, co
       set_wgrad_smem(op, tcg::conv2d_tc_wgrad_kernel<P, true>, M::kSmemBytes);
       FOVEA_LAUNCH((tcg::conv2d_tc_wgrad_kernel<P, true>), grid, M::kThreads, M::kSmemBytes, stream, c, splits, per, x,
                    dy, partial);
-      FOVEA_LAUNCH(tcg::split_k_reduce<P>, grid_for(n), 256, 0, stream, partial, splits, n, 1, n, n, n, 1.0f, 0.0f, dw);
+      FOVEA_LAUNCH(tcg::split_k_reduce<P>, grid_for(n), 256, 0, stream, partial, splits, n, 1, n, n, n, 1.0f, 0.0f,
+                   nullptr, dw);
       return;
     }
   }
   set_wgrad_smem(op, tcg::conv2d_tc_wgrad_kernel<P, false>, M::kSmemBytes);
   FOVEA_LAUNCH((tcg::conv2d_tc_wgrad_kernel<P, false>), grid, M::kThreads, M::kSmemBytes, stream, c, splits, per, x, dy,
                partial);
-  FOVEA_LAUNCH(tcg::split_k_reduce<P>, grid_for(n), 256, 0, stream, partial, splits, n, 1, n, n, n, 1.0f, 0.0f, dw);
+  FOVEA_LAUNCH(tcg::split_k_reduce<P>, grid_for(n), 256, 0, stream, partial, splits, n, 1, n, n, n, 1.0f, 0.0f, nullptr,
+               dw);
 }
 
 template <class T>
@@ -125,35 +158,61 @@ auto raw(T* p) {
     return reinterpret_cast<uint16_t*>(p);
 }
 
+// Carves 16-byte aligned pieces of `bytes` each from one workspace.
+struct Carve {
+  unsigned char* at;
+  template <class T>
+  T* take(int64_t count) {
+    T* r = reinterpret_cast<T*>(at);
+    at += aligned_bytes(count * int64_t(sizeof(T)));
+    return r;
+  }
+};
+
+// fprop's split-K partials from ex's workspace, or null where it does not split (no workspace needed).
+template <class P>
+float* fprop_workspace(const Exec& ex, const Conv2dParams& p, const char* op) {
+  p.validate(op);
+  const int64_t n = ops::conv2d_tc_igemm_partial_floats(ConvOp::forward, tcg::precision_of<P>(), p);
+  return n ? workspace_array<float>(ex, n, op) : nullptr;
+}
 void conv2d_tc_fprop_nhwc_tf32(const Exec& ex, const Conv2dParams& p, const float* x, const float* w, const float* b,
                                float* y) {
-  tcg::launch_conv_fprop<Tf32>("conv2d_tc_fprop_nhwc_tf32", p, x, w, b, y, ex.stream);
+  constexpr const char* op = "conv2d_tc_fprop_nhwc_tf32";
+  tcg::launch_conv_fprop<Tf32>(op, p, x, w, b, y, fprop_workspace<Tf32>(ex, p, op), ex.stream);
 }
 void conv2d_tc_fprop_nhwc_bf16(const Exec& ex, const Conv2dParams& p, const BFloat16* x, const BFloat16* w,
                                const float* b, BFloat16* y) {
-  tcg::launch_conv_fprop<Bf16>("conv2d_tc_fprop_nhwc_bf16", p, raw(x), raw(w), b, raw(y), ex.stream);
+  constexpr const char* op = "conv2d_tc_fprop_nhwc_bf16";
+  tcg::launch_conv_fprop<Bf16>(op, p, raw(x), raw(w), b, raw(y), fprop_workspace<Bf16>(ex, p, op), ex.stream);
 }
 void conv2d_tc_fprop_nhwc_fp16(const Exec& ex, const Conv2dParams& p, const Half* x, const Half* w, const float* b,
                                Half* y) {
-  tcg::launch_conv_fprop<Fp16>("conv2d_tc_fprop_nhwc_fp16", p, raw(x), raw(w), b, raw(y), ex.stream);
+  constexpr const char* op = "conv2d_tc_fprop_nhwc_fp16";
+  tcg::launch_conv_fprop<Fp16>(op, p, raw(x), raw(w), b, raw(y), fprop_workspace<Fp16>(ex, p, op), ex.stream);
 }
 
+// dgrad's workspace (ops::conv2d_tc_workspace_bytes): the rearranged filter, then the split-K partials if it splits.
 template <class P>
-typename P::Raw* dgrad_workspace(const Exec& ex, const Conv2dParams& p, const char* op) {
-  return workspace_array<typename P::Raw>(ex, std::max<int64_t>(p.w_size(), 1), op);
+void conv_dgrad_in_workspace(const char* op, const Exec& ex, const Conv2dParams& p, const typename P::Raw* dy,
+                             const typename P::Raw* w, typename P::Raw* dx) {
+  p.validate(op);
+  const int64_t partial_n = ops::conv2d_tc_igemm_partial_floats(ConvOp::backward_data, tcg::precision_of<P>(), p);
+  Carve ws{workspace_array<unsigned char>(
+      ex, std::max<int64_t>(ops::conv2d_tc_workspace_bytes(ConvOp::backward_data, tcg::precision_of<P>(), p), 1), op)};
+  typename P::Raw* wt = ws.take<typename P::Raw>(p.w_size());
+  float* partial = partial_n ? ws.take<float>(partial_n) : nullptr;
+  launch_conv_dgrad<P>(op, p, dy, w, dx, wt, partial, ex.stream);
 }
 void conv2d_tc_dgrad_nhwc_tf32(const Exec& ex, const Conv2dParams& p, const float* dy, const float* w, float* dx) {
-  constexpr const char* op = "conv2d_tc_dgrad_nhwc_tf32";
-  launch_conv_dgrad<Tf32>(op, p, dy, w, dx, dgrad_workspace<Tf32>(ex, p, op), ex.stream);
+  conv_dgrad_in_workspace<Tf32>("conv2d_tc_dgrad_nhwc_tf32", ex, p, dy, w, dx);
 }
 void conv2d_tc_dgrad_nhwc_bf16(const Exec& ex, const Conv2dParams& p, const BFloat16* dy, const BFloat16* w,
                                BFloat16* dx) {
-  constexpr const char* op = "conv2d_tc_dgrad_nhwc_bf16";
-  launch_conv_dgrad<Bf16>(op, p, raw(dy), raw(w), raw(dx), dgrad_workspace<Bf16>(ex, p, op), ex.stream);
+  conv_dgrad_in_workspace<Bf16>("conv2d_tc_dgrad_nhwc_bf16", ex, p, raw(dy), raw(w), raw(dx));
 }
 void conv2d_tc_dgrad_nhwc_fp16(const Exec& ex, const Conv2dParams& p, const Half* dy, const Half* w, Half* dx) {
-  constexpr const char* op = "conv2d_tc_dgrad_nhwc_fp16";
-  launch_conv_dgrad<Fp16>(op, p, raw(dy), raw(w), raw(dx), dgrad_workspace<Fp16>(ex, p, op), ex.stream);
+  conv_dgrad_in_workspace<Fp16>("conv2d_tc_dgrad_nhwc_fp16", ex, p, raw(dy), raw(w), raw(dx));
 }
 
 float* wgrad_workspace(const Exec& ex, Precision prec, const Conv2dParams& p, const char* op) {
@@ -191,17 +250,6 @@ void at_precision(Precision prec, const char* op, const F& f) {
     f(Fp16{});
 }
 
-// Carves 16-byte aligned pieces of `bytes` each from one workspace.
-struct Carve {
-  unsigned char* at;
-  template <class T>
-  T* take(int64_t count) {
-    T* r = reinterpret_cast<T*>(at);
-    at += aligned_bytes(count * int64_t(sizeof(T)));
-    return r;
-  }
-};
-
 void conv2d_forward_tc_igemm(const Exec& ex, Precision prec, const Conv2dParams& p, const float* x, const float* w,
                              const float* b, float* y) {
   constexpr const char* op = "conv2d_forward_precision";
@@ -211,14 +259,16 @@ void conv2d_forward_tc_igemm(const Exec& ex, Precision prec, const Conv2dParams&
   at_precision(prec, op, [&]<class P>(P) {
     using Raw = typename P::Raw;
     if (y_n == 0) return;
-    const int64_t e = sizeof(Raw);
+    const int64_t e = sizeof(Raw), partial_n = ops::conv2d_tc_igemm_partial_floats(ConvOp::forward, prec, p);
     Carve ws{workspace_array<unsigned char>(
-        ex, aligned_bytes(x_n * e) + aligned_bytes(w_n * e) + aligned_bytes(y_n * e), op)};
+        ex, aligned_bytes(x_n * e) + aligned_bytes(w_n * e) + aligned_bytes(y_n * e) + aligned_bytes(partial_n * 4),
+        op)};
     Raw *xt = ws.take<Raw>(x_n), *wt = ws.take<Raw>(w_n), *yt = ws.take<Raw>(y_n);
+    float* partial = partial_n ? ws.take<float>(partial_n) : nullptr;
     if (x_n) FOVEA_LAUNCH(to_channels_last<P>, grid_for(x_n), 256, 0, ex.stream, x, xt, p.N, p.C, p.H * p.W);
     if (w_n)
       FOVEA_LAUNCH(to_channels_last<P>, grid_for(w_n), 256, 0, ex.stream, w, wt, p.K, p.C_per_group(), p.R * p.S);
-    tcg::launch_conv_fprop<P>(op, p, xt, wt, b, yt, ex.stream);
+    tcg::launch_conv_fprop<P>(op, p, xt, wt, b, yt, partial, ex.stream);
     FOVEA_LAUNCH(from_channels_last<P>, grid_for(y_n), 256, 0, ex.stream, yt, y, p.N, p.K, p.P() * p.Q());
   });
 }
@@ -232,14 +282,16 @@ void conv2d_backward_data_tc_igemm(const Exec& ex, Precision prec, const Conv2dP
   at_precision(prec, op, [&]<class P>(P) {
     using Raw = typename P::Raw;
     if (x_n == 0) return;
-    const int64_t e = sizeof(Raw);
+    const int64_t e = sizeof(Raw), partial_n = ops::conv2d_tc_igemm_partial_floats(ConvOp::backward_data, prec, p);
     Carve ws{workspace_array<unsigned char>(
-        ex, aligned_bytes(y_n * e) + 2 * aligned_bytes(w_n * e) + aligned_bytes(x_n * e), op)};
+        ex, aligned_bytes(y_n * e) + 2 * aligned_bytes(w_n * e) + aligned_bytes(x_n * e) + aligned_bytes(partial_n * 4),
+        op)};
     Raw *dyt = ws.take<Raw>(y_n), *wt = ws.take<Raw>(w_n), *wd = ws.take<Raw>(w_n), *dxt = ws.take<Raw>(x_n);
+    float* partial = partial_n ? ws.take<float>(partial_n) : nullptr;
     if (y_n) FOVEA_LAUNCH(to_channels_last<P>, grid_for(y_n), 256, 0, ex.stream, dy, dyt, p.N, p.K, p.P() * p.Q());
     if (w_n)
       FOVEA_LAUNCH(to_channels_last<P>, grid_for(w_n), 256, 0, ex.stream, w, wt, p.K, p.C_per_group(), p.R * p.S);
-    launch_conv_dgrad<P>(op, p, dyt, wt, dxt, wd, ex.stream);
+    launch_conv_dgrad<P>(op, p, dyt, wt, dxt, wd, partial, ex.stream);
     FOVEA_LAUNCH(from_channels_last<P>, grid_for(x_n), 256, 0, ex.stream, dxt, dx, p.N, p.C, p.H * p.W);
   });
 }

@@ -4,9 +4,9 @@
 // (tests/tc_gemm_planted_kernels.cu); kernels/conv2d_tc_igemm.cu instantiates the correct ones.
 //
 // Design (model: CUTLASS's SM80 implicit-GEMM convolution, include/cutlass/conv/threadblock/
-// implicit_gemm_multistage.h and the analytic tile access iterators conv2d_fprop_activation_tile_access_iterator_
-// analytic.h, conv2d_fprop_filter_..._analytic.h and conv2d_dgrad_output_gradient_..._analytic.h: per-thread row
-// coordinates decoded once, the filter tap advanced per k-tile, one predicate per access; the ideas, not the code).
+// implicit_gemm_multistage.h and its tile access iterators conv2d_fprop_activation_tile_access_iterator_analytic.h
+// (per-thread row coordinates decoded once, one predicate per access) and ..._optimized.h (the per-k-tile advance
+// precomputed, no division in the main loop); the ideas, not the code).
 // fprop of group g is the GEMM
 //     y[m][g Kg + k] = sum over (r, s, c) of A[m][(r, s, c)] * B[k][(r, s, c)],   m = (n, p, q), k < Kg,
 // where A[m][(r, s, c)] = x[n][p stride_h - pad_h + r dil_h][q stride_w - pad_w + s dil_w][g Cg + c] (zero outside
@@ -14,8 +14,18 @@
 // of R S Cg elements, k-contiguous. dgrad is the same kernel with the other index map (Pass::dgrad): m = (n, h, w)
 // over dx, the reduction over (r, s, k), A gathered from dy at ((h + pad_h - r dil_h) / stride_h, ...) where that
 // division is exact and inside dy, B the filter rearranged as [g][c][r][s][k] (kernels/conv2d_tc_igemm.cu). A stride
-// above 1 gathers zeros for the taps between dy's pixels: correct, but stride_h stride_w times the mma work of
-// CUTLASS's strided dgrad, which splits dx into stride phases (not done; ResNet has 2-3 such layers). wgrad: below.
+// above 1 (model: CUTLASS's strided dgrad, the conv::StrideSupport::kStrided specialization of its dgrad tile
+// iterators, and our FP32 kernels/conv2d_igemm_dgrad.cu) splits dx into stride_h x stride_w phases: phase
+// (ah, aw) holds the pixels with (h + pad_h) mod stride_h = ah (and likewise w), which only the taps with
+// r dil_h mod stride_h = ah reach, each at a whole dy pixel (dgrad_phase_axis). Each phase is one launch of this
+// kernel as a dgrad at unit stride over its own taps (every step-th tap, step = stride / gcd(stride, dil): at most
+// ceil(R / step) per axis), with pad and dilation rewritten so that dy's row is base + i - j dstep, its B rows that
+// phase's block of the rearranged filter, its output rows placed in dx by OutRows; a phase no tap reaches writes
+// zeros. No zero taps are gathered: the mma work is the useful R S / (stride_h stride_w) share, up to the phases' tile
+// rounding (TcConvEmu.StridedDgradRunsOnlyTheTapsOfEachPhase). Each output's sum runs over its taps in the old order
+// with the zero terms left out (the k-steps may group them differently: the last bits may differ from the zero-
+// gathering kernel; exact operands give the reference's bits). Unit stride is the one phase with every tap: the same
+// launch as without phases. wgrad: below.
 // The block tile, warps, pipeline, ldmatrix fragments, XOR-swizzled shared layout (free of bank conflicts, argued
 // there) and warp-level mma are the multistage GEMM's (kernels/tc_gemm_multistage.cuh, multistage_mainloop: one
 // 128 x kBN output tile per block, 4 warps of 64 x kBN / 2, 3 stages of 128-byte k-tiles). The tile width kBN is
@@ -27,9 +37,11 @@
 //     BF16/FP16, 4 for TF32; 16-byte aligned): the reduction index (r, s, c) runs c fastest, so a 16-byte chunk of a
 //     k-tile is 8 (4) consecutive channels of one pixel: one 16-byte cp.async from NHWC memory, with src-size 0
 //     (zero fill) where the pixel falls in the padding, outside the image, past the reduction or past M. A thread
-//     copies one chunk position of 8 rows (16 apart), as the GEMM's copy plan: the (n, oh, ow) of its rows are
-//     decoded once per block (image offset and base pixel, in registers), the tap (r, s) and channel of its chunk
-//     once per k-tile (3 integer divisions), then each copy is an address and two bounds checks.
+//     copies one chunk position of 8 rows (16 apart), as the GEMM's copy plan (ActivationPlan): the (n, oh, ow) of
+//     its rows and the tap (r, s) and channel of its chunk are decoded once per block, at the block's first k-tile
+//     (divisions); then the walk advances the chunk's (r, s, c) by kBK with precomputed steps and one carry per digit,
+//     and moves every row's pixel (h, w) and offset in T by the same deltas: per copy two bounds checks and an
+//     address, per k-tile and row three adds, no division.
 //   - element path (any channel count, e.g. the first layer's C = 3, or unaligned data): element loads and shared
 //     stores at the same point of the pipeline, consecutive threads along c. Correct, not fast: every element is
 //     decoded on its own and the tensor cores wait for the loads.
@@ -37,33 +49,56 @@
 //     elements), else by element loads (the GEMM's copy_tile / load_tile).
 // Epilogue: out = from_float(acc + b[col]), b (FP32, fprop only, may be null) first rounded to the output type (the
 // reference reads the bias as a value of the output type), from registers.
+// Split-K (as the GEMM's and wgrad's: kernels/tc_gemm_multistage.cuh): where the output has few block tiles and the
+// reduction many k-tiles (ResNet-9's 4 x 4 layers, 512 -> 512, at batch 1..8: 4 tiles of 128 x 128 on a GPU of 108-132
+// SMs, 72 BF16 k-tiles), the k-tiles are cut into S parts, S = ops::conv2d_tc_igemm_splits (kernels/conv2d_tc.h:
+// tc_split_k_parts of tiles = M tiles x column tiles (at conv_tile_n's width) x groups and k-tiles = ceil(Kred / kBK);
+// the shape only, never the device; there 9 parts of 8). Grid z = groups x S; part s stages k-tiles [s per, (s + 1)
+// per) (the activation plan starts at its first, kt0) and writes its FP32 sums, unscaled and without the bias, to
+// partial[s][M][ldo] in the workspace, in the output's layout; split_k_reduce adds the parts in order 0, 1, ..., adds
+// the bias rounded to the output type and rounds once: out = round(sum + round(b)), the reference's semantics. S = 1
+// (every shape with 264 or more tiles or under 16 k-tiles) takes the unsplit epilogue: the same bits as before split-K.
 //
 // Cost model, per block and k-tile: the GEMM's (kernels/tc_gemm_multistage.cuh): 16 KiB + kBN x 128 B by cp.async,
 // 64 + kBN / 2 ldmatrix.x4, 4 kBN mma.sync (128-wide: 32 KiB, 128, 512; 64-wide: 24 KiB, 96, 256); plus the A
-// addressing, ~10 integer instructions per 16-byte copy. The GEMM is N P Q by Kg by R S Cg (dgrad: N H W by Cg by
-// R S Kg). Below kBN columns the block computes kBN - Kg columns of zeros: at ResNet CIFAR's Kg = 16, 32, 64 the
-// 64-wide tile issues 1/2 the mma of the 128-wide one (useful: 1/4, 1/2, all), checked on the emulator's mma.sync
-// count (TcConvEmu.MmaCountFollowsTheTileWidth); at Kg = 16 three quarters are still zeros (a 32-wide tile, or
-// several images' rows per warp, would cut that: not done). The A k-tile and its addressing are the same at both
-// widths, so the 64-wide tile spends twice the A staging per mma: 64 FLOP per staged byte at 128, 43 at 64; taken
-// only where it does not add columns. Global traffic: x is read about R S / (stride_h stride_w) times (once per
-// filter tap, from L2 after the first), the filter once per block.
+// addressing, ~9 instructions per 16-byte copy (two bounds checks, the address and its select; the row's 3 adds). The
+// GEMM is N P Q by Kg by R S Cg (dgrad: N H W by Cg by R S Kg). Below kBN columns the block computes kBN - Kg columns
+// of zeros: at ResNet CIFAR's Kg = 16, 32, 64 the 64-wide tile issues 1/2 the mma of the 128-wide one (useful: 1/4,
+// 1/2, all), checked on the emulator's mma.sync count (TcConvEmu.MmaCountFollowsTheTileWidth); at Kg = 16 three
+// quarters are still zeros (a 32-wide tile, or several images' rows per warp, would cut that: not done). The A k-tile
+// and its addressing are the same at both widths, so the 64-wide tile spends twice the A staging per mma: 64 FLOP per
+// staged byte at 128, 43 at 64; taken only where it does not add columns. Global traffic: x is read about R S /
+// (stride_h stride_w) times (once per filter tap, from L2 after the first), the filter once per block.
+// Split-K adds S M ldo 4 bytes of partials written and read back (S M N 4 x 2 bytes of traffic, from L2 at these
+// sizes: ResNet-9's 4 x 4 layer at batch 8, M = 128, N = 512, 9 parts: 2.25 MiB each way) and a second, memory-bound
+// launch; it buys S times the blocks (there 36 instead of 4, each 8 k-tiles instead of 72). The staging per
+// k-tile is unchanged: each part decodes its rows' plan once, as the unsplit block does.
 //
 // Machine code (nvcc 13, ../shared/tools/sass/sass.sh; README, "Tensor cores"; registers from ptxas -v, the
-// OBJECT.ptxas of the nvcc build): 128-wide 238-250 registers, 64-wide 158-167, no spills, on sm_80 and sm_90 (wgrad
-// 194-221, its fast path 213-216). At 128 threads a 64-wide block takes ~21 K registers and 72 KiB of shared memory: 3
+// OBJECT.ptxas of the nvcc build): 128-wide 237-245 registers, 64-wide 160-166, no spills, on sm_80 and sm_90 (with
+// the walk alone 233-247 and 159-166; wgrad
+// 194-228, its fast path 224-228). At 128 threads a 64-wide block takes ~21 K registers and 72 KiB of shared memory: 3
 // blocks per SM on an H100 (2 on an A100's 164 KiB), against 2 (1) of the 128-wide tile. One k-tile of the cp.async
-// path, read from the sm_80 SASS of a build with the element path compiled out (the library's loop also holds the
-// element-load branch, which this path skips): BF16 fprop 636 instructions: 16 LDGSTS.E.BYPASS.128.ZFILL, 32
-// LDSM.16.M88.4, 128 HMMA.16816.F32.BF16 (20%); 64-wide 514: 12 LDGSTS, 24 LDSM, 64 HMMA (12.5%); BF16 dgrad at stride
-// 1: 681 (19% HMMA); TF32 fprop 894 (128 HMMA.1688.F32.TF32, 14%: cvt.rna on every fragment register), 64-wide 721 (64
-// HMMA). The multistage GEMM's k-tile is about 400: the gather's addressing costs ~15 instructions per copy more. At
-// the 64-wide tile the A gather's ~355 integer instructions per k-tile are most of the loop: at Kg = 16 the kernel is
-// bound by the gather's issue, not by the tensor cores (a GPU run decides).
+// path, read from the sm_80 SASS of a build with the element paths compiled out (async_a and async_b taken as true;
+// dgrad also with its stride-1 branches taken; static loops that hold the untaken branches are larger: in the
+// library BF16 fprop 1351 -> 1135 instructions, dgrad 1956 -> 1773, or 1301 -> 1075 without the element paths), before
+// -> after the incremental walk: BF16 fprop 636 -> 391 instructions, of which 401 -> 206 integer, 128
+// HMMA.16816.F32.BF16 (20% -> 33%), 32 LDSM.16.M88.4, 16 LDGSTS.E.BYPASS.128 (A's with the zero-fill predicate, B's
+// .ZFILL); 64-wide 514 -> 283 (355 -> 174 integer; 64 HMMA, 12.5% -> 23%); BF16 dgrad at stride 1: 681 -> 391 (19% ->
+// 33%); TF32 fprop 894 -> 669 (128 HMMA.1688.F32.TF32, 14% -> 19%: cvt.rna on every fragment register), 64-wide 721 ->
+// 485. The multistage GEMM's k-tile is about 400: the gather's addressing no longer costs more than the GEMM's plain
+// copies. Per A copy about 6 instructions remain (two bounds checks, the address, the select of a safe source for a
+// zero-filled copy), plus the row's 3 adds per k-tile. At the 64-wide tile integer instructions are still 61% of the
+// loop: at Kg = 16 the kernel may still be bound by issue rather than by the tensor cores (a GPU run decides).
 //
-// Order of the sums: each output adds its mma k-steps in reduction order, fprop and dgrad without a split: bitwise
-// the same run to run and under every emulator schedule; wgrad's split-K partials are summed in a fixed order.
+// Order of the sums: each output adds its mma k-steps in reduction order; where fprop or dgrad split K, each part adds
+// its own k-steps in order from zero and the parts are added in part order (a different order from the unsplit sum:
+// the last bits may differ; on exact operands both equal the reference), fixed by the shape; wgrad's split-K partials
+// likewise. Nothing depends on scheduling: bitwise the same run to run and under every emulator schedule.
 #pragma once
+#include <type_traits>
+
+#include "kernels/conv2d_tc.h"  // conv2d_tc_igemm_splits
 #include "kernels/tc_gemm_multistage.cuh"
 #include "layers/ops/conv2d.h"
 
@@ -85,6 +120,16 @@ struct ConvArgs {
   int M;     // N OH OW
   int Kred;  // R S Tg
 };
+
+// Where the GEMM's output rows lie in the output tensor: row m = (n, i, j) over N x OH x OW is pixel
+// (h0 + sh i, w0 + sw j) of an H x W image n, M = N H W rows in all. The identity {0, 0, 1, 1, OH, OW, M} except for a
+// stride phase of dgrad (launch_conv_dgrad_phases: the pixels h = h0 + stride_h i, w = w0 + stride_w j of dx).
+struct OutRows {
+  int h0, w0, sh, sw, H, W, M;
+};
+inline OutRows identity_rows(const ConvArgs& c) {
+  return {0, 0, 1, 1, c.OH, c.OW, c.M};
+}
 
 // The pixel of T along one dimension for an output coordinate's base (o stride - pad for fprop, o + pad for dgrad)
 // and a tap's offset (r dil, or -r dil): false outside T (or between dgrad's strided pixels).
@@ -114,57 +159,105 @@ FOVEA_DEVICE_INLINE int tap_offset(int r, int dil) {
   return kPass == Pass::fprop ? r * dil : -r * dil;
 }
 
-// One thread's share of an A k-tile on the cp.async path: chunk position `chunk` of rows row0 + 16 i.
+// One thread's share of an A k-tile on the cp.async path: chunk position `chunk` of rows row0 + 16 i, and the walk
+// of the chunk's reduction index kk = kt kBK + chunk kChunk over the k-tiles (model: CUTLASS's "optimized" SM80
+// activation iterators, which precompute per-k-tile advances; the idea, not the code). kk is kept as (r, s, ch), its
+// tap and first channel (Tg is a multiple of the chunk: one tap per chunk), and a k-tile advances it by
+// kBK = (step_r S + step_s) Tg + step_c with one carry per digit: no division after the first k-tile. Each row keeps
+// its tap's pixel as coordinates (h, w) and as an offset in T, moved by the same deltas for every row.
 template <class P>
 struct ActivationPlan {
   static constexpr int kRowStep = Ms<P>::kThreads / 8;
   static constexpr int kCopies = Ms<P>::kTile / kRowStep;
   int chunk, row0;
-  int image[kCopies];  // n TH TW TC: the row's image in T
-  int h0[kCopies];     // row_base of oh; far below 0 for a row past M (every copy then zero-fills)
-  int w0[kCopies];     // row_base of ow
+  int h[kCopies];         // the row's base plus the tap's offset (see tap): far below 0 for a row past M
+  int w[kCopies];         //
+  unsigned off[kCopies];  // ((n TH + h) TW + w) TC + t_off + ch, modulo 2^32 (h, w may be outside T)
+  int r, s, ch;           // the next k-tile's kk: r >= R past the reduction
+  int step_r, step_s, step_c;
+#if defined(FOVEA_EMU)
+  int kt;  // the k-tile the walk is at: copy_activation_tile checks that it is called in order
+#endif
 };
 
+// The tap's part of a row's offset (the row's h and w moved by dh, dw): (dh TW + dw) TC + ch.
+FOVEA_DEVICE_INLINE unsigned tap_delta(const ConvArgs& c, int dh, int dw, int ch) {
+  return (unsigned(dh) * c.TW + unsigned(dw)) * c.TC + unsigned(ch);
+}
+
+// The plan of thread tid for the block's rows from m0 (group channels from t_off), its walk at k-tile kt0 (the
+// divisions of the walk happen here, once).
 template <class P, Pass kPass>
-FOVEA_DEVICE_INLINE ActivationPlan<P> activation_plan(const ConvArgs& c, int m0, int tid) {
+FOVEA_DEVICE_INLINE ActivationPlan<P> activation_plan(const ConvArgs& c, int m0, int t_off, int tid, int kt0 = 0) {
   using A = ActivationPlan<P>;
+  constexpr int kBK = Ms<P>::kBK;
   A a;
   a.row0 = tid / 8, a.chunk = tid % 8;
+  // S = 0 (an empty reduction, as a dgrad stride phase that no tap reaches): nothing is staged; decode as S = 1.
+  const int S = c.S > 0 ? c.S : 1;
+  const int kk = kt0 * kBK + a.chunk * Ms<P>::kChunk, rs = kk / c.Tg;
+  a.r = rs / S, a.s = rs - a.r * S, a.ch = kk - rs * c.Tg;
+  const int q = kBK / c.Tg;
+  a.step_r = q / S, a.step_s = q - a.step_r * S, a.step_c = kBK - q * c.Tg;
+  const int dh = tap_offset<kPass>(a.r, c.dil_h), dw = tap_offset<kPass>(a.s, c.dil_w);
   const int OHW = c.OH * c.OW;
 #pragma unroll
   for (int i = 0; i < A::kCopies; ++i) {
     const int m = m0 + a.row0 + i * A::kRowStep;
     const int n = m / OHW, o = m - n * OHW, oh = o / c.OW, ow = o - oh * c.OW;
-    a.image[i] = n * c.TH * c.TW * c.TC;
-    a.h0[i] = m < c.M ? row_base<kPass>(oh, c.stride_h, c.pad_h) : -(1 << 30);
-    a.w0[i] = row_base<kPass>(ow, c.stride_w, c.pad_w);
+    const int h0 = row_base<kPass>(oh, c.stride_h, c.pad_h), w0 = row_base<kPass>(ow, c.stride_w, c.pad_w);
+    a.h[i] = (m < c.M ? h0 : -(1 << 29)) + dh;
+    a.w[i] = w0 + dw;
+    a.off[i] = ((unsigned(n) * c.TH + unsigned(h0)) * c.TW + unsigned(w0)) * c.TC + unsigned(t_off) +
+               tap_delta(c, dh, dw, a.ch);
   }
+#if defined(FOVEA_EMU)
+  a.kt = kt0;
+#endif
   return a;
 }
 
-// Issues the cp.async copies of A's k-tile kt (group channels from t_off) into S, zero-filling outside T, past the
-// reduction and past M.
+// Issues the cp.async copies of A's k-tile kt into S, zero-filling outside T, past the reduction and past M, and
+// advances the walk to k-tile kt + 1: called once per k-tile, in order, from the plan's kt0. Per copy (fprop, and
+// dgrad at stride 1, where the pixel's offset is linear in the tap's): two bounds checks and the address; per k-tile
+// and row, three adds.
 template <class P, Pass kPass>
-FOVEA_DEVICE_INLINE void copy_activation_tile(unsigned char* S, const ActivationPlan<P>& a, const ConvArgs& c,
-                                              const typename P::Raw* __restrict__ t, int t_off, int kt) {
-  using M = Ms<P>;
+FOVEA_DEVICE_INLINE void copy_activation_tile(unsigned char* S, ActivationPlan<P>& a, const ConvArgs& c,
+                                              const typename P::Raw* __restrict__ t, int kt) {
   using A = ActivationPlan<P>;
-  const int kk = kt * M::kBK + a.chunk * M::kChunk;
-  const bool k_in = kk < c.Kred;
-  int dh = 0, dw = 0, ch = 0;
-  if (k_in) {  // the chunk's tap (r, s) and first channel: Tg is a multiple of the chunk, so one tap per chunk
-    const int rs = kk / c.Tg, r = rs / c.S;
-    ch = kk - rs * c.Tg, dh = tap_offset<kPass>(r, c.dil_h), dw = tap_offset<kPass>(rs - r * c.S, c.dil_w);
-  }
+#if defined(FOVEA_EMU)
+  if (kt != a.kt) __trap();  // the walk is at another k-tile: stage() called out of order
+  ++a.kt;
+#else
+  (void)kt;
+#endif
+  const bool k_in = a.r < c.R;
+  const int dh = tap_offset<kPass>(a.r, c.dil_h), dw = tap_offset<kPass>(a.s, c.dil_w);
   unsigned char* dst = S + swizzle(a.row0, a.chunk);  // + 2048 bytes per copy: the same swizzle (16 rows apart)
+  const bool linear = kPass == Pass::fprop || (c.stride_h == 1 && c.stride_w == 1);  // uniform
+  if (linear) {  // dgrad at stride 1 checks bounds as fprop does
 #pragma unroll
-  for (int i = 0; i < A::kCopies; ++i) {
-    int th = 0, tw = 0;
-    const bool in =
-        k_in && tap<kPass>(a.h0[i] + dh, c.stride_h, c.TH, th) && tap<kPass>(a.w0[i] + dw, c.stride_w, c.TW, tw);
-    const typename P::Raw* src = in ? t + a.image[i] + (th * c.TW + tw) * c.TC + t_off + ch : t;
-    tc::cp_async<16>(dst + i * A::kRowStep * 128, src, in ? 16 : 0);
+    for (int i = 0; i < A::kCopies; ++i) {
+      const bool in = k_in && unsigned(a.h[i]) < unsigned(c.TH) && unsigned(a.w[i]) < unsigned(c.TW);
+      tc::cp_async<16>(dst + i * A::kRowStep * 128, in ? t + a.off[i] : t, in ? 16 : 0);
+    }
+  } else {  // dgrad at stride > 1: th, tw are quotients; the row's image is recovered from its offset
+#pragma unroll
+    for (int i = 0; i < A::kCopies; ++i) {
+      int th = 0, tw = 0;
+      const bool in = k_in && tap<kPass>(a.h[i], c.stride_h, c.TH, th) && tap<kPass>(a.w[i], c.stride_w, c.TW, tw);
+      const unsigned o = a.off[i] + (unsigned(th - a.h[i]) * c.TW + unsigned(tw - a.w[i])) * c.TC;
+      tc::cp_async<16>(dst + i * A::kRowStep * 128, in ? t + o : t, in ? 16 : 0);
+    }
   }
+  const int ch = a.ch;
+  a.ch += a.step_c, a.s += a.step_s, a.r += a.step_r;
+  if (a.ch >= c.Tg) a.ch -= c.Tg, ++a.s;
+  if (a.s >= c.S) a.s -= c.S, ++a.r;
+  const int ddh = tap_offset<kPass>(a.r, c.dil_h) - dh, ddw = tap_offset<kPass>(a.s, c.dil_w) - dw;
+  const unsigned doff = tap_delta(c, ddh, ddw, a.ch - ch);
+#pragma unroll
+  for (int i = 0; i < A::kCopies; ++i) a.h[i] += ddh, a.w[i] += ddw, a.off[i] += doff;
 }
 
 // Stages A's k-tile kt by element loads and shared stores (any Tg, any alignment), zeros where the copy path fills.
@@ -191,27 +284,37 @@ FOVEA_DEVICE_INLINE void load_activation_tile(unsigned char* S, const ConvArgs& 
   }
 }
 
-// out[m][g cols + j] = sum over the reduction of A[m][.] B[j][.] (+ bias[g cols + j]) for the block's 128 x kBN tile.
-// grid (M tiles, cols tiles, groups), 128 threads, Ms<P, kBN>::kSmemBytes of dynamic shared memory.
+// out[row(m)][g cols + j] = sum over the reduction of A[m][.] B[j][.] (+ bias[g cols + j]) for the block's 128 x kBN
+// tile, row(m) the output row of GEMM row m (OutRows). grid (M tiles, cols tiles, groups x splits), 128 threads,
+// Ms<P, kBN>::kSmemBytes of dynamic shared memory; part s of a group takes k-tiles [s per, (s + 1) per) (none where
+// that is past the reduction: the part writes zeros). splits == 1: the epilogue writes out; else the part's FP32 sums,
+// unscaled and without the bias, to partial[s][rows.M][ldo] (split_k_reduce finishes out).
 template <class P, Pass kPass, Plant kPlant, int kBN>
 __global__ void __launch_bounds__(128)
-    conv2d_tc_igemm_kernel(ConvArgs c, bool async_a, bool async_b, const typename P::Raw* __restrict__ t,
-                           const typename P::Raw* __restrict__ b_rows, const float* __restrict__ bias,
-                           typename P::Raw* __restrict__ out) {
+    conv2d_tc_igemm_kernel(ConvArgs c, OutRows rows, bool async_a, bool async_b, int splits, int per,
+                           const typename P::Raw* __restrict__ t, const typename P::Raw* __restrict__ b_rows,
+                           const float* __restrict__ bias, typename P::Raw* __restrict__ out,
+                           float* __restrict__ partial) {
   using Raw = typename P::Raw;
   using M = Ms<P, kBN>;
   FOVEA_DYNAMIC_SHARED(unsigned char, smem);
 
   const int tid = threadIdx.x;
-  const int m0 = blockIdx.x * M::kTile, n0 = blockIdx.y * kBN, g = blockIdx.z;
+  const int m0 = blockIdx.x * M::kTile, n0 = blockIdx.y * kBN;
+  const int g = int(blockIdx.z) / splits, split = int(blockIdx.z) % splits;
+  const int ktiles = (c.Kred + M::kBK - 1) / M::kBK, kt0 = split * per;
+  const int tiles = ktiles - kt0 < per ? (ktiles - kt0 > 0 ? ktiles - kt0 : 0) : per;
   const int t_off = g * c.Tg, o_off = g * c.cols;
   const Raw* bg = b_rows + int64_t(o_off) * c.Kred;
 
-  const ActivationPlan<P> plan_a = activation_plan<P, kPass>(c, m0, tid);
+  // multistage_mainloop stages k-tiles 0, 1, ... of the part once each, in order: plan_a's walk starts at the part's
+  // first, kt0, and follows (checked on the emulator).
+  ActivationPlan<P> plan_a = activation_plan<P, kPass>(c, m0, t_off, tid, kt0);
   const CopyPlan<P, kBN> plan_b = copy_plan<P, kBN>(bg, c.Kred, n0, c.cols, tid);
   auto stage = [&](unsigned char* S, int kt) {
+    kt += kt0;
     if (async_a)
-      copy_activation_tile<P, kPass>(S, plan_a, c, t, t_off, kt);
+      copy_activation_tile<P, kPass>(S, plan_a, c, t, kt);
     else
       load_activation_tile<P, kPass>(S, c, t, t_off, m0, kt, tid);
     if (async_b)
@@ -221,13 +324,27 @@ __global__ void __launch_bounds__(128)
   };
 
   float acc[4][kBN / 16][4] = {};
-  multistage_mainloop<P, kPlant>(smem, (c.Kred + M::kBK - 1) / M::kBK, stage, acc);
+  multistage_mainloop<P, kPlant>(smem, tiles, stage, acc);
 
+  const int OHW = c.OH * c.OW;
+  auto row = [&](int m) -> int64_t {  // OutRows: uniform branch, the identity everywhere but a dgrad stride phase
+    if (rows.sh == 1 && rows.sw == 1) return m;
+    const int n = m / OHW, o = m - n * OHW, i = o / c.OW, j = o - i * c.OW;
+    return (int64_t(n) * rows.H + rows.h0 + rows.sh * i) * rows.W + rows.w0 + rows.sw * j;
+  };
+  if (splits > 1) {  // the part's FP32 sums, in the output's layout
+    float* part = partial + int64_t(split) * rows.M * c.ldo;
+    for_each_accumulator(acc, [&](int bm, int bn, float a) {
+      const int m = m0 + bm, j = n0 + bn;
+      if (m < c.M && j < c.cols) part[row(m) * c.ldo + o_off + j] = a;
+    });
+    return;
+  }
   for_each_accumulator(acc, [&](int bm, int bn, float a) {
     const int m = m0 + bm, j = n0 + bn;
     if (m >= c.M || j >= c.cols) return;
     const float v = bias ? a + P::to_float(P::from_float(bias[o_off + j])) : a;
-    out[int64_t(m) * c.ldo + o_off + j] = P::from_float(v);
+    out[row(m) * c.ldo + o_off + j] = P::from_float(v);
   });
 }
 
@@ -256,53 +373,125 @@ ConvArgs conv_args(const char* op, const Conv2dParams& p) {
   return c;
 }
 
+// One axis of dgrad's stride phase a (0 <= a < stride): the dx pixels x with (x + pad) mod stride == a are x0 + stride
+// i, i < count; the taps that reach them are those with r dil mod stride == a, r0 + step j for j < taps (taps 0: the
+// phase receives none, its pixels are zeros); pixel i and tap j read dy at base + i - j dstep (exact: x0 + pad - r0 dil
+// is a multiple of stride). Unit stride: the one phase x0 = 0, count X, r0 = 0, step 1, taps R, base pad, dstep dil.
+struct DgradPhaseAxis {
+  int x0, count, r0, step, taps, base, dstep;
+};
+FOVEA_HD_INLINE int gcd_int(int a, int b) {
+  while (b) {
+    const int t = a % b;
+    a = b, b = t;
+  }
+  return a;
+}
+inline DgradPhaseAxis dgrad_phase_axis(int a, int pad, int stride, int dil, int R, int X) {
+  DgradPhaseAxis p;
+  p.x0 = ((a - pad) % stride + stride) % stride;
+  p.count = p.x0 < X ? (X - p.x0 + stride - 1) / stride : 0;
+  p.step = stride / gcd_int(stride, dil);  // r dil mod stride repeats every step taps
+  p.r0 = -1;
+  for (int r = 0; r < R && r < p.step && p.r0 < 0; ++r)
+    if (r * dil % stride == a) p.r0 = r;
+  p.taps = p.r0 < 0 ? 0 : (R - 1 - p.r0) / p.step + 1;
+  if (p.r0 < 0) p.r0 = 0;
+  p.base = (p.x0 + pad - p.r0 * dil) / stride;
+  p.dstep = p.step * dil / stride;
+  return p;
+}
+// Taps r < R of the phases before phase a along one axis (those with r dil mod stride < a): where phase a's filter
+// rows start in dgrad's rearranged filter (filter_for_dgrad, kernels/conv2d_tc_igemm.cu).
+FOVEA_HD_INLINE int dgrad_taps_before(int a, int R, int stride, int dil) {
+  int n = 0;
+  for (int r = 0; r < R; ++r) n += r * dil % stride < a;
+  return n;
+}
+
 // The block tile's width for `cols` GEMM columns per group (K/g for fprop, C/g for dgrad): 64 up to 64 columns (a
 // 128-wide tile would spend half or more of its mma on zero columns), else 128 (a third more mma per byte staged than
 // 128 x 64: 512 per 32 KiB against 256 per 24 KiB). A function of the shape only: the sums do not depend on it.
 inline int conv_tile_n(int cols) {
-  return cols <= 64 ? 64 : 128;
+  return int(ops::conv2d_tc_tile_n(cols));  // kernels/conv2d_tc.h: the split-K rule counts the same tiles
+}
+
+// P's precision (the split-K rule and the workspace are sized per precision: kernels/conv2d_tc.h).
+template <class P>
+constexpr Precision precision_of() {
+  return std::is_same_v<P, Tf32> ? Precision::tf32 : std::is_same_v<P, Bf16> ? Precision::bf16 : Precision::fp16;
 }
 
 template <class P, Pass kPass, Plant kPlant, int kBN>
-void launch_conv_igemm_tile(const char* op, const ConvArgs& c, int groups, const typename P::Raw* t,
-                            const typename P::Raw* b_rows, const float* bias, typename P::Raw* out, double flops,
-                            StreamHandle stream) {
+void launch_conv_igemm_tile(const char* op, const ConvArgs& c, const OutRows& rows, int groups, int splits,
+                            const typename P::Raw* t, const typename P::Raw* b_rows, const float* bias,
+                            typename P::Raw* out, float* partial, double flops, StreamHandle stream) {
   using M = Ms<P, kBN>;
   constexpr int kE = int(sizeof(typename P::Raw));
   // 16-byte chunks of channels: every pixel's group channels start 16-byte aligned.
   const bool async_a = aligned16(t) && (c.Tg * kE) % 16 == 0 && (c.TC * kE) % 16 == 0;
   const bool async_b = aligned16(b_rows) && (c.Kred * kE) % 16 == 0;
-  const dim3 grid(unsigned((c.M + M::kTile - 1) / M::kTile), unsigned((c.cols + kBN - 1) / kBN), unsigned(groups));
+  const int ktiles = (c.Kred + M::kBK - 1) / M::kBK, per = (ktiles + splits - 1) / splits;
+  FOVEA_CHECK(int64_t(groups) * splits <= 65535, op, ": groups x splits = ", int64_t(groups) * splits,
+              " is above the grid's 65535");
+  FOVEA_CHECK(splits == 1 || partial, op, ": split-K in ", splits, " parts needs its partials' workspace");
+  const dim3 grid(unsigned((c.M + M::kTile - 1) / M::kTile), unsigned((c.cols + kBN - 1) / kBN),
+                  unsigned(groups * splits));
   const cudaError_t err = cudaFuncSetAttribute(conv2d_tc_igemm_kernel<P, kPass, kPlant, kBN>,
                                                cudaFuncAttributeMaxDynamicSharedMemorySize, M::kSmemBytes);
   FOVEA_CHECK(err == cudaSuccess, op, ": cudaFuncSetAttribute(MaxDynamicSharedMemorySize, ", M::kSmemBytes,
               ") failed: ", cudaGetErrorString(err), " (the device needs ", M::kSmemBytes / 1024,
               " KiB of shared memory per block: sm_80+)");
   note_flop(flops);
-  FOVEA_LAUNCH((conv2d_tc_igemm_kernel<P, kPass, kPlant, kBN>), grid, M::kThreads, M::kSmemBytes, stream, c, async_a,
-               async_b, t, b_rows, bias, out);
+  FOVEA_LAUNCH((conv2d_tc_igemm_kernel<P, kPass, kPlant, kBN>), grid, M::kThreads, M::kSmemBytes, stream, c, rows,
+               async_a, async_b, splits, per, t, b_rows, bias, out, partial);
 }
 
-// out = the pass's GEMM: t gathered (NHWC), b_rows the cols x Kred rows of each group, bias (FP32, may be null); the
-// block tile 128 x conv_tile_n(cols).
+// The second launch of a split: the parts in order 0, 1, ..., the bias, one rounding; out is M rows of ldo.
+template <class P>
+void launch_conv_split_reduce(int splits, int64_t M, int ldo, const float* partial, const float* bias,
+                              typename P::Raw* out, StreamHandle stream) {
+  const int64_t n = M * ldo;
+  FOVEA_LAUNCH(split_k_reduce<P>, split_k_reduce_grid(n), 256, 0, stream, partial, splits, n, M, int64_t(ldo),
+               int64_t(ldo), n, 1.0f, 0.0f, bias, out);
+}
+
+// out (its rows placed by `rows`) = the pass's GEMM: t gathered (NHWC), b_rows the cols x Kred rows of each group,
+// bias (FP32, may be null); the block tile 128 x conv_tile_n(cols). splits > 1 (ops::conv2d_tc_igemm_splits): the
+// parts' FP32 sums to partial (splits x rows.M x ldo floats), for launch_conv_split_reduce.
 template <class P, Pass kPass, Plant kPlant = Plant::none>
-void launch_conv_igemm(const char* op, const ConvArgs& c, int groups, const typename P::Raw* t,
-                       const typename P::Raw* b_rows, const float* bias, typename P::Raw* out, double flops,
-                       StreamHandle stream) {
+void launch_conv_igemm_parts(const char* op, const ConvArgs& c, const OutRows& rows, int groups, int splits,
+                             const typename P::Raw* t, const typename P::Raw* b_rows, const float* bias,
+                             typename P::Raw* out, float* partial, double flops, StreamHandle stream) {
   if (c.M == 0 || c.cols == 0) return;
   if (conv_tile_n(c.cols) == 64)
-    launch_conv_igemm_tile<P, kPass, kPlant, 64>(op, c, groups, t, b_rows, bias, out, flops, stream);
+    launch_conv_igemm_tile<P, kPass, kPlant, 64>(op, c, rows, groups, splits, t, b_rows, bias, out, partial, flops,
+                                                 stream);
   else
-    launch_conv_igemm_tile<P, kPass, kPlant, 128>(op, c, groups, t, b_rows, bias, out, flops, stream);
+    launch_conv_igemm_tile<P, kPass, kPlant, 128>(op, c, rows, groups, splits, t, b_rows, bias, out, partial, flops,
+                                                  stream);
 }
 
-// y (N P Q x K, NHWC) = conv(x (NHWC), w (KRSC)) + b at P's precision; b may be null.
+// The whole GEMM (rows: the identity), the reduce after it where it splits.
+template <class P, Pass kPass, Plant kPlant = Plant::none>
+void launch_conv_igemm(const char* op, const ConvArgs& c, int groups, int splits, const typename P::Raw* t,
+                       const typename P::Raw* b_rows, const float* bias, typename P::Raw* out, float* partial,
+                       double flops, StreamHandle stream) {
+  if (c.M == 0 || c.cols == 0) return;
+  launch_conv_igemm_parts<P, kPass, kPlant>(op, c, identity_rows(c), groups, splits, t, b_rows, bias, out, partial,
+                                            flops, stream);
+  if (splits > 1) launch_conv_split_reduce<P>(splits, c.M, c.ldo, partial, bias, out, stream);
+}
+
+// y (N P Q x K, NHWC) = conv(x (NHWC), w (KRSC)) + b at P's precision; b may be null. partial: the split-K partials
+// (ops::conv2d_tc_igemm_partial_floats floats; may be null where that is 0).
 template <class P, Plant kPlant = Plant::none>
 void launch_conv_fprop(const char* op, const Conv2dParams& p, const typename P::Raw* x, const typename P::Raw* w,
-                       const float* b, typename P::Raw* y, StreamHandle stream) {
+                       const float* b, typename P::Raw* y, float* partial, StreamHandle stream) {
   const ConvArgs c = conv_args<Pass::fprop>(op, p);
   check_ptr(op, "x", x), check_ptr(op, "w", w), check_ptr(op, "y", y);
-  launch_conv_igemm<P, Pass::fprop, kPlant>(op, c, int(p.groups), x, w, b, y, p.flops(), stream);
+  const int splits = int(ops::conv2d_tc_igemm_splits(ConvOp::forward, precision_of<P>(), p));
+  launch_conv_igemm<P, Pass::fprop, kPlant>(op, c, int(p.groups), splits, x, w, b, y, partial, p.flops(), stream);
 }
 
 // ------------------------------------------------------------------ wgrad
@@ -323,9 +512,12 @@ void launch_conv_fprop(const char* op, const Conv2dParams& p, const typename P::
 //     4-way). Kept as the fast path's bitwise reference.
 // Cost model of the fast path, per block and k-tile: the GEMM's (32 KiB by 16 cp.async per thread, 128
 // ldmatrix.x4, 512 mma.sync: checked on the emulator's metrics, TcConvEmu.WgradFastPathFreeOfBankConflicts), plus the
-// x addressing: each of a thread's 8 rows per k-tile decodes its (n, p, q) (2 integer divisions) and two bounds
-// checks; the chunk's tap (r, s) and channel are decoded once per block. ptxas (nvcc 13): 213 registers on sm_80, 216
-// on sm_90, no spills (element path 221 / 212, TF32 194 / 201). The SASS loop mix is not read yet.
+// x addressing: each of a thread's 8 rows per k-tile checks two bounds and steps its pixel and offsets by 8 rows
+// (five adds, two carries); the chunk's tap (r, s) and channel are decoded once per block (WgradPlan). ptxas (nvcc
+// 13): 224 registers on sm_80, 228 on sm_90, no spills (element path 221 / 212, TF32 194 / 201). SASS (sm_90, the
+// library's loop): 1137 -> 426 instructions per k-tile with the walk (integer 755 -> 216, and 51 -> 14 integer
+// opcodes the sm_90 disassembler leaves undecoded; 128 HMMA.16816.F32.BF16, 11.3% -> 30%; 32 LDSM.16.MT88.4; 16
+// LDGSTS.E.BYPASS.128); sm_80 1091 -> 424 (796 -> 239 integer).
 // Split-K (conv2d_tc.h, conv2d_tc_wgrad_splits): split s of the reduction's k-tiles writes FP32 partials to
 // partial[s][K][R S Cg]; split_k_reduce (kernels/tc_gemm_multistage.cuh) sums them in split order and rounds once:
 // deterministic.
@@ -355,38 +547,88 @@ FOVEA_DEVICE_INLINE void load_wgrad_x_tile(unsigned char* S, const ConvArgs& c, 
   }
 }
 
-// The fast path (kTrans; BF16/FP16 only, where Kg and Cg are multiples of 8 and x, dy, K and C 16-byte aligned:
-// conv2d_tc_wgrad_fast): both operands are staged in their natural, reduction-major layout, 64 reduction rows of
-// 128 elements per k-tile, by 16-byte cp.async with zero fill, and read by ldmatrix.trans (multistage_mainloop's
-// kTrans). Thread t copies chunk t % 16 of reduction rows t / 16 + 8 i (i < 8) of each operand: 8 lanes write the
-// 8 chunks of one half row, one wavefront under swizzle_t. The x chunk's tap (r, s) and channel are fixed for the
-// block (cols0 + 8 chunk); each row's (n, p, q) is decoded per copy (2 divisions).
+// The fast path's copies of one thread (kTrans; BF16/FP16 only, where Kg and Cg are multiples of 8 and x, dy, K and C
+// 16-byte aligned: conv2d_tc_wgrad_fast): both operands are staged in their natural, reduction-major layout, 64
+// reduction rows of 128 elements per k-tile, by 16-byte cp.async with zero fill, and read by ldmatrix.trans
+// (multistage_mainloop's kTrans). Thread t copies chunk t % 16 of reduction rows t / 16 + 8 i (i < 8) of each operand:
+// 8 lanes write the 8 chunks of one half row, one wavefront under swizzle_t. The x chunk's tap (r, s) and channel are
+// fixed for the block (cols0 + 8 chunk), decoded once. The rows' (n, p, q) are walked, not decoded: the thread's
+// rows m, m + 8, ... run on across k-tiles (kBK = 64 = 8 copies of 8 rows), so the plan holds its next row as its
+// pixel (th, tw) and offset in x (and in dy), and each copy adds the precomputed split of 8 rows, (images OH +
+// step_p) OW + step_q, with one carry per digit (q past OW, p past OH): no division after the first k-tile.
+struct WgradPlan {
+  int chunk, row0;
+  int k;               // dy's column (rows0 + 8 chunk); its copies zero-fill where k >= Kg
+  bool k_in, col_in;   // the chunk inside Kg, inside R S Cg
+  int m;               // the thread's next row, m = (n, p, q)
+  unsigned dy;         // m ldo + k: the row's chunk in dy_g
+  int th, tw;          // its pixel in x: p stride_h + r dil_h - pad_h, q stride_w + s dil_w - pad_w
+  int th_end, tw_end;  // th and tw at p = OH, q = OW: where the walk carries
+  unsigned xo;         // its chunk's offset in x: ((n TH + th) TW + tw) TC + t_off + the chunk's first channel
+  int step_h, step_w;  // 8 rows = (images OH + step_p) OW + step_q: step_p stride_h, step_q stride_w
+  unsigned step_xo;    // and in x: images TH TW TC + (step_p stride_h TW + step_q stride_w) TC
+#if defined(FOVEA_EMU)
+  int kt;
+#endif
+};
+
+// The plan of thread tid for the block's tile (rows0: dy's columns, cols0: x's (r, s, c) columns), at k-tile kt0.
 template <class P>
-FOVEA_DEVICE_INLINE void copy_wgrad_tiles(unsigned char* S, const ConvArgs& c, const typename P::Raw* __restrict__ x,
-                                          const typename P::Raw* __restrict__ dyg, int t_off, int rows0, int cols0,
-                                          int kt, int tid) {
+FOVEA_DEVICE_INLINE WgradPlan wgrad_plan(const ConvArgs& c, int t_off, int rows0, int cols0, int kt0, int tid) {
+  static_assert(Ms<P>::kBK == 64, "a k-tile is 8 steps of 8 rows");
+  WgradPlan a;
+  a.chunk = tid % 16, a.row0 = tid / 16;
+  a.k = rows0 + 8 * a.chunk;
+  const int col = cols0 + 8 * a.chunk;
+  a.k_in = a.k < c.cols, a.col_in = col < c.Kred;
+  const int S = c.S > 0 ? c.S : 1;        // S = 0: an empty reduction, nothing is staged
+  const int rs = col / c.Tg, r = rs / S;  // Tg is a multiple of 8: the chunk is 8 channels of one tap
+  const int hb = r * c.dil_h - c.pad_h, wb = (rs - r * S) * c.dil_w - c.pad_w;
+  a.m = kt0 * 64 + a.row0;
+  a.dy = unsigned(a.m) * c.ldo + unsigned(a.k);
+  const int OHW = c.OH * c.OW, n = a.m / OHW, o = a.m - n * OHW, p = o / c.OW, q = o - p * c.OW;
+  a.th = p * c.stride_h + hb, a.tw = q * c.stride_w + wb;
+  a.th_end = c.OH * c.stride_h + hb, a.tw_end = c.OW * c.stride_w + wb;
+  a.xo = ((unsigned(n) * c.TH + unsigned(a.th)) * c.TW + unsigned(a.tw)) * c.TC + unsigned(t_off + col - rs * c.Tg);
+  const int images = 8 / OHW, o8 = 8 - images * OHW, step_p = o8 / c.OW, step_q = o8 - step_p * c.OW;
+  a.step_h = step_p * c.stride_h, a.step_w = step_q * c.stride_w;
+  a.step_xo = (unsigned(images) * c.TH * c.TW + unsigned(a.step_h) * c.TW + unsigned(a.step_w)) * c.TC;
+#if defined(FOVEA_EMU)
+  a.kt = kt0;
+#endif
+  return a;
+}
+
+// Issues the cp.async copies of k-tile kt of both operands into S (dy_g's rows, then x's gathered rows) and advances
+// the walk to k-tile kt + 1: called once per k-tile, in order, from the plan's kt0.
+template <class P>
+FOVEA_DEVICE_INLINE void copy_wgrad_tiles(unsigned char* S, WgradPlan& a, const ConvArgs& c,
+                                          const typename P::Raw* __restrict__ x,
+                                          const typename P::Raw* __restrict__ dyg, int kt) {
   using M = Ms<P>;
-  const int chunk = tid % 16, row0 = tid / 16;
-  const int k = rows0 + 8 * chunk, col = cols0 + 8 * chunk;
-  const bool k_in = k < c.cols, col_in = col < c.Kred;
-  int dh = 0, dw = 0, ch = 0;
-  if (col_in) {  // Tg is a multiple of 8: the chunk is 8 channels of one tap
-    const int rs = col / c.Tg, r = rs / c.S;
-    ch = col - rs * c.Tg, dh = r * c.dil_h, dw = (rs - r * c.S) * c.dil_w;
-  }
-  const int OHW = c.OH * c.OW;
+#if defined(FOVEA_EMU)
+  if (kt != a.kt) __trap();  // the walk is at another k-tile: stage() called out of order
+  ++a.kt;
+#else
+  (void)kt;
+#endif
 #pragma unroll
   for (int i = 0; i < 8; ++i) {
-    const int row = row0 + 8 * i, m = kt * M::kBK + row;
-    const bool m_in = m < c.M;
-    tc::cp_async<16>(S + swizzle_t(row, chunk), m_in && k_in ? dyg + int64_t(m) * c.ldo + k : dyg,
-                     m_in && k_in ? 16 : 0);
-    const int n = m / OHW, o = m - n * OHW, oh = o / c.OW, ow = o - oh * c.OW;
-    int th = 0, tw = 0;
-    const bool in = m_in && col_in && tap<Pass::fprop>(oh * c.stride_h - c.pad_h + dh, c.stride_h, c.TH, th) &&
-                    tap<Pass::fprop>(ow * c.stride_w - c.pad_w + dw, c.stride_w, c.TW, tw);
-    const typename P::Raw* src = in ? x + ((int64_t(n) * c.TH + th) * c.TW + tw) * c.TC + t_off + ch : x;
-    tc::cp_async<16>(S + M::kOperandBytes + swizzle_t(row, chunk), src, in ? 16 : 0);
+    const int row = a.row0 + 8 * i;
+    const bool m_in = a.m < c.M;
+    tc::cp_async<16>(S + swizzle_t(row, a.chunk), m_in && a.k_in ? dyg + a.dy : dyg, m_in && a.k_in ? 16 : 0);
+    const bool in = m_in && a.col_in && unsigned(a.th) < unsigned(c.TH) && unsigned(a.tw) < unsigned(c.TW);
+    tc::cp_async<16>(S + M::kOperandBytes + swizzle_t(row, a.chunk), in ? x + a.xo : x, in ? 16 : 0);
+    // the next row: q + step_q < 2 OW, p + step_p + 1 < 2 OH, so one carry each
+    a.m += 8, a.dy += 8u * c.ldo, a.th += a.step_h, a.tw += a.step_w, a.xo += a.step_xo;
+    if (a.tw >= a.tw_end) {  // q wraps: q - OW, p + 1
+      a.tw -= c.OW * c.stride_w, a.th += c.stride_h;
+      a.xo += (unsigned(c.stride_h) * c.TW - unsigned(c.OW * c.stride_w)) * c.TC;
+    }
+    if (a.th >= a.th_end) {  // p wraps: p - OH, n + 1
+      a.th -= c.OH * c.stride_h;
+      a.xo += (unsigned(c.TH) - unsigned(c.OH * c.stride_h)) * c.TW * c.TC;
+    }
   }
 }
 
@@ -407,9 +649,11 @@ __global__ void __launch_bounds__(128)
   const int tiles = ktiles - kt0 < per ? (ktiles - kt0 > 0 ? ktiles - kt0 : 0) : per;
   const typename P::Raw* dyg = dy + g * c.cols;  // dy[m][g Kg + k]: k-contiguous rows of ldo
 
+  WgradPlan plan{};  // the fast path's walk over the reduction rows from k-tile kt0, staged in order (see above)
+  if constexpr (kTrans) plan = wgrad_plan<P>(c, g * c.Tg, rows0, cols0, kt0, tid);
   auto stage = [&](unsigned char* S, int kt) {
     if constexpr (kTrans) {
-      copy_wgrad_tiles<P>(S, c, x, dyg, g * c.Tg, rows0, cols0, kt0 + kt, tid);
+      copy_wgrad_tiles<P>(S, plan, c, x, dyg, kt0 + kt);
     } else {
       load_tile<P>(S, dyg, c.ldo, true, rows0, c.cols, kt0 + kt, c.M, tid);
       load_wgrad_x_tile<P>(S + M::kOperandBytes, c, x, g * c.Tg, cols0, kt0 + kt, tid);

@@ -260,18 +260,23 @@ FOVEA_DEVICE_INLINE void for_each_accumulator(const float (&acc)[4][kNT][4], con
 }
 
 // out[i] (row i / cols, column i % cols of batch entry i / (rows cols), at ld and stride) = alpha (the partials of
-// element i summed in part order: partial[0][i] + partial[1][i] + ...) + beta out[i] (not read when beta == 0),
-// rounded to the type once. The second kernel of every split-K (the GEMM's and the implicit-GEMM wgrad's): the fixed
-// order makes the result independent of the blocks' schedule. n = batch rows cols elements per part.
+// element i summed in part order: partial[0][i] + partial[1][i] + ...) + beta out[i] (not read when beta == 0)
+// + bias[i % cols] rounded to the type (null: none; the implicit-GEMM fprop's bias, added as its unsplit epilogue
+// does), rounded to the type once. The second kernel of every split-K (the GEMM's and the implicit-GEMM
+// convolutions'): the fixed order makes the result independent of the blocks' schedule. n = batch rows cols elements
+// per part.
 template <class P>
 __global__ void split_k_reduce(const float* __restrict__ partial, int splits, int64_t n, int64_t rows, int64_t cols,
-                               int64_t ld, int64_t stride, float alpha, float beta, typename P::Raw* __restrict__ out) {
+                               int64_t ld, int64_t stride, float alpha, float beta, const float* __restrict__ bias,
+                               typename P::Raw* __restrict__ out) {
   for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) {
     float s = partial[i];
     for (int k = 1; k < splits; ++k) s += partial[int64_t(k) * n + i];
     const int64_t b = i / (rows * cols), r = i % (rows * cols);
     typename P::Raw* o = out + b * stride + (r / cols) * ld + r % cols;
-    *o = P::from_float(beta == 0.0f ? alpha * s : alpha * s + beta * P::to_float(*o));
+    float v = beta == 0.0f ? alpha * s : alpha * s + beta * P::to_float(*o);
+    if (bias) v += P::to_float(P::from_float(bias[r % cols]));
+    *o = P::from_float(v);
   }
 }
 
@@ -361,7 +366,7 @@ void launch_multistage(const char* op, const Exec& ex, Precision prec, const Sge
   if (splits > 1) {
     const int64_t n = p.batch * p.M * p.N;
     FOVEA_LAUNCH(split_k_reduce<P>, split_k_reduce_grid(n), 256, 0, ex.stream, partial, splits, n, p.M, p.N, p.ldc,
-                 p.stride_c, p.alpha, p.beta, C);
+                 p.stride_c, p.alpha, p.beta, nullptr, C);
   }
 }
 

@@ -158,9 +158,10 @@ else step "cudnn-precision" "$OUT/logs/cudnn_precision.log" "$BUILD/tests/cudnn_
 fi
 
 # The implicit-GEMM tensor-core convolutions (kernels/conv2d_tc_igemm.cuh: fprop, dgrad, wgrad) in a row of their own:
-# the 16-byte cp.async gather with zero fill at padding and image borders, the dgrad index map, wgrad's split-K, the
-# 128 x 64 block tile's bits equal to the 128 x 128 one's, and the op-level route through NHWC copies, on the
-# hardware's mma; the ResNet CIFAR shapes (TcConvSlow) run here too.
+# the 16-byte cp.async gather with zero fill at padding and image borders, the dgrad index map and its stride phases,
+# split-K of fprop (the reduce adds the bias), dgrad and wgrad, the 128 x 64 block tile's bits equal to the 128 x 128
+# one's, and the op-level route through NHWC copies, on the hardware's mma; the ResNet CIFAR shapes (TcConvSlow) run
+# here too.
 if [ "$HAVE_GPU" = 0 ] && [ "$DRY" = 0 ]; then skip "tensor-core:conv2d_tc_igemm" "no GPU"
 elif [ ! -x "$BUILD/tests/tc_gemm_kernel_test" ] && [ "$DRY" = 0 ]; then skip "tensor-core:conv2d_tc_igemm" "$BUILD/tests/tc_gemm_kernel_test not built"
 else step "tensor-core:conv2d_tc_igemm" "$OUT/logs/tensor_core_conv2d_tc_igemm.log" "$BUILD/tests/tc_gemm_kernel_test" --gtest_filter='*TcConv*cuda*:*PrecisionOps*cuda*' || true

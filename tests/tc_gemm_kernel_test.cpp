@@ -667,6 +667,34 @@ TEST_P(PrecisionOps, Conv2dEqualsTheReferenceOfItsPrecision) {
     }
 }
 
+// The op-level path (kernels/conv2d_tc_igemm.cu's precision stubs: NCHW copies, the kernel, back) on shapes where fprop
+// and dgrad split K (conv2d_tc_igemm_splits > 1; the stubs carve the partials from the op's workspace): bitwise the
+// reference of the precision, as above.
+TEST_P(PrecisionOps, Conv2dSplitKEqualsTheReferenceOfItsPrecision) {
+  FOVEA_SKIP_IF_NO_DEVICE(GetParam());
+  ops::Conv2dAttrs a;
+  a.pad_h = a.pad_w = 1, a.groups = 2;
+  // N = 1, two groups; fprop reduces over R S C/g = 1080, dgrad over R S K/g = 1080 (BF16/FP16: 2 parts, TF32: 4)
+  const Shape xs{1, 240, 4, 3}, ws{16, 120, 3, 3}, xd{1, 16, 3, 4}, wd{240, 8, 3, 3};
+  for (Precision prec : {Precision::tf32, Precision::bf16, Precision::fp16}) {
+    const Conv2dParams pf = ops::conv2d_params(xs, ws, a), pd = ops::conv2d_params(xd, wd, a);
+    ASSERT_GT(ops::conv2d_tc_igemm_splits(ConvOp::forward, prec, pf), 1);
+    ASSERT_GT(ops::conv2d_tc_igemm_splits(ConvOp::backward_data, prec, pd), 1);
+    auto operand = [prec](const Shape& shape, uint64_t seed) {
+      return Tensor::from_vector(precision_operands(shape.numel(), seed, prec), shape);
+    };
+    const Tensor x = operand(xs, 11), w = operand(ws, 12), b = operand({ws[0]}, 13), w2 = operand(wd, 14),
+                 dy = operand({pd.N, pd.K, pd.P(), pd.Q()}, 15);
+    expect_same_as_reference(
+        GetParam(), prec, {x, w, b, w2, dy},
+        [&](ops::Context& ctx, const std::vector<Tensor>& t) {
+          return std::vector<Tensor>{ops::conv2d_forward(ctx, t[0], t[1], t[2], a),
+                                     ops::conv2d_backward_data(ctx, t[4], t[3], xd, a)};
+        },
+        "conv2d split-K");
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Devices, PrecisionOps, test::KernelDevices(), test::DeviceName);
 
 // kernels/nhwc16.h: FP32 NCHW -> 16-bit NHWC narrows every element to nearest even (bits equal the host conversion's,
@@ -778,6 +806,12 @@ std::vector<ConvCase> conv_cases() {
       {"c8_k7_2x3_stride3_pad0", {3, 8, 8, 11}, {7, 8, 2, 3}, conv_attrs(3, 3, 0, 0)},
       // N P Q = 1024: wgrad splits its reduction (2 parts at 16 bits, 4 at TF32); wgrad only (skip_case)
       {"c8_k16_3x3_pad1_split_k", {4, 8, 16, 16}, {16, 8, 3, 3}, conv_attrs(1, 1, 1, 1)},
+      // dgrad's stride phases (dgrad only, skip_case): odd sizes; dilation 2 at stride 2 sends every tap to one
+      // phase (the others' pixels are zeros); a 1 x 1 filter at stride 2 reaches one phase of four
+      {"dgrad_phases_c16_k16_3x3_stride2_pad1_groups2", {1, 16, 7, 9}, {16, 8, 3, 3}, conv_attrs(2, 2, 1, 1, 1, 2)},
+      {"dgrad_phases_c8_k16_3x3_stride2_dil2_pad2", {2, 8, 9, 7}, {16, 8, 3, 3}, conv_attrs(2, 2, 2, 2, 2)},
+      {"dgrad_phases_c8_k16_1x1_stride2", {2, 8, 7, 5}, {16, 8, 1, 1}, conv_attrs(2, 2, 0, 0)},
+      {"dgrad_phases_c8_k12_3x3_stride3x2_pad1x0", {1, 8, 10, 7}, {12, 8, 3, 3}, conv_attrs(3, 2, 1, 0)},
   };
 }
 
@@ -828,7 +862,8 @@ Dims out_dims(ConvOp op, const Conv2dParams& p) {
 }
 
 // Runs the NHWC kernel of (op, prec) on dev with operands given NCHW-like (in0, in1 offset by `offset` elements from
-// 16-byte alignment: 1 forces element loads), and returns its output NCHW-like; the output starts poisoned.
+// 16-byte alignment: 1 forces element loads), and returns its output NCHW-like; the output and the workspace (exactly
+// ops::conv2d_tc_workspace_bytes: asking for more throws) start poisoned.
 std::vector<float> run_conv(Device dev, Precision prec, ConvOp op, const Conv2dParams& p, const std::vector<float>& in0,
                             const std::vector<float>& in1, const std::vector<float>& bias, size_t offset = 0,
                             ConvRun how = ConvRun::kernel) {
@@ -861,7 +896,10 @@ std::vector<float> run_conv(Device dev, Precision prec, ConvOp op, const Conv2dP
     out.poison();
     const DeviceArray<float> bd = DeviceArray<float>::upload(bias, dev);
     const float* bp = bias.empty() ? nullptr : bd.data();
-    Workspace ws(dev);
+    const int64_t ws_bytes = ops::conv2d_tc_workspace_bytes(op, prec, p);
+    DeviceArray<float> scratch(size_t(ws_bytes / 4 + 1), dev);
+    scratch.poison();
+    Workspace ws(dev, scratch.data(), size_t(ws_bytes));
     const Exec ex = test::kernel_exec(dev, &ws);
     const T *x = a.data() + offset, *y = b.data() + offset;
     if (how != ConvRun::kernel) {
@@ -964,6 +1002,7 @@ const char* op_label(ConvOp op) {
 // from BF16 only in the mma's input format and the conversions, so it runs one element-path and two cp.async shapes.
 bool skip_case(const ConvCase& c, ConvOp op, Precision prec) {
   if (c.name == "c8_k16_3x3_pad1_split_k") return op != ConvOp::backward_filter;
+  if (c.name.starts_with("dgrad_phases")) return op != ConvOp::backward_data;
   return prec == Precision::fp16 && c.name != "c3_k5_3x3_stride2x1_pad1x2" && c.name != "c16_k24_3x3_pad1" &&
          c.name != "c16_k8_groups2_dil2";
 }
@@ -1060,6 +1099,10 @@ TEST_P(TcConv, NarrowTileEqualsTheWideTileBitwise) {
     for (Precision prec : {Precision::tf32, Precision::bf16})
       for (const ConvCase& c : conv_cases()) {
         if (c.name == "c8_k16_3x3_pad1_split_k") continue;  // a wgrad shape
+        // dgrad's stride phases: one shape (the phases' rows placed by either tile)
+        if (c.name.starts_with("dgrad_phases") &&
+            (op == ConvOp::forward || c.name != "dgrad_phases_c16_k16_3x3_stride2_pad1_groups2"))
+          continue;
         // TF32 (its own k-tile of 32 elements) on an element-path, a TF32-only cp.async and a cp.async shape
         if (prec == Precision::tf32 && c.name != "c3_k5_3x3_stride2x1_pad1x2" &&
             c.name != "c12_k9_groups3_c4_per_group" && c.name != "c16_k24_3x3_pad1")
@@ -1091,6 +1134,112 @@ TEST_P(TcConv, NarrowTileEqualsTheWideTileBitwise) {
       }
 }
 
+// ---- split-K in fprop and dgrad (kernels/conv2d_tc_igemm.cuh): few output tiles, a long reduction, two groups, one
+// 128-row tile per group. fprop reduces over R S C/g = 9 x 120 = 1080: 17 BF16/FP16 k-tiles in 2 parts (9 and 8, the
+// last k-tile partial), 34 TF32 k-tiles in 4 (9, 9, 9, 7). dgrad at stride 2 reduces each of its 4 stride phases over
+// its taps: 2 x 2, 2 x 1, 1 x 2 and 1 x 1 of the 3 x 3 by K/g = 256 channels, 16 BF16/FP16 k-tiles at most (2 parts
+// of 8: the 1 x 1 phase's 4 k-tiles all in part 0, part 1 adds zeros), 32 TF32 k-tiles (4 parts of 8).
+std::vector<std::pair<ConvOp, ConvCase>> split_cases() {
+  return {{ConvOp::forward,
+           {"fprop_c240_k16_groups2_stride2x1_pad1", {1, 240, 7, 5}, {16, 120, 3, 3}, conv_attrs(2, 1, 1, 1, 1, 2)}},
+          {ConvOp::backward_data,
+           {"dgrad_c16_k512_groups2_stride2_pad1", {2, 16, 5, 5}, {512, 8, 3, 3}, conv_attrs(2, 2, 1, 1, 1, 2)}}};
+}
+int64_t split_parts(Precision prec) {
+  return prec == Precision::tf32 ? 4 : 2;
+}
+
+// Exact operands: bitwise the reference (the parts' sums are exact in any order), on the cp.async gather and the
+// element path; random operands within the bound; every output written; the workspace exactly the partials (plus
+// dgrad's rearranged filter); on the emulator the launches: the parts' kernel and the reduce (dgrad: its filter copy,
+// then the parts' kernel of each of its 4 stride phases, then the reduce).
+TEST_P(TcConv, SplitKEqualsTheReference) {
+  const Device dev = GetParam();
+  FOVEA_SKIP_IF_NO_DEVICE(dev);
+  for (const auto& [op, c] : split_cases())
+    for (Precision prec : {Precision::tf32, Precision::bf16, Precision::fp16}) {
+      const Conv2dParams p = ops::conv2d_params(c.x, c.w, c.a);
+      const std::string what = c.name + " " + std::string(precision_name(prec));
+      const int64_t parts = split_parts(prec), e = prec == Precision::tf32 ? 4 : 2;
+      ASSERT_EQ(ops::conv2d_tc_igemm_splits(op, prec, p), parts) << what;
+      const int64_t partial_bytes = parts * (op == ConvOp::forward ? p.y_size() : p.x_size()) * 4;
+      EXPECT_EQ(ops::conv2d_tc_workspace_bytes(op, prec, p),
+                op == ConvOp::forward ? partial_bytes : (p.w_size() * e + 15) / 16 * 16 + partial_bytes)
+          << what;
+      const ConvOperands exact(op, p, prec, true, 113);
+      const std::vector<float> want = conv_reference(op, p, prec, exact);
+      for (size_t offset : {size_t(0), size_t(1)}) {
+        const uint64_t launches = dev.type == DeviceType::emu ? emu::launch_count() : 0;
+        const std::vector<float> got = run_conv(dev, prec, op, p, exact.in0, exact.in1, exact.b, offset);
+        if (dev.type == DeviceType::emu) {
+          EXPECT_EQ(emu::launch_count() - launches, op == ConvOp::forward ? 2u : 6u) << what << ": launches";
+        }
+        const std::string at = what + " offset " + std::to_string(offset);
+        ASSERT_TRUE(test::all_written(got, at.c_str()));
+        EXPECT_EQ(0, std::memcmp(got.data(), want.data(), got.size() * sizeof(float))) << at << ": not bitwise";
+      }
+      const ConvOperands o(op, p, prec, false, 127);
+      EXPECT_TRUE(matches_reference(op, p, prec, o, run_conv(dev, prec, op, p, o.in0, o.in1, o.b), what));
+    }
+}
+
+// The rule (kernels/conv2d_tc.h, conv2d_tc_igemm_splits): from the shape only, tc_split_k_parts of the block tiles
+// (128 rows x conv2d_tc_tile_n columns, per group) and the k-tiles.
+TEST(TcConvSplitK, Rule) {
+  auto parts = [](ConvOp op, Precision prec, Shape x, Shape w, ops::Conv2dAttrs a) {
+    return ops::conv2d_tc_igemm_splits(op, prec, ops::conv2d_params(x, w, a));
+  };
+  const ops::Conv2dAttrs pad1 = conv_attrs(1, 1, 1, 1);
+  // ResNet-9's 4 x 4 layers, 512 -> 512: 4 tiles up to batch 8, 72 BF16 (144 TF32) k-tiles: parts of 8.
+  EXPECT_EQ(parts(ConvOp::forward, Precision::bf16, {1, 512, 4, 4}, {512, 512, 3, 3}, pad1), 9);
+  EXPECT_EQ(parts(ConvOp::forward, Precision::bf16, {8, 512, 4, 4}, {512, 512, 3, 3}, pad1), 9);
+  EXPECT_EQ(parts(ConvOp::backward_data, Precision::bf16, {8, 512, 4, 4}, {512, 512, 3, 3}, pad1), 9);
+  EXPECT_EQ(parts(ConvOp::forward, Precision::tf32, {8, 512, 4, 4}, {512, 512, 3, 3}, pad1), 18);
+  // batch 256: 32 x 4 = 128 tiles, ceil(264 / 128) = 3 parts
+  EXPECT_EQ(parts(ConvOp::forward, Precision::bf16, {256, 512, 4, 4}, {512, 512, 3, 3}, pad1), 3);
+  // ResNet-20's 64-channel layers at batch 128: 9 k-tiles, none; the 16-channel ones: 1024 tiles, none
+  EXPECT_EQ(parts(ConvOp::forward, Precision::bf16, {128, 64, 8, 8}, {64, 64, 3, 3}, pad1), 1);
+  EXPECT_EQ(parts(ConvOp::backward_data, Precision::bf16, {128, 16, 32, 32}, {16, 16, 3, 3}, pad1), 1);
+  // the 64-wide tile counts as a tile: K = 64 is one column tile, K = 65 two of 128
+  EXPECT_EQ(parts(ConvOp::forward, Precision::bf16, {1, 512, 4, 4}, {64, 512, 3, 3}, pad1), 9);
+  EXPECT_EQ(parts(ConvOp::forward, Precision::bf16, {1, 2048, 4, 4}, {130, 2048, 1, 1}, {}), 4);  // 32 k-tiles
+  // the edge cases of conv_cases: no split
+  for (const ConvCase& c : conv_cases())
+    for (ConvOp op : {ConvOp::forward, ConvOp::backward_data}) {
+      EXPECT_EQ(parts(op, Precision::tf32, c.x, c.w, c.a), 1) << c.name;
+      EXPECT_EQ(ops::conv2d_tc_workspace_bytes(ConvOp::forward, Precision::tf32, ops::conv2d_params(c.x, c.w, c.a)), 0)
+          << c.name;
+    }
+  EXPECT_EQ(parts(ConvOp::backward_filter, Precision::bf16, {1, 512, 4, 4}, {512, 512, 3, 3}, pad1), 1);
+}
+
+// The gathers' incremental walks (kernels/conv2d_tc_igemm.cuh: the chunk's (r, s, c) and wgrad's rows (n, p, q)
+// advanced per k-tile without divisions) on shapes where one step crosses several images or taps: 6 and 1 output
+// pixels per image (8 rows of wgrad's walk span 1 and 8 images), 8 channels per tap (a k-tile spans 8 taps, 2 filter
+// rows). Exact operands: every pass equals its reference bitwise, wgrad's fast path equals its element path.
+TEST_P(TcConv, GatherWalksCrossImagesAndTaps) {
+  FOVEA_SKIP_IF_NO_DEVICE(GetParam());
+  const ConvCase cases[] = {
+      {"n12_c16_2x3_pad1", {12, 16, 2, 3}, {16, 16, 3, 3}, conv_attrs(1, 1, 1, 1)},
+      {"n20_c8_3x3_stride2_1x1_out", {20, 8, 3, 3}, {8, 8, 3, 3}, conv_attrs(2, 2, 0, 0)},
+  };
+  for (const auto& c : cases)
+    for (ConvOp op : {ConvOp::forward, ConvOp::backward_data, ConvOp::backward_filter}) {
+      const Conv2dParams p = ops::conv2d_params(c.x, c.w, c.a);
+      const ConvOperands o(op, p, Precision::bf16, true, 151);
+      const std::string what = std::string(op_label(op)) + " " + c.name;
+      const std::vector<float> got = run_conv(GetParam(), Precision::bf16, op, p, o.in0, o.in1, o.b);
+      ASSERT_TRUE(test::all_written(got, what.c_str()));
+      const std::vector<float> want = conv_reference(op, p, Precision::bf16, o);
+      EXPECT_EQ(0, std::memcmp(got.data(), want.data(), got.size() * sizeof(float))) << what << ": not bitwise";
+      if (op == ConvOp::backward_filter) {
+        const std::vector<float> element = run_conv(GetParam(), Precision::bf16, op, p, o.in0, o.in1, o.b, 1);
+        EXPECT_EQ(0, std::memcmp(got.data(), element.data(), got.size() * sizeof(float)))
+            << what << ": the fast path differs from the element path";
+      }
+    }
+}
+
 INSTANTIATE_TEST_SUITE_P(Devices, TcConv, test::KernelDevices(), test::DeviceName);
 
 // The cost model's mma count (kernels/conv2d_tc_igemm.cuh), on the emulator's count of warp-level mma.sync: a block
@@ -1119,6 +1268,29 @@ TEST(TcConvEmu, MmaCountFollowsTheTileWidth) {
   }
 }
 
+// dgrad at stride > 1 runs one GEMM per stride phase over the taps that reach it (kernels/conv2d_tc_igemm.cuh): the
+// emulator's mma.sync count is the phases' own, sum over phases of M tiles x k-tiles x 4 x 64 (a 64-wide tile: C/g =
+// 16), not the 9-tap reduction over every dx pixel that gathering zeros would take.
+TEST(TcConvEmu, StridedDgradRunsOnlyTheTapsOfEachPhase) {
+  const Conv2dParams p = ops::conv2d_params({2, 16, 15, 15}, {64, 16, 3, 3}, conv_attrs(2, 2, 1, 1));
+  const ConvOp op = ConvOp::backward_data;
+  ASSERT_EQ(ops::conv2d_tc_igemm_splits(op, Precision::bf16, p), 1);
+  uint64_t want = 0;
+  for (int64_t ah = 0; ah < 2; ++ah)
+    for (int64_t aw = 0; aw < 2; ++aw) {
+      // (h + 1) mod 2 == ah: rows 1, 3, .., 13 (7) for ah = 0, rows 0, 2, .., 14 (8) for ah = 1; taps r with r mod 2 ==
+      // ah: 0 and 2, or 1
+      const uint64_t rows = 2 * (ah == 0 ? 7 : 8) * (aw == 0 ? 7 : 8), taps = (ah == 0 ? 2 : 1) * (aw == 0 ? 2 : 1);
+      want += (rows + 127) / 128 * ((taps * 64 + 63) / 64) * 4 * 64;
+    }
+  const uint64_t zeros = (2 * 15 * 15 + 127) / 128 * ((9 * 64 + 63) / 64) * 4 * 64;  // every tap at every pixel
+  const ConvOperands o(op, p, Precision::bf16, false, 137);
+  const uint64_t before = emu::mma_sync_count();
+  const std::vector<float> got = run_conv(kEmu, Precision::bf16, op, p, o.in0, o.in1, o.b);
+  EXPECT_EQ(emu::mma_sync_count() - before, want) << "against " << zeros << " gathering zeros";
+  EXPECT_TRUE(matches_reference(op, p, Precision::bf16, o, got, "dgrad stride 2"));
+}
+
 // Bitwise the same in every schedule order, on the cp.async gather and on the element path.
 TEST(TcConvEmu, SameBitsInEveryScheduleOrder) {
   const Conv2dParams p = ops::conv2d_params({2, 32, 10, 9}, {40, 32, 3, 3}, conv_attrs(2, 2, 1, 1));
@@ -1139,6 +1311,30 @@ TEST(TcConvEmu, SameBitsInEveryScheduleOrder) {
       }
     }
   }
+}
+
+// Split-K: bitwise the same in every schedule order (the parts' blocks run in any order; the reduce adds them in part
+// order): fprop at TF32 (4 parts), dgrad at BF16 (2 parts over its 4 stride phases), to keep the suite short.
+TEST(TcConvEmu, SplitKSameBitsInEveryScheduleOrder) {
+  for (const auto& [op, c] : split_cases())
+    for (Precision prec : {Precision::tf32, Precision::bf16}) {
+      if ((op == ConvOp::forward) != (prec == Precision::tf32)) continue;
+      const Conv2dParams p = ops::conv2d_params(c.x, c.w, c.a);
+      ASSERT_EQ(ops::conv2d_tc_igemm_splits(op, prec, p), split_parts(prec));
+      const ConvOperands o(op, p, prec, false, 131);
+      std::vector<float> forward;
+      {
+        emu::ScopedSchedule order(emu::Schedule::parse("forward"));
+        forward = run_conv(kEmu, prec, op, p, o.in0, o.in1, o.b);
+      }
+      ASSERT_TRUE(test::all_written(forward));
+      for (const char* name : {"reverse", "shuffle:1", "shuffle:2"}) {
+        emu::ScopedSchedule order(emu::Schedule::parse(name));
+        const std::vector<float> got = run_conv(kEmu, prec, op, p, o.in0, o.in1, o.b);
+        EXPECT_EQ(0, std::memcmp(got.data(), forward.data(), got.size() * sizeof(float)))
+            << c.name << " " << precision_name(prec) << ": " << name << " differs from forward";
+      }
+    }
 }
 
 // A missing cp.async.wait_group reads the emulator's poison; a swapped fragment register multiplies the wrong elements.

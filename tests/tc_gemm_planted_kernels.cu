@@ -35,11 +35,11 @@ void conv2d_tc_planted(const Exec& ex, test::TcGemmPlant bug, const Conv2dParams
   switch (bug) {
     case test::TcGemmPlant::missing_wait:
       tcg::launch_conv_fprop<tcg::Bf16, tcg::Plant::missing_wait>("conv2d_tc_planted_missing_wait", p, x, w, nullptr, y,
-                                                                  ex.stream);
+                                                                  nullptr, ex.stream);
       return;
     case test::TcGemmPlant::wrong_fragment:
       tcg::launch_conv_fprop<tcg::Bf16, tcg::Plant::wrong_fragment>("conv2d_tc_planted_wrong_fragment", p, x, w,
-                                                                    nullptr, y, ex.stream);
+                                                                    nullptr, y, nullptr, ex.stream);
       return;
   }
   FOVEA_FAIL("conv2d_tc_planted: unknown bug ", int(bug));
