@@ -106,8 +106,9 @@ namespace fovea::FOVEA_KERNEL_NS::tcg {
 
 // Which convolution the gathered operand A serves: its index map from an output row and a filter tap to a pixel.
 //   fprop: A[(n, p, q)][(r, s, c)] = x[n][p stride_h - pad_h + r dil_h][q stride_w - pad_w + s dil_w][g Cg + c]
-//   dgrad: A[(n, h, w)][(r, s, k)] = dy[n][(h + pad_h - r dil_h) / stride_h][...][g Kg + k], zero where the division
-//          is not exact or the pixel is outside dy (the transposed convolution, every output pixel in one GEMM)
+//   dgrad: A[(n, h, w)][(r, s, k)] = dy[n][h + pad_h - r dil_h][w + pad_w - s dil_w][g Kg + k], zero outside dy (the
+//          transposed convolution at unit stride; a strided dgrad is launched as unit-stride phases whose pad and
+//          dilation are rewritten: launch_conv_dgrad in kernels/conv2d_tc_igemm.cu, checked on the host)
 enum class Pass : int { fprop, dgrad };
 
 // The GEMM view of a pass, checked to fit int32 (element counts below 2^31) by the launchers.
@@ -123,7 +124,8 @@ struct ConvArgs {
 
 // Where the GEMM's output rows lie in the output tensor: row m = (n, i, j) over N x OH x OW is pixel
 // (h0 + sh i, w0 + sw j) of an H x W image n, M = N H W rows in all. The identity {0, 0, 1, 1, OH, OW, M} except for a
-// stride phase of dgrad (launch_conv_dgrad_phases: the pixels h = h0 + stride_h i, w = w0 + stride_w j of dx).
+// stride phase of dgrad (launch_conv_dgrad in kernels/conv2d_tc_igemm.cu: the pixels h = h0 + stride_h i, w = w0 +
+// stride_w j of dx).
 struct OutRows {
   int h0, w0, sh, sw, H, W, M;
 };
@@ -131,25 +133,14 @@ inline OutRows identity_rows(const ConvArgs& c) {
   return {0, 0, 1, 1, c.OH, c.OW, c.M};
 }
 
-// The pixel of T along one dimension for an output coordinate's base (o stride - pad for fprop, o + pad for dgrad)
-// and a tap's offset (r dil, or -r dil): false outside T (or between dgrad's strided pixels).
-template <Pass kPass>
-FOVEA_DEVICE_INLINE bool tap(int num, int stride, int extent, int& t) {
-  if constexpr (kPass == Pass::fprop) {
-    t = num;
-    return unsigned(num) < unsigned(extent);
-  } else {
-    if (num < 0) return false;
-    if (stride == 1) {  // uniform across the block: the division (~20 instructions per copy) only where needed
-      t = num;
-      return num < extent;
-    }
-    t = num / stride;
-    return t * stride == num && t < extent;
-  }
+// Whether coordinate t of the gathered tensor lies inside [0, extent): the one check of every pass, since dgrad runs at
+// unit stride only (a stride phase, launch_conv_dgrad in kernels/conv2d_tc_igemm.cu), where dy's pixel is the row's
+// base plus the tap's offset.
+FOVEA_DEVICE_INLINE bool inside(int t, int extent) {
+  return unsigned(t) < unsigned(extent);
 }
 
-// The row's base (see tap) for output coordinate o.
+// The row's base for output coordinate o: T's pixel is base + tap_offset (dgrad: at unit stride, stride unused).
 template <Pass kPass>
 FOVEA_DEVICE_INLINE int row_base(int o, int stride, int pad) {
   return kPass == Pass::fprop ? o * stride - pad : o + pad;
@@ -170,7 +161,7 @@ struct ActivationPlan {
   static constexpr int kRowStep = Ms<P>::kThreads / 8;
   static constexpr int kCopies = Ms<P>::kTile / kRowStep;
   int chunk, row0;
-  int h[kCopies];         // the row's base plus the tap's offset (see tap): far below 0 for a row past M
+  int h[kCopies];         // the row's base plus the tap's offset (row_base): far below 0 for a row past M
   int w[kCopies];         //
   unsigned off[kCopies];  // ((n TH + h) TW + w) TC + t_off + ch, modulo 2^32 (h, w may be outside T)
   int r, s, ch;           // the next k-tile's kk: r >= R past the reduction
@@ -218,9 +209,9 @@ FOVEA_DEVICE_INLINE ActivationPlan<P> activation_plan(const ConvArgs& c, int m0,
 }
 
 // Issues the cp.async copies of A's k-tile kt into S, zero-filling outside T, past the reduction and past M, and
-// advances the walk to k-tile kt + 1: called once per k-tile, in order, from the plan's kt0. Per copy (fprop, and
-// dgrad at stride 1, where the pixel's offset is linear in the tap's): two bounds checks and the address; per k-tile
-// and row, three adds.
+// advances the walk to k-tile kt + 1: called once per k-tile, in order, from the plan's kt0. Per copy two bounds
+// checks and the address (fprop, and dgrad, which runs at unit stride: the pixel's offset is linear in the tap's); per
+// k-tile and row, three adds.
 template <class P, Pass kPass>
 FOVEA_DEVICE_INLINE void copy_activation_tile(unsigned char* S, ActivationPlan<P>& a, const ConvArgs& c,
                                               const typename P::Raw* __restrict__ t, int kt) {
@@ -234,21 +225,10 @@ FOVEA_DEVICE_INLINE void copy_activation_tile(unsigned char* S, ActivationPlan<P
   const bool k_in = a.r < c.R;
   const int dh = tap_offset<kPass>(a.r, c.dil_h), dw = tap_offset<kPass>(a.s, c.dil_w);
   unsigned char* dst = S + swizzle(a.row0, a.chunk);  // + 2048 bytes per copy: the same swizzle (16 rows apart)
-  const bool linear = kPass == Pass::fprop || (c.stride_h == 1 && c.stride_w == 1);  // uniform
-  if (linear) {  // dgrad at stride 1 checks bounds as fprop does
 #pragma unroll
-    for (int i = 0; i < A::kCopies; ++i) {
-      const bool in = k_in && unsigned(a.h[i]) < unsigned(c.TH) && unsigned(a.w[i]) < unsigned(c.TW);
-      tc::cp_async<16>(dst + i * A::kRowStep * 128, in ? t + a.off[i] : t, in ? 16 : 0);
-    }
-  } else {  // dgrad at stride > 1: th, tw are quotients; the row's image is recovered from its offset
-#pragma unroll
-    for (int i = 0; i < A::kCopies; ++i) {
-      int th = 0, tw = 0;
-      const bool in = k_in && tap<kPass>(a.h[i], c.stride_h, c.TH, th) && tap<kPass>(a.w[i], c.stride_w, c.TW, tw);
-      const unsigned o = a.off[i] + (unsigned(th - a.h[i]) * c.TW + unsigned(tw - a.w[i])) * c.TC;
-      tc::cp_async<16>(dst + i * A::kRowStep * 128, in ? t + o : t, in ? 16 : 0);
-    }
+  for (int i = 0; i < A::kCopies; ++i) {
+    const bool in = k_in && inside(a.h[i], c.TH) && inside(a.w[i], c.TW);
+    tc::cp_async<16>(dst + i * A::kRowStep * 128, in ? t + a.off[i] : t, in ? 16 : 0);
   }
   const int ch = a.ch;
   a.ch += a.step_c, a.s += a.step_s, a.r += a.step_r;
@@ -275,10 +255,9 @@ FOVEA_DEVICE_INLINE void load_activation_tile(unsigned char* S, const ConvArgs& 
     if (m < c.M && kk < c.Kred) {
       const int n = m / OHW, o = m - n * OHW, oh = o / c.OW, ow = o - oh * c.OW;
       const int rs = kk / c.Tg, ch = kk - rs * c.Tg, r = rs / c.S, s = rs - r * c.S;
-      int th = 0, tw = 0;
-      if (tap<kPass>(row_base<kPass>(oh, c.stride_h, c.pad_h) + tap_offset<kPass>(r, c.dil_h), c.stride_h, c.TH, th) &&
-          tap<kPass>(row_base<kPass>(ow, c.stride_w, c.pad_w) + tap_offset<kPass>(s, c.dil_w), c.stride_w, c.TW, tw))
-        v = t[((n * c.TH + th) * c.TW + tw) * c.TC + t_off + ch];
+      const int th = row_base<kPass>(oh, c.stride_h, c.pad_h) + tap_offset<kPass>(r, c.dil_h);
+      const int tw = row_base<kPass>(ow, c.stride_w, c.pad_w) + tap_offset<kPass>(s, c.dil_w);
+      if (inside(th, c.TH) && inside(tw, c.TW)) v = t[((n * c.TH + th) * c.TW + tw) * c.TC + t_off + ch];
     }
     *reinterpret_cast<Raw*>(S + swizzle(row, k / M::kChunk) + (k % M::kChunk) * int(sizeof(Raw))) = v;
   }
@@ -435,6 +414,10 @@ void launch_conv_igemm_tile(const char* op, const ConvArgs& c, const OutRows& ro
   FOVEA_CHECK(int64_t(groups) * splits <= 65535, op, ": groups x splits = ", int64_t(groups) * splits,
               " is above the grid's 65535");
   FOVEA_CHECK(splits == 1 || partial, op, ": split-K in ", splits, " parts needs its partials' workspace");
+  // dgrad's gather assumes unit stride (launch_conv_dgrad in kernels/conv2d_tc_igemm.cu rewrites every strided dgrad
+  // into unit-stride phases)
+  FOVEA_CHECK(kPass == Pass::fprop || (c.stride_h == 1 && c.stride_w == 1), op, ": dgrad's implicit GEMM at stride ",
+              c.stride_h, " x ", c.stride_w, ": only unit stride (one stride phase) is supported");
   const dim3 grid(unsigned((c.M + M::kTile - 1) / M::kTile), unsigned((c.cols + kBN - 1) / kBN),
                   unsigned(groups * splits));
   const cudaError_t err = cudaFuncSetAttribute(conv2d_tc_igemm_kernel<P, kPass, kPlant, kBN>,
@@ -538,10 +521,8 @@ FOVEA_DEVICE_INLINE void load_wgrad_x_tile(unsigned char* S, const ConvArgs& c, 
     if (col < c.Kred && m < c.M) {
       const int n = m / OHW, o = m - n * OHW, oh = o / c.OW, ow = o - oh * c.OW;
       const int rs = col / c.Tg, ch = col - rs * c.Tg, r = rs / c.S, s = rs - r * c.S;
-      int th = 0, tw = 0;
-      if (tap<Pass::fprop>(oh * c.stride_h - c.pad_h + r * c.dil_h, c.stride_h, c.TH, th) &&
-          tap<Pass::fprop>(ow * c.stride_w - c.pad_w + s * c.dil_w, c.stride_w, c.TW, tw))
-        v = x[((n * c.TH + th) * c.TW + tw) * c.TC + t_off + ch];
+      const int th = oh * c.stride_h - c.pad_h + r * c.dil_h, tw = ow * c.stride_w - c.pad_w + s * c.dil_w;
+      if (inside(th, c.TH) && inside(tw, c.TW)) v = x[((n * c.TH + th) * c.TW + tw) * c.TC + t_off + ch];
     }
     *reinterpret_cast<Raw*>(S + swizzle(j, kr / M::kChunk) + (kr % M::kChunk) * int(sizeof(Raw))) = v;
   }
