@@ -74,21 +74,19 @@
 // launch; it buys S times the blocks (there 36 instead of 4, each 8 k-tiles instead of 72). The staging per
 // k-tile is unchanged: each part decodes its rows' plan once, as the unsplit block does.
 //
-// Machine code (nvcc 13, ../shared/tools/sass/sass.sh; README, "Tensor cores"; registers from ptxas -v, the
-// OBJECT.ptxas of the nvcc build): 128-wide 237-245 registers, 64-wide 160-166, no spills, on sm_80 and sm_90 (with
-// the walk alone 233-247 and 159-166; wgrad
-// 194-228, its fast path 224-228). At 128 threads a 64-wide block takes ~21 K registers and 72 KiB of shared memory: 3
-// blocks per SM on an H100 (2 on an A100's 164 KiB), against 2 (1) of the 128-wide tile. One k-tile of the cp.async
-// path, read from the sm_80 SASS of a build with the element paths compiled out (async_a and async_b taken as true;
-// dgrad also with its stride-1 branches taken; static loops that hold the untaken branches are larger: in the
-// library BF16 fprop 1351 -> 1135 instructions, dgrad 1956 -> 1773, or 1301 -> 1075 without the element paths), before
-// -> after the incremental walk: BF16 fprop 636 -> 391 instructions, of which 401 -> 206 integer, 128
-// HMMA.16816.F32.BF16 (20% -> 33%), 32 LDSM.16.M88.4, 16 LDGSTS.E.BYPASS.128 (A's with the zero-fill predicate, B's
-// .ZFILL); 64-wide 514 -> 283 (355 -> 174 integer; 64 HMMA, 12.5% -> 23%); BF16 dgrad at stride 1: 681 -> 391 (19% ->
-// 33%); TF32 fprop 894 -> 669 (128 HMMA.1688.F32.TF32, 14% -> 19%: cvt.rna on every fragment register), 64-wide 721 ->
-// 485. The multistage GEMM's k-tile is about 400: the gather's addressing no longer costs more than the GEMM's plain
-// copies. Per A copy about 6 instructions remain (two bounds checks, the address, the select of a safe source for a
-// zero-filled copy), plus the row's 3 adds per k-tile. At the 64-wide tile integer instructions are still 61% of the
+// Machine code (nvcc 13, ../shared/tools/sass/sass.sh; README, "Tensor cores"; registers from ptxas -v; measured on
+// commit 604a52a): 128-wide 239-244 registers, 64-wide 160-166, no spills, on sm_80 and sm_90 (wgrad 194-228, its fast
+// path 224-228). At 128 threads a 64-wide block takes ~21 K registers and 72 KiB of shared memory: 3 blocks per SM on
+// an H100 (2 on an A100's 164 KiB), against 2 (1) of the 128-wide tile. One k-tile of the cp.async path, read from the
+// SASS of a build with the element paths compiled out (async_a and async_b taken as true; the library's static loops
+// also hold the untaken element paths: sm_80 BF16 fprop 1104 instructions, dgrad 1098), sm_80 (sm_90): BF16 fprop 388
+// (396) instructions, of which 203 integer, 128 HMMA.16816.F32.BF16 (33%), 32 LDSM.16.M88.4, 16 LDGSTS.E.BYPASS.128
+// (A's with the zero-fill predicate, B's .ZFILL); dgrad the same 388 (396): every dgrad launch is a unit-stride phase,
+// one walk; 64-wide 279 (281), 170 integer, 64 HMMA (23%); TF32 fprop 668 (678; 128 HMMA.1688.F32.TF32, 19%: cvt.rna
+// on every fragment register), 64-wide 486 (488). Before the incremental walk (commit 36ad30a): 636, 681 (dgrad), 514,
+// 894, 721. The multistage GEMM's k-tile is about 400: the gather's addressing no longer costs more than the GEMM's
+// plain copies. Per A copy about 6 instructions remain (two bounds checks, the address, the select of a safe source for
+// a zero-filled copy), plus the row's 3 adds per k-tile. At the 64-wide tile integer instructions are still 61% of the
 // loop: at Kg = 16 the kernel may still be bound by issue rather than by the tensor cores (a GPU run decides).
 //
 // Order of the sums: each output adds its mma k-steps in reduction order; where fprop or dgrad split K, each part adds
