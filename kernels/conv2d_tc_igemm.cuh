@@ -29,9 +29,10 @@
 // The block tile, warps, pipeline, ldmatrix fragments, XOR-swizzled shared layout (free of bank conflicts, argued
 // there) and warp-level mma are the multistage GEMM's (kernels/tc_gemm_multistage.cuh, multistage_mainloop: one
 // 128 x kBN output tile per block, 4 warps of 64 x kBN / 2, 3 stages of 128-byte k-tiles). The tile width kBN is
-// chosen on the host from the GEMM's columns per group (conv_tile_n): 64 when Kg (dgrad: Cg) <= 64, else 128. A
-// 64-wide tile is the same warps and k-steps with half the n8 mma tiles per warp (4 instead of 8) and a 64-row B
-// k-tile: every output adds the same mma k-steps in the same order, so both widths give the same bits
+// chosen on the host from the GEMM's columns per group (conv_tile_n): 32 when Kg (dgrad: Cg) <= 32, 64 when <= 64,
+// else 128. A narrow tile is the same warps and k-steps with fewer n8 mma tiles per warp (64-wide: 4 instead of 8;
+// 32-wide: 2, one ldmatrix.x4 of B per k-step) and a 64- or 32-row B k-tile (the same copy plan and swizzle, 4 or 2
+// copies per thread): every output adds the same mma k-steps in the same order, so every width gives the same bits
 // (tests: TcConv.NarrowTileEqualsTheWideTileBitwise). What differs from the GEMM is the staging of A:
 //   - cp.async path (the gathered tensor's group channels Tg a multiple of 16 bytes' worth of elements: 8 for
 //     BF16/FP16, 4 for TF32; 16-byte aligned): the reduction index (r, s, c) runs c fastest, so a 16-byte chunk of a
@@ -60,19 +61,30 @@
 // (every shape with 264 or more tiles or under 16 k-tiles) takes the unsplit epilogue: the same bits as before split-K.
 //
 // Cost model, per block and k-tile: the GEMM's (kernels/tc_gemm_multistage.cuh): 16 KiB + kBN x 128 B by cp.async,
-// 64 + kBN / 2 ldmatrix.x4, 4 kBN mma.sync (128-wide: 32 KiB, 128, 512; 64-wide: 24 KiB, 96, 256); plus the A
-// addressing, ~9 instructions per 16-byte copy (two bounds checks, the address and its select; the row's 3 adds). The
-// GEMM is N P Q by Kg by R S Cg (dgrad: N H W by Cg by R S Kg). Below kBN columns the block computes kBN - Kg columns
-// of zeros: at ResNet CIFAR's Kg = 16, 32, 64 the 64-wide tile issues 1/2 the mma of the 128-wide one (useful: 1/4,
-// 1/2, all), checked on the emulator's mma.sync count (TcConvEmu.MmaCountFollowsTheTileWidth); at Kg = 16 three
-// quarters are still zeros (a 32-wide tile, or several images' rows per warp, would cut that: not done). The A k-tile
-// and its addressing are the same at both widths, so the 64-wide tile spends twice the A staging per mma: 64 FLOP per
-// staged byte at 128, 43 at 64; taken only where it does not add columns. Global traffic: x is read about R S /
-// (stride_h stride_w) times (once per filter tap, from L2 after the first), the filter once per block.
-// Split-K adds S M ldo 4 bytes of partials written and read back (S M N 4 x 2 bytes of traffic, from L2 at these
-// sizes: ResNet-9's 4 x 4 layer at batch 8, M = 128, N = 512, 9 parts: 2.25 MiB each way) and a second, memory-bound
-// launch; it buys S times the blocks (there 36 instead of 4, each 8 k-tiles instead of 72). The staging per
-// k-tile is unchanged: each part decodes its rows' plan once, as the unsplit block does.
+// 64 + kBN / 2 ldmatrix.x4, 4 kBN mma.sync (128-wide: 32 KiB, 128, 512; 64-wide: 24 KiB, 96, 256; 32-wide: 20 KiB,
+// 80, 128); plus the A addressing, ~9 instructions per 16-byte copy (two bounds checks, the address and its select;
+// the row's 3 adds). The GEMM is N P Q by Kg by R S Cg (dgrad: N H W by Cg by R S Kg). Below kBN columns the block
+// computes kBN - Kg columns of zeros: conv_tile_n takes the narrowest width that holds Kg, so at ResNet CIFAR's Kg =
+// 16, 32, 64 the tile is 32, 32, 64 wide and issues 1/4, 1/4, 1/2 the mma of the 128-wide one (useful: half at Kg = 16,
+// all at 32 and 64), checked on the emulator's mma.sync count (TcConvEmu.MmaCountFollowsTheTileWidth). The A k-tile
+// and its addressing are the same at every width, so a narrow tile spends more A staging per mma: 64 FLOP per staged
+// byte at 128, 43 at 64, 26 at 32. Against the wider tile at the same Kg (<= 32) the 32-wide one loses nothing: the
+// same A traffic and gather instructions, the same useful mma, half the mma, fewer ldmatrix, fewer registers (124-126
+// against 160-166, ptxas, library, sm_80/sm_90, no spills) and 60 instead of 72 KiB of shared memory (still 3 blocks
+// per H100 SM, 2 per A100 SM). Its k-tile in SASS (sm_80, element paths compiled out, as below): BF16 fprop 224
+// instructions (sm_90 227), of which 154 integer, 32 HMMA (14%), 20 LDSM, 10 LDGSTS; against 279 for the 64-wide tile.
+// What it buys depends on what bounds the loop: per warp and k-tile the 64-wide tile issues 279 instructions and 64
+// HMMA.16816, the 32-wide one 224 and 32. An A100 SM sub-partition retires one HMMA.16816 per ~8 cycles (312 TFLOP/s,
+// 108 SMs, 1.41 GHz): the 64-wide loop is bound by its 512 tensor cycles, the 32-wide one by ~256 tensor / 224 issue,
+// up to 2x. On an H100 (~4 cycles per HMMA at the dense peak, less with mma.sync) both loops are bound by issue (279
+// against 256 tensor cycles; 224 against 128): ~1.25x, and the gather's integer work (69% of the 32-wide loop) is the
+// limit; amortizing it over more mma (a taller M tile per block at Kg = 16, or several images' rows per warp) would be
+// the next step: not done. A GPU run decides (scripts/gpu_check.sh's precision rows). Global traffic: x is read about R
+// S / (stride_h stride_w) times (once per filter tap, from L2 after the first), the filter once per block. Split-K adds
+// S M ldo 4 bytes of partials written and read back (S M N 4 x 2 bytes of traffic, from L2 at these sizes: ResNet-9's 4
+// x 4 layer at batch 8, M = 128, N = 512, 9 parts: 2.25 MiB each way) and a second, memory-bound launch; it buys S
+// times the blocks (there 36 instead of 4, each 8 k-tiles instead of 72). The staging per k-tile is unchanged: each
+// part decodes its rows' plan once, as the unsplit block does.
 //
 // Machine code (nvcc 13, ../shared/tools/sass/sass.sh; README, "Tensor cores"; registers from ptxas -v; measured on
 // commit 604a52a): 128-wide 239-244 registers, 64-wide 160-166, no spills, on sm_80 and sm_90 (wgrad 194-228, its fast
@@ -386,9 +398,11 @@ FOVEA_HD_INLINE int dgrad_taps_before(int a, int R, int stride, int dil) {
   return n;
 }
 
-// The block tile's width for `cols` GEMM columns per group (K/g for fprop, C/g for dgrad): 64 up to 64 columns (a
-// 128-wide tile would spend half or more of its mma on zero columns), else 128 (a third more mma per byte staged than
-// 128 x 64: 512 per 32 KiB against 256 per 24 KiB). A function of the shape only: the sums do not depend on it.
+// The block tile's width for `cols` GEMM columns per group (K/g for fprop, C/g for dgrad): 32 up to 32 columns, 64 up
+// to 64 (a wider tile would spend half or more of its mma on zero columns), else 128 (the most mma per byte staged:
+// 512 per 32 KiB, against 256 per 24 KiB at 64 and 128 per 20 KiB at 32). The narrowest tile that holds the columns:
+// it never adds zero columns, only staging per mma (see the cost model). A function of the shape only: the sums do not
+// depend on it.
 inline int conv_tile_n(int cols) {
   return int(ops::conv2d_tc_tile_n(cols));  // kernels/conv2d_tc.h: the split-K rule counts the same tiles
 }
@@ -445,7 +459,11 @@ void launch_conv_igemm_parts(const char* op, const ConvArgs& c, const OutRows& r
                              const typename P::Raw* t, const typename P::Raw* b_rows, const float* bias,
                              typename P::Raw* out, float* partial, double flops, StreamHandle stream) {
   if (c.M == 0 || c.cols == 0) return;
-  if (conv_tile_n(c.cols) == 64)
+  const int tile_n = conv_tile_n(c.cols);
+  if (tile_n == 32)
+    launch_conv_igemm_tile<P, kPass, kPlant, 32>(op, c, rows, groups, splits, t, b_rows, bias, out, partial, flops,
+                                                 stream);
+  else if (tile_n == 64)
     launch_conv_igemm_tile<P, kPass, kPlant, 64>(op, c, rows, groups, splits, t, b_rows, bias, out, partial, flops,
                                                  stream);
   else
