@@ -63,8 +63,8 @@ int run_info() {
 #endif
   // Context::precision of conv2d and linear (cpu_reference/gemm.h's semantics).
   fmt::print(
-      "precisions: fp32 (the default), tf32, bf16, fp16 (fovea op --precision; fovea train --precision fp32, "
-      "tf32 or bf16: fp16 needs loss scaling)\n");
+      "precisions: fp32 (the default), tf32, bf16, fp16 (fovea op --precision; fovea train --precision, fp16 with "
+      "dynamic loss scaling as torch.cuda.amp.GradScaler: --loss-scale dynamic|dynamic:INIT|VALUE)\n");
   return 0;
 }
 

@@ -3,6 +3,7 @@
 // the data or the model.
 #include <fmt/core.h>
 
+#include <algorithm>
 #include <csignal>
 #include <cstdio>
 #include <memory>
@@ -20,7 +21,8 @@ namespace {
 // The flags that arrive as text and become typed fields of TrainConfig.
 struct TextFlags {
   std::string optimizer = "sgd", schedule = "cosine", device = "auto", backend = "auto", augment = "none";
-  std::string precision = "fp32";
+  std::string precision = "fp32", loss_scale = "dynamic";
+  int64_t loss_scale_growth_interval = 2000;
   double warmup = 0;
 };
 
@@ -38,10 +40,19 @@ int run_train(nn::TrainConfig c, const TextFlags& t, bool list_models, const std
   c.schedule.warmup_epochs = t.warmup;
   c.augment = data::parse_augment(t.augment, "--augment");
   c.precision = nn::parse_precision(t.precision, "--precision");
+  const bool scale_given = std::find(given.begin(), given.end(), "--loss-scale") != given.end() ||
+                           std::find(given.begin(), given.end(), "--loss-scale-growth-interval") != given.end();
+  if (c.precision == Precision::fp16 || (scale_given && !c.resume.empty())) {
+    c.loss_scale = nn::parse_loss_scale(t.loss_scale, "--loss-scale");
+    c.loss_scale.growth_interval = t.loss_scale_growth_interval;
+  }
   c.device = resolve_device(t.device, "--device");
   c.backend = resolve_backend(t.backend, c.device, "--backend");
   c.command = quoted_command_line();
   if (!c.resume.empty()) c = nn::resumed_config(c, given);
+  FOVEA_CHECK(!scale_given || c.precision == Precision::fp16,
+              "--loss-scale and --loss-scale-growth-interval need --precision fp16 (fp32, tf32 and bf16 train "
+              "without loss scaling)");
   try {
     nn::StopOnSignals signals;  // Ctrl-C, SIGTERM: finish the step, write the checkpoint, exit 130 / 143
     nn::TrainSession session(c);
@@ -121,9 +132,18 @@ Command train_command(
       app.add_option("--device", t->device, "auto, cpu, emu or cuda[:N]")->capture_default_str();
       app.add_option("--backend", t->backend, kBackendHelp)->capture_default_str()->check(one_of(kBackendNames));
       app.add_option("--precision", t->precision,
-                     "arithmetic of the convolutions and linear layers: fp32, tf32 or bf16 (FP32 weights and "
-                     "optimizer; fp16 needs loss scaling, not implemented)")
+                     "arithmetic of the convolutions and linear layers: fp32, tf32, bf16 or fp16 (FP32 weights and "
+                     "optimizer; fp16 with loss scaling, --loss-scale)")
           ->capture_default_str();
+      app.add_option("--loss-scale", t->loss_scale,
+                     "with --precision fp16: dynamic (torch.cuda.amp.GradScaler: from 65536, x0.5 and the step "
+                     "skipped on a non-finite gradient, x2 after --loss-scale-growth-interval finite steps), "
+                     "dynamic:INIT_SCALE, or a fixed scale (non-finite steps still skipped)")
+          ->capture_default_str();
+      app.add_option("--loss-scale-growth-interval", t->loss_scale_growth_interval,
+                     "with --loss-scale dynamic: finite steps in a row before the scale doubles")
+          ->capture_default_str()
+          ->check(in_range(1, 1 << 24));
       app.add_option("--seed", c->seed, "seed of the initialisation, data order, augmentation and dropout")
           ->capture_default_str()
           ->check(unsigned_integer());

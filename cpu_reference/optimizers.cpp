@@ -55,25 +55,93 @@ void adamw_step(const AdamWParams& p, int64_t n, float* w, const float* grad, fl
   }
 }
 
+void loss_scale(int64_t n, float* x, float scale) {
+  detail::check_count("amp_scale", "n", n);
+  if (n > 0) check_ptr("amp_scale", "x", x);
+#pragma omp parallel for schedule(static) if (n >= detail::kParallelGrain)
+  for (int64_t i = 0; i < n; ++i) x[i] = x[i] * scale;
+}
+
+bool unscale_grad(int64_t n, float* g, float scale) {
+  detail::check_count("amp_unscale", "n", n);
+  if (n > 0) check_ptr("amp_unscale", "grad", g);
+  const float inv = float(1.0 / double(scale));  // PyTorch: scale.double().reciprocal().float()
+  bool found_inf = false;
+#pragma omp parallel for schedule(static) reduction(|| : found_inf) if (n >= detail::kParallelGrain)
+  for (int64_t i = 0; i < n; ++i) {
+    found_inf = found_inf || !std::isfinite(g[i]);
+    g[i] = g[i] * inv;
+  }
+  return found_inf;
+}
+
+void loss_scale_update(const LossScaleParams& p, float* amp) {
+  p.validate("amp_update");
+  check_ptr("amp_update", "amp", amp);
+  float &scale = amp[kAmpScale], &tracker = amp[kAmpGrowthTracker];
+  const bool found_inf = amp[kAmpFoundInf] != 0.0f;
+  if (found_inf) amp[kAmpSkipped] += 1.0f;
+  amp[kAmpFoundInf] = 0.0f;
+  if (!p.dynamic) return;
+  if (found_inf) {
+    scale = float(scale * p.backoff_factor);
+    tracker = 0.0f;
+  } else if (tracker + 1.0f == float(p.growth_interval)) {
+    const float grown = float(scale * p.growth_factor);
+    if (std::isfinite(grown)) scale = grown;
+    tracker = 0.0f;
+  } else {
+    tracker += 1.0f;
+  }
+}
+
 // ---- the cpu slots of layers/ops/optimizers.h's dispatch stubs
 
 namespace {
 
+// A loss scaler's verdict on this update (OptimizerList::amp): false to skip it; else the step count it uses.
+bool amp_step(const OptimizerList& list, int64_t& step) {
+  if (!list.amp) return true;
+  if (list.amp[kAmpFoundInf] != 0.0f) return false;
+  step -= int64_t(list.amp[kAmpSkipped]);
+  return true;
+}
+
 // One tensor after the other: the same updates as the kernels' multi-tensor launch, element by element.
 void sgd_step_slot(const Exec&, const SgdParams& p, const OptimizerList& list, int64_t step) {
+  if (!amp_step(list, step)) return;
   for (int64_t t = 0; t < list.count; ++t) {
     const OptimizerTensor& d = list.tensors[t];
     sgd_step(p, d.n, d.w, d.grad, d.state0, step);
   }
 }
 void adamw_step_slot(const Exec&, const AdamWParams& p, const OptimizerList& list, int64_t step) {
+  if (!amp_step(list, step)) return;
   for (int64_t t = 0; t < list.count; ++t) {
     const OptimizerTensor& d = list.tensors[t];
     adamw_step(p, d.n, d.w, d.grad, d.state0, d.state1, step);
   }
 }
-const bool registered =
-    ops::sgd_step_stub.define(Slot::cpu, sgd_step_slot) && ops::adamw_step_stub.define(Slot::cpu, adamw_step_slot);
+void amp_scale_slot(const Exec&, int64_t n, float* x, const float* amp) {
+  loss_scale(n, x, amp[kAmpScale]);
+}
+void amp_unscale_slot(const Exec&, const OptimizerList& grads, float* amp) {
+  bool found_inf = false;
+  for (int64_t t = 0; t < grads.count; ++t) {
+    const OptimizerTensor& d = grads.tensors[t];
+    found_inf = unscale_grad(d.n, d.w, amp[kAmpScale]) || found_inf;
+  }
+  if (found_inf) amp[kAmpFoundInf] = 1.0f;
+}
+void amp_update_slot(const Exec&, const LossScaleParams& p, float* amp) {
+  loss_scale_update(p, amp);
+}
+
+const bool registered = ops::sgd_step_stub.define(Slot::cpu, sgd_step_slot) &&
+                        ops::adamw_step_stub.define(Slot::cpu, adamw_step_slot) &&
+                        ops::amp_scale_stub.define(Slot::cpu, amp_scale_slot) &&
+                        ops::amp_unscale_stub.define(Slot::cpu, amp_unscale_slot) &&
+                        ops::amp_update_stub.define(Slot::cpu, amp_update_slot);
 
 }  // namespace
 

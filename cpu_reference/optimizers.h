@@ -18,4 +18,12 @@ void sgd_step(const SgdParams& p, int64_t n, float* w, const float* grad, float*
 // w -= lr / (1 - b1^step) * m / (sqrt(v) / sqrt(1 - b2^step) + eps). m and v [n] start at zero.
 void adamw_step(const AdamWParams& p, int64_t n, float* w, const float* grad, float* m, float* v, int64_t step);
 
+// Loss scaling (torch.cuda.amp.GradScaler; the state layout kAmp* in layers/ops/optimizers.h).
+// x *= scale: the loss gradient seeded with the scale.
+void loss_scale(int64_t n, float* x, float scale);
+// g *= float(1 / double(scale)); true when any g was Inf or NaN before the multiply.
+bool unscale_grad(int64_t n, float* g, float scale);
+// The update of the state after a step (LossScaleParams): backoff or growth, the skipped count, found_inf reset.
+void loss_scale_update(const LossScaleParams& p, float* amp);
+
 }  // namespace fovea::ref

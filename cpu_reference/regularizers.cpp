@@ -72,9 +72,10 @@ const bool registered =
     ops::elastic_net_penalty_stub.define(
         Slot::cpu, [](const Exec&, int64_t n, const float* w, float l1, float l2, float* grad,
                       float* penalty) { penalty[0] = float(elastic_net_penalty(n, w, l1, l2, grad)); }) &&
-    ops::max_norm_rows_stub.define(Slot::cpu, [](const Exec&, int64_t rows, int64_t cols, float* w, float max_norm) {
-      max_norm_constraint(rows, cols, w, max_norm);
-    });
+    ops::max_norm_rows_stub.define(
+        Slot::cpu, [](const Exec&, int64_t rows, int64_t cols, float* w, float max_norm, const float* amp) {
+          if (!amp || amp[kAmpFoundInf] == 0.0f) max_norm_constraint(rows, cols, w, max_norm);
+        });
 
 }  // namespace
 

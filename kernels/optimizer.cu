@@ -6,7 +6,13 @@
 // ~700 MB: ~0.2 ms), reached with one launch for all tensors (no per-tensor launch latency), 16-byte
 // accesses when a tensor's pointers are aligned (scalar fallback per tensor) and 4096-element chunks, i.e.
 // thousands of blocks for a real model. Each element is updated by exactly one thread: deterministic.
+//
+// Loss scaling (OptimizerList::amp) costs the updates one 4-byte read per block: a skipped step returns at
+// once, so the decision never goes through the host. amp_unscale is the same multi-tensor launch over the
+// gradients (8 bytes per element); found_inf is one __syncthreads_or per block and an atomicExch of 1.0f by the
+// blocks that saw a non-finite value (the same value from all: deterministic). amp_update is one thread.
 
+#include <algorithm>
 #include <cmath>
 
 #include "kernels/common.cuh"
@@ -73,7 +79,18 @@ __device__ inline Chunk block_chunk(const OptimizerTensor* tensors, int64_t coun
   return {d, begin, begin + kOptimizerChunk < d.n ? begin + kOptimizerChunk : d.n};
 }
 
-__global__ void sgd_multi_kernel(const OptimizerTensor* __restrict__ tensors, int64_t count, SgdConsts k) {
+// A loss scaler's verdict (OptimizerList::amp): false to skip the update; else the step count it uses.
+__device__ inline bool amp_step(const float* amp, int64_t& step) {
+  if (!amp) return true;
+  if (amp[kAmpFoundInf] != 0.0f) return false;
+  step -= int64_t(amp[kAmpSkipped]);
+  return true;
+}
+
+__global__ void sgd_multi_kernel(const OptimizerTensor* __restrict__ tensors, int64_t count, SgdConsts k,
+                                 const float* amp, int64_t step) {
+  if (!amp_step(amp, step)) return;
+  k.first = step == 1;
   const Chunk ch = block_chunk(tensors, count);
   float *w = ch.d.w, *buf = ch.d.state0;
   const float* grad = ch.d.grad;
@@ -99,7 +116,23 @@ __global__ void sgd_multi_kernel(const OptimizerTensor* __restrict__ tensors, in
   }
 }
 
-__global__ void adamw_multi_kernel(const OptimizerTensor* __restrict__ tensors, int64_t count, AdamWConsts k) {
+// AdamW's hyperparameters for the bias corrections of a step count known only on the device.
+struct AdamWStep {
+  double lr, beta1, beta2;
+  int64_t step;
+};
+
+__host__ __device__ inline void adamw_bias_corrections(const AdamWStep& s, AdamWConsts& k) {
+  const double bc1 = 1.0 - pow(s.beta1, double(s.step)), bc2 = 1.0 - pow(s.beta2, double(s.step));
+  k.bc2_sqrt = float(sqrt(bc2));
+  k.neg_step = float(-(s.lr / bc1));
+}
+
+__global__ void adamw_multi_kernel(const OptimizerTensor* __restrict__ tensors, int64_t count, AdamWConsts k,
+                                   const float* amp, AdamWStep s) {
+  const int64_t host_step = s.step;
+  if (!amp_step(amp, s.step)) return;
+  if (s.step != host_step) adamw_bias_corrections(s, k);  // skipped updates before this one
   const Chunk ch = block_chunk(tensors, count);
   float *w = ch.d.w, *m = ch.d.state0, *v = ch.d.state1;
   const float* grad = ch.d.grad;
@@ -132,7 +165,7 @@ void check_launch(const char* op, const OptimizerTensor* tensors, int64_t count,
 
 void sgd_step(const Exec& ex, const SgdParams& p, const OptimizerList& list, int64_t step) {
   const char* op = "sgd_step";
-  const auto [tensors, count, chunks] = list;
+  const auto [tensors, count, chunks, amp] = list;  // amp: read by the kernel
   p.validate(op);
   check_launch(op, tensors, count, chunks, step);
   if (chunks == 0) return;
@@ -144,28 +177,105 @@ void sgd_step(const Exec& ex, const SgdParams& p, const OptimizerList& list, int
                     p.momentum != 0.0,
                     step == 1,
                     p.nesterov};
-  launch<sgd_multi_kernel>(op, dim3(unsigned(chunks)), dim3(kOptBlock), 0, ex.stream, tensors, count, k);
+  launch<sgd_multi_kernel>(op, dim3(unsigned(chunks)), dim3(kOptBlock), 0, ex.stream, tensors, count, k, amp, step);
 }
 
 void adamw_step(const Exec& ex, const AdamWParams& p, const OptimizerList& list, int64_t step) {
   const char* op = "adamw_step";
-  const auto [tensors, count, chunks] = list;
+  const auto [tensors, count, chunks, amp] = list;  // amp: read by the kernel
   p.validate(op);
   check_launch(op, tensors, count, chunks, step);
   if (chunks == 0) return;
-  const double bc1 = 1.0 - std::pow(p.beta1, double(step)), bc2 = 1.0 - std::pow(p.beta2, double(step));
-  const AdamWConsts k{float(1.0 - p.lr * p.weight_decay),
-                      float(p.beta1),
-                      float(p.beta2),
-                      float(1.0 - p.beta1),
-                      float(1.0 - p.beta2),
-                      float(std::sqrt(bc2)),
-                      float(p.eps),
-                      float(-(p.lr / bc1))};
-  launch<adamw_multi_kernel>(op, dim3(unsigned(chunks)), dim3(kOptBlock), 0, ex.stream, tensors, count, k);
+  const AdamWStep s{p.lr, p.beta1, p.beta2, step};
+  AdamWConsts k{float(1.0 - p.lr * p.weight_decay),
+                float(p.beta1),
+                float(p.beta2),
+                float(1.0 - p.beta1),
+                float(1.0 - p.beta2),
+                0.0f,
+                float(p.eps),
+                0.0f};
+  adamw_bias_corrections(s, k);
+  launch<adamw_multi_kernel>(op, dim3(unsigned(chunks)), dim3(kOptBlock), 0, ex.stream, tensors, count, k, amp, s);
+}
+
+// ---- loss scaling
+
+__global__ void amp_scale_kernel(int64_t n, float* x, const float* amp) {
+  const float scale = amp[kAmpScale];
+  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x)
+    x[i] = x[i] * scale;
+}
+
+// The reference's arithmetic (cpu_reference/optimizers.cpp unscale_grad): g * float(1 / double(scale)).
+__global__ void amp_unscale_kernel(const OptimizerTensor* __restrict__ tensors, int64_t count, float* amp) {
+  const Chunk ch = block_chunk(tensors, count);
+  const float inv = float(1.0 / double(amp[kAmpScale]));
+  float* g = ch.d.w;
+  int bad = 0;
+  for (int64_t i = ch.begin + threadIdx.x; i < ch.end; i += blockDim.x) {
+    const float v = g[i];
+    bad |= !isfinite(v);
+    g[i] = v * inv;
+  }
+  if (__syncthreads_or(bad) && threadIdx.x == 0) atomicExch(amp + kAmpFoundInf, 1.0f);
+}
+
+struct AmpUpdate {
+  double growth_factor, backoff_factor;
+  float growth_interval;
+  bool dynamic;
+};
+
+// One thread: the rule of cpu_reference/optimizers.cpp loss_scale_update, in the same arithmetic.
+__global__ void amp_update_kernel(float* amp, AmpUpdate p) {
+  float &scale = amp[kAmpScale], &tracker = amp[kAmpGrowthTracker];
+  const bool found_inf = amp[kAmpFoundInf] != 0.0f;
+  if (found_inf) amp[kAmpSkipped] += 1.0f;
+  amp[kAmpFoundInf] = 0.0f;
+  if (!p.dynamic) return;
+  if (found_inf) {
+    scale = float(scale * p.backoff_factor);
+    tracker = 0.0f;
+  } else if (tracker + 1.0f == p.growth_interval) {
+    const float grown = float(scale * p.growth_factor);
+    if (isfinite(grown)) scale = grown;
+    tracker = 0.0f;
+  } else {
+    tracker += 1.0f;
+  }
+}
+
+void amp_scale(const Exec& ex, int64_t n, float* x, const float* amp) {
+  const char* op = "amp_scale";
+  FOVEA_CHECK(n >= 0, op, ": argument 'n' must be >= 0, got ", n);
+  if (n == 0) return;
+  check_ptr(op, "x", x), check_ptr(op, "amp", amp);
+  const int64_t blocks = std::min<int64_t>((n + kOptBlock - 1) / kOptBlock, 4096);
+  launch<amp_scale_kernel>(op, dim3(unsigned(blocks)), dim3(kOptBlock), 0, ex.stream, n, x, amp);
+}
+
+void amp_unscale(const Exec& ex, const OptimizerList& grads, float* amp) {
+  const char* op = "amp_unscale";
+  const OptimizerTensor* tensors = grads.tensors;
+  const int64_t count = grads.count, chunks = grads.chunks;
+  check_launch(op, tensors, count, chunks, 1);
+  if (chunks == 0) return;
+  check_ptr(op, "amp", amp);
+  launch<amp_unscale_kernel>(op, dim3(unsigned(chunks)), dim3(kOptBlock), 0, ex.stream, tensors, count, amp);
+}
+
+void amp_update(const Exec& ex, const LossScaleParams& p, float* amp) {
+  const char* op = "amp_update";
+  p.validate(op);
+  check_ptr(op, "amp", amp);
+  const AmpUpdate u{p.growth_factor, p.backoff_factor, float(p.growth_interval), p.dynamic};
+  launch<amp_update_kernel>(op, dim3(1), dim3(1), 0, ex.stream, amp, u);
 }
 
 const bool registered =
-    ops::sgd_step_stub.define(kThisSlot, sgd_step) && ops::adamw_step_stub.define(kThisSlot, adamw_step);
+    ops::sgd_step_stub.define(kThisSlot, sgd_step) && ops::adamw_step_stub.define(kThisSlot, adamw_step) &&
+    ops::amp_scale_stub.define(kThisSlot, amp_scale) && ops::amp_unscale_stub.define(kThisSlot, amp_unscale) &&
+    ops::amp_update_stub.define(kThisSlot, amp_update);
 
 }  // namespace fovea::FOVEA_KERNEL_NS

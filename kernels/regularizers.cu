@@ -42,8 +42,9 @@ void elastic_net_penalty(const Exec& ex, int64_t n, const float* w, float l1, fl
 }
 
 // One block per row: the row's squared norm in a fixed order, then every thread rescales its share.
-__global__ void max_norm_rows_kernel(int64_t cols, float* w, float max_norm) {
+__global__ void max_norm_rows_kernel(int64_t cols, float* w, float max_norm, const float* amp) {
   __shared__ double smem[32];
+  if (amp && amp[kAmpFoundInf] != 0.0f) return;  // a step the loss scaler skips (uniform: no barrier waits)
   float* row = w + int64_t(blockIdx.x) * cols;
   double acc = 0;
   for (int64_t j = threadIdx.x; j < cols; j += blockDim.x) acc += double(row[j]) * row[j];
@@ -53,14 +54,14 @@ __global__ void max_norm_rows_kernel(int64_t cols, float* w, float max_norm) {
   for (int64_t j = threadIdx.x; j < cols; j += blockDim.x) row[j] *= scale;
 }
 
-void max_norm_rows(const Exec& ex, int64_t rows, int64_t cols, float* w, float max_norm) {
+void max_norm_rows(const Exec& ex, int64_t rows, int64_t cols, float* w, float max_norm, const float* amp) {
   const char* op = "max_norm_rows";
   FOVEA_CHECK(rows >= 0 && cols >= 0, op, ": arguments 'rows' and 'cols' must be >= 0, got ", rows, " and ", cols);
   FOVEA_CHECK(max_norm > 0, op, ": argument 'max_norm' must be > 0, got ", max_norm);
   if (rows == 0 || cols == 0) return;
   check_ptr(op, "w", w);
   FOVEA_CHECK(rows <= 2147483647, op, ": ", rows, " rows exceed the grid limit");
-  FOVEA_LAUNCH(max_norm_rows_kernel, unsigned(rows), 128, 0, ex.stream, cols, w, max_norm);
+  FOVEA_LAUNCH(max_norm_rows_kernel, unsigned(rows), 128, 0, ex.stream, cols, w, max_norm, amp);
 }
 
 const bool registered = ops::elastic_net_penalty_stub.define(kThisSlot, elastic_net_penalty) &&

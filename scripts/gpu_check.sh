@@ -221,6 +221,15 @@ for backend in custom cudnn; do
   fi
 done
 
+# FP16 training with dynamic loss scaling on the GPU's tensor cores (issue 16's fp16 kernels, ops::amp_* kernels):
+# two epochs of the built-in dataset from a scale of 2^20 (the first steps overflow and are skipped on the device),
+# then the epoch lines report the scale and the skipped steps; emu ran the same code in tests:layers.
+if [ "$HAVE_GPU" = 0 ] && [ "$DRY" = 0 ]; then skip "train:fp16-loss-scaling" "no GPU"
+else step "train:fp16-loss-scaling" "$OUT/logs/train_fp16.log" "$FOVEA" train --device cuda --precision fp16 \
+       --loss-scale dynamic:1048576 --loss-scale-growth-interval 50 --model mnist_cnn --subset 4096 --epochs 2 \
+       --out "$OUT/runs/fp16" --overwrite || true
+fi
+
 # ---- 6. the cost model against the GPU (the model runs on the emulator, the same work is timed on the GPU)
 MODEL_CSV="$OUT/model_vs_measured.csv"
 echo "what,section,model_gpu,predicted_us,measured_us,ratio" > "$MODEL_CSV"

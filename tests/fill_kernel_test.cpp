@@ -82,16 +82,19 @@ TEST_P(FillKernel, MaxNormRowsMatchesTheReference) {
     std::vector<float> want = w;
     ref::max_norm_constraint(rows, cols, want.data(), 0.5);
     DeviceArray<float> dw = DeviceArray<float>::upload(w, dev);
-    ops::max_norm_rows_stub(kernel_exec(dev), rows, cols, dw.data(), 0.5f);
+    ops::max_norm_rows_stub(kernel_exec(dev), rows, cols, dw.data(), 0.5f, nullptr);
     EXPECT_LE(rel_l2(dw.download(), want), 1e-6) << rows << "x" << cols;
   }
   DeviceArray<float> dw(4, dev);
-  EXPECT_TRUE(throws_error([&] { ops::max_norm_rows_stub(kernel_exec(dev), int64_t(2), int64_t(2), dw.data(), 0.0f); },
-                           {"max_norm_rows", "argument 'max_norm' must be > 0, got 0"}));
-  EXPECT_TRUE(throws_error([&] { ops::max_norm_rows_stub(kernel_exec(dev), int64_t(2), int64_t(2), nullptr, 1.0f); },
-                           {"max_norm_rows", "argument 'w' is null"}));
-  EXPECT_TRUE(throws_error([&] { ops::max_norm_rows_stub(kernel_exec(dev), int64_t(-1), int64_t(2), dw.data(), 1.0f); },
-                           {"max_norm_rows", "'rows' and 'cols'", "got -1 and 2"}));
+  EXPECT_TRUE(
+      throws_error([&] { ops::max_norm_rows_stub(kernel_exec(dev), int64_t(2), int64_t(2), dw.data(), 0.0f, nullptr); },
+                   {"max_norm_rows", "argument 'max_norm' must be > 0, got 0"}));
+  EXPECT_TRUE(
+      throws_error([&] { ops::max_norm_rows_stub(kernel_exec(dev), int64_t(2), int64_t(2), nullptr, 1.0f, nullptr); },
+                   {"max_norm_rows", "argument 'w' is null"}));
+  EXPECT_TRUE(throws_error(
+      [&] { ops::max_norm_rows_stub(kernel_exec(dev), int64_t(-1), int64_t(2), dw.data(), 1.0f, nullptr); },
+      {"max_norm_rows", "'rows' and 'cols'", "got -1 and 2"}));
 }
 
 INSTANTIATE_TEST_SUITE_P(Devices, FillKernel, KernelDevices(), DeviceName);

@@ -6,6 +6,8 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
+#include <cstring>
 #include <memory>
 
 #include "cpu_reference/optimizers.h"
@@ -184,6 +186,149 @@ TEST_P(OptimizerKernels, BadArguments) {
         ops::adamw_step_stub(kernel_exec(dev), bad, OptimizerList{list.data(), 1, chunks}, 1);
       },
       {"adamw_step", "argument 'beta1' must be in [0, 1), got 1"}));
+}
+
+// ---- loss scaling (state layout kAmp* in layers/ops/optimizers.h)
+
+std::vector<float> amp_state(float scale, float tracker, float found_inf, float skipped) {
+  std::vector<float> a(kAmpStateSize);
+  a[kAmpScale] = scale, a[kAmpGrowthTracker] = tracker, a[kAmpFoundInf] = found_inf, a[kAmpSkipped] = skipped;
+  return a;
+}
+
+bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
+  return a.size() == b.size() && (a.empty() || std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0);
+}
+
+// The gradients of every tensor of the list (all sizes, an unaligned one) times 1/scale, bitwise the reference;
+// found_inf stays 0 for finite gradients and becomes 1 for one Inf or NaN anywhere (a middle element of the
+// unaligned tensor, the last element of a multi-chunk one), while the other elements are still unscaled.
+TEST_P(OptimizerKernels, AmpUnscaleMatchesReferenceAndFindsInfs) {
+  const Device dev = GetParam();
+  FOVEA_SKIP_IF_NO_DEVICE(dev);
+  for (const float scale : {1024.0f, 3.0f}) {  // 3: inv_scale is float(1 / 3.0), rounded once as PyTorch's
+    for (const int plant : {0, 1, 2}) {        // none, an Inf, a NaN
+      SCOPED_TRACE(cat("scale ", scale, " plant ", plant));
+      std::vector<Param> ps = make_params(dev, 700);
+      for (Param& p : ps) {
+        for (float& g : p.g) g *= scale;
+        p.dg->assign(p.g);
+      }
+      const size_t bad_tensor = plant == 1 ? 5 : 8, bad_at = plant == 1 ? 2000 : ps[8].g.size() - 1;
+      if (plant) {
+        ps[bad_tensor].g[bad_at] = plant == 1 ? INFINITY : NAN;
+        ps[bad_tensor].dg->assign(ps[bad_tensor].g);
+      }
+      // The gradients are the list's 'w' (updated in place).
+      std::vector<OptimizerTensor> host;
+      for (Param& p : ps) host.push_back({p.dg->data(), p.dg->data(), nullptr, nullptr, int64_t(p.g.size())});
+      const int64_t chunks = plan_optimizer_chunks(host.data(), int64_t(host.size()), "amp_unscale", false, false);
+      const auto list = DeviceArray<OptimizerTensor>::upload(host, dev);
+      auto amp = DeviceArray<float>::upload(amp_state(scale, 0, 0, 0), dev);
+      ops::amp_unscale_stub(kernel_exec(dev), OptimizerList{list.data(), int64_t(host.size()), chunks}, amp.data());
+      bool found = false;
+      for (size_t t = 0; t < ps.size(); ++t) {
+        found = ref::unscale_grad(int64_t(ps[t].g.size()), ps[t].g.data(), scale) || found;
+        EXPECT_TRUE(same_bits(ps[t].dg->download(), ps[t].g)) << "tensor " << t << " n " << ps[t].g.size();
+      }
+      EXPECT_EQ(found, plant != 0);
+      EXPECT_TRUE(same_bits(amp.download(), amp_state(scale, 0, plant ? 1.0f : 0.0f, 0)));
+    }
+  }
+}
+
+// The scale's update against the reference over a scripted sequence (growth every 2 finite steps, backoff and a
+// reset tracker on non-finite ones, growth refused past FLT_MAX, a fixed scale); tests/layers_test.cpp checks the
+// rule itself against an independent implementation of GradScaler's.
+TEST_P(OptimizerKernels, AmpUpdateMatchesReference) {
+  const Device dev = GetParam();
+  FOVEA_SKIP_IF_NO_DEVICE(dev);
+  for (const bool dynamic : {true, false}) {
+    LossScaleParams p;
+    p.growth_interval = 2;
+    p.dynamic = dynamic;
+    std::vector<float> want = amp_state(2.5e38f, 0, 0, 0);  // the first growth would overflow: refused
+    auto amp = DeviceArray<float>::upload(want, dev);
+    const std::string script = "FFFIFFIIFFF";
+    for (size_t t = 0; t < script.size(); ++t) {
+      const float flag = script[t] == 'I' ? 1.0f : 0.0f;
+      want[kAmpFoundInf] = flag;
+      std::vector<float> got = amp.download();
+      got[kAmpFoundInf] = flag;
+      amp = DeviceArray<float>::upload(got, dev);
+      ref::loss_scale_update(p, want.data());
+      ops::amp_update_stub(kernel_exec(dev), p, amp.data());
+      EXPECT_TRUE(same_bits(amp.download(), want)) << "step " << t << (dynamic ? " dynamic" : " fixed");
+    }
+    EXPECT_EQ(want[kAmpSkipped], 3.0f);
+    EXPECT_EQ(want[kAmpScale], dynamic ? 2.5e38f * 0.5f : 2.5e38f);  // x1 (refused), x0.5, x2, x0.25, x2
+  }
+  LossScaleParams bad;
+  bad.backoff_factor = 1.0;
+  auto amp = DeviceArray<float>::upload(amp_state(1, 0, 0, 0), dev);
+  EXPECT_TRUE(throws_error([&] { ops::amp_update_stub(kernel_exec(dev), bad, amp.data()); },
+                           {"amp_update", "backoff factor must be in (0, 1), got 1"}));
+}
+
+// amp_scale multiplies by the state's scale, bitwise the reference, for sizes around the block.
+TEST_P(OptimizerKernels, AmpScaleMatchesReference) {
+  const Device dev = GetParam();
+  FOVEA_SKIP_IF_NO_DEVICE(dev);
+  for (const int64_t n : {1, 255, 257, 10000}) {
+    std::vector<float> x = random_vector(size_t(n), 800 + uint64_t(n));
+    auto dx = DeviceArray<float>::upload(x, dev);
+    auto amp = DeviceArray<float>::upload(amp_state(3.0f, 0, 0, 0), dev);
+    ops::amp_scale_stub(kernel_exec(dev), n, dx.data(), amp.data());
+    ref::loss_scale(n, x.data(), 3.0f);
+    EXPECT_TRUE(same_bits(dx.download(), x)) << "n " << n;
+  }
+}
+
+// With a loss scaler's state, an update whose found_inf is set leaves weights and state bitwise as they were; one
+// after `skipped` skipped updates is the reference's update at step - skipped (SGD's first step with dampening,
+// AdamW's bias corrections).
+TEST_P(OptimizerKernels, AmpSkipsFlaggedUpdatesAndShiftsTheStepCount) {
+  const Device dev = GetParam();
+  FOVEA_SKIP_IF_NO_DEVICE(dev);
+  for (const bool adamw : {false, true}) {
+    SCOPED_TRACE(adamw ? "adamw" : "sgd");
+    std::vector<Param> ps = make_params(dev, 900);
+    const DeviceList d = upload_list(dev, ps, true, adamw, adamw ? "adamw" : "sgd");
+    const SgdParams sp = sgd(0.05, 0.9, 0.1, 1e-2, false);
+    AdamWParams ap;
+    ap.lr = 1e-2, ap.weight_decay = 0.05;
+    auto run = [&](const std::vector<float>& state, int64_t step) {
+      auto amp = DeviceArray<float>::upload(state, dev);
+      const OptimizerList list{d.list.data(), d.count, d.chunks, amp.data()};
+      if (adamw) {
+        ops::adamw_step_stub(kernel_exec(dev), ap, list, step);
+      } else {
+        ops::sgd_step_stub(kernel_exec(dev), sp, list, step);
+      }
+    };
+    run(amp_state(1024, 0, 1, 0), 1);  // flagged: nothing moves
+    for (const Param& p : ps) {
+      EXPECT_TRUE(same_bits(p.dw->download(), p.w));
+      EXPECT_TRUE(same_bits(p.ds0->download(), p.s0));
+    }
+    // Steps 2 and 5 of the run, after 1 and then 3 skipped updates: the reference's steps 1 and 2.
+    for (const auto& [step, skipped] : {std::pair<int64_t, float>{2, 1}, {5, 3}}) {
+      run(amp_state(1024, 0, 0, skipped), step);
+      for (size_t t = 0; t < ps.size(); ++t) {
+        Param& p = ps[t];
+        if (p.w.empty()) continue;
+        const int64_t n = int64_t(p.w.size()), ref_step = step - int64_t(skipped);
+        if (adamw) {
+          ref::adamw_step(ap, n, p.w.data(), p.g.data(), p.s0.data(), p.s1.data(), ref_step);
+        } else {
+          ref::sgd_step(sp, n, p.w.data(), p.g.data(), p.s0.data(), ref_step);
+        }
+        const std::string tag = cat("step ", step, " tensor ", t);
+        EXPECT_TRUE(matches_reference(p.dw->download(), p.w, tag + ".w"));
+        EXPECT_TRUE(matches_reference(p.ds0->download(), p.s0, tag + ".state0"));
+      }
+    }
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Devices, OptimizerKernels, KernelDevices(), DeviceName);

@@ -353,6 +353,83 @@ TEST(TrainSession, TransferFromAPthFileWithANewHeadAndAFrozenBackbone) {
   EXPECT_TRUE(test::throws_error([&] { TrainSession t(c); }, {"--init-from '", "fc.weight", "--replace-head"}));
 }
 
+// ---------------------------------------------------------------- FP16 with loss scaling
+
+// The rings MLP at FP16 from a loss scale of 2^20: the first steps overflow (the loss gradient times 2^20 is past
+// FP16's 65504) and are skipped until the scale has backed off; a growth interval of 3 then doubles it often.
+TrainConfig fp16_config(const std::string& out) {
+  TrainConfig c = rings_config(out);
+  c.precision = Precision::fp16;
+  c.loss_scale = parse_loss_scale("dynamic:1048576");
+  c.loss_scale.growth_interval = 3;
+  c.epochs = 4;
+  c.lr = 0.2;
+  c.schedule = parse_schedule("constant");
+  return c;
+}
+
+// On emu (the tensor-core linear kernels at FP16): scaling, unscaling, the skip decision and the scale's update
+// are kernels reading the scaler's state on the device; a step waits for nothing.
+TEST(TrainSessionFp16, StepOnEmuPerformsNoHostSynchronisation) {
+  TempDir d;
+  TrainConfig c = fp16_config(d.str());
+  c.device = kEmu;
+  c.max_norm = 3;
+  TrainSession s(c);
+  s.loader().start_epoch(0);
+  s.begin_epoch_metrics();
+  data::Batch batch;
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(s.loader().next(batch));
+    const DeviceBatch on_device = s.upload(batch);
+    const Counts st = count([&] { s.step(on_device); });
+    EXPECT_EQ(st.syncs, 0) << "step " << s.step_count() << " waited for the device";
+  }
+}
+
+// A short FP16 run learns, repeats bit for bit, skips the overflowing first steps (the scale backs off and grows
+// again), and a run stopped at step 9 and resumed continues bitwise as the uninterrupted one: the checkpoint holds
+// the scale and its growth tracker.
+TEST(TrainSessionFp16, LearnsRepeatsAndResumesWithItsLossScale) {
+  TempDir a, b, c;
+  const TrainResult ra = TrainSession(fp16_config(a.str())).run();
+  ASSERT_EQ(ra.history.size(), 4u);
+  EXPECT_LT(ra.history.back().train_loss, 0.8 * ra.history.front().train_loss)
+      << ra.history.front().train_loss << " -> " << ra.history.back().train_loss;
+  const int64_t skipped = ra.history.back().skipped_steps;
+  EXPECT_GE(skipped, 2) << "2^20 times the loss gradient overflows FP16";
+  EXPECT_LT(skipped, 12);
+  EXPECT_LT(ra.history.back().loss_scale, 1048576.0);
+  const Checkpoint ca = load_checkpoint(ra.checkpoint);
+  ASSERT_TRUE(ca.optimizer.count("grad_scaler"));
+  const std::vector<float> state = ca.optimizer.at("grad_scaler").to_vector<float>();
+  EXPECT_EQ(double(state[0]), ra.history.back().loss_scale);
+  EXPECT_EQ(int64_t(state[3]), skipped);
+  EXPECT_EQ(ca.meta.config["loss_scale"], "dynamic:1048576") << ca.meta.config.dump();
+  EXPECT_EQ(ca.meta.config["loss_scale_growth_interval"], 3);
+
+  const TrainResult rb = TrainSession(fp16_config(b.str())).run();
+  const Checkpoint cb = load_checkpoint(rb.checkpoint);
+  for (const auto& [name, t] : ca.model) EXPECT_TRUE(same_bits(t, cb.model.at(name))) << name << " differs run to run";
+
+  TrainConfig part = fp16_config(c.str());
+  part.max_steps = 9;  // 6 steps an epoch: inside the second epoch, between two growths
+  TrainSession(part).run();
+  TrainConfig given = fp16_config(c.str());
+  given.resume = c.str();
+  TrainConfig back = resumed_config(given, {"--resume"});
+  EXPECT_EQ(back.loss_scale.growth_interval, 3);
+  EXPECT_EQ(loss_scale_name(back.loss_scale), "dynamic:1048576");
+  back.max_steps = 0;
+  const TrainResult rc = TrainSession(back).run();
+  const Checkpoint cc = load_checkpoint(rc.checkpoint);
+  for (const auto& [name, t] : ca.model)
+    EXPECT_TRUE(same_bits(t, cc.model.at(name))) << name << " differs after resume";
+  for (const auto& [name, t] : ca.optimizer) {
+    EXPECT_TRUE(same_bits(t, cc.optimizer.at(name))) << "optimizer state " << name << " differs after resume";
+  }
+}
+
 TEST(MetricsOp, RefusesBadArgumentsByName) {
   ops::Context ctx(kEmu);
   Tensor sums = ops::metric_sums(ctx);

@@ -142,6 +142,36 @@ TEST(Train, PrecisionIsRecordedAndResumed) {
   expect_same_checkpoints(d / "a/checkpoint.safetensors", d / "b/checkpoint.safetensors");
 }
 
+// --precision fp16 trains with dynamic loss scaling (GradScaler's rule): the header and config.json say so with its
+// parameters, each epoch reports the scale and the skipped steps, --resume restores the scaler and continues
+// bit-exactly (BadFlagsExitWithUsageErrorNamingTheFlag: --loss-scale without fp16, or a bad value).
+TEST(Train, Fp16LossScalingIsRecordedAndResumed) {
+  TempDir d;
+  const std::string args = "train " + kSmall +
+                           "--schedule constant --lr 0.02 --epochs 1 --eval-subset 64 --precision fp16 "
+                           "--loss-scale dynamic:1048576 --loss-scale-growth-interval 2 ";
+  const Result whole = fovea(args + "--max-steps 5 --out " + (d / "a"));
+  ASSERT_EQ(whole.rc, 0) << whole.out;
+  EXPECT_NE(whole.out.find("precision fp16 (conv and linear; FP32 weights and optimizer; dynamic loss scaling from "
+                           "1048576 (x2 after 2 finite steps, x0.5 on a non-finite one))"),
+            std::string::npos)
+      << whole.out;
+  EXPECT_NE(whole.out.find("loss scale "), std::string::npos) << whole.out;
+  ASSERT_EQ(fovea(args + "--max-steps 3 --out " + (d / "b")).rc, 0);
+  const nlohmann::json cfg = nlohmann::json::parse(read_file(d / "b/config.json"));
+  EXPECT_EQ(cfg["config"]["precision"], "fp16") << cfg.dump();
+  EXPECT_EQ(cfg["config"]["loss_scale"], "dynamic:1048576") << cfg.dump();
+  EXPECT_EQ(cfg["config"]["loss_scale_growth_interval"], 2) << cfg.dump();
+  EXPECT_EQ(cfg["config"]["loss_scale_backoff_factor"], 0.5) << cfg.dump();
+  const Result resumed = fovea("train --device cpu --max-steps 5 --resume " + (d / "b"));
+  ASSERT_EQ(resumed.rc, 0) << resumed.out;
+  EXPECT_NE(resumed.out.find("dynamic loss scaling"), std::string::npos) << resumed.out;
+  expect_same_checkpoints(d / "a/checkpoint.safetensors", d / "b/checkpoint.safetensors");
+  const Result other = fovea("train --resume " + (d / "b") + " --loss-scale 8");
+  EXPECT_EQ(other.rc, 2) << other.out;
+  EXPECT_NE(other.out.find("--resume: --loss-scale"), std::string::npos) << other.out;
+}
+
 TEST(Train, EvalReportsAccuracyConfusionAndShiftedAccuracy) {
   TempDir d;
   ASSERT_EQ(fovea("train --device cpu --subset 2000 --epochs 2 --out " + (d / "a")).rc, 0);
@@ -246,8 +276,12 @@ TEST(Train, BadFlagsExitWithUsageErrorNamingTheFlag) {
            Case{"--device tpu", "--device"},
            Case{"--optimizer adam", "--optimizer"},
            Case{"--backend cudnnn", "--backend"},
-           Case{"--precision fp64", "--precision: 'fp64' is not a precision (expected fp32, tf32 or bf16)"},
-           Case{"--precision fp16", "--precision: 'fp16' is not supported for training"},
+           Case{"--precision fp64", "--precision: 'fp64' is not a precision (expected fp32, tf32, bf16 or fp16)"},
+           Case{"--precision fp16 --loss-scale 0", "--loss-scale: '0' is not a loss scale"},
+           Case{"--precision fp16 --loss-scale-growth-interval 0", "--loss-scale-growth-interval"},
+           Case{"--precision bf16 --loss-scale 1024",
+                "--loss-scale and --loss-scale-growth-interval need --precision "
+                "fp16"},
            Case{"--schedule cosin", "--schedule"},
            Case{"--dataset imagenet", "--dataset"},
            Case{"--augment crop", "--augment"},

@@ -43,6 +43,33 @@ Optimizer::Optimizer(const OptimizerConfig& config, const std::vector<ParamRef>&
     if (r.param->trainable) params_.push_back({r, Tensor(), Tensor(), 1.0});
 }
 
+LossScaleConfig parse_loss_scale(std::string_view text, std::string_view what) {
+  LossScaleConfig c;
+  c.enabled = true;
+  const std::vector<std::string_view> f = split(text, ':');
+  if (f[0] == "dynamic" && f.size() <= 2) {
+    if (f.size() == 2) {
+      const std::optional<double> v = try_parse_float(f[1]);
+      FOVEA_CHECK(v && std::isfinite(*v) && *v > 0 && *v <= 3.4e38, what, ": '", text,
+                  "': the initial scale must be a finite number > 0, got '", f[1], "'");
+      c.init_scale = *v;
+    }
+    return c;
+  }
+  const std::optional<double> v = try_parse_float(text);
+  FOVEA_CHECK(v && std::isfinite(*v) && *v > 0 && *v <= 3.4e38, what, ": '", text,
+              "' is not a loss scale (expected dynamic, dynamic:INIT_SCALE or a fixed scale > 0)");
+  c.dynamic = false;
+  c.init_scale = *v;
+  return c;
+}
+
+std::string loss_scale_name(const LossScaleConfig& c) {
+  if (!c.enabled) return "none";
+  return c.dynamic ? (c.init_scale == 65536.0 ? std::string("dynamic") : fmt::format("dynamic:{}", c.init_scale))
+                   : fmt::format("{}", c.init_scale);
+}
+
 void Optimizer::set_lr_scale(const std::vector<std::string>& paths, double scale) {
   FOVEA_CHECK(std::isfinite(scale) && scale >= 0, "optimizer: learning-rate scale must be finite and >= 0, got ",
               scale);
@@ -65,6 +92,27 @@ void Optimizer::ensure_state(Slot& s) {
   }
 }
 
+void Optimizer::enable_loss_scaling(ops::Context& ctx, const LossScaleConfig& config) {
+  FOVEA_CHECK(config.enabled, "optimizer: enable_loss_scaling with a disabled config");
+  LossScaleParams p;
+  p.growth_factor = config.growth_factor, p.backoff_factor = config.backoff_factor;
+  p.growth_interval = config.growth_interval, p.dynamic = config.dynamic;
+  p.validate("loss scaling");
+  amp_config_ = config;
+  amp_ = ops::amp_state(ctx, config.init_scale);
+}
+
+void Optimizer::scale_loss_grad(ops::Context& ctx, Tensor& dloss) {
+  FOVEA_ASSERT(loss_scaling(), "scale_loss_grad without loss scaling");
+  ops::amp_scale(ctx, dloss, amp_);
+}
+
+LossScalerState Optimizer::loss_scaler_state() const {
+  FOVEA_ASSERT(loss_scaling(), "loss_scaler_state without loss scaling");
+  const std::vector<float> v = amp_.to(kCPU).to_vector<float>();
+  return {double(v[kAmpScale]), int64_t(v[kAmpGrowthTracker]), int64_t(v[kAmpSkipped])};
+}
+
 void Optimizer::step(ops::Context& ctx, double lr) {
   FOVEA_CHECK(std::isfinite(lr) && lr >= 0, "optimizer: learning rate must be finite and >= 0, got ", lr);
   // One fused update per learning rate (group), in the order the groups first appear.
@@ -84,6 +132,13 @@ void Optimizer::step(ops::Context& ctx, double lr) {
     if (p.value.ndim() >= 2) weights.push_back({p.value, p.grad, Tensor(), Tensor()});
   }
   if (groups.empty()) return;
+  if (loss_scaling()) {
+    // Unscaled before anything reads them (the penalties add to them; PyTorch: unscale_ before clipping).
+    std::vector<Tensor> grads;
+    for (const auto& group : groups)
+      for (const ops::ParamSlot& slot : group) grads.push_back(slot.grad);
+    ops::amp_unscale(ctx, grads, amp_);
+  }
   penalties_ = Tensor();
   if ((config_.l1 > 0 || config_.l2 > 0) && !weights.empty())
     penalties_ = ops::l1_l2_penalty(ctx, weights, float(config_.l1), float(config_.l2));
@@ -96,7 +151,7 @@ void Optimizer::step(ops::Context& ctx, double lr) {
       p.dampening = config_.dampening;
       p.weight_decay = config_.weight_decay;
       p.nesterov = config_.nesterov;
-      ops::sgd_step(ctx, groups[g], p, steps_);
+      ops::sgd_step(ctx, groups[g], p, steps_, amp_);
     } else {
       AdamWParams p;
       p.lr = lr * scales[g];
@@ -104,11 +159,17 @@ void Optimizer::step(ops::Context& ctx, double lr) {
       p.beta2 = config_.beta2;
       p.eps = config_.eps;
       p.weight_decay = config_.weight_decay;
-      ops::adamw_step(ctx, groups[g], p, steps_);
+      ops::adamw_step(ctx, groups[g], p, steps_, amp_);
     }
   }
   if (config_.max_norm > 0)
-    for (ops::ParamSlot& w : weights) ops::max_norm(ctx, w.param, float(config_.max_norm));
+    for (ops::ParamSlot& w : weights) ops::max_norm(ctx, w.param, float(config_.max_norm), amp_);
+  if (loss_scaling()) {
+    LossScaleParams p;
+    p.growth_factor = amp_config_.growth_factor, p.backoff_factor = amp_config_.backoff_factor;
+    p.growth_interval = amp_config_.growth_interval, p.dynamic = amp_config_.dynamic;
+    ops::amp_update(ctx, p, amp_);
+  }
 }
 
 double Optimizer::last_penalty() const {
@@ -129,6 +190,7 @@ std::map<std::string, Tensor> Optimizer::state_dict() const {
     }
   }
   out["step"] = Tensor::from_vector(std::vector<int64_t>{steps_}, {1});
+  if (loss_scaling()) out["grad_scaler"] = amp_.to(kCPU);
   return out;
 }
 
@@ -137,6 +199,13 @@ void Optimizer::load_state_dict(const std::map<std::string, Tensor>& state, Devi
   FOVEA_CHECK(it != state.end() && it->second.dtype() == DType::int64 && it->second.numel() == 1,
               "optimizer state: missing int64 entry 'step'");
   steps_ = it->second.to(kCPU).to_vector<int64_t>()[0];
+  if (loss_scaling()) {
+    auto a = state.find("grad_scaler");
+    FOVEA_CHECK(a != state.end() && a->second.dtype() == DType::float32 && a->second.numel() == kAmpStateSize,
+                "optimizer state: missing float32 [", kAmpStateSize,
+                "] entry 'grad_scaler' (the loss scaler's state; was the run trained with loss scaling?)");
+    amp_ = a->second.to(device);
+  }
   auto load = [&](const std::string& name, const Tensor& like, Tensor& dst) {
     auto f = state.find(name);
     if (f == state.end()) {

@@ -30,6 +30,28 @@ struct OptimizerConfig {
   double max_norm = 0.0;
 };
 
+// Loss scaling for FP16 training, torch.cuda.amp.GradScaler's semantics: the loss gradient is seeded with `scale`
+// instead of 1; after the backward pass every gradient is multiplied by 1/scale in one pass that also flags an
+// Inf or NaN; a step with a non-finite gradient is skipped (weights and optimizer state untouched) and the scale
+// multiplied by backoff_factor; after growth_interval finite steps in a row it is multiplied by growth_factor.
+// Not dynamic: the scale stays at init_scale (non-finite steps are still skipped).
+struct LossScaleConfig {
+  bool enabled = false;
+  bool dynamic = true;
+  double init_scale = 65536.0;  // GradScaler's defaults
+  double growth_factor = 2.0, backoff_factor = 0.5;
+  int64_t growth_interval = 2000;
+};
+// "dynamic", "dynamic:INIT_SCALE" or a fixed scale ("1024"), into an enabled config with GradScaler's defaults.
+LossScaleConfig parse_loss_scale(std::string_view text, std::string_view what = "loss scale");
+std::string loss_scale_name(const LossScaleConfig& c);  // the text parse_loss_scale reads back
+
+// The loss scaler's state as read back to the host (one small copy).
+struct LossScalerState {
+  double scale = 0;
+  int64_t growth_tracker = 0, skipped = 0;
+};
+
 class Optimizer {
  public:
   // Keeps the trainable parameters among `params` (in that order).
@@ -41,7 +63,18 @@ class Optimizer {
   void set_lr_scale(const std::vector<std::string>& paths, double scale);
   // One update with learning rate `lr` from the gradients in Param::grad (parameters without a
   // gradient are skipped). Adds the penalties' gradients first. Reads nothing back from the device.
+  // With loss scaling (enable_loss_scaling): first unscales the gradients and flags a non-finite one, then
+  // updates unless flagged (decided on the device: no host synchronisation), then updates the scale. step_count()
+  // counts every call, skipped or not; the updates themselves use the count of those not skipped.
   void step(ops::Context& ctx, double lr);
+
+  // ---- loss scaling (FP16 training)
+  void enable_loss_scaling(ops::Context& ctx, const LossScaleConfig& config);
+  bool loss_scaling() const { return amp_.defined(); }
+  // The loss gradient times the current scale, in place (before the backward pass).
+  void scale_loss_grad(ops::Context& ctx, Tensor& dloss);
+  // Reads the scaler's state (one device-to-host copy: call it where the host waits anyway).
+  LossScalerState loss_scaler_state() const;
   // The L1/L2 penalty of the last step's weights (0 if none): one number read back from the device.
   double last_penalty() const;
   int64_t step_count() const { return steps_; }
@@ -49,7 +82,8 @@ class Optimizer {
   size_t size() const { return params_.size(); }
 
   // State for checkpoints, host copies named like PyTorch's optimizer state:
-  // "<param path>.momentum_buffer" (sgd), "<path>.exp_avg", "<path>.exp_avg_sq" (adamw), and "step".
+  // "<param path>.momentum_buffer" (sgd), "<path>.exp_avg", "<path>.exp_avg_sq" (adamw), and "step"; with loss
+  // scaling "grad_scaler" (float32 [4]: scale, growth tracker, 0, skipped steps).
   std::map<std::string, Tensor> state_dict() const;
   // Restores it onto `device`; throws naming the first missing or mis-shaped entry.
   void load_state_dict(const std::map<std::string, Tensor>& state, Device device);
@@ -65,6 +99,8 @@ class Optimizer {
   std::vector<Slot> params_;
   int64_t steps_ = 0;
   Tensor penalties_;  // per weight tensor, on the device; undefined without L1/L2
+  LossScaleConfig amp_config_;
+  Tensor amp_;  // the loss scaler's state on the device (ops::kAmp*); undefined without loss scaling
 };
 
 // ---- learning-rate schedules, evaluated per step (update) t = 0, 1, ..., total - 1

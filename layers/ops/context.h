@@ -28,6 +28,7 @@ struct Context {
   // The device copy of the optimizer's tensor list, uploaded again only when the list changes.
   struct OptimizerList;
   std::shared_ptr<OptimizerList> optimizer_list;
+  std::shared_ptr<OptimizerList> amp_list;  // the gradients that loss scaling unscales (ops::amp_unscale)
 
   explicit Context(Device d = kCPU, Backend b = Backend::custom);
   Exec exec() const { return Exec{device, backend, stream, workspace.get(), deterministic}; }

@@ -33,6 +33,16 @@ void AdamWParams::validate(const char* op) const {
   check_finite_nonneg(op, "weight_decay", weight_decay);
 }
 
+void LossScaleParams::validate(const char* op) const {
+  FOVEA_CHECK(std::isfinite(growth_factor) && growth_factor >= 1.0, op, ": the growth factor must be >= 1, got ",
+              growth_factor);
+  FOVEA_CHECK(std::isfinite(backoff_factor) && backoff_factor > 0.0 && backoff_factor < 1.0, op,
+              ": the backoff factor must be in (0, 1), got ", backoff_factor);
+  // The tracker is a float on the device: exact up to 2^24.
+  FOVEA_CHECK(growth_interval >= 1 && growth_interval <= (int64_t(1) << 24), op,
+              ": the growth interval must be in [1, 2^24], got ", growth_interval);
+}
+
 namespace ops {
 
 struct Context::OptimizerList {
@@ -63,13 +73,12 @@ void check_slots(Context& ctx, const char* op, std::vector<ParamSlot>& params, b
 
 // The descriptor list on the device, uploaded (an explicit, small copy) only when the tensors change.
 fovea::OptimizerList optimizer_list(Context& ctx, std::vector<ParamSlot>& params, const char* op, bool state1,
-                                    bool state2) {
+                                    bool state2, std::shared_ptr<Context::OptimizerList>& cache) {
   std::vector<OptimizerTensor> host;
   for (ParamSlot& s : params)
     host.push_back({data_or_null(s.param), data_or_null(s.grad), state1 ? data_or_null(s.state1) : nullptr,
                     state2 ? data_or_null(s.state2) : nullptr, s.param.numel(), 0});
   const int64_t chunks = plan_optimizer_chunks(host.data(), int64_t(host.size()), op, state1, state2);
-  auto& cache = ctx.optimizer_list;
   const bool same =
       cache && cache->host.size() == host.size() &&
       std::equal(host.begin(), host.end(), cache->host.begin(), [](auto& a, auto& b) {
@@ -88,20 +97,30 @@ fovea::OptimizerList optimizer_list(Context& ctx, std::vector<ParamSlot>& params
   return {cache->device.as<OptimizerTensor>(), int64_t(cache->host.size()), cache->chunks};
 }
 
+const float* amp_or_null(Context& ctx, const char* op, const Tensor& amp) {
+  if (!amp.defined()) return nullptr;
+  check_tensor(ctx, op, "amp", amp);
+  FOVEA_CHECK(amp.numel() == kAmpStateSize, op, ": argument 'amp' must have ", kAmpStateSize, " elements, got ",
+              amp.shape().str());
+  return amp.data<float>();
+}
+
 }  // namespace
 
-void sgd_step(Context& ctx, std::vector<ParamSlot>& params, const SgdParams& p, int64_t step) {
+void sgd_step(Context& ctx, std::vector<ParamSlot>& params, const SgdParams& p, int64_t step, const Tensor& amp) {
   p.validate("sgd");
   const bool momentum = p.momentum != 0;
   check_slots(ctx, "sgd", params, momentum, false);
-  const fovea::OptimizerList list = optimizer_list(ctx, params, "sgd", momentum, false);
+  fovea::OptimizerList list = optimizer_list(ctx, params, "sgd", momentum, false, ctx.optimizer_list);
+  list.amp = amp_or_null(ctx, "sgd", amp);
   if (list.chunks > 0) sgd_step_stub(ctx.exec(), p, list, step);
 }
 
-void adamw_step(Context& ctx, std::vector<ParamSlot>& params, const AdamWParams& p, int64_t step) {
+void adamw_step(Context& ctx, std::vector<ParamSlot>& params, const AdamWParams& p, int64_t step, const Tensor& amp) {
   p.validate("adamw");
   check_slots(ctx, "adamw", params, true, true);
-  const fovea::OptimizerList list = optimizer_list(ctx, params, "adamw", true, true);
+  fovea::OptimizerList list = optimizer_list(ctx, params, "adamw", true, true, ctx.optimizer_list);
+  list.amp = amp_or_null(ctx, "adamw", amp);
   if (list.chunks > 0) adamw_step_stub(ctx.exec(), p, list, step);
 }
 
@@ -120,12 +139,45 @@ Tensor l1_l2_penalty(Context& ctx, std::vector<ParamSlot>& params, float l1, flo
   return penalties;
 }
 
-void max_norm(Context& ctx, Tensor& w, float max_norm_value) {
+void max_norm(Context& ctx, Tensor& w, float max_norm_value, const Tensor& amp) {
   check_tensor(ctx, "max_norm", "w", w);
   FOVEA_CHECK(w.ndim() >= 2, "max_norm: 'w' must have at least 2 dimensions (rows = output units), got ",
               w.shape().str());
   const int64_t rows = w.size(0), cols = w.numel() / rows;
-  max_norm_rows_stub(ctx.exec(), rows, cols, w.data<float>(), max_norm_value);
+  max_norm_rows_stub(ctx.exec(), rows, cols, w.data<float>(), max_norm_value, amp_or_null(ctx, "max_norm", amp));
+}
+
+Tensor amp_state(Context& ctx, double init_scale) {
+  FOVEA_CHECK(std::isfinite(init_scale) && init_scale > 0 && float(init_scale) <= 3.4e38f,
+              "loss scaling: the initial scale must be finite and > 0, got ", init_scale);
+  std::vector<float> host(kAmpStateSize, 0.0f);
+  host[kAmpScale] = float(init_scale);
+  return Tensor::from_vector(host, {kAmpStateSize}).to(ctx.device);
+}
+
+void amp_scale(Context& ctx, Tensor& x, const Tensor& amp) {
+  check_tensor(ctx, "amp_scale", "x", x);
+  const float* a = amp_or_null(ctx, "amp_scale", amp);
+  FOVEA_CHECK(a, "amp_scale: argument 'amp' is undefined");
+  if (x.numel() > 0) amp_scale_stub(ctx.exec(), x.numel(), x.data<float>(), a);
+}
+
+void amp_unscale(Context& ctx, std::vector<Tensor>& grads, Tensor& amp) {
+  FOVEA_CHECK(amp_or_null(ctx, "amp_unscale", amp), "amp_unscale: argument 'amp' is undefined");
+  // The gradients as an optimizer list whose 'w' is the gradient (updated in place), in a cache of its own.
+  std::vector<ParamSlot> slots;
+  for (Tensor& g : grads) {
+    check_tensor(ctx, "amp_unscale", "grad", g);
+    slots.push_back({g, g, Tensor(), Tensor()});
+  }
+  const fovea::OptimizerList list = optimizer_list(ctx, slots, "amp_unscale", false, false, ctx.amp_list);
+  if (list.chunks > 0) amp_unscale_stub(ctx.exec(), list, amp.data<float>());
+}
+
+void amp_update(Context& ctx, const LossScaleParams& p, Tensor& amp) {
+  p.validate("amp_update");
+  FOVEA_CHECK(amp_or_null(ctx, "amp_update", amp), "amp_update: argument 'amp' is undefined");
+  amp_update_stub(ctx.exec(), p, amp.data<float>());
 }
 
 }  // namespace ops

@@ -60,11 +60,33 @@ inline int64_t plan_optimizer_chunks(OptimizerTensor* tensors, int64_t count, co
   return chunks;
 }
 
+// Dynamic loss scaling (torch.cuda.amp.GradScaler) keeps its state in a float32 tensor [kAmpStateSize] on the
+// device, read and written only by kernels, so that a step needs no host synchronisation:
+//   [kAmpScale]         the loss scale (the loss gradient is multiplied by it before the backward pass)
+//   [kAmpGrowthTracker] finite steps since the scale last changed (exact as a float up to 2^24)
+//   [kAmpFoundInf]      set by amp_unscale when this step's gradients hold an Inf or NaN; reset by amp_update
+//   [kAmpSkipped]       optimizer updates skipped so far (exact up to 2^24)
+inline constexpr int kAmpScale = 0, kAmpGrowthTracker = 1, kAmpFoundInf = 2, kAmpSkipped = 3, kAmpStateSize = 4;
+
+// GradScaler's update (_amp_update_scale_) after a step: found_inf ? scale *= backoff_factor, tracker = 0 :
+// ++tracker == growth_interval ? (scale *= growth_factor when that is finite), tracker = 0. Not dynamic: the
+// scale stays (non-finite steps are still skipped and counted).
+struct LossScaleParams {
+  double growth_factor = 2.0, backoff_factor = 0.5;
+  int64_t growth_interval = 2000;
+  bool dynamic = true;
+  void validate(const char* op = "loss scaling") const;
+};
+
 // The tensors of one update: `tensors` [count] lives on the Exec's device (planned on the host, then copied).
+// With `amp` (a loss scaler's state, on the device) the update is skipped when amp[kAmpFoundInf] != 0, and the
+// step count it uses (SGD's first step, AdamW's bias corrections) is step - amp[kAmpSkipped]: a skipped update
+// does not count, as a skipped optimizer.step() under GradScaler does not advance PyTorch's state['step'].
 struct OptimizerList {
   const OptimizerTensor* tensors = nullptr;
   int64_t count = 0;
   int64_t chunks = 0;
+  const float* amp = nullptr;
 };
 
 namespace ops {
@@ -80,8 +102,19 @@ inline constinit DispatchStub<void(const Exec&, int64_t n, const float* w, float
                                    float* penalty)>
     elastic_net_penalty_stub{"elastic_net_penalty"};
 // Each row of w [rows, cols] with L2 norm > max_norm is scaled by max_norm / (norm + 1e-7) (torch.renorm).
-inline constinit DispatchStub<void(const Exec&, int64_t rows, int64_t cols, float* w, float max_norm)>
+// With `amp` (a loss scaler's state) nothing is done when amp[kAmpFoundInf] != 0 (a skipped step).
+inline constinit DispatchStub<void(const Exec&, int64_t rows, int64_t cols, float* w, float max_norm, const float* amp)>
     max_norm_rows_stub{"max_norm_rows"};
+// ---- loss scaling (state: kAmp* above)
+// x[i] *= amp[kAmpScale]: the loss gradient seeded with the scale instead of 1.
+inline constinit DispatchStub<void(const Exec&, int64_t n, float* x, const float* amp)> amp_scale_stub{"amp_scale"};
+// Every tensor of `grads` (OptimizerTensor::w, the gradient, updated in place) times float(1 / double(scale)),
+// PyTorch's inv_scale; amp[kAmpFoundInf] = 1 when any of them held an Inf or NaN (before the multiply, as
+// _amp_foreach_non_finite_check_and_unscale_). One pass over all gradients, one launch.
+inline constinit DispatchStub<void(const Exec&, const OptimizerList& grads, float* amp)> amp_unscale_stub{
+    "amp_unscale"};
+// LossScaleParams's update of amp after the optimizer step; counts a skipped step and resets found_inf.
+inline constinit DispatchStub<void(const Exec&, const LossScaleParams& p, float* amp)> amp_update_stub{"amp_update"};
 
 // ---- tensor-level ops
 struct Context;
@@ -89,12 +122,21 @@ struct ParamSlot {
   Tensor param, grad;
   Tensor state1, state2;  // SGD: momentum buffer (state1); AdamW: exp_avg, exp_avg_sq. Allocated by the caller.
 };
-void sgd_step(Context& ctx, std::vector<ParamSlot>& params, const SgdParams& p, int64_t step);
-void adamw_step(Context& ctx, std::vector<ParamSlot>& params, const AdamWParams& p, int64_t step);
+// `amp`: a loss scaler's state (see OptimizerList::amp), or undefined.
+void sgd_step(Context& ctx, std::vector<ParamSlot>& params, const SgdParams& p, int64_t step,
+              const Tensor& amp = Tensor());
+void adamw_step(Context& ctx, std::vector<ParamSlot>& params, const AdamWParams& p, int64_t step,
+                const Tensor& amp = Tensor());
 // Adds the elastic-net gradient to each grad in place; returns the penalties, one per tensor, as a device
 // tensor [params.size()] (nothing is read back).
 Tensor l1_l2_penalty(Context& ctx, std::vector<ParamSlot>& params, float l1, float l2);
-void max_norm(Context& ctx, Tensor& w, float max_norm_value);  // renormalise each row (dim 0) to norm <= c
+// Renormalise each row (dim 0) to norm <= c; not on a step a loss scaler skips (`amp`, optional).
+void max_norm(Context& ctx, Tensor& w, float max_norm_value, const Tensor& amp = Tensor());
+// ---- loss scaling: `amp` is the state tensor, float32 [kAmpStateSize] on the context's device
+Tensor amp_state(Context& ctx, double init_scale);  // {init_scale, 0, 0, 0}
+void amp_scale(Context& ctx, Tensor& x, const Tensor& amp);
+void amp_unscale(Context& ctx, std::vector<Tensor>& grads, Tensor& amp);
+void amp_update(Context& ctx, const LossScaleParams& p, Tensor& amp);
 
 }  // namespace ops
 }  // namespace fovea

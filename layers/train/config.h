@@ -16,9 +16,10 @@ namespace fovea::nn {
 // The arithmetic of the training step's convolutions and linear layers (ops::Context::precision; the semantics
 // are cpu_reference/gemm.h's): fp32, tf32 or bf16. The weights, gradients, activations and the optimizer stay
 // FP32 (master weights); each conv/linear op rounds its operands to the type, sums in FP32 and rounds its output
-// once, forward and both gradients (PyTorch's autocast, without casting the tensors). fp16 is refused: it needs
-// loss scaling (not implemented), as BF16 and TF32 do not (FP32's exponent range).
-Precision parse_precision(std::string_view text, std::string_view what = "precision");  // "fp32" | "tf32" | "bf16"
+// once, forward and both gradients (PyTorch's autocast, without casting the tensors). fp16 trains with loss scaling
+// (TrainConfig::loss_scale, torch.cuda.amp.GradScaler's semantics: FP16 gradients overflow at 65504 and small
+// ones underflow); BF16 and TF32 need none (FP32's exponent range).
+Precision parse_precision(std::string_view text, std::string_view what = "precision");  // fp32 | tf32 | bf16 | fp16
 
 // --lr's default: 0.01 for sgd, 0.001 for adamw.
 double default_lr(OptimizerKind k);
@@ -63,6 +64,7 @@ struct TrainConfig {
   Device device = kCPU;  // resolved: never "auto"
   ops::Backend backend = ops::Backend::custom;
   Precision precision = Precision::fp32;
+  LossScaleConfig loss_scale;  // enabled with precision fp16, and only then
   bool deterministic = false;  // cudnn: deterministic algorithms only (ours always are)
   int threads = 0;             // device cpu: OpenMP threads (0: all cores)
   uint64_t seed = 1;

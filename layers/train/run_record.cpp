@@ -90,6 +90,10 @@ nlohmann::json metrics_json(const EpochMetrics& m) {
   j["loader_prepare_share"] = m.loader_prepare_share;
   j["steps"] = m.steps;
   if (m.partial) j["partial"] = true;
+  if (m.skipped_steps >= 0) {
+    j["loss_scale"] = m.loss_scale;
+    j["skipped_steps"] = m.skipped_steps;
+  }
   return j;
 }
 
@@ -109,6 +113,8 @@ EpochMetrics metrics_from_json(const nlohmann::json& j) {
   m.loader_prepare_share = j.value("loader_prepare_share", 0.0);
   m.steps = j.value("steps", int64_t(0));
   m.partial = j.value("partial", false);
+  m.loss_scale = j.value("loss_scale", -1.0);
+  m.skipped_steps = j.value("skipped_steps", int64_t(-1));
   return m;
 }
 
@@ -133,6 +139,12 @@ nlohmann::json config_json(const TrainConfig& c) {
   j["device"] = c.device.str();
   j["backend"] = ops::backend_name(c.backend);
   j["precision"] = std::string(precision_name(c.precision));
+  j["loss_scale"] = loss_scale_name(c.loss_scale);
+  if (c.loss_scale.enabled) {
+    j["loss_scale_growth_factor"] = c.loss_scale.growth_factor;
+    j["loss_scale_backoff_factor"] = c.loss_scale.backoff_factor;
+    j["loss_scale_growth_interval"] = c.loss_scale.growth_interval;
+  }
   j["seed"] = c.seed;
   j["deterministic"] = c.deterministic;
   j["max_steps"] = c.max_steps;
@@ -308,6 +320,9 @@ void print_epoch_summary(const EpochMetrics& m, int64_t epochs) {
       m.epoch, epochs, m.partial ? " (partial)" : "", m.train_loss, 100 * m.train_acc,
       m.val_acc >= 0 ? fmt::format("val loss {:.4f} acc {:.2f}% | ", m.val_loss, 100 * m.val_acc) : std::string(),
       m.test_loss, 100 * m.test_acc, m.lr, m.images_per_s, m.seconds, 100 * m.loader_wait_share);
+  if (m.skipped_steps >= 0)
+    fmt::print("epoch {}/{}: loss scale {}, {} of {} steps skipped so far (non-finite FP16 gradients)\n", m.epoch,
+               epochs, m.loss_scale, m.skipped_steps, m.steps);
   std::fflush(stdout);
 }
 

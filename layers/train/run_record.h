@@ -21,6 +21,8 @@ struct EpochMetrics {
   double loader_prepare_share = 0;  // loader thread busy time / training time (CPU work beside the step)
   int64_t steps = 0;                // updates done at the end of this epoch
   bool partial = false;             // stopped inside the epoch (--max-steps, a stop request)
+  double loss_scale = -1;           // with loss scaling (--precision fp16): the scale at the end of the epoch
+  int64_t skipped_steps = -1;       // and the optimizer updates skipped so far (non-finite gradients); else -1
 };
 
 nlohmann::json metrics_json(const EpochMetrics& m);  // one line of metrics.jsonl

@@ -27,6 +27,13 @@ Shape sample_shape(const data::Dataset& ds) {
   return ds.sample_shape();
 }
 
+// "dynamic loss scaling from 65536 (x2 after 2000 finite steps, x0.5 on a non-finite one)" or "loss scale 1024".
+std::string loss_scale_text(const LossScaleConfig& c) {
+  if (!c.dynamic) return fmt::format("fixed loss scale {}, non-finite steps skipped", c.init_scale);
+  return fmt::format("dynamic loss scaling from {} (x{:g} after {} finite steps, x{:g} on a non-finite one)",
+                     c.init_scale, c.growth_factor, c.growth_interval, c.backoff_factor);
+}
+
 // The run folder of a --resume path: the folder itself, or the checkpoint's folder.
 std::string resume_folder(const std::string& resume) {
   if (std::filesystem::is_directory(resume)) return resume;
@@ -38,10 +45,7 @@ std::string resume_folder(const std::string& resume) {
 
 Precision parse_precision(std::string_view text, std::string_view what) {
   const std::optional<Precision> p = precision_from_name(text);
-  FOVEA_CHECK(p, what, ": '", text, "' is not a precision (expected fp32, tf32 or bf16)");
-  FOVEA_CHECK(*p != Precision::fp16, what, ": '", text,
-              "' is not supported for training: FP16 gradients underflow without loss scaling, which fovea train "
-              "does not have yet (use bf16: FP32's exponent range, no scaling needed; fovea op runs fp16)");
+  FOVEA_CHECK(p, what, ": '", text, "' is not a precision (expected fp32, tf32, bf16 or fp16)");
   return *p;
 }
 
@@ -88,7 +92,8 @@ TrainSession::TrainSession(const TrainConfig& config)
   FOVEA_ASSERT(c.early_stop == 0 || c.val_split > 0, "early stopping without a validation split");
   FOVEA_ASSERT(c.label_smoothing >= 0 && c.label_smoothing < 1, "label smoothing ", c.label_smoothing);
   FOVEA_ASSERT(c.resume.empty() || c.init_from.empty(), "resume and init_from together");
-  FOVEA_ASSERT(c.precision != Precision::fp16, "precision fp16 (no loss scaling)");
+  FOVEA_ASSERT(c.loss_scale.enabled == (c.precision == Precision::fp16), "precision ", precision_name(c.precision),
+               " with loss scaling ", loss_scale_name(c.loss_scale));
 
   if (c.threads > 0) ref::set_num_threads(c.threads);
   ctx_.deterministic = c.deterministic || c.device.type != DeviceType::cuda;
@@ -111,6 +116,7 @@ TrainSession::TrainSession(const TrainConfig& config)
   oc.max_norm = c.max_norm;
   optimizer_ = std::make_unique<Optimizer>(oc, model_->parameters());
   FOVEA_CHECK(optimizer_->size() > 0, "nothing to train: every parameter is frozen (--freeze ", c.freeze, ")");
+  if (c.loss_scale.enabled) optimizer_->enable_loss_scaling(ctx_, c.loss_scale);  // restore_optimizer restores it
   if (c.lr_backbone > 0) {
     // Two parameter groups: the head at --lr, the rest (the trainable part of it) at --lr-backbone.
     const std::vector<std::string> head = model_->head_paths();
@@ -319,7 +325,8 @@ void TrainSession::open_record() {
         c.device.type == DeviceType::cpu && c.backend == ops::Backend::custom ? "reference"
                                                                               : ops::backend_name(c.backend),
         c.precision != Precision::fp32
-            ? fmt::format(", precision {} (conv and linear; FP32 weights and optimizer)", precision_name(c.precision))
+            ? fmt::format(", precision {} (conv and linear; FP32 weights and optimizer{})", precision_name(c.precision),
+                          c.loss_scale.enabled ? "; " + loss_scale_text(c.loss_scale) : std::string())
             : std::string(),
         step_ ? fmt::format("(resuming at step {})", step_) : std::string());
     fmt::print("run directory {}\n", record_->dir());
@@ -353,6 +360,7 @@ void TrainSession::step(const DeviceBatch& batch) {
   Output out = model_->forward(ctx_, x);
   LossOut l = loss_fn_.compute(ctx_, out.y, batch.labels);
   ops::accumulate_metrics(ctx_, l.loss, out.y, batch.labels, sums_, step_);
+  if (optimizer_->loss_scaling()) optimizer_->scale_loss_grad(ctx_, l.dpred);  // the backward pass runs scaled
   model_->backward(ctx_, l.dpred, *out.saved, false);
   last_lr_ = schedule_->lr(step_);
   optimizer_->step(ctx_, last_lr_);
@@ -459,6 +467,12 @@ EpochMetrics TrainSession::run_epoch() {
   m.loader_prepare_share = (stats1.prepare_seconds - stats0.prepare_seconds) / train_seconds;
   m.steps = step_;
   m.partial = partial;
+  if (optimizer_->loss_scaling()) {
+    // At the epoch's last read point the device is idle: this small copy waits for nothing.
+    const LossScalerState s = optimizer_->loss_scaler_state();
+    m.loss_scale = s.scale;
+    m.skipped_steps = s.skipped;
+  }
   const int64_t skipped = stats1.skipped_images - stats0.skipped_images;
   const EvalResult test = evaluate(test_ds_);
   m.test_loss = test.loss;
@@ -534,6 +548,8 @@ TrainConfig resumed_config(const TrainConfig& given, const std::vector<std::stri
       {"--l2", "l2", false},
       {"--max-norm", "max_norm", false},
       {"--precision", "precision", false},
+      {"--loss-scale", "loss_scale", false},
+      {"--loss-scale-growth-interval", "loss_scale_growth_interval", false},
       {"--seed", "seed", false},
       {"--max-steps", "max_steps", true},
       {"--freeze", "freeze", false},
@@ -574,6 +590,17 @@ TrainConfig resumed_config(const TrainConfig& given, const std::vector<std::stri
   restore("--seed", "seed", c.seed);
   if (!given_flag("--precision") && saved.contains("precision"))
     c.precision = parse_precision(saved["precision"].get<std::string>(), "--resume: the checkpoint's precision");
+  if (!given_flag("--loss-scale") && saved.contains("loss_scale")) {
+    const std::string ls = saved["loss_scale"].get<std::string>();
+    const int64_t interval = c.loss_scale.growth_interval;
+    c.loss_scale = ls == "none" ? LossScaleConfig{} : parse_loss_scale(ls, "--resume: the checkpoint's loss scale");
+    c.loss_scale.growth_interval = interval;
+  }
+  if (c.loss_scale.enabled) {
+    restore("--loss-scale-growth-interval", "loss_scale_growth_interval", c.loss_scale.growth_interval);
+    restore("(no flag)", "loss_scale_growth_factor", c.loss_scale.growth_factor);
+    restore("(no flag)", "loss_scale_backoff_factor", c.loss_scale.backoff_factor);
+  }
   restore("--max-steps", "max_steps", c.max_steps);
   restore("--freeze", "freeze", c.freeze);
   restore("--classes", "classes", c.classes);
