@@ -8,7 +8,8 @@
 //       (stride, padding, dilation, groups). b is FP32 and may be null; it is read as a value of the output type
 //       (rounded to it) and added to the FP32 sum before the output is rounded. Fast path (16-byte cp.async gather)
 //       when C/g is a multiple of 8 (BF16/FP16) or 4 (TF32) and x is 16-byte aligned; any other shape runs the same
-//       kernel with element loads for x. Block tile 128 x 64 when K/g <= 64, else 128 x 128 (the same sums).
+//       kernel with element loads for x. Block tile 128 x 32 when K/g <= 32, 128 x 64 when K/g <= 64, else
+//       128 x 128 (the same sums).
 //       Split-K where the output tiles are few (conv2d_tc_igemm_splits, from the shape only): FP32 partials in the
 //       workspace (conv2d_tc_workspace_bytes; none needed without a split), summed in part order, the bias added
 //       and the output rounded once by a second kernel. Deterministic: one fixed summation order per shape.
@@ -18,7 +19,8 @@
 //       reach its pixels only, no zeros gathered; one at unit stride). Workspace: the filter rearranged per phase
 //       as [g][c][r][s][k], then the split-K partials where it splits as fprop does
 //       (conv2d_tc_workspace_bytes). cp.async gather when K/g is a multiple of 8 (16-bit) or 4 (TF32), element loads
-//       otherwise. Block tile 128 x 64 when C/g <= 64, else 128 x 128.
+//       otherwise. Block tile 128 x 32 when C/g <= 32, 128 x 64 when C/g <= 64, else
+//       128 x 128.
 //   conv2d_tc_wgrad_nhwc_{tf32,bf16,fp16}_stub(ex, p, x, dy, dw)
 //       dw[K][R][S][C/g] = sum over n, p, q of dy x (the filter gradient, overwritten): split-K over N P Q in
 //       conv2d_tc_wgrad_splits(prec, p) parts (fixed by the shape, not the device), FP32 partials in the workspace
@@ -84,9 +86,9 @@ inline int64_t conv2d_tc_wgrad_splits(Precision prec, const Conv2dParams& p) {
 }
 
 // The implicit-GEMM fprop's and dgrad's block tile width for `cols` GEMM columns per group (fprop: K/g, dgrad: C/g):
-// 64 up to 64 columns, else 128 (kernels/conv2d_tc_igemm.cuh, conv_tile_n).
+// 32 up to 32 columns, 64 up to 64, else 128 (kernels/conv2d_tc_igemm.cuh, conv_tile_n).
 inline int64_t conv2d_tc_tile_n(int64_t cols) {
-  return cols <= 64 ? 64 : 128;
+  return cols <= 32 ? 32 : cols <= 64 ? 64 : 128;
 }
 
 // The parts of the implicit-GEMM fprop's (op forward: reduction over R S C/g) or dgrad's (backward_data: over R S K/g,

@@ -29,9 +29,10 @@
 // The block tile, warps, pipeline, ldmatrix fragments, XOR-swizzled shared layout (free of bank conflicts, argued
 // there) and warp-level mma are the multistage GEMM's (kernels/tc_gemm_multistage.cuh, multistage_mainloop: one
 // 128 x kBN output tile per block, 4 warps of 64 x kBN / 2, 3 stages of 128-byte k-tiles). The tile width kBN is
-// chosen on the host from the GEMM's columns per group (conv_tile_n): 64 when Kg (dgrad: Cg) <= 64, else 128. A
-// 64-wide tile is the same warps and k-steps with half the n8 mma tiles per warp (4 instead of 8) and a 64-row B
-// k-tile: every output adds the same mma k-steps in the same order, so both widths give the same bits
+// chosen on the host from the GEMM's columns per group (conv_tile_n): 32 when Kg (dgrad: Cg) <= 32, 64 when <= 64,
+// else 128. A narrow tile is the same warps and k-steps with fewer n8 mma tiles per warp (64-wide: 4 instead of 8;
+// 32-wide: 2, one ldmatrix.x4 of B per k-step) and a 64- or 32-row B k-tile (the same copy plan and swizzle, 4 or 2
+// copies per thread): every output adds the same mma k-steps in the same order, so every width gives the same bits
 // (tests: TcConv.NarrowTileEqualsTheWideTileBitwise). What differs from the GEMM is the staging of A:
 //   - cp.async path (the gathered tensor's group channels Tg a multiple of 16 bytes' worth of elements: 8 for
 //     BF16/FP16, 4 for TF32; 16-byte aligned): the reduction index (r, s, c) runs c fastest, so a 16-byte chunk of a
@@ -60,35 +61,44 @@
 // (every shape with 264 or more tiles or under 16 k-tiles) takes the unsplit epilogue: the same bits as before split-K.
 //
 // Cost model, per block and k-tile: the GEMM's (kernels/tc_gemm_multistage.cuh): 16 KiB + kBN x 128 B by cp.async,
-// 64 + kBN / 2 ldmatrix.x4, 4 kBN mma.sync (128-wide: 32 KiB, 128, 512; 64-wide: 24 KiB, 96, 256); plus the A
-// addressing, ~9 instructions per 16-byte copy (two bounds checks, the address and its select; the row's 3 adds). The
-// GEMM is N P Q by Kg by R S Cg (dgrad: N H W by Cg by R S Kg). Below kBN columns the block computes kBN - Kg columns
-// of zeros: at ResNet CIFAR's Kg = 16, 32, 64 the 64-wide tile issues 1/2 the mma of the 128-wide one (useful: 1/4,
-// 1/2, all), checked on the emulator's mma.sync count (TcConvEmu.MmaCountFollowsTheTileWidth); at Kg = 16 three
-// quarters are still zeros (a 32-wide tile, or several images' rows per warp, would cut that: not done). The A k-tile
-// and its addressing are the same at both widths, so the 64-wide tile spends twice the A staging per mma: 64 FLOP per
-// staged byte at 128, 43 at 64; taken only where it does not add columns. Global traffic: x is read about R S /
-// (stride_h stride_w) times (once per filter tap, from L2 after the first), the filter once per block.
-// Split-K adds S M ldo 4 bytes of partials written and read back (S M N 4 x 2 bytes of traffic, from L2 at these
-// sizes: ResNet-9's 4 x 4 layer at batch 8, M = 128, N = 512, 9 parts: 2.25 MiB each way) and a second, memory-bound
-// launch; it buys S times the blocks (there 36 instead of 4, each 8 k-tiles instead of 72). The staging per
-// k-tile is unchanged: each part decodes its rows' plan once, as the unsplit block does.
+// 64 + kBN / 2 ldmatrix.x4, 4 kBN mma.sync (128-wide: 32 KiB, 128, 512; 64-wide: 24 KiB, 96, 256; 32-wide: 20 KiB,
+// 80, 128); plus the A addressing, ~9 instructions per 16-byte copy (two bounds checks, the address and its select;
+// the row's 3 adds). The GEMM is N P Q by Kg by R S Cg (dgrad: N H W by Cg by R S Kg). Below kBN columns the block
+// computes kBN - Kg columns of zeros: conv_tile_n takes the narrowest width that holds Kg, so at ResNet CIFAR's Kg =
+// 16, 32, 64 the tile is 32, 32, 64 wide and issues 1/4, 1/4, 1/2 the mma of the 128-wide one (useful: half at Kg = 16,
+// all at 32 and 64), checked on the emulator's mma.sync count (TcConvEmu.MmaCountFollowsTheTileWidth). The A k-tile
+// and its addressing are the same at every width, so a narrow tile spends more A staging per mma: 64 FLOP per staged
+// byte at 128, 43 at 64, 26 at 32. Against the wider tile at the same Kg (<= 32) the 32-wide one loses nothing: the
+// same A traffic and gather instructions, the same useful mma, half the mma, fewer ldmatrix, fewer registers (124-126
+// against 160-166, ptxas, library, sm_80/sm_90, no spills) and 60 instead of 72 KiB of shared memory (still 3 blocks
+// per H100 SM, 2 per A100 SM). Its k-tile in SASS (sm_80, element paths compiled out, as below): BF16 fprop 224
+// instructions (sm_90 227), of which 154 integer, 32 HMMA (14%), 20 LDSM, 10 LDGSTS; against 279 for the 64-wide tile.
+// What it buys depends on what bounds the loop: per warp and k-tile the 64-wide tile issues 279 instructions and 64
+// HMMA.16816, the 32-wide one 224 and 32. An A100 SM sub-partition retires one HMMA.16816 per ~8 cycles (312 TFLOP/s,
+// 108 SMs, 1.41 GHz): the 64-wide loop is bound by its 512 tensor cycles, the 32-wide one by ~256 tensor / 224 issue,
+// up to 2x. On an H100 (~4 cycles per HMMA at the dense peak, less with mma.sync) both loops are bound by issue (279
+// against 256 tensor cycles; 224 against 128): ~1.25x, and the gather's integer work (69% of the 32-wide loop) is the
+// limit; amortizing it over more mma (a taller M tile per block at Kg = 16, or several images' rows per warp) would be
+// the next step: not done. A GPU run decides (scripts/gpu_check.sh's precision rows). Global traffic: x is read about R
+// S / (stride_h stride_w) times (once per filter tap, from L2 after the first), the filter once per block. Split-K adds
+// S M ldo 4 bytes of partials written and read back (S M N 4 x 2 bytes of traffic, from L2 at these sizes: ResNet-9's 4
+// x 4 layer at batch 8, M = 128, N = 512, 9 parts: 2.25 MiB each way) and a second, memory-bound launch; it buys S
+// times the blocks (there 36 instead of 4, each 8 k-tiles instead of 72). The staging per k-tile is unchanged: each
+// part decodes its rows' plan once, as the unsplit block does.
 //
-// Machine code (nvcc 13, ../shared/tools/sass/sass.sh; README, "Tensor cores"; registers from ptxas -v, the
-// OBJECT.ptxas of the nvcc build): 128-wide 237-245 registers, 64-wide 160-166, no spills, on sm_80 and sm_90 (with
-// the walk alone 233-247 and 159-166; wgrad
-// 194-228, its fast path 224-228). At 128 threads a 64-wide block takes ~21 K registers and 72 KiB of shared memory: 3
-// blocks per SM on an H100 (2 on an A100's 164 KiB), against 2 (1) of the 128-wide tile. One k-tile of the cp.async
-// path, read from the sm_80 SASS of a build with the element paths compiled out (async_a and async_b taken as true;
-// dgrad also with its stride-1 branches taken; static loops that hold the untaken branches are larger: in the
-// library BF16 fprop 1351 -> 1135 instructions, dgrad 1956 -> 1773, or 1301 -> 1075 without the element paths), before
-// -> after the incremental walk: BF16 fprop 636 -> 391 instructions, of which 401 -> 206 integer, 128
-// HMMA.16816.F32.BF16 (20% -> 33%), 32 LDSM.16.M88.4, 16 LDGSTS.E.BYPASS.128 (A's with the zero-fill predicate, B's
-// .ZFILL); 64-wide 514 -> 283 (355 -> 174 integer; 64 HMMA, 12.5% -> 23%); BF16 dgrad at stride 1: 681 -> 391 (19% ->
-// 33%); TF32 fprop 894 -> 669 (128 HMMA.1688.F32.TF32, 14% -> 19%: cvt.rna on every fragment register), 64-wide 721 ->
-// 485. The multistage GEMM's k-tile is about 400: the gather's addressing no longer costs more than the GEMM's plain
-// copies. Per A copy about 6 instructions remain (two bounds checks, the address, the select of a safe source for a
-// zero-filled copy), plus the row's 3 adds per k-tile. At the 64-wide tile integer instructions are still 61% of the
+// Machine code (nvcc 13, ../shared/tools/sass/sass.sh; README, "Tensor cores"; registers from ptxas -v; measured on
+// commit 604a52a): 128-wide 239-244 registers, 64-wide 160-166, no spills, on sm_80 and sm_90 (wgrad 194-228, its fast
+// path 224-228). At 128 threads a 64-wide block takes ~21 K registers and 72 KiB of shared memory: 3 blocks per SM on
+// an H100 (2 on an A100's 164 KiB), against 2 (1) of the 128-wide tile. One k-tile of the cp.async path, read from the
+// SASS of a build with the element paths compiled out (async_a and async_b taken as true; the library's static loops
+// also hold the untaken element paths: sm_80 BF16 fprop 1104 instructions, dgrad 1098), sm_80 (sm_90): BF16 fprop 388
+// (396) instructions, of which 203 integer, 128 HMMA.16816.F32.BF16 (33%), 32 LDSM.16.M88.4, 16 LDGSTS.E.BYPASS.128
+// (A's with the zero-fill predicate, B's .ZFILL); dgrad the same 388 (396): every dgrad launch is a unit-stride phase,
+// one walk; 64-wide 279 (281), 170 integer, 64 HMMA (23%); TF32 fprop 668 (678; 128 HMMA.1688.F32.TF32, 19%: cvt.rna
+// on every fragment register), 64-wide 486 (488). Before the incremental walk (commit 36ad30a): 636, 681 (dgrad), 514,
+// 894, 721. The multistage GEMM's k-tile is about 400: the gather's addressing no longer costs more than the GEMM's
+// plain copies. Per A copy about 6 instructions remain (two bounds checks, the address, the select of a safe source for
+// a zero-filled copy), plus the row's 3 adds per k-tile. At the 64-wide tile integer instructions are still 61% of the
 // loop: at Kg = 16 the kernel may still be bound by issue rather than by the tensor cores (a GPU run decides).
 //
 // Order of the sums: each output adds its mma k-steps in reduction order; where fprop or dgrad split K, each part adds
@@ -106,8 +116,9 @@ namespace fovea::FOVEA_KERNEL_NS::tcg {
 
 // Which convolution the gathered operand A serves: its index map from an output row and a filter tap to a pixel.
 //   fprop: A[(n, p, q)][(r, s, c)] = x[n][p stride_h - pad_h + r dil_h][q stride_w - pad_w + s dil_w][g Cg + c]
-//   dgrad: A[(n, h, w)][(r, s, k)] = dy[n][(h + pad_h - r dil_h) / stride_h][...][g Kg + k], zero where the division
-//          is not exact or the pixel is outside dy (the transposed convolution, every output pixel in one GEMM)
+//   dgrad: A[(n, h, w)][(r, s, k)] = dy[n][h + pad_h - r dil_h][w + pad_w - s dil_w][g Kg + k], zero outside dy (the
+//          transposed convolution at unit stride; a strided dgrad is launched as unit-stride phases whose pad and
+//          dilation are rewritten: launch_conv_dgrad in kernels/conv2d_tc_igemm.cu, checked on the host)
 enum class Pass : int { fprop, dgrad };
 
 // The GEMM view of a pass, checked to fit int32 (element counts below 2^31) by the launchers.
@@ -123,7 +134,8 @@ struct ConvArgs {
 
 // Where the GEMM's output rows lie in the output tensor: row m = (n, i, j) over N x OH x OW is pixel
 // (h0 + sh i, w0 + sw j) of an H x W image n, M = N H W rows in all. The identity {0, 0, 1, 1, OH, OW, M} except for a
-// stride phase of dgrad (launch_conv_dgrad_phases: the pixels h = h0 + stride_h i, w = w0 + stride_w j of dx).
+// stride phase of dgrad (launch_conv_dgrad in kernels/conv2d_tc_igemm.cu: the pixels h = h0 + stride_h i, w = w0 +
+// stride_w j of dx).
 struct OutRows {
   int h0, w0, sh, sw, H, W, M;
 };
@@ -131,25 +143,14 @@ inline OutRows identity_rows(const ConvArgs& c) {
   return {0, 0, 1, 1, c.OH, c.OW, c.M};
 }
 
-// The pixel of T along one dimension for an output coordinate's base (o stride - pad for fprop, o + pad for dgrad)
-// and a tap's offset (r dil, or -r dil): false outside T (or between dgrad's strided pixels).
-template <Pass kPass>
-FOVEA_DEVICE_INLINE bool tap(int num, int stride, int extent, int& t) {
-  if constexpr (kPass == Pass::fprop) {
-    t = num;
-    return unsigned(num) < unsigned(extent);
-  } else {
-    if (num < 0) return false;
-    if (stride == 1) {  // uniform across the block: the division (~20 instructions per copy) only where needed
-      t = num;
-      return num < extent;
-    }
-    t = num / stride;
-    return t * stride == num && t < extent;
-  }
+// Whether coordinate t of the gathered tensor lies inside [0, extent): the one check of every pass, since dgrad runs at
+// unit stride only (a stride phase, launch_conv_dgrad in kernels/conv2d_tc_igemm.cu), where dy's pixel is the row's
+// base plus the tap's offset.
+FOVEA_DEVICE_INLINE bool inside(int t, int extent) {
+  return unsigned(t) < unsigned(extent);
 }
 
-// The row's base (see tap) for output coordinate o.
+// The row's base for output coordinate o: T's pixel is base + tap_offset (dgrad: at unit stride, stride unused).
 template <Pass kPass>
 FOVEA_DEVICE_INLINE int row_base(int o, int stride, int pad) {
   return kPass == Pass::fprop ? o * stride - pad : o + pad;
@@ -170,7 +171,7 @@ struct ActivationPlan {
   static constexpr int kRowStep = Ms<P>::kThreads / 8;
   static constexpr int kCopies = Ms<P>::kTile / kRowStep;
   int chunk, row0;
-  int h[kCopies];         // the row's base plus the tap's offset (see tap): far below 0 for a row past M
+  int h[kCopies];         // the row's base plus the tap's offset (row_base): far below 0 for a row past M
   int w[kCopies];         //
   unsigned off[kCopies];  // ((n TH + h) TW + w) TC + t_off + ch, modulo 2^32 (h, w may be outside T)
   int r, s, ch;           // the next k-tile's kk: r >= R past the reduction
@@ -218,9 +219,9 @@ FOVEA_DEVICE_INLINE ActivationPlan<P> activation_plan(const ConvArgs& c, int m0,
 }
 
 // Issues the cp.async copies of A's k-tile kt into S, zero-filling outside T, past the reduction and past M, and
-// advances the walk to k-tile kt + 1: called once per k-tile, in order, from the plan's kt0. Per copy (fprop, and
-// dgrad at stride 1, where the pixel's offset is linear in the tap's): two bounds checks and the address; per k-tile
-// and row, three adds.
+// advances the walk to k-tile kt + 1: called once per k-tile, in order, from the plan's kt0. Per copy two bounds
+// checks and the address (fprop, and dgrad, which runs at unit stride: the pixel's offset is linear in the tap's); per
+// k-tile and row, three adds.
 template <class P, Pass kPass>
 FOVEA_DEVICE_INLINE void copy_activation_tile(unsigned char* S, ActivationPlan<P>& a, const ConvArgs& c,
                                               const typename P::Raw* __restrict__ t, int kt) {
@@ -234,21 +235,10 @@ FOVEA_DEVICE_INLINE void copy_activation_tile(unsigned char* S, ActivationPlan<P
   const bool k_in = a.r < c.R;
   const int dh = tap_offset<kPass>(a.r, c.dil_h), dw = tap_offset<kPass>(a.s, c.dil_w);
   unsigned char* dst = S + swizzle(a.row0, a.chunk);  // + 2048 bytes per copy: the same swizzle (16 rows apart)
-  const bool linear = kPass == Pass::fprop || (c.stride_h == 1 && c.stride_w == 1);  // uniform
-  if (linear) {  // dgrad at stride 1 checks bounds as fprop does
 #pragma unroll
-    for (int i = 0; i < A::kCopies; ++i) {
-      const bool in = k_in && unsigned(a.h[i]) < unsigned(c.TH) && unsigned(a.w[i]) < unsigned(c.TW);
-      tc::cp_async<16>(dst + i * A::kRowStep * 128, in ? t + a.off[i] : t, in ? 16 : 0);
-    }
-  } else {  // dgrad at stride > 1: th, tw are quotients; the row's image is recovered from its offset
-#pragma unroll
-    for (int i = 0; i < A::kCopies; ++i) {
-      int th = 0, tw = 0;
-      const bool in = k_in && tap<kPass>(a.h[i], c.stride_h, c.TH, th) && tap<kPass>(a.w[i], c.stride_w, c.TW, tw);
-      const unsigned o = a.off[i] + (unsigned(th - a.h[i]) * c.TW + unsigned(tw - a.w[i])) * c.TC;
-      tc::cp_async<16>(dst + i * A::kRowStep * 128, in ? t + o : t, in ? 16 : 0);
-    }
+  for (int i = 0; i < A::kCopies; ++i) {
+    const bool in = k_in && inside(a.h[i], c.TH) && inside(a.w[i], c.TW);
+    tc::cp_async<16>(dst + i * A::kRowStep * 128, in ? t + a.off[i] : t, in ? 16 : 0);
   }
   const int ch = a.ch;
   a.ch += a.step_c, a.s += a.step_s, a.r += a.step_r;
@@ -275,10 +265,9 @@ FOVEA_DEVICE_INLINE void load_activation_tile(unsigned char* S, const ConvArgs& 
     if (m < c.M && kk < c.Kred) {
       const int n = m / OHW, o = m - n * OHW, oh = o / c.OW, ow = o - oh * c.OW;
       const int rs = kk / c.Tg, ch = kk - rs * c.Tg, r = rs / c.S, s = rs - r * c.S;
-      int th = 0, tw = 0;
-      if (tap<kPass>(row_base<kPass>(oh, c.stride_h, c.pad_h) + tap_offset<kPass>(r, c.dil_h), c.stride_h, c.TH, th) &&
-          tap<kPass>(row_base<kPass>(ow, c.stride_w, c.pad_w) + tap_offset<kPass>(s, c.dil_w), c.stride_w, c.TW, tw))
-        v = t[((n * c.TH + th) * c.TW + tw) * c.TC + t_off + ch];
+      const int th = row_base<kPass>(oh, c.stride_h, c.pad_h) + tap_offset<kPass>(r, c.dil_h);
+      const int tw = row_base<kPass>(ow, c.stride_w, c.pad_w) + tap_offset<kPass>(s, c.dil_w);
+      if (inside(th, c.TH) && inside(tw, c.TW)) v = t[((n * c.TH + th) * c.TW + tw) * c.TC + t_off + ch];
     }
     *reinterpret_cast<Raw*>(S + swizzle(row, k / M::kChunk) + (k % M::kChunk) * int(sizeof(Raw))) = v;
   }
@@ -409,9 +398,11 @@ FOVEA_HD_INLINE int dgrad_taps_before(int a, int R, int stride, int dil) {
   return n;
 }
 
-// The block tile's width for `cols` GEMM columns per group (K/g for fprop, C/g for dgrad): 64 up to 64 columns (a
-// 128-wide tile would spend half or more of its mma on zero columns), else 128 (a third more mma per byte staged than
-// 128 x 64: 512 per 32 KiB against 256 per 24 KiB). A function of the shape only: the sums do not depend on it.
+// The block tile's width for `cols` GEMM columns per group (K/g for fprop, C/g for dgrad): 32 up to 32 columns, 64 up
+// to 64 (a wider tile would spend half or more of its mma on zero columns), else 128 (the most mma per byte staged:
+// 512 per 32 KiB, against 256 per 24 KiB at 64 and 128 per 20 KiB at 32). The narrowest tile that holds the columns:
+// it never adds zero columns, only staging per mma (see the cost model). A function of the shape only: the sums do not
+// depend on it.
 inline int conv_tile_n(int cols) {
   return int(ops::conv2d_tc_tile_n(cols));  // kernels/conv2d_tc.h: the split-K rule counts the same tiles
 }
@@ -435,6 +426,10 @@ void launch_conv_igemm_tile(const char* op, const ConvArgs& c, const OutRows& ro
   FOVEA_CHECK(int64_t(groups) * splits <= 65535, op, ": groups x splits = ", int64_t(groups) * splits,
               " is above the grid's 65535");
   FOVEA_CHECK(splits == 1 || partial, op, ": split-K in ", splits, " parts needs its partials' workspace");
+  // dgrad's gather assumes unit stride (launch_conv_dgrad in kernels/conv2d_tc_igemm.cu rewrites every strided dgrad
+  // into unit-stride phases)
+  FOVEA_CHECK(kPass == Pass::fprop || (c.stride_h == 1 && c.stride_w == 1), op, ": dgrad's implicit GEMM at stride ",
+              c.stride_h, " x ", c.stride_w, ": only unit stride (one stride phase) is supported");
   const dim3 grid(unsigned((c.M + M::kTile - 1) / M::kTile), unsigned((c.cols + kBN - 1) / kBN),
                   unsigned(groups * splits));
   const cudaError_t err = cudaFuncSetAttribute(conv2d_tc_igemm_kernel<P, kPass, kPlant, kBN>,
@@ -464,7 +459,11 @@ void launch_conv_igemm_parts(const char* op, const ConvArgs& c, const OutRows& r
                              const typename P::Raw* t, const typename P::Raw* b_rows, const float* bias,
                              typename P::Raw* out, float* partial, double flops, StreamHandle stream) {
   if (c.M == 0 || c.cols == 0) return;
-  if (conv_tile_n(c.cols) == 64)
+  const int tile_n = conv_tile_n(c.cols);
+  if (tile_n == 32)
+    launch_conv_igemm_tile<P, kPass, kPlant, 32>(op, c, rows, groups, splits, t, b_rows, bias, out, partial, flops,
+                                                 stream);
+  else if (tile_n == 64)
     launch_conv_igemm_tile<P, kPass, kPlant, 64>(op, c, rows, groups, splits, t, b_rows, bias, out, partial, flops,
                                                  stream);
   else
@@ -538,10 +537,8 @@ FOVEA_DEVICE_INLINE void load_wgrad_x_tile(unsigned char* S, const ConvArgs& c, 
     if (col < c.Kred && m < c.M) {
       const int n = m / OHW, o = m - n * OHW, oh = o / c.OW, ow = o - oh * c.OW;
       const int rs = col / c.Tg, ch = col - rs * c.Tg, r = rs / c.S, s = rs - r * c.S;
-      int th = 0, tw = 0;
-      if (tap<Pass::fprop>(oh * c.stride_h - c.pad_h + r * c.dil_h, c.stride_h, c.TH, th) &&
-          tap<Pass::fprop>(ow * c.stride_w - c.pad_w + s * c.dil_w, c.stride_w, c.TW, tw))
-        v = x[((n * c.TH + th) * c.TW + tw) * c.TC + t_off + ch];
+      const int th = oh * c.stride_h - c.pad_h + r * c.dil_h, tw = ow * c.stride_w - c.pad_w + s * c.dil_w;
+      if (inside(th, c.TH) && inside(tw, c.TW)) v = x[((n * c.TH + th) * c.TW + tw) * c.TC + t_off + ch];
     }
     *reinterpret_cast<Raw*>(S + swizzle(j, kr / M::kChunk) + (kr % M::kChunk) * int(sizeof(Raw))) = v;
   }

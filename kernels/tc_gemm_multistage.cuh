@@ -76,7 +76,7 @@ enum class Plant : int {
   wrong_fragment  // the A fragment's matrices 1 and 2 swapped (rows 8-15 of k 0-7 <-> rows 0-7 of k 8-15)
 };
 
-// kBN: the block tile's width (B's rows): 128, or 64 for the convolutions' narrow outputs (kernels/
+// kBN: the block tile's width (B's rows): 128, or 64 or 32 for the convolutions' narrow outputs (kernels/
 // conv2d_tc_igemm.cuh); the GEMM uses 128.
 template <class P, int kBN = 128>
 struct Ms {
@@ -91,9 +91,9 @@ struct Ms {
   static constexpr int kStages = 3;                              //
   static constexpr int kOperandBytes = kTile * 128;              // A's k-tile: 16 KiB (B's starts here)
   static constexpr int kStageBytes = kOperandBytes + kBN * 128;  // A then B
-  static constexpr int kSmemBytes = kStages * kStageBytes;       // 96 KiB (kBN 64: 72 KiB)
+  static constexpr int kSmemBytes = kStages * kStageBytes;       // 96 KiB (kBN 64: 72 KiB, 32: 60 KiB)
   static_assert(kSteps == 4, "a k-tile is 4 mma k-steps of 32 bytes");
-  static_assert(kBN == 128 || kBN == 64, "block tile widths: 128 and 64");
+  static_assert(kBN == 128 || kBN == 64 || kBN == 32, "block tile widths: 128, 64 and 32 (2 n8 tiles per warp)");
 };
 
 // Byte offset of 16-byte chunk `chunk` (0..7) of row `row` in an operand's k-tile: the XOR swizzle.
@@ -171,7 +171,8 @@ FOVEA_DEVICE_INLINE void load_tile(unsigned char* S, const typename P::Raw* __re
 // The pipeline and the warp-level mma of one block, shared with the implicit-GEMM convolutions
 // (kernels/conv2d_tc_igemm.cuh): stage(kt) issues the copies (or element loads) of k-tile kt of both operands into
 // the stage buffer it is given (A then B, kOperandBytes apart); acc[i][j] is mma tile (i, j) of the warp's 64 x 8 kNT
-// tile: the block tile is 128 x 16 kNT (kNT = 8: 128 x 128; 4: 128 x 64; the same k-steps for each output).
+// tile: the block tile is 128 x 16 kNT (kNT = 8: 128 x 128; 4: 128 x 64; 2: 128 x 32; the same k-steps for each
+// output; B's fragments come by ldmatrix.x4 in pairs of n8 tiles, so kNT is even).
 // kTrans (16-bit types, kNT = 8): both operands' k-tiles are stored transposed, 64 rows of k by 128 m (n) at swizzle_t,
 // and the fragments are read by ldmatrix.trans (an 8 x 8 matrix stored as 8 rows of k is delivered as 8 rows of m,
 // each lane holding m = lane / 4, k = 2 (lane % 4) + {0, 1}: the A and B fragment layouts of m16n8k16). The mma
@@ -202,6 +203,7 @@ FOVEA_DEVICE_INLINE void multistage_mainloop(unsigned char* smem, int tiles, con
   const int ta_chunk = wm * 8 + (kPlant == Plant::wrong_fragment ? q / 2 : q % 2);
   const int tb_krow = lane % 8 + 8 * (q % 2), tb_chunk = wn * kNT + q / 2;
   static_assert(!kTrans || (kNT == 8 && sizeof(typename P::Raw) == 2), "kTrans: 16-bit types, 128 x 128 tile");
+  static_assert(kNT % 2 == 0, "B's ldmatrix.x4 loads two n8 tiles");
 
   for (int kt = 0; kt < tiles; ++kt) {
     if constexpr (kPlant != Plant::missing_wait) tc::cp_async_wait<M::kStages - 2>();  // this thread's k-tile kt

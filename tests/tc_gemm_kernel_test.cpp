@@ -1088,11 +1088,11 @@ void embed_channels(std::vector<float>& dst, std::vector<float>& src, int64_t N,
         }
 }
 
-// The 128 x 64 block tile (GEMM columns per group <= 64: kernels/conv2d_tc_igemm.cuh, conv_tile_n) and the 128 x 128
-// one add the same products in the same order: each edge shape with at most 64 columns (fprop: K/g, dgrad: C/g) is
-// run as is (64-wide) and embedded in a convolution with 65 more columns per group (128-wide: K/g or C/g + 65, the
-// extra filter entries random), whose embedded outputs must have the same bits. Random operands, so that a change of
-// order would show.
+// The narrow block tiles (GEMM columns per group <= 32: 128 x 32, <= 64: 128 x 64; kernels/conv2d_tc_igemm.cuh,
+// conv_tile_n) and the 128 x 128 one add the same products in the same order: each edge shape with at most 64 columns
+// (fprop: K/g, dgrad: C/g) is run as is and embedded in convolutions with more columns per group (K/g or C/g = 48: the
+// 64-wide tile, for shapes that run 32-wide; + 65: the 128-wide tile; the extra filter entries random), whose embedded
+// outputs must have the same bits. Random operands, so that a change of order would show.
 TEST_P(TcConv, NarrowTileEqualsTheWideTileBitwise) {
   FOVEA_SKIP_IF_NO_DEVICE(GetParam());
   for (ConvOp op : {ConvOp::forward, ConvOp::backward_data})
@@ -1109,28 +1109,33 @@ TEST_P(TcConv, NarrowTileEqualsTheWideTileBitwise) {
           continue;
         const Conv2dParams p = ops::conv2d_params(c.x, c.w, c.a);
         const bool f = op == ConvOp::forward;
-        const int64_t G = p.groups, cols = f ? p.K_per_group() : p.C_per_group(), wide = cols + 65;
+        const int64_t G = p.groups, cols = f ? p.K_per_group() : p.C_per_group();
         if (cols > 64) continue;
-        const Conv2dParams pw = f ? ops::conv2d_params(c.x, {G * wide, p.C_per_group(), p.R, p.S}, c.a)
-                                  : ops::conv2d_params({p.N, G * wide, p.H, p.W}, {p.K, wide, p.R, p.S}, c.a);
-        ConvOperands o(op, p, prec, false, 103), ow(op, pw, prec, false, 107);
-        ow.in0 = o.in0;  // x (fprop) or dy (dgrad): the same tensor
-        if (f) {
-          embed_channels(ow.in1, o.in1, 1, G, cols, wide, p.C_per_group() * p.R * p.S, true);
-          embed_channels(ow.b, o.b, 1, G, cols, wide, 1, true);
-        } else {
-          embed_channels(ow.in1, o.in1, p.K, 1, cols, wide, p.R * p.S, true);
-        }
+        ConvOperands o(op, p, prec, false, 103);  // embed_channels takes its source by reference
         const std::string what = std::string(op_label(op)) + " " + c.name + " " + std::string(precision_name(prec));
         const std::vector<float> narrow = run_conv(GetParam(), prec, op, p, o.in0, o.in1, o.b);
-        std::vector<float> wide_out = run_conv(GetParam(), prec, op, pw, ow.in0, ow.in1, ow.b);
         ASSERT_TRUE(test::all_written(narrow, what.c_str()));
-        ASSERT_TRUE(test::all_written(wide_out, what.c_str()));
-        std::vector<float> embedded(narrow.size());
-        embed_channels(wide_out, embedded, p.N, G, cols, wide, f ? p.P() * p.Q() : p.H * p.W, false);
-        EXPECT_EQ(0, std::memcmp(narrow.data(), embedded.data(), narrow.size() * sizeof(float)))
-            << what << ": the 128 x 64 tile differs from the 128 x 128 tile";
         EXPECT_TRUE(matches_reference(op, p, prec, o, narrow, what));
+        for (const int64_t wide : {int64_t(48), cols + 65}) {
+          if (wide == 48 && cols > 32) continue;  // the shape runs 64-wide itself
+          const Conv2dParams pw = f ? ops::conv2d_params(c.x, {G * wide, p.C_per_group(), p.R, p.S}, c.a)
+                                    : ops::conv2d_params({p.N, G * wide, p.H, p.W}, {p.K, wide, p.R, p.S}, c.a);
+          ConvOperands ow(op, pw, prec, false, 107);
+          ow.in0 = o.in0;  // x (fprop) or dy (dgrad): the same tensor
+          if (f) {
+            embed_channels(ow.in1, o.in1, 1, G, cols, wide, p.C_per_group() * p.R * p.S, true);
+            embed_channels(ow.b, o.b, 1, G, cols, wide, 1, true);
+          } else {
+            embed_channels(ow.in1, o.in1, p.K, 1, cols, wide, p.R * p.S, true);
+          }
+          std::vector<float> wide_out = run_conv(GetParam(), prec, op, pw, ow.in0, ow.in1, ow.b);
+          ASSERT_TRUE(test::all_written(wide_out, what.c_str()));
+          std::vector<float> embedded(narrow.size());
+          embed_channels(wide_out, embedded, p.N, G, cols, wide, f ? p.P() * p.Q() : p.H * p.W, false);
+          EXPECT_EQ(0, std::memcmp(narrow.data(), embedded.data(), narrow.size() * sizeof(float)))
+              << what << ": the 128 x " << ops::conv2d_tc_tile_n(cols) << " tile differs from the 128 x "
+              << ops::conv2d_tc_tile_n(wide) << " tile";
+        }
       }
 }
 
@@ -1243,18 +1248,19 @@ TEST_P(TcConv, GatherWalksCrossImagesAndTaps) {
 INSTANTIATE_TEST_SUITE_P(Devices, TcConv, test::KernelDevices(), test::DeviceName);
 
 // The cost model's mma count (kernels/conv2d_tc_igemm.cuh), on the emulator's count of warp-level mma.sync: a block
-// issues 4 warps x 4 k-steps x 4 x kBN / 8 mma per k-tile, 512 at the 128-wide tile and 256 at the 64-wide one, which
-// ResNet-20's K = 16 layers take (fprop over K/g = 16 columns, dgrad over C/g = 16).
+// issues 4 warps x 4 k-steps x 4 x kBN / 8 mma per k-tile, 512 at the 128-wide tile, 256 at the 64-wide one and 128 at
+// the 32-wide one, which ResNet-20's 16-channel layers take (fprop over K/g = 16 columns, dgrad over C/g = 16).
 TEST(TcConvEmu, MmaCountFollowsTheTileWidth) {
   struct Run {
     ConvOp op;
-    int64_t K;
+    int64_t C, K;
     uint64_t tile_n;
   };
-  for (const Run& r : {Run{ConvOp::forward, 16, 64}, Run{ConvOp::backward_data, 16, 64}, Run{ConvOp::forward, 80, 128},
-                       Run{ConvOp::backward_data, 80, 64}}) {
-    // N H W = 64 output rows: one 128-row tile; reduction 9 x 16 (fprop) or 9 x K (dgrad).
-    const Conv2dParams p = ops::conv2d_params({1, 16, 8, 8}, {r.K, 16, 3, 3}, conv_attrs(1, 1, 1, 1));
+  for (const Run& r : {Run{ConvOp::forward, 16, 16, 32}, Run{ConvOp::backward_data, 16, 16, 32},
+                       Run{ConvOp::forward, 16, 48, 64}, Run{ConvOp::backward_data, 48, 16, 64},
+                       Run{ConvOp::forward, 16, 80, 128}, Run{ConvOp::backward_data, 16, 80, 32}}) {
+    // N H W = 64 output rows: one 128-row tile; reduction 9 x C (fprop) or 9 x K (dgrad).
+    const Conv2dParams p = ops::conv2d_params({1, r.C, 8, 8}, {r.K, r.C, 3, 3}, conv_attrs(1, 1, 1, 1));
     const ConvOperands o(r.op, p, Precision::bf16, false, 109);
     const uint64_t kred = 9 * uint64_t(r.op == ConvOp::forward ? p.C : p.K);
     const uint64_t cols = uint64_t(r.op == ConvOp::forward ? p.K : p.C);
@@ -1262,14 +1268,15 @@ TEST(TcConvEmu, MmaCountFollowsTheTileWidth) {
     const uint64_t before = emu::mma_sync_count();
     const std::vector<float> got = run_conv(kEmu, Precision::bf16, r.op, p, o.in0, o.in1, o.b);
     const uint64_t mma = emu::mma_sync_count() - before;
-    const std::string what = std::string(op_label(r.op)) + " K = " + std::to_string(r.K);
+    const std::string what =
+        std::string(op_label(r.op)) + " C = " + std::to_string(r.C) + ", K = " + std::to_string(r.K);
     EXPECT_EQ(mma, blocks * ktiles * 4 * r.tile_n) << what << ": mma.sync per block and k-tile";
     EXPECT_TRUE(matches_reference(r.op, p, Precision::bf16, o, got, what));
   }
 }
 
 // dgrad at stride > 1 runs one GEMM per stride phase over the taps that reach it (kernels/conv2d_tc_igemm.cuh): the
-// emulator's mma.sync count is the phases' own, sum over phases of M tiles x k-tiles x 4 x 64 (a 64-wide tile: C/g =
+// emulator's mma.sync count is the phases' own, sum over phases of M tiles x k-tiles x 4 x 32 (a 32-wide tile: C/g =
 // 16), not the 9-tap reduction over every dx pixel that gathering zeros would take.
 TEST(TcConvEmu, StridedDgradRunsOnlyTheTapsOfEachPhase) {
   const Conv2dParams p = ops::conv2d_params({2, 16, 15, 15}, {64, 16, 3, 3}, conv_attrs(2, 2, 1, 1));
@@ -1281,9 +1288,9 @@ TEST(TcConvEmu, StridedDgradRunsOnlyTheTapsOfEachPhase) {
       // (h + 1) mod 2 == ah: rows 1, 3, .., 13 (7) for ah = 0, rows 0, 2, .., 14 (8) for ah = 1; taps r with r mod 2 ==
       // ah: 0 and 2, or 1
       const uint64_t rows = 2 * (ah == 0 ? 7 : 8) * (aw == 0 ? 7 : 8), taps = (ah == 0 ? 2 : 1) * (aw == 0 ? 2 : 1);
-      want += (rows + 127) / 128 * ((taps * 64 + 63) / 64) * 4 * 64;
+      want += (rows + 127) / 128 * ((taps * 64 + 63) / 64) * 4 * 32;
     }
-  const uint64_t zeros = (2 * 15 * 15 + 127) / 128 * ((9 * 64 + 63) / 64) * 4 * 64;  // every tap at every pixel
+  const uint64_t zeros = (2 * 15 * 15 + 127) / 128 * ((9 * 64 + 63) / 64) * 4 * 32;  // every tap at every pixel
   const ConvOperands o(op, p, Precision::bf16, false, 137);
   const uint64_t before = emu::mma_sync_count();
   const std::vector<float> got = run_conv(kEmu, Precision::bf16, op, p, o.in0, o.in1, o.b);
@@ -1354,16 +1361,16 @@ TEST(TcConvEmu, PlantedBugsAreDetected) {
 
 // The shared-memory claims of kernels/conv2d_tc_igemm.cuh on the emulator's memory metrics: the gathered cp.async
 // stores and the ldmatrix loads one wavefront per 8 lanes, 64 + kBN / 2 ldmatrix.x4 and (128 + kBN) x 8 16-byte
-// copies per k-tile, at both block tile widths kBN (64, 128).
+// copies per k-tile, at every block tile width kBN (32, 64, 128).
 // Copies are counted by lanes: where some of a warp's rows fall in the padding, the compiled code reaches the
 // cp.async hooks by two paths (with and without the source read), which the metrics count as two requests.
 TEST(TcConvEmu, FreeOfBankConflictsWithTheCountsOfItsCostModel) {
   if (!emu::instrumented_build_available())
     GTEST_SKIP() << "needs the checked (instrumented) build of the kernels, which -DFOVEA_SANITIZE=ON and "
                     "-DFOVEA_EMU_CHECKED=OFF builds do not make";
-  // C = 64: a k-tile is one filter tap's 64 channels; 3 x 3 with padding 1: zero-filled copies at the borders. K = 64
-  // runs the 128 x 64 block tile, K = 128 the 128 x 128 one.
-  for (const int64_t K : {64, 128}) {
+  // C = 64: a k-tile is one filter tap's 64 channels; 3 x 3 with padding 1: zero-filled copies at the borders. K = 32
+  // runs the 128 x 32 block tile, K = 64 the 128 x 64 one, K = 128 the 128 x 128 one.
+  for (const int64_t K : {32, 64, 128}) {
     const Conv2dParams p = ops::conv2d_params({1, 64, 8, 8}, {K, 64, 3, 3}, conv_attrs(1, 1, 1, 1));
     const ConvOperands o(ConvOp::forward, p, Precision::bf16, false, 89);
     const uint64_t tiles = 9, tile_n = uint64_t(K);
