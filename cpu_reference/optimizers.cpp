@@ -78,21 +78,7 @@ bool unscale_grad(int64_t n, float* g, float scale) {
 void loss_scale_update(const LossScaleParams& p, float* amp) {
   p.validate("amp_update");
   check_ptr("amp_update", "amp", amp);
-  float &scale = amp[kAmpScale], &tracker = amp[kAmpGrowthTracker];
-  const bool found_inf = amp[kAmpFoundInf] != 0.0f;
-  if (found_inf) amp[kAmpSkipped] += 1.0f;
-  amp[kAmpFoundInf] = 0.0f;
-  if (!p.dynamic) return;
-  if (found_inf) {
-    scale = float(scale * p.backoff_factor);
-    tracker = 0.0f;
-  } else if (tracker + 1.0f == float(p.growth_interval)) {
-    const float grown = float(scale * p.growth_factor);
-    if (std::isfinite(grown)) scale = grown;
-    tracker = 0.0f;
-  } else {
-    tracker += 1.0f;
-  }
+  loss_scale_rule(amp, p.growth_factor, p.backoff_factor, float(p.growth_interval), p.dynamic);
 }
 
 // ---- the cpu slots of layers/ops/optimizers.h's dispatch stubs

@@ -160,6 +160,17 @@ FOVEA_DEVICE_INLINE int tap_offset(int r, int dil) {
   return kPass == Pass::fprop ? r * dil : -r * dil;
 }
 
+// A walk (ActivationPlan, WgradPlan) at k-tile `at` asked for k-tile kt: they must agree (stage() runs once per
+// k-tile, in order); the emulator traps where they do not. Then the walk moves on.
+FOVEA_DEVICE_INLINE void walk_step(int& at, int kt) {
+#if defined(FOVEA_EMU)
+  if (kt != at) __trap();  // the walk is at another k-tile: stage() called out of order
+  ++at;
+#else
+  (void)at, (void)kt;
+#endif
+}
+
 // One thread's share of an A k-tile on the cp.async path: chunk position `chunk` of rows row0 + 16 i, and the walk
 // of the chunk's reduction index kk = kt kBK + chunk kChunk over the k-tiles (model: CUTLASS's "optimized" SM80
 // activation iterators, which precompute per-k-tile advances; the idea, not the code). kk is kept as (r, s, ch), its
@@ -176,9 +187,7 @@ struct ActivationPlan {
   unsigned off[kCopies];  // ((n TH + h) TW + w) TC + t_off + ch, modulo 2^32 (h, w may be outside T)
   int r, s, ch;           // the next k-tile's kk: r >= R past the reduction
   int step_r, step_s, step_c;
-#if defined(FOVEA_EMU)
-  int kt;  // the k-tile the walk is at: copy_activation_tile checks that it is called in order
-#endif
+  int kt;  // the k-tile the walk is at (walk_step; read on the emulator only)
 };
 
 // The tap's part of a row's offset (the row's h and w moved by dh, dw): (dh TW + dw) TC + ch.
@@ -212,9 +221,7 @@ FOVEA_DEVICE_INLINE ActivationPlan<P> activation_plan(const ConvArgs& c, int m0,
     a.off[i] = ((unsigned(n) * c.TH + unsigned(h0)) * c.TW + unsigned(w0)) * c.TC + unsigned(t_off) +
                tap_delta(c, dh, dw, a.ch);
   }
-#if defined(FOVEA_EMU)
   a.kt = kt0;
-#endif
   return a;
 }
 
@@ -226,12 +233,7 @@ template <class P, Pass kPass>
 FOVEA_DEVICE_INLINE void copy_activation_tile(unsigned char* S, ActivationPlan<P>& a, const ConvArgs& c,
                                               const typename P::Raw* __restrict__ t, int kt) {
   using A = ActivationPlan<P>;
-#if defined(FOVEA_EMU)
-  if (kt != a.kt) __trap();  // the walk is at another k-tile: stage() called out of order
-  ++a.kt;
-#else
-  (void)kt;
-#endif
+  walk_step(a.kt, kt);
   const bool k_in = a.r < c.R;
   const int dh = tap_offset<kPass>(a.r, c.dil_h), dw = tap_offset<kPass>(a.s, c.dil_w);
   unsigned char* dst = S + swizzle(a.row0, a.chunk);  // + 2048 bytes per copy: the same swizzle (16 rows apart)
@@ -564,9 +566,7 @@ struct WgradPlan {
   unsigned xo;         // its chunk's offset in x: ((n TH + th) TW + tw) TC + t_off + the chunk's first channel
   int step_h, step_w;  // 8 rows = (images OH + step_p) OW + step_q: step_p stride_h, step_q stride_w
   unsigned step_xo;    // and in x: images TH TW TC + (step_p stride_h TW + step_q stride_w) TC
-#if defined(FOVEA_EMU)
-  int kt;
-#endif
+  int kt;              // the k-tile the walk is at (walk_step; read on the emulator only)
 };
 
 // The plan of thread tid for the block's tile (rows0: dy's columns, cols0: x's (r, s, c) columns), at k-tile kt0.
@@ -590,9 +590,7 @@ FOVEA_DEVICE_INLINE WgradPlan wgrad_plan(const ConvArgs& c, int t_off, int rows0
   const int images = 8 / OHW, o8 = 8 - images * OHW, step_p = o8 / c.OW, step_q = o8 - step_p * c.OW;
   a.step_h = step_p * c.stride_h, a.step_w = step_q * c.stride_w;
   a.step_xo = (unsigned(images) * c.TH * c.TW + unsigned(a.step_h) * c.TW + unsigned(a.step_w)) * c.TC;
-#if defined(FOVEA_EMU)
   a.kt = kt0;
-#endif
   return a;
 }
 
@@ -603,12 +601,7 @@ FOVEA_DEVICE_INLINE void copy_wgrad_tiles(unsigned char* S, WgradPlan& a, const 
                                           const typename P::Raw* __restrict__ x,
                                           const typename P::Raw* __restrict__ dyg, int kt) {
   using M = Ms<P>;
-#if defined(FOVEA_EMU)
-  if (kt != a.kt) __trap();  // the walk is at another k-tile: stage() called out of order
-  ++a.kt;
-#else
-  (void)kt;
-#endif
+  walk_step(a.kt, kt);
 #pragma unroll
   for (int i = 0; i < 8; ++i) {
     const int row = a.row0 + 8 * i;

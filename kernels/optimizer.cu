@@ -227,23 +227,9 @@ struct AmpUpdate {
   bool dynamic;
 };
 
-// One thread: the rule of cpu_reference/optimizers.cpp loss_scale_update, in the same arithmetic.
+// One thread: GradScaler's rule (loss_scale_rule, layers/ops/optimizers.h), as the CPU reference runs it.
 __global__ void amp_update_kernel(float* amp, AmpUpdate p) {
-  float &scale = amp[kAmpScale], &tracker = amp[kAmpGrowthTracker];
-  const bool found_inf = amp[kAmpFoundInf] != 0.0f;
-  if (found_inf) amp[kAmpSkipped] += 1.0f;
-  amp[kAmpFoundInf] = 0.0f;
-  if (!p.dynamic) return;
-  if (found_inf) {
-    scale = float(scale * p.backoff_factor);
-    tracker = 0.0f;
-  } else if (tracker + 1.0f == p.growth_interval) {
-    const float grown = float(scale * p.growth_factor);
-    if (isfinite(grown)) scale = grown;
-    tracker = 0.0f;
-  } else {
-    tracker += 1.0f;
-  }
+  loss_scale_rule(amp, p.growth_factor, p.backoff_factor, p.growth_interval, p.dynamic);
 }
 
 void amp_scale(const Exec& ex, int64_t n, float* x, const float* amp) {

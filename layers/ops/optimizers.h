@@ -8,6 +8,7 @@
 
 #include "core/dispatch.h"
 #include "core/error.h"
+#include "core/hostdevice.h"
 #include "core/tensor.h"
 
 namespace fovea {
@@ -77,6 +78,27 @@ struct LossScaleParams {
   bool dynamic = true;
   void validate(const char* op = "loss scaling") const;
 };
+
+// That rule on the state amp[kAmpStateSize], in one place for the CPU reference and the one-thread kernel (the
+// tests check it against their own rewrite of GradScaler's rule). growth_interval as a float (exact up to 2^24).
+FOVEA_HD_INLINE void loss_scale_rule(float* amp, double growth_factor, double backoff_factor, float growth_interval,
+                                     bool dynamic) {
+  float &scale = amp[kAmpScale], &tracker = amp[kAmpGrowthTracker];
+  const bool found_inf = amp[kAmpFoundInf] != 0.0f;
+  if (found_inf) amp[kAmpSkipped] += 1.0f;
+  amp[kAmpFoundInf] = 0.0f;
+  if (!dynamic) return;
+  if (found_inf) {
+    scale = float(scale * backoff_factor);
+    tracker = 0.0f;
+  } else if (tracker + 1.0f == growth_interval) {
+    const float grown = float(scale * growth_factor);
+    if (grown <= 3.40282347e+38f) scale = grown;  // finite (a NaN fails the comparison too)
+    tracker = 0.0f;
+  } else {
+    tracker += 1.0f;
+  }
+}
 
 // The tensors of one update: `tensors` [count] lives on the Exec's device (planned on the host, then copied).
 // With `amp` (a loss scaler's state, on the device) the update is skipped when amp[kAmpFoundInf] != 0, and the
