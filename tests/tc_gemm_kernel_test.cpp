@@ -633,6 +633,74 @@ TEST_P(PrecisionOps, LinearEqualsTheReferenceOfItsPrecision) {
     }
 }
 
+// kernels/linear_tc.cu's 16-bit copies: narrowed as stored or narrowed and transposed (dx's W, dW's dy and x), rows
+// padded to 8 elements. Edge shapes: N = 1, odd and single features, K off the k-tile, dW splitting K over N = 1040.
+TEST_P(PrecisionOps, LinearEdgeShapesEqualTheReferenceOfItsPrecision) {
+  FOVEA_SKIP_IF_NO_DEVICE(GetParam());
+  struct Shape3 {
+    int64_t N, I, O;
+  };
+  for (Precision prec : {Precision::bf16, Precision::fp16})
+    for (const Shape3 s : {Shape3{1, 9, 130}, Shape3{5, 129, 1}, Shape3{1040, 3, 5}}) {
+      auto operand = [prec](const Shape& shape, uint64_t seed) {
+        return Tensor::from_vector(precision_operands(shape.numel(), seed, prec), shape);
+      };
+      const Tensor x = operand({s.N, s.I}, 21), w = operand({s.O, s.I}, 22), b = operand({s.O}, 23),
+                   dy = operand({s.N, s.O}, 24);
+      const std::string what =
+          "linear N=" + std::to_string(s.N) + " I=" + std::to_string(s.I) + " O=" + std::to_string(s.O);
+      if (s.N == 1040) {  // the weight gradient's GEMM (M = O, N = I, K = N) goes through split-K
+        EXPECT_GT(ops::tc_gemm_multistage_splits(prec, sgemm_params(Trans::N, Trans::T, s.O, s.I, s.N)), 1) << what;
+      }
+      expect_same_as_reference(
+          GetParam(), prec, {x, w, b, dy},
+          [](ops::Context& ctx, const std::vector<Tensor>& t) {
+            return std::vector<Tensor>{ops::linear_forward(ctx, t[0], t[1], t[2]),
+                                       ops::linear_backward_data(ctx, t[3], t[1]),
+                                       ops::linear_backward_weight(ctx, t[0], t[3])};
+          },
+          what);
+    }
+}
+
+// The backward GEMMs on the transposed copies against the same GEMM on the operands as stored ((N, N) and (T, N):
+// the element-load staging): random operands that are values of the type, bitwise equal, split-K included.
+TEST_P(PrecisionOps, LinearTransposedCopiesAreBitwiseTheElementPath) {
+  FOVEA_SKIP_IF_NO_DEVICE(GetParam());
+  struct Shape3 {
+    int64_t N, I, O;
+  };
+  for (Precision prec : {Precision::bf16, Precision::fp16})
+    for (const Shape3 s : {Shape3{37, 70, 129}, Shape3{1100, 5, 3}}) {
+      const std::string what = "linear N=" + std::to_string(s.N) + " I=" + std::to_string(s.I) +
+                               " O=" + std::to_string(s.O) + " " + std::string(precision_name(prec));
+      ops::Context ctx(GetParam());
+      ctx.precision = prec;
+      {  // dx = dy W: A = dy (N x O), B = W (O x I) n-contiguous
+        const SgemmParams g = sgemm_params(Trans::N, Trans::N, s.N, s.I, s.O);
+        const Operands o(g, prec, false, 31);
+        const std::vector<float> want = run(GetParam(), prec, g, o, 0, Algo::multistage);
+        const Tensor dy = Tensor::from_vector(o.A, {s.N, s.O}).to(GetParam()),
+                     w = Tensor::from_vector(o.B, {s.O, s.I}).to(GetParam());
+        const std::vector<float> got = ops::linear_backward_data(ctx, dy, w).to(kCPU).to_vector<float>();
+        ASSERT_EQ(got.size(), want.size()) << what;
+        ASSERT_TRUE(test::all_written(got, (what + " dx").c_str()));
+        EXPECT_EQ(0, std::memcmp(got.data(), want.data(), got.size() * sizeof(float))) << what << " dx: not bitwise";
+      }
+      {  // dW = dy^T x: A = dy (N x O) m-contiguous, B = x (N x I) n-contiguous
+        const SgemmParams g = sgemm_params(Trans::T, Trans::N, s.O, s.I, s.N);
+        const Operands o(g, prec, false, 41);
+        const std::vector<float> want = run(GetParam(), prec, g, o, 0, Algo::multistage);
+        const Tensor dy = Tensor::from_vector(o.A, {s.N, s.O}).to(GetParam()),
+                     x = Tensor::from_vector(o.B, {s.N, s.I}).to(GetParam());
+        const std::vector<float> got = ops::linear_backward_weight(ctx, x, dy).to(kCPU).to_vector<float>();
+        ASSERT_EQ(got.size(), want.size()) << what;
+        ASSERT_TRUE(test::all_written(got, (what + " dW").c_str()));
+        EXPECT_EQ(0, std::memcmp(got.data(), want.data(), got.size() * sizeof(float))) << what << " dW: not bitwise";
+      }
+    }
+}
+
 TEST_P(PrecisionOps, Conv2dEqualsTheReferenceOfItsPrecision) {
   FOVEA_SKIP_IF_NO_DEVICE(GetParam());
   struct Case {
@@ -696,6 +764,42 @@ TEST_P(PrecisionOps, Conv2dSplitKEqualsTheReferenceOfItsPrecision) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Devices, PrecisionOps, test::KernelDevices(), test::DeviceName);
+
+// kernels/linear_tc.cu's claim that its 16-bit copies put every linear GEMM on the cp.async path: at 128 x 128 x
+// 128 (BF16: 2 k-tiles) the backward GEMMs' kernel issues 2 operands x 128 rows x 8 chunks of 16 bytes per k-tile
+// (64 warp requests), none by element loads. Without the transposed copies dx would issue half and dW none.
+TEST(TcGemmMultistage, LinearBackwardStagesBothOperandsByCpAsync) {
+  if (!emu::instrumented_build_available())
+    GTEST_SKIP() << "needs the checked (instrumented) build of the kernels, which -DFOVEA_SANITIZE=ON and "
+                    "-DFOVEA_EMU_CHECKED=OFF builds do not make";
+  ops::Context ctx(kEmu);
+  ctx.precision = Precision::bf16;
+  auto operand = [](uint64_t seed) {
+    return Tensor::from_vector(precision_operands(128 * 128, seed, Precision::bf16), {128, 128}).to(kEmu);
+  };
+  const Tensor x = operand(51), w = operand(52), dy = operand(53);
+  for (const bool data : {true, false}) {
+    const char* what = data ? "linear_backward_data" : "linear_backward_weight";
+    emu::profile_start();
+    try {
+      (void)(data ? ops::linear_backward_data(ctx, dy, w) : ops::linear_backward_weight(ctx, x, dy));
+    } catch (...) {
+      emu::profile_stop();
+      throw;
+    }
+    const std::vector<emu::KernelMetrics> all = emu::profile_stop();
+    const emu::KernelMetrics* k = nullptr;
+    for (const emu::KernelMetrics& m : all)
+      if (m.name.find("tc_gemm_multistage_kernel") != std::string::npos) k = &m;
+    ASSERT_NE(k, nullptr) << what << ": the multistage kernel was not profiled";
+    uint64_t copies_global = 0;
+    for (const emu::SiteMetrics& s : k->sites)
+      if (s.location.find("kernels/mma.cuh") != std::string::npos && s.space == emu::Space::global) {
+        copies_global += s.requests;
+      }
+    EXPECT_EQ(copies_global, 2u * 64u) << what << ": 16-byte cp.async requests over 2 k-tiles";
+  }
+}
 
 // kernels/nhwc16.h: FP32 NCHW -> 16-bit NHWC narrows every element to nearest even (bits equal the host conversion's,
 // including values that round up, ties, overflow to infinity and NaN), NHWC -> NCHW widens exactly, and the bias
