@@ -21,14 +21,18 @@
 // 256 threads reads a 32 x 32 tile (each warp one 128-byte row: coalesced), and writes it transposed, each warp one
 // 64-byte row of the copy (coalesced); the tile's rows are padded to 33 floats so that the column reads of the write
 // phase hit 32 distinct banks. So a transposed copy costs what a plain one does (plus one barrier per tile), and the
-// padding of rows to 8 elements adds at most 14 bytes per row. Models kept in 16-bit tensors (issue 16's NHWC path)
-// will not need the copies; this path is for running FP32 models at these precisions.
-// TF32 keeps the element path for transposed operands: a transposed FP32 copy would cost a read and a write of
-// 4 bytes per element (8 B, plus a workspace the size of the operand) to save the GEMM's element staging, whose
-// loads are coalesced along the contiguous dimension and read each element of an operand tile once per block
-// (from L2 after the first block); the loss there is latency hidden by the other stages, not bytes. At the layer's
-// shapes (M = batch of 128, N, K <= 4096) the extra pass is comparable to the GEMM's own operand traffic, so without a
-// GPU measurement to show the element path is the bottleneck we do not add it (scripts/gpu_check.sh would decide).
+// padding of rows to 8 elements adds at most 14 bytes of workspace per row. Models kept in 16-bit tensors (issue 16's
+// NHWC path) will not need the copies; this path is for running FP32 models at these precisions. Checked on the
+// emulator's metrics (tests/tc_gemm_kernel_test.cpp, TcGemmMultistage.LinearBackwardStagesBothOperands ByCpAsync): the
+// backward GEMMs issue only 16-byte cp.async, and the tile kernel 4 sectors per warp read, 2 per warp write, one
+// wavefront per shared access. ptxas (nvcc 13): narrow_transpose_kernel 34 registers on sm_80, 40 on sm_90, no spills.
+// TF32 keeps the element path for its transposed operands (dx's W, dW's dy and x): a transposed FP32 copy would be a
+// pass of its own (the 16-bit copies are made anyway, transposing them is free), 4 bytes read and 4 written per
+// element. Per element of an operand the GEMM does 2 x (the other dimension of C) FLOP and reads it once (4 B): for
+// W in dx at a batch of 128, 256 FLOP per 4 B. The linear GEMMs are then memory-bound on that operand (64 FLOP/B,
+// under an H100's ~150 FLOP/B ridge at TF32), so the copy would triple that operand's compulsory traffic (4 B -> 12
+// B) to save the element staging's stalls, whose loads read the same bytes, coalesced along the contiguous dimension.
+// That trade is not clearly a win without a GPU measurement, so it is not made.
 #include <optional>
 
 #include "core/memory.h"  // Workspace

@@ -767,7 +767,8 @@ INSTANTIATE_TEST_SUITE_P(Devices, PrecisionOps, test::KernelDevices(), test::Dev
 
 // kernels/linear_tc.cu's claim that its 16-bit copies put every linear GEMM on the cp.async path: at 128 x 128 x
 // 128 (BF16: 2 k-tiles) the backward GEMMs' kernel issues 2 operands x 128 rows x 8 chunks of 16 bytes per k-tile
-// (64 warp requests), none by element loads. Without the transposed copies dx would issue half and dW none.
+// (64 warp requests), none by element loads. Without the transposed copies dx would issue half and dW none. Also the
+// transposing copy's coalescing and bank-conflict claims.
 TEST(TcGemmMultistage, LinearBackwardStagesBothOperandsByCpAsync) {
   if (!emu::instrumented_build_available())
     GTEST_SKIP() << "needs the checked (instrumented) build of the kernels, which -DFOVEA_SANITIZE=ON and "
@@ -798,6 +799,32 @@ TEST(TcGemmMultistage, LinearBackwardStagesBothOperandsByCpAsync) {
         copies_global += s.requests;
       }
     EXPECT_EQ(copies_global, 2u * 64u) << what << ": 16-byte cp.async requests over 2 k-tiles";
+    if (data) continue;
+    // dW's two copies are transposed: the 32 x 32 tile kernel's claims (kernels/linear_tc.cu): each warp reads 128
+    // contiguous bytes (4 sectors) and writes 64 (2 sectors), and its shared accesses are free of bank conflicts.
+    const emu::KernelMetrics* t = nullptr;
+    for (const emu::KernelMetrics& m : all)
+      if (m.name.find("narrow_transpose_kernel") != std::string::npos) t = &m;
+    ASSERT_NE(t, nullptr) << "the transposing copy was not profiled";
+    EXPECT_EQ(t->launches, 2u);
+    uint64_t loads = 0, stores = 0, shared = 0;
+    for (const emu::SiteMetrics& s : t->sites) {
+      if (s.location.find("kernels/linear_tc.cu") == std::string::npos) continue;
+      const std::string site = s.location + " " + emu::space_name(s.space) + " " + emu::op_name(s.op);
+      if (s.space == emu::Space::shared) {
+        EXPECT_EQ(s.wavefronts * 32, s.lanes) << site << ": bank conflicts";
+        shared += s.lanes;
+      } else if (s.op == emu::AccessOp::load) {
+        EXPECT_EQ(s.sectors * 8, s.lanes) << site;
+        loads += s.lanes;
+      } else {
+        EXPECT_EQ(s.sectors * 16, s.lanes) << site;
+        stores += s.lanes;
+      }
+    }
+    EXPECT_EQ(loads, 2u * 128u * 128u) << "every element read once";
+    EXPECT_EQ(stores, 2u * 128u * 128u) << "every element written once";
+    EXPECT_EQ(shared, 2u * 2u * 128u * 128u) << "each element stored to and loaded from the tile once";
   }
 }
 
