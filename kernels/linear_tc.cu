@@ -23,8 +23,8 @@
 // phase hit 32 distinct banks. So a transposed copy costs what a plain one does (plus one barrier per tile), and the
 // padding of rows to 8 elements adds at most 14 bytes of workspace per row. Models kept in 16-bit tensors (issue 16's
 // NHWC path) will not need the copies; this path is for running FP32 models at these precisions. Checked on the
-// emulator's metrics (tests/tc_gemm_kernel_test.cpp, TcGemmMultistage.LinearBackwardStagesBothOperands ByCpAsync): the
-// backward GEMMs issue only 16-byte cp.async, and the tile kernel 4 sectors per warp read, 2 per warp write, one
+// emulator's metrics (tests/tc_gemm_kernel_test.cpp, TcGemmMultistage.LinearBackwardStagesBothOperandsByCpAsync):
+// the backward GEMMs issue only 16-byte cp.async, and the tile kernel 4 sectors per warp read, 2 per warp write, one
 // wavefront per shared access. ptxas (nvcc 13): narrow_transpose_kernel 34 registers on sm_80, 40 on sm_90, no spills.
 // TF32 keeps the element path for its transposed operands (dx's W, dW's dy and x): a transposed FP32 copy would be a
 // pass of its own (the 16-bit copies are made anyway, transposing them is free), 4 bytes read and 4 written per
