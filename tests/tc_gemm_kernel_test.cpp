@@ -37,6 +37,7 @@
 #include "layers/ops/conv2d.h"
 #include "layers/ops/linear.h"
 #include "tests/kernel_test_util.h"
+#include "tests/ops_kernel_test_util.h"  // expect_deterministic
 #include "tests/tc_gemm_planted_kernels.h"
 #include "tests/test_util.h"
 
@@ -398,18 +399,9 @@ TEST(TcGemmMultistage, SameBitsInEveryScheduleOrder) {
   for (Trans ta : {Trans::N, Trans::T}) {
     const SgemmParams g = sgemm_params(ta, Trans::T, 136, 40, 200, 0.5f, 0.25f);
     const Operands o(g, prec, false, 53);
-    std::vector<float> forward;
-    {
-      emu::ScopedSchedule order(emu::Schedule::parse("forward"));
-      forward = run(kEmu, prec, g, o, 0, Algo::multistage);
-    }
-    ASSERT_TRUE(test::all_written(product(g, forward)));
-    for (const char* name : {"reverse", "shuffle:2"}) {
-      emu::ScopedSchedule order(emu::Schedule::parse(name));
-      const std::vector<float> got = run(kEmu, prec, g, o, 0, Algo::multistage);
-      EXPECT_EQ(0, std::memcmp(got.data(), forward.data(), got.size() * sizeof(float)))
-          << "A " << tname(ta) << ": " << name << " differs from forward";
-    }
+    const std::vector<float> first = test::expect_deterministic(
+        kEmu, std::string("A ") + tname(ta), [&] { return run(kEmu, prec, g, o, 0, Algo::multistage); });
+    EXPECT_TRUE(test::all_written(product(g, first)));
   }
 }
 
@@ -471,17 +463,9 @@ TEST(TcGemmMultistage, SplitKSameBitsInEveryScheduleOrder) {
   const SgemmParams g = split_shape(prec, Trans::N, 0.5f, 0.25f);
   ASSERT_GT(ops::tc_gemm_multistage_splits(prec, g), 1);
   const Operands o(g, prec, false, 71);
-  std::vector<float> forward;
-  {
-    emu::ScopedSchedule order(emu::Schedule::parse("forward"));
-    forward = run(kEmu, prec, g, o, 0, Algo::multistage);
-  }
-  ASSERT_TRUE(test::all_written(product(g, forward)));
-  for (const char* name : {"reverse", "shuffle:2"}) {
-    emu::ScopedSchedule order(emu::Schedule::parse(name));
-    const std::vector<float> got = run(kEmu, prec, g, o, 0, Algo::multistage);
-    EXPECT_EQ(0, std::memcmp(got.data(), forward.data(), got.size() * sizeof(float))) << name << " differs";
-  }
+  const std::vector<float> first =
+      test::expect_deterministic(kEmu, "split-K", [&] { return run(kEmu, prec, g, o, 0, Algo::multistage); });
+  EXPECT_TRUE(test::all_written(product(g, first)));
 }
 
 // The split rule depends on the shape only: few tiles and a long K split, many tiles or a short K do not.
@@ -1435,18 +1419,10 @@ TEST(TcConvEmu, SameBitsInEveryScheduleOrder) {
   for (ConvOp op : {ConvOp::forward, ConvOp::backward_data, ConvOp::backward_filter}) {
     const ConvOperands o(op, p, Precision::bf16, false, 79);
     for (size_t offset : {size_t(0), size_t(1)}) {
-      std::vector<float> forward;
-      {
-        emu::ScopedSchedule order(emu::Schedule::parse("forward"));
-        forward = run_conv(kEmu, Precision::bf16, op, p, o.in0, o.in1, o.b, offset);
-      }
-      ASSERT_TRUE(test::all_written(forward));
-      for (const char* name : {"reverse", "shuffle:2"}) {
-        emu::ScopedSchedule order(emu::Schedule::parse(name));
-        const std::vector<float> got = run_conv(kEmu, Precision::bf16, op, p, o.in0, o.in1, o.b, offset);
-        EXPECT_EQ(0, std::memcmp(got.data(), forward.data(), got.size() * sizeof(float)))
-            << op_label(op) << " offset " << offset << ": " << name << " differs from forward";
-      }
+      const std::vector<float> first =
+          test::expect_deterministic(kEmu, std::string(op_label(op)) + " offset " + std::to_string(offset),
+                                     [&] { return run_conv(kEmu, Precision::bf16, op, p, o.in0, o.in1, o.b, offset); });
+      EXPECT_TRUE(test::all_written(first));
     }
   }
 }
@@ -1460,18 +1436,10 @@ TEST(TcConvEmu, SplitKSameBitsInEveryScheduleOrder) {
       const Conv2dParams p = ops::conv2d_params(c.x, c.w, c.a);
       ASSERT_EQ(ops::conv2d_tc_igemm_splits(op, prec, p), split_parts(prec));
       const ConvOperands o(op, p, prec, false, 131);
-      std::vector<float> forward;
-      {
-        emu::ScopedSchedule order(emu::Schedule::parse("forward"));
-        forward = run_conv(kEmu, prec, op, p, o.in0, o.in1, o.b);
-      }
-      ASSERT_TRUE(test::all_written(forward));
-      for (const char* name : {"reverse", "shuffle:1", "shuffle:2"}) {
-        emu::ScopedSchedule order(emu::Schedule::parse(name));
-        const std::vector<float> got = run_conv(kEmu, prec, op, p, o.in0, o.in1, o.b);
-        EXPECT_EQ(0, std::memcmp(got.data(), forward.data(), got.size() * sizeof(float)))
-            << c.name << " " << precision_name(prec) << ": " << name << " differs from forward";
-      }
+      const std::vector<float> first =
+          test::expect_deterministic(kEmu, std::string(c.name) + " " + std::string(precision_name(prec)),
+                                     [&] { return run_conv(kEmu, prec, op, p, o.in0, o.in1, o.b); });
+      EXPECT_TRUE(test::all_written(first));
     }
 }
 
