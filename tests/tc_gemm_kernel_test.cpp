@@ -660,28 +660,24 @@ TEST_P(PrecisionOps, LinearTransposedCopiesAreBitwiseTheElementPath) {
                                " O=" + std::to_string(s.O) + " " + std::string(precision_name(prec));
       ops::Context ctx(GetParam());
       ctx.precision = prec;
-      {  // dx = dy W: A = dy (N x O), B = W (O x I) n-contiguous
-        const SgemmParams g = sgemm_params(Trans::N, Trans::N, s.N, s.I, s.O);
-        const Operands o(g, prec, false, 31);
+      // The op's output for GEMM g's operands (A and B as the op stores them) against the GEMM run on them directly.
+      auto check = [&](const char* out, const SgemmParams& g, uint64_t seed, Shape a_shape, Shape b_shape, auto op) {
+        const Operands o(g, prec, false, seed);
         const std::vector<float> want = run(GetParam(), prec, g, o, 0, Algo::multistage);
-        const Tensor dy = Tensor::from_vector(o.A, {s.N, s.O}).to(GetParam()),
-                     w = Tensor::from_vector(o.B, {s.O, s.I}).to(GetParam());
-        const std::vector<float> got = ops::linear_backward_data(ctx, dy, w).to(kCPU).to_vector<float>();
+        const Tensor a = Tensor::from_vector(o.A, a_shape).to(GetParam()),
+                     b = Tensor::from_vector(o.B, b_shape).to(GetParam());
+        const std::vector<float> got = op(a, b).to(kCPU).template to_vector<float>();
         ASSERT_EQ(got.size(), want.size()) << what;
-        ASSERT_TRUE(test::all_written(got, (what + " dx").c_str()));
-        EXPECT_EQ(0, std::memcmp(got.data(), want.data(), got.size() * sizeof(float))) << what << " dx: not bitwise";
-      }
-      {  // dW = dy^T x: A = dy (N x O) m-contiguous, B = x (N x I) n-contiguous
-        const SgemmParams g = sgemm_params(Trans::T, Trans::N, s.O, s.I, s.N);
-        const Operands o(g, prec, false, 41);
-        const std::vector<float> want = run(GetParam(), prec, g, o, 0, Algo::multistage);
-        const Tensor dy = Tensor::from_vector(o.A, {s.N, s.O}).to(GetParam()),
-                     x = Tensor::from_vector(o.B, {s.N, s.I}).to(GetParam());
-        const std::vector<float> got = ops::linear_backward_weight(ctx, x, dy).to(kCPU).to_vector<float>();
-        ASSERT_EQ(got.size(), want.size()) << what;
-        ASSERT_TRUE(test::all_written(got, (what + " dW").c_str()));
-        EXPECT_EQ(0, std::memcmp(got.data(), want.data(), got.size() * sizeof(float))) << what << " dW: not bitwise";
-      }
+        ASSERT_TRUE(test::all_written(got, (what + " " + out).c_str()));
+        EXPECT_EQ(0, std::memcmp(got.data(), want.data(), got.size() * sizeof(float)))
+            << what << " " << out << ": not bitwise";
+      };
+      // dx = dy W: A = dy (N x O), B = W (O x I) n-contiguous
+      check("dx", sgemm_params(Trans::N, Trans::N, s.N, s.I, s.O), 31, {s.N, s.O}, {s.O, s.I},
+            [&](const Tensor& dy, const Tensor& w) { return ops::linear_backward_data(ctx, dy, w); });
+      // dW = dy^T x: A = dy (N x O) m-contiguous, B = x (N x I) n-contiguous
+      check("dW", sgemm_params(Trans::T, Trans::N, s.O, s.I, s.N), 41, {s.N, s.O}, {s.N, s.I},
+            [&](const Tensor& dy, const Tensor& x) { return ops::linear_backward_weight(ctx, x, dy); });
     }
 }
 
