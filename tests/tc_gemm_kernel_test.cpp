@@ -392,6 +392,27 @@ std::vector<float> product(const SgemmParams& g, const std::vector<float>& C) {
   return v;
 }
 
+// The emulator's metrics of every launch of fn() (the profiler stopped even if fn throws).
+template <class F>
+std::vector<emu::KernelMetrics> profiled(F&& fn) {
+  emu::profile_start();
+  try {
+    fn();
+  } catch (...) {
+    emu::profile_stop();
+    throw;
+  }
+  return emu::profile_stop();
+}
+
+// The last kernel in `all` whose name contains `name`, or null.
+const emu::KernelMetrics* kernel_metrics(const std::vector<emu::KernelMetrics>& all, const char* name) {
+  const emu::KernelMetrics* k = nullptr;
+  for (const emu::KernelMetrics& m : all)
+    if (m.name.find(name) != std::string::npos) k = &m;
+  return k;
+}
+
 // Bitwise the same in every schedule order, with both operands by cp.async (A N) and A by element loads (A T). (CI
 // also runs every test under reverse and shuffle:1; this compares the bits across orders in one process.)
 TEST(TcGemmMultistage, SameBitsInEveryScheduleOrder) {
@@ -512,17 +533,8 @@ TEST(TcGemmMultistage, FreeOfBankConflictsWithTheCountsOfItsCostModel) {
     const SgemmParams g = sgemm_params(Trans::N, Trans::T, 128, 128, 128);
     const Operands o(g, prec, false, 67);
     const uint64_t tiles = prec == Precision::tf32 ? 4 : 2;  // k-tiles of 128 bytes
-    emu::profile_start();
-    try {
-      run(kEmu, prec, g, o, 0, Algo::multistage);
-    } catch (...) {
-      emu::profile_stop();
-      throw;
-    }
-    const std::vector<emu::KernelMetrics> all = emu::profile_stop();
-    const emu::KernelMetrics* k = nullptr;
-    for (const emu::KernelMetrics& m : all)
-      if (m.name.find("tc_gemm_multistage_kernel") != std::string::npos) k = &m;
+    const std::vector<emu::KernelMetrics> all = profiled([&] { run(kEmu, prec, g, o, 0, Algo::multistage); });
+    const emu::KernelMetrics* k = kernel_metrics(all, "tc_gemm_multistage_kernel");
     ASSERT_NE(k, nullptr) << "the multistage kernel was not profiled";
     uint64_t ldmatrix = 0, copies_shared = 0, copies_global = 0;
     for (const emu::SiteMetrics& s : k->sites) {
@@ -761,17 +773,9 @@ TEST(TcGemmMultistage, LinearBackwardStagesBothOperandsByCpAsync) {
   const Tensor x = operand(51), w = operand(52), dy = operand(53);
   for (const bool data : {true, false}) {
     const char* what = data ? "linear_backward_data" : "linear_backward_weight";
-    emu::profile_start();
-    try {
-      (void)(data ? ops::linear_backward_data(ctx, dy, w) : ops::linear_backward_weight(ctx, x, dy));
-    } catch (...) {
-      emu::profile_stop();
-      throw;
-    }
-    const std::vector<emu::KernelMetrics> all = emu::profile_stop();
-    const emu::KernelMetrics* k = nullptr;
-    for (const emu::KernelMetrics& m : all)
-      if (m.name.find("tc_gemm_multistage_kernel") != std::string::npos) k = &m;
+    const std::vector<emu::KernelMetrics> all = profiled(
+        [&] { (void)(data ? ops::linear_backward_data(ctx, dy, w) : ops::linear_backward_weight(ctx, x, dy)); });
+    const emu::KernelMetrics* k = kernel_metrics(all, "tc_gemm_multistage_kernel");
     ASSERT_NE(k, nullptr) << what << ": the multistage kernel was not profiled";
     uint64_t copies_global = 0;
     for (const emu::SiteMetrics& s : k->sites)
@@ -782,9 +786,7 @@ TEST(TcGemmMultistage, LinearBackwardStagesBothOperandsByCpAsync) {
     if (data) continue;
     // dW's two copies are transposed: the 32 x 32 tile kernel's claims (kernels/linear_tc.cu): each warp reads 128
     // contiguous bytes (4 sectors) and writes 64 (2 sectors), and its shared accesses are free of bank conflicts.
-    const emu::KernelMetrics* t = nullptr;
-    for (const emu::KernelMetrics& m : all)
-      if (m.name.find("narrow_transpose_kernel") != std::string::npos) t = &m;
+    const emu::KernelMetrics* t = kernel_metrics(all, "narrow_transpose_kernel");
     ASSERT_NE(t, nullptr) << "the transposing copy was not profiled";
     EXPECT_EQ(t->launches, 2u);
     uint64_t loads = 0, stores = 0, shared = 0;
@@ -1469,17 +1471,9 @@ TEST(TcConvEmu, FreeOfBankConflictsWithTheCountsOfItsCostModel) {
     const Conv2dParams p = ops::conv2d_params({1, 64, 8, 8}, {K, 64, 3, 3}, conv_attrs(1, 1, 1, 1));
     const ConvOperands o(ConvOp::forward, p, Precision::bf16, false, 89);
     const uint64_t tiles = 9, tile_n = uint64_t(K);
-    emu::profile_start();
-    try {
-      run_conv(kEmu, Precision::bf16, ConvOp::forward, p, o.in0, o.in1, o.b);
-    } catch (...) {
-      emu::profile_stop();
-      throw;
-    }
-    const std::vector<emu::KernelMetrics> all = emu::profile_stop();
-    const emu::KernelMetrics* k = nullptr;
-    for (const emu::KernelMetrics& m : all)
-      if (m.name.find("conv2d_tc_igemm_kernel") != std::string::npos) k = &m;
+    const std::vector<emu::KernelMetrics> all =
+        profiled([&] { run_conv(kEmu, Precision::bf16, ConvOp::forward, p, o.in0, o.in1, o.b); });
+    const emu::KernelMetrics* k = kernel_metrics(all, "conv2d_tc_igemm_kernel");
     ASSERT_NE(k, nullptr) << "the convolution kernel was not profiled";
     uint64_t ldmatrix = 0, copies_shared = 0;
     for (const emu::SiteMetrics& s : k->sites) {
@@ -1585,15 +1579,9 @@ TEST(TcConvEmu, WgradFastPathFreeOfBankConflicts) {
   const ConvOp op = ConvOp::backward_filter;
   const Conv2dParams p = ops::conv2d_params({2, 128, 8, 8}, {128, 128, 1, 1}, {});
   const ConvOperands o(op, p, Precision::bf16, false, 127);
-  emu::profile_start();
   std::vector<float> got;
-  try {
-    got = run_conv(kEmu, Precision::bf16, op, p, o.in0, o.in1, o.b);
-  } catch (...) {
-    emu::profile_stop();
-    throw;
-  }
-  const std::vector<emu::KernelMetrics> all = emu::profile_stop();
+  const std::vector<emu::KernelMetrics> all =
+      profiled([&] { got = run_conv(kEmu, Precision::bf16, op, p, o.in0, o.in1, o.b); });
   const emu::KernelMetrics* k = nullptr;
   std::string names;
   for (const emu::KernelMetrics& m : all) {
